@@ -1,1 +1,7 @@
-export {};
+/**
+ * @heimdall/core — DNS packet codec, request pipeline, plugin API with
+ * dependency injection, and transports.
+ */
+import 'reflect-metadata';
+
+export * from './packet/index.js';
