@@ -5,3 +5,5 @@
 import 'reflect-metadata';
 
 export * from './packet/index.js';
+export * from './tokens.js';
+export * from './pipeline/types.js';
