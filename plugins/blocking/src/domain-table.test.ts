@@ -1,0 +1,64 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DomainTableBuilder, FULL_NAME } from './domain-table.js';
+import { FIXED_SEED, randomSeed } from './hash.js';
+import { NaiveSuffixSet, SortedDomainTable } from './sorted-table.js';
+
+const keepFirst = (a: number) => a;
+
+describe('DomainTable', () => {
+  it('finds every suffix at label boundaries, shortest first, flags the full name', () => {
+    const b = new DomainTableBuilder(FIXED_SEED, 4);
+    b.add('example.com', 1, keepFirst);
+    b.add('ads.example.com', 2, keepFirst);
+    b.add('com', 3, keepFirst);
+    const t = b.finish();
+    const out = new Uint32Array(8);
+    expect([...out.subarray(0, t.matchSuffixes('x.ads.example.com', out))]).toEqual([3, 1, 2]);
+    expect([...out.subarray(0, t.matchSuffixes('ADS.Example.COM', out))]).toEqual([3, 1, (2 | FULL_NAME) >>> 0]);
+    expect(t.matchSuffixes('example.org', out)).toBe(0);
+    expect(t.matchSuffixes('badexample.com', out)).toBe(1); // only 'com', not 'example.com'
+    expect(t.matchSuffixes('', out)).toBe(0);
+    expect(t.get('Example.com')).toBe(1);
+    expect(t.size).toBe(3);
+  });
+  it('merges duplicates and grows', () => {
+    const b = new DomainTableBuilder(randomSeed(), 1);
+    for (let i = 0; i < 5000; i++) b.add(`d${i}.example`, 1, (a, x) => a + x);
+    for (let i = 0; i < 5000; i += 2) b.add(`d${i}.example`, 1, (a, x) => a + x);
+    const t = b.finish();
+    expect(t.size).toBe(5000);
+    expect(t.get('d0.example')).toBe(2);
+    expect(t.get('d1.example')).toBe(1);
+    expect(t.get('d5000.example')).toBe(0);
+    expect(t.capacity).toBeLessThan(5000 / 0.69);
+  });
+  it('agrees with the sorted table and the naive set on random names', () => {
+    const label = fc.stringMatching(/^[a-z0-9]{1,6}$/);
+    const name = fc.array(label, { minLength: 1, maxLength: 5 }).map((l) => l.join('.'));
+    fc.assert(
+      fc.property(fc.uniqueArray(name, { maxLength: 60 }), fc.array(name, { maxLength: 30 }), (listed, queries) => {
+        const seed = randomSeed();
+        const b = new DomainTableBuilder(seed, 4);
+        const naive = new NaiveSuffixSet();
+        const triples: number[] = [];
+        listed.forEach((n, i) => {
+          b.add(n, i + 1, keepFirst);
+          naive.add(n);
+        });
+        const t = b.finish();
+        for (let o = 0; o < t.slots.length; o += 3) if (t.slots[o + 2]) triples.push(t.slots[o]!, t.slots[o + 1]!, t.slots[o + 2]!);
+        const s = new SortedDomainTable(Uint32Array.from(triples), seed);
+        const out1 = new Uint32Array(130);
+        const out2 = new Uint32Array(130);
+        for (const q of [...queries, ...listed.map((l) => `x.${l}`)]) {
+          const n1 = t.matchSuffixes(q, out1);
+          const n2 = s.matchSuffixes(q, out2);
+          expect(n1).toBe(naive.matchCount(q));
+          expect([...out1.subarray(0, n1)]).toEqual([...out2.subarray(0, n2)]);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
