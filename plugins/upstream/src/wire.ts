@@ -1,0 +1,85 @@
+/**
+ * Byte-level checks on DNS messages that the transports need on every reply:
+ * ID, QR/TC bits and "same question". Parsing proper (names, records, EDNS)
+ * is the codec's job (`MessageReader` in `@heimdall/core`); these helpers only
+ * touch the fixed header and compare the question's bytes, which is what
+ * RFC 5452 §9.1 asks of a reply before it is accepted.
+ */
+
+/** Size of the fixed DNS header. */
+export const HEADER_SIZE = 12;
+
+/** Offset just past the first question (name + type + class), or -1 if it is malformed or absent. */
+export function questionEnd(buf: Buffer): number {
+  if (buf.length < HEADER_SIZE || buf.readUInt16BE(4) !== 1) return -1;
+  let off = HEADER_SIZE;
+  // A question name at offset 12 cannot legitimately use compression (there is
+  // nothing before it to point to), so a pointer here is treated as malformed.
+  for (let i = 0; i < 128; i++) {
+    if (off >= buf.length) return -1;
+    const len = buf[off]!;
+    if (len === 0) {
+      off += 1;
+      if (off - HEADER_SIZE > 255) return -1;
+      return off + 4 <= buf.length ? off + 4 : -1;
+    }
+    if (len > 63) return -1;
+    off += 1 + len;
+  }
+  return -1;
+}
+
+/**
+ * True when `reply` carries exactly the question of `query` (whose question
+ * ends at `qEnd`): one question, same name ignoring ASCII case, same type and
+ * class. Type and class bytes are compared exactly (0x41 is a type, not 'A').
+ */
+export function sameQuestion(query: Buffer, qEnd: number, reply: Buffer): boolean {
+  if (reply.length < qEnd || reply.readUInt16BE(4) !== 1) return false;
+  const nameEnd = qEnd - 4;
+  for (let i = HEADER_SIZE; i < nameEnd; i++) {
+    let a = query[i]!;
+    let b = reply[i]!;
+    if (a === b) continue;
+    if (a >= 0x41 && a <= 0x5a) a |= 0x20;
+    if (b >= 0x41 && b <= 0x5a) b |= 0x20;
+    if (a !== b) return false;
+  }
+  for (let i = nameEnd; i < qEnd; i++) if (query[i] !== reply[i]) return false;
+  return true;
+}
+
+/** A copy of `msg` with its ID set to `id` (the input is never modified: callers may share it). */
+export function copyWithId(msg: Buffer, id: number): Buffer {
+  const out = Buffer.allocUnsafe(msg.length);
+  msg.copy(out);
+  out[0] = id >>> 8;
+  out[1] = id & 0xff;
+  return out;
+}
+
+/** Overwrites the ID of a buffer this code owns. */
+export function setId(msg: Buffer, id: number): void {
+  msg[0] = id >>> 8;
+  msg[1] = id & 0xff;
+}
+
+/** The message ID. */
+export function getId(msg: Buffer): number {
+  return (msg[0]! << 8) | msg[1]!;
+}
+
+/** QR bit: set in responses. */
+export function isResponse(msg: Buffer): boolean {
+  return (msg[2]! & 0x80) !== 0;
+}
+
+/** TC bit. */
+export function isTruncated(msg: Buffer): boolean {
+  return (msg[2]! & 0x02) !== 0;
+}
+
+/** The 4-bit header RCODE. */
+export function headerRcode(msg: Buffer): number {
+  return msg[3]! & 0x0f;
+}
