@@ -1,0 +1,319 @@
+/**
+ * `npm run bench:load`: the dnsperf load harness.
+ *
+ * Installs what is missing (dnsperf, dnsmasq, unbound from Debian packages),
+ * starts a fast local upstream, and measures in one run, with every server
+ * pinned to CPU 0 and dnsperf (and the upstream) pinned to CPU 1:
+ *
+ * - `pipeline` (issue 3): a Heimdall resolver with one synchronous answering
+ *   middleware vs a raw `dgram` server replying with precomputed bytes;
+ * - `forward` (issue 4): Heimdall forwarding with the upstream plugin only
+ *   (no cache) vs `dnsmasq --cache-size=0`, both to the same upstream;
+ * - `app` (issue 7): the reference app (full default chain, blocking on with
+ *   a 100k-entry list) vs dnsmasq and unbound as caching forwarders: resident
+ *   memory with 100k cached entries, cache hits at full speed, p99 at a fixed
+ *   10,000 QPS, cache misses at full speed.
+ *
+ * Output: `bench/results/load.json` and `bench/results/load.md`.
+ * Flags: `--seconds N` (per measurement, default 8), `--only pipeline,forward,app`,
+ * `--out DIR`. Loopback only; every child is killed when the harness exits.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type DnsperfResult, runDnsperf } from './lib/dnsperf.js';
+import { hasBinary, ensureTools } from './lib/packages.js';
+import { type Command, dnsmasqForwarder, dnsmasqUpstream, unboundForwarder } from './lib/peers.js';
+import { cpuMicros, freePort, type Pinned, rssBytes, sleep, startPinned, waitForDns } from './lib/proc.js';
+import { blocklistFile, nameFile } from './lib/queries.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../..');
+const SERVER_CORE = 0;
+const CLIENT_CORE = 1;
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+const seconds = Number(flag('seconds', '8'));
+const only = new Set(flag('only', 'pipeline,forward,app').split(','));
+const outDir = resolve(flag('out', join(repo, 'bench/results')));
+const HIT_NAMES = 1000;
+const CACHE_FILL = 100_000;
+const BLOCKLIST_SIZE = 100_000;
+const FIXED_QPS = 10_000;
+
+/** One measured line of the table. */
+interface Row {
+  scenario: string;
+  server: string;
+  qps: number;
+  avgUs: number;
+  p50Us: number | null;
+  p99Us: number | null;
+  p999Us: number | null;
+  sent: number;
+  completed: number;
+  lost: number;
+  rcodes: Record<string, number>;
+  cpuUsPerQuery: number;
+  rssMB: number;
+}
+
+const rows: Row[] = [];
+const notes: string[] = [];
+const tmp = mkdtempSync(join(os.tmpdir(), 'heimdall-load-'));
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+
+const tsxNode = (script: string, args: string[]): Command => ({
+  command: process.execPath,
+  args: ['--import', 'tsx', join(here, script), ...args],
+});
+
+/** Starts a server pinned to the server core and waits until it answers DNS. */
+async function startServer(name: string, cmd: Command, port: number, core: number | null = SERVER_CORE): Promise<Pinned> {
+  const server = startPinned(name, core, cmd.command, cmd.args);
+  try {
+    await waitForDns(port, '127.0.0.1', 'probe.bench.example', 20000, () => server.child.exitCode === null);
+  } catch (err) {
+    await server.stop();
+    throw new Error(`${name} did not come up: ${(err as Error).message}\n${server.output().slice(-3000)}`);
+  }
+  return server;
+}
+
+/** Runs dnsperf against `server` and records a row with its CPU cost per query. */
+async function measure(scenario: string, server: Pinned, port: number, queryFile: string, opts: { qps?: number; maxRuns?: number; seconds?: number; keep?: boolean } = {}): Promise<Row> {
+  const cpu0 = cpuMicros(server.pid);
+  const r: DnsperfResult = await runDnsperf({
+    port,
+    queryFile,
+    seconds: opts.seconds ?? seconds,
+    maxRuns: opts.maxRuns,
+    qps: opts.qps,
+    core: CLIENT_CORE,
+    tmpDir: tmp,
+  });
+  const cpu1 = cpuMicros(server.pid);
+  const row: Row = {
+    scenario,
+    server: server.name,
+    qps: Math.round(r.qps),
+    avgUs: Math.round(r.avgUs),
+    p50Us: r.p50Us,
+    p99Us: r.p99Us,
+    p999Us: r.p999Us,
+    sent: r.sent,
+    completed: r.completed,
+    lost: r.lost,
+    rcodes: r.rcodes,
+    cpuUsPerQuery: r.completed > 0 ? Number(((cpu1 - cpu0) / r.completed).toFixed(2)) : Number.NaN,
+    rssMB: Number((rssBytes(server.pid) / 2 ** 20).toFixed(1)),
+  };
+  if (opts.keep === false) return row;
+  rows.push(row);
+  console.log(
+    `  ${scenario.padEnd(22)} ${server.name.padEnd(16)} ${String(row.qps).padStart(7)} qps  avg ${row.avgUs} µs  p99 ${row.p99Us} µs  lost ${row.lost}  cpu ${row.cpuUsPerQuery} µs/q  rss ${row.rssMB} MB`,
+  );
+  return row;
+}
+
+/** The fast upstream: dnsmasq authoritative for everything, pinned with the client. */
+async function startUpstream(): Promise<{ server: Pinned; port: number }> {
+  const port = await freePort();
+  const cmd = hasBinary('dnsmasq') ? dnsmasqUpstream(port) : tsxNode('servers/upstream.ts', [String(port)]);
+  const server = await startServer('upstream', cmd, port, CLIENT_CORE);
+  return { server, port };
+}
+
+function appBuilt(): string | null {
+  const cli = join(repo, 'apps/heimdall/dist/cli.js');
+  return existsSync(cli) ? cli : null;
+}
+
+async function scenarioPipeline(): Promise<void> {
+  console.log('pipeline: one sync answering middleware vs raw dgram (issue 3)');
+  const q = join(tmp, 'single.txt');
+  writeFileSync(q, 'www.example.com A\n');
+  const servers: Array<[string, (port: number) => Command]> = [
+    ['raw-dgram', (port) => tsxNode('servers/raw.ts', [String(port), 'www.example.com'])],
+    ['heimdall-sync', (port) => tsxNode('servers/sync-resolver.ts', [String(port)])],
+  ];
+  for (const [name, make] of servers) {
+    if (name === 'heimdall-sync' && !existsSync(join(here, 'servers/sync-resolver.ts'))) {
+      notes.push('pipeline: servers/sync-resolver.ts not present, heimdall-sync skipped');
+      continue;
+    }
+    const port = await freePort();
+    const server = await startServer(name, make(port), port);
+    await measure('pipeline', server, port, q, { seconds: 1, keep: false }); // warm-up (JIT)
+    await measure('pipeline', server, port, q);
+    await server.stop();
+  }
+}
+
+async function scenarioForward(): Promise<void> {
+  console.log('forward: cache off, to a local upstream (issue 4)');
+  const upstream = await startUpstream();
+  const q = await nameFile(join(tmp, 'forward.txt'), 'fwd', 10_000);
+  const servers: Array<[string, (port: number) => Command]> = [
+    ['dnsmasq-nocache', (port) => dnsmasqForwarder(port, upstream.port, 0)],
+    ['heimdall-forward', (port) => tsxNode('servers/forwarder.ts', [String(port), String(upstream.port)])],
+  ];
+  try {
+    for (const [name, make] of servers) {
+      if (name === 'heimdall-forward' && !existsSync(join(here, 'servers/forwarder.ts'))) {
+        notes.push('forward: servers/forwarder.ts not present, heimdall-forward skipped');
+        continue;
+      }
+      if (name.startsWith('dnsmasq') && !hasBinary('dnsmasq')) continue;
+      const port = await freePort();
+      const server = await startServer(name, make(port), port);
+      await measure('forward', server, port, q, { seconds: 1, keep: false });
+      await measure('forward', server, port, q);
+      await server.stop();
+    }
+  } finally {
+    await upstream.server.stop();
+  }
+}
+
+async function scenarioApp(): Promise<void> {
+  console.log('app: caching resolvers, blocking on (issue 7)');
+  const upstream = await startUpstream();
+  const hit = await nameFile(join(tmp, 'hit.txt'), 'hit', HIT_NAMES);
+  const fill = await nameFile(join(tmp, 'fill.txt'), 'fill', CACHE_FILL);
+  const miss = await nameFile(join(tmp, 'miss.txt'), 'miss', 800_000);
+  const blocklist = await blocklistFile(join(tmp, 'blocklist.txt'), BLOCKLIST_SIZE);
+  const servers: Array<[string, (port: number) => Command]> = [];
+  const cli = appBuilt();
+  if (cli) {
+    servers.push([
+      'heimdall',
+      (port) => {
+        const config = join(tmp, `heimdall-${port}.json`);
+        writeFileSync(
+          config,
+          JSON.stringify(
+            {
+              listen: [`127.0.0.1:${port}`],
+              admin: false,
+              logLevel: 'warn',
+              plugins: [
+                { use: 'metrics' },
+                { use: 'special-use' },
+                { use: 'blocking', options: { lists: [blocklist] } },
+                { use: 'cache', options: { maxEntries: 250_000 } },
+                { use: 'dedup' },
+                { use: 'upstream', options: { servers: [`udp://127.0.0.1:${upstream.port}`] } },
+              ],
+            },
+            null,
+            2,
+          ),
+        );
+        return { command: process.execPath, args: [cli, '--config', config] };
+      },
+    ]);
+  } else {
+    notes.push('app: apps/heimdall/dist/cli.js not built, heimdall skipped');
+  }
+  if (hasBinary('dnsmasq')) servers.push(['dnsmasq', (port) => dnsmasqForwarder(port, upstream.port, 150_000)]);
+  if (hasBinary('unbound')) servers.push(['unbound', (port) => unboundForwarder(tmp, port, upstream.port)]);
+  try {
+    for (const [name, make] of servers) {
+      const port = await freePort();
+      const server = await startServer(name, make(port), port);
+      const idle = rssBytes(server.pid);
+      // Fill: 100k distinct names once through, then resident memory.
+      await measure('fill-100k', server, port, fill, { maxRuns: 1, seconds: 60 });
+      await sleep(500);
+      const filled = rssBytes(server.pid);
+      rows[rows.length - 1]!.rssMB = Number((filled / 2 ** 20).toFixed(1));
+      notes.push(`${name}: RSS idle ${(idle / 2 ** 20).toFixed(1)} MB, with ${CACHE_FILL} cached entries ${(filled / 2 ** 20).toFixed(1)} MB`);
+      // Warm the hit set, then measure at full speed and at a fixed rate.
+      await measure('warm', server, port, hit, { maxRuns: 2, seconds: 30, keep: false });
+      await measure('cache-hit', server, port, hit, { seconds: 1, keep: false });
+      await measure('cache-hit', server, port, hit);
+      await measure(`hit-fixed-${FIXED_QPS / 1000}k-qps`, server, port, hit, { qps: FIXED_QPS });
+      await measure('cache-miss', server, port, miss, { maxRuns: 1 });
+      await server.stop();
+    }
+  } finally {
+    await upstream.server.stop();
+  }
+}
+
+function versionOf(cmd: string, args: string[], re: RegExp): string | null {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  const m = re.exec(`${r.stdout}${r.stderr}`);
+  return m ? m[1]! : null;
+}
+
+function fmt(n: number | null | undefined): string {
+  return n === null || n === undefined || Number.isNaN(n) ? '–' : String(n);
+}
+
+function ratio(scenario: string, a: string, b: string): number | null {
+  const ra = rows.find((r) => r.scenario === scenario && r.server === a);
+  const rb = rows.find((r) => r.scenario === scenario && r.server === b);
+  return ra && rb && rb.qps > 0 ? Number((ra.qps / rb.qps).toFixed(3)) : null;
+}
+
+async function main(): Promise<void> {
+  const missing = ensureTools(['dnsperf', 'dnsmasq', 'unbound']);
+  if (missing.includes('dnsperf')) throw new Error('dnsperf is required and could not be installed');
+  for (const m of missing) notes.push(`${m} missing: its rows are absent`);
+  const started = Date.now();
+  if (only.has('pipeline')) await scenarioPipeline();
+  if (only.has('forward')) await scenarioForward();
+  if (only.has('app')) await scenarioApp();
+
+  const machine = {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+  };
+  const versions = {
+    dnsperf: versionOf('dnsperf', ['-h'], /Version (\S+)/),
+    dnsmasq: hasBinary('dnsmasq') ? versionOf('dnsmasq', ['--version'], /version (\S+)/) : null,
+    unbound: hasBinary('unbound') ? versionOf('unbound', ['-V'], /Version (\S+)/) : null,
+  };
+  const ratios = {
+    'pipeline: heimdall-sync / raw-dgram (target ≥ 0.9)': ratio('pipeline', 'heimdall-sync', 'raw-dgram'),
+    'forward: heimdall-forward / dnsmasq-nocache (target ≥ 0.7)': ratio('forward', 'heimdall-forward', 'dnsmasq-nocache'),
+    'cache-hit: heimdall / dnsmasq (target ≥ 0.75)': ratio('cache-hit', 'heimdall', 'dnsmasq'),
+    'cache-hit: heimdall / unbound': ratio('cache-hit', 'heimdall', 'unbound'),
+    'cache-miss: heimdall / dnsmasq': ratio('cache-miss', 'heimdall', 'dnsmasq'),
+  };
+  const date = new Date().toISOString();
+  const result = { date, machine, versions, secondsPerRun: seconds, serverCore: SERVER_CORE, clientCore: CLIENT_CORE, rows, ratios, notes, elapsedSeconds: Math.round((Date.now() - started) / 1000) };
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'load.json'), `${JSON.stringify(result, null, 2)}\n`);
+
+  let md = `Load test, ${date.slice(0, 10)}: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB, Linux ${machine.kernel}, Node ${machine.node}, dnsperf ${versions.dnsperf}, dnsmasq ${versions.dnsmasq ?? '–'}, unbound ${versions.unbound ?? '–'}. `;
+  md += `Each server pinned to CPU ${SERVER_CORE}, dnsperf (and the local upstream) to CPU ${CLIENT_CORE}; ${seconds} s per run; UDP over loopback.\n\n`;
+  md += '| scenario | server | QPS | avg µs | p50 µs | p99 µs | lost | server CPU µs/query | RSS MB |\n';
+  md += '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n';
+  for (const r of rows) {
+    md += `| ${r.scenario} | ${r.server} | ${r.qps} | ${fmt(r.avgUs)} | ${fmt(r.p50Us)} | ${fmt(r.p99Us)} | ${r.lost} | ${fmt(r.cpuUsPerQuery)} | ${fmt(r.rssMB)} |\n`;
+  }
+  md += '\n';
+  for (const [k, v] of Object.entries(ratios)) if (v !== null) md += `- ${k}: **${v}**\n`;
+  for (const n of notes) md += `- ${n}\n`;
+  writeFileSync(join(outDir, 'load.md'), md);
+  console.log(`\n${md}\nwritten ${join(outDir, 'load.json')} and load.md`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
