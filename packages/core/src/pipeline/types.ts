@@ -12,3 +12,20 @@ export interface ClientInfo {
   readonly localAddress?: string;
   readonly localPort?: number;
 }
+
+/**
+ * Calls the rest of the chain. Returns a Promise only when some middleware
+ * further down returned one; `await next()` works in both cases.
+ */
+export type Next = () => void | Promise<void>;
+
+/**
+ * One step of the onion. Answer by setting `ctx.response` (or calling an
+ * answering helper such as `ctx.answer(...)`) and returning without calling
+ * `next()`; or call `next()` and inspect/replace the response afterwards.
+ * Return nothing for a synchronous step: no Promise is created then.
+ *
+ * The context type is a parameter so that tests and embedders can run a
+ * chain over their own object; the resolver always passes a `DnsContext`.
+ */
+export type Middleware<C = import('./context.js').DnsContext> = (ctx: C, next: Next) => void | Promise<void>;
