@@ -1,1 +1,30 @@
-export {};
+/**
+ * @heimdall/plugin-cache — L1 in-memory cache of wire-format responses
+ * (RFC 2308 negative caching, prefetch, RFC 8767 serve-stale).
+ */
+export { type Analysis, analyzeResponse, type CacheEntry, ENTRY_OVERHEAD, type EntryKind, entrySize, type RejectReason, type TtlLimits } from './entry.js';
+export {
+  CACHE_DEFAULTS,
+  type CacheOptions,
+  type EvictionPolicyName,
+  type PrefetchOptions,
+  type ResolvedCacheOptions,
+  resolveCacheOptions,
+  type ServeStaleOptions,
+} from './options.js';
+export { CacheNode, createPolicy, type EvictionPolicy, LruPolicy, S3FifoPolicy, SievePolicy } from './policy.js';
+export { CacheStats, registerCacheMetrics } from './stats.js';
+export { CACHE_STORE, CacheStore } from './store.js';
+export {
+  CacheNameError,
+  copyForQuery,
+  equalsIgnoreCase,
+  KEY_CD,
+  KEY_DO,
+  KEY_EDNS,
+  KEY_SUFFIX,
+  nameToWire,
+  plainNameEnd,
+  queryKeyFlags,
+  writeTtls,
+} from './wire.js';

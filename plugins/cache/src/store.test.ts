@@ -1,0 +1,372 @@
+import { describe, expect, it } from 'vitest';
+import { analyzeResponse } from './entry.js';
+import { CacheStore } from './store.js';
+import { aRecords, compressedResponse, decode, makeQuery, makeResponse, soa, ttlsOf } from './test-util.js';
+import { KEY_DO, KEY_EDNS, plainNameEnd } from './wire.js';
+
+const T0 = 1_700_000_000_000;
+const limits = { minTtl: 0, maxTtl: 3600, minNegativeTtl: 0, maxNegativeTtl: 1800, servfailTtl: 5 };
+
+function serveAt(store: CacheStore, key: string, request: Buffer, now: number, flags = 0): Buffer | null {
+  const node = store.peek(key);
+  if (!node) return null;
+  return store.serve(node, request, plainNameEnd(request, 12), flags, now);
+}
+
+describe('CacheStore: TTLs', () => {
+  it('counts TTLs down and stops serving at expiry', () => {
+    const store = new CacheStore();
+    const q = makeQuery('example.com');
+    const r = makeResponse('example.com', { answers: aRecords('example.com', 300) });
+    expect(store.insert('k', r, q, T0).entry?.ttl).toBe(300);
+    expect(ttlsOf(serveAt(store, 'k', q, T0)!)).toEqual([300, 300]);
+    expect(ttlsOf(serveAt(store, 'k', q, T0 + 100_500)!)).toEqual([200, 200]);
+    expect(ttlsOf(serveAt(store, 'k', q, T0 + 299_999)!)).toEqual([1, 1]);
+    expect(serveAt(store, 'k', q, T0 + 300_000)).toBeNull();
+    expect(store.stats.hits).toBe(3);
+  });
+
+  it('uses the minimum answer TTL and caps other records at it', () => {
+    const store = new CacheStore();
+    const q = makeQuery('example.com');
+    const r = makeResponse('example.com', {
+      answers: [...aRecords('example.com', 600, 1), ...aRecords('example.com', 120, 1)],
+      authorities: [{ type: 'NS', name: 'example.com', ttl: 86400, data: 'ns.example.com' }],
+    });
+    const e = store.insert('k', r, q, T0).entry!;
+    expect(e.ttl).toBe(120);
+    expect(ttlsOf(serveAt(store, 'k', q, T0 + 20_000)!)).toEqual([100, 100, 100]);
+  });
+
+  it('clamps to maxTtl and raises to minTtl', () => {
+    const high = new CacheStore({ maxTtl: 60 });
+    const q = makeQuery('example.com');
+    high.insert('k', makeResponse('example.com', { answers: aRecords('example.com', 86400) }), q, T0);
+    expect(high.getRaw('k')!.ttl).toBe(60);
+    expect(ttlsOf(serveAt(high, 'k', q, T0)!)).toEqual([60, 60]);
+
+    const low = new CacheStore({ minTtl: 30 });
+    low.insert('k', makeResponse('example.com', { answers: aRecords('example.com', 2) }), q, T0);
+    expect(low.getRaw('k')!.ttl).toBe(30);
+    expect(ttlsOf(serveAt(low, 'k', q, T0 + 10_000)!)).toEqual([20, 20]);
+  });
+
+  it('does not cache TTL 0 answers (with minTtl 0)', () => {
+    const store = new CacheStore();
+    const q = makeQuery('example.com');
+    expect(store.insert('k', makeResponse('example.com', { answers: aRecords('example.com', 0) }), q, T0).reason).toBe('zero-ttl');
+    expect(store.size).toBe(0);
+  });
+
+  it('treats TTLs with the top bit set as 0 (RFC 2181 §8)', () => {
+    const q = makeQuery('example.com');
+    const r = makeResponse('example.com', { answers: aRecords('example.com', 300, 1) });
+    r.writeUInt32BE(0x80000010, r.length - 10);
+    expect(analyzeResponse(r, q, T0, limits).reason).toBe('zero-ttl');
+  });
+});
+
+describe('CacheStore: negative caching (RFC 2308)', () => {
+  it('caches NXDOMAIN for min(SOA TTL, SOA MINIMUM)', () => {
+    const store = new CacheStore();
+    const q = makeQuery('nope.example.com');
+    const r = makeResponse('nope.example.com', { rcode: 3, authorities: [soa('example.com', 900, 300)] });
+    const e = store.insert('k', r, q, T0).entry!;
+    expect(e.kind).toBe('nxdomain');
+    expect(e.ttl).toBe(300);
+    expect(store.stats.nxdomainStored).toBe(1);
+    const out = serveAt(store, 'k', q, T0 + 60_000)!;
+    expect(decode(out).rcode).toBe('NXDOMAIN');
+    expect(ttlsOf(out)).toEqual([240]);
+    expect(store.stats.negativeHits).toBe(1);
+
+    const r2 = makeResponse('nope.example.com', { rcode: 3, authorities: [soa('example.com', 60, 300)] });
+    expect(store.insert('k2', r2, q, T0).entry!.ttl).toBe(60);
+  });
+
+  it('caches NODATA with an SOA and clamps to maxNegativeTtl', () => {
+    const store = new CacheStore({ maxNegativeTtl: 100 });
+    const q = makeQuery('example.com', { type: 'AAAA' });
+    const r = makeResponse('example.com', { type: 'AAAA', authorities: [soa('example.com', 3600, 3600)] });
+    const e = store.insert('k', r, q, T0).entry!;
+    expect(e.kind).toBe('nodata');
+    expect(e.ttl).toBe(100);
+    expect(store.stats.nodataStored).toBe(1);
+  });
+
+  it('does not cache NXDOMAIN or NODATA without an SOA', () => {
+    const store = new CacheStore();
+    const q = makeQuery('nope.example.com');
+    expect(store.insert('k', makeResponse('nope.example.com', { rcode: 3 }), q, T0).reason).toBe('no-soa');
+    expect(store.insert('k', makeResponse('nope.example.com'), q, T0).reason).toBe('no-soa');
+    expect(store.size).toBe(0);
+  });
+
+  it('caches SERVFAIL for servfailTtl, and not at all with 0', () => {
+    const store = new CacheStore({ servfailTtl: 5 });
+    const q = makeQuery('broken.example');
+    const e = store.insert('k', makeResponse('broken.example', { rcode: 2 }), q, T0).entry!;
+    expect(e.kind).toBe('servfail');
+    expect(serveAt(store, 'k', q, T0 + 4999)).not.toBeNull();
+    expect(serveAt(store, 'k', q, T0 + 5000)).toBeNull();
+    const none = new CacheStore({ servfailTtl: 0 });
+    expect(none.insert('k', makeResponse('broken.example', { rcode: 2 }), q, T0).reason).toBe('rcode');
+  });
+});
+
+describe('CacheStore: never cached', () => {
+  const q = makeQuery('example.com');
+  const ok = { answers: aRecords('example.com', 300) };
+  it.each([
+    ['truncated', makeResponse('example.com', { ...ok, tc: true })],
+    ['question-mismatch', makeResponse('example.com', { ...ok, qname: 'example.org' })],
+    ['question-mismatch', makeResponse('example.com', { ...ok, type: 'AAAA' })],
+    ['rcode', makeResponse('example.com', { rcode: 5 })],
+    ['rcode', makeResponse('example.com', { rcode: 4 })],
+    ['id-mismatch', makeResponse('example.com', { ...ok, id: 999 })],
+    ['not-response', makeQuery('example.com')],
+    ['malformed', makeResponse('example.com', ok).subarray(0, 40)],
+    ['malformed', Buffer.alloc(5)],
+  ])('%s', (reason, response) => {
+    const store = new CacheStore();
+    expect(store.insert('k', response, q, T0).reason).toBe(reason);
+    expect(store.size).toBe(0);
+  });
+
+  it('rejects an ECS answer with a non-zero scope, accepts scope 0', () => {
+    const qe = makeQuery('example.com', { edns: true });
+    const ecs = (scope: number) => [{ code: 8, family: 1, sourcePrefixLength: 24, scopePrefixLength: scope, ip: '192.0.2.0' }];
+    const scoped = makeResponse('example.com', { ...ok, edns: true, optOptions: ecs(24) });
+    expect(analyzeResponse(scoped, qe, T0, limits).reason).toBe('ecs-scope');
+    const global = makeResponse('example.com', { ...ok, edns: true, optOptions: ecs(0) });
+    expect(analyzeResponse(global, qe, T0, limits).entry).toBeDefined();
+  });
+
+  it('rejects an extended rcode (BADVERS)', () => {
+    const qe = makeQuery('example.com', { edns: true });
+    const r = makeResponse('example.com', { ...ok, edns: true });
+    const bad = Buffer.from(r);
+    // OPT is last: name(1) type(2) class(2) ttl(4): ext-rcode is at the TTL's first byte.
+    bad[r.length - 11 + 5] = 1;
+    expect(analyzeResponse(bad, qe, T0, limits).reason).toBe('rcode');
+  });
+
+  it('drops trailing junk and never reads past the end', () => {
+    const r = makeResponse('example.com', ok);
+    const junk = Buffer.concat([r, Buffer.from([1, 2, 3])]);
+    const e = analyzeResponse(junk, q, T0, limits).entry!;
+    expect(e.wire.length).toBe(r.length);
+    for (let cut = 12; cut < r.length; cut++) {
+      expect(analyzeResponse(r.subarray(0, cut), q, T0, limits).entry).toBeUndefined();
+    }
+  });
+});
+
+describe('CacheStore: serving copies', () => {
+  it('patches ID, restores letter case, sets RD from the query, clears AA', () => {
+    const store = new CacheStore();
+    const stored = makeQuery('www.Example.COM', { id: 1 });
+    const r = makeResponse('www.Example.COM', { id: 1, aa: true, answers: aRecords('www.Example.COM', 300) });
+    store.insert('k', r, stored, T0);
+    const client = makeQuery('WWW.eXaMpLe.com', { id: 0xbeef, rd: false });
+    const out = serveAt(store, 'k', client, T0)!;
+    const d = decode(out);
+    expect(d.id).toBe(0xbeef);
+    expect(d.questions![0].name).toBe('WWW.eXaMpLe.com');
+    expect(d.answers![0].name).toBe('www.Example.COM'); // a literal name keeps the upstream's case
+    expect(d.flag_rd).toBe(false);
+    expect(d.flag_aa).toBe(false);
+    expect(d.flag_qr).toBe(true);
+    // The stored bytes are untouched.
+    expect(decode(store.getRaw('k')!.wire).questions![0].name).toBe('www.Example.COM');
+  });
+
+  it('restores the case in answer names that point at the question', () => {
+    const store = new CacheStore();
+    store.insert('k', compressedResponse('example.com', 7, 60), makeQuery('example.com', { id: 7 }), T0);
+    const d = decode(serveAt(store, 'k', makeQuery('ExAmple.Com', { id: 8 }), T0)!);
+    expect(d.answers![0].name).toBe('ExAmple.Com');
+    expect(d.answers![0].ttl).toBe(60);
+  });
+
+  it('clears AD unless the query set AD or DO', () => {
+    const store = new CacheStore();
+    const q = makeQuery('example.com', { do: true });
+    const r = makeResponse('example.com', { do: true, answers: aRecords('example.com', 300) });
+    r[3] |= 0x20;
+    store.insert('k', r, q, T0);
+    expect(decode(serveAt(store, 'k', q, T0, KEY_DO | KEY_EDNS)!).flag_ad).toBe(true);
+    expect(decode(serveAt(store, 'k', makeQuery('example.com', { edns: true }), T0, KEY_EDNS)!).flag_ad).toBe(false);
+    expect(decode(serveAt(store, 'k', makeQuery('example.com', { edns: true, ad: true }), T0, KEY_EDNS)!).flag_ad).toBe(true);
+  });
+
+  it('strips COOKIE and PADDING from the stored OPT, keeps other options', () => {
+    const q = makeQuery('example.com', { edns: true });
+    const r = makeResponse('example.com', {
+      edns: true,
+      answers: aRecords('example.com', 300),
+      optOptions: [
+        { code: 10, data: Buffer.alloc(24, 7) },
+        { code: 15, data: Buffer.from([0, 3]) },
+        { code: 12, data: Buffer.alloc(30) },
+      ],
+    });
+    const store = new CacheStore();
+    const e = store.insert('k', r, q, T0).entry!;
+    expect(e.wire.length).toBe(r.length - 28 - 34);
+    const out = serveAt(store, 'k', q, T0 + 1000, KEY_EDNS)!;
+    const opt = decode(out).additionals!.find((a: any) => a.type === 'OPT') as any;
+    expect(opt.options.map((o: any) => o.code)).toEqual([15]);
+    expect(ttlsOf(out)).toEqual([299, 299]);
+  });
+});
+
+describe('CacheStore: bounds and eviction', () => {
+  const q = (i: number) => makeQuery(`n${i}.example`);
+  const r = (i: number) => makeResponse(`n${i}.example`, { answers: aRecords(`n${i}.example`, 300) });
+
+  for (const policy of ['sieve', 'lru', 's3fifo'] as const) {
+    it(`${policy}: never exceeds maxEntries`, () => {
+      const store = new CacheStore({ maxEntries: 10, policy });
+      for (let i = 0; i < 100; i++) {
+        store.insert(`k${i}`, r(i), q(i), T0);
+        if (i % 3 === 0) serveAt(store, 'k0', q(0), T0);
+        expect(store.size).toBeLessThanOrEqual(10);
+      }
+      expect(store.size).toBe(10);
+      expect(store.stats.evictions).toBe(90);
+      if (policy !== 's3fifo') expect(store.getRaw('k0')).toBeDefined(); // the hot key survives
+    });
+
+    it(`${policy}: never exceeds maxBytes`, () => {
+      const store = new CacheStore({ maxBytes: 4096, policy });
+      for (let i = 0; i < 100; i++) {
+        store.insert(`k${i}`, r(i), q(i), T0);
+        expect(store.bytes).toBeLessThanOrEqual(4096);
+      }
+      expect(store.size).toBeGreaterThan(3);
+      let sum = 0;
+      for (const [k, e] of store.entries()) sum += 400 + e.wire.length + k.length + e.ttlOffsets.length * 6;
+      expect(sum).toBe(store.bytes);
+    });
+  }
+
+  it('refuses an entry larger than maxBytes', () => {
+    const store = new CacheStore({ maxBytes: 1024 });
+    const big = makeResponse('big.example', { type: 'TXT', answers: [{ type: 'TXT', name: 'big.example', ttl: 60, data: 'x'.repeat(250).repeat(1) }, { type: 'TXT', name: 'big.example', ttl: 60, data: ['y'.repeat(250), 'z'.repeat(250)] }] as any });
+    expect(store.insert('k', big, makeQuery('big.example', { type: 'TXT' }), T0).entry).toBeDefined();
+    expect(store.size).toBe(0);
+  });
+
+  it('replacing a key keeps one node and fixes the byte count', () => {
+    const store = new CacheStore();
+    store.insert('k', r(1), q(1), T0);
+    const before = store.bytes;
+    store.insert('k', r(1), q(1), T0 + 1000);
+    expect(store.size).toBe(1);
+    expect(store.bytes).toBe(before);
+  });
+});
+
+describe('CacheStore: expiry', () => {
+  it('sweeps expired entries incrementally, keeping the stale window', () => {
+    const store = new CacheStore({ sweepBatch: 3 });
+    for (let i = 0; i < 10; i++) {
+      const name = `n${i}.example`;
+      store.insert(`k${i}`, makeResponse(name, { answers: aRecords(name, i < 5 ? 10 : 1000) }), makeQuery(name), T0);
+    }
+    let removed = 0;
+    for (let i = 0; i < 5; i++) removed += store.sweep(T0 + 20_000);
+    expect(removed).toBe(5);
+    expect(store.size).toBe(5);
+    expect(store.stats.expiredEvictions).toBe(5);
+
+    const stale = new CacheStore({ serveStale: { maxStaleAge: 60_000 } });
+    stale.insert('k', makeResponse('a.example', { answers: aRecords('a.example', 10) }), makeQuery('a.example'), T0);
+    expect(stale.sweep(T0 + 30_000)).toBe(0);
+    expect(stale.sweep(T0 + 70_000)).toBe(1);
+  });
+
+  it('get() returns fresh entries only, getRaw() any', () => {
+    const store = new CacheStore({ serveStale: true });
+    store.insert('k', makeResponse('a.example', { answers: aRecords('a.example', 10) }), makeQuery('a.example'), T0);
+    expect(store.get('k', T0 + 1000)).toBeDefined();
+    expect(store.get('k', T0 + 10_000)).toBeUndefined();
+    expect(store.getRaw('k')).toBeDefined();
+  });
+
+  it('setRaw round-trips entries into another store (snapshot/restore)', () => {
+    const a = new CacheStore();
+    for (let i = 0; i < 5; i++) {
+      const name = `n${i}.example`;
+      a.insert(`k${i}`, makeResponse(name, { answers: aRecords(name, 100) }), makeQuery(name), T0);
+    }
+    const b = new CacheStore();
+    for (const [k, e] of a.entries()) expect(b.setRaw(k, e, T0 + 1000)).toBe(true);
+    expect(b.size).toBe(5);
+    expect(b.bytes).toBe(a.bytes);
+    expect(b.setRaw('old', a.getRaw('k0')!, T0 + 200_000)).toBe(false);
+  });
+});
+
+describe('CacheStore: flush', () => {
+  function filled(): CacheStore {
+    const store = new CacheStore();
+    const names = ['example.com', 'www.example.com', 'a.b.Example.com', 'badexample.com', 'example.org', 'com'];
+    for (const name of names) {
+      for (const type of ['A', 'AAAA'] as const) {
+        store.insert(`${name}/${type}`, makeResponse(name, { type, answers: type === 'A' ? aRecords(name, 60) : [{ type: 'AAAA', name, ttl: 60, data: '2001:db8::1' }] }), makeQuery(name, { type }), T0);
+      }
+    }
+    return store;
+  }
+
+  it('by name: all types, case-insensitive, nothing else', () => {
+    const s = filled();
+    expect(s.flushName('EXAMPLE.com.')).toBe(2);
+    expect(s.size).toBe(10);
+    expect(s.getRaw('www.example.com/A')).toBeDefined();
+  });
+
+  it('by suffix: the name and everything below, label-aligned', () => {
+    const s = filled();
+    expect(s.flushSuffix('*.example.com')).toBe(6);
+    expect([...s.entries()].map(([k]) => k).sort()).toEqual(
+      ['badexample.com/A', 'badexample.com/AAAA', 'com/A', 'com/AAAA', 'example.org/A', 'example.org/AAAA'].sort(),
+    );
+    expect(s.flushPattern('*')).toBe(6);
+  });
+
+  it('everything', () => {
+    const s = filled();
+    expect(s.flushPattern()).toBe(12);
+    expect(s.size).toBe(0);
+    expect(s.bytes).toBe(0);
+  });
+
+  it('rejects bad names with a typed error', () => {
+    const s = filled();
+    expect(() => s.flushName('a..b')).toThrow(/empty label/);
+    expect(() => s.flushName(`${'x'.repeat(64)}.com`)).toThrow(/63/);
+  });
+
+  it('handles 100k entries quickly', () => {
+    const store = new CacheStore({ maxEntries: 200_000, maxBytes: 1 << 30 });
+    const base = makeResponse('host00000.zone0.example', { answers: aRecords('host00000.zone0.example', 300) });
+    const q0 = makeQuery('host00000.zone0.example');
+    for (let i = 0; i < 100_000; i++) {
+      const name = `host${String(i).padStart(5, '0')}.zone${i % 10}.example`;
+      const r = Buffer.from(base);
+      const qq = Buffer.from(q0);
+      r.write(name.slice(0, 9), 13, 'latin1');
+      qq.write(name.slice(0, 9), 13, 'latin1');
+      r[27] = qq[27] = 0x30 + (i % 10);
+      store.insert(name, r, qq, T0);
+    }
+    expect(store.size).toBe(100_000);
+    const t = performance.now();
+    expect(store.flushSuffix('zone3.example')).toBe(10_000);
+    expect(store.flushName('host00004.zone4.example')).toBe(1);
+    expect(performance.now() - t).toBeLessThan(1000);
+  });
+});
