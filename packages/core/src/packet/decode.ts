@@ -1,0 +1,131 @@
+/**
+ * Full decoding of a message into plain objects.
+ */
+import type { Edns } from './edns.js';
+import { decodeOptions } from './edns-codec.js';
+import { PacketError, truncated } from './errors.js';
+import type { Message, Question, ResourceRecord } from './message.js';
+import { nameEnd, readName } from './name.js';
+import { decodeRdata } from './rdata/index.js';
+import { RecordType } from './types.js';
+
+// Names decoded so far in this message, by offset: a record name that is a
+// single pointer to one of them (the usual 0xC00C) reuses the string.
+const MEMO = 8;
+const memoOffset = new Int32Array(MEMO);
+const memoName: string[] = new Array(MEMO).fill('');
+let memoCount = 0;
+let after = 0;
+
+function nameAt(buf: Buffer, pos: number): string {
+  const b = buf[pos];
+  if (b >= 0xc0 && pos + 1 < buf.length) {
+    const target = ((b & 0x3f) << 8) | buf[pos + 1];
+    for (let i = 0; i < memoCount; i++) {
+      if (memoOffset[i] === target) {
+        after = pos + 2;
+        return memoName[i];
+      }
+    }
+  }
+  const s = readName(buf, pos);
+  after = nameEnd;
+  if (memoCount < MEMO) {
+    memoOffset[memoCount] = pos;
+    memoName[memoCount++] = s;
+  }
+  return s;
+}
+
+/** @internal Wraps a Uint8Array as a Buffer without copying. */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  if (Buffer.isBuffer(bytes)) return bytes;
+  if (bytes instanceof Uint8Array) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  throw new PacketError('INVALID_VALUE', -1, 'a message must be a Buffer or Uint8Array');
+}
+
+/**
+ * Decodes a whole message. EDNS is lifted out of the additional section into
+ * `message.edns`, and `rcode` is the full (extended) rcode. Binary fields are
+ * copied, so the result does not alias `buf`. Trailing octets after the last
+ * record are ignored.
+ *
+ * Cost: one object per question/record plus its RDATA; for the hot path use
+ * {@link MessageReader}, which decodes nothing until asked.
+ *
+ * @throws PacketError for any malformed input (and nothing else).
+ */
+export function decode(bytes: Buffer | Uint8Array): Message {
+  const buf = asBuffer(bytes);
+  const len = buf.length;
+  if (len < 12) throw truncated(len, 'the header');
+  const flags = (buf[2] << 8) | buf[3];
+  const qd = (buf[4] << 8) | buf[5];
+  const an = (buf[6] << 8) | buf[7];
+  const ns = (buf[8] << 8) | buf[9];
+  const ar = (buf[10] << 8) | buf[11];
+  memoCount = 0;
+  let pos = 12;
+  const questions: Question[] = [];
+  for (let i = 0; i < qd; i++) {
+    const name = nameAt(buf, pos);
+    pos = after;
+    if (pos + 4 > len) throw truncated(pos, 'a question');
+    questions.push({ name, type: (buf[pos] << 8) | buf[pos + 1], class: (buf[pos + 2] << 8) | buf[pos + 3] });
+    pos += 4;
+  }
+  const answers: ResourceRecord[] = [];
+  const authorities: ResourceRecord[] = [];
+  const additionals: ResourceRecord[] = [];
+  let edns: Edns | undefined;
+  const total = an + ns + ar;
+  for (let i = 0; i < total; i++) {
+    const name = nameAt(buf, pos);
+    pos = after;
+    if (pos + 10 > len) throw truncated(pos, 'a record header');
+    const type = (buf[pos] << 8) | buf[pos + 1];
+    const klass = (buf[pos + 2] << 8) | buf[pos + 3];
+    const ttl = buf[pos + 4] * 0x1000000 + ((buf[pos + 5] << 16) | (buf[pos + 6] << 8) | buf[pos + 7]);
+    const rdlen = (buf[pos + 8] << 8) | buf[pos + 9];
+    const rdata = pos + 10;
+    pos = rdata + rdlen;
+    if (pos > len) throw truncated(rdata, 'RDATA');
+    if (type === RecordType.OPT) {
+      if (i < an + ns) throw new PacketError('BAD_OPT', rdata - 10, 'OPT record outside the additional section');
+      if (name !== '') throw new PacketError('BAD_OPT', rdata - 10, 'OPT record with a non-root owner name');
+      if (edns !== undefined) throw new PacketError('DUPLICATE_OPT', rdata - 10, 'more than one OPT record');
+      edns = {
+        udpPayloadSize: klass,
+        extendedRcode: buf[rdata - 6],
+        version: buf[rdata - 5],
+        dnssecOk: (buf[rdata - 4] & 0x80) !== 0,
+        flags: ((buf[rdata - 4] & 0x7f) << 8) | buf[rdata - 3],
+        options: decodeOptions(buf, rdata, pos),
+      };
+      continue;
+    }
+    const rr: ResourceRecord = { name, type, class: klass, ttl, data: decodeRdata(buf, type, rdata, rdlen) };
+    if (i < an) answers.push(rr);
+    else if (i < an + ns) authorities.push(rr);
+    else additionals.push(rr);
+  }
+  const message: Message = {
+    id: (buf[0] << 8) | buf[1],
+    qr: (flags & 0x8000) !== 0,
+    opcode: (flags >>> 11) & 0xf,
+    aa: (flags & 0x400) !== 0,
+    tc: (flags & 0x200) !== 0,
+    rd: (flags & 0x100) !== 0,
+    ra: (flags & 0x80) !== 0,
+    z: (flags & 0x40) !== 0,
+    ad: (flags & 0x20) !== 0,
+    cd: (flags & 0x10) !== 0,
+    rcode: (flags & 0xf) | (edns !== undefined ? edns.extendedRcode << 4 : 0),
+    questions,
+    answers,
+    authorities,
+    additionals,
+  };
+  if (edns !== undefined) message.edns = edns;
+  return message;
+}

@@ -1,0 +1,177 @@
+/**
+ * @internal EDNS option decoding and encoding.
+ */
+import type {
+  ClientSubnetOption,
+  CookieOption,
+  EdnsOption,
+  ExtendedErrorOption,
+  PaddingOption,
+  TcpKeepaliveOption,
+} from './edns.js';
+import { PacketError } from './errors.js';
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './ip.js';
+import { OptionCode } from './optioncodes.js';
+import { badValue, type Writer } from './writer.js';
+
+function bad(offset: number, why: string): PacketError {
+  return new PacketError('BAD_OPTION', offset, why);
+}
+
+const addr = new Uint8Array(16);
+
+/** Decodes the options in an OPT RDATA from `o` to `end`. */
+export function decodeOptions(buf: Buffer, o: number, end: number): EdnsOption[] {
+  const options: EdnsOption[] = [];
+  while (o < end) {
+    if (o + 4 > end) throw bad(o, 'truncated EDNS option header');
+    const code = (buf[o] << 8) | buf[o + 1];
+    const len = (buf[o + 2] << 8) | buf[o + 3];
+    const v = o + 4;
+    const ve = v + len;
+    if (ve > end) throw bad(o, 'EDNS option runs past the OPT RDATA');
+    switch (code) {
+      case OptionCode.CLIENT_SUBNET: {
+        if (len < 4) throw bad(o, 'client subnet option too short');
+        const family = (buf[v] << 8) | buf[v + 1];
+        const source = buf[v + 2];
+        const scope = buf[v + 3];
+        const max = family === 1 ? 32 : family === 2 ? 128 : -1;
+        if (max < 0) throw bad(o, `client subnet family ${family} unknown`);
+        if (source > max || scope > max) throw bad(o, 'client subnet prefix longer than the address');
+        const n = len - 4;
+        if (n !== (source + 7) >>> 3) throw bad(o, 'client subnet address length does not match its source prefix');
+        addr.fill(0);
+        for (let i = 0; i < n; i++) addr[i] = buf[v + 4 + i];
+        options.push({
+          code: OptionCode.CLIENT_SUBNET,
+          family: family as 1 | 2,
+          sourcePrefixLength: source,
+          scopePrefixLength: scope,
+          address: family === 1 ? formatIPv4(addr, 0) : formatIPv6(addr, 0),
+        });
+        break;
+      }
+      case OptionCode.COOKIE:
+        if (len !== 8 && (len < 16 || len > 40)) throw bad(o, 'cookie must be 8 or 16..40 octets');
+        options.push(
+          len === 8
+            ? { code: OptionCode.COOKIE, client: Buffer.copyBytesFrom(buf, v, 8) }
+            : {
+                code: OptionCode.COOKIE,
+                client: Buffer.copyBytesFrom(buf, v, 8),
+                server: Buffer.copyBytesFrom(buf, v + 8, len - 8),
+              },
+        );
+        break;
+      case OptionCode.TCP_KEEPALIVE:
+        if (len === 0) options.push({ code: OptionCode.TCP_KEEPALIVE });
+        else if (len === 2) options.push({ code: OptionCode.TCP_KEEPALIVE, timeout: (buf[v] << 8) | buf[v + 1] });
+        else throw bad(o, 'tcp keepalive must be 0 or 2 octets');
+        break;
+      case OptionCode.PADDING:
+        options.push({ code: OptionCode.PADDING, length: len });
+        break;
+      case OptionCode.EDE:
+        if (len < 2) throw bad(o, 'extended DNS error too short');
+        options.push({
+          code: OptionCode.EDE,
+          infoCode: (buf[v] << 8) | buf[v + 1],
+          extraText: buf.toString('utf8', v + 2, ve),
+        });
+        break;
+      default:
+        options.push({ code, data: Buffer.copyBytesFrom(buf, v, len) });
+    }
+    o = ve;
+  }
+  return options;
+}
+
+function begin(w: Writer, code: number): number {
+  w.u16(code, 'option code');
+  w.need(2);
+  w.pos += 2;
+  return w.pos;
+}
+
+function finish(w: Writer, at: number): void {
+  const len = w.pos - at;
+  if (len > 0xffff) badValue('option length', len);
+  w.buf[at - 2] = len >>> 8;
+  w.buf[at - 1] = len & 0xff;
+}
+
+/** Writes options in the given order. */
+export function writeOptions(w: Writer, options: readonly EdnsOption[]): void {
+  for (const opt of options) {
+    if (opt === null || typeof opt !== 'object') badValue('EDNS option', opt);
+    if ('data' in opt && opt.data !== undefined) {
+      const at = begin(w, opt.code);
+      w.bytes(opt.data, 'option data');
+      finish(w, at);
+      continue;
+    }
+    switch (opt.code) {
+      case OptionCode.CLIENT_SUBNET: {
+        const o = opt as ClientSubnetOption;
+        const max = o.family === 1 ? 32 : o.family === 2 ? 128 : badValue('client subnet family', o.family);
+        const source = o.sourcePrefixLength;
+        if (!(source >= 0 && source <= max && (source | 0) === source)) badValue('client subnet source prefix', source);
+        if (!(o.scopePrefixLength >= 0 && o.scopePrefixLength <= max)) badValue('client subnet scope prefix', o.scopePrefixLength);
+        if (o.family === 1) parseIPv4(o.address, addr, 0);
+        else parseIPv6(o.address, addr, 0);
+        const n = (source + 7) >>> 3;
+        // RFC 7871 §6: the address is truncated to SOURCE PREFIX-LENGTH bits, padded with 0 bits.
+        if (source % 8 !== 0) addr[n - 1] &= (0xff << (8 - (source % 8))) & 0xff;
+        const at = begin(w, opt.code);
+        w.u16(o.family, 'family');
+        w.u8(source, 'source prefix');
+        w.u8(o.scopePrefixLength, 'scope prefix');
+        w.bytes(addr.subarray(0, n), 'address');
+        finish(w, at);
+        break;
+      }
+      case OptionCode.COOKIE: {
+        const c = opt as CookieOption;
+        if (!(c.client instanceof Uint8Array) || c.client.length !== 8) badValue('client cookie (8 octets)', c.client);
+        const server = c.server;
+        if (server !== undefined && (!(server instanceof Uint8Array) || server.length < 8 || server.length > 32)) {
+          badValue('server cookie (8..32 octets)', server);
+        }
+        const at = begin(w, opt.code);
+        w.bytes(c.client, 'client cookie');
+        if (server !== undefined) w.bytes(server, 'server cookie');
+        finish(w, at);
+        break;
+      }
+      case OptionCode.TCP_KEEPALIVE: {
+        const at = begin(w, opt.code);
+        const timeout = (opt as TcpKeepaliveOption).timeout;
+        if (timeout !== undefined) w.u16(timeout, 'keepalive timeout');
+        finish(w, at);
+        break;
+      }
+      case OptionCode.PADDING: {
+        const len = (opt as PaddingOption).length;
+        if (!(len >= 0 && len <= 0xffff && (len | 0) === len)) badValue('padding length', len);
+        const at = begin(w, opt.code);
+        w.need(len);
+        w.buf.fill(0, w.pos, w.pos + len);
+        w.pos += len;
+        finish(w, at);
+        break;
+      }
+      case OptionCode.EDE: {
+        const at = begin(w, opt.code);
+        const e = opt as ExtendedErrorOption;
+        w.u16(e.infoCode, 'EDE info code');
+        if (e.extraText) w.utf8(e.extraText, 'EDE extra text');
+        finish(w, at);
+        break;
+      }
+      default:
+        badValue(`EDNS option ${opt.code} (unknown codes need a data Buffer)`, opt);
+    }
+  }
+}

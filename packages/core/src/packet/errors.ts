@@ -1,0 +1,63 @@
+/**
+ * Stable codes of {@link PacketError}. They never change meaning between
+ * versions, so callers may switch on them (e.g. to answer FORMERR).
+ *
+ * - `TRUNCATED`: a read would go past the end of the buffer.
+ * - `POINTER_LOOP`: a compression pointer does not point strictly backwards
+ *   (forward and self pointers are how loops are built), RFC 1035 §4.1.4.
+ * - `BAD_LABEL`: a label type other than a normal label or a pointer (0x40, 0x80).
+ * - `NAME_TOO_LONG`: a name longer than 255 octets in wire form (RFC 1035 §2.3.4).
+ * - `LABEL_TOO_LONG`: a label longer than 63 octets (encoding only; the wire cannot express it).
+ * - `INVALID_NAME`: a presentation-format name that cannot be parsed (empty label, bad escape…).
+ * - `BAD_RDATA`: RDATA that does not match its type's format or its RDLENGTH.
+ * - `BAD_OPTION`: an EDNS option whose content does not match its format.
+ * - `DUPLICATE_OPT`: more than one OPT record (RFC 6891 §6.1.1 asks for FORMERR).
+ * - `BAD_OPT`: an OPT record with a non-root owner name.
+ * - `INVALID_VALUE`: a field given to the encoder is out of range or of the wrong shape.
+ * - `BUFFER_TOO_SMALL`: the caller's buffer cannot hold the encoded message.
+ * - `MESSAGE_TOO_LARGE`: the encoded message would exceed 65535 octets.
+ */
+export type PacketErrorCode =
+  | 'TRUNCATED'
+  | 'POINTER_LOOP'
+  | 'BAD_LABEL'
+  | 'NAME_TOO_LONG'
+  | 'LABEL_TOO_LONG'
+  | 'INVALID_NAME'
+  | 'BAD_RDATA'
+  | 'BAD_OPTION'
+  | 'DUPLICATE_OPT'
+  | 'BAD_OPT'
+  | 'INVALID_VALUE'
+  | 'BUFFER_TOO_SMALL'
+  | 'MESSAGE_TOO_LARGE';
+
+/**
+ * The only error the codec raises for malformed input or invalid values.
+ *
+ * `code` is stable (see {@link PacketErrorCode}); `offset` is the byte offset
+ * in the message where the problem was found (for encoding errors: the
+ * offset being written, relative to the start of the message, or -1 when the
+ * problem is not tied to a position).
+ *
+ * @example
+ * try { decode(bytes) } catch (e) { if (e instanceof PacketError) reply(FORMERR) }
+ */
+export class PacketError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: PacketErrorCode;
+  /** Byte offset at which the problem was detected (-1 if none applies). */
+  readonly offset: number;
+
+  constructor(code: PacketErrorCode, offset: number, message: string) {
+    super(`${message} (${code} at offset ${offset})`);
+    this.name = 'PacketError';
+    this.code = code;
+    this.offset = offset;
+  }
+}
+
+/** @internal Shorthand for the most common error: a read past the end. */
+export function truncated(offset: number, what: string): PacketError {
+  return new PacketError('TRUNCATED', offset, `message truncated while reading ${what}`);
+}

@@ -1,0 +1,308 @@
+/**
+ * Domain names: wire decoding with decompression, presentation format
+ * (RFC 1035 §5.1 escapes), parsing back to wire, and comparison.
+ *
+ * Presentation strings have no trailing dot; the root is `""`. Bytes that
+ * are not plain printable ASCII are written `\DDD`; `.`, `\`, `"`, `(`, `)`,
+ * `;`, `@` and `$` are written with a backslash in front (as BIND and dig
+ * print them), so every wire name has exactly one canonical string.
+ */
+import { PacketError, truncated } from './errors.js';
+
+declare global {
+  interface Buffer {
+    /** Node's internal one-byte string slice (what `toString('latin1', s, e)` ends in). */
+    latin1Slice(start: number, end: number): string;
+  }
+}
+
+/** Longest name in wire form, length octets and root label included (RFC 1035 §2.3.4). */
+export const MAX_NAME_LENGTH = 255;
+/** Longest label (RFC 1035 §2.3.4). */
+export const MAX_LABEL_LENGTH = 63;
+
+/**
+ * How each byte prints: 0 as is, 1 with a backslash in front, 2 as `\DDD`.
+ * @internal
+ */
+const ESCAPE = new Uint8Array(256);
+for (let i = 0; i < 256; i++) ESCAPE[i] = i <= 0x20 || i >= 0x7f ? 2 : 0;
+for (const c of '."();\\@$') ESCAPE[c.charCodeAt(0)] = 1;
+
+/** ASCII lowercase table for case-insensitive work (RFC 4343: only A-Z fold). */
+export const LOWER = new Uint8Array(256);
+for (let i = 0; i < 256; i++) LOWER[i] = i >= 0x41 && i <= 0x5a ? i + 0x20 : i;
+
+// 255 wire octets print to at most 63*4*4 + dots < 1024 characters.
+const text = Buffer.allocUnsafe(1024);
+
+/**
+ * @internal Offset just after the name read by the last {@link readName}
+ * call, at its original position (after the first pointer if it had one).
+ */
+export let nameEnd = 0;
+
+/**
+ * Reads the (possibly compressed) name at `offset` and returns it in
+ * presentation format. Sets {@link nameEnd}.
+ *
+ * Bounds: every read is checked; pointers must point strictly before the
+ * start of the labels that led to them, so the walk always terminates
+ * (a loop raises `POINTER_LOOP`); more than 255 octets raise `NAME_TOO_LONG`.
+ * Cost: one string allocation, no per-label strings.
+ */
+export function readName(buf: Buffer, offset: number): string {
+  const len = buf.length;
+  let pos = offset;
+  let end = -1;
+  let wire = 1; // the root label
+  let out = 0;
+  let limit = offset; // pointers must point before this
+  for (;;) {
+    if (pos >= len) throw truncated(pos, 'a name');
+    const b = buf[pos];
+    if (b === 0) {
+      if (end < 0) end = pos + 1;
+      break;
+    }
+    if (b >= 0xc0) {
+      if (pos + 1 >= len) throw truncated(pos, 'a compression pointer');
+      const target = ((b & 0x3f) << 8) | buf[pos + 1];
+      if (target >= limit) {
+        throw new PacketError('POINTER_LOOP', pos, `compression pointer to ${target} does not point backwards`);
+      }
+      if (end < 0) end = pos + 2;
+      pos = limit = target;
+      continue;
+    }
+    if (b >= 0x40) throw new PacketError('BAD_LABEL', pos, `unsupported label type 0x${b.toString(16)}`);
+    wire += b + 1;
+    if (wire > MAX_NAME_LENGTH) throw new PacketError('NAME_TOO_LONG', pos, 'name longer than 255 octets');
+    const stop = pos + 1 + b;
+    if (stop > len) throw truncated(pos, 'a label');
+    if (out !== 0) text[out++] = 0x2e;
+    for (let i = pos + 1; i < stop; i++) {
+      const c = buf[i];
+      const e = ESCAPE[c];
+      if (e === 0) {
+        text[out++] = c;
+      } else if (e === 1) {
+        text[out++] = 0x5c;
+        text[out++] = c;
+      } else {
+        text[out++] = 0x5c;
+        text[out++] = 0x30 + ((c / 100) | 0);
+        text[out++] = 0x30 + (((c / 10) | 0) % 10);
+        text[out++] = 0x30 + (c % 10);
+      }
+    }
+    pos = stop;
+  }
+  nameEnd = end;
+  return out === 0 ? '' : text.latin1Slice(0, out);
+}
+
+/**
+ * Returns the offset just after the name at `offset` without following
+ * pointers or building a string. Validates label types, bounds and the
+ * in-place length; pointer targets are validated when the name is read.
+ */
+export function skipName(buf: Buffer, offset: number): number {
+  const len = buf.length;
+  let pos = offset;
+  for (;;) {
+    if (pos >= len) throw truncated(pos, 'a name');
+    const b = buf[pos];
+    if (b === 0) return pos + 1;
+    if (b >= 0xc0) {
+      if (pos + 1 >= len) throw truncated(pos, 'a compression pointer');
+      return pos + 2;
+    }
+    if (b >= 0x40) throw new PacketError('BAD_LABEL', pos, `unsupported label type 0x${b.toString(16)}`);
+    pos += b + 1;
+    if (pos - offset >= MAX_NAME_LENGTH) throw new PacketError('NAME_TOO_LONG', offset, 'name longer than 255 octets');
+  }
+}
+
+/**
+ * Copies the name at `offset` (following pointers, with the same checks as
+ * {@link readName}) into `dst` at `at` in uncompressed wire form, lowercased
+ * (ASCII only, RFC 4343). Returns the offset in `dst` after the root label.
+ * `dst` must have at least 255 bytes of room.
+ */
+export function copyNameLower(buf: Buffer, offset: number, dst: Buffer, at: number): number {
+  const len = buf.length;
+  const start = at;
+  let pos = offset;
+  let limit = offset;
+  for (;;) {
+    if (pos >= len) throw truncated(pos, 'a name');
+    const b = buf[pos];
+    if (b === 0) {
+      dst[at++] = 0;
+      return at;
+    }
+    if (b >= 0xc0) {
+      if (pos + 1 >= len) throw truncated(pos, 'a compression pointer');
+      const target = ((b & 0x3f) << 8) | buf[pos + 1];
+      if (target >= limit) {
+        throw new PacketError('POINTER_LOOP', pos, `compression pointer to ${target} does not point backwards`);
+      }
+      pos = limit = target;
+      continue;
+    }
+    if (b >= 0x40) throw new PacketError('BAD_LABEL', pos, `unsupported label type 0x${b.toString(16)}`);
+    const stop = pos + 1 + b;
+    if (stop > len) throw truncated(pos, 'a label');
+    if (at - start + b + 2 > MAX_NAME_LENGTH) throw new PacketError('NAME_TOO_LONG', pos, 'name longer than 255 octets');
+    dst[at++] = b;
+    for (let i = pos + 1; i < stop; i++) dst[at++] = LOWER[buf[i]];
+    pos = stop;
+  }
+}
+
+/**
+ * Compares two wire names (each possibly compressed, possibly in different
+ * buffers) case-insensitively without building strings.
+ */
+export function wireNamesEqual(a: Buffer, aOffset: number, b: Buffer, bOffset: number): boolean {
+  const x = copyNameLower(a, aOffset, cmpA, 0);
+  const y = copyNameLower(b, bOffset, cmpB, 0);
+  return x === y && cmpA.compare(cmpB, 0, y, 0, x) === 0;
+}
+const cmpA = Buffer.allocUnsafe(MAX_NAME_LENGTH);
+const cmpB = Buffer.allocUnsafe(MAX_NAME_LENGTH);
+
+const wireScratch = Buffer.allocUnsafe(MAX_NAME_LENGTH + 1);
+
+/**
+ * Parses a presentation-format name into uncompressed wire form, written
+ * to `dst` at `at` (which needs 255 bytes of room unless `dst` is omitted,
+ * in which case an internal scratch buffer is used). Returns the offset
+ * after the root label. A trailing dot is accepted; `""` and `"."` are the
+ * root. Escapes: `\X` for any character X, `\DDD` for a decimal byte.
+ * Characters above U+00FF are rejected (names are octets; use punycode).
+ *
+ * @throws PacketError `INVALID_NAME`, `LABEL_TOO_LONG`, `NAME_TOO_LONG`
+ */
+export function nameToWire(name: string, dst: Buffer = wireScratch, at = 0): number {
+  const n = name.length;
+  const start = at;
+  if (n === 0 || (n === 1 && name.charCodeAt(0) === 0x2e)) {
+    dst[at] = 0;
+    return at + 1;
+  }
+  let lenAt = at++;
+  let labelLen = 0;
+  let i = 0;
+  while (i < n) {
+    let c = name.charCodeAt(i++);
+    if (c === 0x2e) {
+      if (labelLen === 0) throw new PacketError('INVALID_NAME', -1, `empty label in name ${JSON.stringify(name)}`);
+      dst[lenAt] = labelLen;
+      if (i === n) {
+        // trailing dot: absolute name
+        dst[at] = 0;
+        return at + 1;
+      }
+      lenAt = at++;
+      labelLen = 0;
+      continue;
+    }
+    if (c === 0x5c) {
+      if (i >= n) throw new PacketError('INVALID_NAME', -1, `dangling backslash in name ${JSON.stringify(name)}`);
+      c = name.charCodeAt(i++);
+      if (c >= 0x30 && c <= 0x39) {
+        const d2 = name.charCodeAt(i);
+        const d3 = name.charCodeAt(i + 1);
+        if (!(d2 >= 0x30 && d2 <= 0x39 && d3 >= 0x30 && d3 <= 0x39)) {
+          throw new PacketError('INVALID_NAME', -1, `bad \\DDD escape in name ${JSON.stringify(name)}`);
+        }
+        c = (c - 0x30) * 100 + (d2 - 0x30) * 10 + (d3 - 0x30);
+        if (c > 255) throw new PacketError('INVALID_NAME', -1, `\\DDD escape above 255 in name ${JSON.stringify(name)}`);
+        i += 2;
+      }
+    }
+    if (c > 0xff) {
+      throw new PacketError('INVALID_NAME', -1, `character U+${c.toString(16)} in name ${JSON.stringify(name)}`);
+    }
+    if (++labelLen > MAX_LABEL_LENGTH) {
+      throw new PacketError('LABEL_TOO_LONG', -1, `label longer than 63 octets in name ${JSON.stringify(name)}`);
+    }
+    if (at - start >= MAX_NAME_LENGTH - 1) {
+      throw new PacketError('NAME_TOO_LONG', -1, `name longer than 255 octets: ${JSON.stringify(name)}`);
+    }
+    dst[at++] = c;
+  }
+  dst[lenAt] = labelLen;
+  dst[at++] = 0;
+  return at;
+}
+
+/**
+ * Canonical presentation form of a name: parsed and printed again, so that
+ * `"\097bc.com."` becomes `"abc.com"`. Letter case is kept.
+ */
+export function canonicalName(name: string): string {
+  const end = nameToWire(name);
+  return readName(wireScratch.subarray(0, end), 0);
+}
+
+/**
+ * Case-insensitive comparison of two presentation-format names (RFC 4343:
+ * ASCII letters only). Handles escapes and a trailing dot; names that do not
+ * parse compare unequal.
+ */
+export function namesEqual(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (a.indexOf('\\') === -1 && b.indexOf('\\') === -1) {
+    let la = a.length;
+    let lb = b.length;
+    if (la > 0 && a.charCodeAt(la - 1) === 0x2e) la--;
+    if (lb > 0 && b.charCodeAt(lb - 1) === 0x2e) lb--;
+    if (la !== lb) return false;
+    for (let i = 0; i < la; i++) {
+      const x = a.charCodeAt(i);
+      const y = b.charCodeAt(i);
+      if (x !== y && (x > 0xff || y > 0xff || LOWER[x] !== LOWER[y])) return false;
+    }
+    return true;
+  }
+  try {
+    const x = nameToWire(a, cmpA, 0);
+    const y = nameToWire(b, cmpB, 0);
+    if (x !== y) return false;
+    for (let i = 0; i < x; i++) if (LOWER[cmpA[i]] !== LOWER[cmpB[i]]) return false;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Lowercased (ASCII only) presentation name, for use as a map key. */
+export function lowercaseName(name: string): string {
+  // Escapes only contain digits and punctuation, so lowercasing the string is safe for ASCII.
+  let upper = false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) {
+      upper = true;
+      break;
+    }
+  }
+  if (!upper) return name;
+  let out = '';
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    out += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c + 0x20 : c);
+  }
+  return out;
+}
+
+/** Number of labels of a name (the root has 0); wildcard `*` counts as a label. */
+export function labelCount(name: string): number {
+  const end = nameToWire(name);
+  let count = 0;
+  for (let p = 0; wireScratch[p] !== 0 && p < end; p += wireScratch[p] + 1) count++;
+  return count;
+}

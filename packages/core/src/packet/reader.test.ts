@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { encode } from './encode.js';
+import { PacketError } from './errors.js';
+import { OptionCode } from './optioncodes.js';
+import { hex } from './packet.test-helpers.js';
+import { MessageReader } from './reader.js';
+import { RecordType } from './types.js';
+
+// dig +norec www.example.com A (33 bytes, no EDNS)
+const QUERY = hex('abcd 0100 0001 0000 0000 0000 03777777 076578616d706c65 03636f6d 00 0001 0001');
+
+describe('MessageReader', () => {
+  it('reads header fields and flags', () => {
+    const r = new MessageReader(QUERY);
+    expect(QUERY.length).toBe(33);
+    expect(r.id).toBe(0xabcd);
+    expect([r.qr, r.opcode, r.aa, r.tc, r.rd, r.ra, r.z, r.ad, r.cd, r.rcode]).toEqual([
+      false, 0, false, false, true, false, false, false, false, 0,
+    ]);
+    expect([r.qdcount, r.ancount, r.nscount, r.arcount]).toEqual([1, 0, 0, 0]);
+    const all = Buffer.from(QUERY);
+    all[2] = 0xff;
+    all[3] = 0xff;
+    const f = new MessageReader(all);
+    expect([f.qr, f.opcode, f.aa, f.tc, f.rd, f.ra, f.z, f.ad, f.cd, f.rcode]).toEqual([
+      true, 15, true, true, true, true, true, true, true, 15,
+    ]);
+  });
+
+  it('reads the question lazily', () => {
+    const r = new MessageReader(QUERY);
+    expect(r.qname).toBe('www.example.com');
+    expect(r.qtype).toBe(RecordType.A);
+    expect(r.qclass).toBe(1);
+    expect(r.questionEnd).toBe(33);
+    expect(r.questionNameOffset).toBe(12);
+  });
+
+  it('only validates the header in the constructor', () => {
+    expect(() => new MessageReader(Buffer.alloc(11))).toThrow(PacketError);
+    const r = new MessageReader(QUERY.subarray(0, 20));
+    expect(r.id).toBe(0xabcd);
+    expect(() => r.qtype).toThrow(PacketError);
+  });
+
+  it('builds a lowercased cache key from the wire bytes', () => {
+    const upper = Buffer.from(QUERY);
+    upper.write('WwW', 13, 'latin1');
+    const a = new MessageReader(QUERY).cacheKey();
+    const b = new MessageReader(upper).cacheKey();
+    expect(a).toBe(b);
+    expect(a).toBe('\x03www\x07example\x03com\x00\x00\x01\x00\x01');
+    const aaaa = Buffer.from(QUERY);
+    aaaa[32 - 2] = 0;
+    aaaa[32 - 1] = 28;
+    expect(new MessageReader(aaaa).cacheKey()).not.toBe(a);
+    expect(new MessageReader(hex('0000 0000 0000 0000 0000 0000')).cacheKey()).toBe('');
+  });
+
+  it('iterates records with offsets and decodes on demand', () => {
+    const bytes = encode({
+      id: 1,
+      qr: true,
+      questions: [{ name: 'www.example.com', type: RecordType.A }],
+      answers: [
+        { name: 'www.example.com', type: RecordType.CNAME, ttl: 60, data: 'web.example.com' },
+        { name: 'web.example.com', type: RecordType.A, ttl: 30, data: '192.0.2.1' },
+      ],
+      authorities: [
+        {
+          name: 'example.com',
+          type: RecordType.SOA,
+          ttl: 900,
+          data: { mname: 'ns.example.com', rname: 'hostmaster.example.com', serial: 1, refresh: 2, retry: 3, expire: 4, minimum: 5 },
+        },
+      ],
+      edns: { udpPayloadSize: 4096, dnssecOk: true, options: [{ code: OptionCode.COOKIE, client: Buffer.alloc(8, 1) }] },
+    });
+    const r = new MessageReader(bytes);
+    const views = [...r.records()];
+    expect(views.map((v) => [v.section, v.name, v.type, v.ttl])).toEqual([
+      ['answer', 'www.example.com', 5, 60],
+      ['answer', 'web.example.com', 1, 30],
+      ['authority', 'example.com', 6, 900],
+      ['additional', '', 41, 0x8000],
+    ]);
+    for (const v of views.slice(0, 3)) expect(bytes.readUInt32BE(v.ttlOffset)).toBe(v.ttl);
+    expect(views[1].data()).toBe('192.0.2.1');
+    expect(views[1].rdata()).toEqual(Buffer.from([192, 0, 2, 1]));
+    expect([...r.records('authority')].map((v) => v.name)).toEqual(['example.com']);
+    expect([...r.records('additional')].length).toBe(1);
+    expect(r.edns()).toEqual({
+      udpPayloadSize: 4096,
+      extendedRcode: 0,
+      version: 0,
+      dnssecOk: true,
+      flags: 0,
+      options: [{ code: OptionCode.COOKIE, client: Buffer.alloc(8, 1) }],
+    });
+    expect(r.dnssecOk).toBe(true);
+    expect(r.maxUdpPayload).toBe(4096);
+    expect(r.fullRcode).toBe(0);
+  });
+
+  it('extends the rcode with the OPT record', () => {
+    const bytes = encode({ qr: true, rcode: 23, edns: {} });
+    const r = new MessageReader(bytes);
+    expect(r.rcode).toBe(7);
+    expect(r.fullRcode).toBe(23);
+    expect(new MessageReader(QUERY).maxUdpPayload).toBe(512);
+    expect(new MessageReader(QUERY).edns()).toBeNull();
+  });
+
+  it('rejects two OPT records', () => {
+    const one = encode({ edns: {} });
+    const opt = one.subarray(12);
+    const two = Buffer.concat([one, opt]);
+    two[11] = 2;
+    expect(() => new MessageReader(two).edns()).toThrow(expect.objectContaining({ code: 'DUPLICATE_OPT' }));
+  });
+});

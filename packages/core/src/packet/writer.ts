@@ -1,0 +1,248 @@
+/**
+ * @internal The wire writer shared by the encoder and the RDATA encoders.
+ * One instance is reused (encoding is synchronous), so encoding allocates
+ * nothing but the compression keys it must remember.
+ */
+import { PacketError } from './errors.js';
+import { MAX_LABEL_LENGTH, MAX_NAME_LENGTH, nameToWire, readName } from './name.js';
+
+const EMPTY = Buffer.alloc(0);
+const nameTmp = Buffer.allocUnsafe(MAX_NAME_LENGTH + 1);
+
+/** @internal */
+export class Writer {
+  buf: Buffer = EMPTY;
+  /** Next write position (absolute in `buf`). */
+  pos = 0;
+  /** Offset of the message start in `buf` (pointers are relative to it). */
+  start = 0;
+  /** Writes must stay below this absolute offset. */
+  cap = 0;
+  /** Suffix (presentation string) → offset from message start. */
+  readonly names = new Map<string, number>();
+
+  reset(buf: Buffer, offset: number, cap: number): void {
+    this.buf = buf;
+    this.pos = offset;
+    this.start = offset;
+    this.cap = cap;
+    this.names.clear();
+  }
+
+  overflow(): never {
+    if (this.cap - this.start >= 0xffff) {
+      throw new PacketError('MESSAGE_TOO_LARGE', this.pos - this.start, 'message longer than 65535 octets');
+    }
+    throw new PacketError('BUFFER_TOO_SMALL', this.pos - this.start, 'buffer too small for the message');
+  }
+
+  need(n: number): void {
+    if (this.pos + n > this.cap) this.overflow();
+  }
+
+  u8(v: number, what: string): void {
+    if (!(v >= 0 && v <= 0xff && (v | 0) === v)) badValue(what, v);
+    if (this.pos + 1 > this.cap) this.overflow();
+    this.buf[this.pos++] = v;
+  }
+
+  u16(v: number, what: string): void {
+    if (!(v >= 0 && v <= 0xffff && (v | 0) === v)) badValue(what, v);
+    if (this.pos + 2 > this.cap) this.overflow();
+    const b = this.buf;
+    b[this.pos++] = v >>> 8;
+    b[this.pos++] = v & 0xff;
+  }
+
+  u32(v: number, what: string): void {
+    if (!(v >= 0 && v <= 0xffffffff && Math.floor(v) === v)) badValue(what, v);
+    if (this.pos + 4 > this.cap) this.overflow();
+    const b = this.buf;
+    b[this.pos++] = v >>> 24;
+    b[this.pos++] = (v >>> 16) & 0xff;
+    b[this.pos++] = (v >>> 8) & 0xff;
+    b[this.pos++] = v & 0xff;
+  }
+
+  bytes(src: Uint8Array, what: string): void {
+    if (!(src instanceof Uint8Array)) badValue(what, src);
+    const n = src.length;
+    if (this.pos + n > this.cap) this.overflow();
+    this.buf.set(src, this.pos);
+    this.pos += n;
+  }
+
+  /** A <character-string> (RFC 1035 §3.3): length octet + up to 255 octets. Strings are latin1. */
+  charString(s: string | Uint8Array, what: string): void {
+    if (typeof s === 'string') {
+      const n = s.length;
+      if (n > 255) badValue(what, `${n} octets`);
+      if (this.pos + 1 + n > this.cap) this.overflow();
+      const b = this.buf;
+      b[this.pos++] = n;
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0xff) badValue(what, s);
+        b[this.pos++] = c;
+      }
+    } else {
+      if (!(s instanceof Uint8Array) || s.length > 255) badValue(what, s);
+      this.u8(s.length, what);
+      this.bytes(s, what);
+    }
+  }
+
+  /** Latin1 text without a length prefix (rest of the RDATA). */
+  latin1(s: string, what: string): void {
+    if (typeof s !== 'string') badValue(what, s);
+    const n = s.length;
+    if (this.pos + n > this.cap) this.overflow();
+    const b = this.buf;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0xff) badValue(what, s);
+      b[this.pos++] = c;
+    }
+  }
+
+  /** UTF-8 text without a length prefix. */
+  utf8(s: string, what: string): void {
+    if (typeof s !== 'string') badValue(what, s);
+    const n = Buffer.byteLength(s, 'utf8');
+    if (this.pos + n > this.cap) this.overflow();
+    this.buf.write(s, this.pos, n, 'utf8');
+    this.pos += n;
+  }
+
+  /**
+   * Writes a presentation-format name. With `compress`, reuses earlier
+   * names through pointers (RFC 1035 §4.1.4) and offers this name's
+   * suffixes as pointer targets; without it, writes the name in full and
+   * offers nothing (names inside RDATA of types that forbid compression
+   * must not become targets either, RFC 3597 §4).
+   *
+   * Matching is exact (case-sensitive), so the bytes decode to the same
+   * string: a pointer never changes the letter case of what it stands for.
+   */
+  name(name: string, compress: boolean): void {
+    if (typeof name !== 'string') badValue('name', name);
+    let n = name.length;
+    if (n > 0 && name.charCodeAt(n - 1) === 0x2e && (n === 1 || name.charCodeAt(n - 2) !== 0x5c)) {
+      name = name.slice(0, --n);
+    }
+    if (n === 0) {
+      if (this.pos + 1 > this.cap) this.overflow();
+      this.buf[this.pos++] = 0;
+      return;
+    }
+    if (name.indexOf('\\') !== -1) {
+      this.escapedName(name, compress);
+      return;
+    }
+    if (n + 2 > MAX_NAME_LENGTH) {
+      throw new PacketError('NAME_TOO_LONG', this.pos - this.start, `name longer than 255 octets: ${JSON.stringify(name)}`);
+    }
+    if (this.pos + n + 2 > this.cap) this.overflow(); // the whole name, uncompressed, fits
+    const b = this.buf;
+    const names = this.names;
+    let i = 0;
+    while (i < n) {
+      if (compress) {
+        const key = i === 0 ? name : name.slice(i);
+        const ptr = names.get(key);
+        if (ptr !== undefined) {
+          b[this.pos++] = 0xc0 | (ptr >>> 8);
+          b[this.pos++] = ptr & 0xff;
+          return;
+        }
+        const here = this.pos - this.start;
+        if (here <= 0x3fff) names.set(key, here);
+      }
+      let j = name.indexOf('.', i);
+      if (j === -1) j = n;
+      const len = j - i;
+      if (len === 0) throw new PacketError('INVALID_NAME', this.pos - this.start, `empty label in name ${JSON.stringify(name)}`);
+      if (len > MAX_LABEL_LENGTH) {
+        throw new PacketError('LABEL_TOO_LONG', this.pos - this.start, `label longer than 63 octets in ${JSON.stringify(name)}`);
+      }
+      let p = this.pos;
+      b[p++] = len;
+      for (let k = i; k < j; k++) {
+        const c = name.charCodeAt(k);
+        if (c > 0xff) {
+          throw new PacketError('INVALID_NAME', this.pos - this.start, `character U+${c.toString(16)} in name ${JSON.stringify(name)}`);
+        }
+        b[p++] = c;
+      }
+      this.pos = p;
+      i = j + 1;
+    }
+    b[this.pos++] = 0;
+  }
+
+  /** Slow path for names with escapes: parse to wire, key suffixes by their canonical text. */
+  private escapedName(name: string, compress: boolean): void {
+    const end = nameToWire(name, nameTmp, 0);
+    if (!compress) {
+      if (this.pos + end > this.cap) this.overflow();
+      nameTmp.copy(this.buf, this.pos, 0, end);
+      this.pos += end;
+      return;
+    }
+    const canonical = readName(nameTmp.subarray(0, end), 0);
+    if (canonical.indexOf('\\') === -1) {
+      this.name(canonical, true);
+      return;
+    }
+    // Label start offsets in the canonical text follow the wire labels one to one.
+    let p = 0;
+    let textAt = 0;
+    while (nameTmp[p] !== 0) {
+      const key = textAt === 0 ? canonical : canonical.slice(textAt);
+      const ptr = this.names.get(key);
+      if (ptr !== undefined) {
+        this.need(2);
+        this.buf[this.pos++] = 0xc0 | (ptr >>> 8);
+        this.buf[this.pos++] = ptr & 0xff;
+        return;
+      }
+      const here = this.pos - this.start;
+      if (here <= 0x3fff) this.names.set(key, here);
+      const len = nameTmp[p];
+      this.need(len + 1);
+      nameTmp.copy(this.buf, this.pos, p, p + len + 1);
+      this.pos += len + 1;
+      p += len + 1;
+      textAt = nextLabelStart(canonical, textAt);
+    }
+    this.need(1);
+    this.buf[this.pos++] = 0;
+  }
+}
+
+/** Index after the next unescaped dot (or the string length). */
+function nextLabelStart(text: string, from: number): number {
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5c) {
+      i += text.charCodeAt(i + 1) >= 0x30 && text.charCodeAt(i + 1) <= 0x39 ? 3 : 1;
+    } else if (c === 0x2e) {
+      return i + 1;
+    }
+  }
+  return text.length;
+}
+
+/** @internal */
+export function badValue(what: string, v: unknown): never {
+  let shown: string;
+  try {
+    shown = typeof v === 'string' ? JSON.stringify(v) : v instanceof Uint8Array ? `<${v.length} bytes>` : String(v);
+  } catch {
+    shown = typeof v;
+  }
+  throw new PacketError('INVALID_VALUE', -1, `invalid ${what}: ${shown}`);
+}
+
+/** @internal The single writer instance. */
+export const writer = new Writer();
