@@ -11,3 +11,8 @@ export * from './errors.js';
 export { compose, errorOrigin, endOfChain, type NamedMiddleware, type ComposedMiddleware } from './pipeline/compose.js';
 export * from './plugin/index.js';
 export { systemClock } from './util/clock.js';
+export { createLogger, silentLogger } from './util/logger.js';
+export { DnsContext, headerOnlyResponse, withEde, type ContextEnv, type ExtendedError, type QueryEdns, type ReplyInit } from './pipeline/context.js';
+export { CoreMetrics, type DropReason } from './pipeline/metrics.js';
+export * from './transport/index.js';
+export { createResolver, CORE_METRICS, RESOLVER, type Resolver, type ResolverOptions } from './resolver.js';

@@ -1,0 +1,390 @@
+/**
+ * The per-query context that flows through the middleware chain.
+ *
+ * Every field is assigned in the constructor (one stable hidden class); the
+ * optional parts (`state`, `log`, `signal`) are created on first use, so a
+ * query that nobody logs or awaits costs one object plus the query view.
+ */
+import type { Logger } from 'pino';
+import {
+  encode,
+  MessageReader,
+  OptionCode,
+  Rcode,
+  RecordType,
+  type MessageInit,
+  type ResourceRecordInit,
+} from '../packet/index.js';
+import type { Clock } from '../tokens.js';
+import type { ClientInfo } from './types.js';
+
+/** An extended DNS error (RFC 8914) to attach to the response. */
+export interface ExtendedError {
+  /** INFO-CODE, see `EdeCode` (`EdeCode.Blocked === 15`). */
+  readonly code: number;
+  /** EXTRA-TEXT, UTF-8, for humans. Keep it short (it travels in every such response). */
+  readonly text?: string;
+}
+
+/** What a response built by {@link DnsContext.reply} contains besides the echoed question. */
+export interface ReplyInit {
+  /** Response code, `Rcode.NOERROR` by default. Values above 15 are extended (sent via OPT), e.g. BADVERS (16). */
+  rcode?: number;
+  /** Authoritative answer bit. */
+  aa?: boolean;
+  /** Authentic data bit (only when the data was validated). */
+  ad?: boolean;
+  /** Recursion available bit; defaults to the resolver's setting (true). */
+  ra?: boolean;
+  answers?: readonly ResourceRecordInit[];
+  authorities?: readonly ResourceRecordInit[];
+  /** Additional records (without OPT: EDNS is echoed automatically). */
+  additionals?: readonly ResourceRecordInit[];
+}
+
+/** Resolver-wide settings a context needs. One object per resolver, shared by all its contexts. */
+export interface ContextEnv {
+  /** Parent logger; `ctx.log` is a child of it. */
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** UDP payload size we advertise in our OPT records (RFC 6891 §6.2.3). Default 1232. */
+  readonly ednsPayloadSize: number;
+  /** Value of the RA bit in built responses. Default true. */
+  readonly recursionAvailable: boolean;
+  /** Milliseconds from arrival to the query's deadline. */
+  readonly queryTimeoutMs: number;
+}
+
+const HEADER = 12;
+const OPT_FIXED = 11; // root name (1) + type (2) + class (2) + ttl (4) + rdlength (2)
+const EDE_OPTION = 15; // RFC 8914 OPTION-CODE
+
+/**
+ * One query in flight: the request, who sent it, the response slot and
+ * per-query scratch space for plugins.
+ *
+ * A middleware answers by assigning `ctx.response` (wire bytes) or calling
+ * one of the answering helpers, which build a response that echoes the
+ * query's ID, question, RD and CD bits and EDNS (an OPT record with our
+ * payload size and the DO bit when the query had one). Never mutate a
+ * response buffer in place: another plugin (a cache) may hold it.
+ */
+export class DnsContext {
+  /** Lazy zero-copy view of the request (header parsed, the rest on demand). */
+  readonly query: MessageReader;
+  /** The raw query bytes as received. Do not modify. */
+  readonly request: Buffer;
+  /** Who asked, and over what. */
+  readonly client: ClientInfo;
+  /** The answer in wire format, or null while nobody answered. */
+  response: Buffer | null;
+  /** Epoch milliseconds after which the resolver answers SERVFAIL and stops waiting. */
+  readonly deadline: number;
+  /** @internal */ _env: ContextEnv;
+  /** @internal */ _state: Map<unknown, unknown> | undefined;
+  /** @internal */ _log: Logger | undefined;
+  /** @internal */ _abort: AbortController | undefined;
+  /** @internal */ _expired: boolean;
+  /** @internal */ _ede: ExtendedError[] | undefined;
+  /** @internal EDNS of the query: undefined = not looked at yet, null = none. */
+  _edns: QueryEdns | null | undefined;
+
+  /**
+   * @param request the query bytes (the header must be valid; the resolver checks it first)
+   * @param client who sent it
+   * @param env resolver-wide settings
+   * @param query an already-built view of `request`, to avoid parsing twice
+   */
+  constructor(request: Buffer, client: ClientInfo, env: ContextEnv, query?: MessageReader) {
+    this.query = query ?? new MessageReader(request);
+    this.request = request;
+    this.client = client;
+    this.response = null;
+    this.deadline = env.clock.now() + env.queryTimeoutMs;
+    this._env = env;
+    this._state = undefined;
+    this._log = undefined;
+    this._abort = undefined;
+    this._expired = false;
+    this._ede = undefined;
+    this._edns = undefined;
+  }
+
+  /**
+   * Per-query scratch space shared by the middleware of this query. Key it
+   * with a symbol or object your plugin owns to avoid collisions.
+   */
+  get state(): Map<unknown, unknown> {
+    return (this._state ??= new Map());
+  }
+
+  /** A pino child logger bound to this query (id, client, question). Created on first use. */
+  get log(): Logger {
+    if (this._log === undefined) {
+      let question: string | undefined;
+      try {
+        question = `${this.query.qname} ${this.query.qtype}`;
+      } catch {
+        question = undefined;
+      }
+      this._log = this._env.logger.child({ qid: this.query.id, client: this.client.address, question });
+    }
+    return this._log;
+  }
+
+  /**
+   * Aborted when the query's deadline passes (or the resolver stops). Pass
+   * it to anything that waits (upstream requests, Redis). Created on first use.
+   */
+  get signal(): AbortSignal {
+    if (this._abort === undefined) {
+      this._abort = new AbortController();
+      if (this._expired) this._abort.abort(deadlineError());
+    }
+    return this._abort.signal;
+  }
+
+  /** True once a response is set. */
+  get answered(): boolean {
+    return this.response !== null;
+  }
+
+  /** Milliseconds left before the deadline (never negative), by the resolver's clock. */
+  remaining(): number {
+    const left = this.deadline - this._env.clock.now();
+    return Math.max(left , 0);
+  }
+
+  /** @internal Marks the deadline as passed and aborts `signal` if anyone took it. */
+  _expire(reason?: unknown): void {
+    if (this._expired) return;
+    this._expired = true;
+    this._abort?.abort(reason ?? deadlineError());
+  }
+
+  /**
+   * Attaches an extended DNS error (RFC 8914) to this query's response: to
+   * the one built next by a helper, and to `ctx.response` if one is already
+   * set (rebuilt as a new buffer). Ignored when the query had no EDNS, as the
+   * RFC requires.
+   */
+  ede(code: number, text?: string): void {
+    (this._ede ??= []).push(text === undefined ? { code } : { code, text });
+    if (this.response !== null && this.queryEdns() !== null) {
+      this.response = withEde(this.response, { code, text });
+    }
+  }
+
+  /** Answers NOERROR with these records in the answer section. */
+  answer(records: readonly ResourceRecordInit[], init?: Omit<ReplyInit, 'answers'>): void {
+    this.reply(init === undefined ? { answers: records } : { ...init, answers: records });
+  }
+
+  /** Answers NXDOMAIN, with the zone's SOA in the authority section when given (RFC 2308 negative caching). */
+  nxdomain(soa?: ResourceRecordInit): void {
+    if (soa === undefined) this.response = this.buildBare(Rcode.NXDOMAIN, true);
+    else this.reply({ rcode: Rcode.NXDOMAIN, authorities: [soa] });
+  }
+
+  /** Answers NOERROR with no answer (NODATA), with the zone's SOA when given. */
+  nodata(soa?: ResourceRecordInit): void {
+    if (soa === undefined) this.response = this.buildBare(Rcode.NOERROR, true);
+    else this.reply({ authorities: [soa] });
+  }
+
+  /** Answers REFUSED (policy: we will not answer this client or name). */
+  refused(ede?: ExtendedError): void {
+    if (ede) (this._ede ??= []).push(ede);
+    this.response = this.buildBare(Rcode.REFUSED, true);
+  }
+
+  /** Answers SERVFAIL, optionally with an extended error saying why. */
+  servfail(ede?: ExtendedError): void {
+    if (ede) (this._ede ??= []).push(ede);
+    this.response = this.buildBare(Rcode.SERVFAIL, true);
+  }
+
+  /** Answers FORMERR (the query is malformed in a way the header did not show). */
+  formerr(): void {
+    this.response = this.buildBare(Rcode.FORMERR, true);
+  }
+
+  /** Answers NOTIMP (a query type or feature this resolver does not implement). */
+  notimp(): void {
+    this.response = this.buildBare(Rcode.NOTIMP, true);
+  }
+
+  /**
+   * Builds and sets a response from parts, echoing ID, question, RD, CD and
+   * EDNS. `rcode` above 15 is written as an extended rcode in the OPT record.
+   */
+  reply(init: ReplyInit): void {
+    const q = this.query;
+    const edns = this.queryEdns();
+    const rcode = init.rcode ?? 0;
+    const message: MessageInit = {
+      id: q.id,
+      qr: true,
+      opcode: q.opcode,
+      aa: init.aa ?? false,
+      rd: q.rd,
+      ra: init.ra ?? this._env.recursionAvailable,
+      ad: init.ad ?? false,
+      cd: q.cd,
+      rcode: edns === null ? rcode & 0xf : rcode,
+      questions: [{ name: q.qname, type: q.qtype, class: q.qclass }],
+      answers: init.answers as ResourceRecordInit[] | undefined,
+      authorities: init.authorities as ResourceRecordInit[] | undefined,
+      additionals: init.additionals as ResourceRecordInit[] | undefined,
+    };
+    if (edns !== null) {
+      message.edns = {
+        udpPayloadSize: this._env.ednsPayloadSize,
+        version: 0,
+        dnssecOk: edns.do,
+        options: this._ede === undefined ? [] : this._ede.map((e) => ({ code: OptionCode.EDE, infoCode: e.code, extraText: e.text })),
+      };
+    }
+    this.response = encode(message);
+  }
+
+  /** EDNS facts of the query (`null` when it had no OPT record). Parsed once. */
+  queryEdns(): QueryEdns | null {
+    if (this._edns === undefined) {
+      const q = this.query;
+      const o = q.arcount === 0 ? -1 : q.optOffset;
+      if (o < 0) this._edns = null;
+      else {
+        const b = this.request;
+        this._edns = { payloadSize: (b[o + 3] << 8) | b[o + 4], version: b[o + 6], do: (b[o + 7] & 0x80) !== 0 };
+      }
+    }
+    return this._edns;
+  }
+
+  /**
+   * Header + echoed question (+ OPT) with no records: written directly from
+   * the request bytes, no encoder involved. The question keeps the query's
+   * exact letter case (0x20 randomisation).
+   */
+  buildBare(rcode: number, withQuestion: boolean): Buffer {
+    const req = this.request;
+    const qEnd = withQuestion ? this.query.questionEnd : HEADER;
+    const edns = this.queryEdns();
+    const optLen = edns === null ? 0 : OPT_FIXED + edeLength(this._ede);
+    const out = Buffer.allocUnsafe(qEnd + optLen);
+    req.copy(out, 0, 0, qEnd);
+    // Flags: QR=1, opcode echoed, AA=0, TC=0, RD echoed; RA per settings, Z=0, AD=0, CD echoed.
+    out[2] = 0x80 | (req[2] & 0x79);
+    out[3] = (this._env.recursionAvailable ? 0x80 : 0) | (req[3] & 0x10) | (rcode & 0xf);
+    out.writeUInt16BE(withQuestion ? 1 : 0, 4);
+    out.writeUInt32BE(0, 6); // ANCOUNT, NSCOUNT
+    out.writeUInt16BE(edns === null ? 0 : 1, 10);
+    if (edns !== null) writeOpt(out, qEnd, this._env.ednsPayloadSize, rcode >> 4, edns.do, this._ede);
+    return out;
+  }
+}
+
+/** EDNS facts of a query, as the context needs them. */
+export interface QueryEdns {
+  readonly payloadSize: number;
+  readonly version: number;
+  readonly do: boolean;
+}
+
+function deadlineError(): Error {
+  const e = new Error('query deadline passed');
+  e.name = 'TimeoutError';
+  return e;
+}
+
+function edeLength(list: readonly ExtendedError[] | undefined): number {
+  if (list === undefined) return 0;
+  let n = 0;
+  for (const e of list) n += 4 + 2 + (e.text ? Buffer.byteLength(e.text) : 0);
+  return n;
+}
+
+/** Writes an OPT record at `offset` (root owner, our payload size, ext rcode, version 0, DO, EDE options). */
+function writeOpt(
+  out: Buffer,
+  offset: number,
+  payload: number,
+  extRcode: number,
+  dnssecOk: boolean,
+  ede: readonly ExtendedError[] | undefined,
+): number {
+  out[offset] = 0;
+  out.writeUInt16BE(RecordType.OPT, offset + 1);
+  out.writeUInt16BE(payload, offset + 3);
+  out[offset + 5] = extRcode & 0xff;
+  out[offset + 6] = 0; // version
+  out[offset + 7] = dnssecOk ? 0x80 : 0;
+  out[offset + 8] = 0;
+  const rdLen = edeLength(ede);
+  out.writeUInt16BE(rdLen, offset + 9);
+  let p = offset + OPT_FIXED;
+  if (ede !== undefined) {
+    for (const e of ede) {
+      const textLen = e.text ? Buffer.byteLength(e.text) : 0;
+      out.writeUInt16BE(EDE_OPTION, p);
+      out.writeUInt16BE(2 + textLen, p + 2);
+      out.writeUInt16BE(e.code & 0xffff, p + 4);
+      if (textLen > 0) out.write(e.text!, p + 6, 'utf8');
+      p += 6 + textLen;
+    }
+  }
+  return p;
+}
+
+function edeData(e: ExtendedError): Buffer {
+  const text = e.text ? Buffer.from(e.text, 'utf8') : undefined;
+  const b = Buffer.allocUnsafe(2 + (text ? text.length : 0));
+  b.writeUInt16BE(e.code & 0xffff, 0);
+  if (text) text.copy(b, 2);
+  return b;
+}
+
+/**
+ * Returns a copy of `response` with an EDE option added to its OPT record
+ * (the OPT is the last record we or an upstream wrote; if there is none the
+ * response is returned unchanged).
+ */
+export function withEde(response: Buffer, ede: ExtendedError): Buffer {
+  let reader: MessageReader;
+  try {
+    reader = new MessageReader(response);
+    if (reader.arcount === 0) return response;
+    for (const rec of reader.records()) {
+      if (rec.section === 'additional' && rec.type === RecordType.OPT) {
+        const start = rec.rdataOffset + rec.rdataLength;
+        const add = edeData(ede);
+        const out = Buffer.allocUnsafe(response.length + 4 + add.length);
+        response.copy(out, 0, 0, start);
+        out.writeUInt16BE(EDE_OPTION, start);
+        out.writeUInt16BE(add.length, start + 2);
+        add.copy(out, start + 4);
+        response.copy(out, start + 4 + add.length, start);
+        out.writeUInt16BE(rec.rdataLength + 4 + add.length, rec.rdataOffset - 2);
+        return out;
+      }
+    }
+  } catch {
+    return response;
+  }
+  return response;
+}
+
+/**
+ * A response with only a header (ID and opcode echoed, QR set, counts 0),
+ * for queries whose question cannot be echoed (QDCOUNT ≠ 1, unknown opcode,
+ * unparseable question).
+ */
+export function headerOnlyResponse(request: Buffer, rcode: number, recursionAvailable = true): Buffer {
+  const out = Buffer.alloc(HEADER);
+  request.copy(out, 0, 0, 2);
+  out[2] = 0x80 | (request[2] & 0x79);
+  out[3] = (recursionAvailable ? 0x80 : 0) | (request[3] & 0x10) | (rcode & 0xf);
+  return out;
+}
+

@@ -1,0 +1,391 @@
+/**
+ * `createResolver`: assembles plugins, a DI container, the middleware chain
+ * and transports into a running DNS server.
+ */
+import { Container } from 'inversify';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { ConfigError, ResolverStateError } from './errors.js';
+import { MessageReader, Rcode } from './packet/index.js';
+import { type ComposedMiddleware, compose, errorOrigin, type NamedMiddleware } from './pipeline/compose.js';
+import { type ContextEnv, DnsContext, headerOnlyResponse } from './pipeline/context.js';
+import { CoreMetrics } from './pipeline/metrics.js';
+import type { ClientInfo } from './pipeline/types.js';
+import { ResolverLifecycle } from './plugin/lifecycle.js';
+import { type HeimdallPlugin, isHeimdallPlugin } from './plugin/types.js';
+import { CLOCK, type Clock, LIFECYCLE, LOGGER, METRICS } from './tokens.js';
+import { createTransport } from './transport/index.js';
+import type { BoundAddress, ListenOptions, QueryHandler, TransportServer } from './transport/types.js';
+import { systemClock } from './util/clock.js';
+import { createLogger } from './util/logger.js';
+
+/** DI token of the resolver's {@link CoreMetrics} (plain counters behind core's Prometheus metrics). */
+export const CORE_METRICS: unique symbol = Symbol.for('heimdall.coreMetrics');
+/** DI token of the {@link Resolver} itself (for plugins that need `handle` for internal queries). */
+export const RESOLVER: unique symbol = Symbol.for('heimdall.resolver');
+
+/** Options of {@link createResolver}. Every bound has a default and is checked. */
+export interface ResolverOptions {
+  /** The chain, in order. Names must be unique. */
+  readonly plugins: readonly HeimdallPlugin[];
+  /** Sockets to serve on. Empty (the default) for an embedded resolver used through `handle()`. */
+  readonly listen?: readonly ListenOptions[];
+  /** pino logger. Default: pino at `info` (`silent` under vitest, or `HEIMDALL_LOG_LEVEL`). */
+  readonly logger?: Logger;
+  /** Time source. Default: the system clock. */
+  readonly clock?: Clock;
+  /** prom-client registry for this resolver's metrics. Default: a new one. */
+  readonly metrics?: Registry;
+  /** Per-query deadline, from arrival. After it the client gets SERVFAIL. 1..120 000, default 5000 ms. */
+  readonly queryTimeoutMs?: number;
+  /** What to answer when the chain returned without a response. Default `'servfail'`. */
+  readonly onUnanswered?: 'servfail' | 'refused';
+  /** Bound on waiting for in-flight queries at `stop()`. 0..600 000, default 5000 ms. */
+  readonly drainTimeoutMs?: number;
+  /** UDP payload size advertised in our OPT records. 512..65535, default 1232. */
+  readonly ednsPayloadSize?: number;
+  /** RA bit of responses built by the answering helpers. Default true. */
+  readonly recursionAvailable?: boolean;
+  /** Bind extra services before plugins' modules load (embedders' own services, test doubles). */
+  readonly configure?: (container: Container) => void;
+}
+
+/** A resolver built by {@link createResolver}. */
+export interface Resolver extends QueryHandler {
+  /** The resolver's DI container (core services + every plugin's bindings). */
+  readonly container: Container;
+  /** Starts plugins in chain order, then lifecycle hooks, then binds every listener. */
+  start(): Promise<void>;
+  /**
+   * Graceful stop: stop accepting, wait for in-flight queries (at most
+   * `drainTimeoutMs`, then abort them), close sockets, run lifecycle stop
+   * hooks and plugins' `stop` in reverse order. Idempotent.
+   */
+  stop(): Promise<void>;
+  /** Runs one query through the chain (transport `internal` unless `client` says otherwise). Resolves to the response bytes, or null when the packet is dropped. */
+  handle(request: Buffer, client?: Partial<ClientInfo>): Promise<Buffer | null>;
+  /**
+   * Like `handle`, but returns the response synchronously when the chain
+   * completed synchronously (the path transports use). Never throws.
+   */
+  process(request: Buffer, client: ClientInfo): Buffer | null | Promise<Buffer | null>;
+  /** Addresses actually bound (port 0 resolved). Empty before `start()`. */
+  addresses(): BoundAddress[];
+  /** Names of the plugins whose middleware is in the chain, in order. */
+  readonly chain: readonly string[];
+}
+
+const DEFAULT_CLIENT: ClientInfo = Object.freeze({ address: '127.0.0.1', port: 0, family: 4, transport: 'internal' });
+
+
+function intOption(path: string, value: number | undefined, def: number, min: number, max: number): number {
+  if (value === undefined) return def;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(path, `must be an integer in ${min}..${max}`, value);
+  }
+  return value;
+}
+
+/**
+ * Assembles a resolver: one inversify container with core's services
+ * (`LOGGER`, `CLOCK`, `METRICS`, `LIFECYCLE`, `CORE_METRICS`, `RESOLVER`),
+ * every plugin's module, and the chain of their middleware in list order.
+ * Throws `ConfigError` on bad options, synchronously, before anything runs.
+ *
+ * @example
+ * const resolver = createResolver({
+ *   plugins: [whoami()],
+ *   listen: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
+ * });
+ * await resolver.start();
+ * console.log(resolver.addresses());
+ */
+export function createResolver(options: ResolverOptions): Resolver {
+  return new HeimdallResolver(options);
+}
+
+type State = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+class HeimdallResolver implements Resolver {
+  readonly container: Container;
+  readonly chain: readonly string[];
+  private readonly plugins: readonly HeimdallPlugin[];
+  private readonly listenOptions: readonly ListenOptions[];
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly env: ContextEnv;
+  private readonly metrics: CoreMetrics;
+  private readonly lifecycle = new ResolverLifecycle();
+  private readonly run: ComposedMiddleware;
+  private readonly unanswered: number;
+  private readonly drainTimeoutMs: number;
+  private readonly inFlight = new Set<DnsContext>();
+  private drained: (() => void) | null = null;
+  private readonly transports: TransportServer[];
+  private listening: TransportServer[] = [];
+  private started: HeimdallPlugin[] = [];
+  private state: State = 'created';
+  private stopping: Promise<void> | null = null;
+
+  constructor(options: ResolverOptions) {
+    if (typeof options !== 'object' || options === null) throw new ConfigError('', 'resolver options must be an object');
+    if (!Array.isArray(options.plugins)) throw new ConfigError('plugins', 'must be an array of plugins', options.plugins);
+    const names = new Set<string>();
+    options.plugins.forEach((p, i) => {
+      if (!isHeimdallPlugin(p)) throw new ConfigError(`plugins[${i}]`, 'is not a plugin (needs a name and optional module/middleware/start/stop)', p);
+      if (names.has(p.name)) throw new ConfigError(`plugins[${i}].name`, `duplicate plugin name '${p.name}'`, p.name);
+      names.add(p.name);
+    });
+    const queryTimeoutMs = intOption('queryTimeoutMs', options.queryTimeoutMs, 5000, 1, 120_000);
+    this.drainTimeoutMs = intOption('drainTimeoutMs', options.drainTimeoutMs, 5000, 0, 600_000);
+    const ednsPayloadSize = intOption('ednsPayloadSize', options.ednsPayloadSize, 1232, 512, 65535);
+    const onUnanswered = options.onUnanswered ?? 'servfail';
+    if (onUnanswered !== 'servfail' && onUnanswered !== 'refused') {
+      throw new ConfigError('onUnanswered', "must be 'servfail' or 'refused'", onUnanswered);
+    }
+    this.unanswered = onUnanswered === 'refused' ? Rcode.REFUSED : Rcode.SERVFAIL;
+    const listen = options.listen ?? [];
+    if (!Array.isArray(listen)) throw new ConfigError('listen', 'must be an array', listen);
+    this.listenOptions = listen;
+
+    this.plugins = options.plugins;
+    this.logger = options.logger ?? createLogger();
+    this.clock = options.clock ?? systemClock;
+    this.metrics = new CoreMetrics();
+    const registry = options.metrics ?? new Registry();
+    this.metrics.register(registry);
+    this.env = {
+      logger: this.logger,
+      clock: this.clock,
+      ednsPayloadSize,
+      recursionAvailable: options.recursionAvailable ?? true,
+      queryTimeoutMs,
+    };
+
+    const container = new Container({ defaultScope: 'Singleton' });
+    container.bind(LOGGER).toConstantValue(this.logger);
+    container.bind(CLOCK).toConstantValue(this.clock);
+    container.bind(METRICS).toConstantValue(registry);
+    container.bind(LIFECYCLE).toConstantValue(this.lifecycle);
+    container.bind(CORE_METRICS).toConstantValue(this.metrics);
+    container.bind(RESOLVER).toConstantValue(this);
+    options.configure?.(container);
+    this.plugins.forEach((p, i) => {
+      if (p.module === undefined) return;
+      try {
+        container.loadSync(p.module);
+      } catch (e) {
+        throw new ConfigError(`plugins[${i}] (${p.name})`, `module failed to load: ${(e as Error)?.message ?? e}`, e);
+      }
+    });
+    this.container = container;
+
+    // Build all middleware after all modules are loaded: a plugin may use a
+    // service bound by a plugin listed after it.
+    const steps: NamedMiddleware[] = [];
+    for (const p of this.plugins) {
+      const mw = p.middleware?.(container);
+      if (mw === null || mw === undefined) continue;
+      if (typeof mw !== 'function') throw new ConfigError(`${p.name}`, 'middleware() must return a function or null', mw);
+      steps.push({ name: p.name, middleware: mw });
+    }
+    this.chain = steps.map((s) => s.name);
+    this.run = compose(steps);
+
+    const deps = { handler: this, logger: this.logger, metrics: this.metrics };
+    this.transports = this.listenOptions.map((l, i) => createTransport(l, deps, `listen[${i}]`));
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'created') throw new ResolverStateError(`cannot start a resolver that is ${this.state}`);
+    this.state = 'starting';
+    try {
+      for (const p of this.plugins) {
+        if (p.start) await p.start(this.container);
+        this.started.push(p);
+      }
+      await this.lifecycle.runStart();
+      for (const t of this.transports) {
+        await t.listen();
+        this.listening.push(t);
+      }
+    } catch (e) {
+      // Undo what was done, then report the original failure.
+      await this.teardown();
+      this.state = 'stopped';
+      throw e;
+    }
+    this.state = 'running';
+    this.logger.info({ addresses: this.addresses(), chain: this.chain }, 'resolver started');
+  }
+
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    if (this.state === 'created') {
+      this.state = 'stopped';
+      return (this.stopping = Promise.resolve());
+    }
+    this.state = 'stopping';
+    this.stopping = this.teardown().then(() => {
+      this.state = 'stopped';
+      this.logger.info('resolver stopped');
+    });
+    return this.stopping;
+  }
+
+  private async teardown(): Promise<void> {
+    for (const t of this.listening) t.stopAccepting();
+    if (this.inFlight.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.drainTimeoutMs);
+        timer.unref();
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.drained = null;
+      for (const ctx of this.inFlight) ctx._expire(new Error('resolver stopping'));
+    }
+    await Promise.all(this.listening.map((t) => t.close().catch((e) => this.logger.warn({ err: e }, 'closing a listener failed'))));
+    this.listening = [];
+    const onError = (e: unknown) => this.logger.error({ err: e }, 'stop hook failed');
+    await this.lifecycle.runStop(onError);
+    for (let i = this.started.length - 1; i >= 0; i--) {
+      const p = this.started[i];
+      try {
+        await p.stop?.(this.container);
+      } catch (e) {
+        this.logger.error({ err: e, plugin: p.name }, 'plugin stop failed');
+      }
+    }
+    this.started = [];
+  }
+
+  addresses(): BoundAddress[] {
+    return this.listening.map((t) => t.address());
+  }
+
+  handle(request: Buffer, client?: Partial<ClientInfo>): Promise<Buffer | null> {
+    if (this.state === 'stopped') return Promise.reject(new ResolverStateError('resolver is stopped'));
+    const info: ClientInfo = client === undefined ? DEFAULT_CLIENT : { ...DEFAULT_CLIENT, ...client };
+    const r = this.process(request, info);
+    return r instanceof Promise ? r : Promise.resolve(r);
+  }
+
+  process(request: Buffer, client: ClientInfo): Buffer | null | Promise<Buffer | null> {
+    const m = this.metrics;
+    m.queries++;
+    if (request.length < 12) {
+      m.dropped.malformed++;
+      return null;
+    }
+    const flags = request[2];
+    if (flags & 0x80) {
+      // QR=1: a response sent to us. Answering could start a loop between two servers.
+      m.dropped.response++;
+      return null;
+    }
+    if ((flags & 0x78) !== 0) return this.bare(request, Rcode.NOTIMP);
+    if (request[4] !== 0 || request[5] !== 1) return this.bare(request, Rcode.FORMERR);
+    let ctx: DnsContext;
+    try {
+      const query = new MessageReader(request);
+      query.questionEnd; // parses the question: a malformed one is FORMERR, not a crash later
+      ctx = new DnsContext(request, client, this.env, query);
+      const edns = ctx.queryEdns();
+      if (edns !== null && edns.version !== 0) {
+        // RFC 6891 §6.1.3: answer BADVERS with the highest version we support (0).
+        const out = ctx.buildBare(Rcode.BADVERS, true);
+        m.responses[Rcode.BADVERS]++;
+        return out;
+      }
+    } catch {
+      return this.bare(request, Rcode.FORMERR);
+    }
+
+    let result: void | Promise<void>;
+    try {
+      result = this.run(ctx);
+    } catch (e) {
+      return this.fail(ctx, e);
+    }
+    if (result === undefined) return this.finish(ctx);
+    return this.wait(ctx, result);
+  }
+
+  private bare(request: Buffer, rcode: number): Buffer {
+    this.metrics.responses[rcode]++;
+    return headerOnlyResponse(request, rcode, this.env.recursionAvailable);
+  }
+
+  private finish(ctx: DnsContext): Buffer {
+    let response = ctx.response;
+    if (response === null || response.length < 12) {
+      if (this.unanswered === Rcode.REFUSED) ctx.refused();
+      else ctx.servfail();
+      response = ctx.response!;
+    }
+    this.metrics.countResponse(response);
+    return response;
+  }
+
+  private fail(ctx: DnsContext, error: unknown): Buffer {
+    const plugin = errorOrigin(error) ?? 'unknown';
+    this.metrics.countError(plugin);
+    ctx.log.error({ err: error, plugin }, `plugin/${plugin}: middleware failed, answering SERVFAIL`);
+    ctx._ede = undefined;
+    ctx.servfail();
+    this.metrics.countResponse(ctx.response!);
+    return ctx.response!;
+  }
+
+  private wait(ctx: DnsContext, pending: Promise<void>): Promise<Buffer | null> {
+    const m = this.metrics;
+    m.inFlight++;
+    this.inFlight.add(ctx);
+    return new Promise<Buffer | null>((resolve) => {
+      let settled = false;
+      const settle = (out: Buffer) => {
+        settled = true;
+        m.inFlight--;
+        this.inFlight.delete(ctx);
+        if (this.inFlight.size === 0 && this.drained !== null) this.drained();
+        resolve(out);
+      };
+      const ms = ctx.deadline - this.clock.now();
+      const timer = this.clock.setTimeout(
+        () => {
+          if (settled) return;
+          m.timedOut++;
+          ctx._expire();
+          ctx._ede = undefined;
+          ctx.servfail();
+          m.countResponse(ctx.response!);
+          settle(ctx.response!);
+        },
+        Math.max(ms , 0),
+      );
+      pending.then(
+        () => {
+          if (settled) return;
+          this.clock.clearTimeout(timer);
+          if (ctx._expired) {
+            // Aborted by stop(): the deadline was cut short.
+            m.timedOut++;
+            ctx.servfail();
+            m.countResponse(ctx.response!);
+            settle(ctx.response!);
+            return;
+          }
+          settle(this.finish(ctx));
+        },
+        (e: unknown) => {
+          if (settled) return;
+          this.clock.clearTimeout(timer);
+          settle(this.fail(ctx, e));
+        },
+      );
+    });
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * DNS over TCP (RFC 1035 §4.2.2, RFC 7766): 2-byte length framing, pipelined
+ * queries answered as soon as each is ready (so possibly out of order), idle
+ * timeout, bounded connections, message size, per-connection concurrency and
+ * write buffering.
+ */
+import net from 'node:net';
+import { ConfigError, ListenError } from '../errors.js';
+import { truncateForUdp } from '../packet/index.js';
+import type { ClientInfo } from '../pipeline/types.js';
+import type { BoundAddress, TcpListenOptions, TransportDeps, TransportServer } from './types.js';
+import { checkPort } from './udp.js';
+
+/** Resolved TCP limits (every one configurable, see {@link TcpListenOptions}). */
+export interface TcpLimits {
+  readonly idleTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxMessageSize: number;
+  readonly maxInFlightPerConnection: number;
+  readonly maxQueriesPerConnection: number;
+  readonly maxWriteBuffer: number;
+}
+
+function intIn(path: string, v: number | undefined, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(path, `must be an integer in ${min}..${max}`, v);
+  return v;
+}
+
+/** Checks TCP listener options and fills in defaults. Throws `ConfigError` naming the field. */
+export function tcpLimits(options: TcpListenOptions, path = 'listen'): TcpLimits {
+  return {
+    idleTimeoutMs: intIn(`${path}.idleTimeoutMs`, options.idleTimeoutMs, 10_000, 1, 3_600_000),
+    maxConnections: intIn(`${path}.maxConnections`, options.maxConnections, 1000, 1, 1_000_000),
+    maxMessageSize: intIn(`${path}.maxMessageSize`, options.maxMessageSize, 65535, 12, 65535),
+    maxInFlightPerConnection: intIn(`${path}.maxInFlightPerConnection`, options.maxInFlightPerConnection, 100, 1, 65535),
+    maxQueriesPerConnection: intIn(`${path}.maxQueriesPerConnection`, options.maxQueriesPerConnection, 0, 0, 2 ** 31 - 1),
+    maxWriteBuffer: intIn(`${path}.maxWriteBuffer`, options.maxWriteBuffer, 1 << 20, 65537, 1 << 30),
+  };
+}
+
+/** A TCP listener. */
+export class TcpServer implements TransportServer {
+  /** The resolved limits of this listener. */
+  readonly limits: TcpLimits;
+  private readonly address_: string;
+  private readonly port: number;
+  private readonly family: 4 | 6;
+  private server: net.Server | null = null;
+  private bound: BoundAddress | null = null;
+  /** @internal */ accepting = false;
+  /** @internal */ readonly connections = new Set<TcpConnection>();
+
+  constructor(
+    private readonly options: TcpListenOptions,
+    /** @internal */ readonly deps: TransportDeps,
+    path = 'listen',
+  ) {
+    const address = options.address ?? '127.0.0.1';
+    const ipVersion = net.isIP(address);
+    if (ipVersion === 0) throw new ConfigError(`${path}.address`, 'must be an IPv4 or IPv6 address', address);
+    this.address_ = address;
+    this.family = ipVersion as 4 | 6;
+    this.port = checkPort(`${path}.port`, options.port);
+    intIn(`${path}.backlog`, options.backlog, 511, 1, 65535);
+    this.limits = tcpLimits(options, path);
+  }
+
+  listen(): Promise<void> {
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onConnection(socket));
+    this.server = server;
+    return new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => {
+        this.server = null;
+        reject(new ListenError(`tcp ${this.address_}:${this.port}: ${err.message}`, { cause: err }));
+      };
+      server.once('error', onError);
+      server.listen({ host: this.address_, port: this.port, backlog: this.options.backlog ?? 511, ipv6Only: this.options.ipv6Only ?? false }, () => {
+        server.off('error', onError);
+        server.on('error', (err) => this.deps.logger.warn({ err }, 'tcp server error'));
+        const a = server.address() as net.AddressInfo;
+        this.bound = { transport: 'tcp', address: a.address, port: a.port, family: this.family };
+        this.accepting = true;
+        resolve();
+      });
+    });
+  }
+
+  address(): BoundAddress {
+    if (this.bound === null) throw new ListenError('tcp listener is not bound');
+    return this.bound;
+  }
+
+  /** Number of open connections. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  private onConnection(socket: net.Socket): void {
+    if (!this.accepting || this.connections.size >= this.limits.maxConnections) {
+      this.deps.metrics.dropped.overload++;
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
+    const conn = new TcpConnection(this, socket);
+    this.connections.add(conn);
+    this.deps.metrics.tcpConnections++;
+  }
+
+  stopAccepting(): void {
+    this.accepting = false;
+    this.server?.close();
+    for (const c of this.connections) c.stopReading();
+  }
+
+  close(): Promise<void> {
+    this.accepting = false;
+    for (const c of this.connections) c.destroy();
+    const server = this.server;
+    this.server = null;
+    if (server === null) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      if (!server.listening) resolve();
+      else server.close(() => resolve());
+    });
+  }
+}
+
+/** One client connection: frames in, responses out, limits enforced. */
+class TcpConnection {
+  private buffer: Buffer | null = null;
+  private inFlight = 0;
+  private queries = 0;
+  private readEnded = false;
+  private reading = true;
+  private closed = false;
+  private paused = false;
+  private readonly client: ClientInfo;
+
+  constructor(
+    private readonly server: TcpServer,
+    private readonly socket: net.Socket,
+  ) {
+    const family = socket.remoteFamily === 'IPv6' ? 6 : 4;
+    this.client = {
+      address: socket.remoteAddress ?? '',
+      port: socket.remotePort ?? 0,
+      family,
+      transport: 'tcp',
+      localAddress: socket.localAddress,
+      localPort: socket.localPort,
+    };
+    socket.setTimeout(server.limits.idleTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('timeout', () => this.onTimeout());
+    socket.on('error', (err) => {
+      server.deps.logger.debug({ err, client: this.client.address }, 'tcp connection error');
+      this.destroy();
+    });
+    socket.on('close', () => this.onClose());
+  }
+
+  private onData(chunk: Buffer): void {
+    if (!this.reading) return;
+    this.buffer = this.buffer === null || this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    this.drainFrames();
+  }
+
+  /** Processes every complete frame in the buffer, within the concurrency limit. */
+  private drainFrames(): void {
+    const limits = this.server.limits;
+    let buf = this.buffer;
+    while (buf !== null && buf.length >= 2 && this.reading && !this.closed) {
+      if (this.inFlight >= limits.maxInFlightPerConnection) {
+        this.pause();
+        break;
+      }
+      const len = buf.readUInt16BE(0);
+      if (len < 12 || len > limits.maxMessageSize) {
+        // Not DNS, or bigger than we accept: there is no way to resync a stream.
+        this.server.deps.metrics.dropped[len < 12 ? 'malformed' : 'oversize']++;
+        this.destroy();
+        return;
+      }
+      if (buf.length < 2 + len) break;
+      const msg = buf.subarray(2, 2 + len);
+      buf = buf.length === 2 + len ? null : buf.subarray(2 + len);
+      this.buffer = buf;
+      this.queries++;
+      this.dispatch(msg);
+      if (limits.maxQueriesPerConnection > 0 && this.queries >= limits.maxQueriesPerConnection) {
+        this.stopReading();
+      }
+    }
+    this.buffer = buf;
+    if (buf !== null && buf.length > 2 + limits.maxMessageSize) this.destroy();
+  }
+
+  private dispatch(msg: Buffer): void {
+    const r = this.server.deps.handler.process(msg, this.client);
+    if (r === null) return;
+    if (r instanceof Promise) {
+      this.inFlight++;
+      r.then((resp) => {
+        this.inFlight--;
+        if (resp !== null) this.write(resp);
+        this.afterResponse();
+      });
+    } else {
+      this.write(r);
+    }
+  }
+
+  private afterResponse(): void {
+    if (this.closed) return;
+    if (this.paused && this.inFlight < this.server.limits.maxInFlightPerConnection) {
+      this.paused = false;
+      if (!this.readEnded) this.socket.resume();
+      this.drainFrames();
+    }
+    this.maybeFinish();
+  }
+
+  private write(response: Buffer): void {
+    if (this.closed || this.socket.destroyed || !this.socket.writable) return;
+    if (response.length > 65535) response = truncateForUdp(response, 65535);
+    const out = Buffer.allocUnsafe(response.length + 2);
+    out.writeUInt16BE(response.length, 0);
+    response.copy(out, 2);
+    this.socket.write(out);
+    if (this.socket.writableLength > this.server.limits.maxWriteBuffer) {
+      // The client does not read its answers: stop serving it.
+      this.server.deps.metrics.dropped.overload++;
+      this.destroy();
+    }
+  }
+
+  private pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  /** No more queries from this connection: answer the pending ones, then close. */
+  stopReading(): void {
+    if (!this.reading) return;
+    this.reading = false;
+    this.buffer = null;
+    this.maybeFinish();
+  }
+
+  private onEnd(): void {
+    // Half-close (RFC 7766 §6.2.4 allows a client to send FIN after its
+    // queries): answer every complete query received, then close our side.
+    this.readEnded = true;
+    this.drainFrames();
+    this.maybeFinish();
+  }
+
+  private maybeFinish(): void {
+    if (this.closed || this.inFlight > 0) return;
+    if (this.reading && !this.readEnded) return;
+    this.closed = true;
+    this.buffer = null;
+    this.socket.end();
+    // A peer that never closes its side must not hold the socket forever.
+    const t = setTimeout(() => this.socket.destroy(), Math.min(this.server.limits.idleTimeoutMs, 2000));
+    t.unref();
+    this.socket.once('close', () => clearTimeout(t));
+  }
+
+  private onTimeout(): void {
+    if (this.inFlight > 0) return; // RFC 7766 §6.2.3: idle means no outstanding query
+    this.stopReading();
+  }
+
+  /** Closes the connection now. */
+  destroy(): void {
+    this.closed = true;
+    this.reading = false;
+    this.buffer = null;
+    this.socket.destroy();
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    if (this.server.connections.delete(this)) this.server.deps.metrics.tcpConnections--;
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * What transports need from the resolver, and what the resolver needs from
+ * transports.
+ */
+import type { Logger } from 'pino';
+import type { CoreMetrics } from '../pipeline/metrics.js';
+import type { ClientInfo } from '../pipeline/types.js';
+
+/**
+ * Runs one query. Returns the response bytes (or null: drop) synchronously
+ * when the middleware chain completed synchronously, a Promise otherwise.
+ * Never throws and never rejects.
+ */
+export interface QueryHandler {
+  process(request: Buffer, client: ClientInfo): Buffer | null | Promise<Buffer | null>;
+}
+
+/** A UDP listener. */
+export interface UdpListenOptions {
+  readonly transport: 'udp';
+  /**
+   * Address to bind (`127.0.0.1`, `::1`, `0.0.0.0`, `::`). Default `127.0.0.1`.
+   * Replies leave from the bound address, so on a multi-homed host bind each
+   * address you serve rather than a wildcard (Node cannot choose the source
+   * address of a datagram per packet).
+   */
+  readonly address?: string;
+  /** Port; 0 picks a free one (read it back with `resolver.addresses()`). Default 53. */
+  readonly port?: number;
+  /**
+   * Largest UDP response we send, whatever the client's EDNS buffer size
+   * (RFC 6891 §6.2.5; DNS Flag Day 2020 recommends 1232). Clamped to
+   * 512..65535. Default 1232.
+   */
+  readonly maxUdpPayload?: number;
+  /** Kernel receive/send buffer sizes in bytes (SO_RCVBUF/SO_SNDBUF). Default: the OS's. */
+  readonly recvBufferSize?: number;
+  readonly sendBufferSize?: number;
+  /** Set `SO_REUSEADDR`/`reusePort` style sharing (Node cluster). Default false. */
+  readonly reuseAddr?: boolean;
+  /** For `::`, accept only IPv6 (no IPv4-mapped). Default false. */
+  readonly ipv6Only?: boolean;
+}
+
+/** A TCP listener (RFC 7766). */
+export interface TcpListenOptions {
+  readonly transport: 'tcp';
+  /** Address to bind. Default `127.0.0.1`. */
+  readonly address?: string;
+  /** Port; 0 picks a free one. Default 53. */
+  readonly port?: number;
+  /** Close a connection with no outstanding query and no data for this long (RFC 7766 §6.2.3). Default 10 000 ms. */
+  readonly idleTimeoutMs?: number;
+  /** Open connections at most; further ones are closed on accept. Default 1000. */
+  readonly maxConnections?: number;
+  /** Largest accepted message (the 2-byte length prefix); bigger frames close the connection. 12..65535, default 65535. */
+  readonly maxMessageSize?: number;
+  /** Queries processed concurrently per connection; reading pauses while at the limit (RFC 7766 §6.2.1.1 pipelining). Default 100. */
+  readonly maxInFlightPerConnection?: number;
+  /** Queries answered on one connection before it is closed gracefully. Default unlimited (0). */
+  readonly maxQueriesPerConnection?: number;
+  /** Bytes queued for writing to a slow reader before the connection is dropped. Default 1 MiB. */
+  readonly maxWriteBuffer?: number;
+  /** listen() backlog. Default 511. */
+  readonly backlog?: number;
+  /** For `::`, accept only IPv6. Default false. */
+  readonly ipv6Only?: boolean;
+}
+
+/** One entry of `createResolver({ listen })`. */
+export type ListenOptions = UdpListenOptions | TcpListenOptions;
+
+/** An address a transport actually bound (port 0 resolved). */
+export interface BoundAddress {
+  readonly transport: 'udp' | 'tcp';
+  readonly address: string;
+  readonly port: number;
+  readonly family: 4 | 6;
+}
+
+/** What every transport server gives the resolver. */
+export interface TransportServer {
+  /** Binds. Rejects with `ListenError` when the address cannot be bound. */
+  listen(): Promise<void>;
+  /** The bound address (after `listen`). */
+  address(): BoundAddress;
+  /** Stops accepting new queries/connections; in-flight queries may still be answered. */
+  stopAccepting(): void;
+  /** Closes every socket. Pending answers are discarded. */
+  close(): Promise<void>;
+}
+
+/** Shared dependencies of transports. */
+export interface TransportDeps {
+  readonly handler: QueryHandler;
+  readonly logger: Logger;
+  readonly metrics: CoreMetrics;
+}

@@ -1,0 +1,171 @@
+/**
+ * DNS over UDP (RFC 1035 §4.2.1, RFC 6891 payload negotiation).
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { ConfigError, ListenError } from '../errors.js';
+import { MessageReader, truncateForUdp } from '../packet/index.js';
+import type { ClientInfo } from '../pipeline/types.js';
+import type { BoundAddress, TransportDeps, TransportServer, UdpListenOptions } from './types.js';
+
+/** Default ceiling for UDP responses (DNS Flag Day 2020). */
+export const DEFAULT_MAX_UDP_PAYLOAD = 1232;
+
+/**
+ * The largest response this client can take over UDP: 512 without EDNS
+ * (RFC 1035), else its advertised payload size, clamped to 512..`ceiling`
+ * (RFC 6891 §6.2.5: values below 512 are treated as 512).
+ */
+export function udpResponseLimit(request: Buffer, ceiling: number): number {
+  let size: number;
+  try {
+    const r = new MessageReader(request);
+    size = r.arcount > 0 ? r.maxUdpPayload : 512;
+  } catch {
+    return 512;
+  }
+  if (size < 512) size = 512;
+  return Math.min(size , ceiling);
+}
+
+/**
+ * A UDP listener. Each query is handed to the resolver; the answer is sent
+ * back from the socket it arrived on (so from the bound address), truncated
+ * with TC=1 when larger than the client's limit (see {@link udpResponseLimit}).
+ */
+export class UdpServer implements TransportServer {
+  private readonly address_: string;
+  private readonly port: number;
+  private readonly family: 4 | 6;
+  private readonly ceiling: number;
+  private socket: dgram.Socket | null = null;
+  private accepting = false;
+  private closed = false;
+  private bound: BoundAddress | null = null;
+  private readonly onSent: (err: Error | null) => void;
+
+  constructor(
+    private readonly options: UdpListenOptions,
+    private readonly deps: TransportDeps,
+    path = 'listen',
+  ) {
+    const address = options.address ?? '127.0.0.1';
+    const ipVersion = net.isIP(address);
+    if (ipVersion === 0) throw new ConfigError(`${path}.address`, 'must be an IPv4 or IPv6 address', address);
+    this.address_ = address;
+    this.family = ipVersion as 4 | 6;
+    this.port = checkPort(`${path}.port`, options.port);
+    const ceiling = options.maxUdpPayload ?? DEFAULT_MAX_UDP_PAYLOAD;
+    if (!Number.isInteger(ceiling) || ceiling < 512 || ceiling > 65535) {
+      throw new ConfigError(`${path}.maxUdpPayload`, 'must be an integer in 512..65535', ceiling);
+    }
+    this.ceiling = ceiling;
+    for (const k of ['recvBufferSize', 'sendBufferSize'] as const) {
+      const v = options[k];
+      if (v !== undefined && (!Number.isInteger(v) || v < 1024 || v > 1 << 30)) {
+        throw new ConfigError(`${path}.${k}`, 'must be an integer in 1024..2^30', v);
+      }
+    }
+    this.onSent = (err) => {
+      if (err) this.deps.logger.debug({ err }, 'udp send failed');
+    };
+  }
+
+  listen(): Promise<void> {
+    const socket = dgram.createSocket({
+      type: this.family === 6 ? 'udp6' : 'udp4',
+      reuseAddr: this.options.reuseAddr ?? false,
+      ipv6Only: this.options.ipv6Only ?? false,
+      recvBufferSize: this.options.recvBufferSize,
+      sendBufferSize: this.options.sendBufferSize,
+    });
+    this.socket = socket;
+    return new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => {
+        socket.close();
+        this.socket = null;
+        reject(new ListenError(`udp ${this.address_}:${this.port}: ${err.message}`, { cause: err }));
+      };
+      socket.once('error', onError);
+      socket.bind({ address: this.address_, port: this.port, exclusive: !this.options.reuseAddr }, () => {
+        socket.off('error', onError);
+        socket.on('error', (err) => this.deps.logger.warn({ err }, 'udp socket error'));
+        const a = socket.address();
+        this.bound = { transport: 'udp', address: a.address, port: a.port, family: this.family };
+        this.accepting = true;
+        socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
+        resolve();
+      });
+    });
+  }
+
+  address(): BoundAddress {
+    if (this.bound === null) throw new ListenError('udp listener is not bound');
+    return this.bound;
+  }
+
+  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (!this.accepting) {
+      this.deps.metrics.dropped.stopping++;
+      return;
+    }
+    const bound = this.bound!;
+    const client: ClientInfo = {
+      address: rinfo.address,
+      port: rinfo.port,
+      family: (rinfo.family as unknown) === 'IPv6' || (rinfo.family as unknown) === 6 ? 6 : 4,
+      transport: 'udp',
+      localAddress: bound.address,
+      localPort: bound.port,
+    };
+    const r = this.deps.handler.process(msg, client);
+    if (r === null) return;
+    if (r instanceof Promise) {
+      r.then((resp) => {
+        if (resp !== null) this.send(msg, resp, rinfo.port, rinfo.address);
+      });
+    } else {
+      this.send(msg, r, rinfo.port, rinfo.address);
+    }
+  }
+
+  private send(request: Buffer, response: Buffer, port: number, address: string): void {
+    if (this.closed || this.socket === null) return;
+    if (response.length > 512) {
+      const limit = udpResponseLimit(request, this.ceiling);
+      if (response.length > limit) {
+        try {
+          response = truncateForUdp(response, limit);
+        } catch (err) {
+          this.deps.logger.warn({ err }, 'could not truncate an oversize UDP response; dropped');
+          this.deps.metrics.dropped.oversize++;
+          return;
+        }
+      }
+    }
+    this.socket.send(response, port, address, this.onSent);
+  }
+
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  close(): Promise<void> {
+    this.accepting = false;
+    if (this.closed || this.socket === null) {
+      this.closed = true;
+      return Promise.resolve();
+    }
+    this.closed = true;
+    const socket = this.socket;
+    this.socket = null;
+    return new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+}
+
+/** Validates a port option: an integer 0..65535 (0 = pick a free one). Default 53. */
+export function checkPort(path: string, port: number | undefined): number {
+  if (port === undefined) return 53;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(path, 'must be an integer in 0..65535', port);
+  return port;
+}
