@@ -28,3 +28,5 @@ export {
   queryKeyFlags,
   writeTtls,
 } from './wire.js';
+export { buildRefreshQuery, type CacheMiddlewareDeps, cacheKeyOf, createCacheMiddleware, keyFlags, STALE_DEADLINE_MARGIN } from './middleware.js';
+export { cache, cache as default } from './plugin.js';

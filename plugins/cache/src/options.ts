@@ -10,7 +10,7 @@ export type EvictionPolicyName = 'sieve' | 'lru' | 's3fifo';
 
 /** CoreDNS-style prefetch: `prefetch AMOUNT DURATION PERCENTAGE`. */
 export interface PrefetchOptions {
-  /** Hits needed, each less than `duration` ms after the previous one, before an entry is prefetched. Default 2 (1..1e6). */
+  /** Hits needed, each less than `duration` ms after the previous one, before an entry is prefetched. Default 1, as CoreDNS (1..1e6). */
   amount?: number;
   /** Longest gap (ms) between two hits that still counts as "popular". Default 60 000. */
   duration?: number;
@@ -100,7 +100,7 @@ export const CACHE_DEFAULTS = {
   policy: 'sieve' as EvictionPolicyName,
   sweepInterval: 60_000,
   sweepBatch: 20_000,
-  prefetch: { amount: 2, duration: 60_000, percentage: 10, maxConcurrent: 32, timeout: 5000 },
+  prefetch: { amount: 1, duration: 60_000, percentage: 10, maxConcurrent: 32, timeout: 5000 },
   serveStale: { maxStaleAge: 86_400_000, clientTimeout: 1800, answerTtl: 30, failureRecheck: 30_000 },
 } as const;
 

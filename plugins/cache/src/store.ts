@@ -173,12 +173,19 @@ export class CacheStore {
   /**
    * Analyses `response` (the answer to `request`) with the configured TTL
    * rules and stores it under `key` when cacheable. Counts what was stored.
+   * A SERVFAIL never replaces a non-SERVFAIL entry that is still fresh or
+   * servable stale.
    * Returns the analysis (the entry, or why it was not cached).
    */
   insert(key: string, response: Buffer, request: Buffer, now: number = this.now()): Analysis {
     const analysis = analyzeResponse(response, request, now, this.options);
     const entry = analysis.entry;
     if (entry === undefined) return analysis;
+    if (entry.kind === 'servfail') {
+      // A failure must not wipe out data that can still answer (fresh, or stale under RFC 8767).
+      const old = this.map.get(key);
+      if (old !== undefined && old.entry.kind !== 'servfail' && now < old.entry.expiresAt + this.staleWindow) return analysis;
+    }
     if (this.setRaw(key, entry, now)) {
       const s = this.stats;
       if (entry.kind === 'positive') s.positiveStored++;

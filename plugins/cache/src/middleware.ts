@@ -1,0 +1,249 @@
+/**
+ * The cache middleware: a synchronous hit path, insertion after the chain
+ * below answers, CoreDNS-style prefetch through the UPSTREAM service, and
+ * RFC 8767 serve-stale.
+ */
+import type { Clock, Logger, Middleware, Next, Upstream } from '@heimdall/core';
+import type { CacheNode } from './policy.js';
+import type { CacheStore } from './store.js';
+import { KEY_CD, KEY_DO, KEY_EDNS, KEY_SUFFIX, queryKeyFlags } from './wire.js';
+
+type Ctx = Parameters<Middleware>[0];
+
+/** RFC 8914 info code "Stale Answer". */
+const EDE_STALE_ANSWER = 3;
+/**
+ * A stale answer must leave before the resolver's own deadline SERVFAIL:
+ * the client-response timer fires at most this many ms before `ctx.deadline`.
+ */
+export const STALE_DEADLINE_MARGIN = 50;
+
+/** What the cache middleware needs besides its store. */
+export interface CacheMiddlewareDeps {
+  /** Time source (TTL ages, timers). */
+  readonly clock: Clock;
+  /** Forwarder for prefetches; null/undefined disables prefetch. */
+  readonly upstream?: Upstream | null;
+  /** Where background refresh failures are logged (debug level). */
+  readonly logger?: Logger | null;
+}
+
+/**
+ * The cache key of the query in `ctx`: `MessageReader.cacheKey()` (lowercased
+ * question name wire bytes, QTYPE, QCLASS) plus one character for the EDNS,
+ * DO and CD bits. Returns null for queries that are not cached: opcode other
+ * than QUERY, not exactly one question, a malformed question or record
+ * section, zone transfers (AXFR/IXFR).
+ */
+export function cacheKeyOf(ctx: Ctx): string | null {
+  const request = ctx.request;
+  if (request.length < 12 || (request[2] & 0xf8) !== 0 || request[4] !== 0 || request[5] !== 1) return null;
+  let key: string;
+  let qEnd: number;
+  try {
+    qEnd = ctx.query.questionEnd;
+    key = ctx.query.cacheKey();
+  } catch {
+    return null;
+  }
+  if (request[qEnd - 4] === 0 && (request[qEnd - 3] === 251 || request[qEnd - 3] === 252)) return null;
+  const flags = queryKeyFlags(request, qEnd);
+  if (flags < 0) return null;
+  return key + KEY_SUFFIX[flags];
+}
+
+/** Key flags back from the last character of a key made by {@link cacheKeyOf}. */
+export function keyFlags(key: string): number {
+  return (key.charCodeAt(key.length - 1) - 0x30) & 7;
+}
+
+/**
+ * A fresh query for a background refresh: the request's header (new RD=1,
+ * CD per key, AD/Z cleared) and question, plus an OPT record (1232 bytes, DO
+ * per key) when the key says EDNS. No client options (cookies, ECS) are
+ * carried over.
+ */
+export function buildRefreshQuery(request: Buffer, questionEnd: number, flags: number): Buffer {
+  const edns = (flags & KEY_EDNS) !== 0;
+  const out = Buffer.alloc(questionEnd + (edns ? 11 : 0));
+  request.copy(out, 0, 0, questionEnd);
+  out[2] = 0x01; // QR=0 opcode QUERY, RD
+  out[3] = (flags & KEY_CD) !== 0 ? 0x10 : 0;
+  out.writeUInt16BE(1, 4);
+  out.writeUInt32BE(0, 6);
+  out.writeUInt16BE(edns ? 1 : 0, 10);
+  if (edns) {
+    const p = questionEnd;
+    out[p] = 0;
+    out.writeUInt16BE(41, p + 1);
+    out.writeUInt16BE(1232, p + 3);
+    out[p + 7] = (flags & KEY_DO) !== 0 ? 0x80 : 0;
+  }
+  return out;
+}
+
+function rcodeOf(response: Buffer): number {
+  return response.length >= 4 ? response[3] & 0x0f : -1;
+}
+
+/**
+ * Builds the cache middleware over `store`.
+ *
+ * Hit path (fresh entry): key, `Map.get`, copy + patch, `ctx.response = …`,
+ * return — synchronous, without calling `next()`. Miss: `next()`, then the
+ * response is analysed and stored (synchronously when the chain below was
+ * synchronous). Expired-but-servable entries take the serve-stale path when
+ * enabled. Prefetch needs `deps.upstream`.
+ */
+export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDeps): Middleware {
+  const clock = deps.clock;
+  const upstream = deps.upstream ?? null;
+  const logger = deps.logger ?? null;
+  const stats = store.stats;
+  const prefetch = upstream === null ? null : store.options.prefetch;
+  const stale = store.options.serveStale;
+  let refreshing = 0;
+
+  function insertFrom(ctx: Ctx, key: string): void {
+    const response = ctx.response;
+    if (response !== null) store.insert(key, response, ctx.request, clock.now());
+  }
+
+  function startPrefetch(node: CacheNode, request: Buffer, questionEnd: number, flags: number): void {
+    if (prefetch === null || upstream === null || refreshing >= prefetch.maxConcurrent) return;
+    const key = node.key;
+    const query = buildRefreshQuery(request, questionEnd, flags);
+    node.refreshing = true;
+    refreshing++;
+    stats.prefetches++;
+    let p: Promise<Buffer>;
+    try {
+      p = upstream.resolve(query, { deadline: clock.now() + prefetch.timeout });
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then(
+      (response) => {
+        const a = store.insert(key, response, query, clock.now());
+        if (a.entry === undefined || a.entry.kind === 'servfail') stats.refreshFailures++;
+      },
+      (err: unknown) => {
+        stats.refreshFailures++;
+        logger?.debug({ err, plugin: 'cache' }, 'plugin/cache: prefetch failed');
+      },
+    ).finally(() => {
+      node.refreshing = false;
+      refreshing--;
+    });
+  }
+
+  function answerStale(ctx: Ctx, node: CacheNode, flags: number): Buffer {
+    const out = store.serveStale(node.entry, ctx.request, flags, stale!.answerTtl);
+    ctx.response = out;
+    if (typeof ctx.ede === 'function') ctx.ede(EDE_STALE_ANSWER);
+    return ctx.response ?? out;
+  }
+
+  /** RFC 8767: try the chain, answer stale when it fails or is slower than the client-response timer. */
+  function staleFlow(ctx: Ctx, next: Next, key: string, node: CacheNode, flags: number, now: number): void | Promise<void> {
+    const s = stale!;
+    if (now < node.staleRetryAt) {
+      answerStale(ctx, node, flags);
+      return;
+    }
+    const wait = Math.min(s.clientTimeout, Math.max(0, ctx.deadline - now - STALE_DEADLINE_MARGIN));
+    return new Promise<void>((resolve) => {
+      let answered = false;
+      let staleAnswer: Buffer | null = null;
+      const timer = clock.setTimeout(() => {
+        if (answered) return;
+        answered = true;
+        staleAnswer = answerStale(ctx, node, flags);
+        resolve();
+      }, wait);
+      const finish = (ok: boolean): void => {
+        clock.clearTimeout(timer);
+        if (!ok) node.staleRetryAt = clock.now() + s.failureRecheck;
+        if (!answered) {
+          answered = true;
+          if (!ok) answerStale(ctx, node, flags);
+          resolve();
+        } else if (staleAnswer !== null) {
+          // Already answered stale; the late result only refreshed the cache.
+          ctx.response = staleAnswer;
+        }
+      };
+      const settle = (): void => {
+        const response = ctx.response;
+        if (response === null || rcodeOf(response) === 2) {
+          finish(false);
+          return;
+        }
+        store.insert(key, response, ctx.request, clock.now());
+        finish(true);
+      };
+      let r: void | Promise<void>;
+      try {
+        r = next();
+      } catch (err) {
+        logger?.debug({ err, plugin: 'cache' }, 'plugin/cache: chain failed, answering stale');
+        finish(false);
+        return;
+      }
+      if (r === undefined) settle();
+      else
+        r.then(settle, (err: unknown) => {
+          logger?.debug({ err, plugin: 'cache' }, 'plugin/cache: chain failed, answering stale');
+          finish(false);
+        });
+    });
+  }
+
+  function miss(ctx: Ctx, next: Next, key: string, node: CacheNode | undefined, flags: number, now: number): void | Promise<void> {
+    stats.misses++;
+    if (node !== undefined) {
+      if (stale !== null && now >= node.entry.expiresAt && store.isServeableStale(node, now)) {
+        return staleFlow(ctx, next, key, node, flags, now);
+      }
+      store.dropIfDead(node, now);
+    }
+    const r = next();
+    if (r === undefined) {
+      insertFrom(ctx, key);
+      return;
+    }
+    return r.then(() => insertFrom(ctx, key));
+  }
+
+  return function cache(ctx: Ctx, next: Next): void | Promise<void> {
+    const request = ctx.request;
+    if (request.length < 12 || (request[2] & 0xf8) !== 0 || request[4] !== 0 || request[5] !== 1) return next();
+    let key: string;
+    let qEnd: number;
+    try {
+      qEnd = ctx.query.questionEnd;
+      key = ctx.query.cacheKey();
+    } catch {
+      return next();
+    }
+    if (request[qEnd - 4] === 0 && (request[qEnd - 3] === 251 || request[qEnd - 3] === 252)) return next();
+    const flags = queryKeyFlags(request, qEnd);
+    if (flags < 0) return next();
+    key += KEY_SUFFIX[flags];
+    const now = clock.now();
+    const node = store.peek(key);
+    if (node !== undefined) {
+      const out = store.serve(node, request, qEnd - 4, flags, now);
+      if (out !== null) {
+        ctx.response = out;
+        if (prefetch !== null) {
+          node.hits = now - node.lastHit < prefetch.duration ? node.hits + 1 : 1;
+          node.lastHit = now;
+          if (now >= node.prefetchAt && node.hits >= prefetch.amount && !node.refreshing) startPrefetch(node, request, qEnd, flags);
+        }
+        return;
+      }
+    }
+    return miss(ctx, next, key, node, flags, now);
+  };
+}

@@ -1,0 +1,292 @@
+import { type ClientInfo, ConfigError, createResolver, type HeimdallPlugin, type Resolver, UPSTREAM, type Upstream } from '@heimdall/core';
+import { ContainerModule } from 'inversify';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cache } from './plugin.js';
+import { CACHE_STORE, type CacheStore } from './store.js';
+import { aRecords, decode, flush, ManualClock, makeQuery, makeResponse, soa, ttlsOf } from './test-util.js';
+
+const CLIENT: ClientInfo = { address: '192.0.2.10', port: 5300, family: 4, transport: 'udp' };
+
+type Handler = (q: any, raw: Buffer) => Buffer | Promise<Buffer>;
+
+/** A fake forwarder: the UPSTREAM service and a last-in-chain middleware calling it. */
+function fakeUpstream(handler: Handler) {
+  const calls: Buffer[] = [];
+  let current = handler;
+  const upstream: Upstream = {
+    async resolve(query: Buffer): Promise<Buffer> {
+      calls.push(query);
+      return current(decode(query), query);
+    },
+  };
+  const plugin: HeimdallPlugin = {
+    name: 'fake-upstream',
+    module: new ContainerModule((o) => {
+      o.bind(UPSTREAM).toConstantValue(upstream);
+    }),
+    middleware: () => async (ctx) => {
+      ctx.response = await upstream.resolve(ctx.request);
+    },
+  };
+  return {
+    plugin,
+    calls,
+    set(h: Handler) {
+      current = h;
+    },
+  };
+}
+
+/** Answers A queries with two records of `ttl`, echoing ID, name, DO. */
+const answerA =
+  (ttl: number): Handler =>
+  (q) =>
+    makeResponse(q.questions[0].name, {
+      id: q.id,
+      type: q.questions[0].type,
+      edns: (q.additionals ?? []).some((a: any) => a.type === 'OPT'),
+      do: (q.additionals ?? []).some((a: any) => a.type === 'OPT' && a.flags & 0x8000),
+      cd: (q.flags & 0x10) !== 0,
+      answers: aRecords(q.questions[0].name, ttl),
+    });
+
+let resolvers: Resolver[] = [];
+afterEach(async () => {
+  for (const r of resolvers) await r.stop();
+  resolvers = [];
+});
+
+function setup(options: Parameters<typeof cache>[0], handler: Handler) {
+  const clock = new ManualClock();
+  const up = fakeUpstream(handler);
+  const metrics = new Registry();
+  const resolver = createResolver({ plugins: [cache(options), up.plugin], clock, metrics });
+  resolvers.push(resolver);
+  const store = resolver.container.get<CacheStore>(CACHE_STORE);
+  return { clock, up, resolver, store, metrics };
+}
+
+async function ask(r: Resolver, q: Buffer): Promise<Buffer> {
+  const out = await r.handle(q, CLIENT);
+  if (out === null) throw new Error('dropped');
+  return out;
+}
+
+describe('cache plugin', () => {
+  it('answers a repeated question synchronously from the cache, counting TTLs down', async () => {
+    const { clock, up, resolver, store } = setup({}, answerA(300));
+    const first = await ask(resolver, makeQuery('example.com', { id: 1 }));
+    expect(ttlsOf(first)).toEqual([300, 300]);
+    expect(up.calls.length).toBe(1);
+    clock.advance(42_000);
+    const hit = resolver.process(makeQuery('example.com', { id: 2 }), CLIENT);
+    expect(hit).toBeInstanceOf(Buffer); // no Promise: the hit path is synchronous
+    expect(decode(hit as Buffer).id).toBe(2);
+    expect(ttlsOf(hit as Buffer)).toEqual([258, 258]);
+    expect(up.calls.length).toBe(1);
+    expect(store.stats.hits).toBe(1);
+    expect(store.stats.misses).toBe(1);
+    clock.advance(258_000);
+    await ask(resolver, makeQuery('example.com', { id: 3 }));
+    expect(up.calls.length).toBe(2);
+  });
+
+  it('restores the letter case of the question', async () => {
+    const { resolver } = setup({}, answerA(300));
+    await ask(resolver, makeQuery('www.example.com'));
+    const out = decode(await ask(resolver, makeQuery('WwW.ExAmPlE.cOm', { id: 9 })));
+    expect(out.questions[0].name).toBe('WwW.ExAmPlE.cOm');
+    expect(out.id).toBe(9);
+  });
+
+  it('keeps DO, CD and EDNS variants apart', async () => {
+    const { up, resolver, store } = setup({}, answerA(300));
+    const variants = [
+      makeQuery('example.com'),
+      makeQuery('example.com', { edns: true }),
+      makeQuery('example.com', { do: true }),
+      makeQuery('example.com', { cd: true }),
+      makeQuery('example.com', { do: true, cd: true }),
+    ];
+    for (const q of variants) await ask(resolver, q);
+    expect(up.calls.length).toBe(5);
+    expect(store.size).toBe(5);
+    for (const q of variants) {
+      const out = await ask(resolver, q);
+      const hasOpt = (decode(out).additionals ?? []).some((a: any) => a.type === 'OPT');
+      expect(hasOpt).toBe((decode(q).additionals ?? []).length > 0);
+    }
+    expect(up.calls.length).toBe(5);
+  });
+
+  it('caches NXDOMAIN from the SOA and counts negative hits', async () => {
+    const { clock, up, resolver, store } = setup({}, (q) =>
+      makeResponse(q.questions[0].name, { id: q.id, rcode: 3, authorities: [soa('example.com', 3600, 120)] }),
+    );
+    await ask(resolver, makeQuery('nope.example.com'));
+    clock.advance(60_000);
+    const out = await ask(resolver, makeQuery('nope.example.com'));
+    expect(decode(out).rcode).toBe('NXDOMAIN');
+    expect(ttlsOf(out)).toEqual([60]);
+    expect(up.calls.length).toBe(1);
+    expect(store.stats.negativeHits).toBe(1);
+    expect(store.stats.nxdomainStored).toBe(1);
+    clock.advance(60_000);
+    await ask(resolver, makeQuery('nope.example.com'));
+    expect(up.calls.length).toBe(2);
+  });
+
+  it('caches SERVFAIL briefly', async () => {
+    const { clock, up, resolver } = setup({ servfailTtl: 3 }, (q) => makeResponse(q.questions[0].name, { id: q.id, rcode: 2 }));
+    await ask(resolver, makeQuery('broken.example'));
+    clock.advance(2000);
+    expect(decode(await ask(resolver, makeQuery('broken.example'))).rcode).toBe('SERVFAIL');
+    expect(up.calls.length).toBe(1);
+    clock.advance(1000);
+    await ask(resolver, makeQuery('broken.example'));
+    expect(up.calls.length).toBe(2);
+  });
+
+  it('does not cache truncated answers or answers to another question', async () => {
+    const { up, resolver } = setup({}, (q) => makeResponse(q.questions[0].name, { id: q.id, tc: true, answers: aRecords(q.questions[0].name, 60) }));
+    await ask(resolver, makeQuery('big.example'));
+    await ask(resolver, makeQuery('big.example'));
+    expect(up.calls.length).toBe(2);
+    up.set((q) => makeResponse('other.example', { id: q.id, answers: aRecords('other.example', 60) }));
+    await ask(resolver, makeQuery('x.example'));
+    await ask(resolver, makeQuery('x.example'));
+    expect(up.calls.length).toBe(4);
+  });
+
+  it('prefetches a popular entry in the background before it expires', async () => {
+    const { clock, up, resolver, store } = setup({ prefetch: { amount: 2, duration: 60_000, percentage: 10 } }, answerA(100));
+    await ask(resolver, makeQuery('pop.example'));
+    expect(up.calls.length).toBe(1);
+    clock.advance(50_000);
+    await ask(resolver, makeQuery('pop.example')); // hit 1, 50 s left: no prefetch
+    clock.advance(40_000);
+    await ask(resolver, makeQuery('pop.example')); // hit 2, 10 s left (10 %): prefetch
+    await flush();
+    expect(store.stats.prefetches).toBe(1);
+    expect(up.calls.length).toBe(2);
+    expect(decode(up.calls[1]).questions[0].name).toBe('pop.example');
+    // The refreshed entry is fresh again: 100 s from now.
+    const out = await ask(resolver, makeQuery('pop.example'));
+    expect(ttlsOf(out)).toEqual([100, 100]);
+    clock.advance(20_000);
+    await ask(resolver, makeQuery('pop.example'));
+    expect(up.calls.length).toBe(2);
+  });
+
+  it('does not prefetch entries that are not asked for often enough', async () => {
+    const { clock, up, resolver, store } = setup({ prefetch: { amount: 3, duration: 5000, percentage: 50 } }, answerA(100));
+    await ask(resolver, makeQuery('rare.example'));
+    for (let i = 0; i < 4; i++) {
+      clock.advance(12_000); // gaps longer than 5 s reset the count
+      await ask(resolver, makeQuery('rare.example'));
+    }
+    await flush();
+    expect(store.stats.prefetches).toBe(0);
+    expect(up.calls.length).toBe(1);
+  });
+
+  it('serves stale (TTL 30, EDE 3) when the upstream fails, then rechecks after 30 s', async () => {
+    const { clock, up, resolver, store } = setup({ serveStale: true }, answerA(60));
+    await ask(resolver, makeQuery('stale.example', { edns: true }));
+    clock.advance(120_000);
+    up.set(() => {
+      throw new Error('upstream down');
+    });
+    const out = await ask(resolver, makeQuery('stale.example', { edns: true, id: 77 }));
+    const d = decode(out);
+    expect(d.rcode).toBe('NOERROR');
+    expect(d.id).toBe(77);
+    expect(ttlsOf(out)).toEqual([30, 30]);
+    const opt = d.additionals.find((a: any) => a.type === 'OPT');
+    expect(opt.options.some((o: any) => o.code === 15)).toBe(true);
+    expect(store.stats.staleAnswers).toBe(1);
+    expect(up.calls.length).toBe(2);
+    // Failure recheck: for 30 s the stale entry answers without asking upstream.
+    clock.advance(10_000);
+    await ask(resolver, makeQuery('stale.example', { edns: true }));
+    expect(up.calls.length).toBe(2);
+    clock.advance(21_000);
+    up.set(answerA(60));
+    const fresh = await ask(resolver, makeQuery('stale.example', { edns: true }));
+    expect(ttlsOf(fresh)).toEqual([60, 60]);
+    expect(up.calls.length).toBe(3);
+  });
+
+  it('serves stale when the upstream answers SERVFAIL, and keeps the stale entry', async () => {
+    const { clock, up, resolver, store } = setup({ serveStale: true }, answerA(60));
+    await ask(resolver, makeQuery('sf.example'));
+    clock.advance(61_000);
+    up.set((q) => makeResponse(q.questions[0].name, { id: q.id, rcode: 2 }));
+    expect(ttlsOf(await ask(resolver, makeQuery('sf.example')))).toEqual([30, 30]);
+    expect(store.getRaw([...store.entries()][0][0])!.kind).toBe('positive');
+  });
+
+  it('serves stale when the upstream is slower than the client-response timer, and refreshes', async () => {
+    const { clock, up, resolver, store } = setup({ serveStale: { clientTimeout: 1800 } }, answerA(60));
+    await ask(resolver, makeQuery('slow.example'));
+    clock.advance(61_000);
+    let release!: () => void;
+    up.set((q) => new Promise<Buffer>((res) => (release = () => res(answerA(60)(q, Buffer.alloc(0)) as Buffer))));
+    const pending = ask(resolver, makeQuery('slow.example'));
+    await flush();
+    clock.advance(1800);
+    const out = await pending;
+    expect(ttlsOf(out)).toEqual([30, 30]);
+    expect(store.stats.staleAnswers).toBe(1);
+    release();
+    await flush();
+    // The late answer refreshed the entry.
+    expect(store.get([...store.entries()][0][0])).toBeDefined();
+    expect(ttlsOf(await ask(resolver, makeQuery('slow.example')))).toEqual([60, 60]);
+  });
+
+  it('does not serve stale past maxStaleAge', async () => {
+    const { clock, up, resolver } = setup({ serveStale: { maxStaleAge: 10_000 } }, answerA(60));
+    await ask(resolver, makeQuery('old.example'));
+    clock.advance(71_000);
+    up.set((q) => makeResponse(q.questions[0].name, { id: q.id, rcode: 2 }));
+    expect(decode(await ask(resolver, makeQuery('old.example'))).rcode).toBe('SERVFAIL');
+  });
+
+  it('exports statistics in the metrics registry', async () => {
+    const { resolver, metrics } = setup({}, answerA(300));
+    await ask(resolver, makeQuery('m.example'));
+    await ask(resolver, makeQuery('m.example'));
+    const text = await metrics.metrics();
+    expect(text).toMatch(/heimdall_cache_hits_total 1/);
+    expect(text).toMatch(/heimdall_cache_misses_total 1/);
+    expect(text).toMatch(/heimdall_cache_entries 1/);
+    expect(text).toMatch(/heimdall_cache_positive_stored_total 1/);
+  });
+
+  it('runs the expiry sweep between start and stop', async () => {
+    const { clock, resolver, store } = setup({ sweepInterval: 1000 }, answerA(5));
+    await resolver.start();
+    await ask(resolver, makeQuery('sweep.example'));
+    expect(store.size).toBe(1);
+    clock.advance(6000);
+    expect(store.size).toBe(0);
+    expect(store.stats.expiredEvictions).toBe(1);
+    await resolver.stop();
+    const pending = clock.pending;
+    clock.advance(10_000);
+    expect(clock.pending).toBeLessThanOrEqual(pending);
+  });
+
+  it('validates options with ConfigError naming the field', () => {
+    expect(() => cache({ maxTtl: -1 })).toThrow(ConfigError);
+    expect(() => cache({ maxTtl: -1 })).toThrow(/^cache\.maxTtl:/);
+    expect(() => cache({ prefetch: { percentage: 95 } })).toThrow(/cache\.prefetch\.percentage/);
+    expect(() => cache({ servfailTtl: 600 })).toThrow(/cache\.servfailTtl: must be between 0 and 300/);
+    expect(() => cache({ policy: 'fifo' as any })).toThrow(/cache\.policy/);
+    expect(() => cache({ minTtl: 100, maxTtl: 10 })).toThrow(/cache\.minTtl/);
+    expect(() => cache({ serveStale: 'yes' as any })).toThrow(/cache\.serveStale/);
+    expect(() => cache({ bogus: 1 } as any)).toThrow(/cache\.bogus: unknown option/);
+  });
+});
