@@ -5,28 +5,19 @@
  * touch the fixed header and compare the question's bytes, which is what
  * RFC 5452 §9.1 asks of a reply before it is accepted.
  */
+import { MessageReader } from '@heimdall/core';
 
 /** Size of the fixed DNS header. */
 export const HEADER_SIZE = 12;
 
-/** Offset just past the first question (name + type + class), or -1 if it is malformed or absent. */
+/** Offset just past the only question (name + type + class), or -1 if there is not exactly one or it is malformed. */
 export function questionEnd(buf: Buffer): number {
-  if (buf.length < HEADER_SIZE || buf.readUInt16BE(4) !== 1) return -1;
-  let off = HEADER_SIZE;
-  // A question name at offset 12 cannot legitimately use compression (there is
-  // nothing before it to point to), so a pointer here is treated as malformed.
-  for (let i = 0; i < 128; i++) {
-    if (off >= buf.length) return -1;
-    const len = buf[off]!;
-    if (len === 0) {
-      off += 1;
-      if (off - HEADER_SIZE > 255) return -1;
-      return off + 4 <= buf.length ? off + 4 : -1;
-    }
-    if (len > 63) return -1;
-    off += 1 + len;
+  try {
+    const r = new MessageReader(buf);
+    return r.qdcount === 1 ? r.questionEnd : -1;
+  } catch {
+    return -1;
   }
-  return -1;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { isTruncated } from '../wire.js';
-import type { ExchangeOptions, Transport } from './types.js';
+import type { ExchangeOptions, Transport, TransportEvents } from './types.js';
 
 /**
  * UDP first, TCP when the UDP reply has TC set (RFC 7766 §5, RFC 1035
@@ -15,12 +15,14 @@ export class UdpWithTcpFallback implements Transport {
     readonly url: string,
     readonly udp: Transport,
     readonly tcp: Transport,
+    readonly events: TransportEvents = {},
   ) {}
 
   async exchange(query: Buffer, options: ExchangeOptions): Promise<Buffer> {
     const reply = await this.udp.exchange(query, options);
     if (!isTruncated(reply)) return reply;
     this.truncatedRetries++;
+    this.events.onTruncated?.();
     return this.tcp.exchange(query, options);
   }
 

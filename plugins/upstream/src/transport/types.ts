@@ -12,6 +12,8 @@ export interface ExchangeOptions {
 export interface TransportEvents {
   /** A datagram or frame that was not a valid reply to a pending query (wrong source, ID or question). */
   onSpoof?(reason: 'source' | 'id' | 'question' | 'malformed'): void;
+  /** A UDP reply had TC set and the query is being retried over TCP. */
+  onTruncated?(): void;
 }
 
 /** Protocol of a transport. */

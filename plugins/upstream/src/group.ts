@@ -1,0 +1,247 @@
+import type { Clock } from '@heimdall/core';
+import { UpstreamError, UpstreamExhaustedError } from './errors.js';
+import type { Health } from './health.js';
+import { randomBelow } from './random.js';
+import type { UpstreamStats } from './stats.js';
+import type { Transport } from './transport/types.js';
+import { headerRcode } from './wire.js';
+
+/**
+ * How a group picks the order in which its upstreams are tried:
+ *
+ * - `sequential`: configuration order, strict failover.
+ * - `round-robin`: each query starts at the next upstream.
+ * - `random`: a uniformly random order per query.
+ * - `fastest`: the first upstream is drawn with probability inversely
+ *   proportional to its RTT moving average (dnsproxy's load balancing), the
+ *   rest follow fastest first.
+ * - `parallel`: two upstreams are asked at once, the first good answer wins
+ *   (Blocky's `parallel_best`); if both fail the others are tried in turn.
+ *
+ * In every strategy, upstreams marked down go last (soonest-to-recover
+ * first), so an all-down group still tries its best candidate.
+ */
+export type Strategy = 'sequential' | 'round-robin' | 'random' | 'fastest' | 'parallel';
+
+/** The strategies, for validation. */
+export const STRATEGIES: readonly Strategy[] = ['sequential', 'round-robin', 'random', 'fastest', 'parallel'];
+
+/** Result of one attempt. `reply` on failure is an answer with a retry rcode (kept as a last resort). */
+export type Outcome = { ok: true; reply: Buffer } | { ok: false; reply?: Buffer; error: UpstreamError };
+
+/** Rcode policy shared by all attempts. */
+export interface RcodePolicy {
+  /** Rcodes after which the next upstream is tried (the answer is kept as a last resort). */
+  retry: ReadonlySet<number>;
+  /** Rcodes that also count as a health failure. */
+  unhealthy: ReadonlySet<number>;
+}
+
+const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+
+/**
+ * One upstream server: its transport, health and statistics. Shared by every
+ * group that lists the same URL.
+ */
+export class UpstreamServer {
+  constructor(
+    readonly url: string,
+    readonly transport: Transport,
+    readonly health: Health,
+    readonly stats: UpstreamStats,
+    readonly clock: Clock,
+    /** Called when the upstream is marked down / comes back. */
+    readonly hooks: { onDown?(s: UpstreamServer): void; onUp?(s: UpstreamServer): void } = {},
+  ) {}
+
+  /** Sends `query` once, within `deadline`, and records the outcome in health and stats. Never rejects. */
+  async attempt(query: Buffer, deadline: number, signal: AbortSignal | undefined, rcodes: RcodePolicy): Promise<Outcome> {
+    const start = this.clock.now();
+    this.stats.requests++;
+    try {
+      const reply = await this.transport.exchange(query, { deadline, signal });
+      const rtt = this.clock.now() - start;
+      const rcode = headerRcode(reply);
+      if (rcodes.retry.has(rcode)) {
+        this.stats.failures.rcode++;
+        if (rcodes.unhealthy.has(rcode)) this.#failed(rtt);
+        else this.health.sample(rtt);
+        return { ok: false, reply, error: new UpstreamError('BAD_RESPONSE', `answered ${RCODE_NAMES[rcode] ?? `rcode ${rcode}`}`, this.url) };
+      }
+      this.stats.observeRtt(rtt);
+      if (this.health.success(rtt)) this.hooks.onUp?.(this);
+      return { ok: true, reply };
+    } catch (e) {
+      const err = e instanceof UpstreamError ? e : new UpstreamError('NETWORK', (e as Error)?.message ?? String(e), this.url, { cause: e });
+      const elapsed = this.clock.now() - start;
+      switch (err.code) {
+        case 'TIMEOUT':
+          this.stats.failures.timeout++;
+          this.#failed(elapsed);
+          break;
+        case 'NETWORK':
+          this.stats.failures.network++;
+          this.#failed(elapsed);
+          break;
+        case 'BAD_RESPONSE':
+          this.stats.failures.protocol++;
+          this.#failed(elapsed);
+          break;
+        default:
+        // ABORTED, CLOSED, BAD_QUERY, QUEUE_FULL: not the upstream's fault.
+      }
+      return { ok: false, error: err };
+    }
+  }
+
+  #failed(penaltyMs: number): void {
+    if (this.health.failure(this.clock.now(), penaltyMs)) this.hooks.onDown?.(this);
+  }
+}
+
+/** Options of {@link UpstreamGroup}. */
+export interface GroupOptions {
+  strategy: Strategy;
+  /** Per-attempt timeout in ms (each attempt also ends at the query deadline). */
+  timeout: number;
+  /** Attempts per query, cycling through the ordered upstreams. */
+  maxAttempts: number;
+  rcodes: RcodePolicy;
+  clock: Clock;
+}
+
+/** Errors after which no further attempt makes sense. */
+function fatal(err: UpstreamError): boolean {
+  return err.code === 'ABORTED' || err.code === 'CLOSED' || err.code === 'BAD_QUERY';
+}
+
+/**
+ * A set of upstreams answering the same questions, tried in the order the
+ * {@link Strategy} gives, one attempt at a time (two at first for
+ * `parallel`), each bounded by `timeout` and all by the query deadline.
+ */
+export class UpstreamGroup {
+  #rr = 0;
+
+  constructor(
+    /** Group name (`default` or the forwarded domain). */
+    readonly name: string,
+    readonly servers: readonly UpstreamServer[],
+    readonly options: GroupOptions,
+  ) {}
+
+  /** The order in which upstreams are tried for one query. */
+  order(now: number): UpstreamServer[] {
+    const up: UpstreamServer[] = [];
+    let down: UpstreamServer[] | undefined;
+    for (const s of this.servers) {
+      if (s.health.available(now)) up.push(s);
+      else (down ??= []).push(s);
+    }
+    switch (this.options.strategy) {
+      case 'sequential':
+        break;
+      case 'round-robin':
+        if (up.length > 1) {
+          const k = this.#rr++ % up.length;
+          if (this.#rr >= 0x3fffffff) this.#rr = 0;
+          if (k > 0) up.push(...up.splice(0, k));
+        }
+        break;
+      case 'random':
+      case 'parallel':
+        for (let i = up.length - 1; i > 0; i--) {
+          const j = randomBelow(i + 1);
+          const t = up[i]!;
+          up[i] = up[j]!;
+          up[j] = t;
+        }
+        break;
+      case 'fastest':
+        if (up.length > 1) fastestOrder(up);
+        break;
+    }
+    if (down !== undefined) {
+      down.sort((a, b) => a.health.downUntil - b.health.downUntil);
+      for (const s of down) up.push(s);
+    }
+    return up;
+  }
+
+  /**
+   * Resolves `query` through this group. Returns the first good reply; if
+   * only retry-rcode answers came back, the last of them; otherwise rejects
+   * with {@link UpstreamExhaustedError} (or the fatal error: aborted, closed,
+   * bad query).
+   */
+  async resolve(query: Buffer, deadline: number, signal?: AbortSignal): Promise<Buffer> {
+    const { clock, timeout, maxAttempts, rcodes } = this.options;
+    const order = this.order(clock.now());
+    const errors: UpstreamError[] = [];
+    let fallback: Buffer | undefined;
+    let attempts = 0;
+    if (this.options.strategy === 'parallel' && order.length >= 2 && maxAttempts >= 2) {
+      attempts = 2;
+      const until = Math.min(deadline, clock.now() + timeout);
+      const out = await race(order[0]!.attempt(query, until, signal, rcodes), order[1]!.attempt(query, until, signal, rcodes));
+      for (const o of out) {
+        if (o.ok) return o.reply;
+        if (o.reply) fallback = o.reply;
+        if (fatal(o.error)) throw o.error;
+        errors.push(o.error);
+      }
+    }
+    while (attempts < maxAttempts) {
+      if (signal?.aborted) throw new UpstreamError('ABORTED', 'aborted');
+      const now = clock.now();
+      if (now >= deadline) break;
+      const server = order[attempts % order.length]!;
+      attempts++;
+      const out = await server.attempt(query, Math.min(deadline, now + timeout), signal, rcodes);
+      if (out.ok) return out.reply;
+      if (out.reply) fallback = out.reply;
+      if (fatal(out.error)) throw out.error;
+      errors.push(out.error);
+    }
+    if (fallback !== undefined) return fallback;
+    throw new UpstreamExhaustedError(errors, 'deadline passed before any attempt');
+  }
+}
+
+/** Resolves with the first `ok` outcome alone, or with both outcomes when neither is ok. */
+function race(a: Promise<Outcome>, b: Promise<Outcome>): Promise<Outcome[]> {
+  return new Promise((resolve) => {
+    const done: Outcome[] = [];
+    const settle = (o: Outcome) => {
+      if (done.length === 2 || done.some((d) => d.ok)) return;
+      done.push(o);
+      if (o.ok) resolve([o]);
+      else if (done.length === 2) resolve(done);
+    };
+    a.then(settle);
+    b.then(settle);
+  });
+}
+
+/** In place: first a weighted random draw by 1/RTT, then the rest fastest first. */
+function fastestOrder(list: UpstreamServer[]): void {
+  let known = Number.POSITIVE_INFINITY;
+  for (const s of list) if (s.health.rtt > 0 && s.health.rtt < known) known = s.health.rtt;
+  // An unmeasured upstream is assumed as fast as the fastest known one, so it gets measured.
+  const rttOf = (s: UpstreamServer) => (s.health.rtt > 0 ? s.health.rtt : Number.isFinite(known) ? known : 1);
+  let total = 0;
+  for (const s of list) total += 1 / rttOf(s);
+  let r = Math.random() * total;
+  let pick = list.length - 1;
+  for (let i = 0; i < list.length; i++) {
+    r -= 1 / rttOf(list[i]!);
+    if (r <= 0) {
+      pick = i;
+      break;
+    }
+  }
+  const first = list[pick]!;
+  list.splice(pick, 1);
+  list.sort((a, b) => rttOf(a) - rttOf(b));
+  list.unshift(first);
+}

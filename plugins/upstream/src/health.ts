@@ -1,0 +1,83 @@
+/** Health tracking options (see the README's "Health" section). */
+export interface HealthOptions {
+  /** Consecutive failures that mark an upstream down. Default 3. 0 disables health tracking. */
+  maxFailures: number;
+  /** First down period in ms; doubles after every failed probe. Default 1000. */
+  backoff: number;
+  /** Longest down period in ms. Default 60 000. */
+  maxBackoff: number;
+  /**
+   * `true` (default): while down, a background probe is sent when the down
+   * period ends; success brings the upstream back. `false`: once the period
+   * ends the next real query is let through as the probe.
+   */
+  probe: boolean;
+}
+
+/** Smoothing factor of the RTT moving average (weight of the newest sample). */
+const EWMA_ALPHA = 0.25;
+
+/**
+ * Passive health of one upstream: consecutive failures, down state with
+ * exponential backoff, and an exponentially weighted moving average of the
+ * round-trip time (the `fastest` strategy's weight).
+ */
+export class Health {
+  consecutiveFailures = 0;
+  /** True while marked down. */
+  down = false;
+  /** Epoch ms when the current down period ends. */
+  downUntil = 0;
+  /** Current down period in ms (0 while up). */
+  backoff = 0;
+  /** RTT moving average in ms; 0 until the first sample. */
+  rtt = 0;
+  /** A background probe is in flight. */
+  probing = false;
+
+  constructor(readonly options: HealthOptions) {}
+
+  /**
+   * Can this upstream take a query now? Down upstreams are skipped (they are
+   * still tried last when every upstream is down); with `probe: false` a
+   * down upstream whose period has ended is available again (half-open).
+   */
+  available(now: number): boolean {
+    return !this.down || (!this.options.probe && now >= this.downUntil);
+  }
+
+  /** A good reply arrived after `rttMs`. Returns true when this brought the upstream back up. */
+  success(rttMs: number): boolean {
+    this.sample(rttMs);
+    this.consecutiveFailures = 0;
+    if (!this.down) return false;
+    this.down = false;
+    this.backoff = 0;
+    this.downUntil = 0;
+    return true;
+  }
+
+  /** Adds an RTT sample without touching the failure count. */
+  sample(ms: number): void {
+    this.rtt = this.rtt === 0 ? Math.max(ms, 0.01) : this.rtt + EWMA_ALPHA * (ms - this.rtt);
+  }
+
+  /**
+   * An attempt failed at `now`; `penaltyMs` (the time it cost) feeds the RTT
+   * average so a flaky upstream also loses the `fastest` race. Returns true
+   * when this marked the upstream down (or extended its down period).
+   */
+  failure(now: number, penaltyMs?: number): boolean {
+    if (penaltyMs !== undefined) this.sample(penaltyMs);
+    const o = this.options;
+    this.consecutiveFailures++;
+    if (o.maxFailures <= 0 || this.consecutiveFailures < o.maxFailures) return false;
+    // Already down and still inside its period: a real query that was tried
+    // anyway (all-down group) failed — do not stretch the period again.
+    if (this.down && now < this.downUntil) return false;
+    this.backoff = this.down ? Math.min(this.backoff * 2, o.maxBackoff) : Math.min(o.backoff, o.maxBackoff);
+    this.down = true;
+    this.downUntil = now + this.backoff;
+    return true;
+  }
+}
