@@ -1,0 +1,196 @@
+/**
+ * Coalescing of identical in-flight questions: the first query for a key
+ * (same key as the cache: lowercased question, type, class, EDNS/DO/CD
+ * bits) runs the rest of the chain; queries for the same key arriving while
+ * it is in flight wait for its response and get a copy patched with their own
+ * ID, RD/AD bits and question letter case (the cache's `copyForQuery`).
+ */
+import { type Clock, type ClockTimer, ConfigError, type Middleware, type Next } from '@heimdall/core';
+import { cacheKeyOf, copyForQuery, KEY_DO, keyFlags, plainNameEnd } from '@heimdall/plugin-cache';
+
+type Ctx = Parameters<Middleware>[0];
+
+/** Options of the dedup plugin. */
+export interface DedupOptions {
+  /** Most queries waiting on one in-flight question; beyond it a query goes its own way. Default 1024 (0..1 000 000). */
+  maxWaiters?: number;
+  /** Most distinct questions tracked in flight at once; beyond it queries are not coalesced. Default 65 536. */
+  maxInFlight?: number;
+}
+
+/** Resolved dedup options. */
+export interface ResolvedDedupOptions {
+  readonly maxWaiters: number;
+  readonly maxInFlight: number;
+}
+
+/** Defaults of {@link DedupOptions}. */
+export const DEDUP_DEFAULTS: ResolvedDedupOptions = Object.freeze({ maxWaiters: 1024, maxInFlight: 65_536 });
+
+function int(path: string, value: unknown, dflt: number, min: number, max: number): number {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new ConfigError(path, 'must be an integer', value);
+  if (value < min || value > max) throw new ConfigError(path, `must be between ${min} and ${max}`, value);
+  return value;
+}
+
+/** Validates options; `ConfigError` names the field (`dedup.maxWaiters: must be an integer`). */
+export function resolveDedupOptions(options: DedupOptions = {}, prefix = 'dedup'): ResolvedDedupOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new ConfigError(prefix, 'must be an object', options);
+  for (const k of Object.keys(options)) {
+    if (k !== 'maxWaiters' && k !== 'maxInFlight') throw new ConfigError(`${prefix}.${k}`, 'unknown option (known: maxWaiters, maxInFlight)');
+  }
+  return Object.freeze({
+    maxWaiters: int(`${prefix}.maxWaiters`, options.maxWaiters, DEDUP_DEFAULTS.maxWaiters, 0, 1_000_000),
+    maxInFlight: int(`${prefix}.maxInFlight`, options.maxInFlight, DEDUP_DEFAULTS.maxInFlight, 1, 10_000_000),
+  });
+}
+
+/** Counters of the dedup middleware (exported as metrics by the plugin). */
+export class DedupStats {
+  /** Queries that ran the chain for a key (the first of each flight). */
+  leaders = 0;
+  /** Queries answered from another query's flight. */
+  coalesced = 0;
+  /** Waiters answered SERVFAIL because the flight failed or timed out. */
+  failures = 0;
+  /** Queries that could not wait (maxWaiters or maxInFlight reached) and ran the chain themselves. */
+  overflows = 0;
+}
+
+interface Waiter {
+  readonly ctx: Ctx;
+  readonly resolve: () => void;
+}
+
+class Flight {
+  readonly waiters: Waiter[] = [];
+  timer: ClockTimer | null = null;
+  done = false;
+}
+
+/** The in-flight table and the middleware over it. */
+export class Deduplicator {
+  readonly stats = new DedupStats();
+  private readonly flights = new Map<string, Flight>();
+  private readonly options: ResolvedDedupOptions;
+  private readonly clock: Clock;
+
+  constructor(options: ResolvedDedupOptions, clock: Clock) {
+    this.options = options;
+    this.clock = clock;
+  }
+
+  /** Distinct questions in flight now. */
+  get inFlight(): number {
+    return this.flights.size;
+  }
+
+  /** The middleware: `(ctx, next)`. */
+  readonly middleware = (ctx: Ctx, next: Next): void | Promise<void> => {
+    const key = cacheKeyOf(ctx);
+    if (key === null) return next();
+    const flight = this.flights.get(key);
+    if (flight !== undefined) {
+      if (flight.waiters.length >= this.options.maxWaiters) {
+        this.stats.overflows++;
+        return next();
+      }
+      return this.join(ctx, key, flight);
+    }
+    if (this.flights.size >= this.options.maxInFlight) {
+      this.stats.overflows++;
+      return next();
+    }
+    return this.lead(ctx, next, key);
+  };
+
+  private lead(ctx: Ctx, next: Next, key: string): void | Promise<void> {
+    const flight = new Flight();
+    this.flights.set(key, flight);
+    this.stats.leaders++;
+    let r: void | Promise<void>;
+    try {
+      r = next();
+    } catch (e) {
+      this.complete(key, flight, null, true);
+      throw e;
+    }
+    if (r === undefined) {
+      this.complete(key, flight, ctx.response, false);
+      return;
+    }
+    return r.then(
+      () => this.complete(key, flight, ctx.response, false),
+      (e: unknown) => {
+        this.complete(key, flight, null, true);
+        throw e;
+      },
+    );
+  }
+
+  private join(ctx: Ctx, key: string, flight: Flight): Promise<void> {
+    if (flight.timer === null) {
+      // A flight is bounded by its leader's deadline (armed only once someone waits):
+      // a chain that never settles must not hold waiters, or the table, forever.
+      const ms = Math.max(0, ctx.deadline - this.clock.now());
+      flight.timer = this.clock.setTimeout(() => {
+        flight.timer = null;
+        this.complete(key, flight, null, true);
+      }, ms);
+    }
+    return new Promise<void>((resolve) => {
+      flight.waiters.push({ ctx, resolve });
+    });
+  }
+
+  private complete(key: string, flight: Flight, response: Buffer | null, failed: boolean): void {
+    if (flight.done) return;
+    flight.done = true;
+    if (this.flights.get(key) === flight) this.flights.delete(key);
+    if (flight.timer !== null) {
+      this.clock.clearTimeout(flight.timer);
+      flight.timer = null;
+    }
+    const waiters = flight.waiters;
+    if (waiters.length === 0) return;
+    const doBit = (keyFlags(key) & KEY_DO) !== 0;
+    const respNameEnd = response !== null && !failed ? questionNameEnd(response) : -2;
+    for (let i = 0; i < waiters.length; i++) {
+      const { ctx, resolve } = waiters[i];
+      if (failed) {
+        this.stats.failures++;
+        ctx.servfail();
+      } else if (response !== null) {
+        this.stats.coalesced++;
+        const request = ctx.request;
+        if (respNameEnd === 12 && response.length >= 12) {
+          // No question to patch (header-only reply): ID and RD only.
+          const out = Buffer.from(response);
+          out[0] = request[0];
+          out[1] = request[1];
+          out[2] = (out[2] & 0xfe) | (request[2] & 0x01);
+          ctx.response = out;
+        } else if (respNameEnd > 12 && respNameEnd === plainNameEnd(request, 12)) {
+          ctx.response = copyForQuery(response, request, respNameEnd, doBit, false);
+        } else {
+          this.stats.coalesced--;
+          this.stats.failures++;
+          ctx.servfail();
+        }
+      } else {
+        this.stats.coalesced++; // nobody answered the leader either: the resolver's unanswered rule applies
+      }
+      resolve();
+    }
+  }
+}
+
+/** End of the question name of a response with one question (12 when it has none), -1 when unusable. */
+function questionNameEnd(response: Buffer): number {
+  if (response.length < 12) return -1;
+  const qd = (response[4] << 8) | response[5];
+  if (qd === 0) return 12;
+  if (qd !== 1) return -1;
+  return plainNameEnd(response, 12);
+}
