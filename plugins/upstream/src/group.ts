@@ -179,47 +179,70 @@ export class UpstreamGroup {
     const order = this.order(clock.now());
     const errors: UpstreamError[] = [];
     let fallback: Buffer | undefined;
+    // Upstreams that answered with a retry rcode are not asked again for this
+    // query (such an answer is deterministic); after a timeout or a network
+    // error the same upstream may be tried again when the cycle comes round.
+    let answered: Set<UpstreamServer> | undefined;
+    const settle = (server: UpstreamServer, out: Outcome & { ok: false }) => {
+      if (out.reply) {
+        fallback = out.reply;
+        (answered ??= new Set()).add(server);
+      }
+      if (fatal(out.error)) throw out.error;
+      errors.push(out.error);
+    };
     let attempts = 0;
+    let next = 0;
     if (this.options.strategy === 'parallel' && order.length >= 2 && maxAttempts >= 2) {
-      attempts = 2;
+      attempts = next = 2;
       const until = Math.min(deadline, clock.now() + timeout);
-      const out = await race(order[0]!.attempt(query, until, signal, rcodes), order[1]!.attempt(query, until, signal, rcodes));
-      for (const o of out) {
+      const [a, b] = [order[0]!, order[1]!];
+      const outs = await race([a, a.attempt(query, until, signal, rcodes)], [b, b.attempt(query, until, signal, rcodes)]);
+      for (const [server, o] of outs) {
         if (o.ok) return o.reply;
-        if (o.reply) fallback = o.reply;
-        if (fatal(o.error)) throw o.error;
-        errors.push(o.error);
+        settle(server, o);
       }
     }
-    while (attempts < maxAttempts) {
+    let skipped = 0;
+    while (attempts < maxAttempts && skipped < order.length) {
       if (signal?.aborted) throw new UpstreamError('ABORTED', 'aborted');
       const now = clock.now();
       if (now >= deadline) break;
-      const server = order[attempts % order.length]!;
+      const server = order[next++ % order.length]!;
+      if (answered?.has(server)) {
+        skipped++;
+        continue;
+      }
+      skipped = 0;
       attempts++;
       const out = await server.attempt(query, Math.min(deadline, now + timeout), signal, rcodes);
       if (out.ok) return out.reply;
-      if (out.reply) fallback = out.reply;
-      if (fatal(out.error)) throw out.error;
-      errors.push(out.error);
+      settle(server, out);
     }
     if (fallback !== undefined) return fallback;
     throw new UpstreamExhaustedError(errors, 'deadline passed before any attempt');
   }
 }
 
+type Tagged = [UpstreamServer, Outcome];
+
 /** Resolves with the first `ok` outcome alone, or with both outcomes when neither is ok. */
-function race(a: Promise<Outcome>, b: Promise<Outcome>): Promise<Outcome[]> {
+function race(a: [UpstreamServer, Promise<Outcome>], b: [UpstreamServer, Promise<Outcome>]): Promise<Tagged[]> {
   return new Promise((resolve) => {
-    const done: Outcome[] = [];
-    const settle = (o: Outcome) => {
-      if (done.length === 2 || done.some((d) => d.ok)) return;
-      done.push(o);
-      if (o.ok) resolve([o]);
-      else if (done.length === 2) resolve(done);
+    const done: Tagged[] = [];
+    let won = false;
+    const settle = (server: UpstreamServer, o: Outcome) => {
+      if (won) return;
+      if (o.ok) {
+        won = true;
+        resolve([[server, o]]);
+        return;
+      }
+      done.push([server, o]);
+      if (done.length === 2) resolve(done);
     };
-    a.then(settle);
-    b.then(settle);
+    a[1].then((o) => settle(a[0], o));
+    b[1].then((o) => settle(b[0], o));
   });
 }
 
