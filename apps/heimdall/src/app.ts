@@ -1,0 +1,126 @@
+/**
+ * Running the reference resolver in this process: build the chain from the
+ * config, start the resolver on every listen address (UDP and TCP), and
+ * optionally the admin HTTP server.
+ */
+import type http from 'node:http';
+import { createResolver, type ListenOptions, type Resolver } from '@heimdall/core';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { type ActionArgs, type ActionName, BLOCKING_CONTROL_TOKEN, runAction } from './actions.js';
+import { adminUrl, startAdmin } from './admin.js';
+import { parseHostPort, type ResolvedConfig } from './config.js';
+import { buildPlugins } from './plugins/registry.js';
+
+/** A started app (one process). */
+export interface RunningApp {
+  readonly resolver: Resolver;
+  /** Admin server, when enabled and this process runs it. */
+  readonly admin: http.Server | undefined;
+  /** Prometheus registry of this process: the resolver's metrics (+ process metrics when enabled). */
+  readonly registry: Registry;
+  /** Whether the resolver serves (false before start and while draining). */
+  ready(): boolean;
+  /** Runs an admin action on this resolver. */
+  action(name: ActionName, args: ActionArgs): Promise<unknown>;
+  /** SIGHUP: reload block lists (when blocking is in the chain). */
+  reload(): Promise<void>;
+  /** Graceful stop: admin closed, queries drained (bounded), plugins stopped. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Turns `listen` + `transports` + per-transport limits into core's listener options. */
+export function listenOptions(config: ResolvedConfig, reuse = false): ListenOptions[] {
+  const out: ListenOptions[] = [];
+  config.listen.forEach((l, i) => {
+    const { host, port } = parseHostPort(l, `listen[${i}]`);
+    for (const t of config.transports) {
+      if (t === 'udp') out.push({ transport: 'udp', address: host, port, ...config.udp, ...(reuse ? { reuseAddr: true } : {}) });
+      else out.push({ transport: 'tcp', address: host, port, ...config.tcp });
+    }
+  });
+  return out;
+}
+
+/** Options of {@link startApp}. */
+export interface StartAppOptions {
+  logger: Logger;
+  /** Start the admin server here (false in cluster workers: the primary serves it). Default true. */
+  withAdmin?: boolean;
+  /** Cluster worker: share sockets. */
+  worker?: boolean;
+}
+
+/** Builds and starts the resolver (and admin server) described by `config`. */
+export async function startApp(config: ResolvedConfig, options: StartAppOptions): Promise<RunningApp> {
+  const { logger } = options;
+  const plugins = await buildPlugins(config.plugins, config.baseDir);
+  const registry = new Registry();
+  if (config.admin.collectDefaultMetrics) collectDefaultMetrics({ register: registry });
+  const resolver = createResolver({
+    plugins,
+    listen: listenOptions(config, options.worker === true),
+    logger,
+    metrics: registry,
+    queryTimeoutMs: config.queryTimeoutMs,
+    drainTimeoutMs: config.drainTimeoutMs,
+    ednsPayloadSize: config.ednsPayloadSize,
+    onUnanswered: config.onUnanswered,
+  });
+  let serving = false;
+  let stopping: Promise<void> | undefined;
+  await resolver.start();
+  serving = true;
+
+  const app: RunningApp = {
+    resolver,
+    admin: undefined,
+    registry,
+    ready: () => serving,
+    action: (name, args) => runAction(resolver.container, name, args),
+    async reload() {
+      if (!resolver.container.isBound(BLOCKING_CONTROL_TOKEN)) {
+        logger.info('reload: blocking is not in the chain, nothing to reload');
+        return;
+      }
+      const result = await runAction(resolver.container, 'blocking.reload');
+      logger.info({ result }, 'block lists reloaded');
+    },
+    stop() {
+      stopping ??= (async () => {
+        serving = false;
+        if (app.admin) await new Promise<void>((resolve) => app.admin!.close(() => resolve()));
+        app.admin?.closeAllConnections();
+        await resolver.stop();
+      })();
+      return stopping;
+    },
+  };
+
+  if (options.withAdmin !== false && config.admin.enabled) {
+    const { host, port } = parseHostPort(config.admin.listen, 'admin.listen');
+    try {
+      (app as { admin: http.Server | undefined }).admin = await startAdmin(
+        {
+          metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+          ready: () => serving,
+          action: (name, args) => runAction(resolver.container, name, args),
+        },
+        { host, port, token: config.admin.token, logger },
+      );
+    } catch (err) {
+      await resolver.stop();
+      throw err;
+    }
+  }
+  logger.info(
+    {
+      addresses: resolver.addresses().map((a) => `${a.transport}://${a.family === 6 ? `[${a.address}]` : a.address}:${a.port}`),
+      admin: app.admin ? adminUrl(app.admin) : null,
+      chain: resolver.chain,
+      pid: process.pid,
+    },
+    'listening',
+  );
+  return app;
+}

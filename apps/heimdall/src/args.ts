@@ -1,0 +1,92 @@
+/**
+ * Command-line parsing for `heimdall` (no dependency: `node:util` parseArgs).
+ * Flags override the config file.
+ */
+import { parseArgs } from 'node:util';
+import { AppConfigError, type Overrides } from './config.js';
+
+/** What the command line asks for. */
+export interface CliArgs {
+  help: boolean;
+  version: boolean;
+  /** Validate the configuration, print it resolved, exit. */
+  check: boolean;
+  config?: string;
+  overrides: Overrides;
+}
+
+/** `heimdall --help` text. */
+export const HELP = `Usage: heimdall [options]
+
+A caching, blocking, forwarding DNS resolver built from Heimdall plugins.
+With no options it serves 127.0.0.1:5353 (UDP and TCP), forwards to
+1.1.1.1 and 9.9.9.9, caches, answers special-use names locally, and serves
+metrics and admin endpoints on http://127.0.0.1:8053.
+
+Options (flags override the config file):
+  -l, --listen ADDR:PORT     serve DNS on ADDR:PORT over UDP and TCP (repeatable)
+  -u, --upstream URL         upstream resolver (repeatable): 1.1.1.1, udp://…, tcp://…,
+                             tls://1.1.1.1:853#cloudflare-dns.com, https://…/dns-query
+  -b, --blocklist PATH|URL   turn blocking on with this list (repeatable)
+      --admin ADDR:PORT|off  admin HTTP address (default 127.0.0.1:8053), or off
+  -w, --workers N|auto       processes sharing the ports (Node cluster; default 1)
+  -c, --config FILE          configuration file, JSON or YAML (see docs/config.md)
+      --log-level LEVEL      fatal, error, warn, info, debug, trace or silent
+      --check                validate the configuration, print it, and exit
+  -h, --help                 this help
+  -v, --version              print the version
+
+Signals: SIGTERM/SIGINT drain in-flight queries and exit; SIGHUP reloads block lists.
+`;
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** Parses argv (without node and the script). Throws {@link AppConfigError} naming the flag. */
+export function parseCli(argv: string[]): CliArgs {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      strict: true,
+      options: {
+        listen: { type: 'string', short: 'l', multiple: true },
+        upstream: { type: 'string', short: 'u', multiple: true },
+        blocklist: { type: 'string', short: 'b', multiple: true },
+        admin: { type: 'string' },
+        workers: { type: 'string', short: 'w' },
+        config: { type: 'string', short: 'c' },
+        'log-level': { type: 'string' },
+        check: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (err) {
+    throw new AppConfigError('', `${(err as Error).message} (see heimdall --help)`);
+  }
+  const v = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  const overrides: Overrides = {};
+  if (v.listen) overrides.listen = v.listen as string[];
+  if (v.upstream) overrides.upstreams = v.upstream as string[];
+  if (v.blocklist) overrides.blocklists = v.blocklist as string[];
+  if (v.admin !== undefined) overrides.admin = v.admin as string;
+  if (v.workers !== undefined) {
+    const w = v.workers as string;
+    if (w === 'auto') overrides.workers = 'auto';
+    else if (/^\d+$/.test(w) && Number(w) >= 1 && Number(w) <= 256) overrides.workers = Number(w);
+    else throw new AppConfigError('--workers', `must be an integer from 1 to 256 or "auto", got ${JSON.stringify(w)}`);
+  }
+  if (v['log-level'] !== undefined) {
+    const l = v['log-level'] as string;
+    if (!LEVELS.has(l)) throw new AppConfigError('--log-level', `must be one of ${[...LEVELS].join(', ')}, got ${JSON.stringify(l)}`);
+    overrides.logLevel = l as Overrides['logLevel'];
+  }
+  return {
+    help: v.help === true,
+    version: v.version === true,
+    check: v.check === true,
+    config: v.config as string | undefined,
+    overrides,
+  };
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/**
+ * `heimdall` — the reference resolver's command line. See `heimdall --help`
+ * and docs/config.md.
+ *
+ * Exit codes: 0 after a clean shutdown (or --help/--version/--check),
+ * 2 for a configuration error (the message names the field), 1 for any other
+ * failure at start (e.g. an address already in use).
+ */
+import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { parseCli, HELP } from './args.js';
+import { AppConfigError, resolveConfig } from './config.js';
+import { startApp } from './app.js';
+import { BUILTIN_PLUGINS, builtinAvailable } from './plugins/registry.js';
+import { isWorker, runPrimary, runWorker, workerCount } from './cluster.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(): Promise<void> {
+  if (isWorker()) {
+    const config = JSON.parse(process.env.HEIMDALL_WORKER_CONFIG!) as { logLevel: string };
+    await runWorker(pino({ name: 'heimdall', level: config.logLevel }));
+    return;
+  }
+  const args = parseCli(process.argv.slice(2));
+  if (args.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (args.version) {
+    process.stdout.write(`heimdall ${version()} (node ${process.version})\n`);
+    return;
+  }
+  const config = resolveConfig(args.config, args.overrides);
+  if (args.check) {
+    process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    return;
+  }
+  const logger = pino({ name: 'heimdall', level: config.logLevel });
+  if (args.config === undefined) {
+    // The embedded default names every built-in; leave out one this build lacks rather than refuse to start.
+    const kept = [];
+    for (const entry of config.plugins) {
+      if (BUILTIN_PLUGINS[entry.use] === undefined || (await builtinAvailable(entry.use))) kept.push(entry);
+      else logger.warn({ plugin: entry.use }, 'built-in plugin not available in this build; left out of the default chain');
+    }
+    config.plugins = kept;
+  }
+  if (workerCount(config.workers) > 1) {
+    await runPrimary(config, logger);
+    return;
+  }
+  const app = await startApp(config, { logger });
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: draining in-flight queries');
+    try {
+      await app.stop();
+      logger.info('stopped');
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, 'error while stopping');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    app.reload().catch((err) => logger.error({ err }, 'reload failed'));
+  });
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof AppConfigError || (err as { code?: string })?.code === 'CONFIG') {
+    process.stderr.write(`heimdall: config error: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`heimdall: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});
