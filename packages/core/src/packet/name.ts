@@ -37,6 +37,41 @@ for (let i = 0; i < 256; i++) LOWER[i] = i >= 0x41 && i <= 0x5a ? i + 0x20 : i;
 const text = Buffer.allocUnsafe(1024);
 
 /**
+ * @internal A direct-mapped cache of recently built one-byte strings. Names
+ * repeat heavily in DNS traffic, and building a string from bytes costs more
+ * than hashing and comparing ~20 characters, so a hit returns the existing
+ * string and allocates nothing. A miss (or a hash collision) just builds the
+ * string and replaces the slot. Bounded: `size` slots.
+ */
+export class StringIntern {
+  private readonly slots: string[];
+  private readonly mask: number;
+
+  constructor(size: number) {
+    this.slots = new Array<string>(size).fill('');
+    this.mask = size - 1;
+  }
+
+  /** The latin1 string of `bytes[0..n)`. */
+  get(bytes: Buffer, n: number): string {
+    let h = n;
+    for (let i = 0; i < n; i++) h = (Math.imul(h, 31) + bytes[i]) | 0;
+    const slot = (h ^ (h >>> 15)) & this.mask;
+    const s = this.slots[slot];
+    if (s.length === n) {
+      let k = 0;
+      while (k < n && s.charCodeAt(k) === bytes[k]) k++;
+      if (k === n) return s;
+    }
+    const t = bytes.latin1Slice(0, n);
+    this.slots[slot] = t;
+    return t;
+  }
+}
+
+const names = new StringIntern(2048);
+
+/**
  * @internal Offset just after the name read by the last {@link readName}
  * call, at its original position (after the first pointer if it had one).
  */
@@ -99,7 +134,7 @@ export function readName(buf: Buffer, offset: number): string {
     pos = stop;
   }
   nameEnd = end;
-  return out === 0 ? '' : text.latin1Slice(0, out);
+  return out === 0 ? '' : names.get(text, out);
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Edns } from './edns.js';
 import { decodeOptions } from './edns-codec.js';
 import { PacketError, truncated } from './errors.js';
 import type { RecordData } from './message.js';
-import { copyNameLower, MAX_NAME_LENGTH, readName, skipName } from './name.js';
+import { copyNameLower, MAX_NAME_LENGTH, readName, StringIntern, skipName } from './name.js';
 import { decodeRdata } from './rdata/index.js';
 import { RecordType } from './types.js';
 
@@ -17,6 +17,7 @@ const SECTIONS: readonly Section[] = ['answer', 'authority', 'additional'];
 
 // cacheKey() builds its string here: 255 name octets + 4.
 const keyBuf = Buffer.allocUnsafe(MAX_NAME_LENGTH + 4);
+const keys = new StringIntern(4096);
 
 /**
  * One record of a {@link MessageReader}, located but not decoded: the owner
@@ -307,7 +308,7 @@ export class MessageReader {
     keyBuf[n++] = buf[q - 3];
     keyBuf[n++] = buf[q - 2];
     keyBuf[n++] = buf[q - 1];
-    return (this._key = keyBuf.latin1Slice(0, n));
+    return (this._key = keys.get(keyBuf, n));
   }
 
   /** @internal Offset of a section's first record (0 answer, 1 authority, 2 additional). */

@@ -9,6 +9,30 @@ import { MAX_LABEL_LENGTH, MAX_NAME_LENGTH, nameToWire, readName } from './name.
 const EMPTY = Buffer.alloc(0);
 const nameTmp = Buffer.allocUnsafe(MAX_NAME_LENGTH + 1);
 
+// Compression targets: suffixes of names already written, found through an
+// open-addressing hash table of suffix hashes (no per-suffix strings, no
+// clearing between messages: slots of older generations count as empty).
+const TABLE_SIZE = 4096; // power of two
+const TABLE_MASK = TABLE_SIZE - 1;
+const MAX_TARGETS = 2048; // beyond this, names are still written, just not offered as targets
+const slotEntry = new Int32Array(TABLE_SIZE);
+const slotGen = new Uint32Array(TABLE_SIZE);
+const entryHash = new Int32Array(MAX_TARGETS);
+const entryStart = new Int32Array(MAX_TARGETS);
+const entryOffset = new Int32Array(MAX_TARGETS);
+const entryText: string[] = new Array(MAX_TARGETS).fill('');
+// Label starts (char index) and suffix hashes of the name being written, last label first.
+const labelStart = new Int32Array(128);
+const labelHash = new Int32Array(128);
+
+function suffixEquals(a: string, ai: number, b: string, bi: number): boolean {
+  if (a === b && ai === bi) return true;
+  const n = a.length - ai;
+  if (n !== b.length - bi) return false;
+  for (let k = 0; k < n; k++) if (a.charCodeAt(ai + k) !== b.charCodeAt(bi + k)) return false;
+  return true;
+}
+
 /** @internal */
 export class Writer {
   buf: Buffer = EMPTY;
@@ -18,15 +42,19 @@ export class Writer {
   start = 0;
   /** Writes must stay below this absolute offset. */
   cap = 0;
-  /** Suffix (presentation string) → offset from message start. */
-  readonly names = new Map<string, number>();
+  private gen = 0;
+  private targets = 0;
 
   reset(buf: Buffer, offset: number, cap: number): void {
     this.buf = buf;
     this.pos = offset;
     this.start = offset;
     this.cap = cap;
-    this.names.clear();
+    this.targets = 0;
+    if (++this.gen > 0xfffffff0) {
+      this.gen = 1;
+      slotGen.fill(0);
+    }
   }
 
   overflow(): never {
@@ -114,6 +142,39 @@ export class Writer {
     this.pos += n;
   }
 
+  /** Finds an earlier suffix equal to `text` from `at` (hash `h`); returns its message offset or -1. */
+  private lookup(text: string, at: number, h: number): number {
+    let slot = h & TABLE_MASK;
+    const gen = this.gen;
+    while (slotGen[slot] === gen) {
+      const e = slotEntry[slot];
+      if (entryHash[e] === h && suffixEquals(text, at, entryText[e], entryStart[e])) return entryOffset[e];
+      slot = (slot + 1) & TABLE_MASK;
+    }
+    return -1;
+  }
+
+  /** Offers the suffix of `text` from `at` (hash `h`) as a pointer target at the current position. */
+  private offer(text: string, at: number, h: number): void {
+    const here = this.pos - this.start;
+    if (here > 0x3fff || this.targets >= MAX_TARGETS) return;
+    let slot = h & TABLE_MASK;
+    const gen = this.gen;
+    while (slotGen[slot] === gen) slot = (slot + 1) & TABLE_MASK;
+    const e = this.targets++;
+    entryHash[e] = h;
+    entryStart[e] = at;
+    entryOffset[e] = here;
+    entryText[e] = text;
+    slotEntry[slot] = e;
+    slotGen[slot] = gen;
+  }
+
+  private pointer(offset: number): void {
+    this.buf[this.pos++] = 0xc0 | (offset >>> 8);
+    this.buf[this.pos++] = offset & 0xff;
+  }
+
   /**
    * Writes a presentation-format name. With `compress`, reuses earlier
    * names through pointers (RFC 1035 §4.1.4) and offers this name's
@@ -143,25 +204,35 @@ export class Writer {
       throw new PacketError('NAME_TOO_LONG', this.pos - this.start, `name longer than 255 octets: ${JSON.stringify(name)}`);
     }
     if (this.pos + n + 2 > this.cap) this.overflow(); // the whole name, uncompressed, fits
+    // Label starts and suffix hashes, scanning right to left.
+    let labels = 0;
+    let h = 0;
+    for (let k = n - 1; k >= 0; k--) {
+      const c = name.charCodeAt(k);
+      if (c === 0x2e) {
+        if (k === n - 1 || name.charCodeAt(k + 1) === 0x2e || k === 0) {
+          throw new PacketError('INVALID_NAME', this.pos - this.start, `empty label in name ${JSON.stringify(name)}`);
+        }
+        labelStart[labels] = k + 1;
+        labelHash[labels++] = h;
+      }
+      h = (Math.imul(h, 31) + c) | 0;
+    }
+    labelStart[labels] = 0;
+    labelHash[labels] = h;
     const b = this.buf;
-    const names = this.names;
-    let i = 0;
-    while (i < n) {
+    for (let idx = labels; idx >= 0; idx--) {
+      const i = labelStart[idx];
       if (compress) {
-        const key = i === 0 ? name : name.slice(i);
-        const ptr = names.get(key);
-        if (ptr !== undefined) {
-          b[this.pos++] = 0xc0 | (ptr >>> 8);
-          b[this.pos++] = ptr & 0xff;
+        const ptr = this.lookup(name, i, labelHash[idx]);
+        if (ptr >= 0) {
+          this.pointer(ptr);
           return;
         }
-        const here = this.pos - this.start;
-        if (here <= 0x3fff) names.set(key, here);
+        this.offer(name, i, labelHash[idx]);
       }
-      let j = name.indexOf('.', i);
-      if (j === -1) j = n;
+      const j = idx === 0 ? n : labelStart[idx - 1] - 1;
       const len = j - i;
-      if (len === 0) throw new PacketError('INVALID_NAME', this.pos - this.start, `empty label in name ${JSON.stringify(name)}`);
       if (len > MAX_LABEL_LENGTH) {
         throw new PacketError('LABEL_TOO_LONG', this.pos - this.start, `label longer than 63 octets in ${JSON.stringify(name)}`);
       }
@@ -175,7 +246,6 @@ export class Writer {
         b[p++] = c;
       }
       this.pos = p;
-      i = j + 1;
     }
     b[this.pos++] = 0;
   }
@@ -195,25 +265,29 @@ export class Writer {
       return;
     }
     // Label start offsets in the canonical text follow the wire labels one to one.
+    let labels = 0;
+    for (let at = 0; at < canonical.length; at = nextLabelStart(canonical, at)) labelStart[labels++] = at;
+    let h = 0;
+    let idx = labels - 1;
+    for (let k = canonical.length - 1; k >= 0 && idx >= 0; k--) {
+      h = (Math.imul(h, 31) + canonical.charCodeAt(k)) | 0;
+      if (k === labelStart[idx]) labelHash[idx--] = h;
+    }
     let p = 0;
-    let textAt = 0;
-    while (nameTmp[p] !== 0) {
-      const key = textAt === 0 ? canonical : canonical.slice(textAt);
-      const ptr = this.names.get(key);
-      if (ptr !== undefined) {
+    for (let l = 0; l < labels; l++) {
+      const at = labelStart[l];
+      const ptr = this.lookup(canonical, at, labelHash[l]);
+      if (ptr >= 0) {
         this.need(2);
-        this.buf[this.pos++] = 0xc0 | (ptr >>> 8);
-        this.buf[this.pos++] = ptr & 0xff;
+        this.pointer(ptr);
         return;
       }
-      const here = this.pos - this.start;
-      if (here <= 0x3fff) this.names.set(key, here);
+      this.offer(canonical, at, labelHash[l]);
       const len = nameTmp[p];
       this.need(len + 1);
       nameTmp.copy(this.buf, this.pos, p, p + len + 1);
       this.pos += len + 1;
       p += len + 1;
-      textAt = nextLabelStart(canonical, textAt);
     }
     this.need(1);
     this.buf[this.pos++] = 0;

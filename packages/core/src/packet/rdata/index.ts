@@ -320,8 +320,6 @@ export function decodeRdata(buf: Buffer, type: number, offset: number, length: n
   }
 }
 
-const ipTmp = new Uint8Array(16);
-
 function obj<T>(data: unknown, type: number): T {
   if (data === null || typeof data !== 'object') badValue(`RDATA for type ${type}`, data);
   return data as T;
@@ -336,12 +334,14 @@ function obj<T>(data: unknown, type: number): T {
 export function writeRdata(w: Writer, type: number, data: RecordData): void {
   switch (type) {
     case RecordType.A:
-      parseIPv4(data as string, ipTmp, 0);
-      w.bytes(ipTmp.subarray(0, 4), 'A');
+      w.need(4);
+      parseIPv4(data as string, w.buf, w.pos);
+      w.pos += 4;
       return;
     case RecordType.AAAA:
-      parseIPv6(data as string, ipTmp, 0);
-      w.bytes(ipTmp, 'AAAA');
+      w.need(16);
+      parseIPv6(data as string, w.buf, w.pos);
+      w.pos += 16;
       return;
     case RecordType.NS:
     case RecordType.CNAME:
