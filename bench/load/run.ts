@@ -200,7 +200,7 @@ async function scenarioApp(): Promise<void> {
           JSON.stringify(
             {
               listen: [`127.0.0.1:${port}`],
-              admin: false,
+              admin: { enabled: false },
               logLevel: 'warn',
               plugins: [
                 { use: 'metrics' },
