@@ -14,10 +14,11 @@ describe('DomainTable', () => {
     b.add('com', 3, keepFirst);
     const t = b.finish();
     const out = new Uint32Array(8);
-    expect([...out.subarray(0, t.matchSuffixes('x.ads.example.com', out))]).toEqual([3, 1, 2]);
-    expect([...out.subarray(0, t.matchSuffixes('ADS.Example.COM', out))]).toEqual([3, 1, (2 | FULL_NAME) >>> 0]);
+    expect([...out.subarray(0, t.matchSuffixes('x.ads.example.com', out))]).toEqual([1, 2]); // 'com' is a single label: not probed as a suffix
+    expect([...out.subarray(0, t.matchSuffixes('ADS.Example.COM', out))]).toEqual([1, (2 | FULL_NAME) >>> 0]);
+    expect([...out.subarray(0, t.matchSuffixes('com', out))]).toEqual([(3 | FULL_NAME) >>> 0]);
     expect(t.matchSuffixes('example.org', out)).toBe(0);
-    expect(t.matchSuffixes('badexample.com', out)).toBe(1); // only 'com', not 'example.com'
+    expect(t.matchSuffixes('badexample.com', out)).toBe(0); // not 'example.com'
     expect(t.matchSuffixes('', out)).toBe(0);
     expect(t.get('Example.com')).toBe(1);
     expect(t.size).toBe(3);

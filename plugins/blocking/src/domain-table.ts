@@ -40,10 +40,14 @@ export class DomainTable {
   readonly capacity: number;
   readonly size: number;
   readonly seed: HashSeed;
+  /** The prefilter ({@link buildFilter}): 8 bits per entry, two bits set per entry in one 32-bit word. */
+  readonly filter: Uint32Array;
   readonly #s1: number;
   readonly #s2: number;
+  readonly #filterShift: number;
 
-  constructor(slots: Uint32Array, size: number, seed: HashSeed) {
+  /** `filter` is computed from `slots` when not given (≈ 10 ms per million entries). */
+  constructor(slots: Uint32Array, size: number, seed: HashSeed, filter?: Uint32Array) {
     if (slots.length % 3 !== 0 || slots.length === 0) throw new RangeError('DomainTable: slot array length must be a positive multiple of 3');
     this.slots = slots;
     this.capacity = slots.length / 3;
@@ -51,6 +55,9 @@ export class DomainTable {
     this.seed = seed;
     this.#s1 = seed.s1 | 0;
     this.#s2 = seed.s2 | 0;
+    this.filter = filter ?? buildFilter(slots, size);
+    if ((this.filter.length & (this.filter.length - 1)) !== 0) throw new RangeError('DomainTable: filter length must be a power of two');
+    this.#filterShift = 32 - Math.log2(this.filter.length);
   }
 
   /** The value stored for the exact hash pair, or 0. */
@@ -75,8 +82,9 @@ export class DomainTable {
   }
 
   /**
-   * Looks up every suffix of `name` that starts at a label boundary
-   * (`com`, `example.com`, …, the whole name), shortest first, and writes the
+   * Looks up every suffix of `name` that starts at a label boundary and has
+   * at least two labels (`example.com`, …, the whole name — single-label
+   * suffixes are never probed, see below), shortest first, and writes the
    * stored value of each one found into `out` (OR-ed with {@link FULL_NAME}
    * for the whole name). Returns how many were written (at most
    * `out.length`). Allocates nothing.
@@ -85,17 +93,27 @@ export class DomainTable {
     const slots = this.slots;
     const cap = this.capacity;
     const max = out.length;
+    const filter = this.filter;
+    const fs = this.#filterShift;
     let n = 0;
     let h1 = this.#s1;
     let h2 = this.#s2;
+    // The first boundary (the single last label) is skipped: a single label is
+    // a public suffix under the PSL default rule `*`, refused at build time,
+    // so the table never holds one.
+    let first = true;
     for (let i = name.length - 1; i >= 0; i--) {
       let c = name.charCodeAt(i);
-      if (c === 0x2e && i < name.length - 1) {
+      if (c === 0x2e && i < name.length - 1 && first) {
+        first = false;
+      } else if (c === 0x2e && i < name.length - 1) {
         // Boundary: the state now hashes name.slice(i + 1).
         const a = h1 >>> 0;
         const b = h2 >>> 0;
-        let s = slotOf(a, b, cap);
-        for (;;) {
+        const w = filter[Math.imul(b ^ (a >>> 16), 0x85ebca6b) >>> fs]!;
+        const bits = (1 << (a & 31)) | (1 << ((a >>> 5) & 31));
+        let s = (w & bits) === bits ? slotOf(a, b, cap) : -1;
+        for (; s >= 0; ) {
           const o = s * 3;
           const v = slots[o + 2]!;
           if (v === 0) break;
@@ -114,8 +132,10 @@ export class DomainTable {
     if (name.length === 0) return n;
     const a = h1 >>> 0;
     const b = h2 >>> 0;
-    let s = slotOf(a, b, cap);
-    for (;;) {
+    const w = filter[Math.imul(b ^ (a >>> 16), 0x85ebca6b) >>> fs]!;
+    const bits = (1 << (a & 31)) | (1 << ((a >>> 5) & 31));
+    let s = (w & bits) === bits ? slotOf(a, b, cap) : -1;
+    for (; s >= 0; ) {
       const o = s * 3;
       const v = slots[o + 2]!;
       if (v === 0) break;
@@ -127,6 +147,29 @@ export class DomainTable {
     }
     return n;
   }
+}
+
+/**
+ * Builds the prefilter: a Bloom filter with 8 bits per entry (power of two
+ * words, at least 64) where each entry sets two bits of ONE 32-bit word, so a
+ * check is a single memory access into an array ~1/24 the size of the table
+ * (1 MiB at 1M entries: it stays in cache while the table does not). False
+ * positive rate ≈ 5 %: most probes for unlisted suffixes never touch the
+ * table.
+ */
+export function buildFilter(slots: Uint32Array, size: number): Uint32Array {
+  let words = 64;
+  while (words * 32 < size * 8 && words < 1 << 24) words *= 2;
+  const filter = new Uint32Array(words);
+  const shift = 32 - Math.log2(words);
+  for (let o = 0; o < slots.length; o += 3) {
+    if (slots[o + 2] === 0) continue;
+    const a = slots[o]!;
+    const b = slots[o + 1]!;
+    const idx = Math.imul(b ^ (a >>> 16), 0x85ebca6b) >>> shift;
+    filter[idx]! |= (1 << (a & 31)) | (1 << ((a >>> 5) & 31));
+  }
+  return filter;
 }
 
 /** Home slot of a hash pair: Fibonacci mix of both lanes, multiply-shift reduced to [0, cap). */

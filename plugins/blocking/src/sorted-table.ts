@@ -96,9 +96,15 @@ export class SortedDomainTable {
     let n = 0;
     let h1 = this.#s1;
     let h2 = this.#s2;
+    // The first boundary (the single last label) is skipped: a single label is
+    // a public suffix under the PSL default rule `*`, refused at build time,
+    // so the table never holds one.
+    let first = true;
     for (let i = name.length - 1; i >= 0; i--) {
       let c = name.charCodeAt(i);
-      if (c === 0x2e && i < name.length - 1) {
+      if (c === 0x2e && i < name.length - 1 && first) {
+        first = false;
+      } else if (c === 0x2e && i < name.length - 1) {
         const v = this.getHash(h1 >>> 0, h2 >>> 0);
         if (v !== 0 && n < max) out[n++] = v;
       }
@@ -123,12 +129,13 @@ export class NaiveSuffixSet {
   add(name: string): void {
     this.set.add(name);
   }
-  /** Number of listed suffixes of `name` (lowercased first). */
+  /** Number of listed suffixes of `name` (lowercased first) with at least two labels, plus the name itself. */
   matchCount(name: string): number {
     const n = name.toLowerCase();
     let count = this.set.has(n) ? 1 : 0;
+    const last = n.lastIndexOf('.');
     let i = n.indexOf('.');
-    while (i >= 0) {
+    while (i >= 0 && i < last) {
       if (this.set.has(n.slice(i + 1))) count++;
       i = n.indexOf('.', i + 1);
     }

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { DECISION_ALLOWED, DECISION_BLOCKED, DECISION_NONE, Engine, EngineBuilder, isPublicSuffix, type SourceSpec } from './engine.js';
+import { randomSeed } from './hash.js';
+
+const spec = (id: number, group: number, extra: Partial<SourceSpec> = {}): SourceSpec => ({
+  id,
+  group,
+  allow: false,
+  exact: false,
+  registrable: false,
+  maxEntries: 1_000_000,
+  ...extra,
+});
+
+function build(sources: [SourceSpec, string][]): Engine {
+  const b = new EngineBuilder(randomSeed());
+  for (const [s, text] of sources) b.addText(s, text);
+  return new Engine(b.finish());
+}
+
+describe('Engine decisions', () => {
+  it('a listed domain blocks itself and its subdomains; exact-only lists do not', () => {
+    const e = build([
+      [spec(0, 0), 'ads.example\n'],
+      [spec(1, 1, { exact: true }), 'exact.example\n||sub.exact2.example^\n*.wild.example\n'],
+    ]);
+    expect(e.decide('ads.example', 1)).toBe(DECISION_BLOCKED);
+    expect(e.lastSource).toBe(0);
+    expect(e.decide('a.b.ADS.example', 1)).toBe(DECISION_BLOCKED);
+    expect(e.decide('xads.example', 1)).toBe(DECISION_NONE);
+    expect(e.decide('example', 1)).toBe(DECISION_NONE);
+    expect(e.decide('exact.example', 2)).toBe(DECISION_BLOCKED);
+    expect(e.decide('www.exact.example', 2)).toBe(DECISION_NONE);
+    // explicit adblock anchors and wildcards keep their meaning in an exact-only list
+    expect(e.decide('x.sub.exact2.example', 2)).toBe(DECISION_BLOCKED);
+    expect(e.decide('wild.example', 2)).toBe(DECISION_NONE);
+    expect(e.decide('a.wild.example', 2)).toBe(DECISION_BLOCKED);
+    // groups are separate
+    expect(e.decide('ads.example', 2)).toBe(DECISION_NONE);
+    expect(e.decide('exact.example', 1)).toBe(DECISION_NONE);
+    expect(e.decide('ads.example', 3)).toBe(DECISION_BLOCKED);
+  });
+
+  it('allow wins over block, $important wins over allow', () => {
+    const e = build([
+      [spec(0, 0), '||example.com^\n||tracker.example.org^$important\n@@||cdn.example.com^\n'],
+      [spec(1, 0, { allow: true }), 'tracker.example.org\nok.example.com\n'],
+    ]);
+    expect(e.decide('www.example.com', 1)).toBe(DECISION_BLOCKED);
+    expect(e.decide('ok.example.com', 1)).toBe(DECISION_ALLOWED);
+    expect(e.lastSource).toBe(1);
+    expect(e.decide('img.cdn.example.com', 1)).toBe(DECISION_ALLOWED);
+    expect(e.decide('a.tracker.example.org', 1)).toBe(DECISION_BLOCKED);
+  });
+
+  it('allow in one group beats block in another for a client in both', () => {
+    const e = build([
+      [spec(0, 0), 'social.example\n'],
+      [spec(1, 1, { allow: true }), 'social.example\n'],
+    ]);
+    expect(e.decide('social.example', 0b01)).toBe(DECISION_BLOCKED);
+    expect(e.decide('social.example', 0b11)).toBe(DECISION_ALLOWED);
+  });
+
+  it('regex rules, regex exceptions and $important regexes', () => {
+    const e = build([
+      [spec(0, 0), '/^ad[0-9]+\\./\n@@/^ad7\\./\n/^evil/$important\n||allowed-but.example^\n'],
+      [spec(1, 0, { allow: true }), 'evil.allowed.example\nad5.example\n'],
+    ]);
+    expect(e.decide('AD1.example', 1)).toBe(DECISION_BLOCKED);
+    expect(e.lastByRegex).toBe(true);
+    expect(e.decide('ad7.example', 1)).toBe(DECISION_ALLOWED);
+    expect(e.decide('ad5.example', 1)).toBe(DECISION_ALLOWED);
+    expect(e.decide('evil.allowed.example', 1)).toBe(DECISION_BLOCKED);
+    expect(e.decide('ad.example', 1)).toBe(DECISION_NONE);
+    expect(e.decide('ad1.example', 2)).toBe(DECISION_NONE);
+  });
+
+  it('refuses public suffixes and counts them; registrable-domain mode widens entries', () => {
+    const b = new EngineBuilder(randomSeed());
+    const c = b.addText(spec(0, 0), 'co.uk\ngithub.io\ncom\n*.co.uk\nads.example.co.uk\n');
+    const c2 = b.addText(spec(1, 1, { registrable: true }), 'a.b.tracker.example.com\nuser.github.io\n');
+    const e = new Engine(b.finish());
+    expect(c.refusedPublicSuffix).toBe(4);
+    expect(c.samples.join()).toMatch(/co\.uk \(public suffix/);
+    expect(c2.refusedPublicSuffix).toBe(0);
+    expect(e.decide('www.bbc.co.uk', 1)).toBe(DECISION_NONE);
+    expect(e.decide('x.ads.example.co.uk', 1)).toBe(DECISION_BLOCKED);
+    expect(e.decide('other.example.com', 2)).toBe(DECISION_BLOCKED);
+    expect(e.decide('user.github.io', 2)).toBe(DECISION_BLOCKED);
+    expect(e.decide('other.github.io', 2)).toBe(DECISION_NONE);
+    expect(isPublicSuffix('github.io')).toBe(true);
+    expect(isPublicSuffix('example.github.io')).toBe(false);
+  });
+
+  it('caps entries per source', () => {
+    const b = new EngineBuilder(randomSeed());
+    const c = b.addText(spec(0, 0, { maxEntries: 2 }), 'a.example\nb.example\nc.example\n');
+    const e = new Engine(b.finish());
+    expect(c.dropped).toBe(1);
+    expect(e.decide('c.example', 1)).toBe(DECISION_NONE);
+    expect(e.table.size).toBe(2);
+  });
+
+  it('the empty engine matches nothing', () => {
+    expect(Engine.empty(randomSeed()).decide('a.example', 0xffffffff)).toBe(DECISION_NONE);
+  });
+});

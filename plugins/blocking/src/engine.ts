@@ -1,0 +1,391 @@
+/**
+ * The compiled block/allow state of every group, and the builder that makes
+ * it from parsed list lines.
+ *
+ * One {@link DomainTable} holds every listed name of every group. Its value
+ * is an index into a small *palette*: each palette entry says, per group
+ * (bitmask, up to 32 groups), whether the name blocks/allows itself and/or its
+ * subdomains and whether the block is `$important`. Distinct combinations are
+ * few (hundreds), so the palette costs nothing, a name listed by several
+ * groups is stored once, and a lookup costs one probe per label of the query
+ * whatever the number of groups.
+ */
+import { getDomain } from 'tldts';
+import { buildFilter, DomainTable, DomainTableBuilder, FULL_NAME, MAX_VALUE } from './domain-table.js';
+import type { HashSeed } from './hash.js';
+import {
+  emptyCounts,
+  type ParseCounts,
+  type ParseOptions,
+  parseText,
+  RULE_ALLOW,
+  RULE_CHILDREN,
+  RULE_EXACT,
+  RULE_IMPORTANT,
+  RULE_PLAIN,
+} from './parser.js';
+
+/** Most groups one configuration may declare (they are bits of a 32-bit mask). */
+export const MAX_GROUPS = 32;
+/** Most sources across all groups (source ids are 16-bit in the palette). */
+export const MAX_SOURCES = 0xfffe;
+/** Palette stride: blockExact, blockChild, allowExact, allowChild, importantExact, importantChild, sources. */
+export const PALETTE_STRIDE = 7;
+const NO_SOURCE = 0xffff;
+
+/** How one source's entries are interpreted. */
+export interface SourceSpec {
+  /** Index in the global source list (reasons and per-source counters). */
+  readonly id: number;
+  /** Group bit index (0…31). */
+  readonly group: number;
+  /** Entries of an allow list allow instead of block (regardless of `@@`). */
+  readonly allow: boolean;
+  /** Hosts/plain-domain entries match the name only, not its subdomains. */
+  readonly exact: boolean;
+  /** Widen every entry to its registrable domain (tldts `getDomain`). */
+  readonly registrable: boolean;
+  /** Most entries (domains + regexes) taken from this source; the rest are counted as dropped. */
+  readonly maxEntries: number;
+}
+
+/** Counters for one source after a build. */
+export interface SourceCounts extends ParseCounts {
+  /** Entries refused because they are public suffixes (`co.uk`, `github.io`). */
+  refusedPublicSuffix: number;
+  /** Entries dropped because the source exceeded `maxEntries`. */
+  dropped: number;
+  /** A few of the refused/invalid lines, for the log. */
+  samples: string[];
+}
+
+/** A compiled regex rule. */
+export interface RegexRule {
+  readonly source: string;
+  readonly flags: number;
+  groupMask: number;
+  readonly sourceId: number;
+}
+
+/** The transferable result of a build (what a worker sends back). */
+export interface BuildOutput {
+  slots: Uint32Array;
+  /** Prefilter of the table (see `buildFilter`). */
+  filter: Uint32Array;
+  size: number;
+  seed: HashSeed;
+  palette: Uint32Array;
+  regexes: RegexRule[];
+  counts: SourceCounts[];
+  buildMs: number;
+}
+
+const TLDTS_OPTIONS = {
+  allowPrivateDomains: true,
+  extractHostname: false,
+  validateHostname: false,
+  detectIp: false,
+  mixedInputs: false,
+} as const;
+
+/** True when `name` is itself a public suffix (ICANN or private section), i.e. has no registrable domain. */
+export function isPublicSuffix(name: string): boolean {
+  return getDomain(name, TLDTS_OPTIONS) === null;
+}
+
+/**
+ * Accumulates sources into one table + palette. Single use: add every source
+ * with {@link addSource} and the returned sink, then call {@link finish}.
+ */
+export class EngineBuilder {
+  readonly #table: DomainTableBuilder;
+  readonly #palette: number[] = [];
+  readonly #paletteIndex = new Map<string, number>();
+  readonly #freshCache = new Map<number, number>();
+  readonly #mergeCache = new Map<number, number>();
+  readonly #regexes = new Map<string, RegexRule>();
+  readonly #counts: SourceCounts[] = [];
+  readonly #seed: HashSeed;
+  #addKey = 0;
+  #addVec: number[] = [];
+  readonly #merge = (existing: number, _incoming: number): number => this.#mergeValue(existing);
+
+  constructor(seed: HashSeed, expectedEntries = 1024) {
+    this.#seed = seed;
+    this.#table = new DomainTableBuilder(seed, expectedEntries);
+  }
+
+  /** Parses `text` as source `spec`. Can be called several times per source (chunks). */
+  addText(spec: SourceSpec, text: string, options: ParseOptions = {}): SourceCounts {
+    const counts = this.countsFor(spec);
+    parseText(text, this.sinkFor(spec, counts), counts, this.#parseOptions(counts, options));
+    return counts;
+  }
+
+  /** The counters of a source (created on first use). */
+  countsFor(spec: SourceSpec): SourceCounts {
+    let c = this.#counts[spec.id];
+    if (c === undefined) {
+      c = { ...emptyCounts(), refusedPublicSuffix: 0, dropped: 0, samples: [] };
+      this.#counts[spec.id] = c;
+    }
+    return c;
+  }
+
+  #parseOptions(counts: SourceCounts, options: ParseOptions): ParseOptions {
+    return {
+      ...options,
+      onInvalid: (line, why) => {
+        if (counts.samples.length < 5) counts.samples.push(`${line.slice(0, 100)} (${why})`);
+        options.onInvalid?.(line, why);
+      },
+    };
+  }
+
+  /** A parser sink that applies the source's options and adds to the table. */
+  sinkFor(spec: SourceSpec, counts: SourceCounts) {
+    const group = spec.group;
+    if (group < 0 || group >= MAX_GROUPS) throw new RangeError(`group index ${group} out of range`);
+    if (spec.id < 0 || spec.id >= MAX_SOURCES) throw new RangeError(`source id ${spec.id} out of range`);
+    let taken = 0;
+    return {
+      domain: (name: string, flags: number): void => {
+        if (taken >= spec.maxEntries) {
+          counts.dropped++;
+          return;
+        }
+        let f = flags;
+        if (spec.allow) f = (f | RULE_ALLOW) & ~RULE_IMPORTANT;
+        if (spec.exact && (f & RULE_PLAIN) !== 0) f &= ~RULE_CHILDREN;
+        let n = name;
+        const registrable = getDomain(n, TLDTS_OPTIONS);
+        if (registrable === null) {
+          counts.refusedPublicSuffix++;
+          if (counts.samples.length < 5) counts.samples.push(`${name} (public suffix, refused)`);
+          return;
+        }
+        if (spec.registrable && registrable !== n) {
+          n = registrable;
+          f |= RULE_EXACT | RULE_CHILDREN;
+        }
+        taken++;
+        this.#addDomain(n, group, f, spec.id);
+      },
+      regex: (source: string, flags: number): void => {
+        if (taken >= spec.maxEntries) {
+          counts.dropped++;
+          return;
+        }
+        taken++;
+        let f = flags & (RULE_ALLOW | RULE_IMPORTANT);
+        if (spec.allow) f = (f | RULE_ALLOW) & ~RULE_IMPORTANT;
+        const key = `${f}/${source}`;
+        const existing = this.#regexes.get(key);
+        if (existing !== undefined) existing.groupMask |= 1 << group;
+        else this.#regexes.set(key, { source, flags: f, groupMask: 1 << group, sourceId: spec.id });
+      },
+    };
+  }
+
+  #addDomain(name: string, group: number, flags: number, sourceId: number): void {
+    const key = (sourceId * 32 + group) * 32 + (flags & 15);
+    this.#addKey = key;
+    let fresh = this.#freshCache.get(key);
+    if (fresh === undefined) {
+      this.#addVec = vectorFor(group, flags, sourceId);
+      fresh = this.#intern(this.#addVec);
+      this.#freshCache.set(key, fresh);
+    } else {
+      this.#addVec = this.#palette.slice(fresh * PALETTE_STRIDE, fresh * PALETTE_STRIDE + PALETTE_STRIDE);
+    }
+    this.#table.add(name, fresh + 1, this.#merge);
+  }
+
+  #mergeValue(existing: number): number {
+    const id = existing - 1;
+    const mkey = id * 2 ** 21 + this.#addKey;
+    const cached = this.#mergeCache.get(mkey);
+    if (cached !== undefined) return cached + 1;
+    const base = id * PALETTE_STRIDE;
+    const add = this.#addVec;
+    const v: number[] = [];
+    for (let k = 0; k < 6; k++) v.push((this.#palette[base + k]! | add[k]!) >>> 0);
+    // Keep the first block source and the first allow source seen.
+    const oldSrc = this.#palette[base + 6]!;
+    const addSrc = add[6]!;
+    const blockSrc = (oldSrc & 0xffff) !== NO_SOURCE ? oldSrc & 0xffff : addSrc & 0xffff;
+    const allowSrc = oldSrc >>> 16 !== NO_SOURCE ? oldSrc >>> 16 : addSrc >>> 16;
+    v.push(((allowSrc << 16) | blockSrc) >>> 0);
+    const merged = this.#intern(v);
+    this.#mergeCache.set(mkey, merged);
+    return merged + 1;
+  }
+
+  #intern(v: number[]): number {
+    const k = v.join(',');
+    let id = this.#paletteIndex.get(k);
+    if (id === undefined) {
+      id = this.#palette.length / PALETTE_STRIDE;
+      if (id + 1 > MAX_VALUE) throw new RangeError('palette overflow');
+      for (const x of v) this.#palette.push(x);
+      this.#paletteIndex.set(k, id);
+    }
+    return id;
+  }
+
+  /** Completes the build. */
+  finish(started = performance.now()): BuildOutput {
+    const table = this.#table.finish();
+    return {
+      slots: table.slots,
+      filter: table.filter,
+      size: table.size,
+      seed: this.#seed,
+      palette: Uint32Array.from(this.#palette),
+      regexes: [...this.#regexes.values()],
+      counts: this.#counts,
+      buildMs: performance.now() - started,
+    };
+  }
+}
+
+function vectorFor(group: number, flags: number, sourceId: number): number[] {
+  const bit = (1 << group) >>> 0;
+  const exact = (flags & RULE_EXACT) !== 0 ? bit : 0;
+  const child = (flags & RULE_CHILDREN) !== 0 ? bit : 0;
+  if ((flags & RULE_ALLOW) !== 0) return [0, 0, exact, child, 0, 0, ((sourceId << 16) | NO_SOURCE) >>> 0];
+  const imp = (flags & RULE_IMPORTANT) !== 0;
+  return [exact, child, 0, 0, imp ? exact : 0, imp ? child : 0, ((NO_SOURCE << 16) | sourceId) >>> 0];
+}
+
+/** Outcome of {@link Engine.decide}. */
+export const DECISION_NONE = 0;
+/** An allow entry matched (and no `$important` block). */
+export const DECISION_ALLOWED = 1;
+/** A block entry matched. */
+export const DECISION_BLOCKED = 2;
+
+/** A compiled regex with its group mask. */
+interface CompiledRegex {
+  readonly re: RegExp;
+  readonly groupMask: number;
+  readonly flags: number;
+  readonly sourceId: number;
+}
+
+/**
+ * The read side: answers "is this name blocked for a client in these
+ * groups?" in one pass over the name. Immutable; a reload builds a new one
+ * and swaps the reference.
+ */
+export class Engine {
+  readonly table: DomainTable;
+  readonly palette: Uint32Array;
+  readonly counts: readonly SourceCounts[];
+  readonly regexCount: number;
+  /** Source id behind the last {@link decide} result (-1 when none). */
+  lastSource = -1;
+  /** True when the last block/allow came from a regex. */
+  lastByRegex = false;
+  readonly #regexes: CompiledRegex[];
+  readonly #regexMask: number;
+  readonly #buf = new Uint32Array(128);
+
+  constructor(out: BuildOutput) {
+    this.table = new DomainTable(out.slots, out.size, out.seed, out.filter);
+    this.palette = out.palette;
+    this.counts = out.counts;
+    this.#regexes = out.regexes.map((r) => ({ re: new RegExp(r.source), groupMask: r.groupMask, flags: r.flags, sourceId: r.sourceId }));
+    this.regexCount = this.#regexes.length;
+    let m = 0;
+    for (const r of this.#regexes) m |= r.groupMask;
+    this.#regexMask = m;
+  }
+
+  /** An engine that matches nothing (before the first build). */
+  static empty(seed: HashSeed): Engine {
+    const slots = new Uint32Array(24);
+    return new Engine({ slots, filter: buildFilter(slots, 0), size: 0, seed, palette: new Uint32Array(0), regexes: [], counts: [], buildMs: 0 });
+  }
+
+  /**
+   * Decides for `name` (presentation form, no trailing dot, any letter case)
+   * and a client in the groups of `groupMask`. Returns a `DECISION_*` value
+   * and sets {@link lastSource}/{@link lastByRegex}. Allocation-free unless a
+   * regex has to run (then one lowercase copy of the name).
+   */
+  decide(name: string, groupMask: number): number {
+    const buf = this.#buf;
+    const pal = this.palette;
+    const n = this.table.matchSuffixes(name, buf);
+    let block = false;
+    let allow = false;
+    let src = -1;
+    let allowSrc = -1;
+    for (let k = 0; k < n; k++) {
+      const v = buf[k]!;
+      const base = ((v & MAX_VALUE) - 1) * PALETTE_STRIDE;
+      const off = (v & FULL_NAME) !== 0 ? 0 : 1;
+      if ((pal[base + 4 + off]! & groupMask) !== 0) {
+        this.lastSource = pal[base + 6]! & 0xffff;
+        this.lastByRegex = false;
+        return DECISION_BLOCKED;
+      }
+      if ((pal[base + 2 + off]! & groupMask) !== 0) {
+        allow = true;
+        if (allowSrc < 0) allowSrc = pal[base + 6]! >>> 16;
+      }
+      if (!block && (pal[base + off]! & groupMask) !== 0) {
+        block = true;
+        src = pal[base + 6]! & 0xffff;
+      }
+    }
+    if ((this.#regexMask & groupMask) === 0) {
+      this.lastByRegex = false;
+      if (allow) {
+        this.lastSource = allowSrc;
+        return DECISION_ALLOWED;
+      }
+      this.lastSource = src;
+      return block ? DECISION_BLOCKED : DECISION_NONE;
+    }
+    return this.#decideRegex(name.toLowerCase(), groupMask, block, allow, src, allowSrc);
+  }
+
+  #decideRegex(lower: string, groupMask: number, block: boolean, allow: boolean, src: number, allowSrc: number): number {
+    let blockRe = -1;
+    let allowRe = -1;
+    for (const r of this.#regexes) {
+      if ((r.groupMask & groupMask) === 0) continue;
+      const isAllow = (r.flags & RULE_ALLOW) !== 0;
+      // Skip what cannot change the outcome.
+      if (isAllow ? allow || allowRe >= 0 : (r.flags & RULE_IMPORTANT) === 0 && (block || blockRe >= 0)) continue;
+      if (!r.re.test(lower)) continue;
+      if (!isAllow && (r.flags & RULE_IMPORTANT) !== 0) {
+        this.lastSource = r.sourceId;
+        this.lastByRegex = true;
+        return DECISION_BLOCKED;
+      }
+      if (isAllow) allowRe = r.sourceId;
+      else blockRe = r.sourceId;
+    }
+    if (allow || allowRe >= 0) {
+      this.lastSource = allow ? allowSrc : allowRe;
+      this.lastByRegex = !allow;
+      return DECISION_ALLOWED;
+    }
+    if (block) {
+      this.lastSource = src;
+      this.lastByRegex = false;
+      return DECISION_BLOCKED;
+    }
+    if (blockRe >= 0) {
+      this.lastSource = blockRe;
+      this.lastByRegex = true;
+      return DECISION_BLOCKED;
+    }
+    this.lastSource = -1;
+    this.lastByRegex = false;
+    return DECISION_NONE;
+  }
+}

@@ -1,0 +1,277 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError, EdeCode, type HeimdallPlugin, METRICS, Rcode, RecordType, type Registry } from '@heimdall/core';
+import { decodeResponse, expectAnswers, expectEde, expectRcode, query, record, response, type TestResolver, testResolver } from '@heimdall/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BLOCKING_STATE, type BlockedInfo } from './middleware.js';
+import { type BlockingOptions, resolveOptions } from './options.js';
+import { blocking } from './plugin.js';
+import { BLOCKING_CONTROL, type BlockingControl } from './service.js';
+
+const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
+
+/** A stand-in for the rest of the chain: answers every query, with a CNAME chain for some names. */
+function upstreamStub(chains: Record<string, string[]> = {}): HeimdallPlugin {
+  return {
+    name: 'stub',
+    middleware: () => (ctx) => {
+      const qname = ctx.query.qname;
+      const chain = chains[qname];
+      const answers = [];
+      let owner = qname;
+      for (const target of chain ?? []) {
+        answers.push(record(owner, 'CNAME', target, 300));
+        owner = target;
+      }
+      answers.push(record(owner, 'A', '192.0.2.80', 300));
+      ctx.response = response(ctx.request, { answers });
+    },
+  };
+}
+
+const resolvers: TestResolver[] = [];
+async function make(options: Partial<BlockingOptions>, chains?: Record<string, string[]>): Promise<TestResolver> {
+  const r = testResolver([blocking({ build: 'inline', groups: { ads: { block: [{ inline: 'ads.example\n' }] } }, ...options }), upstreamStub(chains)]);
+  resolvers.push(r);
+  await r.start();
+  return r;
+}
+afterEach(async () => {
+  for (const r of resolvers.splice(0)) await r.stop();
+});
+
+const A = (name: string, opts = {}) => query(name, 'A', { edns: true, ...opts });
+
+describe('blocking plugin: decisions through a resolver', () => {
+  it('blocks listed names and subdomains with NXDOMAIN + SOA (TTL = block TTL) + EDE 15; others pass', async () => {
+    const r = await make({ response: { ttl: 42 } });
+    for (const name of ['ads.example', 'x.y.ads.example', 'ADS.Example']) {
+      const res = await r.handle(A(name));
+      const m = expectRcode(res, 'NXDOMAIN');
+      expect(m.authorities[0]!.type).toBe(RecordType.SOA);
+      expect(m.authorities[0]!.ttl).toBe(42);
+      expect((m.authorities[0]!.data as { minimum: number }).minimum).toBe(42);
+      expectEde(res, EdeCode.BLOCKED, 'Blocked (ads)');
+    }
+    expectAnswers(await r.handle(A('example.com')), ['192.0.2.80']);
+    expectAnswers(await r.handle(A('notads.example')), ['192.0.2.80']);
+  });
+
+  it('no EDE without EDNS in the query, and none when disabled', async () => {
+    const r = await make({ response: { ede: false } });
+    expect(decodeResponse(await r.handle(A('ads.example'))).edns?.options ?? []).toEqual([]);
+    const r2 = await make({});
+    const m = expectRcode(await r2.handle(query('ads.example', 'A')), 'NXDOMAIN');
+    expect(m.edns).toBeUndefined();
+  });
+
+  it('response mode nodata', async () => {
+    const r = await make({ response: { mode: 'nodata' } });
+    const m = expectRcode(await r.handle(A('ads.example')), 'NOERROR');
+    expect(m.answers).toEqual([]);
+    expect(m.authorities[0]!.type).toBe(RecordType.SOA);
+  });
+
+  it('response mode zero: 0.0.0.0 / :: / NODATA for other types', async () => {
+    const r = await make({ response: { mode: 'zero', ttl: 5 } });
+    const a = expectAnswers(await r.handle(A('ads.example')), ['0.0.0.0']);
+    expect(a.answers[0]!.ttl).toBe(5);
+    expectAnswers(await r.handle(query('ads.example', 'AAAA', { edns: true })), ['::']);
+    const mx = expectRcode(await r.handle(query('ads.example', 'MX', { edns: true })), 'NOERROR');
+    expect(mx.answers).toEqual([]);
+    expect(mx.authorities[0]!.type).toBe(RecordType.SOA);
+    expectEde(await r.handle(A('ads.example')), EdeCode.BLOCKED);
+  });
+
+  it('response mode custom', async () => {
+    const r = await make({ response: { mode: 'custom', ipv4: ['192.0.2.1', '192.0.2.2'], ipv6: [] } });
+    expectAnswers(await r.handle(A('ads.example')), ['192.0.2.1', '192.0.2.2']);
+    const aaaa = expectRcode(await r.handle(query('ads.example', 'AAAA')), 'NOERROR');
+    expect(aaaa.answers).toEqual([]);
+  });
+
+  it('response mode refused (with EDE 15)', async () => {
+    const r = await make({ response: { mode: 'refused' } });
+    const res = await r.handle(A('ads.example'));
+    expectRcode(res, Rcode.REFUSED);
+    expectEde(res, EdeCode.BLOCKED);
+  });
+
+  it('CNAME inspection: a chain through a blocked name is blocked; off when disabled', async () => {
+    const chains = { 'www.innocent.example': ['cdn.innocent.example', 'track.ads.example', 'edge.cdn.example'] };
+    const r = await make({}, chains);
+    const res = await r.handle(A('www.innocent.example'));
+    expectRcode(res, 'NXDOMAIN');
+    expectEde(res, EdeCode.BLOCKED);
+    const r2 = await make({ cnameInspection: false }, chains);
+    expectAnswers(await r2.handle(A('www.innocent.example')), [
+      'cdn.innocent.example',
+      'track.ads.example',
+      'edge.cdn.example',
+      '192.0.2.80',
+    ]);
+    const r3 = await make({}, { 'www.fine.example': ['cdn.fine.example'] });
+    expectRcode(await r3.handle(A('www.fine.example')), 'NOERROR');
+  });
+
+  it('allow lists win; groups by CIDR (v4, v6, mapped v6), most specific first, default group', async () => {
+    const r = await make({
+      groups: {
+        ads: { block: [{ inline: 'ads.example\ntracker.example\n' }], allow: [{ inline: 'ok.ads.example' }] },
+        kids: { block: [{ inline: '*.games.example\n' }] },
+        office: { block: [{ inline: 'social.example\n' }] },
+      },
+      clients: {
+        default: ['ads'],
+        '10.0.0.0/8': ['ads', 'office'],
+        '10.1.2.0/24': ['kids'],
+        'fd00::/8': ['kids', 'ads'],
+        '192.0.2.99': [],
+      },
+    });
+    expectAnswers(await r.handle(A('ok.ads.example')), ['192.0.2.80']);
+    expectRcode(await r.handle(A('a.ok2.ads.example')), 'NXDOMAIN');
+    // default group
+    expectRcode(await r.handle(A('tracker.example'), { address: '198.51.100.1' }), 'NXDOMAIN');
+    expectAnswers(await r.handle(A('x.games.example'), { address: '198.51.100.1' }), ['192.0.2.80']);
+    // 10/8 → ads + office
+    expectRcode(await r.handle(A('social.example'), { address: '10.9.9.9' }), 'NXDOMAIN');
+    // 10.1.2/24 is more specific → kids only
+    expectAnswers(await r.handle(A('social.example'), { address: '10.1.2.3' }), ['192.0.2.80']);
+    expectRcode(await r.handle(A('x.games.example'), { address: '10.1.2.3' }), 'NXDOMAIN');
+    expectAnswers(await r.handle(A('games.example'), { address: '10.1.2.3' }), ['192.0.2.80']);
+    // IPv6 and IPv4-mapped IPv6
+    expectRcode(await r.handle(A('x.games.example'), { address: 'fd12::1', family: 6 }), 'NXDOMAIN');
+    expectRcode(await r.handle(A('x.games.example'), { address: '::ffff:10.1.2.3', family: 6 }), 'NXDOMAIN');
+    expectAnswers(await r.handle(A('x.games.example'), { address: '2001:db8::1', family: 6 }), ['192.0.2.80']);
+    // a single address mapped to no group: not filtered
+    expectAnswers(await r.handle(A('ads.example'), { address: '192.0.2.99' }), ['192.0.2.80']);
+  });
+
+  it('real-looking files: hosts, adblock ($important beats @@), regex, mixed (public suffixes refused)', async () => {
+    const r = await make({
+      groups: {
+        ads: {
+          block: [fixture('hosts.txt'), fixture('adblock.txt'), fixture('regex.txt'), fixture('mixed.txt'), fixture('wildcard.txt')],
+          allow: [{ inline: 'track.adblock.example\n' }],
+        },
+      },
+    });
+    const ctl = r.get<BlockingControl>(BLOCKING_CONTROL);
+    const st = ctl.status();
+    const mixed = st.lists.find((l) => l.name.endsWith('mixed.txt'))!;
+    expect(mixed.refusedPublicSuffix).toBe(3); // '-', co.uk, github.io
+    expect(mixed.invalid).toBe(3);
+    const hosts = st.lists.find((l) => l.name.endsWith('hosts.txt'))!;
+    expect(hosts.entries).toBe(9);
+    expect(hosts.ignored).toBe(14);
+    for (const blocked of ['c.adnetwork.example', 'xn--bcher-kva.example', 'a.track.adblock.example', 'ad12.regex.example', 'x.wild.mixed.example', 'y.tracker.net']) {
+      expectRcode(await r.handle(A(blocked)), 'NXDOMAIN');
+    }
+    for (const passed of ['good.adblock.example', 'ok12.ads.regex.example', 'www.exact.adblock.example', 'www.bbc.co.uk', 'someone.github.io', 'wild.mixed.example']) {
+      expectAnswers(await r.handle(A(passed)), ['192.0.2.80']);
+    }
+    // the query log sees why
+    const stateProbe = testResolver([
+      blocking({ build: 'inline', groups: { g: { block: [{ inline: '/^ad[0-9]+\\./' }] } } }),
+      {
+        name: 'probe',
+        middleware: () => (ctx) => {
+          ctx.response = response(ctx.request);
+        },
+      },
+    ]);
+    resolvers.push(stateProbe);
+    await stateProbe.start();
+    expectRcode(await stateProbe.handle(A('ad1.example')), 'NXDOMAIN');
+  });
+
+  it('records why a query was blocked in ctx.state', async () => {
+    let seen: BlockedInfo | undefined;
+    const r = testResolver([
+      {
+        name: 'log',
+        middleware: () => async (ctx, next) => {
+          await next();
+          seen = ctx.state.get(BLOCKING_STATE) as BlockedInfo | undefined;
+        },
+      },
+      blocking({ build: 'inline', groups: { g: { block: [{ inline: '/^ad[0-9]+\\./', name: 'regexes' }] } } }),
+      upstreamStub(),
+    ]);
+    resolvers.push(r);
+    await r.start();
+    await r.handle(A('ad1.example'));
+    expect(seen).toEqual({ group: 'g', list: 'regexes', reason: 'regex', name: 'ad1.example' });
+  });
+
+  it('runtime control: disable (timed), enable, status, metrics', async () => {
+    const r = await make({});
+    const ctl = r.get<BlockingControl>(BLOCKING_CONTROL);
+    expect(ctl.status().enabled).toBe(true);
+    ctl.disable(60_000);
+    expect(ctl.status()).toMatchObject({ enabled: false, disabledUntil: r.clock.now() + 60_000 });
+    expectAnswers(await r.handle(A('ads.example')), ['192.0.2.80']);
+    (r.clock as { advance(ms: number): number }).advance(60_001);
+    expect(ctl.status().enabled).toBe(true);
+    expectRcode(await r.handle(A('ads.example')), 'NXDOMAIN');
+    ctl.disable();
+    expect(ctl.status()).toMatchObject({ enabled: false, disabledUntil: null });
+    ctl.enable();
+    expectRcode(await r.handle(A('ads.example')), 'NXDOMAIN');
+    expect(() => ctl.disable(-1)).toThrow(RangeError);
+    const reg = r.get<Registry>(METRICS);
+    const text = await reg.metrics();
+    expect(text).toMatch(/heimdall_blocking_blocked_total\{group="ads",reason="list"\} 2/);
+    expect(text).toMatch(/heimdall_blocking_list_entries\{list="ads.block\[0\]",group="ads",kind="block"\} 1/);
+    expect(text).toMatch(/heimdall_blocking_enabled 1/);
+    const res = await ctl.reload();
+    expect(res.rebuilt).toBe(true);
+  });
+});
+
+describe('options validation', () => {
+  const bad = (o: unknown, msg: RegExp) => {
+    let err: unknown;
+    try {
+      resolveOptions(o);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(msg);
+  };
+  it('names the bad field', () => {
+    bad(null, /^blocking: options must be an object/);
+    bad({}, /^blocking\.groups: must be an object with at least one group/);
+    bad({ groups: { ads: { block: ['ok.txt', 42] } } }, /^blocking\.groups\.ads\.block\[1\]: must be a path/);
+    bad({ groups: { ads: { block: ['ftp://x/y'] } } }, /^blocking\.groups\.ads\.block\[0\]: must be a path or http\(s\) URL/);
+    bad({ groups: { ads: { block: [{ source: 'a', inline: 'b' }] } } }, /^blocking\.groups\.ads\.block\[0\]: give either/);
+    bad({ groups: { ads: { block: [{ source: 'a', exact: 'yes' }] } } }, /^blocking\.groups\.ads\.block\[0\]\.exact: must be true or false/);
+    bad({ groups: { ads: { deny: [] } } }, /^blocking\.groups\.ads\.deny: unknown option/);
+    bad({ groups: { ads: {} }, clients: { 'not-an-ip': ['ads'] } }, /^blocking\.clients: 'not-an-ip' is not/);
+    bad({ groups: { ads: {} }, clients: { default: ['nope'] } }, /^blocking\.clients\.default\[0\]: unknown group/);
+    bad({ groups: { ads: {} }, response: { mode: 'sinkhole' } }, /^blocking\.response\.mode: must be one of/);
+    bad({ groups: { ads: {} }, response: { mode: 'custom' } }, /^blocking\.response\.ipv4: mode 'custom' needs/);
+    bad({ groups: { ads: {} }, response: { ipv4: ['::1'] } }, /^blocking\.response\.ipv4\[0\]: must be an IPv4/);
+    bad({ groups: { ads: {} }, response: { ttl: -1 } }, /^blocking\.response\.ttl: must be an integer/);
+    bad({ groups: { ads: {} }, refresh: { interval: 1000 } }, /^blocking\.refresh\.interval: must be 0/);
+    bad({ groups: { ads: {} }, build: 'gpu' }, /^blocking\.build/);
+    bad({ groups: { 'bad name': {} } }, /^blocking\.groups\.bad name: group names/);
+  });
+  it('applies defaults', () => {
+    const o = resolveOptions({ groups: { ads: { block: ['https://lists.example/hosts.txt', './local.txt'] } } });
+    expect(o.response).toEqual({ mode: 'nxdomain', ttl: 10, ipv4: [], ipv6: [], ede: true });
+    expect(o.refresh).toEqual({ interval: 14_400_000, retry: 300_000, timeoutMs: 30_000, maxBytes: 67_108_864, maxEntries: 5_000_000, concurrency: 4 });
+    expect(o.lists.map((l) => l.kind)).toEqual(['url', 'file']);
+    expect(o.clients.defaultMask).toBe(1);
+    expect(o.cnameInspection).toBe(true);
+    expect(o.build).toBe('worker');
+  });
+  it('the factory validates eagerly', () => {
+    expect(() => blocking({ groups: {} })).toThrow(ConfigError);
+  });
+});
+
+it('fixtures exist', () => {
+  expect(readFileSync(fixture('hosts.txt'), 'utf8')).toMatch(/ads\.example\.com/);
+});
