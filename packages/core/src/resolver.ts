@@ -247,6 +247,8 @@ class HeimdallResolver implements Resolver {
       this.drained = null;
       for (const ctx of this.inFlight) ctx._expire(new Error('resolver stopping'));
     }
+    // Let transports write the last answers (their callbacks run after ours).
+    await new Promise<void>((resolve) => setImmediate(resolve));
     await Promise.all(this.listening.map((t) => t.close().catch((e) => this.logger.warn({ err: e }, 'closing a listener failed'))));
     this.listening = [];
     const onError = (e: unknown) => this.logger.error({ err: e }, 'stop hook failed');

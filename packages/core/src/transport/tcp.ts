@@ -110,20 +110,25 @@ export class TcpServer implements TransportServer {
 
   stopAccepting(): void {
     this.accepting = false;
-    this.server?.close();
+    if (this.server?.listening) this.server.close();
     for (const c of this.connections) c.stopReading();
   }
 
-  close(): Promise<void> {
+  /**
+   * Ends every connection (flushing written answers), waits up to
+   * `graceMs` for peers to close, destroys the rest and closes the server.
+   */
+  async close(graceMs = 250): Promise<void> {
     this.accepting = false;
-    for (const c of this.connections) c.destroy();
     const server = this.server;
     this.server = null;
-    if (server === null) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      if (!server.listening) resolve();
-      else server.close(() => resolve());
-    });
+    if (server?.listening) server.close();
+    if (this.connections.size > 0) {
+      for (const c of this.connections) c.end();
+      const until = Date.now() + graceMs;
+      while (this.connections.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      for (const c of this.connections) c.destroy();
+    }
   }
 }
 
@@ -136,6 +141,7 @@ class TcpConnection {
   private reading = true;
   private closed = false;
   private paused = false;
+  private forced = false;
   private readonly client: ClientInfo;
 
   constructor(
@@ -260,7 +266,7 @@ class TcpConnection {
   }
 
   private maybeFinish(): void {
-    if (this.closed || this.inFlight > 0) return;
+    if (this.closed || (this.inFlight > 0 && !this.forced)) return;
     if (this.reading && !this.readEnded) return;
     this.closed = true;
     this.buffer = null;
@@ -274,6 +280,15 @@ class TcpConnection {
   private onTimeout(): void {
     if (this.inFlight > 0) return; // RFC 7766 §6.2.3: idle means no outstanding query
     this.stopReading();
+  }
+
+  /** Stops reading and ends our side now (written answers are flushed first); destroyed later if the peer lingers. */
+  end(): void {
+    this.reading = false;
+    this.buffer = null;
+    if (this.closed) return;
+    this.forced = true;
+    this.maybeFinish();
   }
 
   /** Closes the connection now. */

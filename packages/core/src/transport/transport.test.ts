@@ -1,0 +1,325 @@
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { afterEach, describe, expect, test } from 'vitest';
+import { decode, encode, type MessageInit, RecordType } from '../packet/index.js';
+import type { Middleware } from '../pipeline/types.js';
+import { CORE_METRICS, createResolver, type Resolver } from '../resolver.js';
+import { silentLogger } from '../util/logger.js';
+import type { ListenOptions } from './types.js';
+import { udpResponseLimit } from './udp.js';
+
+function q(name = 'example.com', extra: Partial<MessageInit> = {}, id = 0x4242): Buffer {
+  return encode({ id, rd: true, questions: [{ name, type: RecordType.A }], ...extra });
+}
+
+function frame(msg: Buffer): Buffer {
+  const f = Buffer.alloc(2 + msg.length);
+  f.writeUInt16BE(msg.length, 0);
+  msg.copy(f, 2);
+  return f;
+}
+
+const answerMany: Middleware = (ctx) => {
+  const n = ctx.query.qname.startsWith('big') ? 100 : 1;
+  ctx.answer(Array.from({ length: n }, (_, i) => ({ name: ctx.query.qname, type: RecordType.A, ttl: 60, data: `10.0.${i >> 8}.${i & 255}` })));
+};
+const delayByName: Middleware = async (ctx, next) => {
+  const m = /^d(\d+)\./.exec(ctx.query.qname);
+  if (m) await new Promise((r) => setTimeout(r, Number(m[1])));
+  return next();
+};
+
+let resolver: Resolver | undefined;
+afterEach(async () => {
+  await resolver?.stop();
+  resolver = undefined;
+});
+
+async function serve(listen: ListenOptions[], chain: Middleware[] = [delayByName, answerMany], extra = {}): Promise<Resolver> {
+  resolver = createResolver({
+    plugins: chain.map((m, i) => ({ name: `p${i}`, middleware: () => m })),
+    listen,
+    logger: silentLogger(),
+    drainTimeoutMs: 500,
+    ...extra,
+  });
+  await resolver.start();
+  return resolver;
+}
+
+function udpAsk(port: number, msg: Buffer, address = '127.0.0.1', ms = 1000): Promise<{ msg: Buffer; from: dgram.RemoteInfo } | null> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
+    const t = setTimeout(() => {
+      s.close();
+      resolve(null);
+    }, ms);
+    s.on('message', (m, from) => {
+      clearTimeout(t);
+      s.close();
+      resolve({ msg: m, from });
+    });
+    s.send(msg, port, address);
+  });
+}
+
+/** A TCP client that collects framed responses. */
+class TcpClient {
+  readonly socket: net.Socket;
+  readonly responses: Buffer[] = [];
+  private buf = Buffer.alloc(0);
+  closed = false;
+  ended = false;
+  readonly connected: Promise<void>;
+  readonly closedP: Promise<void>;
+
+  constructor(port: number, host = '127.0.0.1') {
+    this.socket = net.connect({ port, host, allowHalfOpen: true });
+    this.socket.on('error', () => {});
+    this.connected = new Promise((r) => this.socket.once('connect', () => r()));
+    this.closedP = new Promise((r) =>
+      this.socket.once('close', () => {
+        this.closed = true;
+        r();
+      }),
+    );
+    this.socket.on('end', () => {
+      this.ended = true;
+      if (!this.socket.writableEnded) this.socket.end(); // like a real client: close when the server does
+    });
+    this.socket.on('data', (c: Buffer) => {
+      this.buf = Buffer.concat([this.buf, c]);
+      while (this.buf.length >= 2 && this.buf.length >= 2 + this.buf.readUInt16BE(0)) {
+        const len = this.buf.readUInt16BE(0);
+        this.responses.push(this.buf.subarray(2, 2 + len));
+        this.buf = this.buf.subarray(2 + len);
+      }
+    });
+  }
+
+  async waitFor(n: number, ms = 2000): Promise<Buffer[]> {
+    const until = Date.now() + ms;
+    while (this.responses.length < n) {
+      if (Date.now() > until) throw new Error(`got ${this.responses.length}/${n} responses`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return this.responses;
+  }
+}
+
+describe('UDP transport', () => {
+  test('port 0, IPv4 and IPv6, replies from the bound address', async () => {
+    const r = await serve([
+      { transport: 'udp', address: '127.0.0.1', port: 0 },
+      { transport: 'udp', address: '::1', port: 0 },
+    ]);
+    const [v4, v6] = r.addresses();
+    expect(v4.port).toBeGreaterThan(0);
+    expect(v6.family).toBe(6);
+    const a = await udpAsk(v4.port, q());
+    expect(decode(a!.msg).answers[0].data).toBe('10.0.0.0');
+    expect(a!.from.address).toBe('127.0.0.1');
+    expect(a!.from.port).toBe(v4.port);
+    const b = await udpAsk(v6.port, q(), '::1');
+    expect(b!.from.address).toBe('::1');
+    expect(decode(b!.msg).id).toBe(0x4242);
+  });
+
+  test('truncates to 512 without EDNS, to the EDNS size up to the 1232 ceiling, with TC', async () => {
+    const r = await serve([{ transport: 'udp', port: 0 }]);
+    const port = r.addresses()[0].port;
+    const plain = (await udpAsk(port, q('big.test')))!.msg;
+    expect(plain.length).toBeLessThanOrEqual(512);
+    expect(decode(plain).tc).toBe(true);
+    const e4096 = (await udpAsk(port, q('big.test', { edns: { udpPayloadSize: 4096 } })))!.msg;
+    expect(e4096.length).toBeLessThanOrEqual(1232);
+    expect(e4096.length).toBeGreaterThan(512);
+    const m = decode(e4096);
+    expect(m.tc).toBe(true);
+    expect(m.edns).toBeDefined(); // OPT kept
+    const small = (await udpAsk(port, q('small.test', { edns: { udpPayloadSize: 4096 } })))!.msg;
+    expect(decode(small).tc).toBe(false);
+  });
+
+  test('maxUdpPayload is configurable and checked', async () => {
+    const r = await serve([{ transport: 'udp', port: 0, maxUdpPayload: 4096 }]);
+    const big = (await udpAsk(r.addresses()[0].port, q('big.test', { edns: { udpPayloadSize: 4096 } })))!.msg;
+    expect(decode(big).tc).toBe(false);
+    expect(big.length).toBeGreaterThan(1232);
+    expect(() => createResolver({ plugins: [], listen: [{ transport: 'udp', port: 0, maxUdpPayload: 100 }] })).toThrow(/maxUdpPayload/);
+  });
+
+  test('udpResponseLimit clamps', () => {
+    expect(udpResponseLimit(q(), 1232)).toBe(512);
+    expect(udpResponseLimit(q('a', { edns: { udpPayloadSize: 100 } }), 1232)).toBe(512);
+    expect(udpResponseLimit(q('a', { edns: { udpPayloadSize: 9000 } }), 1232)).toBe(1232);
+    expect(udpResponseLimit(q('a', { edns: { udpPayloadSize: 1000 } }), 1232)).toBe(1000);
+    expect(udpResponseLimit(Buffer.alloc(3), 1232)).toBe(512);
+  });
+
+  test('async answers are sent; a second listener on a busy port fails with ListenError', async () => {
+    const r = await serve([{ transport: 'udp', port: 0 }]);
+    const port = r.addresses()[0].port;
+    const a = await udpAsk(port, q('d30.test'));
+    expect(decode(a!.msg).answers).toHaveLength(1);
+    const other = createResolver({ plugins: [], listen: [{ transport: 'udp', port }], logger: silentLogger() });
+    await expect(other.start()).rejects.toMatchObject({ code: 'LISTEN' });
+  });
+});
+
+describe('TCP transport', () => {
+  test('frames split across chunks, byte by byte, and several frames in one chunk', async () => {
+    const r = await serve([{ transport: 'tcp', port: 0 }]);
+    const c = new TcpClient(r.addresses()[0].port);
+    await c.connected;
+    const f = frame(q('a.test', {}, 1));
+    for (const byte of f) {
+      c.socket.write(Buffer.from([byte]));
+      await new Promise((x) => setImmediate(x));
+    }
+    await c.waitFor(1);
+    c.socket.write(Buffer.concat([frame(q('b.test', {}, 2)), frame(q('c.test', {}, 3))]));
+    await c.waitFor(3);
+    expect(c.responses.map((m) => decode(m).id)).toEqual([1, 2, 3]);
+    c.socket.destroy();
+  });
+
+  test('pipelined queries are answered out of order; large answers are not truncated', async () => {
+    const r = await serve([{ transport: 'tcp', port: 0 }]);
+    const c = new TcpClient(r.addresses()[0].port);
+    c.socket.write(Buffer.concat([frame(q('d80.test', {}, 1)), frame(q('big.test', {}, 2)), frame(q('d20.test', {}, 3))]));
+    await c.waitFor(3);
+    expect(c.responses.map((m) => decode(m).id)).toEqual([2, 3, 1]);
+    const big = decode(c.responses[0]);
+    expect(big.tc).toBe(false);
+    expect(big.answers).toHaveLength(100);
+    c.socket.destroy();
+  });
+
+  test('idle timeout closes a quiet connection but not one with a query in flight', async () => {
+    const r = await serve([{ transport: 'tcp', port: 0, idleTimeoutMs: 100 }]);
+    const port = r.addresses()[0].port;
+    const idle = new TcpClient(port);
+    const busy = new TcpClient(port);
+    await busy.connected;
+    busy.socket.write(frame(q('d250.test', {}, 9)));
+    const t0 = Date.now();
+    await idle.closedP.then(
+      () => undefined,
+      () => undefined,
+    );
+    await new Promise((x) => setTimeout(x, 0));
+    expect(idle.ended || idle.closed).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await busy.waitFor(1, 2000);
+    expect(decode(busy.responses[0]).id).toBe(9);
+    await busy.closedP; // then it goes idle and is closed too
+  });
+
+  test('max connections: extra ones are closed, and counted', async () => {
+    const r = await serve([{ transport: 'tcp', port: 0, maxConnections: 2 }]);
+    const port = r.addresses()[0].port;
+    const a = new TcpClient(port);
+    const b = new TcpClient(port);
+    await Promise.all([a.connected, b.connected]);
+    await new Promise((x) => setTimeout(x, 30));
+    const c = new TcpClient(port);
+    await c.closedP;
+    a.socket.write(frame(q('ok.test', {}, 5)));
+    await a.waitFor(1);
+    expect(r.container.get<{ dropped: Record<string, number>; tcpConnections: number }>(CORE_METRICS).dropped.overload).toBe(1);
+    expect(r.container.get<{ tcpConnections: number }>(CORE_METRICS).tcpConnections).toBe(2);
+    a.socket.destroy();
+    b.socket.destroy();
+    await Promise.all([a.closedP, b.closedP]);
+    await new Promise((x) => setTimeout(x, 30));
+    const d = new TcpClient(port);
+    d.socket.write(frame(q('again.test', {}, 6)));
+    await d.waitFor(1);
+    d.socket.destroy();
+  });
+
+  test('a frame above maxMessageSize or below a header closes the connection', async () => {
+    const r = await serve([{ transport: 'tcp', port: 0, maxMessageSize: 512 }]);
+    const port = r.addresses()[0].port;
+    const big = new TcpClient(port);
+    const header = Buffer.alloc(2);
+    header.writeUInt16BE(513, 0);
+    big.socket.write(header);
+    await big.closedP;
+    const tiny = new TcpClient(port);
+    tiny.socket.write(Buffer.from([0, 3, 1, 2, 3]));
+    await tiny.closedP;
+    const m = r.container.get<{ dropped: Record<string, number> }>(CORE_METRICS);
+    expect(m.dropped.oversize).toBe(1);
+    expect(m.dropped.malformed).toBe(1);
+    expect(() => createResolver({ plugins: [], listen: [{ transport: 'tcp', port: 0, maxMessageSize: 70000 }] })).toThrow(/maxMessageSize/);
+  });
+
+  test('half-closed: queries sent before FIN are answered, then the server closes', async () => {
+    const r = await serve([{ transport: 'tcp', port: 0 }]);
+    const c = new TcpClient(r.addresses()[0].port);
+    await c.connected;
+    c.socket.end(Buffer.concat([frame(q('d50.test', {}, 1)), frame(q('now.test', {}, 2))]));
+    await c.closedP;
+    expect(c.responses.map((m) => decode(m).id).sort()).toEqual([1, 2]);
+    expect(c.ended).toBe(true);
+  });
+
+  test('a reset connection with queries in flight does not crash or leak', async () => {
+    const r = await serve([{ transport: 'tcp', port: 0 }]);
+    const port = r.addresses()[0].port;
+    for (let i = 0; i < 5; i++) {
+      const c = new TcpClient(port);
+      await c.connected;
+      c.socket.write(frame(q('d30.test', {}, i)));
+      c.socket.resetAndDestroy();
+      await c.closedP;
+    }
+    await new Promise((x) => setTimeout(x, 80));
+    expect(r.container.get<{ tcpConnections: number }>(CORE_METRICS).tcpConnections).toBe(0);
+    const ok = new TcpClient(port);
+    ok.socket.write(frame(q('alive.test', {}, 77)));
+    expect(decode((await ok.waitFor(1))[0]).id).toBe(77);
+    ok.socket.destroy();
+  });
+
+  test('maxInFlightPerConnection pauses reading; maxQueriesPerConnection closes after N', async () => {
+    let running = 0;
+    let peak = 0;
+    const gate: Middleware = async (ctx) => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((x) => setTimeout(x, 20));
+      running--;
+      ctx.answer([]);
+    };
+    const r = await serve([{ transport: 'tcp', port: 0, maxInFlightPerConnection: 2, maxQueriesPerConnection: 5 }], [gate]);
+    const c = new TcpClient(r.addresses()[0].port);
+    c.socket.write(Buffer.concat(Array.from({ length: 7 }, (_, i) => frame(q(`x${i}.test`, {}, i)))));
+    await c.closedP;
+    expect(peak).toBe(2);
+    expect(c.responses).toHaveLength(5);
+  });
+
+  test('stop() drains in-flight TCP and UDP answers, then closes', async () => {
+    const r = await serve([
+      { transport: 'tcp', port: 0 },
+      { transport: 'udp', port: 0 },
+    ]);
+    const [tcp, udp] = r.addresses();
+    const c = new TcpClient(tcp.port);
+    c.socket.write(frame(q('d100.test', {}, 1)));
+    const u = udpAsk(udp.port, q('d100.test', {}, 2));
+    await new Promise((x) => setTimeout(x, 30));
+    const stopped = r.stop();
+    await c.waitFor(1);
+    expect(decode((await u)!.msg).id).toBe(2);
+    await stopped;
+    await c.closedP;
+    // Nothing listens any more.
+    const late = new TcpClient(tcp.port);
+    await late.closedP;
+    resolver = undefined;
+  });
+});
