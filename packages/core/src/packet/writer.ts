@@ -203,7 +203,6 @@ export class Writer {
     if (n + 2 > MAX_NAME_LENGTH) {
       throw new PacketError('NAME_TOO_LONG', this.pos - this.start, `name longer than 255 octets: ${JSON.stringify(name)}`);
     }
-    if (this.pos + n + 2 > this.cap) this.overflow(); // the whole name, uncompressed, fits
     // Label starts and suffix hashes, scanning right to left.
     let labels = 0;
     let h = 0;
@@ -226,6 +225,7 @@ export class Writer {
       if (compress) {
         const ptr = this.lookup(name, i, labelHash[idx]);
         if (ptr >= 0) {
+          if (this.pos + 2 > this.cap) this.overflow();
           this.pointer(ptr);
           return;
         }
@@ -236,6 +236,7 @@ export class Writer {
       if (len > MAX_LABEL_LENGTH) {
         throw new PacketError('LABEL_TOO_LONG', this.pos - this.start, `label longer than 63 octets in ${JSON.stringify(name)}`);
       }
+      if (this.pos + len + 2 > this.cap) this.overflow(); // label + a pointer or the root label
       let p = this.pos;
       b[p++] = len;
       for (let k = i; k < j; k++) {
