@@ -117,9 +117,14 @@ export class UdpTransport implements Transport {
 
   #send(p: Pending): void {
     if (!p.slot.pending.has(p.id) || p.slot.closed) return;
-    p.slot.socket.send(p.sent, (err) => {
-      if (err) this.#fail(p, new UpstreamError('NETWORK', `send failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`, this.url, { cause: err }));
-    });
+    // No callback: Node then skips a request object and a nextTick per send;
+    // a send error surfaces as the socket's 'error' event, which fails the
+    // slot's pending queries (they all go to this server).
+    try {
+      p.slot.socket.send(p.sent);
+    } catch (err) {
+      this.#fail(p, new UpstreamError('NETWORK', `send failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, this.url, { cause: err }));
+    }
   }
 
   #pick(): Slot {
