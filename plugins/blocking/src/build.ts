@@ -4,6 +4,9 @@
  * event loop.
  */
 import { createReadStream } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { type BuildOutput, EngineBuilder, type SourceSpec } from './engine.js';
@@ -66,20 +69,45 @@ export async function buildEngine(input: BuildInput, yieldEvery = false): Promis
   return builder.finish(started);
 }
 
-/** Builds in a fresh worker thread and transfers the typed arrays back. */
-export function buildInWorker(input: BuildInput, timeoutMs = 300_000): Promise<BuildOutput> {
+let bundledWorker: Promise<string> | null = null;
+
+/**
+ * Path of the worker script. From the compiled package it is
+ * `dist/build-worker.js`. When running from TypeScript sources (vitest), the
+ * worker is bundled once with esbuild into a temp file: loader hooks such as
+ * tsx do not reach worker threads on Node 20.
+ */
+function workerPath(): Promise<string> {
   const here = import.meta.url;
-  // Under vitest the sources are TypeScript: run the .ts worker through tsx.
-  const ts = here.endsWith('.ts');
-  const url = new URL(ts ? './build-worker.ts' : './build-worker.js', here);
+  if (!here.endsWith('.ts')) return Promise.resolve(fileURLToPath(new URL('./build-worker.js', here)));
+  bundledWorker ??= (async () => {
+    const esbuild = (await import('esbuild' as string)) as {
+      build(o: Record<string, unknown>): Promise<unknown>;
+    };
+    const outfile = join(await mkdtemp(join(tmpdir(), 'heimdall-blocking-worker-')), 'build-worker.mjs');
+    await esbuild.build({
+      entryPoints: [fileURLToPath(new URL('./build-worker.ts', here))],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      outfile,
+      logLevel: 'silent',
+    });
+    return outfile;
+  })();
+  return bundledWorker;
+}
+
+/** Builds in a fresh worker thread and transfers the typed arrays back. */
+export async function buildInWorker(input: BuildInput, timeoutMs = 300_000): Promise<BuildOutput> {
+  const worker = new Worker(await workerPath(), {
+    workerData: input,
+    // The build allocates big typed arrays: give it room beyond the default heap.
+    resourceLimits: { maxOldGenerationSizeMb: 1024 },
+  });
   return new Promise<BuildOutput>((resolve, reject) => {
     let settled = false;
-    const worker = new Worker(fileURLToPath(url), {
-      workerData: input,
-      execArgv: ts ? ['--import', 'tsx'] : [],
-      // The build allocates big typed arrays: give it room beyond the default young generation.
-      resourceLimits: { maxOldGenerationSizeMb: 1024 },
-    });
     const timer = setTimeout(() => {
       finish(new Error(`list build timed out after ${timeoutMs} ms`));
       void worker.terminate();

@@ -258,7 +258,18 @@ export class BlockingService implements BlockingControl {
       })),
     };
     const t0 = performance.now();
-    const out = this.options.build === 'worker' ? await buildInWorker(input) : await buildEngine(input, true);
+    let out: Awaited<ReturnType<typeof buildEngine>>;
+    if (this.options.build === 'worker') {
+      try {
+        out = await buildInWorker(input);
+      } catch (err) {
+        // A worker that cannot start (restricted runtime, missing file) must not leave the resolver unprotected.
+        this.#log?.warn({ err }, 'blocking: worker build failed, building on the main thread in chunks');
+        out = await buildEngine(input, true);
+      }
+    } else {
+      out = await buildEngine(input, true);
+    }
     if (this.#stopped) return;
     const engine = new Engine(out);
     // Atomic swap: queries in flight finish on the old engine, new ones use the new.
