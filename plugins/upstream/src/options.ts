@@ -53,7 +53,7 @@ export interface UpstreamOptions {
   udp?: {
     /** Sockets per upstream, each on its own random port. Default 4 (1–64). */
     sockets?: number;
-    /** Queries per socket before it is replaced by a freshly bound one. Default 64 (1–65 536). */
+    /** Queries per socket before it is replaced by a freshly bound one. Default 64 (1–16 384). */
     queriesPerSocket?: number;
   };
   /** TCP and DoT connections. */
@@ -273,7 +273,7 @@ export function resolveOptions(input: UpstreamOptions | undefined): ResolvedOpti
     health,
     clientSubnet,
     ednsPayloadSize: int(`${P}.ednsPayloadSize`, o.ednsPayloadSize, 1232, 512, 4096),
-    udp: { sockets: int(`${P}.udp.sockets`, u.sockets, 4, 1, 64), queriesPerSocket: int(`${P}.udp.queriesPerSocket`, u.queriesPerSocket, 64, 1, 65_536) },
+    udp: { sockets: int(`${P}.udp.sockets`, u.sockets, 4, 1, 64), queriesPerSocket: int(`${P}.udp.queriesPerSocket`, u.queriesPerSocket, 64, 1, 16_384) },
     tcp: {
       maxConnections: int(`${P}.tcp.maxConnections`, t.maxConnections, 2, 1, 64),
       maxInFlight: int(`${P}.tcp.maxInFlight`, t.maxInFlight, 128, 1, 4096),

@@ -17,7 +17,7 @@ export interface UdpTransportOptions {
   events?: TransportEvents;
   /** Sockets kept open at once, each bound to its own kernel-chosen random port. Default 4 (1–64). */
   sockets?: number;
-  /** Queries sent through one socket before it is retired and a fresh random port is bound. Default 64 (1–65536). */
+  /** Queries sent through one socket before it is retired and a fresh random port is bound. Default 64 (1–16384; IDs stay unique per socket). */
   queriesPerSocket?: number;
 }
 
