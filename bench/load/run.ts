@@ -205,7 +205,7 @@ async function scenarioApp(): Promise<void> {
               plugins: [
                 { use: 'metrics' },
                 { use: 'special-use' },
-                { use: 'blocking', options: { lists: [blocklist] } },
+                { use: 'blocking', options: { groups: { default: { block: [blocklist] } } } },
                 { use: 'cache', options: { maxEntries: 250_000 } },
                 { use: 'dedup' },
                 { use: 'upstream', options: { servers: [`udp://127.0.0.1:${upstream.port}`] } },

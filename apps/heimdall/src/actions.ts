@@ -23,8 +23,6 @@ export interface ActionArgs {
   suffix?: string;
   /** blocking.disable: milliseconds; absent = until enabled again. */
   durationMs?: number;
-  /** blocking.*: client group, when the blocking plugin has groups. */
-  group?: string;
 }
 
 /** The action's plugin is not in the chain (HTTP 404). */
@@ -81,18 +79,16 @@ export async function runAction(container: Container, action: ActionName, args: 
     }
     case 'blocking.status': {
       const control = service<Record<string, unknown>>(container, BLOCKING_CONTROL_TOKEN, 'the blocking plugin');
-      return await call(control, ['status'], [args.group].filter((a) => a !== undefined), 'blocking control');
+      return await call(control, ['status'], [], 'blocking control');
     }
     case 'blocking.enable': {
       const control = service<Record<string, unknown>>(container, BLOCKING_CONTROL_TOKEN, 'the blocking plugin');
-      await call(control, ['enable'], args.group !== undefined ? [args.group] : [], 'blocking control');
+      await call(control, ['enable'], [], 'blocking control');
       return await call(control, ['status'], [], 'blocking control');
     }
     case 'blocking.disable': {
       const control = service<Record<string, unknown>>(container, BLOCKING_CONTROL_TOKEN, 'the blocking plugin');
-      const callArgs: unknown[] = [args.durationMs];
-      if (args.group !== undefined) callArgs.push(args.group);
-      await call(control, ['disable'], callArgs, 'blocking control');
+      await call(control, ['disable'], args.durationMs === undefined ? [] : [args.durationMs], 'blocking control');
       return await call(control, ['status'], [], 'blocking control');
     }
     case 'blocking.reload': {

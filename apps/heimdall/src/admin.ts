@@ -89,10 +89,8 @@ export async function startAdmin(backend: AdminBackend, options: AdminOptions): 
       const name = url.searchParams.get('name');
       const suffix = url.searchParams.get('suffix');
       const duration = url.searchParams.get('duration');
-      const group = url.searchParams.get('group');
       if (name !== null) args.name = name;
       if (suffix !== null) args.suffix = suffix;
-      if (group !== null) args.group = group;
       if (duration !== null) args.durationMs = parseDuration(duration);
       const result = await backend.action(route.action, args);
       options.logger.info({ action: route.action, args }, 'admin action');

@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { parseCli, HELP } from './args.js';
 import { AppConfigError, resolveConfig } from './config.js';
 import { startApp } from './app.js';
-import { BUILTIN_PLUGINS, builtinAvailable } from './plugins/registry.js';
+import { BUILTIN_PLUGINS, buildPlugins, builtinAvailable } from './plugins/registry.js';
 import { isWorker, runPrimary, runWorker, workerCount } from './cluster.js';
 
 function version(): string {
@@ -36,11 +36,7 @@ async function main(): Promise<void> {
     return;
   }
   const config = resolveConfig(args.config, args.overrides);
-  if (args.check) {
-    process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
-    return;
-  }
-  const logger = pino({ name: 'heimdall', level: config.logLevel });
+  const logger = pino({ name: 'heimdall', level: args.check ? 'error' : config.logLevel });
   if (args.config === undefined) {
     // The embedded default names every built-in; leave out one this build lacks rather than refuse to start.
     const kept = [];
@@ -49,6 +45,11 @@ async function main(): Promise<void> {
       else logger.warn({ plugin: entry.use }, 'built-in plugin not available in this build; left out of the default chain');
     }
     config.plugins = kept;
+  }
+  if (args.check) {
+    await buildPlugins(config.plugins, config.baseDir); // the factories validate their options
+    process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    return;
   }
   if (workerCount(config.workers) > 1) {
     await runPrimary(config, logger);

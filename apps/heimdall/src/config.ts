@@ -191,12 +191,15 @@ export function applyOverrides(config: HeimdallConfig, o: Overrides): HeimdallCo
   if (o.blocklists) {
     const entry = plugins.find((p) => p.use === 'blocking');
     if (entry) {
+      // The flags replace the block lists of the `default` group; other groups stay.
       entry.enabled = true;
-      entry.options = { ...(entry.options ?? {}), lists: o.blocklists };
+      const options = (entry.options ??= {});
+      const groups = (options.groups ??= {}) as Record<string, Record<string, unknown>>;
+      groups.default = { ...(groups.default ?? {}), block: o.blocklists };
     } else {
       let at = plugins.findIndex((p) => BLOCKING_BEFORE.has(p.use));
       if (at < 0) at = plugins.length;
-      plugins.splice(at, 0, { use: 'blocking', options: { lists: o.blocklists } });
+      plugins.splice(at, 0, { use: 'blocking', options: { groups: { default: { block: o.blocklists } } } });
     }
   }
   return out;

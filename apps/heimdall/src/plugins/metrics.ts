@@ -62,7 +62,7 @@ export function metrics(options: MetricsOptions = {}): HeimdallPlugin {
     name: 'metrics',
     middleware(container) {
       const registry = container.get<Registry>(METRICS);
-      // key = qtype * 128 + rcode * 8 + transport
+      // key = qtype * 256 + rcode * 8 + transport (rcode 0..16 in bits 3-7, transport in bits 0-2)
       const counts = new Map<number, number>();
       // per transport: nb bucket counts (non-cumulative) + overflow, sum (ms), count
       const hist = TRANSPORTS.map(() => ({ buckets: new Float64Array(nb + 1), sumMs: 0, count: 0 }));
@@ -76,9 +76,8 @@ export function metrics(options: MetricsOptions = {}): HeimdallPlugin {
           collect() {
             this.reset();
             for (const [key, n] of counts) {
-              const rcode = (key >> 3) & 15;
-              const unanswered = ((key >> 3) & 31) === UNANSWERED;
-              this.inc({ qtype: typeToString(Math.floor(key / 128)), rcode: unanswered ? 'unanswered' : rcodeToString(rcode), transport: TRANSPORTS[key & 7]! }, n);
+              const rcode = (key >> 3) & 31;
+              this.inc({ qtype: typeToString(Math.floor(key / 256)), rcode: rcode === UNANSWERED ? 'unanswered' : rcodeToString(rcode), transport: TRANSPORTS[key & 7]! }, n);
             }
           },
         }),
@@ -117,7 +116,7 @@ export function metrics(options: MetricsOptions = {}): HeimdallPlugin {
       const record = (response: Buffer | null, qtype: number, transport: number, t0: number): void => {
         const ms = performance.now() - t0;
         const rcode = response === null || response.length < 4 ? UNANSWERED : response[3]! & 15;
-        const key = qtype * 128 + rcode * 8 + transport;
+        const key = qtype * 256 + rcode * 8 + transport;
         counts.set(key, (counts.get(key) ?? 0) + 1);
         const h = hist[transport]!;
         let i = 0;

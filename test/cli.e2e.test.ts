@@ -1,0 +1,100 @@
+/**
+ * The `heimdall` command's behaviour without serving: --help, --version,
+ * --check, and configuration errors (exit code 2, the field named).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers.js';
+
+const dir = mkdtempSync(join(os.tmpdir(), 'heimdall-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function configFile(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('heimdall CLI', () => {
+  it('prints help and version', async () => {
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--listen ADDR:PORT/);
+    expect(help.stdout).toMatch(/--workers N\|auto/);
+    const version = await runCli(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(/^heimdall \d+\.\d+\.\d+/);
+  });
+
+  it('--check prints the embedded default with flags applied', async () => {
+    const r = await runCli(['--check', '--listen', '127.0.0.1:5400', '--upstream', '127.0.0.1:5399', '--blocklist', '/tmp/list.txt', '--admin', 'off']);
+    expect(r.code).toBe(0);
+    const cfg = JSON.parse(r.stdout) as { listen: string[]; admin: { enabled: boolean }; plugins: Array<{ use: string; options?: Record<string, unknown> }> };
+    expect(cfg.listen).toEqual(['127.0.0.1:5400']);
+    expect(cfg.admin.enabled).toBe(false);
+    expect(cfg.plugins.map((p) => p.use)).toEqual(['metrics', 'special-use', 'blocking', 'cache', 'dedup', 'upstream']);
+    expect(cfg.plugins.at(-1)!.options!.servers).toEqual(['127.0.0.1:5399']);
+  });
+
+  it.each([
+    ['unknown field', '{"lisen": ["127.0.0.1:53"]}', 'lisen: unknown field'],
+    ['bad listen', '{"listen": ["127.0.0.1:99999"]}', 'listen[0]: port must be 0..65535'],
+    ['listen not an array', '{"listen": "127.0.0.1:53"}', 'listen: must be array'],
+    ['bad workers', '{"workers": 0}', 'workers: must be an integer from 1 to 256 or "auto"'],
+    ['bad log level', '{"logLevel": "loud"}', 'logLevel: must be one of'],
+    ['plugin without use', '{"plugins": [{"options": {}}]}', 'plugins[0].use: is required'],
+    ['schema-checked plugin option', '{"plugins": [{"use": "special-use", "options": {"ttl": "long"}}]}', 'plugins[0].options.ttl: must be integer'],
+    ['unknown plugin option', '{"plugins": [{"use": "metrics", "options": {"bucket": [1]}}]}', 'plugins[0].options.bucket: unknown field'],
+    ['option rejected by the plugin', '{"plugins": [{"use": "special-use", "options": {"zones": ["bad..zone"]}}]}', 'plugins[0].options.zones[0]'],
+    ['missing third-party plugin', '{"plugins": [{"use": "@acme/not-installed"}]}', "plugins[0].use: cannot find plugin '@acme/not-installed'"],
+    ['bad admin token', '{"admin": {"token": "short"}}', 'admin.token: must NOT have fewer than 8 characters'],
+  ])('rejects a config with %s (exit 2, field named)', async (_what, json, message) => {
+    const r = await runCli(['--config', configFile(`c${Math.random().toString(36).slice(2)}.json`, json), '--check']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('config error');
+    expect(r.stderr).toContain(message);
+  });
+
+  it('reads YAML and reports its errors with the field path', async () => {
+    const ok = configFile('ok.yaml', 'listen:\n  - 127.0.0.1:5401\nplugins:\n  - use: special-use\n    options:\n      appendixG: true\n');
+    const r = await runCli(['--config', ok, '--check']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).plugins[0].options.appendixG).toBe(true);
+    const bad = configFile('bad.yaml', 'plugins:\n  - use: special-use\n    options:\n      appendixG: maybe\n');
+    const e = await runCli(['--config', bad, '--check']);
+    expect(e.code).toBe(2);
+    expect(e.stderr).toContain('plugins[0].options.appendixG: must be boolean');
+    const broken = configFile('broken.yaml', 'listen: [127.0.0.1:53\n');
+    const b = await runCli(['--config', broken]);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/is not valid YAML/);
+  });
+
+  it('rejects bad flags', async () => {
+    const w = await runCli(['--workers', 'many']);
+    expect(w.code).toBe(2);
+    expect(w.stderr).toContain('--workers: must be an integer from 1 to 256 or "auto"');
+    const u = await runCli(['--bogus']);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toMatch(/Unknown option '--bogus'/);
+    const l = await runCli(['--listen', 'nowhere', '--check']);
+    expect(l.code).toBe(2);
+    expect(l.stderr).toContain('listen[0]: must be ADDRESS:PORT');
+  });
+
+  it('exits 1 with a message when the address is taken', async () => {
+    const net = await import('node:net');
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const port = (srv.address() as { port: number }).port;
+    try {
+      const r = await runCli(['--listen', `127.0.0.1:${port}`, '--admin', 'off', '--upstream', '127.0.0.1:9', '--log-level', 'silent']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/EADDRINUSE|in use/i);
+    } finally {
+      srv.close();
+    }
+  });
+});
