@@ -43,6 +43,10 @@ export function decodeOptions(buf: Buffer, o: number, end: number): EdnsOption[]
         if (n !== (source + 7) >>> 3) throw bad(o, 'client subnet address length does not match its source prefix');
         addr.fill(0);
         for (let i = 0; i < n; i++) addr[i] = buf[v + 4 + i];
+        // RFC 7871 §6: bits beyond SOURCE PREFIX-LENGTH must be zero.
+        if (source % 8 !== 0 && (addr[n - 1] & (0xff >>> (source % 8))) !== 0) {
+          throw bad(o, 'client subnet address has bits set beyond its source prefix');
+        }
         options.push({
           code: OptionCode.CLIENT_SUBNET,
           family: family as 1 | 2,

@@ -47,16 +47,19 @@ export { OptionCode, optionCodeFromString, optionCodeToString } from './optionco
 export { COMPRESSIBLE_TYPES, decodeRdata } from './rdata/index.js';
 export { SvcParamKey } from './rdata/svcb.js';
 export type {
+  AfsdbData,
   CaaData,
   DnskeyData,
   DsData,
   HinfoData,
+  MinfoData,
   MxData,
   NaptrData,
   Nsec3Data,
   Nsec3ParamData,
   NsecData,
   RawSvcParam,
+  RpData,
   RrsigData,
   SoaData,
   SrvData,

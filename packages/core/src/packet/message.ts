@@ -3,15 +3,18 @@
  */
 import type { Edns, EdnsInit, EdnsOption } from './edns.js';
 import type {
+  AfsdbData,
   CaaData,
   DnskeyData,
   DsData,
   HinfoData,
+  MinfoData,
   MxData,
   NaptrData,
   Nsec3Data,
   Nsec3ParamData,
   NsecData,
+  RpData,
   RrsigData,
   SoaData,
   SrvData,
@@ -44,6 +47,9 @@ export type RecordData =
   | TlsaData
   | SshfpData
   | HinfoData
+  | MinfoData
+  | RpData
+  | AfsdbData
   | SvcbData
   | EdnsOption[];
 

@@ -12,15 +12,18 @@ import { RecordType } from '../types.js';
 import { badValue, type Writer } from '../writer.js';
 import { decodeSvcParams, writeSvcParams } from './svcb.js';
 import type {
+  AfsdbData,
   CaaData,
   DnskeyData,
   DsData,
   HinfoData,
+  MinfoData,
   MxData,
   NaptrData,
   Nsec3Data,
   Nsec3ParamData,
   NsecData,
+  RpData,
   RrsigData,
   SoaData,
   SrvData,
@@ -158,11 +161,28 @@ export function decodeRdata(buf: Buffer, type: number, offset: number, length: n
       if (nameEnd !== end) throw badRdata(o, type, 'trailing octets after name');
       return s;
     }
-    case RecordType.MX: {
+    case RecordType.MX:
+    case RecordType.RT:
+    case RecordType.KX: {
       need(o, 3, end, type);
       const exchange = rname(buf, o + 2, end, type);
       if (nameEnd !== end) throw badRdata(o, type, 'trailing octets after name');
       return { preference: u16(buf, o), exchange } satisfies MxData;
+    }
+    case RecordType.AFSDB: {
+      need(o, 3, end, type);
+      const hostname = rname(buf, o + 2, end, type);
+      if (nameEnd !== end) throw badRdata(o, type, 'trailing octets after name');
+      return { subtype: u16(buf, o), hostname } satisfies AfsdbData;
+    }
+    case RecordType.MINFO:
+    case RecordType.RP: {
+      const first = rname(buf, o, end, type);
+      const second = rname(buf, nameEnd, end, type);
+      if (nameEnd !== end) throw badRdata(o, type, 'trailing octets after names');
+      return type === RecordType.MINFO
+        ? ({ rmailbx: first, emailbx: second } satisfies MinfoData)
+        : ({ mbox: first, txt: second } satisfies RpData);
     }
     case RecordType.TXT:
     case RecordType.SPF: {
@@ -273,6 +293,7 @@ export function decodeRdata(buf: Buffer, type: number, offset: number, length: n
       need(o, 5, end, type);
       const saltEnd = o + 5 + buf[o + 4];
       need(saltEnd, 1, end, type);
+      if (buf[saltEnd] === 0) throw badRdata(saltEnd, type, 'empty next hashed owner name');
       const hashEnd = saltEnd + 1 + buf[saltEnd];
       if (hashEnd > end) throw badRdata(saltEnd, type, 'hash runs past RDATA');
       return {
@@ -356,10 +377,30 @@ export function writeRdata(w: Writer, type: number, data: RecordData): void {
     case RecordType.DNAME:
       w.name(data as string, false); // RFC 6672 §2.5: no compression of the target
       return;
-    case RecordType.MX: {
+    case RecordType.MX:
+    case RecordType.RT:
+    case RecordType.KX: {
       const d = obj<MxData>(data, type);
-      w.u16(d.preference, 'MX preference');
-      w.name(d.exchange, true);
+      w.u16(d.preference, 'preference');
+      w.name(d.exchange, type === RecordType.MX);
+      return;
+    }
+    case RecordType.AFSDB: {
+      const d = obj<AfsdbData>(data, type);
+      w.u16(d.subtype, 'AFSDB subtype');
+      w.name(d.hostname, false);
+      return;
+    }
+    case RecordType.MINFO: {
+      const d = obj<MinfoData>(data, type);
+      w.name(d.rmailbx, true);
+      w.name(d.emailbx, true);
+      return;
+    }
+    case RecordType.RP: {
+      const d = obj<RpData>(data, type);
+      w.name(d.mbox, false);
+      w.name(d.txt, false);
       return;
     }
     case RecordType.TXT:

@@ -40,7 +40,12 @@ export function decodeSvcParams(buf: Buffer, o: number, end: number, type: numbe
       case 0: {
         if (len === 0 || len % 2 !== 0) throw bad(o, type, 'mandatory must list 16-bit keys');
         const keys: number[] = [];
-        for (let p = v; p < ve; p += 2) keys.push((buf[p] << 8) | buf[p + 1]);
+        for (let p = v; p < ve; p += 2) {
+          const k = (buf[p] << 8) | buf[p + 1];
+          // RFC 9460 §8: strictly increasing, and never "mandatory" itself.
+          if (k === 0 || (keys.length > 0 && k <= keys[keys.length - 1])) throw bad(p, type, 'bad mandatory key list');
+          keys.push(k);
+        }
         params.mandatory = keys;
         break;
       }
@@ -133,7 +138,12 @@ export function writeSvcParams(w: Writer, p: SvcParams): void {
   if (p.mandatory !== undefined) {
     if (!Array.isArray(p.mandatory) || p.mandatory.length === 0) badValue('mandatory', p.mandatory);
     const at = begin(0);
-    for (const k of [...p.mandatory].sort((a, b) => a - b)) w.u16(k, 'mandatory key');
+    let prev = 0;
+    for (const k of [...p.mandatory].sort((a, b) => a - b)) {
+      if (k <= prev) badValue('mandatory key (0 or duplicate)', k);
+      w.u16(k, 'mandatory key');
+      prev = k;
+    }
     finish(at);
   }
   if (p.alpn !== undefined) {

@@ -163,3 +163,21 @@ export interface SvcbData {
   target: string;
   params: SvcParams;
 }
+
+/** MINFO (RFC 1035 §3.3.7). */
+export interface MinfoData {
+  rmailbx: string;
+  emailbx: string;
+}
+
+/** RP (RFC 1183 §2.2). */
+export interface RpData {
+  mbox: string;
+  txt: string;
+}
+
+/** AFSDB (RFC 1183 §1). */
+export interface AfsdbData {
+  subtype: number;
+  hostname: string;
+}
