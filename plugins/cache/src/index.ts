@@ -23,9 +23,11 @@ export {
   KEY_DO,
   KEY_EDNS,
   KEY_SUFFIX,
+  keyInfo,
   nameToWire,
   plainNameEnd,
   queryKeyFlags,
+  questionKey,
   writeTtls,
 } from './wire.js';
 export { buildRefreshQuery, type CacheMiddlewareDeps, cacheKeyOf, createCacheMiddleware, keyFlags, STALE_DEADLINE_MARGIN } from './middleware.js';

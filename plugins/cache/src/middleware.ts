@@ -6,7 +6,7 @@
 import type { Clock, Logger, Middleware, Next, Upstream } from '@heimdall/core';
 import type { CacheNode } from './policy.js';
 import type { CacheStore } from './store.js';
-import { KEY_CD, KEY_DO, KEY_EDNS, KEY_SUFFIX, queryKeyFlags } from './wire.js';
+import { KEY_CD, KEY_DO, KEY_EDNS, keyInfo, questionKey } from './wire.js';
 
 type Ctx = Parameters<Middleware>[0];
 
@@ -29,27 +29,22 @@ export interface CacheMiddlewareDeps {
 }
 
 /**
- * The cache key of the query in `ctx`: `MessageReader.cacheKey()` (lowercased
- * question name wire bytes, QTYPE, QCLASS) plus one character for the EDNS,
- * DO and CD bits. Returns null for queries that are not cached: opcode other
- * than QUERY, not exactly one question, a malformed question or record
- * section, zone transfers (AXFR/IXFR).
+ * The cache key of the query in `ctx`: `MessageReader.cacheKey()`'s format
+ * (lowercased question name wire bytes, QTYPE, QCLASS) plus one character for
+ * the EDNS, DO and CD bits, built in one allocation by {@link questionKey}
+ * (which also sets `keyInfo.nameEnd` and `keyInfo.flags`). Returns null for
+ * queries that are not cached: a response, opcode other than QUERY, not
+ * exactly one question, a compressed or malformed question, a malformed
+ * record section, zone transfers (AXFR/IXFR).
  */
 export function cacheKeyOf(ctx: Ctx): string | null {
   const request = ctx.request;
   if (request.length < 12 || (request[2] & 0xf8) !== 0 || request[4] !== 0 || request[5] !== 1) return null;
-  let key: string;
-  let qEnd: number;
-  try {
-    qEnd = ctx.query.questionEnd;
-    key = ctx.query.cacheKey();
-  } catch {
-    return null;
-  }
-  if (request[qEnd - 4] === 0 && (request[qEnd - 3] === 251 || request[qEnd - 3] === 252)) return null;
-  const flags = queryKeyFlags(request, qEnd);
-  if (flags < 0) return null;
-  return key + KEY_SUFFIX[flags];
+  const key = questionKey(request);
+  if (key === null) return null;
+  const t = keyInfo.nameEnd;
+  if (request[t] === 0 && (request[t + 1] === 251 || request[t + 1] === 252)) return null;
+  return key;
 }
 
 /** Key flags back from the last character of a key made by {@link cacheKeyOf}. */
@@ -216,30 +211,20 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
   }
 
   return function cache(ctx: Ctx, next: Next): void | Promise<void> {
-    const request = ctx.request;
-    if (request.length < 12 || (request[2] & 0xf8) !== 0 || request[4] !== 0 || request[5] !== 1) return next();
-    let key: string;
-    let qEnd: number;
-    try {
-      qEnd = ctx.query.questionEnd;
-      key = ctx.query.cacheKey();
-    } catch {
-      return next();
-    }
-    if (request[qEnd - 4] === 0 && (request[qEnd - 3] === 251 || request[qEnd - 3] === 252)) return next();
-    const flags = queryKeyFlags(request, qEnd);
-    if (flags < 0) return next();
-    key += KEY_SUFFIX[flags];
+    const key = cacheKeyOf(ctx);
+    if (key === null) return next();
+    const nameEnd = keyInfo.nameEnd;
+    const flags = keyInfo.flags;
     const now = clock.now();
     const node = store.peek(key);
     if (node !== undefined) {
-      const out = store.serve(node, request, qEnd - 4, flags, now);
+      const out = store.serve(node, ctx.request, nameEnd, flags, now);
       if (out !== null) {
         ctx.response = out;
         if (prefetch !== null) {
           node.hits = now - node.lastHit < prefetch.duration ? node.hits + 1 : 1;
           node.lastHit = now;
-          if (now >= node.prefetchAt && node.hits >= prefetch.amount && !node.refreshing) startPrefetch(node, request, qEnd, flags);
+          if (now >= node.prefetchAt && node.hits >= prefetch.amount && !node.refreshing) startPrefetch(node, ctx.request, nameEnd + 4, flags);
         }
         return;
       }

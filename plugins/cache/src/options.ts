@@ -44,7 +44,7 @@ export interface ServeStaleOptions {
 export interface CacheOptions {
   /** Most entries kept. Default 100 000 (1..1e8). */
   maxEntries?: number;
-  /** Most bytes kept (wire bytes plus a fixed per-entry overhead estimate). Default 64 MiB. */
+  /** Most bytes kept (wire bytes plus a measured per-entry overhead of 680 bytes). Default 128 MiB. */
   maxBytes?: number;
   /** Upper bound of a positive entry's TTL (s). Default 3600. */
   maxTtl?: number;
@@ -91,7 +91,7 @@ export interface ResolvedCacheOptions {
 /** Default values, for documentation and tests. */
 export const CACHE_DEFAULTS = {
   maxEntries: 100_000,
-  maxBytes: 64 * 1024 * 1024,
+  maxBytes: 128 * 1024 * 1024,
   maxTtl: 3600,
   minTtl: 0,
   maxNegativeTtl: 1800,

@@ -92,7 +92,7 @@ export class CacheStore {
     if (now >= e.expiresAt || e.nameEnd !== nameEnd) return null;
     this.policy.hit(node);
     const out = copyForQuery(e.wire, request, nameEnd, (flags & KEY_DO) !== 0, true);
-    writeTtls(out, e.ttlOffsets, e.ttls, Math.floor((now - e.storedAt) / 1000), -1);
+    writeTtls(out, e.wire, e.ttlOffsets, Math.floor((now - e.storedAt) / 1000), -1);
     this.stats.hits++;
     if (e.kind === 'nxdomain' || e.kind === 'nodata') this.stats.negativeHits++;
     return out;
@@ -104,7 +104,7 @@ export class CacheStore {
    */
   serveStale(entry: CacheEntry, request: Buffer, flags: number, ttl: number): Buffer {
     const out = copyForQuery(entry.wire, request, entry.nameEnd, (flags & KEY_DO) !== 0, true);
-    writeTtls(out, entry.ttlOffsets, entry.ttls, 0, ttl);
+    writeTtls(out, entry.wire, entry.ttlOffsets, 0, ttl);
     this.stats.staleAnswers++;
     return out;
   }
