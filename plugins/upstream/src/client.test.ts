@@ -4,7 +4,9 @@ import { expectAnswers, expectRcode, FakeUpstream, query, record } from '@heimda
 import { afterEach, describe, expect, it } from 'vitest';
 import { UpstreamClient } from './client.js';
 import { type UpstreamError, UpstreamExhaustedError } from './errors.js';
+import { STRATEGIES } from './group.js';
 import type { UpstreamOptions } from './options.js';
+import { answer, dohReply, dohServer, tcpServer, testCert } from '../test/servers.js';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -179,6 +181,62 @@ describe('UpstreamClient: strategies and failover', () => {
     await new Promise((r) => setTimeout(r, 120));
     expect(addr(await c.resolve(query('three.example')))).toBe('10.0.0.1');
     expect(c.servers.get(`udp://${a.endpoint}`)!.health.down).toBe(false);
+  });
+});
+
+describe.each(STRATEGIES)('UpstreamClient: failover with strategy %s', (strategy) => {
+  it('answers every query while one upstream is dead, and stops paying for it once it is down', async () => {
+    const dead = await fake('10.0.0.1');
+    const good = await fake('10.0.0.2');
+    dead.otherwise({ drop: true });
+    const c = client({ servers: [dead.endpoint, good.endpoint], strategy, timeout: 60, health: { maxFailures: 2, backoff: 10_000 } });
+    let slow = 0;
+    for (let i = 0; i < 12; i++) {
+      const [r, ms] = await timed(c.resolve(query(`${strategy}${i}.example`)));
+      expect(addr(r)).toBe('10.0.0.2');
+      expect(ms).toBeLessThan(400);
+      if (ms >= 55) slow++;
+    }
+    // At most maxFailures queries wait for the dead upstream's timeout (none with parallel).
+    expect(slow).toBeLessThanOrEqual(strategy === 'parallel' ? 0 : 2);
+    if (strategy === 'fastest') {
+      // One timeout's RTT penalty is enough for the weighted draw to avoid it.
+      expect(dead.counts.udp).toBeLessThanOrEqual(3);
+    } else {
+      // parallel: the dead upstream's attempts time out in the background.
+      if (strategy === 'parallel') await new Promise((r) => setTimeout(r, 120));
+      expect(c.servers.get(`udp://${dead.endpoint}`)!.health.down).toBe(true);
+      const before = dead.counts.udp;
+      for (let i = 0; i < 5; i++) expect(addr(await c.resolve(query(`after${i}.example`)))).toBe('10.0.0.2');
+      expect(dead.counts.udp).toBe(before);
+    }
+  });
+});
+
+describe('UpstreamClient: encrypted upstreams through URLs', () => {
+  it('tls:// with a fragment name and a CA from the options', async () => {
+    const cert = await testCert();
+    const srv = await tcpServer((q, write) => write(answer(q, { address: '10.9.9.9' })), cert);
+    open.push(srv);
+    const c = client({ servers: [`tls://127.0.0.1:${srv.port}#dns.test`], tls: { ca: cert.cert } });
+    expect(addr(await c.resolve(query('dot.example')))).toBe('10.9.9.9');
+    expect(addr(await c.resolve(query('dot2.example')))).toBe('10.9.9.9');
+    expect(srv.connections).toBe(1);
+    // Wrong name in the fragment: certificate check fails → network error → EDE 23.
+    const bad = client({ servers: [`tls://127.0.0.1:${srv.port}#other.test`], tls: { ca: cert.cert }, maxAttempts: 1 });
+    expect(((await rejection(bad.resolve(query('x.example')))) as UpstreamExhaustedError).ede).toBe(23);
+  });
+
+  it('https:// POST and GET', async () => {
+    const cert = await testCert();
+    const srv = await dohServer((q, stream) => dohReply(stream, answer(q, { address: '10.8.8.8' })), cert);
+    open.push(srv);
+    const post = client({ servers: [`https://127.0.0.1:${srv.port}/dns-query#dns.test`], tls: { ca: cert.cert } });
+    expect(addr(await post.resolve(query('doh.example', 'A', { id: 4242 })))).toBe('10.8.8.8');
+    const get = client({ servers: [`https://127.0.0.1:${srv.port}/dns-query#dns.test`], tls: { ca: cert.cert }, https: { method: 'GET' } });
+    const r = await get.resolve(query('doh.example', 'A', { id: 4243 }));
+    expect(r.readUInt16BE(0)).toBe(4243);
+    expect(srv.requests.map((x) => x.method)).toEqual(['POST', 'GET']);
   });
 });
 

@@ -176,7 +176,8 @@ export class UpstreamGroup {
    */
   async resolve(query: Buffer, deadline: number, signal?: AbortSignal): Promise<Buffer> {
     const { clock, timeout, maxAttempts, rcodes } = this.options;
-    const order = this.order(clock.now());
+    const now0 = clock.now();
+    const order = this.order(now0);
     const errors: UpstreamError[] = [];
     let fallback: Buffer | undefined;
     // Upstreams that answered with a retry rcode are not asked again for this
@@ -193,7 +194,9 @@ export class UpstreamGroup {
     };
     let attempts = 0;
     let next = 0;
-    if (this.options.strategy === 'parallel' && order.length >= 2 && maxAttempts >= 2) {
+    // parallel asks two *available* upstreams (down ones sort last); with
+    // fewer, it degrades to one at a time.
+    if (this.options.strategy === 'parallel' && order.length >= 2 && maxAttempts >= 2 && order[1]!.health.available(now0)) {
       attempts = next = 2;
       const until = Math.min(deadline, clock.now() + timeout);
       const [a, b] = [order[0]!, order[1]!];
