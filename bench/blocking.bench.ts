@@ -9,12 +9,32 @@
  * - lookups of 5-label names, listed and not listed, in the chosen hash table
  *   (`DomainTable`), the sorted-array candidate (`SortedDomainTable`) and the
  *   naive peer (a `Set` of every listed name, probed with every suffix);
- * - the full decision (`Engine.decide`), which the middleware runs per query.
+ * - the full decision (`Engine.decide`), which the middleware runs per query;
+ * - query latency (p50/p99/max) through `resolver.handle()` at a fixed offered
+ *   rate while the 1M list is reloaded again and again, with the build in a
+ *   worker (default) and inline in yielding chunks, beside a no-reload
+ *   baseline (latency counted from the intended send time, so event-loop
+ *   stalls are not hidden). Skip with BLOCKING_BENCH_RELOAD=0.
  *
  * Writes bench/results/blocking.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { DECISION_BLOCKED, DECISION_NONE, Engine, EngineBuilder, NaiveSuffixSet, randomSeed, SortedDomainTable } from '@heimdall/plugin-blocking';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createResolver, type HeimdallPlugin, silentLogger } from '@heimdall/core';
+import {
+  BLOCKING_CONTROL,
+  type BlockingControl,
+  blocking,
+  DECISION_BLOCKED,
+  DECISION_NONE,
+  Engine,
+  EngineBuilder,
+  NaiveSuffixSet,
+  randomSeed,
+  SortedDomainTable,
+} from '@heimdall/plugin-blocking';
+import { query } from '@heimdall/testing';
 import { bench, do_not_optimize, run, summary } from 'mitata';
 
 const N = Number(process.env.BLOCKING_BENCH_N ?? 1_000_000);
@@ -57,6 +77,9 @@ const listed = new Set<string>();
 while (listed.size < N) listed.add(domain());
 const listedArr = [...listed];
 let hosts = '# generated hosts file\n' + listedArr.map((d) => `0.0.0.0 ${d}`).join('\n') + '\n';
+const workDir = mkdtempSync(join(tmpdir(), 'heimdall-blocking-bench-'));
+const hostsFile = join(workDir, 'hosts.txt');
+writeFileSync(hostsFile, hosts);
 console.log(`hosts text: ${mb(hosts.length)} MB`);
 
 // --- build the engine (chosen structure) ---------------------------------
@@ -152,6 +175,76 @@ const results = rows.map((r) => {
     ratio: peer?.avg && r.avg ? Math.round((r.avg / peer.avg) * 1000) / 1000 : null,
   };
 });
+// --- query latency while reloading ---------------------------------------------
+interface LatencyReport {
+  mode: string;
+  queries: number;
+  reloads: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+const stub: HeimdallPlugin = {
+  name: 'stub',
+  middleware: () => (ctx) => {
+    ctx.nodata();
+  },
+};
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+}
+async function latencyUnderReload(mode: 'worker' | 'inline', reload: boolean, durationMs: number): Promise<LatencyReport> {
+  const resolver = createResolver({
+    logger: silentLogger(),
+    plugins: [blocking({ build: mode, refresh: { interval: 0 }, groups: { ads: { block: [hostsFile] } } }), stub],
+  });
+  await resolver.start();
+  const control = resolver.container.get<BlockingControl>(BLOCKING_CONTROL);
+  const queries = [...miss.slice(0, 512), ...hit.slice(0, 512)].map((n) => query(n, 'A'));
+  const lat: number[] = [];
+  let reloads = 0;
+  let stop = false;
+  const reloader = (async () => {
+    while (reload && !stop) {
+      await control.reload();
+      reloads++;
+    }
+  })();
+  const intervalMs = 0.5; // 2,000 queries/s offered
+  const start = performance.now();
+  let sent = 0;
+  const pending: Promise<void>[] = [];
+  while (performance.now() - start < durationMs) {
+    const intended = start + sent * intervalMs;
+    if (performance.now() < intended) {
+      await new Promise<void>((r) => setImmediate(r));
+      continue;
+    }
+    const q = queries[sent & 1023]!;
+    sent++;
+    pending.push(resolver.handle(q).then(() => void lat.push(performance.now() - intended)));
+    if (pending.length > 4096) await Promise.all(pending.splice(0));
+  }
+  await Promise.all(pending);
+  stop = true;
+  await reloader;
+  await resolver.stop();
+  lat.sort((a, b) => a - b);
+  const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  return { mode: `${mode}${reload ? ' + reload loop' : ' (no reload)'}`, queries: lat.length, reloads, p50Ms: r3(pct(lat, 50)), p99Ms: r3(pct(lat, 99)), maxMs: r3(lat[lat.length - 1]!) };
+}
+const reloadReports: LatencyReport[] = [];
+if (process.env.BLOCKING_BENCH_RELOAD !== '0') {
+  const dur = Number(process.env.BLOCKING_BENCH_RELOAD_MS ?? 15_000);
+  for (const [mode, reload] of [['worker', false], ['worker', true], ['inline', true]] as const) {
+    const rep = await latencyUnderReload(mode, reload, dur);
+    console.log(rep);
+    reloadReports.push(rep);
+  }
+  console.table(reloadReports);
+}
+rmSync(workDir, { recursive: true, force: true });
+
 const summaryOut = {
   name: 'blocking',
   domains: N,
@@ -166,6 +259,7 @@ const summaryOut = {
     naiveSetHeapMB: mb(m5.heap - m4.heap),
   },
   results,
+  reload: reloadReports,
   node: process.version,
   date: new Date().toISOString(),
 };

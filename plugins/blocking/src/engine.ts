@@ -100,6 +100,8 @@ export function isPublicSuffix(name: string): boolean {
 export class EngineBuilder {
   readonly #table: DomainTableBuilder;
   readonly #palette: number[] = [];
+  /** The same palette entries as arrays, by id (no slicing per insert). */
+  readonly #vectors: number[][] = [];
   readonly #paletteIndex = new Map<string, number>();
   readonly #freshCache = new Map<number, number>();
   readonly #mergeCache = new Map<number, number>();
@@ -196,7 +198,7 @@ export class EngineBuilder {
       fresh = this.#intern(this.#addVec);
       this.#freshCache.set(key, fresh);
     } else {
-      this.#addVec = this.#palette.slice(fresh * PALETTE_STRIDE, fresh * PALETTE_STRIDE + PALETTE_STRIDE);
+      this.#addVec = this.#vectors[fresh]!;
     }
     this.#table.add(name, fresh + 1, this.#merge);
   }
@@ -228,6 +230,7 @@ export class EngineBuilder {
       id = this.#palette.length / PALETTE_STRIDE;
       if (id + 1 > MAX_VALUE) throw new RangeError('palette overflow');
       for (const x of v) this.#palette.push(x);
+      this.#vectors.push(v);
       this.#paletteIndex.set(k, id);
     }
     return id;

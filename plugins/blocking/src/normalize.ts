@@ -98,14 +98,21 @@ export function isIpLiteral(s: string): boolean {
   }
   if (colon) return true;
   if (dots !== 3) return false;
-  const parts = s.split('.');
-  for (const p of parts) {
-    if (p.length === 0 || p.length > 3) return false;
-    for (let i = 0; i < p.length; i++) {
-      const c = p.charCodeAt(i);
-      if (c < 0x30 || c > 0x39) return false;
+  // Dotted quad: four runs of 1–3 digits, each ≤ 255 (no allocation).
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= len; i++) {
+    const c = i === len ? 0x2e : s.charCodeAt(i);
+    if (c === 0x2e) {
+      if (digits === 0 || value > 255) return false;
+      value = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (++digits > 3) return false;
+      value = value * 10 + (c - 0x30);
+    } else {
+      return false;
     }
-    if (Number(p) > 255) return false;
   }
   return true;
 }

@@ -118,6 +118,15 @@ export function parseLine(raw: string, sink: RuleSink, counts: ParseCounts, opti
       return;
     }
   }
+  // Fast path for the usual hosts prefixes.
+  if (c0 === 0x30 && line.startsWith('0.0.0.0') && WS(line.charCodeAt(7))) {
+    if (parseHostsNames(line, 8, sink, counts, options) === 0) hostsWithoutName(line, counts, options);
+    return;
+  }
+  if (c0 === 0x31 && line.startsWith('127.0.0.1') && WS(line.charCodeAt(9))) {
+    if (parseHostsNames(line, 10, sink, counts, options) === 0) hostsWithoutName(line, counts, options);
+    return;
+  }
   // Find the first token.
   let i = 0;
   const len = line.length;
@@ -143,11 +152,18 @@ export function parseLine(raw: string, sink: RuleSink, counts: ParseCounts, opti
   emitName(first, RULE_EXACT | RULE_CHILDREN | RULE_PLAIN, sink, counts, options, false);
 }
 
-function parseHostsNames(line: string, i: number, sink: RuleSink, counts: ParseCounts, options: ParseOptions): void {
+function hostsWithoutName(line: string, counts: ParseCounts, options: ParseOptions): void {
+  counts.invalid++;
+  options.onInvalid?.(line, 'hosts line without a name');
+}
+
+/** Emits every name after the address; returns how many tokens there were. */
+function parseHostsNames(line: string, i: number, sink: RuleSink, counts: ParseCounts, options: ParseOptions): number {
   const len = line.length;
+  let tokens = 0;
   while (i < len) {
     const c = line.charCodeAt(i);
-    if (c === 0x23) return; // inline comment
+    if (c === 0x23) return tokens; // inline comment
     if (WS(c)) {
       i++;
       continue;
@@ -155,8 +171,10 @@ function parseHostsNames(line: string, i: number, sink: RuleSink, counts: ParseC
     let j = i;
     while (j < len && !WS(line.charCodeAt(j)) && line.charCodeAt(j) !== 0x23) j++;
     emitName(line.slice(i, j), RULE_EXACT | RULE_CHILDREN | RULE_PLAIN, sink, counts, options, true);
+    tokens++;
     i = j;
   }
+  return tokens;
 }
 
 function emitName(
@@ -178,17 +196,18 @@ function emitName(
     name = name.slice(2);
     f = (f & ~(RULE_EXACT | RULE_PLAIN)) | RULE_CHILDREN;
   }
-  if (hosts) {
-    const lower = name.toLowerCase();
-    if (isHostsBoilerplate(lower) || isIpLiteral(lower)) {
+  const n = normalizeDomain(name);
+  if (n === null) {
+    if (hosts && isIpLiteral(name)) {
       counts.ignored++;
       return;
     }
-  }
-  const n = normalizeDomain(name);
-  if (n === null) {
     counts.invalid++;
     options.onInvalid?.(token, 'not a valid domain name');
+    return;
+  }
+  if (hosts && isHostsBoilerplate(n)) {
+    counts.ignored++;
     return;
   }
   counts.domains++;
