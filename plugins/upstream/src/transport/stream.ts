@@ -326,6 +326,8 @@ export class StreamTransport implements Transport {
             conn.socket.destroySoon?.();
           }
         }, this.#idleTimeout);
+        // An idle connection must not keep the process alive.
+        (conn.idleTimer as NodeJS.Timeout).unref?.();
       }
     }
   }

@@ -78,6 +78,15 @@ describe('UdpTransport', () => {
     expect(spoofs).toEqual(['id', 'question', 'malformed']);
   });
 
+  it('does not count a late reply (after the timeout) as a spoof', async () => {
+    const spoofs: string[] = [];
+    const srv = track(await udpServer((m, _r, reply) => setTimeout(() => reply(answer(m)), 80)));
+    const t = track(new UdpTransport({ host: '127.0.0.1', port: srv.port, family: 4, events: { onSpoof: (r) => spoofs.push(r) } }));
+    await expectCode(t.exchange(makeQuery('late.example'), soon(30)), 'TIMEOUT');
+    await new Promise((r) => setTimeout(r, 120));
+    expect(spoofs).toEqual([]);
+  });
+
   it('ignores a reply from the wrong source port', async () => {
     const other = dgram.createSocket('udp4');
     await new Promise<void>((r) => other.bind(0, '127.0.0.1', () => r()));

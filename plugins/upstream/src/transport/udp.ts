@@ -36,6 +36,8 @@ interface Pending {
 
 class Slot {
   readonly pending = new Map<number, Pending>();
+  /** IDs of queries that timed out on this socket: their late replies are ignored without counting a spoof. */
+  expired: Set<number> | undefined;
   used = 0;
   retired = false;
   closed = false;
@@ -98,13 +100,18 @@ export class UdpTransport implements Transport {
     if (options.signal?.aborted) return Promise.reject(new UpstreamError('ABORTED', 'aborted', this.url));
     const slot = this.#pick();
     let id = randomId();
-    while (slot.pending.has(id)) id = randomId();
+    while (slot.pending.has(id) || slot.expired?.has(id)) id = randomId();
     const sent = copyWithId(query, id);
     return new Promise<Buffer>((resolve, reject) => {
       const p: Pending = { slot, id, origId: getId(query), sent, qEnd, resolve, reject, timer: undefined, signal: undefined, onAbort: undefined };
       slot.pending.set(id, p);
       const wait = options.deadline - this.#clock.now();
-      p.timer = this.#clock.setTimeout(() => this.#fail(p, new UpstreamError('TIMEOUT', `no reply within ${Math.max(0, Math.round(wait))} ms`, this.url)), Math.max(0, wait));
+      p.timer = this.#clock.setTimeout(() => {
+        p.timer = undefined;
+        // Sockets rotate every `queriesPerSocket` queries, so this set stays small and dies with its socket.
+        (slot.expired ??= new Set()).add(p.id);
+        this.#fail(p, new UpstreamError('TIMEOUT', `no reply within ${Math.max(0, Math.round(wait))} ms`, this.url));
+      }, Math.max(0, wait));
       if (options.signal) {
         p.signal = options.signal;
         p.onAbort = () => this.#fail(p, new UpstreamError('ABORTED', 'aborted', this.url));
@@ -180,8 +187,10 @@ export class UdpTransport implements Transport {
       this.#events.onSpoof?.('malformed');
       return;
     }
-    const p = slot.pending.get(getId(msg));
+    const id = getId(msg);
+    const p = slot.pending.get(id);
     if (p === undefined) {
+      if (slot.expired?.delete(id)) return; // a late reply, not a spoof
       this.#events.onSpoof?.('id');
       return;
     }
