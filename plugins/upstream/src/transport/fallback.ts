@@ -1,10 +1,12 @@
+import { UpstreamError } from '../errors.js';
 import { isTruncated } from '../wire.js';
 import type { ExchangeOptions, Transport, TransportEvents } from './types.js';
 
 /**
  * UDP first, TCP when the UDP reply has TC set (RFC 7766 §5, RFC 1035
  * §4.2.1): the query is re-sent over TCP to the same server within the same
- * deadline, and the TCP reply (complete) is returned.
+ * deadline, and the TCP reply (complete) is returned. If TCP fails (refused,
+ * timed out), the truncated UDP reply is returned as is.
  */
 export class UdpWithTcpFallback implements Transport {
   readonly protocol = 'udp' as const;
@@ -23,7 +25,14 @@ export class UdpWithTcpFallback implements Transport {
     if (!isTruncated(reply)) return reply;
     this.truncatedRetries++;
     this.events.onTruncated?.();
-    return this.tcp.exchange(query, options);
+    try {
+      return await this.tcp.exchange(query, options);
+    } catch (err) {
+      // The truncated reply is still a valid answer (RFC 2181 §9): when TCP
+      // cannot be had, hand it on and let the client retry over TCP itself.
+      if (err instanceof UpstreamError && (err.code === 'ABORTED' || err.code === 'CLOSED' || err.code === 'BAD_QUERY')) throw err;
+      return reply;
+    }
   }
 
   async close(): Promise<void> {

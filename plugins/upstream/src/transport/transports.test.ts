@@ -141,6 +141,17 @@ describe('UdpTransport', () => {
     expect(dnsPacket.decode(r).answers!.length).toBe(201);
     expect(t.truncatedRetries).toBe(1);
   });
+
+  it('returns the truncated UDP reply when TCP is refused', async () => {
+    const u = track(await udpServer((m, _r, reply) => reply(answer(m, { tc: true }))));
+    const dead = await tcpServer(() => {});
+    const port = dead.port;
+    await dead.close();
+    const t = track(new UdpWithTcpFallback('x', new UdpTransport({ host: '127.0.0.1', port: u.port, family: 4 }), new StreamTransport({ protocol: 'tcp', host: '127.0.0.1', port })));
+    const r = await t.exchange(makeQuery('big.example', 'A', 98), soon());
+    expect(dnsPacket.decode(r).flags! & dnsPacket.TRUNCATED_RESPONSE).toBeTruthy();
+    expect(idOf(r)).toBe(98);
+  });
 });
 
 describe('StreamTransport (TCP)', () => {
