@@ -16,7 +16,9 @@
  *    a Map of pending queries, no checks) — the floor any Node forwarder
  *    pays. Reported per query.
  *
- * Writes bench/results/upstream.json.
+ * Writes bench/results/upstream.json. `UDP_SOCKETS=n UDP_QPS=m` override the
+ * client's `udp.sockets` / `udp.queriesPerSocket` (source-port pool) to
+ * measure what port rotation costs.
  */
 import dgram from 'node:dgram';
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -22,5 +22,11 @@ export type { ExchangeOptions, Transport, TransportEvents, TransportProtocol } f
 export { UdpTransport, type UdpTransportOptions } from './transport/udp.js';
 export { parseUpstreamUrl, type UpstreamSpec, UpstreamUrlError } from './url.js';
 export { UPSTREAM, type Upstream, type UpstreamResolveOptions } from '@heimdall/core';
+
+import { UPSTREAM } from '@heimdall/core';
 import { upstream } from './plugin.js';
+
+/** Alias of core's `UPSTREAM` token, under which this plugin binds its {@link UpstreamClient}. */
+export const UPSTREAM_CLIENT: typeof UPSTREAM = UPSTREAM;
+
 export default upstream;
