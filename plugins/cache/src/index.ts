@@ -30,5 +30,5 @@ export {
   questionKey,
   writeTtls,
 } from './wire.js';
-export { buildRefreshQuery, type CacheMiddlewareDeps, cacheKeyOf, createCacheMiddleware, keyFlags, STALE_DEADLINE_MARGIN } from './middleware.js';
+export { buildRefreshQuery, type CacheMiddlewareDeps, cacheKeyOf, createCacheMiddleware, keyFlags, NO_CACHE, STALE_DEADLINE_MARGIN } from './middleware.js';
 export { cache, cache as default } from './plugin.js';

@@ -10,6 +10,13 @@ import { KEY_CD, KEY_DO, KEY_EDNS, keyInfo, questionKey } from './wire.js';
 
 type Ctx = Parameters<Middleware>[0];
 
+/**
+ * Per-query marker: a middleware after the cache that answers with something
+ * that must not be stored (a per-client answer, a synthesized reply) sets
+ * `ctx.state.set(NO_CACHE, true)`.
+ */
+export const NO_CACHE: unique symbol = Symbol.for('heimdall.cache.noCache');
+
 /** RFC 8914 info code "Stale Answer". */
 const EDE_STALE_ANSWER = 3;
 /**
@@ -101,7 +108,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
 
   function insertFrom(ctx: Ctx, key: string): void {
     const response = ctx.response;
-    if (response !== null) store.insert(key, response, ctx.request, clock.now());
+    if (response !== null && ctx.state.get(NO_CACHE) !== true) store.insert(key, response, ctx.request, clock.now());
   }
 
   function startPrefetch(node: CacheNode, request: Buffer, questionEnd: number, flags: number): void {
@@ -174,7 +181,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
           finish(false);
           return;
         }
-        store.insert(key, response, ctx.request, clock.now());
+        if (ctx.state.get(NO_CACHE) !== true) store.insert(key, response, ctx.request, clock.now());
         finish(true);
       };
       let r: void | Promise<void>;

@@ -2,6 +2,7 @@ import { type ClientInfo, ConfigError, createResolver, type HeimdallPlugin, type
 import { ContainerModule } from 'inversify';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { NO_CACHE } from './middleware.js';
 import { cache } from './plugin.js';
 import { CACHE_STORE, type CacheStore } from './store.js';
 import { aRecords, decode, flush, ManualClock, makeQuery, makeResponse, soa, ttlsOf } from './test-util.js';
@@ -157,6 +158,21 @@ describe('cache plugin', () => {
     await ask(resolver, makeQuery('x.example'));
     await ask(resolver, makeQuery('x.example'));
     expect(up.calls.length).toBe(4);
+  });
+
+  it('does not store a response marked NO_CACHE', async () => {
+    const clock = new ManualClock();
+    const marker: HeimdallPlugin = {
+      name: 'marker',
+      middleware: () => (ctx) => {
+        ctx.state.set(NO_CACHE, true);
+        ctx.response = answerA(60)(decode(ctx.request), ctx.request) as Buffer;
+      },
+    };
+    const resolver = createResolver({ plugins: [cache(), marker], clock });
+    resolvers.push(resolver);
+    await ask(resolver, makeQuery('private.example'));
+    expect(resolver.container.get<CacheStore>(CACHE_STORE).size).toBe(0);
   });
 
   it('prefetches a popular entry in the background before it expires', async () => {

@@ -164,13 +164,9 @@ export class Deduplicator {
       } else if (response !== null) {
         this.stats.coalesced++;
         const request = ctx.request;
-        if (respNameEnd === 12 && response.length >= 12) {
-          // No question to patch (header-only reply): ID and RD only.
-          const out = Buffer.from(response);
-          out[0] = request[0];
-          out[1] = request[1];
-          out[2] = (out[2] & 0xfe) | (request[2] & 0x01);
-          ctx.response = out;
+        if (respNameEnd === 12) {
+          // A header-only reply (no question to restore): ID and flags only.
+          ctx.response = copyForQuery(response, request, 12, doBit, false);
         } else if (respNameEnd > 12 && respNameEnd === plainNameEnd(request, 12)) {
           ctx.response = copyForQuery(response, request, respNameEnd, doBit, false);
         } else {
