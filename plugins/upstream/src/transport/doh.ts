@@ -85,7 +85,9 @@ export class DohTransport implements Transport {
           ca: o.ca,
           rejectUnauthorized: o.rejectUnauthorized ?? true,
           ALPNProtocols: ['h2'],
-          checkServerIdentity: servername ? (_h, cert) => tls.checkServerIdentity(servername, cert) : undefined,
+          // Node checks against `servername` when given, else against `host`; an
+          // explicit `checkServerIdentity: undefined` trips an internal assertion.
+          ...(servername ? { checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(servername, cert) } : {}),
         }),
     });
     this.sessionsOpened++;

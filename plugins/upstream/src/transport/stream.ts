@@ -96,6 +96,8 @@ export class StreamTransport implements Transport {
   #closed = false;
   /** Connections opened since creation (for tests and stats). */
   connectionsOpened = 0;
+  /** TLS connections that resumed a previous session (abbreviated handshake). */
+  sessionsResumed = 0;
 
   constructor(options: StreamTransportOptions) {
     this.#o = options;
@@ -199,8 +201,9 @@ export class StreamTransport implements Transport {
         rejectUnauthorized: o.rejectUnauthorized ?? true,
         ALPNProtocols: ['dot'],
         session: this.#tlsSession,
-        // Node checks the certificate against `servername` when given, else against `host`.
-        checkServerIdentity: servername ? (_h, cert) => tls.checkServerIdentity(servername, cert) : undefined,
+        // Node checks against `servername` when given, else against `host`; an
+        // explicit `checkServerIdentity: undefined` trips an internal assertion.
+        ...(servername ? { checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(servername, cert) } : {}),
       });
       socket.on('session', (s: Buffer) => {
         this.#tlsSession = s;
@@ -219,7 +222,10 @@ export class StreamTransport implements Transport {
     socket.once(o.protocol === 'tls' ? 'secureConnect' : 'connect', () => {
       if (conn.connectTimer !== undefined) this.#clock.clearTimeout(conn.connectTimer);
       conn.connectTimer = undefined;
-      if (o.protocol === 'tls') socket.setNoDelay(true);
+      if (o.protocol === 'tls') {
+        socket.setNoDelay(true);
+        if ((socket as tls.TLSSocket).isSessionReused()) this.sessionsResumed++;
+      }
     });
     socket.on('data', (chunk: Buffer) => this.#onData(conn, chunk));
     socket.on('error', (err) => {

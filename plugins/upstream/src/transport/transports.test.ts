@@ -228,6 +228,18 @@ describe('StreamTransport (DoT)', () => {
     expect(srv.connections).toBe(1);
   });
 
+  it('checks the certificate against the IP when no server name is given, and resumes the TLS session', async () => {
+    const cert = await testCert();
+    const srv = track(await tcpServer((q, write) => write(answer(q)), cert));
+    const t = track(new StreamTransport({ protocol: 'tls', host: '127.0.0.1', port: srv.port, ca: cert.cert, idleTimeout: 100 }));
+    expect(idOf(await t.exchange(makeQuery('a.example', 'A', 3), soon()))).toBe(3);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(t.openConnections).toBe(0);
+    expect(idOf(await t.exchange(makeQuery('b.example', 'A', 4), soon()))).toBe(4);
+    expect(srv.connections).toBe(2);
+    expect(t.sessionsResumed).toBe(1);
+  });
+
   it('rejects an untrusted certificate and a wrong name', async () => {
     const cert = await testCert();
     const srv = track(await tcpServer((q, write) => write(answer(q)), cert));
@@ -250,6 +262,13 @@ describe('DohTransport', () => {
     expect(srv.queries.every((q) => idOf(q) === 0)).toBe(true);
     expect(srv.requests.every((r) => r.method === 'POST' && r.path === '/dns-query')).toBe(true);
     expect(srv.sessions).toBe(1);
+  });
+
+  it('connects to an IP without a server name (certificate checked against the IP)', async () => {
+    const cert = await testCert();
+    const srv = track(await dohServer((q, stream) => dohReply(stream, answer(q)), cert));
+    const t = track(new DohTransport({ host: '127.0.0.1', port: srv.port, path: '/dns-query', ca: cert.cert }));
+    expect(idOf(await t.exchange(makeQuery('ip.example', 'A', 12), soon()))).toBe(12);
   });
 
   it('GETs with base64url and ID 0', async () => {
