@@ -320,6 +320,30 @@ describe('UpstreamClient: protocol details', () => {
     expect(up.received[4]!.message.edns?.options).toEqual([{ ...ecs, sourcePrefixLength: 25, address: '192.0.2.128' }]);
   });
 
+  it('works with an IPv6 upstream (UDP and the TCP fallback)', async () => {
+    const up = await FakeUpstream.start({ address: '::1' });
+    open.push(up);
+    const many = Array.from({ length: 60 }, (_, i) => record('big6.example', 'A', `10.6.0.${i}`));
+    up.on('small6.example', 'A', [record('small6.example', 'A', '10.6.6.6')]);
+    up.on('big6.example', 'A', { answers: many, truncate: true });
+    const c = client({ servers: [up.endpoint] });
+    expect(up.endpoint).toMatch(/^\[::1\]:\d+$/);
+    expect(addr(await c.resolve(query('small6.example')))).toBe('10.6.6.6');
+    expect(decode(await c.resolve(query('big6.example'))).answers).toHaveLength(60);
+    expect(up.count('big6.example', 'A', 'tcp')).toBe(1);
+  });
+
+  it('close() rejects pending resolutions with CLOSED', async () => {
+    const up = await fake();
+    up.otherwise({ drop: true });
+    const c = new UpstreamClient({ servers: [up.endpoint, `tcp://${up.endpoint}`], timeout: 5000 });
+    const p = c.resolve(query('pending.example'));
+    await up.waitForQueries(1);
+    await c.close();
+    expect((await rejection(p)).code).toBe('CLOSED');
+    expect((await rejection(c.resolve(query('after.example')))).code).toBe('CLOSED');
+  });
+
   it('rejects queries it cannot forward', async () => {
     const up = await fake();
     const c = client({ servers: [up.endpoint] });

@@ -128,7 +128,10 @@ export async function tcpServer(handler: StreamHandler, tlsOptions?: { key: stri
 
 export type DohHandler = (query: Buffer, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
 
-export async function dohServer(handler: DohHandler, cert: { key: string; cert: string }): Promise<TestServer & { sessions: number; requests: { method: string; path: string }[] }> {
+export async function dohServer(
+  handler: DohHandler,
+  cert: { key: string; cert: string },
+): Promise<TestServer & { sessions: number; requests: { method: string; path: string }[]; dropSessions(): Promise<void> }> {
   const queries: Buffer[] = [];
   const requests: { method: string; path: string }[] = [];
   const state = { sessions: 0 };
@@ -169,6 +172,9 @@ export async function dohServer(handler: DohHandler, cert: { key: string; cert: 
     },
     get sessions() {
       return state.sessions;
+    },
+    async dropSessions() {
+      for (const s of sessions) s.destroy();
     },
     close: () =>
       new Promise<void>((r) => {

@@ -271,6 +271,18 @@ describe('DohTransport', () => {
     expect(idOf(await t.exchange(makeQuery('ip.example', 'A', 12), soon()))).toBe(12);
   });
 
+  it('opens a new session after the server drops the old one', async () => {
+    const cert = await testCert();
+    const srv = track(await dohServer((q, stream) => dohReply(stream, answer(q)), cert));
+    const t = track(new DohTransport({ host: '127.0.0.1', port: srv.port, path: '/dns-query', servername: 'dns.test', ca: cert.cert }));
+    expect(idOf(await t.exchange(makeQuery('one.example', 'A', 1), soon()))).toBe(1);
+    await srv.dropSessions();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(idOf(await t.exchange(makeQuery('two.example', 'A', 2), soon()))).toBe(2);
+    expect(srv.sessions).toBe(2);
+    expect(t.sessionsOpened).toBe(2);
+  });
+
   it('GETs with base64url and ID 0', async () => {
     const cert = await testCert();
     const srv = track(await dohServer((q, stream) => dohReply(stream, answer(q)), cert));
