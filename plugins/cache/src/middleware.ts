@@ -17,8 +17,9 @@ type Ctx = Parameters<Middleware>[0];
  */
 export const NO_CACHE: unique symbol = Symbol.for('heimdall.cache.noCache');
 
-/** RFC 8914 info code "Stale Answer". */
+/** RFC 8914 info codes "Stale Answer" and "Stale NXDOMAIN Answer". */
 const EDE_STALE_ANSWER = 3;
+const EDE_STALE_NXDOMAIN_ANSWER = 19;
 /**
  * A stale answer must leave before the resolver's own deadline SERVFAIL:
  * the client-response timer fires at most this many ms before `ctx.deadline`.
@@ -104,7 +105,8 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
   const stats = store.stats;
   const prefetch = upstream === null ? null : store.options.prefetch;
   const stale = store.options.serveStale;
-  let refreshing = 0;
+  /** Keys with a prefetch in flight: at most one per key, `maxConcurrent` in all. */
+  const refreshing = new Set<string>();
 
   function insertFrom(ctx: Ctx, key: string): void {
     const response = ctx.response;
@@ -112,11 +114,10 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
   }
 
   function startPrefetch(node: CacheNode, request: Buffer, questionEnd: number, flags: number): void {
-    if (prefetch === null || upstream === null || refreshing >= prefetch.maxConcurrent) return;
     const key = node.key;
+    if (prefetch === null || upstream === null || refreshing.size >= prefetch.maxConcurrent || refreshing.has(key)) return;
     const query = buildRefreshQuery(request, questionEnd, flags);
-    node.refreshing = true;
-    refreshing++;
+    refreshing.add(key);
     stats.prefetches++;
     let p: Promise<Buffer>;
     try {
@@ -134,15 +135,15 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
         logger?.debug({ err, plugin: 'cache' }, 'plugin/cache: prefetch failed');
       },
     ).finally(() => {
-      node.refreshing = false;
-      refreshing--;
+      refreshing.delete(key);
     });
   }
 
   function answerStale(ctx: Ctx, node: CacheNode, flags: number): Buffer {
-    const out = store.serveStale(node.entry, ctx.request, flags, stale!.answerTtl);
+    const entry = node.entry;
+    const out = store.serveStale(entry, ctx.request, flags, stale!.answerTtl);
     ctx.response = out;
-    if (typeof ctx.ede === 'function') ctx.ede(EDE_STALE_ANSWER);
+    ctx.ede(entry.kind === 'nxdomain' ? EDE_STALE_NXDOMAIN_ANSWER : EDE_STALE_ANSWER);
     return ctx.response ?? out;
   }
 
@@ -231,7 +232,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
         if (prefetch !== null) {
           node.hits = now - node.lastHit < prefetch.duration ? node.hits + 1 : 1;
           node.lastHit = now;
-          if (now >= node.prefetchAt && node.hits >= prefetch.amount && !node.refreshing) startPrefetch(node, ctx.request, nameEnd + 4, flags);
+          if (now >= node.prefetchAt && node.hits >= prefetch.amount) startPrefetch(node, ctx.request, nameEnd + 4, flags);
         }
         return;
       }

@@ -262,6 +262,61 @@ describe('cache plugin', () => {
     expect(ttlsOf(await ask(resolver, makeQuery('slow.example')))).toEqual([60, 60]);
   });
 
+  it('answers stale before the query deadline when it is shorter than the client-response timer', async () => {
+    const clock = new ManualClock();
+    const up = fakeUpstream(answerA(60));
+    const resolver = createResolver({ plugins: [cache({ serveStale: { clientTimeout: 1800 } }), up.plugin], clock, queryTimeoutMs: 1000 });
+    resolvers.push(resolver);
+    await ask(resolver, makeQuery('deadline.example'));
+    clock.advance(61_000);
+    up.set(() => new Promise<Buffer>(() => {}));
+    const pending = ask(resolver, makeQuery('deadline.example'));
+    await flush();
+    clock.advance(949);
+    await flush();
+    let done = false;
+    pending.then(() => (done = true));
+    await flush();
+    expect(done).toBe(false);
+    clock.advance(1); // deadline (1000) - margin (50)
+    const out = await pending;
+    expect(decode(out).rcode).toBe('NOERROR');
+    expect(ttlsOf(out)).toEqual([30, 30]);
+  });
+
+  it('optimistic mode (clientTimeout 0): answers stale at once and refreshes through the chain', async () => {
+    const { clock, up, resolver, store } = setup({ serveStale: { clientTimeout: 0 } }, answerA(60));
+    await ask(resolver, makeQuery('opt.example'));
+    clock.advance(61_000);
+    let release!: () => void;
+    up.set((q) => new Promise<Buffer>((res) => (release = () => res(answerA(60)(q, Buffer.alloc(0)) as Buffer))));
+    const pending = ask(resolver, makeQuery('opt.example'));
+    await flush();
+    clock.advance(0);
+    expect(ttlsOf(await pending)).toEqual([30, 30]);
+    release();
+    await flush();
+    expect(ttlsOf(await ask(resolver, makeQuery('opt.example')))).toEqual([60, 60]);
+    expect(store.stats.staleAnswers).toBe(1);
+    expect(up.calls.length).toBe(2);
+  });
+
+  it('marks a stale NXDOMAIN with EDE 19', async () => {
+    const { clock, up, resolver } = setup({ serveStale: true }, (q) =>
+      makeResponse(q.questions[0].name, { id: q.id, rcode: 3, edns: true, authorities: [soa('example.com', 60, 60)] }),
+    );
+    await ask(resolver, makeQuery('gone.example.com', { edns: true }));
+    clock.advance(61_000);
+    up.set(() => {
+      throw new Error('down');
+    });
+    const d = decode(await ask(resolver, makeQuery('gone.example.com', { edns: true })));
+    expect(d.rcode).toBe('NXDOMAIN');
+    const opt = d.additionals.find((a: any) => a.type === 'OPT');
+    const ede = opt.options.find((o: any) => o.code === 15);
+    expect(ede.data.readUInt16BE(0)).toBe(19);
+  });
+
   it('does not serve stale past maxStaleAge', async () => {
     const { clock, up, resolver } = setup({ serveStale: { maxStaleAge: 10_000 } }, answerA(60));
     await ask(resolver, makeQuery('old.example'));

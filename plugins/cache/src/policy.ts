@@ -31,8 +31,6 @@ export class CacheNode {
   lastHit = 0;
   /** Epoch ms from which a hit may trigger a prefetch (Infinity = never). */
   prefetchAt = Number.POSITIVE_INFINITY;
-  /** A background refresh of this key is in flight. */
-  refreshing = false;
   /** Serve-stale: do not try to refresh before this epoch ms (RFC 8767 failure recheck). */
   staleRetryAt = 0;
 
