@@ -4,9 +4,28 @@
  */
 import { PacketError } from './errors.js';
 
+const OCTET: string[] = [];
+for (let i = 0; i < 256; i++) OCTET.push(String(i));
+
+// Recently formatted IPv4 addresses by value (direct-mapped, 1024 slots):
+// answers repeat addresses, and a hit costs a compare instead of a string.
+const V4_SLOTS = 1024;
+const v4Key = new Float64Array(V4_SLOTS).fill(-1);
+const v4Text: string[] = new Array(V4_SLOTS).fill('');
+
 /** Formats 4 bytes at `offset` as dotted quad. The caller checks bounds. */
 export function formatIPv4(buf: Uint8Array, offset: number): string {
-  return buf[offset] + '.' + buf[offset + 1] + '.' + buf[offset + 2] + '.' + buf[offset + 3];
+  const a = buf[offset];
+  const b = buf[offset + 1];
+  const c = buf[offset + 2];
+  const d = buf[offset + 3];
+  const key = a * 0x1000000 + ((b << 16) | (c << 8) | d);
+  const slot = (a ^ (b << 2) ^ (c << 5) ^ (d << 7) ^ (d >>> 3)) & (V4_SLOTS - 1);
+  if (v4Key[slot] === key) return v4Text[slot];
+  const s = OCTET[a] + '.' + OCTET[b] + '.' + OCTET[c] + '.' + OCTET[d];
+  v4Key[slot] = key;
+  v4Text[slot] = s;
+  return s;
 }
 
 /** Formats 16 bytes at `offset` as RFC 5952 text. The caller checks bounds. */

@@ -56,6 +56,37 @@ export class StringIntern {
   get(bytes: Buffer, n: number): string {
     let h = n;
     for (let i = 0; i < n; i++) h = (Math.imul(h, 31) + bytes[i]) | 0;
+    return this.getHashed(bytes, n, h);
+  }
+
+  /**
+   * The latin1 string of `buf[start..end)` with ASCII letters of
+   * `buf[start..lowerEnd)` lowercased, read straight from `buf` (no copy on a hit).
+   */
+  getLowered(buf: Buffer, start: number, lowerEnd: number, end: number): string {
+    let h = end - start;
+    for (let i = start; i < lowerEnd; i++) h = (Math.imul(h, 31) + LOWER[buf[i]]) | 0;
+    for (let i = lowerEnd; i < end; i++) h = (Math.imul(h, 31) + buf[i]) | 0;
+    const n = end - start;
+    const slot = (h ^ (h >>> 15)) & this.mask;
+    const s = this.slots[slot];
+    if (s.length === n) {
+      let k = 0;
+      const split = lowerEnd - start;
+      while (k < split && s.charCodeAt(k) === LOWER[buf[start + k]]) k++;
+      if (k === split) {
+        while (k < n && s.charCodeAt(k) === buf[start + k]) k++;
+        if (k === n) return s;
+      }
+    }
+    for (let i = 0; i < n; i++) loweredTmp[i] = i < lowerEnd - start ? LOWER[buf[start + i]] : buf[start + i];
+    const t = loweredTmp.latin1Slice(0, n);
+    this.slots[slot] = t;
+    return t;
+  }
+
+  /** Like {@link get}, with the hash of the bytes computed by the caller (any stable 32-bit mix). */
+  getHashed(bytes: Buffer, n: number, h: number): string {
     const slot = (h ^ (h >>> 15)) & this.mask;
     const s = this.slots[slot];
     if (s.length === n) {
@@ -70,6 +101,7 @@ export class StringIntern {
 }
 
 const names = new StringIntern(2048);
+const loweredTmp = Buffer.allocUnsafe(MAX_NAME_LENGTH + 4);
 
 /**
  * @internal Offset just after the name read by the last {@link readName}
@@ -93,6 +125,7 @@ export function readName(buf: Buffer, offset: number): string {
   let wire = 1; // the root label
   let out = 0;
   let limit = offset; // pointers must point before this
+  let h = 0;
   for (;;) {
     if (pos >= len) throw truncated(pos, 'a name');
     const b = buf[pos];
@@ -119,6 +152,7 @@ export function readName(buf: Buffer, offset: number): string {
     for (let i = pos + 1; i < stop; i++) {
       const c = buf[i];
       const e = ESCAPE[c];
+      h = (Math.imul(h, 31) + c) | 0;
       if (e === 0) {
         text[out++] = c;
       } else if (e === 1) {
@@ -131,10 +165,11 @@ export function readName(buf: Buffer, offset: number): string {
         text[out++] = 0x30 + (c % 10);
       }
     }
+    h = (Math.imul(h, 31) + b) | 0; // label boundaries take part in the hash
     pos = stop;
   }
   nameEnd = end;
-  return out === 0 ? '' : names.get(text, out);
+  return out === 0 ? '' : names.getHashed(text, out, h);
 }
 
 /**

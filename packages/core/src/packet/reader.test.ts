@@ -57,6 +57,28 @@ describe('MessageReader', () => {
     expect(new MessageReader(hex('0000 0000 0000 0000 0000 0000')).cacheKey()).toBe('');
   });
 
+  it('keeps QTYPE/QCLASS octets out of the lowercasing (HTTPS=65 is not TYPE97)', () => {
+    const https = encode({ questions: [{ name: 'a.example', type: 65 }] });
+    const t97 = encode({ questions: [{ name: 'a.example', type: 97 }] });
+    expect(new MessageReader(https).cacheKey()).not.toBe(new MessageReader(t97).cacheKey());
+    const chClass = encode({ questions: [{ name: 'A.example', type: 1, class: 0x4141 }] });
+    expect(new MessageReader(chClass).cacheKey().endsWith('\x00\x01AA')).toBe(true);
+  });
+
+  it('gives a compressed question name the same key as the plain one', () => {
+    const plain = encode({ questions: [{ name: 'www.www', type: 1 }] });
+    const compressed = hex('0000 0100 0001 0000 0000 0000 03 575757 c00c 0001 0001');
+    // c00c points at the name itself: a loop, rejected.
+    expect(() => new MessageReader(compressed).cacheKey()).toThrow(PacketError);
+    // A pointer into the header is legal on the wire (it points backwards) and is followed.
+    const viaHeader = hex('0377 7777 0001 0000 0000 0000 03 575757 c000 0001 0001');
+    const r = new MessageReader(viaHeader);
+    expect(r.qname).toBe('WWW.www');
+    const k = r.cacheKey();
+    expect(k).toBe(new MessageReader(plain).cacheKey());
+    expect(new MessageReader(viaHeader).cacheKey()).toBe(k);
+  });
+
   it('iterates records with offsets and decodes on demand', () => {
     const bytes = encode({
       id: 1,

@@ -165,6 +165,7 @@ export class MessageReader {
   private _qtype = 0;
   private _qclass = 0;
   private _qname: string | undefined = undefined;
+  private _qPtr = false;
   private _key: string | undefined = undefined;
   // Start offsets of answer/authority/additional sections, -1 until known.
   private _s0 = -1;
@@ -247,8 +248,27 @@ export class MessageReader {
       this._qEnd = 12;
       return;
     }
-    const e = skipName(buf, 12);
-    if (e + 4 > buf.length) throw truncated(e, 'the question');
+    // skipName, noting whether the name ends in a pointer.
+    const len = buf.length;
+    let e = 12;
+    for (;;) {
+      if (e >= len) throw truncated(e, 'a name');
+      const b = buf[e];
+      if (b === 0) {
+        e++;
+        break;
+      }
+      if (b >= 0xc0) {
+        if (e + 1 >= len) throw truncated(e, 'a compression pointer');
+        e += 2;
+        this._qPtr = true;
+        break;
+      }
+      if (b >= 0x40) throw new PacketError('BAD_LABEL', e, `unsupported label type 0x${b.toString(16)}`);
+      e += b + 1;
+      if (e - 12 >= MAX_NAME_LENGTH) throw new PacketError('NAME_TOO_LONG', 12, 'name longer than 255 octets');
+    }
+    if (e + 4 > len) throw truncated(e, 'the question');
     this._qtype = (buf[e] << 8) | buf[e + 1];
     this._qclass = (buf[e + 2] << 8) | buf[e + 3];
     this._qEnd = e + 4;
@@ -303,6 +323,8 @@ export class MessageReader {
     const q = this._qEnd;
     if (q === 12) return (this._key = '');
     const buf = this.buffer;
+    // Usual case: an uncompressed question name, keyed straight from the wire bytes.
+    if (!this._qPtr) return (this._key = keys.getLowered(buf, 12, q - 4, q));
     let n = copyNameLower(buf, 12, keyBuf, 0);
     keyBuf[n++] = buf[q - 4];
     keyBuf[n++] = buf[q - 3];
