@@ -59,6 +59,8 @@ export function isWorker(): boolean {
 export async function runWorker(logger: Logger): Promise<void> {
   const config = JSON.parse(process.env[CONFIG_ENV]!) as ResolvedConfig;
   const app = await startApp(config, { logger: logger.child({ worker: cluster.worker?.id }), withAdmin: false, worker: true });
+  // Constructing one installs prom-client's worker-side listener that answers the primary's metrics requests.
+  new AggregatorRegistry();
   AggregatorRegistry.setRegistries([app.registry]);
   let exiting = false;
   const shutdown = async (): Promise<void> => {

