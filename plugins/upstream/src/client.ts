@@ -1,4 +1,4 @@
-import { type Clock, type ClockTimer, type Logger, MessageReader, type Registry, type Upstream, type UpstreamResolveOptions } from '@heimdall/core';
+import { type Clock, type ClockTimer, type Logger, MessageReader, type Registry, systemClock, type Upstream, type UpstreamResolveOptions } from '@heimdall/core';
 import { type ClientSubnetPolicy, finishReply, type PreparedQuery, prepareQuery } from './edns.js';
 import { UpstreamError } from './errors.js';
 import { UpstreamGroup, UpstreamServer } from './group.js';
@@ -9,7 +9,7 @@ import { UpstreamStats } from './stats.js';
 import { DohTransport } from './transport/doh.js';
 import { UdpWithTcpFallback } from './transport/fallback.js';
 import { StreamTransport } from './transport/stream.js';
-import { systemClock, type Transport, type TransportEvents } from './transport/types.js';
+import type { Transport, TransportEvents } from './transport/types.js';
 import { UdpTransport } from './transport/udp.js';
 import type { UpstreamSpec } from './url.js';
 

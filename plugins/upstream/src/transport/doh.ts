@@ -1,10 +1,10 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Clock, ClockTimer } from '@heimdall/core';
+import { type Clock, type ClockTimer, systemClock } from '@heimdall/core';
 import { UpstreamError } from '../errors.js';
 import { getId, isResponse, questionEnd, sameQuestion, setId } from '../wire.js';
-import { type ExchangeOptions, systemClock, type Transport, type TransportEvents } from './types.js';
+import type { ExchangeOptions, Transport, TransportEvents } from './types.js';
 
 /** Options of {@link DohTransport}. */
 export interface DohTransportOptions {
@@ -215,4 +215,3 @@ export class DohTransport implements Transport {
   }
 }
 
-export type { TransportEvents };

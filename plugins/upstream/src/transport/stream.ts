@@ -1,10 +1,10 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Clock, ClockTimer } from '@heimdall/core';
+import { type Clock, type ClockTimer, systemClock } from '@heimdall/core';
 import { UpstreamError } from '../errors.js';
 import { randomId } from '../random.js';
 import { getId, isResponse, questionEnd, sameQuestion, setId } from '../wire.js';
-import { type ExchangeOptions, systemClock, type Transport, type TransportEvents } from './types.js';
+import type { ExchangeOptions, Transport, TransportEvents } from './types.js';
 
 /** Options of {@link StreamTransport}. */
 export interface StreamTransportOptions {

@@ -1,5 +1,3 @@
-import type { Clock } from '@heimdall/core';
-
 /** Options of one {@link Transport.exchange}. */
 export interface ExchangeOptions {
   /** Epoch ms (on the transport's clock) after which the attempt fails with `TIMEOUT`. */
@@ -32,13 +30,3 @@ export interface Transport {
   /** Closes sockets/sessions and rejects pending exchanges with `CLOSED`. Idempotent. */
   close(): Promise<void>;
 }
-
-/** The real clock (epoch ms, Node timers); the plugin injects core's CLOCK instead. */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    return t;
-  },
-  clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout),
-};

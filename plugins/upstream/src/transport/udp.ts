@@ -1,9 +1,9 @@
 import dgram from 'node:dgram';
-import type { Clock } from '@heimdall/core';
+import { type Clock, systemClock } from '@heimdall/core';
 import { UpstreamError } from '../errors.js';
 import { randomId } from '../random.js';
 import { copyWithId, getId, isResponse, questionEnd, sameQuestion, setId } from '../wire.js';
-import { type ExchangeOptions, systemClock, type Transport, type TransportEvents } from './types.js';
+import type { ExchangeOptions, Transport, TransportEvents } from './types.js';
 
 /** Options of {@link UdpTransport}. */
 export interface UdpTransportOptions {
