@@ -2,11 +2,11 @@
  * The `heimdall` command's behaviour without serving: --help, --version,
  * --check, and configuration errors (exit code 2, the field named).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from './helpers.js';
+import { REPO, runCli } from './helpers.js';
 
 const dir = mkdtempSync(join(os.tmpdir(), 'heimdall-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -70,6 +70,19 @@ describe('heimdall CLI', () => {
     const b = await runCli(['--config', broken]);
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/is not valid YAML/);
+  });
+
+  it('accepts the complete example of docs/config.md', async () => {
+    const doc = readFileSync(join(REPO, 'docs/config.md'), 'utf8');
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(doc)![1]!;
+    const exampleDir = mkdtempSync(join(dir, 'example-'));
+    writeFileSync(join(exampleDir, 'my-blocklist.txt'), 'ads.example\n');
+    writeFileSync(join(exampleDir, 'allow.txt'), '');
+    writeFileSync(join(exampleDir, 'heimdall.yaml'), yaml);
+    const r = await runCli(['--config', join(exampleDir, 'heimdall.yaml'), '--check']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).plugins.map((p: { use: string }) => p.use)).toEqual(['metrics', 'query-log', 'special-use', 'blocking', 'cache', 'dedup', 'upstream']);
   });
 
   it('rejects bad flags', async () => {
