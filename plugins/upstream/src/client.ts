@@ -120,6 +120,8 @@ export class UpstreamClient implements Upstream {
           events,
           method: o.https.method,
           idleTimeout: o.https.idleTimeout,
+          maxStreams: o.https.maxStreams,
+          maxQueue: o.tcp.maxQueue,
           connectTimeout: o.tcp.connectTimeout,
           ca: o.tls.ca,
           rejectUnauthorized: o.tls.rejectUnauthorized,

@@ -82,6 +82,8 @@ export interface UpstreamOptions {
     method?: 'POST' | 'GET';
     /** Idle HTTP/2 session lifetime, ms. Default 30 000 (100–600 000). */
     idleTimeout?: number;
+    /** Streams in flight per upstream, further capped by the server's SETTINGS. Default 100 (1–1000). */
+    maxStreams?: number;
   };
 }
 
@@ -98,7 +100,7 @@ export interface ResolvedOptions {
   udp: { sockets: number; queriesPerSocket: number };
   tcp: { maxConnections: number; maxInFlight: number; maxQueue: number; idleTimeout: number; connectTimeout: number };
   tls: { ca: string | undefined; rejectUnauthorized: boolean };
-  https: { method: 'POST' | 'GET'; idleTimeout: number };
+  https: { method: 'POST' | 'GET'; idleTimeout: number; maxStreams: number };
 }
 
 const P = 'upstream';
@@ -248,7 +250,7 @@ export function resolveOptions(input: UpstreamOptions | undefined): ResolvedOpti
   const u = obj(`${P}.udp`, o.udp, ['sockets', 'queriesPerSocket']);
   const t = obj(`${P}.tcp`, o.tcp, ['maxConnections', 'maxInFlight', 'maxQueue', 'idleTimeout', 'connectTimeout']);
   const tl = obj(`${P}.tls`, o.tls, ['ca', 'rejectUnauthorized']);
-  const hs = obj(`${P}.https`, o.https, ['method', 'idleTimeout']);
+  const hs = obj(`${P}.https`, o.https, ['method', 'idleTimeout', 'maxStreams']);
   let ca: string | undefined;
   if (tl.ca !== undefined) {
     if (typeof tl.ca !== 'string' || tl.ca.trim() === '') throw new ConfigError(`${P}.tls.ca`, 'must be PEM text or a path to a PEM file', tl.ca);
@@ -282,6 +284,10 @@ export function resolveOptions(input: UpstreamOptions | undefined): ResolvedOpti
       connectTimeout: int(`${P}.tcp.connectTimeout`, t.connectTimeout, 2000, 10, 60_000),
     },
     tls: { ca, rejectUnauthorized: bool(`${P}.tls.rejectUnauthorized`, tl.rejectUnauthorized, true) },
-    https: { method: (hs.method as 'POST' | 'GET' | undefined) ?? 'POST', idleTimeout: int(`${P}.https.idleTimeout`, hs.idleTimeout, 30_000, 100, 600_000) },
+    https: {
+      method: (hs.method as 'POST' | 'GET' | undefined) ?? 'POST',
+      idleTimeout: int(`${P}.https.idleTimeout`, hs.idleTimeout, 30_000, 100, 600_000),
+      maxStreams: int(`${P}.https.maxStreams`, hs.maxStreams, 100, 1, 1000),
+    },
   };
 }

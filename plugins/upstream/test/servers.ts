@@ -131,11 +131,12 @@ export type DohHandler = (query: Buffer, stream: http2.ServerHttp2Stream, header
 export async function dohServer(
   handler: DohHandler,
   cert: { key: string; cert: string },
+  settings: http2.Settings = {},
 ): Promise<TestServer & { sessions: number; requests: { method: string; path: string }[]; dropSessions(): Promise<void> }> {
   const queries: Buffer[] = [];
   const requests: { method: string; path: string }[] = [];
   const state = { sessions: 0 };
-  const server = http2.createSecureServer({ key: cert.key, cert: cert.cert });
+  const server = http2.createSecureServer({ key: cert.key, cert: cert.cert, settings });
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (s) => {
     state.sessions++;

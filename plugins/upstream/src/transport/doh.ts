@@ -31,19 +31,49 @@ export interface DohTransportOptions {
   connectTimeout?: number;
   /** Largest response body accepted, in bytes. Default 65 535 (the DNS message maximum). */
   maxResponseSize?: number;
+  /** Streams open at once, further capped by the server's SETTINGS_MAX_CONCURRENT_STREAMS. Default 100 (1–1000). */
+  maxStreams?: number;
+  /** Queries waiting for a stream; beyond it an exchange fails with `QUEUE_FULL`. Default 1024. */
+  maxQueue?: number;
 }
 
 const CONTENT_TYPE = 'application/dns-message';
+/** RST_STREAM code REFUSED_STREAM: the server did not process the stream, a retry is safe (RFC 9113 §8.7). */
+const REFUSED_STREAM = http2.constants.NGHTTP2_REFUSED_STREAM;
+
+interface Request {
+  readonly body: Buffer;
+  readonly qEnd: number;
+  readonly origId: number;
+  readonly resolve: (b: Buffer) => void;
+  readonly reject: (e: Error) => void;
+  timer: ClockTimer | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  stream: http2.ClientHttp2Stream | null;
+  queued: boolean;
+  retried: boolean;
+  done: boolean;
+}
+
+interface Session {
+  readonly h2: http2.ClientHttp2Session;
+  /** The server's SETTINGS arrived: its stream limit is known. */
+  ready: boolean;
+  active: number;
+}
 
 /**
  * DNS over HTTPS (RFC 8484) to one server over one reused HTTP/2 session;
- * each query is its own stream, so any number are multiplexed (bounded by the
- * server's SETTINGS_MAX_CONCURRENT_STREAMS). Queries are sent with ID 0 for
- * HTTP cacheability (§4.1) — the caller's ID is restored on the reply. The
- * reply must be status 200, type `application/dns-message`, at most
- * `maxResponseSize` bytes, and carry the query's question. A session that
- * fails, receives GOAWAY or idles out is dropped and the next query opens a
- * new one.
+ * each query is its own stream. Streams in flight are capped by
+ * `maxStreams` and the server's SETTINGS_MAX_CONCURRENT_STREAMS (queries
+ * wait for the server's SETTINGS before the first stream, then queue in a
+ * bounded queue); a stream the server refuses (REFUSED_STREAM) is retried
+ * once. Queries are sent with ID 0 for HTTP cacheability (§4.1) — the
+ * caller's ID is restored on the reply. The reply must be status 200, type
+ * `application/dns-message`, at most `maxResponseSize` bytes, and carry the
+ * query's question. A session that fails, receives GOAWAY or idles out is
+ * dropped and the next query opens a new one.
  */
 export class DohTransport implements Transport {
   readonly protocol = 'https' as const;
@@ -53,9 +83,12 @@ export class DohTransport implements Transport {
   readonly #authority: string;
   readonly #method: 'POST' | 'GET';
   readonly #maxResponse: number;
-  #session: http2.ClientHttp2Session | null = null;
-  readonly #sessions = new Set<http2.ClientHttp2Session>();
-  readonly #streams = new Set<{ fail(err: Error): void }>();
+  readonly #maxStreams: number;
+  readonly #maxQueue: number;
+  #session: Session | null = null;
+  readonly #sessions = new Set<Session>();
+  readonly #queue: Request[] = [];
+  readonly #inflight = new Set<Request>();
   #closed = false;
   /** Sessions opened since creation (for tests and stats). */
   sessionsOpened = 0;
@@ -65,18 +98,20 @@ export class DohTransport implements Transport {
     this.#clock = options.clock ?? systemClock;
     this.#method = options.method ?? 'POST';
     this.#maxResponse = options.maxResponseSize ?? 65535;
+    this.#maxStreams = options.maxStreams ?? 100;
+    this.#maxQueue = options.maxQueue ?? 1024;
     const name = options.servername ?? options.host;
     const hostPart = name.includes(':') ? `[${name}]` : name;
     this.#authority = options.port === 443 ? `https://${hostPart}` : `https://${hostPart}:${options.port}`;
     this.url = options.url ?? `${this.#authority}${options.path}`;
   }
 
-  #getSession(): http2.ClientHttp2Session {
+  #getSession(): Session {
     const s = this.#session;
-    if (s !== null && !s.closed && !s.destroyed) return s;
+    if (s !== null && !s.h2.closed && !s.h2.destroyed) return s;
     const o = this.#o;
     const servername = o.servername ?? (net.isIP(o.host) ? undefined : o.host);
-    const session = http2.connect(this.#authority, {
+    const h2 = http2.connect(this.#authority, {
       createConnection: () =>
         tls.connect({
           host: o.host,
@@ -90,34 +125,55 @@ export class DohTransport implements Transport {
           ...(servername ? { checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(servername, cert) } : {}),
         }),
     });
+    const session: Session = { h2, ready: false, active: 0 };
     this.sessionsOpened++;
     this.#session = session;
     this.#sessions.add(session);
+    let lastError: Error | undefined;
     const forget = () => {
       if (this.#session === session) this.#session = null;
     };
     const connectTimeout = o.connectTimeout ?? 2000;
     let connectTimer: ClockTimer | undefined = this.#clock.setTimeout(() => {
       connectTimer = undefined;
-      session.destroy(new Error(`TLS handshake not done within ${connectTimeout} ms`));
+      h2.destroy(new Error(`TLS handshake not done within ${connectTimeout} ms`));
     }, connectTimeout);
-    session.once('connect', () => {
+    h2.once('remoteSettings', () => {
       if (connectTimer !== undefined) this.#clock.clearTimeout(connectTimer);
       connectTimer = undefined;
+      session.ready = true;
+      this.#drain();
     });
-    session.on('error', forget);
-    session.on('goaway', forget);
-    session.once('close', () => {
+    h2.on('error', (err) => {
+      lastError = err;
+      forget();
+    });
+    h2.on('goaway', forget);
+    h2.once('close', () => {
       if (connectTimer !== undefined) this.#clock.clearTimeout(connectTimer);
       forget();
       this.#sessions.delete(session);
+      if (!session.ready) {
+        // Never got going (refused, handshake or certificate failure): fail the
+        // waiting queries rather than opening session after session for them.
+        const reason = lastError ? ((lastError as NodeJS.ErrnoException).code ?? lastError.message) : 'session closed before SETTINGS';
+        const err = new UpstreamError('NETWORK', reason, this.url, { cause: lastError });
+        for (const req of [...this.#queue]) this.#fail(req, err);
+      } else this.#drain();
     });
-    session.setTimeout(o.idleTimeout ?? 30_000, () => {
+    h2.setTimeout(o.idleTimeout ?? 30_000, () => {
       forget();
-      session.close();
+      h2.close();
     });
-    session.unref();
+    h2.unref();
     return session;
+  }
+
+  /** Streams the session may open now. */
+  #room(s: Session): boolean {
+    if (!s.ready) return false;
+    const remote = s.h2.remoteSettings.maxConcurrentStreams ?? this.#maxStreams;
+    return s.active < Math.min(this.#maxStreams, remote);
   }
 
   exchange(query: Buffer, options: ExchangeOptions): Promise<Buffer> {
@@ -125,93 +181,164 @@ export class DohTransport implements Transport {
     const qEnd = questionEnd(query);
     if (qEnd < 0) return Promise.reject(new UpstreamError('BAD_QUERY', 'query has no valid single question', this.url));
     if (options.signal?.aborted) return Promise.reject(new UpstreamError('ABORTED', 'aborted', this.url));
-    const origId = getId(query);
     const body = Buffer.allocUnsafe(query.length);
     query.copy(body);
     setId(body, 0);
     return new Promise<Buffer>((resolve, reject) => {
-      let session: http2.ClientHttp2Session;
-      let stream: http2.ClientHttp2Stream;
-      try {
-        session = this.#getSession();
-        const headers: http2.OutgoingHttpHeaders =
-          this.#method === 'POST'
-            ? { ':method': 'POST', ':path': this.#o.path, 'content-type': CONTENT_TYPE, accept: CONTENT_TYPE, 'content-length': body.length }
-            : { ':method': 'GET', ':path': `${this.#o.path}${this.#o.path.includes('?') ? '&' : '?'}dns=${body.toString('base64url')}`, accept: CONTENT_TYPE };
-        stream = session.request(headers, { endStream: this.#method === 'GET' });
-      } catch (err) {
-        // e.g. ERR_HTTP2_OUT_OF_STREAMS on a session that has used all stream IDs.
-        this.#session = null;
-        reject(new UpstreamError('NETWORK', `request failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, this.url, { cause: err }));
+      const req: Request = {
+        body,
+        qEnd,
+        origId: getId(query),
+        resolve,
+        reject,
+        timer: undefined,
+        signal: undefined,
+        onAbort: undefined,
+        stream: null,
+        queued: false,
+        retried: false,
+        done: false,
+      };
+      const wait = Math.max(0, options.deadline - this.#clock.now());
+      req.timer = this.#clock.setTimeout(() => {
+        req.timer = undefined;
+        this.#fail(req, new UpstreamError('TIMEOUT', `no reply within ${Math.round(wait)} ms`, this.url));
+      }, wait);
+      if (options.signal) {
+        req.signal = options.signal;
+        req.onAbort = () => this.#fail(req, new UpstreamError('ABORTED', 'aborted', this.url));
+        options.signal.addEventListener('abort', req.onAbort, { once: true });
+      }
+      this.#dispatch(req);
+    });
+  }
+
+  #dispatch(req: Request): void {
+    if (req.done) return;
+    let session: Session;
+    try {
+      session = this.#getSession();
+    } catch (err) {
+      this.#fail(req, new UpstreamError('NETWORK', `cannot open session: ${(err as Error).message}`, this.url, { cause: err }));
+      return;
+    }
+    if (this.#room(session)) this.#start(session, req);
+    else if (this.#queue.length >= this.#maxQueue) this.#fail(req, new UpstreamError('QUEUE_FULL', `more than ${this.#maxQueue} queries waiting for a stream`, this.url));
+    else {
+      req.queued = true;
+      this.#queue.push(req);
+    }
+  }
+
+  #drain(): void {
+    while (this.#queue.length > 0 && !this.#closed) {
+      const s = this.#getSession();
+      if (!this.#room(s)) return;
+      const req = this.#queue.shift()!;
+      req.queued = false;
+      this.#start(s, req);
+    }
+  }
+
+  #start(session: Session, req: Request): void {
+    let stream: http2.ClientHttp2Stream;
+    const path = this.#o.path;
+    try {
+      const headers: http2.OutgoingHttpHeaders =
+        this.#method === 'POST'
+          ? { ':method': 'POST', ':path': path, 'content-type': CONTENT_TYPE, accept: CONTENT_TYPE, 'content-length': req.body.length }
+          : { ':method': 'GET', ':path': `${path}${path.includes('?') ? '&' : '?'}dns=${req.body.toString('base64url')}`, accept: CONTENT_TYPE };
+      stream = session.h2.request(headers, { endStream: this.#method === 'GET' });
+    } catch (err) {
+      // e.g. ERR_HTTP2_OUT_OF_STREAMS on a session that has used all stream IDs.
+      if (this.#session === session) this.#session = null;
+      this.#fail(req, new UpstreamError('NETWORK', `request failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, this.url, { cause: err }));
+      return;
+    }
+    session.active++;
+    req.stream = stream;
+    this.#inflight.add(req);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      session.active--;
+      this.#inflight.delete(req);
+      if (req.stream === stream) req.stream = null;
+      if (this.#queue.length > 0) this.#drain();
+    };
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('response', (h) => {
+      const status = Number(h[':status']);
+      const type = String(h['content-type'] ?? '')
+        .split(';')[0]!
+        .trim()
+        .toLowerCase();
+      if (status !== 200) this.#fail(req, new UpstreamError('BAD_RESPONSE', `HTTP status ${status}`, this.url));
+      else if (type !== CONTENT_TYPE) this.#fail(req, new UpstreamError('BAD_RESPONSE', `content-type ${type || '(none)'}, expected ${CONTENT_TYPE}`, this.url));
+    });
+    stream.on('data', (chunk: Buffer) => {
+      if (req.done || req.stream !== stream) return;
+      size += chunk.length;
+      if (size > this.#maxResponse) this.#fail(req, new UpstreamError('BAD_RESPONSE', `response body over ${this.#maxResponse} bytes`, this.url));
+      else chunks.push(chunk);
+    });
+    stream.on('end', () => {
+      if (req.done || req.stream !== stream) return;
+      const reply = chunks.length === 1 ? Buffer.from(chunks[0]!) : Buffer.concat(chunks, size);
+      if (reply.length < 12 || !isResponse(reply) || getId(reply) !== 0 || !sameQuestion(req.body, req.qEnd, reply)) {
+        this.#fail(req, new UpstreamError('BAD_RESPONSE', 'reply is not a response to the query (ID, QR or question differ)', this.url));
         return;
       }
-      let done = false;
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let status = 0;
-      const wait = Math.max(0, options.deadline - this.#clock.now());
-      const entry = {
-        fail: (err: Error) => {
-          if (done) return;
-          finish();
-          if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
-          reject(err);
-        },
-      };
-      const timer = this.#clock.setTimeout(() => entry.fail(new UpstreamError('TIMEOUT', `no reply within ${Math.round(wait)} ms`, this.url)), wait);
-      const onAbort = () => entry.fail(new UpstreamError('ABORTED', 'aborted', this.url));
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.#streams.add(entry);
-      const finish = () => {
-        done = true;
-        this.#clock.clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-        this.#streams.delete(entry);
-      };
-      stream.on('response', (h) => {
-        status = Number(h[':status']);
-        const type = String(h['content-type'] ?? '')
-          .split(';')[0]!
-          .trim()
-          .toLowerCase();
-        if (status !== 200) entry.fail(new UpstreamError('BAD_RESPONSE', `HTTP status ${status}`, this.url));
-        else if (type !== CONTENT_TYPE) entry.fail(new UpstreamError('BAD_RESPONSE', `content-type ${type || '(none)'}, expected ${CONTENT_TYPE}`, this.url));
-      });
-      stream.on('data', (chunk: Buffer) => {
-        if (done) return;
-        size += chunk.length;
-        if (size > this.#maxResponse) entry.fail(new UpstreamError('BAD_RESPONSE', `response body over ${this.#maxResponse} bytes`, this.url));
-        else chunks.push(chunk);
-      });
-      stream.on('end', () => {
-        if (done) return;
-        const reply = chunks.length === 1 ? Buffer.from(chunks[0]!) : Buffer.concat(chunks, size);
-        if (reply.length < 12 || !isResponse(reply) || getId(reply) !== 0 || !sameQuestion(body, qEnd, reply)) {
-          entry.fail(new UpstreamError('BAD_RESPONSE', 'reply is not a response to the query (ID, QR or question differ)', this.url));
-          return;
-        }
-        finish();
-        setId(reply, origId);
-        resolve(reply);
-      });
-      stream.on('error', (err) => {
-        entry.fail(new UpstreamError('NETWORK', `${(err as NodeJS.ErrnoException).code ?? err.message}`, this.url, { cause: err }));
-      });
-      stream.on('close', () => {
-        if (!done) entry.fail(new UpstreamError('NETWORK', `stream closed (code ${stream.rstCode ?? 'none'}) before a reply`, this.url));
-      });
-      if (this.#method === 'POST') stream.end(body);
+      release();
+      this.#finish(req);
+      setId(reply, req.origId);
+      req.resolve(reply);
     });
+    stream.on('error', () => {
+      // Reported on 'close' with the RST code.
+    });
+    stream.on('close', () => {
+      release();
+      if (req.done) return;
+      if (stream.rstCode === REFUSED_STREAM && !req.retried && !this.#closed) {
+        // Not processed by the server (over its stream limit): safe to send again.
+        req.retried = true;
+        this.#dispatch(req);
+        return;
+      }
+      this.#fail(req, new UpstreamError('NETWORK', `stream closed (code ${stream.rstCode ?? 'none'}) before a reply`, this.url));
+    });
+    if (this.#method === 'POST') stream.end(req.body);
+  }
+
+  #fail(req: Request, err: Error): void {
+    if (req.done) return;
+    const stream = req.stream;
+    this.#finish(req);
+    if (stream !== null && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+    req.reject(err);
+  }
+
+  #finish(req: Request): void {
+    req.done = true;
+    if (req.timer !== undefined) this.#clock.clearTimeout(req.timer);
+    if (req.onAbort) req.signal!.removeEventListener('abort', req.onAbort);
+    if (req.queued) {
+      const i = this.#queue.indexOf(req);
+      if (i >= 0) this.#queue.splice(i, 1);
+      req.queued = false;
+    }
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     const err = new UpstreamError('CLOSED', 'transport closed', this.url);
-    for (const s of [...this.#streams]) s.fail(err);
-    for (const s of this.#sessions) s.destroy();
+    for (const req of [...this.#queue, ...this.#inflight]) this.#fail(req, err);
+    for (const s of this.#sessions) s.h2.destroy();
     this.#sessions.clear();
     this.#session = null;
   }
 }
-

@@ -283,6 +283,30 @@ describe('DohTransport', () => {
     expect(t.sessionsOpened).toBe(2);
   });
 
+  it('stays within the server SETTINGS_MAX_CONCURRENT_STREAMS', async () => {
+    const cert = await testCert();
+    let open = 0;
+    let peak = 0;
+    const srv = track(
+      await dohServer(
+        (q, stream) => {
+          peak = Math.max(peak, ++open);
+          setTimeout(() => {
+            open--;
+            dohReply(stream, answer(q));
+          }, 5);
+        },
+        cert,
+        { maxConcurrentStreams: 4 },
+      ),
+    );
+    const t = track(new DohTransport({ host: '127.0.0.1', port: srv.port, path: '/dns-query', servername: 'dns.test', ca: cert.cert }));
+    const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => t.exchange(makeQuery(`c${i}.example`, 'A', i), soon(3000))));
+    for (const [i, r] of rs.entries()) expect(idOf(r)).toBe(i);
+    expect(peak).toBeLessThanOrEqual(4);
+    expect(srv.sessions).toBe(1);
+  });
+
   it('GETs with base64url and ID 0', async () => {
     const cert = await testCert();
     const srv = track(await dohServer((q, stream) => dohReply(stream, answer(q)), cert));
