@@ -307,6 +307,23 @@ describe('DohTransport', () => {
     expect(srv.sessions).toBe(1);
   });
 
+  it('fails fast when the server is unreachable or its certificate is not trusted', async () => {
+    const cert = await testCert();
+    const dead = await dohServer(() => {}, cert);
+    const port = dead.port;
+    await dead.close();
+    const t = track(new DohTransport({ host: '127.0.0.1', port, path: '/dns-query', servername: 'dns.test', ca: cert.cert }));
+    const start = Date.now();
+    const errs = await Promise.all([1, 2, 3].map((i) => expectCode(t.exchange(makeQuery(`x${i}.example`), soon(2000)), 'NETWORK')));
+    expect(errs[0]!.message).toContain('ECONNREFUSED');
+    expect(Date.now() - start).toBeLessThan(500);
+    expect(t.sessionsOpened).toBe(1);
+
+    const srv = track(await dohServer((q, stream) => dohReply(stream, answer(q)), cert));
+    const untrusted = track(new DohTransport({ host: '127.0.0.1', port: srv.port, path: '/dns-query', servername: 'dns.test' }));
+    await expectCode(untrusted.exchange(makeQuery('y.example'), soon(2000)), 'NETWORK');
+  });
+
   it('GETs with base64url and ID 0', async () => {
     const cert = await testCert();
     const srv = track(await dohServer((q, stream) => dohReply(stream, answer(q)), cert));
