@@ -108,9 +108,18 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
   /** Keys with a prefetch in flight: at most one per key, `maxConcurrent` in all. */
   const refreshing = new Set<string>();
 
-  function insertFrom(ctx: Ctx, key: string): void {
+  /**
+   * Stores the chain's answer, unless marked NO_CACHE or an entry stored
+   * since this query's lookup (`since`) already answers it: behind dedup, a
+   * burst of identical misses would otherwise analyse and store the same
+   * response once per query.
+   */
+  function insertFrom(ctx: Ctx, key: string, since: number): void {
     const response = ctx.response;
-    if (response !== null && ctx.state.get(NO_CACHE) !== true) store.insert(key, response, ctx.request, clock.now());
+    if (response === null || ctx.state.get(NO_CACHE) === true) return;
+    const current = store.peek(key);
+    if (current !== undefined && current.entry.storedAt >= since && current.entry.kind !== 'servfail') return;
+    store.insert(key, response, ctx.request, clock.now());
   }
 
   function startPrefetch(node: CacheNode, request: Buffer, questionEnd: number, flags: number): void {
@@ -182,7 +191,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
           finish(false);
           return;
         }
-        if (ctx.state.get(NO_CACHE) !== true) store.insert(key, response, ctx.request, clock.now());
+        insertFrom(ctx, key, now);
         finish(true);
       };
       let r: void | Promise<void>;
@@ -212,10 +221,10 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     }
     const r = next();
     if (r === undefined) {
-      insertFrom(ctx, key);
+      insertFrom(ctx, key, now);
       return;
     }
-    return r.then(() => insertFrom(ctx, key));
+    return r.then(() => insertFrom(ctx, key, now));
   }
 
   return function cache(ctx: Ctx, next: Next): void | Promise<void> {

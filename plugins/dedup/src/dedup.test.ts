@@ -1,5 +1,5 @@
 import { ConfigError, createResolver, decode, type HeimdallPlugin, type Resolver } from '@heimdall/core';
-import { cache } from '@heimdall/plugin-cache';
+import { CACHE_STORE, type CacheStore, cache } from '@heimdall/plugin-cache';
 import { FakeClock, query, record, response } from '@heimdall/testing';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -151,6 +151,7 @@ describe('dedup', () => {
     expect(again).toBeInstanceOf(Buffer);
     expect(decode(again as Buffer).questions[0].name).toBe('EXAMPLE.com');
     expect(g.calls.length).toBe(1);
+    expect(resolver.container.get<CacheStore>(CACHE_STORE).stats.positiveStored).toBe(1);
   });
 
   it('validates options', () => {
