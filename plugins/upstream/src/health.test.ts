@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { Health } from './health.js';
+
+const opts = { maxFailures: 3, backoff: 1000, maxBackoff: 4000, probe: true };
+
+describe('Health', () => {
+  it('marks down after N consecutive failures, doubles the period on each failed probe, caps it', () => {
+    const h = new Health(opts);
+    expect(h.failure(0)).toBe(false);
+    expect(h.failure(0)).toBe(false);
+    h.success(5); // resets the streak
+    expect(h.failure(10)).toBe(false);
+    expect(h.failure(10)).toBe(false);
+    expect(h.failure(10)).toBe(true);
+    expect(h).toMatchObject({ down: true, backoff: 1000, downUntil: 1010 });
+    expect(h.available(500)).toBe(false);
+    // A failure inside the period (all-down group tried it anyway) does not stretch it.
+    expect(h.failure(500)).toBe(false);
+    expect(h.downUntil).toBe(1010);
+    // Failed probes after the period: 2000, 4000, then capped at 4000.
+    expect(h.failure(1010)).toBe(true);
+    expect(h.backoff).toBe(2000);
+    expect(h.failure(3010)).toBe(true);
+    expect(h.backoff).toBe(4000);
+    expect(h.failure(7010)).toBe(true);
+    expect(h.backoff).toBe(4000);
+    expect(h.success(3)).toBe(true);
+    expect(h).toMatchObject({ down: false, backoff: 0, consecutiveFailures: 0 });
+    expect(h.available(0)).toBe(true);
+  });
+
+  it('with probe: false a down upstream becomes available again when its period ends', () => {
+    const h = new Health({ ...opts, maxFailures: 1, probe: false });
+    h.failure(0);
+    expect(h.available(999)).toBe(false);
+    expect(h.available(1000)).toBe(true);
+  });
+
+  it('maxFailures 0 never marks down', () => {
+    const h = new Health({ ...opts, maxFailures: 0 });
+    for (let i = 0; i < 100; i++) expect(h.failure(i)).toBe(false);
+    expect(h.down).toBe(false);
+  });
+
+  it('keeps an RTT moving average, with failures as penalties', () => {
+    const h = new Health(opts);
+    h.success(10);
+    expect(h.rtt).toBe(10);
+    h.success(20);
+    expect(h.rtt).toBeCloseTo(12.5);
+    h.failure(0, 2000);
+    expect(h.rtt).toBeGreaterThan(400);
+    for (let i = 0; i < 40; i++) h.success(10);
+    expect(h.rtt).toBeLessThan(11);
+  });
+});
