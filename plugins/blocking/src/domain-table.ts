@@ -246,10 +246,15 @@ export class DomainTableBuilder {
     }
   }
 
-  /** Sizes the table for {@link TARGET_LOAD} and returns the read side. */
-  finish(): DomainTable {
+  /**
+   * Returns the read side. With `compact` (default) the table is first
+   * resized to {@link TARGET_LOAD} (one rehash); without it, only when the
+   * current load is outside 0.3…0.85.
+   */
+  finish(compact = true): DomainTable {
     const want = capacityFor(this.#size);
-    if (want !== this.#cap) this.#resize(want);
+    const load = this.#size / this.#cap;
+    if (want !== this.#cap && (compact || load < 0.3)) this.#resize(want);
     const t = new DomainTable(this.#slots, this.#size, this.seed);
     this.#slots = new Uint32Array(3);
     this.#cap = 1;

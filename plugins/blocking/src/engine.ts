@@ -236,9 +236,9 @@ export class EngineBuilder {
     return id;
   }
 
-  /** Completes the build. */
-  finish(started = performance.now()): BuildOutput {
-    const table = this.#table.finish();
+  /** Completes the build; `compact` resizes the table to the target load (one rehash). */
+  finish(started = performance.now(), compact = true): BuildOutput {
+    const table = this.#table.finish(compact);
     return {
       slots: table.slots,
       filter: table.filter,

@@ -98,6 +98,8 @@ export interface ResolvedList {
   readonly exact: boolean;
   readonly registrable: boolean;
   readonly maxEntries: number;
+  /** The name was given in the options (not derived from the source). */
+  readonly explicitName: boolean;
 }
 
 /** Validated options with defaults applied. */
@@ -198,6 +200,12 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     }
   });
   if (lists.length > MAX_SOURCES) throw new ConfigError(`${P}.groups`, `at most ${MAX_SOURCES} lists in total`, lists.length);
+  // The same path/URL in several groups: default names get the group as a prefix.
+  const seen = new Map<string, number>();
+  for (const l of lists) seen.set(l.name, (seen.get(l.name) ?? 0) + 1);
+  lists.forEach((l, i) => {
+    if (!l.explicitName && seen.get(l.name)! > 1) lists[i] = { ...l, name: `${l.group}.${l.allow ? 'allow' : 'block'}:${l.name}` };
+  });
   const names = new Set<string>();
   for (const l of lists) {
     if (names.has(l.name)) throw new ConfigError(`${P}.groups.${l.group}`, `list name '${l.name}' is used twice: give one a distinct name`);
@@ -340,5 +348,6 @@ function resolveList(
     exact: bool(`${path}.exact`, o.exact, false),
     registrable: bool(`${path}.registrable`, o.registrable, false),
     maxEntries: int(`${path}.maxEntries`, o.maxEntries, defaultMaxEntries, 1, 50_000_000),
+    explicitName: o.name !== undefined,
   };
 }

@@ -16,6 +16,7 @@ import { initialState, refreshSource } from './sources.js';
 /** A list server on 127.0.0.1:0 with scriptable content, ETag and failures. */
 class ListServer {
   body = '0.0.0.0 first.example\n';
+  contentType = 'text/plain';
   etag = '"v1"';
   lastModified = 'Sat, 01 Nov 2026 10:00:00 GMT';
   fail: number | null = null;
@@ -35,7 +36,7 @@ class ListServer {
         res.writeHead(304).end();
         return;
       }
-      res.writeHead(200, { 'content-type': 'text/plain', etag: this.etag, 'last-modified': this.lastModified }).end(this.body);
+      res.writeHead(200, { 'content-type': this.contentType, etag: this.etag, 'last-modified': this.lastModified }).end(this.body);
     });
   }
   async listen(): Promise<string> {
@@ -124,6 +125,25 @@ describe('refresh from HTTP', () => {
     expect(svc.status().lists[0]!.lastError).toMatch(/maxBytes/);
     expectRcode(await r.handle(query('first.example')), 'NXDOMAIN');
     expectAnswers(await r.handle(query('big.example')), ['192.0.2.80']);
+  });
+
+  it('an HTML page served with 200 (captive portal) does not replace the list', async () => {
+    const r = await make();
+    const svc = r.get<BlockingService>(BLOCKING_CONTROL);
+    srv.body = '\n  <!doctype html><html><body>Please log in</body></html>';
+    srv.contentType = 'text/html; charset=utf-8';
+    srv.etag = '"portal"';
+    expect((await svc.reload()).failed).toBe(1);
+    expect(svc.status().lists[0]!.lastError).toMatch(/HTML page/);
+    expectRcode(await r.handle(query('first.example')), 'NXDOMAIN');
+  });
+
+  it('the same URL in two groups gets two names and works in both', async () => {
+    const r = await make({ groups: { a: { block: [url] }, b: { block: [url] } }, clients: { default: ['a'], '10.0.0.0/8': ['b'] } });
+    const names = r.get<BlockingService>(BLOCKING_CONTROL).status().lists.map((l) => l.name);
+    expect(names).toEqual([`a.block:${url}`, `b.block:${url}`]);
+    expectRcode(await r.handle(query('first.example')), 'NXDOMAIN');
+    expectRcode(await r.handle(query('first.example'), { address: '10.1.1.1' }), 'NXDOMAIN');
   });
 
   it('offline start: a restart without network blocks from the disk copy', async () => {

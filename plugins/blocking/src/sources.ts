@@ -34,6 +34,15 @@ export interface SourceState {
   bytes: number;
 }
 
+function looksLikeHtml(chunk: Uint8Array): boolean {
+  for (let i = 0; i < chunk.length && i < 512; i++) {
+    const c = chunk[i]!;
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0xef || c === 0xbb || c === 0xbf) continue;
+    return c === 0x3c; // '<'
+  }
+  return false;
+}
+
 /** Result of one refresh of one source. */
 export type RefreshResult = 'changed' | 'unchanged' | 'failed';
 
@@ -162,7 +171,8 @@ async function refreshUrl(state: SourceState, s: FetchSettings): Promise<Refresh
   }
   await mkdir(s.dir, { recursive: true });
   const base = cacheBase(s.dir, url);
-  const tmp = `${base}.list.tmp`;
+  // Unique per list and process: the same URL may be listed twice and downloaded concurrently.
+  const tmp = `${base}.list.${process.pid}.${state.list.id}.tmp`;
   let bytes = 0;
   const out = createWriteStream(tmp);
   const closed = new Promise<void>((resolve, reject) => {
@@ -171,7 +181,12 @@ async function refreshUrl(state: SourceState, s: FetchSettings): Promise<Refresh
   });
   try {
     if (res.body === null) throw new Error(`GET ${url}: empty body`);
+    const html = (res.headers.get('content-type') ?? '').includes('html');
     for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      if (bytes === 0 && html && looksLikeHtml(chunk)) {
+        // A captive portal or an error page served with 200 must not replace a good list.
+        throw new Error(`GET ${url}: got an HTML page, not a list`);
+      }
       bytes += chunk.length;
       if (bytes > s.maxBytes) throw new Error(`GET ${url}: body above refresh.maxBytes (${s.maxBytes})`);
       if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', r));
