@@ -416,6 +416,21 @@ describe('encoder input errors', () => {
     expect(() => encodingLength(huge)).toThrow(expect.objectContaining({ code: 'MESSAGE_TOO_LARGE' }));
   });
 
+  it('never hands out overlapping buffers (slab allocation and its fallback)', () => {
+    const messages: MessageInit[] = [];
+    const outputs: Buffer[] = [];
+    for (let i = 0; i < 600; i++) {
+      const size = i % 50 === 49 ? 9000 + i : (i * 37) % 300;
+      const m: MessageInit = { id: i, answers: [{ name: `n${i}.example`, type: 65280, data: Buffer.alloc(size, i & 0xff) }] };
+      messages.push(m);
+      outputs.push(encode(m));
+    }
+    outputs.forEach((out, i) => {
+      expect(out.length).toBe(encodingLength(messages[i]));
+      expect(decode(out)).toEqual(normalize(messages[i]));
+    });
+  });
+
   it('encodes into a Uint8Array too', () => {
     const u8 = new Uint8Array(64);
     const out = encode({ id: 5 }, u8, 3);

@@ -109,6 +109,25 @@ function writeMessage(w: Writer, m: MessageInit): void {
   if (edns !== undefined) writeOpt(w, edns, rcode);
 }
 
+// Encoded messages are carved out of 16 KiB slabs; a new slab is started when
+// less than 2 KiB is left.
+const SLAB_SIZE = 16384;
+const SLAB_MIN_FREE = 2048;
+let slab: Buffer = Buffer.alloc(0);
+let slabUsed = 0;
+
+function encodeViaScratch(message: MessageInit): Buffer {
+  const w = writer;
+  const s = scratchBuffer();
+  w.reset(s, 0, MAX_MESSAGE_SIZE);
+  writeMessage(w, message);
+  const n = w.pos;
+  w.buf = EMPTY;
+  const out = Buffer.allocUnsafe(n);
+  s.copy(out, 0, 0, n);
+  return out;
+}
+
 function scratchBuffer(): Buffer {
   return (scratch ??= Buffer.allocUnsafeSlow(MAX_MESSAGE_SIZE));
 }
@@ -120,7 +139,9 @@ const EMPTY = Buffer.alloc(0);
  * RFC 3597 §4 allow it (owner names, and names in NS/CNAME/SOA/PTR/MX/…
  * RDATA; never in SRV, RRSIG, NSEC, SVCB, DNAME… RDATA).
  *
- * - Without `buf`: returns a new Buffer of exactly `encodingLength(message)` bytes.
+ * - Without `buf`: returns a Buffer of exactly `encodingLength(message)` bytes.
+ *   Like `Buffer.allocUnsafe`, small results are views into a shared 16 KiB
+ *   slab: their `.buffer` holds other messages too.
  * - With `buf` (and `offset`, default 0): writes in place and returns the
  *   view `buf.subarray(offset, offset + length)` (no copy). Compression
  *   pointers are relative to `offset`.
@@ -136,14 +157,26 @@ const EMPTY = Buffer.alloc(0);
 export function encode(message: MessageInit, buf?: Buffer | Uint8Array, offset = 0): Buffer {
   const w = writer;
   if (buf === undefined) {
-    const s = scratchBuffer();
-    w.reset(s, 0, MAX_MESSAGE_SIZE);
-    writeMessage(w, message);
-    const n = w.pos;
+    // Write straight into a shared slab and hand out the written part (like
+    // Buffer.allocUnsafe's pool): no copy. A message too big for what is
+    // left of the slab is written to the scratch buffer and copied instead.
+    if (slab.length - slabUsed < SLAB_MIN_FREE) {
+      slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      slabUsed = 0;
+    }
+    const start = slabUsed;
+    w.reset(slab, start, slab.length);
+    try {
+      writeMessage(w, message);
+    } catch (e) {
+      w.buf = EMPTY;
+      if (!(e instanceof PacketError) || e.code !== 'BUFFER_TOO_SMALL') throw e;
+      return encodeViaScratch(message);
+    }
+    const end = w.pos;
     w.buf = EMPTY;
-    const out = Buffer.allocUnsafe(n);
-    s.copy(out, 0, 0, n);
-    return out;
+    slabUsed = (end + 7) & ~7;
+    return slab.subarray(start, end);
   }
   if (!(buf instanceof Uint8Array)) badValue('output buffer', buf);
   const target = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);

@@ -44,6 +44,11 @@ export class Writer {
   cap = 0;
   private gen = 0;
   private targets = 0;
+  // The last few whole names written with compression and where they are,
+  // so a repeated owner name (the usual case) skips hashing altogether.
+  private recent = 0;
+  private readonly recentName: string[] = ['', '', '', ''];
+  private readonly recentOffset = new Int32Array(4);
 
   reset(buf: Buffer, offset: number, cap: number): void {
     this.buf = buf;
@@ -51,6 +56,7 @@ export class Writer {
     this.start = offset;
     this.cap = cap;
     this.targets = 0;
+    this.recent = 0;
     if (++this.gen > 0xfffffff0) {
       this.gen = 1;
       slotGen.fill(0);
@@ -170,6 +176,12 @@ export class Writer {
     slotGen[slot] = gen;
   }
 
+  private remember(name: string, offset: number): void {
+    const slot = this.recent++ & 3;
+    this.recentName[slot] = name;
+    this.recentOffset[slot] = offset;
+  }
+
   private pointer(offset: number): void {
     this.buf[this.pos++] = 0xc0 | (offset >>> 8);
     this.buf[this.pos++] = offset & 0xff;
@@ -196,6 +208,16 @@ export class Writer {
       this.buf[this.pos++] = 0;
       return;
     }
+    if (compress) {
+      const seen = Math.min(this.recent, 4);
+      for (let r = 0; r < seen; r++) {
+        if (this.recentName[r] === name) {
+          if (this.pos + 2 > this.cap) this.overflow();
+          this.pointer(this.recentOffset[r]);
+          return;
+        }
+      }
+    }
     if (name.indexOf('\\') !== -1) {
       this.escapedName(name, compress);
       return;
@@ -220,12 +242,15 @@ export class Writer {
     labelStart[labels] = 0;
     labelHash[labels] = h;
     const b = this.buf;
+    const first = this.pos - this.start;
+    if (compress && first <= 0x3fff) this.remember(name, first);
     for (let idx = labels; idx >= 0; idx--) {
       const i = labelStart[idx];
       if (compress) {
         const ptr = this.lookup(name, i, labelHash[idx]);
         if (ptr >= 0) {
           if (this.pos + 2 > this.cap) this.overflow();
+          if (idx === labels) this.recentOffset[(this.recent - 1) & 3] = ptr;
           this.pointer(ptr);
           return;
         }
