@@ -13,6 +13,7 @@
  * Writes bench/results/codec.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { decode, encode, MessageReader, RecordType } from '@heimdall/core';
 import dnsPacket from 'dns-packet';
 import { bench, do_not_optimize, run, summary } from 'mitata';
@@ -74,7 +75,7 @@ summary(() => {
   bench('dns-packet: encode response', () => do_not_optimize(dnsPacket.encode(DP_MSG)));
 });
 
-type Stats = { avg: number; p75: number; p99: number };
+type Stats = { avg: number; p50: number; p75: number; p99: number };
 const res = (await run()) as unknown as { benchmarks: { alias?: string; runs: { name: string; stats?: Stats }[] }[] };
 const byName = new Map<string, Stats>();
 for (const b of res.benchmarks) for (const r of b.runs) if (r.stats) byName.set(r.name ?? b.alias, r.stats);
@@ -87,11 +88,14 @@ const results = CASES.map((c, i) => {
   return {
     name: c.name,
     avgNs: a ? Math.round(a.avg * 10) / 10 : null,
+    p50Ns: a ? Math.round(a.p50 * 10) / 10 : null,
     p75Ns: a ? Math.round(a.p75 * 10) / 10 : null,
     p99Ns: a ? Math.round(a.p99 * 10) / 10 : null,
     peer: 'dns-packet',
     peerAvgNs: p ? Math.round(p.avg * 10) / 10 : null,
+    peerP50Ns: p ? Math.round(p.p50 * 10) / 10 : null,
     ratio: a && p ? Math.round((p.avg / a.avg) * 10) / 10 : null,
+    ratioP50: a && p ? Math.round((p.p50 / a.p50) * 10) / 10 : null,
     target: c.target,
   };
 });
@@ -99,10 +103,22 @@ const out = {
   bench: 'codec',
   date: new Date().toISOString(),
   node: process.version,
-  note: 'ratio = dns-packet avg / heimdall avg (higher is better). Machine shared with other work when measured.',
+  note: 'ratio = dns-packet avg / heimdall avg, ratioP50 = the same on medians (higher is better).',
+  loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
   sizes: { query: QUERY.length, responseOurs: RESPONSE.length, responseDnsPacket: DP_BYTES.length },
   results,
 };
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/codec.json', import.meta.url), JSON.stringify(out, null, 2) + '\n');
-console.table(results.map((r) => ({ case: r.name, 'avg ns': r.avgNs, 'p99 ns': r.p99Ns, 'dns-packet ns': r.peerAvgNs, 'x faster': r.ratio })));
+console.table(
+  results.map((r) => ({
+    case: r.name,
+    'avg ns': r.avgNs,
+    'p50 ns': r.p50Ns,
+    'p99 ns': r.p99Ns,
+    'dns-packet avg ns': r.peerAvgNs,
+    'x faster (avg)': r.ratio,
+    'x faster (p50)': r.ratioP50,
+  })),
+);
+console.log(`load average (1 min): ${out.loadAverage1m}`);
