@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -76,6 +77,25 @@ describe('UdpTransport', () => {
     const r = await t.exchange(makeQuery('example.com'), soon());
     expect(addressOf(r)).toBe('192.0.2.1');
     expect(spoofs).toEqual(['id', 'question', 'malformed']);
+  });
+
+  it('survives a flood of random datagrams and still takes the real reply', async () => {
+    let spoofs = 0;
+    const srv = track(
+      await udpServer((m, _r, reply) => {
+        // 100 small datagrams: fits the default receive buffer (no kernel drops to blur the count).
+        for (let i = 0; i < 100; i++) {
+          const junk = randomBytes(Math.floor(Math.random() * 200));
+          // Half of them carry the right ID, to reach the question check.
+          if (junk.length >= 2 && i % 2 === 0) m.copy(junk, 0, 0, 2);
+          reply(junk);
+        }
+        setTimeout(() => reply(answer(m)), 50);
+      }),
+    );
+    const t = track(new UdpTransport({ host: '127.0.0.1', port: srv.port, family: 4, events: { onSpoof: () => spoofs++ } }));
+    expect(addressOf(await t.exchange(makeQuery('flood.example'), soon(2000)))).toBe('192.0.2.1');
+    expect(spoofs).toBeGreaterThan(80);
   });
 
   it('does not count a late reply (after the timeout) as a spoof', async () => {
@@ -209,6 +229,21 @@ describe('StreamTransport (TCP)', () => {
     const t2 = track(new StreamTransport({ protocol: 'tcp', host: '127.0.0.1', port }));
     const err = await expectCode(t2.exchange(makeQuery('a.example'), soon()), 'NETWORK');
     expect(err.message).toContain('ECONNREFUSED');
+  });
+
+  it('ignores random frames with unknown IDs or questions and still takes the real reply', async () => {
+    const srv = track(
+      await tcpServer((q, write) => {
+        for (let i = 0; i < 100; i++) {
+          const junk = randomBytes(12 + Math.floor(Math.random() * 300));
+          if (i % 2 === 0) q.copy(junk, 0, 0, 2);
+          write(junk);
+        }
+        write(answer(q));
+      }),
+    );
+    const t = track(new StreamTransport({ protocol: 'tcp', host: '127.0.0.1', port: srv.port }));
+    expect(addressOf(await t.exchange(makeQuery('junk.example'), soon(2000)))).toBe('192.0.2.1');
   });
 
   it('drops a connection that sends a malformed frame', async () => {
