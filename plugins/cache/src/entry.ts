@@ -112,9 +112,17 @@ const reject = (reason: RejectReason): Analysis => ({ reason });
  * - COOKIE and PADDING options are dropped from the stored OPT (they belong
  *   to one exchange); other options (EDE…) are kept.
  *
- * Cost: one pass over the records, one allocation for the stored copy.
+ * Cost: one pass over the records, one allocation for the stored copy
+ * (`alloc`: the store passes its arena; the default gives the copy its own
+ * ArrayBuffer, so it never pins a shared pool slab).
  */
-export function analyzeResponse(response: Buffer, request: Buffer, now: number, limits: TtlLimits): Analysis {
+export function analyzeResponse(
+  response: Buffer,
+  request: Buffer,
+  now: number,
+  limits: TtlLimits,
+  alloc: (length: number) => Buffer = Buffer.allocUnsafeSlow,
+): Analysis {
   const end = response.length;
   if (end < 12 || request.length < 12) return reject('malformed');
   if ((response[2] & 0x80) === 0) return reject('not-response');
@@ -211,12 +219,11 @@ export function analyzeResponse(response: Buffer, request: Buffer, now: number, 
 
   let wire: Buffer;
   if (drop === 0) {
-    // Own backing store (not a slice of the shared pool): a long-lived
-    // entry must not pin an 8 KiB pool slab, and `p` drops trailing junk.
-    wire = Buffer.allocUnsafeSlow(p);
+    // `p` drops trailing junk.
+    wire = alloc(p);
     response.copy(wire, 0, 0, p);
   } else {
-    wire = Buffer.allocUnsafeSlow(p - drop);
+    wire = alloc(p - drop);
     response.copy(wire, 0, 0, optStart);
     let w = optStart;
     for (let q = optStart; q < optEnd; ) {
@@ -255,11 +262,12 @@ export function analyzeResponse(response: Buffer, request: Buffer, now: number, 
 
 /**
  * Fixed per-entry overhead (bytes) added to the wire length for the `maxBytes`
- * bound: the node and entry objects, the wire Buffer and its backing store,
- * the offsets array, the map slot. Measured with --expose-gc on Node 20
- * (bench/cache.bench.ts, about 800 bytes per entry for a 79-byte response).
+ * bound: the node and entry objects, the wire view (its bytes live in the
+ * arena's slabs), the offsets array, the key, the map slot. Measured with
+ * --expose-gc on Node 20
+ * (bench/cache.bench.ts, about 710 bytes per entry for a 79-byte response).
  */
-export const ENTRY_OVERHEAD = 680;
+export const ENTRY_OVERHEAD = 600;
 
 /** The size an entry is charged against `maxBytes`. */
 export function entrySize(key: string, entry: CacheEntry): number {

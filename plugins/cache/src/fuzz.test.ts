@@ -93,9 +93,14 @@ describe('CacheStore invariants under random operations', () => {
           // Eviction can always make room: filling the store never throws and keeps the bound.
           for (let i = 0; i < 40; i++) store.insert(`k${i}`, responses[i], queries[i], now);
           expect(store.size).toBeLessThanOrEqual(maxEntries);
+          // Arena accounting: once every entry is gone, no slab but the current one is held.
+          for (let i = 0; i < 40; i++) store.delete(`k${i}`);
+          expect(store.size).toBe(0);
+          expect(store.slabs).toBeLessThanOrEqual(1);
           store.flush();
           expect(store.size).toBe(0);
           expect(store.bytes).toBe(0);
+          expect(store.slabs).toBe(0);
         }),
         { numRuns: 150 },
       );

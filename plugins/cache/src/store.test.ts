@@ -370,3 +370,49 @@ describe('CacheStore: flush', () => {
     expect(performance.now() - t).toBeLessThan(1000);
   });
 });
+
+describe('CacheStore: wire arena', () => {
+  const name = (i: number) => `host${String(i).padStart(5, '0')}.arena.example`;
+  function fill(store: CacheStore, n: number): void {
+    for (let i = 0; i < n; i++) store.insert(`k${i}`, makeResponse(name(i), { answers: aRecords(name(i), 300) }), makeQuery(name(i)), T0);
+  }
+
+  it('keeps entries in shared slabs and frees a slab once its entries are gone', () => {
+    const store = new CacheStore({ maxEntries: 10_000 });
+    fill(store, 3000); // ~100 bytes each: several 64 KiB slabs
+    const full = store.slabs;
+    expect(full).toBeGreaterThan(2);
+    expect(full).toBeLessThan(10);
+    for (let i = 0; i < 3000; i++) store.delete(`k${i}`);
+    expect(store.slabs).toBeLessThanOrEqual(1); // only the current slab is kept
+  });
+
+  it('the sweep moves survivors out of mostly-dead slabs; answers stay intact', () => {
+    const store = new CacheStore({ maxEntries: 10_000, sweepBatch: 100_000 });
+    fill(store, 3000);
+    const before = store.slabs;
+    for (let i = 0; i < 3000; i++) if (i % 10 !== 0) store.delete(`k${i}`);
+    expect(store.slabs).toBe(before); // 10 % survivors pin every slab…
+    store.sweep(T0 + 1000);
+    expect(store.slabs).toBeLessThanOrEqual(2); // …until the sweep compacts them
+    for (let i = 0; i < 3000; i += 10) {
+      const q = makeQuery(name(i), { id: i });
+      const out = decode(serveAt(store, `k${i}`, q, T0 + 2000)!);
+      expect(out.id).toBe(i);
+      expect(out.questions[0].name).toBe(name(i));
+      expect(out.answers.map((a: any) => a.ttl)).toEqual([298, 298]);
+    }
+  });
+
+  it('setRaw copies a foreign wire into the arena', () => {
+    const a = new CacheStore();
+    const e = a.insert('k', makeResponse('a.example', { answers: aRecords('a.example', 60) }), makeQuery('a.example'), T0).entry!;
+    const foreign = { ...e, wire: Buffer.from(e.wire) };
+    const b = new CacheStore();
+    expect(b.setRaw('k', foreign, T0)).toBe(true);
+    expect(b.getRaw('k')!.wire).not.toBe(foreign.wire);
+    expect(b.getRaw('k')!.wire.equals(foreign.wire)).toBe(true);
+    foreign.wire.fill(0); // the caller's buffer is not used
+    expect(decode(b.getRaw('k')!.wire).questions[0].name).toBe('a.example');
+  });
+});

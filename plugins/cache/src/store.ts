@@ -5,6 +5,7 @@
  * (persistence, an L2 cache) can snapshot, read and fill it.
  */
 import type { Clock, ClockTimer } from '@heimdall/core';
+import { WireArena } from './arena.js';
 import { type Analysis, analyzeResponse, type CacheEntry, entrySize } from './entry.js';
 import { type CacheOptions, type ResolvedCacheOptions, resolveCacheOptions } from './options.js';
 import { CacheNode, createPolicy, type EvictionPolicy } from './policy.js';
@@ -42,6 +43,9 @@ export class CacheStore {
   private sweepCursor: Iterator<CacheNode> | null = null;
   private sweepTimer: ClockTimer | null = null;
   private sweepClock: Clock | null = null;
+  /** Slabs holding the entries' wire bytes. */
+  private readonly arena = new WireArena();
+  private readonly allocWire = (length: number): Buffer => this.arena.alloc(length);
 
   /**
    * @param options raw options (validated here) or already resolved ones.
@@ -63,6 +67,11 @@ export class CacheStore {
   /** Bytes charged against `maxBytes` (wire bytes plus a per-entry overhead estimate). */
   get bytes(): number {
     return this.used;
+  }
+
+  /** Slabs of the wire arena holding live entries (diagnostics; see `arena.ts`). */
+  get slabs(): number {
+    return this.arena.slabs;
   }
 
   /** Name of the eviction policy in use. */
@@ -148,9 +157,12 @@ export class CacheStore {
     if (now >= entry.expiresAt + this.staleWindow) return false;
     const size = entrySize(key, entry);
     if (size > this.options.maxBytes) return false;
+    // Never keep a view into someone else's memory (a snapshot file, a socket buffer).
+    if (!this.arena.owns(entry.wire)) entry = { ...entry, wire: this.arena.copy(entry.wire) };
     let node = this.map.get(key);
     if (node !== undefined) {
       this.used += size - node.size;
+      if (node.entry.wire !== entry.wire) this.arena.release(node.entry.wire);
       node.entry = entry;
       node.size = size;
       node.staleRetryAt = 0;
@@ -178,15 +190,20 @@ export class CacheStore {
    * Returns the analysis (the entry, or why it was not cached).
    */
   insert(key: string, response: Buffer, request: Buffer, now: number = this.now()): Analysis {
-    const analysis = analyzeResponse(response, request, now, this.options);
+    const analysis = analyzeResponse(response, request, now, this.options, this.allocWire);
     const entry = analysis.entry;
     if (entry === undefined) return analysis;
     if (entry.kind === 'servfail') {
       // A failure must not wipe out data that can still answer (fresh, or stale under RFC 8767).
       const old = this.map.get(key);
-      if (old !== undefined && old.entry.kind !== 'servfail' && now < old.entry.expiresAt + this.staleWindow) return analysis;
+      if (old !== undefined && old.entry.kind !== 'servfail' && now < old.entry.expiresAt + this.staleWindow) {
+        this.arena.release(entry.wire);
+        return analysis;
+      }
     }
-    if (this.setRaw(key, entry, now)) {
+    if (!this.setRaw(key, entry, now)) {
+      this.arena.release(entry.wire);
+    } else {
       const s = this.stats;
       if (entry.kind === 'positive') s.positiveStored++;
       else if (entry.kind === 'nxdomain') s.nxdomainStored++;
@@ -214,6 +231,7 @@ export class CacheStore {
     const n = this.map.size;
     this.map.clear();
     this.policy.clear();
+    this.arena.clear();
     this.used = 0;
     this.sweepCursor = null;
     return n;
@@ -290,10 +308,17 @@ export class CacheStore {
         break;
       }
       const node = r.value;
-      if (now >= node.entry.expiresAt + this.staleWindow && this.map.get(node.key) === node) {
+      if (this.map.get(node.key) !== node) continue;
+      const e = node.entry;
+      if (now >= e.expiresAt + this.staleWindow) {
         this.unlinkNode(node);
         this.stats.expiredEvictions++;
         removed++;
+      } else if (this.arena.isSparse(e.wire)) {
+        // Compaction: move a survivor out of a mostly-dead slab so it can be freed.
+        const wire = this.arena.copy(e.wire);
+        this.arena.release(e.wire);
+        node.entry = { ...e, wire };
       }
     }
     return removed;
@@ -322,6 +347,7 @@ export class CacheStore {
   private unlinkNode(node: CacheNode): void {
     this.map.delete(node.key);
     this.policy.remove(node);
+    this.arena.release(node.entry.wire);
     this.used -= node.size;
   }
 
@@ -331,6 +357,7 @@ export class CacheStore {
       const victim = this.policy.evict();
       if (victim === null) break;
       this.map.delete(victim.key);
+      this.arena.release(victim.entry.wire);
       this.used -= victim.size;
       this.stats.evictions++;
     }
