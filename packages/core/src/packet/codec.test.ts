@@ -389,6 +389,7 @@ describe('encoder input errors', () => {
     ['id', { id: 65536 }],
     ['svcb dup', withRecord({ name: 'x', type: 64, data: { priority: 1, target: '', params: { port: 1, unknown: [{ key: 3, value: Buffer.alloc(2) }] } } })],
     ['question', { questions: [null as never] }],
+    ['OPT twice', { additionals: [{ name: '', type: RecordType.OPT, class: 512, data: [] }], edns: {} }],
     ['message', null as never],
   ];
   for (const [what, m] of bad) {
@@ -510,6 +511,13 @@ describe('decoder errors', () => {
     expect(() => decode(hex('0000 0000 0000 0000 0000 0001 0161 00 0029 04d0 00000000 0000'))).toThrow(
       expect.objectContaining({ code: 'BAD_OPT' }),
     );
+    // A pointer to a root label is still not the root owner the RFC asks for.
+    const viaPointer = hex('0000 0000 0001 0000 0000 0001 00 0001 0001 c00c 0029 04d0 00000000 0000');
+    expect(() => decode(viaPointer)).toThrow(expect.objectContaining({ code: 'BAD_OPT' }));
+    expect(() => new MessageReader(viaPointer).edns()).toThrow(expect.objectContaining({ code: 'BAD_OPT' }));
+    // An OPT record given as a plain additional record (without `edns`) is written as is.
+    const manual = decode(encode({ additionals: [{ name: '', type: RecordType.OPT, class: 1400, ttl: 0x8000, data: [] }] }));
+    expect(manual.edns).toMatchObject({ udpPayloadSize: 1400, dnssecOk: true });
     const withOption = (o: string) =>
       hex(`0000 0000 0000 0000 0000 0001 00 0029 04d0 00000000 ${(o.replace(/\s/g, '').length / 2).toString(16).padStart(4, '0')} ${o}`);
     const badOptions = [

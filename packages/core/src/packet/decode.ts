@@ -80,6 +80,7 @@ export function decode(bytes: Buffer | Uint8Array): Message {
   let edns: Edns | undefined;
   const total = an + ns + ar;
   for (let i = 0; i < total; i++) {
+    const nameStart = pos;
     const name = nameAt(buf, pos);
     pos = after;
     if (pos + 10 > len) throw truncated(pos, 'a record header');
@@ -92,7 +93,7 @@ export function decode(bytes: Buffer | Uint8Array): Message {
     if (pos > len) throw truncated(rdata, 'RDATA');
     if (type === RecordType.OPT) {
       if (i < an + ns) throw new PacketError('BAD_OPT', rdata - 10, 'OPT record outside the additional section');
-      if (name !== '') throw new PacketError('BAD_OPT', rdata - 10, 'OPT record with a non-root owner name');
+      if (buf[nameStart] !== 0) throw new PacketError('BAD_OPT', nameStart, 'OPT record with a non-root owner name');
       if (edns !== undefined) throw new PacketError('DUPLICATE_OPT', rdata - 10, 'more than one OPT record');
       edns = {
         udpPayloadSize: klass,
@@ -100,7 +101,7 @@ export function decode(bytes: Buffer | Uint8Array): Message {
         version: buf[rdata - 5],
         dnssecOk: (buf[rdata - 4] & 0x80) !== 0,
         flags: ((buf[rdata - 4] & 0x7f) << 8) | buf[rdata - 3],
-        options: decodeOptions(buf, rdata, pos),
+        options: rdlen === 0 ? [] : decodeOptions(buf, rdata, pos),
       };
       continue;
     }

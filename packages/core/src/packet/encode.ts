@@ -105,7 +105,12 @@ function writeMessage(w: Writer, m: MessageInit): void {
   }
   for (let i = 0; i < an.length; i++) writeRecord(w, an[i]);
   for (let i = 0; i < ns.length; i++) writeRecord(w, ns[i]);
-  for (let i = 0; i < ar.length; i++) writeRecord(w, ar[i]);
+  for (let i = 0; i < ar.length; i++) {
+    if (edns !== undefined && ar[i] !== null && typeof ar[i] === 'object' && ar[i].type === RecordType.OPT) {
+      badValue('OPT record in additionals together with edns (give one or the other)', 'OPT');
+    }
+    writeRecord(w, ar[i]);
+  }
   if (edns !== undefined) writeOpt(w, edns, rcode);
 }
 
