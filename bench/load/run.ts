@@ -14,12 +14,13 @@
  *   memory with 100k cached entries, cache hits at full speed, p99 at a fixed
  *   10,000 QPS, cache misses at full speed.
  *
- * Output: `bench/results/load.json` and `bench/results/load.md`.
+ * Output: `bench/results/load.json` and `bench/results/load.md`; a full run
+ * (no `--only`, default `--out`) also refreshes the table in README.md.
  * Flags: `--seconds N` (per measurement, default 8), `--only pipeline,forward,app`,
  * `--out DIR`. Loopback only; every child is killed when the harness exits.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -257,6 +258,13 @@ function fmt(n: number | null | undefined): string {
   return n === null || n === undefined || Number.isNaN(n) ? '–' : String(n);
 }
 
+/** CPU-based ratio: b's CPU µs/query over a's (what the QPS ratio would be if both servers were CPU-bound). */
+function cpuRatio(scenario: string, a: string, b: string): number | null {
+  const ra = rows.find((r) => r.scenario === scenario && r.server === a);
+  const rb = rows.find((r) => r.scenario === scenario && r.server === b);
+  return ra && rb && ra.cpuUsPerQuery > 0 ? Number((rb.cpuUsPerQuery / ra.cpuUsPerQuery).toFixed(3)) : null;
+}
+
 function ratio(scenario: string, a: string, b: string): number | null {
   const ra = rows.find((r) => r.scenario === scenario && r.server === a);
   const rb = rows.find((r) => r.scenario === scenario && r.server === b);
@@ -290,6 +298,10 @@ async function main(): Promise<void> {
     'cache-hit: heimdall / dnsmasq (target ≥ 0.75)': ratio('cache-hit', 'heimdall', 'dnsmasq'),
     'cache-hit: heimdall / unbound': ratio('cache-hit', 'heimdall', 'unbound'),
     'cache-miss: heimdall / dnsmasq': ratio('cache-miss', 'heimdall', 'dnsmasq'),
+    'pipeline by CPU µs/query: raw-dgram / heimdall-sync': cpuRatio('pipeline', 'heimdall-sync', 'raw-dgram'),
+    'forward by CPU µs/query: dnsmasq-nocache / heimdall-forward': cpuRatio('forward', 'heimdall-forward', 'dnsmasq-nocache'),
+    'cache-hit by CPU µs/query: dnsmasq / heimdall': cpuRatio('cache-hit', 'heimdall', 'dnsmasq'),
+    'cache-hit by CPU µs/query: unbound / heimdall': cpuRatio('cache-hit', 'heimdall', 'unbound'),
   };
   const date = new Date().toISOString();
   const result = { date, machine, versions, secondsPerRun: seconds, serverCore: SERVER_CORE, clientCore: CLIENT_CORE, rows, ratios, notes, elapsedSeconds: Math.round((Date.now() - started) / 1000) };
@@ -304,10 +316,24 @@ async function main(): Promise<void> {
     md += `| ${r.scenario} | ${r.server} | ${r.qps} | ${fmt(r.avgUs)} | ${fmt(r.p50Us)} | ${fmt(r.p99Us)} | ${r.lost} | ${fmt(r.cpuUsPerQuery)} | ${fmt(r.rssMB)} |\n`;
   }
   md += '\n';
+  md += 'QPS ratios (same run); "by CPU µs/query" is the ratio the QPS would have if both servers were CPU-bound, robust when the client or a noisy machine is the bottleneck:\n\n';
   for (const [k, v] of Object.entries(ratios)) if (v !== null) md += `- ${k}: **${v}**\n`;
   for (const n of notes) md += `- ${n}\n`;
   writeFileSync(join(outDir, 'load.md'), md);
   console.log(`\n${md}\nwritten ${join(outDir, 'load.json')} and load.md`);
+  // A full run with the default output also refreshes the table in the root README (between its markers).
+  const readme = join(repo, 'README.md');
+  if (only.size === 3 && outDir === resolve(join(repo, 'bench/results')) && existsSync(readme)) {
+    const text = readFileSync(readme, 'utf8');
+    const start = '<!-- load-table:start -->';
+    const end = '<!-- load-table:end -->';
+    const a = text.indexOf(start);
+    const b = text.indexOf(end);
+    if (a >= 0 && b > a) {
+      writeFileSync(readme, `${text.slice(0, a + start.length)}\n${md}${text.slice(b)}`);
+      console.log('README.md load table updated');
+    }
+  }
 }
 
 main().then(
