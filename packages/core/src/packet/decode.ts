@@ -126,7 +126,8 @@ export function decode(bytes: Buffer | Uint8Array): Message {
     answers,
     authorities,
     additionals,
+    // Always present (undefined without OPT) so every decoded message has one shape.
+    edns,
   };
-  if (edns !== undefined) message.edns = edns;
   return message;
 }
