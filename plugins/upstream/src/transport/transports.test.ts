@@ -126,8 +126,8 @@ describe('UdpTransport', () => {
     const t = track(new UdpTransport({ host: '127.0.0.1', port: srv.port, family: 4 }));
     const start = Date.now();
     await expectCode(t.exchange(makeQuery('example.com'), soon(150)), 'TIMEOUT');
-    expect(Date.now() - start).toBeGreaterThanOrEqual(140);
-    expect(Date.now() - start).toBeLessThan(600);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(100);
+    expect(Date.now() - start).toBeLessThan(1000);
 
     const ac = new AbortController();
     const p = t.exchange(makeQuery('example.com'), { deadline: Date.now() + 5000, signal: ac.signal });
@@ -140,7 +140,7 @@ describe('UdpTransport', () => {
     const t2 = track(new UdpTransport({ host: '127.0.0.1', port, family: 4 }));
     const s2 = Date.now();
     await expectCode(t2.exchange(makeQuery('example.com'), soon(2000)), 'NETWORK');
-    expect(Date.now() - s2).toBeLessThan(500);
+    expect(Date.now() - s2).toBeLessThan(1500); // not the 2000 ms timeout
   });
 
   it('works over IPv6', async () => {
@@ -351,7 +351,7 @@ describe('DohTransport', () => {
     const start = Date.now();
     const errs = await Promise.all([1, 2, 3].map((i) => expectCode(t.exchange(makeQuery(`x${i}.example`), soon(2000)), 'NETWORK')));
     expect(errs[0]!.message).toContain('ECONNREFUSED');
-    expect(Date.now() - start).toBeLessThan(500);
+    expect(Date.now() - start).toBeLessThan(1500); // not the 2000 ms timeout
     expect(t.sessionsOpened).toBe(1);
 
     const srv = track(await dohServer((q, stream) => dohReply(stream, answer(q)), cert));
