@@ -220,8 +220,18 @@ describe('worker build', () => {
     expect(e.counts[1]!.refusedPublicSuffix).toBe(1);
   });
 
+  it('downloaded lists are built in the worker from the disk copy', async () => {
+    srv.body = Array.from({ length: 2000 }, (_, i) => `0.0.0.0 dl${i}.example`).join('\n');
+    const r = await make({ build: 'worker' });
+    expectRcode(await r.handle(query('x.dl1999.example')), 'NXDOMAIN');
+    expect(r.get<BlockingService>(BLOCKING_CONTROL).status()).toMatchObject({ domains: 2000, lastBuildMs: expect.any(Number), lastBuildMode: 'worker' });
+  });
+
   it('the plugin uses the worker by default', async () => {
-    const r = await make({ build: 'worker', groups: { ads: { block: [{ inline: 'w.example' }] } } });
+    const r = testResolver([blocking({ groups: { ads: { block: [{ inline: 'w.example' }] } } })]);
+    resolvers.push(r);
+    await r.start();
     expectRcode(await r.handle(query('x.w.example')), 'NXDOMAIN');
+    expect(r.get<BlockingService>(BLOCKING_CONTROL).status().lastBuildMode).toBe('worker');
   });
 });

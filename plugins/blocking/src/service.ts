@@ -55,6 +55,8 @@ export interface BlockingStatus {
   /** Epoch ms of the last successful build, null before the first. */
   readonly lastBuild: number | null;
   readonly lastBuildMs: number | null;
+  /** How the last build ran: in a worker, inline, or inline because the worker failed. */
+  readonly lastBuildMode: 'worker' | 'inline' | 'inline-fallback' | null;
   readonly building: boolean;
   readonly lists: readonly ListStatus[];
 }
@@ -103,6 +105,7 @@ export class BlockingService implements BlockingControl {
   #reloading: Promise<ReloadResult> | null = null;
   #lastBuild: number | null = null;
   #lastBuildMs: number | null = null;
+  #lastBuildMode: BlockingStatus['lastBuildMode'] = null;
   #dir: string | null = null;
   #tempDir: string | null = null;
   #abort = new AbortController();
@@ -259,6 +262,7 @@ export class BlockingService implements BlockingControl {
     };
     const t0 = performance.now();
     let out: Awaited<ReturnType<typeof buildEngine>>;
+    let mode: BlockingStatus['lastBuildMode'] = this.options.build;
     if (this.options.build === 'worker') {
       try {
         out = await buildInWorker(input);
@@ -266,6 +270,7 @@ export class BlockingService implements BlockingControl {
         // A worker that cannot start (restricted runtime, missing file) must not leave the resolver unprotected.
         this.#log?.warn({ err }, 'blocking: worker build failed, building on the main thread in chunks');
         out = await buildEngine(input, true);
+        mode = 'inline-fallback';
       }
     } else {
       out = await buildEngine(input, true);
@@ -276,6 +281,7 @@ export class BlockingService implements BlockingControl {
     this.engine = engine;
     this.#lastBuild = this.#clock.now();
     this.#lastBuildMs = performance.now() - t0;
+    this.#lastBuildMode = mode;
     for (const s of this.states) {
       const c = engine.counts[s.list.id];
       if (c !== undefined && c.samples.length > 0 && (c.invalid > 0 || c.refusedPublicSuffix > 0)) {
@@ -315,6 +321,7 @@ export class BlockingService implements BlockingControl {
       regexes: engine.regexCount,
       lastBuild: this.#lastBuild,
       lastBuildMs: this.#lastBuildMs === null ? null : Math.round(this.#lastBuildMs),
+      lastBuildMode: this.#lastBuildMode,
       building: this.#reloading !== null,
       lists: this.states.map((s) => {
         const c = engine.counts[s.list.id];
