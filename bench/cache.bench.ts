@@ -147,7 +147,7 @@ summary(() => {
   });
 });
 
-type Stats = { avg: number; p75: number; p99: number };
+type Stats = { avg: number; p50: number; p75: number; p99: number };
 const res = (await run()) as unknown as { benchmarks: { alias?: string; runs: { name: string; stats?: Stats }[] }[] };
 const byName = new Map<string, Stats>();
 for (const b of res.benchmarks) for (const r of b.runs) if (r.stats) byName.set(r.name ?? b.alias, r.stats);
@@ -158,10 +158,12 @@ function row(name: string, ours: string, peerName: string | null, target?: strin
   return {
     name,
     avgNs: a ? r1(a.avg) : null,
+    p50Ns: a ? r1(a.p50) : null,
     p75Ns: a ? r1(a.p75) : null,
     p99Ns: a ? r1(a.p99) : null,
     peer: peerName,
     peerAvgNs: p ? r1(p.avg) : null,
+    peerP50Ns: p ? r1(p.p50) : null,
     ratio: a && p ? Math.round((a.avg / p.avg) * 100) / 100 : null,
     ...(target ? { target } : {}),
   };
@@ -303,4 +305,4 @@ const out = {
 };
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/cache.json', import.meta.url), JSON.stringify(out, null, 2) + '\n');
-console.table(results.map((r) => ({ case: r.name, 'avg ns': r.avgNs, 'p99 ns': r.p99Ns, 'peer ns': r.peerAvgNs, ratio: r.ratio })));
+console.table(results.map((r) => ({ case: r.name, 'avg ns': r.avgNs, 'p50 ns': r.p50Ns, 'p99 ns': r.p99Ns, 'peer avg': r.peerAvgNs, 'peer p50': r.peerP50Ns, ratio: r.ratio })));

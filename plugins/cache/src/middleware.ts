@@ -119,7 +119,12 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     if (response === null || ctx.state.get(NO_CACHE) === true) return;
     const current = store.peek(key);
     if (current !== undefined && current.entry.storedAt >= since && current.entry.kind !== 'servfail') return;
-    store.insert(key, response, ctx.request, clock.now());
+    try {
+      store.insert(key, response, ctx.request, clock.now());
+    } catch (err) {
+      // Caching is best effort: a response we cannot store still goes to the client.
+      logger?.warn({ err, plugin: 'cache' }, 'plugin/cache: could not store a response');
+    }
   }
 
   function startPrefetch(node: CacheNode, request: Buffer, questionEnd: number, flags: number): void {
@@ -134,18 +139,17 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     } catch (e) {
       p = Promise.reject(e);
     }
-    p.then(
-      (response) => {
-        const a = store.insert(key, response, query, clock.now());
-        if (a.entry === undefined || a.entry.kind === 'servfail') stats.refreshFailures++;
-      },
-      (err: unknown) => {
+    p.then((response) => {
+      const a = store.insert(key, response, query, clock.now());
+      if (a.entry === undefined || a.entry.kind === 'servfail') stats.refreshFailures++;
+    })
+      .catch((err: unknown) => {
         stats.refreshFailures++;
         logger?.debug({ err, plugin: 'cache' }, 'plugin/cache: prefetch failed');
-      },
-    ).finally(() => {
-      refreshing.delete(key);
-    });
+      })
+      .finally(() => {
+        refreshing.delete(key);
+      });
   }
 
   function answerStale(ctx: Ctx, node: CacheNode, flags: number): Buffer {

@@ -361,3 +361,25 @@ describe('cache plugin', () => {
     expect(() => cache({ bogus: 1 } as any)).toThrow(/cache\.bogus: unknown option/);
   });
 });
+
+describe('cache plugin: misbehaving neighbours', () => {
+  it('a prefetch whose upstream returns garbage is counted and does not crash', async () => {
+    const { clock, up, resolver, store } = setup({ prefetch: { amount: 1, percentage: 90 } }, answerA(10));
+    await ask(resolver, makeQuery('junk.example'));
+    up.set(() => 'not a buffer' as unknown as Buffer);
+    clock.advance(2000);
+    await ask(resolver, makeQuery('junk.example'));
+    await flush();
+    expect(store.stats.prefetches).toBe(1);
+    expect(store.stats.refreshFailures).toBe(1);
+    expect(store.getRaw([...store.entries()][0][0])!.kind).toBe('positive');
+  });
+
+  it('a chain answering garbage bytes is not cached and the client still gets them', async () => {
+    const { up, resolver, store } = setup({}, () => Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]));
+    const out = await resolver.handle(makeQuery('garbage.example'), CLIENT);
+    expect(out).not.toBeNull();
+    expect(store.size).toBe(0);
+    expect(up.calls.length).toBe(1);
+  });
+});

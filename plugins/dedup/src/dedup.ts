@@ -155,27 +155,30 @@ export class Deduplicator {
     const waiters = flight.waiters;
     if (waiters.length === 0) return;
     const doBit = (keyFlags(key) & KEY_DO) !== 0;
+    if (response !== null && !Buffer.isBuffer(response)) failed = true;
     const respNameEnd = response !== null && !failed ? questionNameEnd(response) : -2;
     for (let i = 0; i < waiters.length; i++) {
       const { ctx, resolve } = waiters[i];
-      if (failed) {
-        this.stats.failures++;
-        ctx.servfail();
-      } else if (response !== null) {
-        this.stats.coalesced++;
-        const request = ctx.request;
-        if (respNameEnd === 12) {
+      try {
+        if (failed) {
+          this.stats.failures++;
+          ctx.servfail();
+        } else if (response === null) {
+          this.stats.coalesced++; // nobody answered the leader either: the resolver's unanswered rule applies
+        } else if (respNameEnd === 12) {
           // A header-only reply (no question to restore): ID and flags only.
-          ctx.response = copyForQuery(response, request, 12, doBit, false);
-        } else if (respNameEnd > 12 && respNameEnd === plainNameEnd(request, 12)) {
-          ctx.response = copyForQuery(response, request, respNameEnd, doBit, false);
+          ctx.response = copyForQuery(response, ctx.request, 12, doBit, false);
+          this.stats.coalesced++;
+        } else if (respNameEnd > 12 && respNameEnd === plainNameEnd(ctx.request, 12)) {
+          ctx.response = copyForQuery(response, ctx.request, respNameEnd, doBit, false);
+          this.stats.coalesced++;
         } else {
-          this.stats.coalesced--;
           this.stats.failures++;
           ctx.servfail();
         }
-      } else {
-        this.stats.coalesced++; // nobody answered the leader either: the resolver's unanswered rule applies
+      } catch {
+        this.stats.failures++;
+        ctx.response = null; // the resolver's unanswered rule answers it
       }
       resolve();
     }
