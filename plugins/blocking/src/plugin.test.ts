@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { ConfigError, EdeCode, type HeimdallPlugin, METRICS, Rcode, RecordType, type Registry } from '@heimdall/core';
 import { decodeResponse, expectAnswers, expectEde, expectRcode, query, record, response, type TestResolver, testResolver } from '@heimdall/testing';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BLOCKING_STATE, type BlockedInfo } from './middleware.js';
 import { type BlockingOptions, resolveOptions } from './options.js';
@@ -227,6 +229,26 @@ describe('blocking plugin: decisions through a resolver', () => {
     const res = await ctl.reload();
     expect(res.rebuilt).toBe(true);
   });
+});
+
+it('public-suffix entries are refused with a warning that shows examples', async () => {
+  const lines: { level: number; msg: string; list?: string; refusedPublicSuffix?: number; examples?: string[] }[] = [];
+  const logger = pino({ level: 'info' }, new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(JSON.parse(String(chunk)));
+        cb();
+      },
+    }),);
+  const r = testResolver([blocking({ build: 'inline', groups: { g: { block: [{ inline: 'co.uk\ngithub.io\nads.example\n', name: 'mine' }] } } }), upstreamStub()], {
+    logger,
+  });
+  resolvers.push(r);
+  await r.start();
+  const warn = lines.find((l) => l.level === 40 && l.list === 'mine');
+  expect(warn?.refusedPublicSuffix).toBe(2);
+  expect(warn?.examples?.join()).toMatch(/co\.uk \(public suffix, refused\)/);
+  expectAnswers(await r.handle(A('www.bbc.co.uk')), ['192.0.2.80']);
+  expectRcode(await r.handle(A('ads.example')), 'NXDOMAIN');
 });
 
 describe('options validation', () => {
