@@ -36,6 +36,16 @@ describe('MessageReader', () => {
     expect(r.questionNameOffset).toBe(12);
   });
 
+  it('validates the whole question name, pointers included, on first question access', () => {
+    const selfPointer = hex('0000 0100 0001 0000 0000 0000 01 61 c00c 0001 0001');
+    const r = new MessageReader(selfPointer);
+    expect(() => r.questionEnd).toThrow(expect.objectContaining({ code: 'POINTER_LOOP' }));
+    const ok = hex('0377 7777 0001 0000 0000 0000 01 61 c000 0001 0001');
+    const good = new MessageReader(ok);
+    expect(good.questionEnd).toBe(ok.length);
+    expect(good.qname).toBe('a.www');
+  });
+
   it('only validates the header in the constructor', () => {
     expect(() => new MessageReader(Buffer.alloc(11))).toThrow(PacketError);
     const r = new MessageReader(QUERY.subarray(0, 20));

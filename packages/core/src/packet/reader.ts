@@ -269,6 +269,10 @@ export class MessageReader {
       if (e - 12 >= MAX_NAME_LENGTH) throw new PacketError('NAME_TOO_LONG', 12, 'name longer than 255 octets');
     }
     if (e + 4 > len) throw truncated(e, 'the question');
+    // A compressed question name is followed once here, so that once the
+    // question parsed, qname and cacheKey() cannot fail later (the pipeline
+    // relies on this to answer FORMERR up front).
+    if (this._qPtr) copyNameLower(buf, 12, keyBuf, 0);
     this._qtype = (buf[e] << 8) | buf[e + 1];
     this._qclass = (buf[e + 2] << 8) | buf[e + 3];
     this._qEnd = e + 4;
@@ -278,7 +282,11 @@ export class MessageReader {
   get questionNameOffset(): number {
     return 12;
   }
-  /** Offset just after the first question (12 when there is none). */
+  /**
+   * Offset just after the first question (12 when there is none). Reading it
+   * (or any question getter) validates the whole question name, pointers
+   * included, so `qname` and `cacheKey()` cannot throw afterwards.
+   */
   get questionEnd(): number {
     if (this._qEnd < 0) this.question();
     return this._qEnd;
