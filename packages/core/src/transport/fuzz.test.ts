@@ -74,7 +74,7 @@ describe('resolver.process on arbitrary bytes', () => {
         expect(bytes.length < 12 || (bytes[2] & 0x80) !== 0).toBe(true);
       }
     };
-    await fc.assert(fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 80 }), (a) => check(Buffer.from(a))), { numRuns: 800 });
+    await fc.assert(fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 80 }), (a) => check(Buffer.from(a))), { numRuns: Number(process.env.PIPELINE_FUZZ_RUNS ?? 800) });
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(fc.nat(valid.length - 1), fc.nat(255)), { minLength: 1, maxLength: 6 }), (flips) => {
         const b = Buffer.from(valid);
@@ -82,7 +82,7 @@ describe('resolver.process on arbitrary bytes', () => {
         b[2] &= 0x7f; // keep QR=0 so that it reaches the parser
         return check(b);
       }),
-      { numRuns: 1500 },
+      { numRuns: Number(process.env.PIPELINE_FUZZ_RUNS ?? 1500) },
     );
     const m = r.container.get<CoreMetrics>(CORE_METRICS);
     expect(m.inFlight).toBe(0);
