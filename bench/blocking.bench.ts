@@ -195,6 +195,8 @@ interface LatencyReport {
   loopDelayMaxMs: number;
   /** Main-thread event-loop utilisation over the run (0…1): how busy the query thread was. */
   elu: number;
+  /** `status().lastBuildMs` at the end: one full build from the hosts FILE (fetch + parse + PSL + table), in this mode. */
+  lastBuildMs: number | null;
 }
 const stub: HeimdallPlugin = {
   name: 'stub',
@@ -253,6 +255,7 @@ async function latencyUnderReload(mode: 'worker' | 'inline', reload: boolean, du
   const elu = performance.eventLoopUtilization(elu0).utilization;
   stop = true;
   await reloader;
+  const lastBuildMs = control.status().lastBuildMs;
   await resolver.stop();
   lat.sort((a, b) => a - b);
   const r3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -266,6 +269,7 @@ async function latencyUnderReload(mode: 'worker' | 'inline', reload: boolean, du
     loopDelayP99Ms: r3(delay.percentile(99) / 1e6),
     loopDelayMaxMs: r3(delay.max / 1e6),
     elu: Math.round(elu * 1000) / 1000,
+    lastBuildMs,
   };
 }
 const reloadReports: LatencyReport[] = [];

@@ -32,20 +32,45 @@ export function normalizeDomain(input: string): string | null {
     len--;
     if (len === 0) return null;
   }
+  if (len > MAX_NAME_LENGTH) {
+    // IDNA mapping can shorten a name (full-width characters, ignored code points): let it decide.
+    for (let i = 0; i < len; i++) if (s.charCodeAt(i) >= 0x80) return normalizeIdn(s);
+    return null;
+  }
+  // One pass: characters, label lengths, numeric last label.
   let upper = false;
+  let labelStart = 0;
+  let numeric = true;
   for (let i = 0; i < len; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 0x61 && c <= 0x7a) continue; // a-z
-    if ((c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0x5f) continue;
+    if (c >= 0x61 && c <= 0x7a) {
+      numeric = false;
+      continue;
+    }
+    if (c === 0x2e) {
+      const l = i - labelStart;
+      if (l === 0 || l > MAX_LABEL_LENGTH) return null;
+      labelStart = i + 1;
+      numeric = true;
+      continue;
+    }
+    if (c >= 0x30 && c <= 0x39) continue;
+    if (c === 0x2d || c === 0x5f) {
+      numeric = false;
+      continue;
+    }
     if (c >= 0x41 && c <= 0x5a) {
       upper = true;
+      numeric = false;
       continue;
     }
     if (c >= 0x80) return normalizeIdn(s);
     return null;
   }
-  if (upper) s = s.toLowerCase();
-  return validateAscii(s) ? s : null;
+  const last = len - labelStart;
+  // No top-level domain is all digits: this rejects IPv4 literals (`0.0.0.0`).
+  if (last === 0 || last > MAX_LABEL_LENGTH || numeric) return null;
+  return upper ? s.toLowerCase() : s;
 }
 
 function normalizeIdn(s: string): string | null {

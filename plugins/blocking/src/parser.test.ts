@@ -47,6 +47,26 @@ describe('normalizeDomain', () => {
   });
 });
 
+describe('normalizeDomain against a reference (ASCII)', () => {
+  const reference = (input: string): string | null => {
+    let s = input.endsWith('.') ? input.slice(0, -1) : input;
+    s = s.toLowerCase();
+    if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(s) || s.length > 253) return null;
+    const labels = s.split('.');
+    if (labels.some((l) => l.length > 63) || /^[0-9]+$/.test(labels[labels.length - 1]!)) return null;
+    return s;
+  };
+  it('agrees on random ASCII names', () => {
+    const unit = fc.constantFrom(...'aZ09-_.x.'.split(''), 'A', '.', ' ', '/');
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ unit, maxLength: 80 }), fc.domain(), fc.string({ unit: fc.constantFrom('a', '.'), minLength: 60, maxLength: 300 })), (s) => {
+        expect(normalizeDomain(s)).toBe(reference(s));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 describe('hosts format', () => {
   it('parses the fixture: several names per line, tabs, ::, inline comments, boilerplate ignored', () => {
     const r = collect(fixture('hosts.txt'));
