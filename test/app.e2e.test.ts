@@ -190,7 +190,7 @@ describe('bearer token', () => {
 describe('graceful shutdown', () => {
   it('SIGTERM under load drains: every query sent before it is answered, exit 0', async () => {
     const port = await freePort();
-    const slow = await FakeUpstream.start({ fallback: () => ({ answers: [], delayMs: 600 }) });
+    const slow = await FakeUpstream.start({ fallback: () => ({ answers: [], delayMs: 1500 }) });
     const victim = await startApp({
       listen: [`127.0.0.1:${port}`],
       admin: { enabled: false },
@@ -203,7 +203,7 @@ describe('graceful shutdown', () => {
       const answered = new Map<number, number>();
       sock.on('message', (msg) => answered.set(msg.readUInt16BE(0), msg[3]! & 15));
       await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-      // 100 queries in batches of 10 every 5 ms; each waits 600 ms on the upstream, so all are
+      // 100 queries in batches of 10 every 5 ms; each waits 1.5 s on the upstream, so all are
       // in flight when SIGTERM arrives. (Kept at 100: the answers come back in one burst, and
       // more would overflow this client's default 208 KiB receive buffer, a loss that is not the app's.)
       const N = 100;
@@ -217,7 +217,7 @@ describe('graceful shutdown', () => {
         sock.send(q, port, '127.0.0.1');
         if (id % 10 === 0) await new Promise((r) => setTimeout(r, 5));
       }
-      const deadline = Date.now() + 2000;
+      const deadline = Date.now() + 1400;
       while (slow.received.length < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       expect(slow.received.length).toBe(N);
       expect(answered.size).toBe(0);
