@@ -19,6 +19,7 @@ async function fake(address = '10.0.0.1'): Promise<FakeUpstream> {
   open.push(up);
   return up;
 }
+/** Short timeouts for the failure tests; tests where no upstream should time out pass `timeout: 1000` (robust on a loaded machine). */
 function client(options: UpstreamOptions): UpstreamClient {
   const c = new UpstreamClient({ timeout: 150, ...options });
   open.push(c);
@@ -63,14 +64,14 @@ describe('UpstreamClient: strategies and failover', () => {
 
   it('round-robin spreads queries evenly', async () => {
     const ups = [await fake('10.0.0.1'), await fake('10.0.0.2'), await fake('10.0.0.3')];
-    const c = client({ servers: ups.map((u) => u.endpoint), strategy: 'round-robin' });
+    const c = client({ servers: ups.map((u) => u.endpoint), strategy: 'round-robin', timeout: 1000 });
     for (let i = 0; i < 30; i++) await c.resolve(query(`rr${i}.example`));
     expect(ups.map((u) => u.counts.udp)).toEqual([10, 10, 10]);
   });
 
   it('random uses every upstream', async () => {
     const ups = [await fake('10.0.0.1'), await fake('10.0.0.2'), await fake('10.0.0.3')];
-    const c = client({ servers: ups.map((u) => u.endpoint), strategy: 'random' });
+    const c = client({ servers: ups.map((u) => u.endpoint), strategy: 'random', timeout: 1000 });
     for (let i = 0; i < 60; i++) await c.resolve(query(`r${i}.example`));
     for (const u of ups) expect(u.counts.udp).toBeGreaterThan(5);
   });
@@ -79,7 +80,7 @@ describe('UpstreamClient: strategies and failover', () => {
     const slow = await fake('10.0.0.1');
     const quick = await fake('10.0.0.2');
     slow.otherwise((q) => ({ answers: [record(q.name, 'A', '10.0.0.1')], delayMs: 60 }));
-    const c = client({ servers: [slow.endpoint, quick.endpoint], strategy: 'fastest' });
+    const c = client({ servers: [slow.endpoint, quick.endpoint], strategy: 'fastest', timeout: 1000 });
     for (let i = 0; i < 40; i++) await c.resolve(query(`f${i}.example`));
     expect(quick.counts.udp).toBeGreaterThan(30);
     expect(c.servers.get(`udp://${slow.endpoint}`)!.health.rtt).toBeGreaterThan(c.servers.get(`udp://${quick.endpoint}`)!.health.rtt);
@@ -218,7 +219,7 @@ describe('UpstreamClient: encrypted upstreams through URLs', () => {
     const cert = await testCert();
     const srv = await tcpServer((q, write) => write(answer(q, { address: '10.9.9.9' })), cert);
     open.push(srv);
-    const c = client({ servers: [`tls://127.0.0.1:${srv.port}#dns.test`], tls: { ca: cert.cert } });
+    const c = client({ servers: [`tls://127.0.0.1:${srv.port}#dns.test`], tls: { ca: cert.cert }, timeout: 1000 });
     expect(addr(await c.resolve(query('dot.example')))).toBe('10.9.9.9');
     expect(addr(await c.resolve(query('dot2.example')))).toBe('10.9.9.9');
     expect(srv.connections).toBe(1);
@@ -231,9 +232,9 @@ describe('UpstreamClient: encrypted upstreams through URLs', () => {
     const cert = await testCert();
     const srv = await dohServer((q, stream) => dohReply(stream, answer(q, { address: '10.8.8.8' })), cert);
     open.push(srv);
-    const post = client({ servers: [`https://127.0.0.1:${srv.port}/dns-query#dns.test`], tls: { ca: cert.cert } });
+    const post = client({ servers: [`https://127.0.0.1:${srv.port}/dns-query#dns.test`], tls: { ca: cert.cert }, timeout: 1000 });
     expect(addr(await post.resolve(query('doh.example', 'A', { id: 4242 })))).toBe('10.8.8.8');
-    const get = client({ servers: [`https://127.0.0.1:${srv.port}/dns-query#dns.test`], tls: { ca: cert.cert }, https: { method: 'GET' } });
+    const get = client({ servers: [`https://127.0.0.1:${srv.port}/dns-query#dns.test`], tls: { ca: cert.cert }, https: { method: 'GET' }, timeout: 1000 });
     const r = await get.resolve(query('doh.example', 'A', { id: 4243 }));
     expect(r.readUInt16BE(0)).toBe(4243);
     expect(srv.requests.map((x) => x.method)).toEqual(['POST', 'GET']);
@@ -245,7 +246,7 @@ describe('UpstreamClient: protocol details', () => {
     const up = await fake();
     const many = Array.from({ length: 60 }, (_, i) => record('big.example', 'A', `10.1.0.${i}`));
     up.on('big.example', 'A', { answers: many, truncate: true });
-    const c = client({ servers: [up.endpoint] });
+    const c = client({ servers: [up.endpoint], timeout: 1000 });
     const r = await c.resolve(query('big.example', 'A', { id: 77 }));
     expect(decode(r).answers).toHaveLength(60);
     expect(r.readUInt16BE(0)).toBe(77);
@@ -269,7 +270,7 @@ describe('UpstreamClient: protocol details', () => {
 
   it('keeps the client ID and question case; rewrites EDNS for the upstream and back', async () => {
     const up = await fake();
-    const c = client({ servers: [up.endpoint] });
+    const c = client({ servers: [up.endpoint], timeout: 1000 });
     // No EDNS from the client: upstream still sees 1232, the client gets no OPT back.
     const r1 = await c.resolve(query('MiXeD.ExAmPlE', 'A', { id: 4321, cd: true }));
     const m1 = decode(r1);
@@ -300,11 +301,11 @@ describe('UpstreamClient: protocol details', () => {
   it('client subnet: forward and set policies', async () => {
     const up = await fake();
     const ecs = { code: OptionCode.CLIENT_SUBNET, family: 1 as const, sourcePrefixLength: 24, scopePrefixLength: 0, address: '198.51.100.0' };
-    const fwd = client({ servers: [up.endpoint], clientSubnet: 'forward' });
+    const fwd = client({ servers: [up.endpoint], clientSubnet: 'forward', timeout: 1000 });
     await fwd.resolve(query('f.example', 'A', { ednsOptions: [ecs] }));
     expect(up.received[0]!.message.edns?.options).toEqual([ecs]);
 
-    const set = client({ servers: [up.endpoint], clientSubnet: { mode: 'set', ipv4Prefix: 24, ipv6Prefix: 48 } });
+    const set = client({ servers: [up.endpoint], clientSubnet: { mode: 'set', ipv4Prefix: 24, ipv6Prefix: 48 }, timeout: 1000 });
     await set.resolve(query('s.example'), { client: { address: '203.0.113.77', port: 1, family: 4, transport: 'udp' } });
     expect(up.received[1]!.message.edns?.options).toEqual([{ ...ecs, address: '203.0.113.0' }]);
     await set.resolve(query('s6.example'), { client: { address: '2001:db8:aa:bb::1', port: 1, family: 6, transport: 'udp' } });
@@ -315,7 +316,7 @@ describe('UpstreamClient: protocol details', () => {
     });
     expect((up.received[3]!.message.edns!.options[0] as { sourcePrefixLength: number }).sourcePrefixLength).toBe(0);
 
-    const fixed = client({ servers: [up.endpoint], clientSubnet: { mode: 'set', address: '192.0.2.128/25' } });
+    const fixed = client({ servers: [up.endpoint], clientSubnet: { mode: 'set', address: '192.0.2.128/25' }, timeout: 1000 });
     await fixed.resolve(query('x.example'));
     expect(up.received[4]!.message.edns?.options).toEqual([{ ...ecs, sourcePrefixLength: 25, address: '192.0.2.128' }]);
   });
@@ -326,7 +327,7 @@ describe('UpstreamClient: protocol details', () => {
     const many = Array.from({ length: 60 }, (_, i) => record('big6.example', 'A', `10.6.0.${i}`));
     up.on('small6.example', 'A', [record('small6.example', 'A', '10.6.6.6')]);
     up.on('big6.example', 'A', { answers: many, truncate: true });
-    const c = client({ servers: [up.endpoint] });
+    const c = client({ servers: [up.endpoint], timeout: 1000 });
     expect(up.endpoint).toMatch(/^\[::1\]:\d+$/);
     expect(addr(await c.resolve(query('small6.example')))).toBe('10.6.6.6');
     expect(decode(await c.resolve(query('big6.example'))).answers).toHaveLength(60);
@@ -359,7 +360,7 @@ describe('UpstreamClient: conditional forwarding', () => {
     const def = await fake('10.0.0.1');
     const corp = await fake('10.0.0.2');
     const deep = await fake('10.0.0.3');
-    const c = client({ servers: [def.endpoint], domains: { 'Corp.Example.': [corp.endpoint], 'a.corp.example': { servers: [deep.endpoint], strategy: 'random' } } });
+    const c = client({ servers: [def.endpoint], domains: { 'Corp.Example.': [corp.endpoint], 'a.corp.example': { servers: [deep.endpoint], strategy: 'random' } }, timeout: 1000 });
     expect(addr(await c.resolve(query('x.corp.example')))).toBe('10.0.0.2');
     expect(addr(await c.resolve(query('CORP.example')))).toBe('10.0.0.2');
     expect(addr(await c.resolve(query('y.A.corp.example')))).toBe('10.0.0.3');
@@ -371,7 +372,7 @@ describe('UpstreamClient: conditional forwarding', () => {
 
   it('without a default group, unmatched names have no route', async () => {
     const corp = await fake('10.0.0.2');
-    const c = client({ domains: { 'corp.example': corp.endpoint } });
+    const c = client({ domains: { 'corp.example': corp.endpoint }, timeout: 1000 });
     expect(c.defaultGroup).toBeNull();
     expect((await rejection(c.resolve(query('example.com')))).code).toBe('BAD_QUERY');
     expect(addr(await c.resolve(query('www.corp.example')))).toBe('10.0.0.2');
@@ -382,7 +383,7 @@ describe('UpstreamClient: metrics', () => {
   it('exposes per-upstream statistics in the registry', async () => {
     const up = await fake();
     const registry = new Registry();
-    const c = new UpstreamClient({ servers: [up.endpoint] }, { registry });
+    const c = new UpstreamClient({ servers: [up.endpoint], timeout: 1000 }, { registry });
     open.push(c);
     await c.resolve(query('m.example'));
     const text = await registry.metrics();
