@@ -336,3 +336,12 @@ describe('plugins and DI', () => {
     expect(() => createResolver({ plugins: [{ name: 'm', middleware: () => 42 as never }], logger: L })).toThrow(/middleware\(\) must return/);
   });
 });
+
+describe('invalid responses from middleware', () => {
+  test('a non-buffer or short response is treated as unanswered', async () => {
+    const r = createResolver({ plugins: [plugin('bad', (ctx) => void (ctx.response = 'not bytes at all!!' as unknown as Buffer))], logger: silentLogger() });
+    expect(decode((await r.handle(q()))!).rcode).toBe(Rcode.SERVFAIL);
+    const r2 = createResolver({ plugins: [plugin('short', (ctx) => void (ctx.response = Buffer.alloc(5)))], logger: silentLogger(), onUnanswered: 'refused' });
+    expect(decode((await r2.handle(q()))!).rcode).toBe(Rcode.REFUSED);
+  });
+});

@@ -323,7 +323,8 @@ class HeimdallResolver implements Resolver {
 
   private finish(ctx: DnsContext): Buffer {
     let response = ctx.response;
-    if (response === null || response.length < 12) {
+    if (response === null || !(response instanceof Uint8Array) || response.length < 12) {
+      if (response !== null) ctx.log.warn({ type: typeof response }, 'a middleware set an invalid response (not wire bytes of at least 12 octets); answering as unanswered');
       if (this.unanswered === Rcode.REFUSED) ctx.refused();
       else ctx.servfail();
       response = ctx.response!;
