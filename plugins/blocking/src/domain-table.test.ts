@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DomainTableBuilder, FULL_NAME } from './domain-table.js';
+import { buildFilter, DomainTableBuilder, FULL_NAME } from './domain-table.js';
 import { FIXED_SEED, randomSeed } from './hash.js';
 import { NaiveSuffixSet, SortedDomainTable } from './sorted-table.js';
 
@@ -34,6 +34,21 @@ describe('DomainTable', () => {
     expect(t.get('d5000.example')).toBe(0);
     expect(t.capacity).toBeLessThan(5000 / 0.69);
   });
+  it('the filter kept on insert equals one rebuilt from the slots; no false negatives', () => {
+    const b = new DomainTableBuilder(randomSeed(), 3000);
+    for (let i = 0; i < 3000; i++) b.add(`n${i}.filter.example`, 1, keepFirst);
+    const t = b.finish(false);
+    expect([...t.filter]).toEqual([...buildFilter(t.slots, t.size)]);
+    const out = new Uint32Array(8);
+    for (let i = 0; i < 3000; i++) expect(t.matchSuffixes(`n${i}.filter.example`, out)).toBe(1);
+    // a badly under-sized filter is rebuilt at finish
+    const b2 = new DomainTableBuilder(randomSeed(), 10);
+    for (let i = 0; i < 5000; i++) b2.add(`m${i}.filter.example`, 1, keepFirst);
+    const t2 = b2.finish(false);
+    expect(t2.filter.length).toBeGreaterThanOrEqual(5000 / 4 / 2);
+    for (let i = 0; i < 5000; i++) expect(t2.matchSuffixes(`a.m${i}.filter.example`, out)).toBe(1);
+  });
+
   it('agrees with the sorted table and the naive set on random names', () => {
     const label = fc.stringMatching(/^[a-z0-9]{1,6}$/);
     const name = fc.array(label, { minLength: 1, maxLength: 5 }).map((l) => l.join('.'));

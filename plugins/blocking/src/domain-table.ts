@@ -158,10 +158,8 @@ export class DomainTable {
  * table.
  */
 export function buildFilter(slots: Uint32Array, size: number): Uint32Array {
-  let words = 64;
-  while (words * 32 < size * 8 && words < 1 << 24) words *= 2;
-  const filter = new Uint32Array(words);
-  const shift = 32 - Math.log2(words);
+  const filter = new Uint32Array(filterWordsFor(size));
+  const shift = 32 - Math.log2(filter.length);
   for (let o = 0; o < slots.length; o += 3) {
     if (slots[o + 2] === 0) continue;
     const a = slots[o]!;
@@ -170,6 +168,13 @@ export function buildFilter(slots: Uint32Array, size: number): Uint32Array {
     filter[idx]! |= (1 << (a & 31)) | (1 << ((a >>> 5) & 31));
   }
   return filter;
+}
+
+/** Filter size (32-bit words, a power of two ≥ 64) for `n` entries at 8 bits per entry. */
+export function filterWordsFor(n: number): number {
+  let words = 64;
+  while (words * 32 < n * 8 && words < 1 << 24) words *= 2;
+  return words;
 }
 
 /** Home slot of a hash pair: Fibonacci mix of both lanes, multiply-shift reduced to [0, cap). */
@@ -189,11 +194,16 @@ export class DomainTableBuilder {
   #size = 0;
   readonly seed: HashSeed;
   readonly #h = new Uint32Array(2);
+  /** Prefilter maintained on insert, sized for `expected` (rebuilt at finish only if far off). */
+  #filter: Uint32Array;
+  #filterShift: number;
 
   constructor(seed: HashSeed, expected = 1024) {
     this.seed = seed;
     this.#cap = capacityFor(expected);
     this.#slots = new Uint32Array(this.#cap * 3);
+    this.#filter = new Uint32Array(filterWordsFor(expected));
+    this.#filterShift = 32 - Math.log2(this.#filter.length);
   }
 
   get size(): number {
@@ -225,6 +235,7 @@ export class DomainTableBuilder {
         slots[b + 1] = h2;
         slots[b + 2] = value;
         this.#size++;
+        this.#filter[Math.imul(h2 ^ (h1 >>> 16), 0x85ebca6b) >>> this.#filterShift]! |= (1 << (h1 & 31)) | (1 << ((h1 >>> 5) & 31));
         return true;
       }
       if (slots[b] === h1 && slots[b + 1] === h2) {
@@ -255,7 +266,13 @@ export class DomainTableBuilder {
     const want = capacityFor(this.#size);
     const load = this.#size / this.#cap;
     if (want !== this.#cap && (compact || load < 0.3)) this.#resize(want);
-    const t = new DomainTable(this.#slots, this.#size, this.seed);
+    // The incremental filter is reused unless its size is far from right
+    // (too small: false positives climb; too big with `compact`: wasted memory).
+    const words = filterWordsFor(this.#size);
+    const filter = this.#filter.length < words / 2 || (compact && this.#filter.length > words * 2) ? buildFilter(this.#slots, this.#size) : this.#filter;
+    const t = new DomainTable(this.#slots, this.#size, this.seed, filter);
+    this.#filter = new Uint32Array(64);
+    this.#filterShift = 26;
     this.#slots = new Uint32Array(3);
     this.#cap = 1;
     this.#size = 0;
