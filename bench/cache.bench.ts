@@ -223,8 +223,16 @@ const template = (() => {
 })();
 const entry: CacheEntry = { ...template, storedAt: now0, expiresAt: now0 + 86_400_000 };
 const policyRows: Array<Record<string, number | string>> = [];
-for (const alpha of [0.8, 1.0]) {
-  const trace = zipfTrace(UNIVERSE, alpha, TRACE, 42);
+/** Zipf(1.0) with 30 % of lookups for never-repeated names (a random-subdomain flood). */
+function floodTrace(): Int32Array {
+  const t = zipfTrace(UNIVERSE, 1.0, TRACE, 7);
+  let fresh = UNIVERSE;
+  for (let i = 0; i < TRACE; i++) if (i % 10 < 3) t[i] = fresh++;
+  return t;
+}
+while (keys.length < UNIVERSE + Math.ceil(TRACE * 0.3) + 10) keys.push(`k${keys.length}`);
+for (const alpha of [0.8, 1.0, 'flood'] as const) {
+  const trace = alpha === 'flood' ? floodTrace() : zipfTrace(UNIVERSE, alpha, TRACE, 42);
   for (const size of [200, 2000, 20_000]) {
     for (const policy of ['sieve', 'lru', 's3fifo'] as const) {
       const simulate = (length: number) => {
