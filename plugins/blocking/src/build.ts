@@ -73,6 +73,20 @@ export async function buildEngine(input: BuildInput, yieldEvery = false): Promis
   return builder.finish(started, !yieldEvery);
 }
 
+/**
+ * Why a worker build failed: `WORKER_FAILED` (the thread could not run: the
+ * caller may build inline instead), `BUILD_FAILED` (the build itself failed,
+ * e.g. a file vanished), `BUILD_TIMEOUT`.
+ */
+export class BuildError extends Error {
+  readonly code: 'WORKER_FAILED' | 'BUILD_FAILED' | 'BUILD_TIMEOUT';
+  constructor(code: BuildError['code'], message: string, cause?: unknown) {
+    super(`plugin/blocking: ${message}`, cause === undefined ? undefined : { cause });
+    this.name = 'BuildError';
+    this.code = code;
+  }
+}
+
 let bundledWorker: Promise<string> | null = null;
 
 /**
@@ -105,15 +119,20 @@ function workerPath(): Promise<string> {
 
 /** Builds in a fresh worker thread and transfers the typed arrays back. */
 export async function buildInWorker(input: BuildInput, timeoutMs = 300_000): Promise<BuildOutput> {
-  const worker = new Worker(await workerPath(), {
-    workerData: input,
-    // The build allocates big typed arrays: give it room beyond the default heap.
-    resourceLimits: { maxOldGenerationSizeMb: 1024 },
-  });
+  let worker: Worker;
+  try {
+    worker = new Worker(await workerPath(), {
+      workerData: input,
+      // The build allocates big typed arrays: give it room beyond the default heap.
+      resourceLimits: { maxOldGenerationSizeMb: 1024 },
+    });
+  } catch (err) {
+    throw new BuildError('WORKER_FAILED', `cannot start the list build worker: ${(err as Error).message}`, err);
+  }
   return new Promise<BuildOutput>((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => {
-      finish(new Error(`list build timed out after ${timeoutMs} ms`));
+      finish(new BuildError('BUILD_TIMEOUT', `list build timed out after ${timeoutMs} ms`));
       void worker.terminate();
     }, timeoutMs);
     const finish = (err: Error | null, out?: BuildOutput) => {
@@ -125,10 +144,10 @@ export async function buildInWorker(input: BuildInput, timeoutMs = 300_000): Pro
     };
     worker.once('message', (msg: { ok: true; out: BuildOutput } | { ok: false; error: string }) => {
       if (msg.ok) finish(null, msg.out);
-      else finish(new Error(msg.error));
+      else finish(new BuildError('BUILD_FAILED', msg.error));
       void worker.terminate();
     });
-    worker.once('error', (err) => finish(err));
-    worker.once('exit', (code) => finish(new Error(`list build worker exited with code ${code}`)));
+    worker.once('error', (err) => finish(new BuildError('WORKER_FAILED', `list build worker failed: ${err.message}`, err)));
+    worker.once('exit', (code) => finish(new BuildError('WORKER_FAILED', `list build worker exited with code ${code}`)));
   });
 }

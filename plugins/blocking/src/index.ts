@@ -48,5 +48,5 @@ export {
 export { BLOCKING_STATE, type BlockedInfo, createBlockingMiddleware } from './middleware.js';
 export { BlockingMetrics, type BlockReason } from './metrics.js';
 export { ClientGroups, parseCidr, parseIp } from './groups.js';
-export { type BuildContent, type BuildInput, buildEngine, buildInWorker } from './build.js';
+export { type BuildContent, BuildError, type BuildInput, buildEngine, buildInWorker } from './build.js';
 export { buildFilter } from './domain-table.js';

@@ -220,6 +220,17 @@ describe('worker build', () => {
     expect(e.counts[1]!.refusedPublicSuffix).toBe(1);
   });
 
+  it('a build that fails inside the worker is reported as BUILD_FAILED (no inline retry)', async () => {
+    await expect(
+      buildInWorker({
+        seed: randomSeed(),
+        regex: { maxLength: 256, maxUnbounded: 2 },
+        expected: 10,
+        sources: [{ spec: { id: 0, group: 0, allow: false, exact: false, registrable: false, maxEntries: 10 }, content: { kind: 'file', path: join(dir, 'missing.txt') } }],
+      }),
+    ).rejects.toMatchObject({ name: 'BuildError', code: 'BUILD_FAILED' });
+  });
+
   it('downloaded lists are built in the worker from the disk copy', async () => {
     srv.body = Array.from({ length: 2000 }, (_, i) => `0.0.0.0 dl${i}.example`).join('\n');
     const r = await make({ build: 'worker' });

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock, ClockTimer, Logger } from '@heimdall/core';
-import { type BuildInput, buildEngine, buildInWorker } from './build.js';
+import { BuildError, type BuildInput, buildEngine, buildInWorker } from './build.js';
 import { Engine, type SourceCounts } from './engine.js';
 import { ClientGroups } from './groups.js';
 import { randomSeed } from './hash.js';
@@ -267,7 +267,9 @@ export class BlockingService implements BlockingControl {
       try {
         out = await buildInWorker(input);
       } catch (err) {
-        // A worker that cannot start (restricted runtime, missing file) must not leave the resolver unprotected.
+        // A worker that cannot run (restricted runtime, missing file) must not leave the resolver
+        // unprotected; a build that failed or timed out in the worker is not retried inline.
+        if (!(err instanceof BuildError) || err.code !== 'WORKER_FAILED') throw err;
         this.#log?.warn({ err }, 'blocking: worker build failed, building on the main thread in chunks');
         out = await buildEngine(input, true);
         mode = 'inline-fallback';
