@@ -12,7 +12,7 @@ import type {
 import { PacketError } from './errors.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './ip.js';
 import { OptionCode } from './optioncodes.js';
-import { badValue, type Writer } from './writer.js';
+import { badValue, isUint, type Writer } from './writer.js';
 
 function bad(offset: number, why: string): PacketError {
   return new PacketError('BAD_OPTION', offset, why);
@@ -121,8 +121,8 @@ export function writeOptions(w: Writer, options: readonly EdnsOption[]): void {
         const o = opt as ClientSubnetOption;
         const max = o.family === 1 ? 32 : o.family === 2 ? 128 : badValue('client subnet family', o.family);
         const source = o.sourcePrefixLength;
-        if (!(source >= 0 && source <= max && (source | 0) === source)) badValue('client subnet source prefix', source);
-        if (!(o.scopePrefixLength >= 0 && o.scopePrefixLength <= max)) badValue('client subnet scope prefix', o.scopePrefixLength);
+        if (!isUint(source, max)) badValue('client subnet source prefix', source);
+        if (!isUint(o.scopePrefixLength, max)) badValue('client subnet scope prefix', o.scopePrefixLength);
         if (o.family === 1) parseIPv4(o.address, addr, 0);
         else parseIPv6(o.address, addr, 0);
         const n = (source + 7) >>> 3;
@@ -158,7 +158,7 @@ export function writeOptions(w: Writer, options: readonly EdnsOption[]): void {
       }
       case OptionCode.PADDING: {
         const len = (opt as PaddingOption).length;
-        if (!(len >= 0 && len <= 0xffff && (len | 0) === len)) badValue('padding length', len);
+        if (!isUint(len, 0xffff)) badValue('padding length', len);
         const at = begin(w, opt.code);
         w.need(len);
         w.buf.fill(0, w.pos, w.pos + len);

@@ -7,7 +7,7 @@ import { PacketError } from './errors.js';
 import type { MessageInit, ResourceRecordInit } from './message.js';
 import { writeRdata } from './rdata/index.js';
 import { RecordType } from './types.js';
-import { badValue, type Writer, writer } from './writer.js';
+import { badValue, isUint, type Writer, writer } from './writer.js';
 
 /** Largest DNS message (the TCP length prefix is 16 bits). */
 export const MAX_MESSAGE_SIZE = 65535;
@@ -50,7 +50,7 @@ function writeOpt(w: Writer, e: EdnsInit, rcode: number): void {
   w.u8(rcode > 15 ? rcode >>> 4 : (e.extendedRcode ?? 0), 'EDNS extended rcode');
   w.u8(e.version ?? 0, 'EDNS version');
   const flags = e.flags ?? 0;
-  if (!(flags >= 0 && flags <= 0x7fff && (flags | 0) === flags)) badValue('EDNS flags (15 bits)', flags);
+  if (!isUint(flags, 0x7fff)) badValue('EDNS flags (15 bits)', flags);
   w.u16(flags | (e.dnssecOk ? 0x8000 : 0), 'EDNS flags');
   if (w.pos + 2 > w.cap) w.overflow();
   const at = (w.pos += 2);
@@ -67,11 +67,11 @@ function writeOpt(w: Writer, e: EdnsInit, rcode: number): void {
 function writeMessage(w: Writer, m: MessageInit): void {
   if (m === null || typeof m !== 'object') badValue('message', m);
   const rcode = m.rcode ?? 0;
-  if (!(rcode >= 0 && rcode <= 0xfff && (rcode | 0) === rcode)) badValue('rcode', rcode);
+  if (!isUint(rcode, 0xfff)) badValue('rcode', rcode);
   const edns = m.edns;
   if (rcode > 15 && edns === undefined) badValue('rcode above 15 without EDNS', rcode);
   const opcode = m.opcode ?? 0;
-  if (!(opcode >= 0 && opcode <= 15 && (opcode | 0) === opcode)) badValue('opcode', opcode);
+  if (!isUint(opcode, 15)) badValue('opcode', opcode);
   const qs = m.questions ?? NONE;
   const an = m.answers ?? NONE;
   const ns = m.authorities ?? NONE;
@@ -185,7 +185,7 @@ export function encode(message: MessageInit, buf?: Buffer | Uint8Array, offset =
   }
   if (!(buf instanceof Uint8Array)) badValue('output buffer', buf);
   const target = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (!(offset >= 0 && offset <= target.length && Math.floor(offset) === offset)) badValue('offset', offset);
+  if (!isUint(offset, target.length)) badValue('offset', offset);
   w.reset(target, offset, Math.min(target.length, offset + MAX_MESSAGE_SIZE));
   writeMessage(w, message);
   const end = w.pos;

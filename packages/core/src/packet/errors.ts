@@ -57,6 +57,18 @@ export class PacketError extends Error {
   }
 }
 
+/** @internal Short, never-throwing description of a value for error messages. */
+export function describeValue(v: unknown): string {
+  try {
+    if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
+    if (v instanceof Uint8Array) return `<${v.length} bytes>`;
+    if (v === null || typeof v !== 'object') return String(v);
+    return Array.isArray(v) ? `array(${v.length})` : 'object';
+  } catch {
+    return typeof v;
+  }
+}
+
 /** @internal Shorthand for the most common error: a read past the end. */
 export function truncated(offset: number, what: string): PacketError {
   return new PacketError('TRUNCATED', offset, `message truncated while reading ${what}`);

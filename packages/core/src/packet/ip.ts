@@ -2,7 +2,7 @@
  * IPv4/IPv6 text <-> bytes, allocation-light. IPv6 text follows RFC 5952
  * (lowercase, longest run of two or more zero groups shortened to `::`).
  */
-import { PacketError } from './errors.js';
+import { describeValue, PacketError } from './errors.js';
 
 const OCTET: string[] = [];
 for (let i = 0; i < 256; i++) OCTET.push(String(i));
@@ -61,13 +61,13 @@ export function formatIPv6(buf: Uint8Array, offset: number): string {
   return out;
 }
 
-function badIp(text: string, kind: string): PacketError {
-  return new PacketError('INVALID_VALUE', -1, `not an ${kind} address: ${JSON.stringify(text)}`);
+function badIp(text: unknown, kind: string): PacketError {
+  return new PacketError('INVALID_VALUE', -1, `not an ${kind} address: ${describeValue(text)}`);
 }
 
 /** Parses dotted-quad text into 4 bytes at `offset`. Throws `INVALID_VALUE`. */
 export function parseIPv4(text: string, dst: Uint8Array, offset: number): void {
-  if (typeof text !== 'string') throw badIp(String(text), 'IPv4');
+  if (typeof text !== 'string') throw badIp(text, 'IPv4');
   let part = 0;
   let value = 0;
   let digits = 0;
@@ -93,7 +93,7 @@ const v4tmp = new Uint8Array(4);
 
 /** Parses IPv6 text (with `::` and an optional embedded IPv4 tail) into 16 bytes. Throws `INVALID_VALUE`. */
 export function parseIPv6(text: string, dst: Uint8Array, offset: number): void {
-  if (typeof text !== 'string' || text.length < 2 || text.length > 45) throw badIp(String(text), 'IPv6');
+  if (typeof text !== 'string' || text.length < 2 || text.length > 45) throw badIp(text, 'IPv6');
   const groups: number[] = [];
   let gap = -1;
   let i = 0;

@@ -262,6 +262,43 @@ describe('properties', () => {
   });
 });
 
+describe('bad encoder input only raises PacketError', () => {
+  it('records of every type with arbitrary data, options and fields', () => {
+    const types = [...KNOWN, 65280];
+    const junk = fc.anything({ maxDepth: 2, withBigInt: true, withTypedArray: true, withNullPrototype: true });
+    const nasty = fc.oneof(
+      junk,
+      fc.record({ priority: junk, target: junk, params: fc.record({ unknown: junk, alpn: junk, mandatory: junk, port: junk }, { requiredKeys: [] }) }),
+      fc.array(junk, { maxLength: 3 }),
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...types),
+        nasty,
+        fc.oneof(name, junk),
+        fc.oneof(fc.constant(undefined), fc.array(fc.oneof(junk, fc.record({ code: fc.constantFrom(8, 10, 11, 12, 15, 3), data: junk, client: junk, length: junk })), { maxLength: 2 })),
+        (type, data, owner, options) => {
+          onlyPacketErrors(() =>
+            encode({
+              questions: [{ name: owner as string, type }],
+              answers: [{ name: owner as string, type, data: data as never }],
+              edns: options === undefined ? undefined : { options: options as never },
+            }),
+          );
+        },
+      ),
+      { numRuns: RUNS * 2 },
+    );
+  });
+
+  it('wrong top-level shapes', () => {
+    for (const m of [null, 1, 'x', [], { questions: 1 }, { answers: [1] }, { answers: [{}] }, { edns: 1 }, { edns: { options: 1 } }, { id: -1 }, { rcode: 1.5 }]) {
+      onlyPacketErrors(() => encode(m as never));
+      onlyPacketErrors(() => encodingLength(m as never));
+    }
+  });
+});
+
 describe('bad input only raises PacketError, quickly', () => {
   it('random bytes', () => {
     fc.assert(

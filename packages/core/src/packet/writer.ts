@@ -3,7 +3,7 @@
  * One instance is reused (encoding is synchronous), so encoding allocates
  * nothing but the compression keys it must remember.
  */
-import { PacketError } from './errors.js';
+import { describeValue, PacketError } from './errors.js';
 import { MAX_LABEL_LENGTH, MAX_NAME_LENGTH, nameToWire, readName } from './name.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -75,13 +75,13 @@ export class Writer {
   }
 
   u8(v: number, what: string): void {
-    if (!(v >= 0 && v <= 0xff && (v | 0) === v)) badValue(what, v);
+    if (!isUint(v, 0xff)) badValue(what, v);
     if (this.pos + 1 > this.cap) this.overflow();
     this.buf[this.pos++] = v;
   }
 
   u16(v: number, what: string): void {
-    if (!(v >= 0 && v <= 0xffff && (v | 0) === v)) badValue(what, v);
+    if (!isUint(v, 0xffff)) badValue(what, v);
     if (this.pos + 2 > this.cap) this.overflow();
     const b = this.buf;
     b[this.pos++] = v >>> 8;
@@ -89,7 +89,7 @@ export class Writer {
   }
 
   u32(v: number, what: string): void {
-    if (!(v >= 0 && v <= 0xffffffff && Math.floor(v) === v)) badValue(what, v);
+    if (!isUint(v, 0xffffffff)) badValue(what, v);
     if (this.pos + 4 > this.cap) this.overflow();
     const b = this.buf;
     b[this.pos++] = v >>> 24;
@@ -333,15 +333,14 @@ function nextLabelStart(text: string, from: number): number {
   return text.length;
 }
 
+/** @internal An integer in 0..max (never coerces: objects without a primitive value fail too). */
+export function isUint(v: unknown, max: number): v is number {
+  return typeof v === 'number' && v >= 0 && v <= max && Math.floor(v) === v;
+}
+
 /** @internal */
 export function badValue(what: string, v: unknown): never {
-  let shown: string;
-  try {
-    shown = typeof v === 'string' ? JSON.stringify(v) : v instanceof Uint8Array ? `<${v.length} bytes>` : String(v);
-  } catch {
-    shown = typeof v;
-  }
-  throw new PacketError('INVALID_VALUE', -1, `invalid ${what}: ${shown}`);
+  throw new PacketError('INVALID_VALUE', -1, `invalid ${what}: ${describeValue(v)}`);
 }
 
 /** @internal The single writer instance. */

@@ -9,7 +9,7 @@ import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../ip.js';
 import type { RecordData } from '../message.js';
 import { nameEnd, readName } from '../name.js';
 import { RecordType } from '../types.js';
-import { badValue, type Writer } from '../writer.js';
+import { badValue, isUint, type Writer } from '../writer.js';
 import { decodeSvcParams, writeSvcParams } from './svcb.js';
 import type {
   AfsdbData,
@@ -110,12 +110,12 @@ function decodeTypeBitmap(buf: Buffer, o: number, end: number, type: number): nu
 
 function writeTypeBitmap(w: Writer, types: number[]): void {
   if (!Array.isArray(types)) badValue('type bitmap', types);
+  for (const t of types) if (!isUint(t, 0xffff)) badValue('type in bitmap', t);
   const sorted = [...types].sort((a, b) => a - b);
   let i = 0;
   const bits = new Uint8Array(32);
   while (i < sorted.length) {
     const t = sorted[i];
-    if (!(t >= 0 && t <= 0xffff && (t | 0) === t)) badValue('type in bitmap', t);
     const window = t >>> 8;
     bits.fill(0);
     let max = 0;

@@ -3,7 +3,7 @@
  */
 import { PacketError } from '../errors.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../ip.js';
-import { badValue, type Writer } from '../writer.js';
+import { badValue, isUint, type Writer } from '../writer.js';
 import type { RawSvcParam, SvcParams } from './types.js';
 
 /** SvcParamKey numbers (RFC 9460 §14.3.2). */
@@ -107,6 +107,11 @@ const ipTmp = new Uint8Array(16);
 /** @internal Writes SvcParams in ascending key order. */
 export function writeSvcParams(w: Writer, p: SvcParams): void {
   if (p === null || typeof p !== 'object') badValue('SVCB params', p);
+  if (p.unknown !== undefined && !Array.isArray(p.unknown)) badValue('SVCB unknown params', p.unknown);
+  for (const u of p.unknown ?? []) {
+    if (u === null || typeof u !== 'object' || !(u.value instanceof Uint8Array)) badValue('SVCB unknown param', u);
+    if (!isUint(u.key, 0xffff)) badValue('SvcParam key', u.key);
+  }
   const unknown: RawSvcParam[] = p.unknown ? [...p.unknown].sort((a, b) => a.key - b.key) : [];
   let u = 0;
   let last = -1;
@@ -137,6 +142,7 @@ export function writeSvcParams(w: Writer, p: SvcParams): void {
   };
   if (p.mandatory !== undefined) {
     if (!Array.isArray(p.mandatory) || p.mandatory.length === 0) badValue('mandatory', p.mandatory);
+    for (const k of p.mandatory) if (!isUint(k, 0xffff)) badValue('mandatory key', k);
     const at = begin(0);
     let prev = 0;
     for (const k of [...p.mandatory].sort((a, b) => a - b)) {
