@@ -1,4 +1,4 @@
-import { decode, OptionCode } from '@heimdall/core';
+import { decode, MessageReader, OptionCode } from '@heimdall/core';
 import { Registry } from 'prom-client';
 import { expectAnswers, expectRcode, FakeUpstream, query, record } from '@heimdall/testing';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -296,6 +296,25 @@ describe('UpstreamClient: protocol details', () => {
     const sent2 = up.received[1]!.message;
     expect(sent2.edns?.dnssecOk).toBe(true);
     expect(sent2.edns?.options).toEqual([]);
+  });
+
+  it('falls back to plain DNS for an upstream that answers FORMERR to EDNS (RFC 6891 §7)', async () => {
+    const up = await fake('10.0.0.5');
+    const formerr = (bytes: Buffer) => {
+      const qEnd = new MessageReader(bytes).questionEnd;
+      const out = Buffer.from(bytes.subarray(0, qEnd));
+      out[2] = 0x80 | (bytes[2]! & 0x79);
+      out[3] = 0x01; // FORMERR
+      out.writeUInt16BE(0, 10);
+      return out;
+    };
+    up.otherwise((q) => (q.message.edns ? { raw: formerr(q.bytes) } : [record(q.name, 'A', '10.0.0.5')]));
+    const c = client({ servers: [up.endpoint], timeout: 1000 });
+    const m = decode(await c.resolve(query('old.example', 'A', { edns: true, do: true })));
+    expect(m.answers[0]!.data).toBe('10.0.0.5');
+    expect(m.rcode).toBe(0);
+    expect(up.received.map((r) => r.message.edns !== undefined)).toEqual([true, false]);
+    expect([...c.servers.values()][0]!.stats.ednsFallbacks).toBe(1);
   });
 
   it('client subnet: forward and set policies', async () => {

@@ -1,4 +1,4 @@
-import type { Clock } from '@heimdall/core';
+import { type Clock, MessageReader } from '@heimdall/core';
 import { UpstreamError, UpstreamExhaustedError } from './errors.js';
 import type { Health } from './health.js';
 import { randomBelow } from './random.js';
@@ -59,9 +59,19 @@ export class UpstreamServer {
     const start = this.clock.now();
     this.stats.requests++;
     try {
-      const reply = await this.transport.exchange(query, { deadline, signal });
+      let reply = await this.transport.exchange(query, { deadline, signal });
+      let rcode = headerRcode(reply);
+      if ((rcode === 1 || rcode === 4) && !hasOpt(reply)) {
+        // FORMERR/NOTIMP without OPT to a query with OPT: an upstream that does
+        // not speak EDNS. Ask again without it (RFC 6891 §7).
+        const plain = withoutOpt(query);
+        if (plain !== null) {
+          this.stats.ednsFallbacks++;
+          reply = await this.transport.exchange(plain, { deadline, signal });
+          rcode = headerRcode(reply);
+        }
+      }
       const rtt = this.clock.now() - start;
-      const rcode = headerRcode(reply);
       if (rcodes.retry.has(rcode)) {
         this.stats.failures.rcode++;
         if (rcodes.unhealthy.has(rcode)) this.#failed(rtt);
@@ -97,6 +107,32 @@ export class UpstreamServer {
   #failed(penaltyMs: number): void {
     if (this.health.failure(this.clock.now(), penaltyMs)) this.hooks.onDown?.(this);
   }
+}
+
+/** True when `msg` has an OPT record (false for a malformed one: the caller validates later). */
+function hasOpt(msg: Buffer): boolean {
+  try {
+    return new MessageReader(msg).optOffset >= 0;
+  } catch {
+    return false;
+  }
+}
+
+/** `query` without its OPT record when that record is the last one (as in queries built by `prepareQuery`), else null. */
+export function withoutOpt(query: Buffer): Buffer | null {
+  let opt: number;
+  let arcount: number;
+  try {
+    const r = new MessageReader(query);
+    opt = r.optOffset;
+    arcount = r.arcount;
+  } catch {
+    return null;
+  }
+  if (opt < 0 || opt + 11 > query.length || opt + 11 + query.readUInt16BE(opt + 9) !== query.length) return null;
+  const out = Buffer.from(query.subarray(0, opt));
+  out.writeUInt16BE(arcount - 1, 10);
+  return out;
 }
 
 /** Options of {@link UpstreamGroup}. */

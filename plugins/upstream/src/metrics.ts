@@ -8,6 +8,7 @@ import { RTT_BUCKETS } from './stats.js';
  * scrape time. Metric names: `heimdall_upstream_requests_total`,
  * `heimdall_upstream_failures_total{reason}`, `heimdall_upstream_timeouts_total`,
  * `heimdall_upstream_spoofs_total`, `heimdall_upstream_truncated_total`,
+ * `heimdall_upstream_edns_fallbacks_total`,
  * `heimdall_upstream_up`, `heimdall_upstream_rtt_ewma_seconds`,
  * `heimdall_upstream_rtt_seconds` (histogram). Metrics already registered
  * under these names (a second upstream plugin in the same resolver) are left
@@ -32,6 +33,7 @@ export function registerUpstreamMetrics(registry: Registry, servers: () => Itera
   counter('timeouts_total', 'Attempts that got no valid reply in time', (s) => s.stats.failures.timeout);
   counter('spoofs_total', 'Datagrams rejected as possible spoofs (wrong source, ID or question; malformed)', (s) => s.stats.spoofs);
   counter('truncated_total', 'UDP replies with TC set, retried over TCP', (s) => s.stats.truncated);
+  counter('edns_fallbacks_total', 'Queries re-sent without EDNS after FORMERR/NOTIMP without OPT', (s) => s.stats.ednsFallbacks);
   registry.registerMetric(
     new Counter({
       name: `${prefix}failures_total`,

@@ -15,6 +15,8 @@ export class UpstreamStats {
   spoofs = 0;
   /** Queries retried over TCP after a truncated UDP reply. */
   truncated = 0;
+  /** Queries re-sent without EDNS after a FORMERR/NOTIMP without OPT (RFC 6891 §7). */
+  ednsFallbacks = 0;
   /** RTT histogram: counts per {@link RTT_BUCKETS} bucket (not cumulative) + overflow. */
   readonly rttBuckets: number[] = new Array(RTT_BUCKETS.length + 1).fill(0);
   rttSum = 0;
