@@ -32,3 +32,12 @@ export {
 } from './wire.js';
 export { buildRefreshQuery, type CacheMiddlewareDeps, cacheKeyOf, createCacheMiddleware, keyFlags, NO_CACHE, STALE_DEADLINE_MARGIN } from './middleware.js';
 export { cache, cache as default } from './plugin.js';
+export {
+  CacheSnapshotError,
+  createSnapshot,
+  entryEncodingLength,
+  readEntry,
+  restoreSnapshot,
+  serializeEntry,
+  writeEntry,
+} from './snapshot.js';
