@@ -21,7 +21,9 @@ function optional<T>(container: Container, token: symbol): T | undefined {
  * otherwise), or FORMERR for a query that cannot be forwarded. A query no
  * group covers (only domain groups configured) goes to `next()`.
  */
-export function createUpstreamMiddleware(client: UpstreamClient): Middleware {
+export function createUpstreamMiddleware(client: UpstreamClient, logger?: Logger): Middleware {
+  // Decided once: a per-query child logger is only built when debug logging is on.
+  const debug = logger?.isLevelEnabled('debug') ?? false;
   return async (ctx: DnsContext, next) => {
     const group = client.route(ctx.query);
     if (group === null) return next();
@@ -39,7 +41,7 @@ export function createUpstreamMiddleware(client: UpstreamClient): Middleware {
         // ABORTED / CLOSED (resolver stopping), BAD_RESPONSE (malformed reply records).
         ctx.servfail({ code: 23, text: e.code === 'BAD_RESPONSE' ? 'malformed upstream reply' : 'upstream closed' });
       }
-      if (ctx.log.isLevelEnabled?.('debug')) ctx.log.debug({ err: e.message }, 'upstream failed');
+      if (debug) ctx.log.debug({ err: e.message }, 'upstream failed');
     }
   };
 }
@@ -83,7 +85,7 @@ export function upstream(options: UpstreamOptions): HeimdallPlugin {
         .inSingletonScope();
     }),
     middleware(container) {
-      return createUpstreamMiddleware(container.get<UpstreamClient>(UPSTREAM));
+      return createUpstreamMiddleware(container.get<UpstreamClient>(UPSTREAM), optional<Logger>(container, LOGGER));
     },
     async stop(container) {
       if (container.isBound(UPSTREAM)) await optional<UpstreamClient>(container, UPSTREAM)?.close();
