@@ -53,6 +53,18 @@ describe('names', () => {
     expect(labelCount('*.a\\.b.example')).toBe(3);
   });
 
+  it('public helpers reject bad offsets and arguments instead of looping or coercing', () => {
+    const wire = hex('01 61 00');
+    for (const offset of [Number.NaN, -1, 0.5, '0' as never, undefined as never]) {
+      expect(() => readName(wire, offset)).toThrow(expect.objectContaining({ code: 'INVALID_VALUE' }));
+      expect(() => skipName(wire, offset)).toThrow(expect.objectContaining({ code: 'INVALID_VALUE' }));
+    }
+    expect(() => readName('0161' as never, 0)).toThrow(PacketError);
+    expect(() => copyNameLower(wire, 0, Buffer.alloc(10), 0)).toThrow(expect.objectContaining({ code: 'INVALID_VALUE' }));
+    expect(() => nameToWire(5 as never)).toThrow(PacketError);
+    expect(namesEqual(5 as never, 'a')).toBe(false);
+  });
+
   it('compares wire names across buffers, following pointers', () => {
     const a = hex('03 777777 07 6578616d706c65 03 636f6d 00');
     const b = hex('07 4558414d504c45 03 434f4d 00 03 575757 c000');

@@ -29,6 +29,16 @@ const ESCAPE = new Uint8Array(256);
 for (let i = 0; i < 256; i++) ESCAPE[i] = i <= 0x20 || i >= 0x7f ? 2 : 0;
 for (const c of '."();\\@$') ESCAPE[c.charCodeAt(0)] = 1;
 
+/**
+ * @internal Rejects offsets that are not integers (and non-Buffer input) at
+ * public entry points: a NaN offset would otherwise defeat the bounds checks.
+ */
+export function checkOffset(buf: Buffer, offset: number): void {
+  if (!(buf instanceof Uint8Array) || typeof offset !== 'number' || !(offset >= 0) || Math.floor(offset) !== offset) {
+    throw new PacketError('INVALID_VALUE', -1, 'expected a Buffer and a non-negative integer offset');
+  }
+}
+
 /** ASCII lowercase table for case-insensitive work (RFC 4343: only A-Z fold). */
 export const LOWER = new Uint8Array(256);
 for (let i = 0; i < 256; i++) LOWER[i] = i >= 0x41 && i <= 0x5a ? i + 0x20 : i;
@@ -119,6 +129,7 @@ export let nameEnd = 0;
  * Cost: one string allocation, no per-label strings.
  */
 export function readName(buf: Buffer, offset: number): string {
+  checkOffset(buf, offset);
   const len = buf.length;
   let pos = offset;
   let end = -1;
@@ -178,6 +189,7 @@ export function readName(buf: Buffer, offset: number): string {
  * in-place length; pointer targets are validated when the name is read.
  */
 export function skipName(buf: Buffer, offset: number): number {
+  checkOffset(buf, offset);
   const len = buf.length;
   let pos = offset;
   for (;;) {
@@ -201,6 +213,10 @@ export function skipName(buf: Buffer, offset: number): number {
  * `dst` must have at least 255 bytes of room.
  */
 export function copyNameLower(buf: Buffer, offset: number, dst: Buffer, at: number): number {
+  checkOffset(buf, offset);
+  if (!(dst instanceof Uint8Array) || !(at >= 0 && at + MAX_NAME_LENGTH <= dst.length)) {
+    throw new PacketError('INVALID_VALUE', -1, 'copyNameLower needs 255 bytes of room in dst');
+  }
   const len = buf.length;
   const start = at;
   let pos = offset;
@@ -256,6 +272,10 @@ const wireScratch = Buffer.allocUnsafe(MAX_NAME_LENGTH + 1);
  * @throws PacketError `INVALID_NAME`, `LABEL_TOO_LONG`, `NAME_TOO_LONG`
  */
 export function nameToWire(name: string, dst: Buffer = wireScratch, at = 0): number {
+  if (typeof name !== 'string') throw new PacketError('INVALID_NAME', -1, 'a name must be a string');
+  if (!(dst instanceof Uint8Array) || !(at >= 0 && at + MAX_NAME_LENGTH <= dst.length)) {
+    throw new PacketError('INVALID_VALUE', -1, 'nameToWire needs 255 bytes of room in dst');
+  }
   const n = name.length;
   const start = at;
   if (n === 0 || (n === 1 && name.charCodeAt(0) === 0x2e)) {
@@ -325,6 +345,7 @@ export function canonicalName(name: string): string {
  */
 export function namesEqual(a: string, b: string): boolean {
   if (a === b) return true;
+  if (typeof a !== 'string' || typeof b !== 'string') return false;
   if (a.indexOf('\\') === -1 && b.indexOf('\\') === -1) {
     let la = a.length;
     let lb = b.length;
@@ -351,6 +372,7 @@ export function namesEqual(a: string, b: string): boolean {
 
 /** Lowercased (ASCII only) presentation name, for use as a map key. */
 export function lowercaseName(name: string): string {
+  if (typeof name !== 'string') throw new PacketError('INVALID_NAME', -1, 'a name must be a string');
   // Escapes only contain digits and punctuation, so lowercasing the string is safe for ASCII.
   let upper = false;
   for (let i = 0; i < name.length; i++) {

@@ -77,6 +77,14 @@ describe('truncateForUdp', () => {
     expect(m.tc).toBe(true);
   });
 
+  it('rejects a bad size and accepts a Uint8Array', () => {
+    for (const size of [Number.NaN, -1, 1.5, '512' as never]) {
+      expect(() => truncateForUdp(big, size)).toThrow(expect.objectContaining({ code: 'INVALID_VALUE' }));
+    }
+    const t = truncateForUdp(new Uint8Array(big), 512);
+    expect(decode(t).tc).toBe(true);
+  });
+
   it('handles messages without OPT', () => {
     const plain = encode({ qr: true, questions: [{ name: 'x', type: 1 }], answers: Array.from({ length: 50 }, (_, i) => a(i)) });
     const t = truncateForUdp(plain, 512);

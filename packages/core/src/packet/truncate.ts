@@ -1,6 +1,7 @@
 /**
  * Fitting a response into a UDP payload (RFC 1035 §4.2.1, RFC 2181 §9, RFC 6891 §7).
  */
+import { asBuffer } from './decode.js';
 import { PacketError, truncated } from './errors.js';
 import { skipName } from './name.js';
 import { MessageReader } from './reader.js';
@@ -22,7 +23,11 @@ import { RecordType } from './types.js';
  *
  * @throws PacketError when `buf` is malformed.
  */
-export function truncateForUdp(buf: Buffer, maxSize: number): Buffer {
+export function truncateForUdp(bytes: Buffer | Uint8Array, maxSize: number): Buffer {
+  const buf = asBuffer(bytes);
+  if (typeof maxSize !== 'number' || !(maxSize >= 0) || Math.floor(maxSize) !== maxSize) {
+    throw new PacketError('INVALID_VALUE', -1, `maxSize must be a non-negative integer, not ${maxSize}`);
+  }
   if (buf.length <= maxSize) return buf;
   const r = new MessageReader(buf);
   const len = buf.length;

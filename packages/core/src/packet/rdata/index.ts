@@ -7,7 +7,7 @@ import type { EdnsOption } from '../edns.js';
 import { PacketError } from '../errors.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../ip.js';
 import type { RecordData } from '../message.js';
-import { nameEnd, readName } from '../name.js';
+import { checkOffset, nameEnd, readName } from '../name.js';
 import { RecordType } from '../types.js';
 import { badValue, isUint, type Writer } from '../writer.js';
 import { decodeSvcParams, writeSvcParams } from './svcb.js';
@@ -138,6 +138,8 @@ function writeTypeBitmap(w: Writer, types: number[]): void {
  * @throws PacketError `BAD_RDATA` (and name errors) when the RDATA does not match its type.
  */
 export function decodeRdata(buf: Buffer, type: number, offset: number, length: number): RecordData {
+  checkOffset(buf, offset);
+  checkOffset(buf, length);
   const end = offset + length;
   if (end > buf.length) throw new PacketError('TRUNCATED', offset, 'RDATA runs past the end of the message');
   const o = offset;
