@@ -85,6 +85,36 @@ describe('heimdall CLI', () => {
     expect(JSON.parse(r.stdout).plugins.map((p: { use: string }) => p.use)).toEqual(['metrics', 'query-log', 'special-use', 'blocking', 'cache', 'dedup', 'upstream']);
   });
 
+  it('runs the code example of the root README', async () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    let code = /```ts\n([\s\S]*?)```/.exec(readme)![1]!;
+    const cwd = mkdtempSync(join(dir, 'readme-'));
+    writeFileSync(join(cwd, 'ads.txt'), 'ads.example\n');
+    code = code.replaceAll('port: 5353', 'port: 0').replaceAll("'./ads.txt'", JSON.stringify(join(cwd, 'ads.txt')));
+    code = code.replace('await resolver.start();', 'await resolver.start();\nconst probe = await resolver.handle(Buffer.from("12340100000100000000000003616473076578616d706c650000010001", "hex"));\nconsole.log(probe![3]! & 15);');
+    code += "console.log(JSON.stringify(resolver.addresses()));\nawait resolver.stop();\n";
+    // Inside the repo so that the @heimdall/* imports resolve.
+    const file = join(REPO, 'test', `.readme-example-${process.pid}.ts`);
+    writeFileSync(file, code);
+    try {
+      const { execFile } = await import('node:child_process');
+      const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
+        execFile(process.execPath, ['--import', 'tsx', file], { cwd: REPO, timeout: 20_000, env: { ...process.env, HEIMDALL_LOG_LEVEL: 'silent' } }, (err, stdout, stderr) =>
+          res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+      expect(out.stderr).toBe('');
+      expect(out.code).toBe(0);
+      const lines = out.stdout.trim().split('\n');
+      expect(lines[0]).toBe('3'); // ads.example is blocked: NXDOMAIN
+      const addresses = JSON.parse(lines.at(-1)!) as Array<{ transport: string; port: number }>;
+      expect(addresses.map((a) => a.transport)).toEqual(['udp', 'tcp']);
+      expect(addresses[0]!.port).toBeGreaterThan(0);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
+
   it('rejects bad flags', async () => {
     const w = await runCli(['--workers', 'many']);
     expect(w.code).toBe(2);
