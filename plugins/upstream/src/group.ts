@@ -214,20 +214,13 @@ export class UpstreamGroup {
     const { clock, timeout, maxAttempts, rcodes } = this.options;
     const now0 = clock.now();
     const order = this.order(now0);
-    const errors: UpstreamError[] = [];
+    // Allocated only when an attempt fails (the usual query allocates none of these).
+    let errors: UpstreamError[] | undefined;
     let fallback: Buffer | undefined;
     // Upstreams that answered with a retry rcode are not asked again for this
     // query (such an answer is deterministic); after a timeout or a network
     // error the same upstream may be tried again when the cycle comes round.
     let answered: Set<UpstreamServer> | undefined;
-    const settle = (server: UpstreamServer, out: Outcome & { ok: false }) => {
-      if (out.reply) {
-        fallback = out.reply;
-        (answered ??= new Set()).add(server);
-      }
-      if (fatal(out.error)) throw out.error;
-      errors.push(out.error);
-    };
     let attempts = 0;
     let next = 0;
     // parallel asks two *available* upstreams (down ones sort last); with
@@ -237,9 +230,14 @@ export class UpstreamGroup {
       const until = Math.min(deadline, clock.now() + timeout);
       const [a, b] = [order[0]!, order[1]!];
       const outs = await race([a, a.attempt(query, until, signal, rcodes)], [b, b.attempt(query, until, signal, rcodes)]);
-      for (const [server, o] of outs) {
-        if (o.ok) return o.reply;
-        settle(server, o);
+      for (const [server, out] of outs) {
+        if (out.ok) return out.reply;
+        if (out.reply) {
+          fallback = out.reply;
+          (answered ??= new Set()).add(server);
+        }
+        if (fatal(out.error)) throw out.error;
+        (errors ??= []).push(out.error);
       }
     }
     let skipped = 0;
@@ -256,10 +254,15 @@ export class UpstreamGroup {
       attempts++;
       const out = await server.attempt(query, Math.min(deadline, now + timeout), signal, rcodes);
       if (out.ok) return out.reply;
-      settle(server, out);
+      if (out.reply) {
+        fallback = out.reply;
+        (answered ??= new Set()).add(server);
+      }
+      if (fatal(out.error)) throw out.error;
+      (errors ??= []).push(out.error);
     }
     if (fallback !== undefined) return fallback;
-    throw new UpstreamExhaustedError(errors, 'deadline passed before any attempt');
+    throw new UpstreamExhaustedError(errors ?? [], 'deadline passed before any attempt');
   }
 }
 
