@@ -20,6 +20,8 @@ export const NO_CACHE: unique symbol = Symbol.for('heimdall.cache.noCache');
 /** RFC 8914 info codes "Stale Answer" and "Stale NXDOMAIN Answer". */
 const EDE_STALE_ANSWER = 3;
 const EDE_STALE_NXDOMAIN_ANSWER = 19;
+/** RFC 8914 info code "Cached Error" (a SERVFAIL answered from the cache). */
+const EDE_CACHED_ERROR = 13;
 /**
  * A stale answer must leave before the resolver's own deadline SERVFAIL:
  * the client-response timer fires at most this many ms before `ctx.deadline`.
@@ -242,6 +244,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
       const out = store.serve(node, ctx.request, nameEnd, flags, now);
       if (out !== null) {
         ctx.response = out;
+        if (node.entry.kind === 'servfail') ctx.ede(EDE_CACHED_ERROR);
         if (prefetch !== null) {
           node.hits = now - node.lastHit < prefetch.duration ? node.hits + 1 : 1;
           node.lastHit = now;

@@ -144,9 +144,16 @@ describe('cache plugin', () => {
     clock.advance(2000);
     expect(decode(await ask(resolver, makeQuery('broken.example'))).rcode).toBe('SERVFAIL');
     expect(up.calls.length).toBe(1);
+    // With EDNS, a cached SERVFAIL says so (RFC 8914 "Cached Error").
+    up.set((q) => makeResponse(q.questions[0].name, { id: q.id, rcode: 2, edns: true }));
+    await ask(resolver, makeQuery('broken2.example', { edns: true }));
+    const cached = decode(await ask(resolver, makeQuery('broken2.example', { edns: true })));
+    const opt = cached.additionals.find((a: any) => a.type === 'OPT');
+    expect(opt.options.find((o: any) => o.code === 15).data.readUInt16BE(0)).toBe(13);
+    up.set((q) => makeResponse(q.questions[0].name, { id: q.id, rcode: 2 }));
     clock.advance(1000);
     await ask(resolver, makeQuery('broken.example'));
-    expect(up.calls.length).toBe(2);
+    expect(up.calls.length).toBe(3);
   });
 
   it('does not cache truncated answers or answers to another question', async () => {
