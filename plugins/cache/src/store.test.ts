@@ -26,6 +26,13 @@ describe('CacheStore: TTLs', () => {
     expect(store.stats.hits).toBe(3);
   });
 
+  it('never serves TTLs above the stored ones when the clock steps back', () => {
+    const store = new CacheStore();
+    const q = makeQuery('example.com');
+    store.insert('k', makeResponse('example.com', { answers: aRecords('example.com', 300) }), q, T0);
+    expect(ttlsOf(serveAt(store, 'k', q, T0 - 60_000)!)).toEqual([300, 300]);
+  });
+
   it('uses the minimum answer TTL and caps other records at it', () => {
     const store = new CacheStore();
     const q = makeQuery('example.com');

@@ -101,7 +101,9 @@ export class CacheStore {
     if (now >= e.expiresAt || e.nameEnd !== nameEnd) return null;
     this.policy.hit(node);
     const out = copyForQuery(e.wire, request, nameEnd, (flags & KEY_DO) !== 0, true);
-    writeTtls(out, e.wire, e.ttlOffsets, Math.floor((now - e.storedAt) / 1000), -1);
+    // A clock stepped backwards must not make TTLs grow past what was stored.
+    const age = now > e.storedAt ? Math.floor((now - e.storedAt) / 1000) : 0;
+    writeTtls(out, e.wire, e.ttlOffsets, age, -1);
     this.stats.hits++;
     if (e.kind === 'nxdomain' || e.kind === 'nodata') this.stats.negativeHits++;
     return out;
