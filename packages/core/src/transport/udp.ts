@@ -42,7 +42,6 @@ export class UdpServer implements TransportServer {
   private accepting = false;
   private closed = false;
   private bound: BoundAddress | null = null;
-  private readonly onSent: (err: Error | null) => void;
 
   constructor(
     private readonly options: UdpListenOptions,
@@ -66,9 +65,6 @@ export class UdpServer implements TransportServer {
         throw new ConfigError(`${path}.${k}`, 'must be an integer in 1024..2^30', v);
       }
     }
-    this.onSent = (err) => {
-      if (err) this.deps.logger.debug({ err }, 'udp send failed');
-    };
   }
 
   listen(): Promise<void> {
@@ -89,7 +85,7 @@ export class UdpServer implements TransportServer {
       socket.once('error', onError);
       socket.bind({ address: this.address_, port: this.port, exclusive: !this.options.reuseAddr }, () => {
         socket.off('error', onError);
-        socket.on('error', (err) => this.deps.logger.warn({ err }, 'udp socket error'));
+        socket.on('error', (err) => this.deps.logger.debug({ err }, 'udp socket error'));
         const a = socket.address();
         this.bound = { transport: 'udp', address: a.address, port: a.port, family: this.family };
         this.accepting = true;
@@ -143,7 +139,10 @@ export class UdpServer implements TransportServer {
         }
       }
     }
-    this.socket.send(response, port, address, this.onSent);
+    // No callback: Node then tries a synchronous send (uv_udp_try_send) and
+    // skips the per-packet completion round trip through the event loop.
+    // Failures surface as the socket's 'error' event (logged at debug).
+    this.socket.send(response, port, address);
   }
 
   stopAccepting(): void {
