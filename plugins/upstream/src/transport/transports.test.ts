@@ -195,6 +195,20 @@ describe('StreamTransport (TCP)', () => {
     expect(t.connectionsOpened).toBe(1);
   });
 
+  it('opens more connections when one is full, then queues', async () => {
+    const held: (() => void)[] = [];
+    const srv = track(await tcpServer((q, write) => held.push(() => write(answer(q)))));
+    const t = track(new StreamTransport({ protocol: 'tcp', host: '127.0.0.1', port: srv.port, maxConnections: 3, maxInFlight: 2 }));
+    const all = Promise.all(Array.from({ length: 10 }, (_, i) => t.exchange(makeQuery(`m${i}.example`, 'A', i), soon(3000))));
+    while (held.length < 6) await new Promise((r) => setTimeout(r, 5));
+    expect(t.openConnections).toBe(3);
+    // 6 in flight, 4 queued: release replies until everything is answered.
+    while ((await Promise.race([all.then(() => true), new Promise((r) => setTimeout(() => r(false), 5))])) === false) for (const f of held.splice(0)) f();
+    const rs = await all;
+    for (const [i, r] of rs.entries()) expect(idOf(r)).toBe(i);
+    expect(srv.connections).toBe(3);
+  });
+
   it('closes idle connections and reconnects; retries once when a reused connection is reset', async () => {
     let n = 0;
     const srv = track(
