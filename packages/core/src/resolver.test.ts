@@ -345,3 +345,16 @@ describe('invalid responses from middleware', () => {
     expect(decode((await r2.handle(q()))!).rcode).toBe(Rcode.REFUSED);
   });
 });
+
+test('handle() fills in client defaults and derives the family from the address', async () => {
+  const seen: Array<[string, number, string]> = [];
+  const r = createResolver({ plugins: [plugin('spy', (ctx) => void seen.push([ctx.client.address, ctx.client.family, ctx.client.transport]))], logger: silentLogger() });
+  await r.handle(q());
+  await r.handle(q(), { address: '2001:db8::1' });
+  await r.handle(q(), { address: '192.0.2.1', transport: 'tcp' });
+  expect(seen).toEqual([
+    ['127.0.0.1', 4, 'internal'],
+    ['2001:db8::1', 6, 'internal'],
+    ['192.0.2.1', 4, 'tcp'],
+  ]);
+});

@@ -270,7 +270,11 @@ class HeimdallResolver implements Resolver {
 
   handle(request: Buffer, client?: Partial<ClientInfo>): Promise<Buffer | null> {
     if (this.state === 'stopped') return Promise.reject(new ResolverStateError('resolver is stopped'));
-    const info: ClientInfo = client === undefined ? DEFAULT_CLIENT : { ...DEFAULT_CLIENT, ...client };
+    let info: ClientInfo = DEFAULT_CLIENT;
+    if (client !== undefined) {
+      const family = client.family ?? (client.address?.includes(':') ? 6 : 4);
+      info = { ...DEFAULT_CLIENT, ...client, family };
+    }
     const r = this.process(request, info);
     return r instanceof Promise ? r : Promise.resolve(r);
   }

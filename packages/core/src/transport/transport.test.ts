@@ -302,6 +302,23 @@ describe('TCP transport', () => {
     expect(c.responses).toHaveLength(5);
   });
 
+  test('a client that does not read its answers is dropped at maxWriteBuffer', async () => {
+    const r = await serve([{ transport: 'tcp', port: 0, maxWriteBuffer: 65537, maxInFlightPerConnection: 65535 }]);
+    const c = new TcpClient(r.addresses()[0].port);
+    await c.connected;
+    c.socket.pause(); // never read
+    const burst = Buffer.concat(Array.from({ length: 500 }, (_, i) => frame(q('big.test', {}, i))));
+    for (let i = 0; i < 10 && !c.closed; i++) {
+      c.socket.write(burst);
+      await new Promise((x) => setTimeout(x, 20));
+    }
+    await Promise.race([c.closedP, new Promise((x) => setTimeout(x, 3000))]);
+    const m = r.container.get<{ dropped: Record<string, number>; tcpConnections: number }>(CORE_METRICS);
+    expect(m.dropped.overload).toBe(1);
+    expect(m.tcpConnections).toBe(0);
+    c.socket.destroy();
+  });
+
   test('stop() drains in-flight TCP and UDP answers, then closes', async () => {
     const r = await serve([
       { transport: 'tcp', port: 0 },
