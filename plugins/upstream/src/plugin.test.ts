@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import { ConfigError, decode, systemClock, UPSTREAM, type Upstream } from '@heimdall/core';
-import { expectEcho, expectEde, expectRcode, FakeUpstream, query, record, runMiddleware, testResolver } from '@heimdall/testing';
+import { expectEcho, expectEde, expectRcode, type FakeClock, FakeUpstream, query, record, runMiddleware, testResolver } from '@heimdall/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UpstreamClient } from './client.js';
 import upstreamDefault, { upstream } from './index.js';
@@ -138,6 +138,30 @@ describe('upstream plugin', () => {
     expect(m.tc).toBe(true);
     expect(reply.length).toBeLessThanOrEqual(512);
     expect(m.id).toBe(31);
+  });
+
+  it('runs its timeouts and probes on the resolver CLOCK (FakeClock: no real waiting)', async () => {
+    const up = await fake();
+    up.otherwise({ drop: true });
+    const r = testResolver([upstream({ servers: [up.endpoint], timeout: 2000, maxAttempts: 1, health: { maxFailures: 1, backoff: 30_000 } })]);
+    resolvers.push(r);
+    await r.start();
+    const clock = r.clock as FakeClock;
+    const started = Date.now();
+    const pending = r.handle(query('slow.example', 'A', { edns: true }));
+    await up.waitForQueries(1);
+    await clock.advanceAsync(1999);
+    expect(up.received).toHaveLength(1);
+    await clock.advanceAsync(1);
+    const res = await pending;
+    expectRcode(res, 'SERVFAIL');
+    expectEde(res, 22);
+    // Marked down: the probe (. NS) goes out when the 30 s backoff has passed on the fake clock.
+    expect(up.count('', 'NS')).toBe(0);
+    await clock.advanceAsync(30_000);
+    await up.waitForQueries(2);
+    expect(up.count('', 'NS')).toBe(1);
+    expect(Date.now() - started).toBeLessThan(1500);
   });
 
   it('stop() closes the client', async () => {
