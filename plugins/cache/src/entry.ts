@@ -265,9 +265,9 @@ export function analyzeResponse(
  * bound: the node and entry objects, the wire view (its bytes live in the
  * arena's slabs), the offsets array, the key, the map slot. Measured with
  * --expose-gc on Node 20
- * (bench/cache.bench.ts, about 710 bytes per entry for a 79-byte response).
+ * (bench/cache.bench.ts, about 655 bytes per entry for a 79-byte response).
  */
-export const ENTRY_OVERHEAD = 600;
+export const ENTRY_OVERHEAD = 540;
 
 /** The size an entry is charged against `maxBytes`. */
 export function entrySize(key: string, entry: CacheEntry): number {

@@ -109,6 +109,13 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
   const stale = store.options.serveStale;
   /** Keys with a prefetch in flight: at most one per key, `maxConcurrent` in all. */
   const refreshing = new Set<string>();
+  const prefetchRatio = prefetch === null ? 0 : prefetch.percentage / 100;
+  /**
+   * Serve-stale failure recheck (RFC 8767): key → epoch ms before which a
+   * stale entry answers without trying the chain. Only keys whose refresh
+   * failed are here; cleared on success, pruned when it outgrows the cache.
+   */
+  const recheck = new Map<string, number>();
 
   /**
    * Stores the chain's answer, unless marked NO_CACHE or an entry stored
@@ -165,9 +172,13 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
   /** RFC 8767: try the chain, answer stale when it fails or is slower than the client-response timer. */
   function staleFlow(ctx: Ctx, next: Next, key: string, node: CacheNode, flags: number, now: number): void | Promise<void> {
     const s = stale!;
-    if (now < node.staleRetryAt) {
-      answerStale(ctx, node, flags);
-      return;
+    const retryAt = recheck.get(key);
+    if (retryAt !== undefined) {
+      if (now < retryAt) {
+        answerStale(ctx, node, flags);
+        return;
+      }
+      recheck.delete(key);
     }
     const wait = Math.min(s.clientTimeout, Math.max(0, ctx.deadline - now - STALE_DEADLINE_MARGIN));
     return new Promise<void>((resolve) => {
@@ -181,7 +192,11 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
       }, wait);
       const finish = (ok: boolean): void => {
         clock.clearTimeout(timer);
-        if (!ok) node.staleRetryAt = clock.now() + s.failureRecheck;
+        if (ok) recheck.delete(key);
+        else {
+          if (recheck.size >= store.options.maxEntries) recheck.clear();
+          recheck.set(key, clock.now() + s.failureRecheck);
+        }
         if (!answered) {
           answered = true;
           if (!ok) answerStale(ctx, node, flags);
@@ -248,7 +263,11 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
         if (prefetch !== null) {
           node.hits = now - node.lastHit < prefetch.duration ? node.hits + 1 : 1;
           node.lastHit = now;
-          if (now >= node.prefetchAt && node.hits >= prefetch.amount) startPrefetch(node, ctx.request, nameEnd + 4, flags);
+          const e = node.entry;
+          // CoreDNS: refresh when the TTL left is at most PERCENTAGE of the entry's TTL (and at least 1 s before expiry).
+          if (node.hits >= prefetch.amount && e.kind !== 'servfail' && now >= e.expiresAt - Math.max(1, Math.ceil(prefetchRatio * e.ttl)) * 1000) {
+            startPrefetch(node, ctx.request, nameEnd + 4, flags);
+          }
         }
         return;
       }

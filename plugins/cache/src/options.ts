@@ -44,7 +44,7 @@ export interface ServeStaleOptions {
 export interface CacheOptions {
   /** Most entries kept. Default 100 000 (1..1e8). */
   maxEntries?: number;
-  /** Most bytes kept (wire bytes plus a measured per-entry overhead of 600 bytes). Default 128 MiB. */
+  /** Most bytes kept (wire bytes plus a measured per-entry overhead of 540 bytes). Default 128 MiB. */
   maxBytes?: number;
   /** Upper bound of a positive entry's TTL (s). Default 3600. */
   maxTtl?: number;

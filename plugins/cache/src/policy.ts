@@ -29,10 +29,6 @@ export class CacheNode {
   hits = 0;
   /** Prefetch: epoch ms of the last hit. */
   lastHit = 0;
-  /** Epoch ms from which a hit may trigger a prefetch (Infinity = never). */
-  prefetchAt = Number.POSITIVE_INFINITY;
-  /** Serve-stale: do not try to refresh before this epoch ms (RFC 8767 failure recheck). */
-  staleRetryAt = 0;
 
   constructor(key: string, entry: CacheEntry, size: number) {
     this.key = key;

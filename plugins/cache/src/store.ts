@@ -38,7 +38,6 @@ export class CacheStore {
   private used = 0;
   /** How long past expiry an entry is kept for serve-stale (0 when disabled). */
   private readonly staleWindow: number;
-  private readonly prefetchRatio: number;
   private readonly now: () => number;
   private sweepCursor: Iterator<CacheNode> | null = null;
   private sweepTimer: ClockTimer | null = null;
@@ -55,7 +54,6 @@ export class CacheStore {
     this.options = isResolved(options) ? options : resolveCacheOptions(options);
     this.policy = createPolicy(this.options.policy, this.options.maxEntries);
     this.staleWindow = this.options.serveStale?.maxStaleAge ?? 0;
-    this.prefetchRatio = this.options.prefetch ? this.options.prefetch.percentage / 100 : 0;
     this.now = clock ? () => clock.now() : systemNow;
   }
 
@@ -167,18 +165,11 @@ export class CacheStore {
       if (node.entry.wire !== entry.wire) this.arena.release(node.entry.wire);
       node.entry = entry;
       node.size = size;
-      node.staleRetryAt = 0;
     } else {
       node = new CacheNode(key, entry, size);
       this.map.set(key, node);
       this.policy.insert(node);
       this.used += size;
-    }
-    if (this.prefetchRatio > 0 && entry.kind !== 'servfail') {
-      const threshold = Math.max(1, Math.ceil(this.prefetchRatio * entry.ttl));
-      node.prefetchAt = entry.expiresAt - threshold * 1000;
-    } else {
-      node.prefetchAt = Number.POSITIVE_INFINITY;
     }
     this.enforceBounds();
     return true;
