@@ -202,6 +202,27 @@ describe('cache plugin', () => {
     expect(up.calls.length).toBe(2);
   });
 
+  it('runs at most one prefetch per key and at most maxConcurrent in all', async () => {
+    const { clock, up, resolver, store } = setup({ prefetch: { amount: 1, percentage: 50, maxConcurrent: 1 } }, answerA(100));
+    await ask(resolver, makeQuery('a.example'));
+    await ask(resolver, makeQuery('b.example'));
+    const pending: Array<() => void> = [];
+    up.set((q) => new Promise<Buffer>((res) => pending.push(() => res(answerA(100)(q, Buffer.alloc(0)) as Buffer))));
+    clock.advance(60_000); // 40 s left of 100: inside the last 50 %
+    for (let i = 0; i < 5; i++) await ask(resolver, makeQuery('a.example'));
+    await ask(resolver, makeQuery('b.example')); // the one slot is taken by a.example
+    await flush();
+    expect(store.stats.prefetches).toBe(1);
+    expect(up.calls.length).toBe(3);
+    for (const release of pending.splice(0)) release();
+    await flush();
+    await ask(resolver, makeQuery('b.example')); // slot free again
+    await flush();
+    expect(store.stats.prefetches).toBe(2);
+    for (const release of pending.splice(0)) release();
+    await flush();
+  });
+
   it('does not prefetch entries that are not asked for often enough', async () => {
     const { clock, up, resolver, store } = setup({ prefetch: { amount: 3, duration: 5000, percentage: 50 } }, answerA(100));
     await ask(resolver, makeQuery('rare.example'));
