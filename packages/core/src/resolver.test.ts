@@ -358,3 +358,31 @@ test('handle() fills in client defaults and derives the family from the address'
     ['192.0.2.1', 4, 'tcp'],
   ]);
 });
+
+test('stop() during start() waits for it, then tears down once', async () => {
+  const events: string[] = [];
+  let release!: () => void;
+  const r = createResolver({
+    plugins: [
+      {
+        name: 'slow-start',
+        start: (c) => {
+          c.get<Lifecycle>(LIFECYCLE).onStop(() => void events.push('hook'));
+          return new Promise<void>((x) => (release = x));
+        },
+        stop: () => void events.push('stop'),
+      },
+    ],
+    listen: [{ transport: 'udp', port: 0 }],
+    logger: silentLogger(),
+  });
+  const started = r.start();
+  await Promise.resolve();
+  const stopped = r.stop();
+  release();
+  await started;
+  await stopped;
+  expect(events).toEqual(['hook', 'stop']);
+  expect(r.addresses()).toEqual([]);
+  await expect(r.start()).rejects.toThrow(/cannot start/);
+});

@@ -126,6 +126,8 @@ class HeimdallResolver implements Resolver {
   private started: HeimdallPlugin[] = [];
   private state: State = 'created';
   private stopping: Promise<void> | null = null;
+  private starting: Promise<void> | null = null;
+  private tornDown = false;
 
   constructor(options: ResolverOptions) {
     if (typeof options !== 'object' || options === null) throw new ConfigError('', 'resolver options must be an object');
@@ -196,9 +198,14 @@ class HeimdallResolver implements Resolver {
     this.transports = this.listenOptions.map((l, i) => createTransport(l, deps, `listen[${i}]`));
   }
 
-  async start(): Promise<void> {
-    if (this.state !== 'created') throw new ResolverStateError(`cannot start a resolver that is ${this.state}`);
+  start(): Promise<void> {
+    if (this.state !== 'created') return Promise.reject(new ResolverStateError(`cannot start a resolver that is ${this.state}`));
     this.state = 'starting';
+    this.starting = this.doStart();
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
     try {
       for (const p of this.plugins) {
         if (p.start) await p.start(this.container);
@@ -215,6 +222,7 @@ class HeimdallResolver implements Resolver {
       this.state = 'stopped';
       throw e;
     }
+    if (this.state !== 'starting') return; // stop() was called meanwhile: it tears down after us
     this.state = 'running';
     this.logger.info({ addresses: this.addresses(), chain: this.chain }, 'resolver started');
   }
@@ -226,7 +234,11 @@ class HeimdallResolver implements Resolver {
       return (this.stopping = Promise.resolve());
     }
     this.state = 'stopping';
-    this.stopping = this.teardown().then(() => {
+    const started = this.starting ?? Promise.resolve();
+    this.stopping = started.then(
+      () => this.teardown(),
+      () => this.teardown(),
+    ).then(() => {
       this.state = 'stopped';
       this.logger.info('resolver stopped');
     });
@@ -234,6 +246,8 @@ class HeimdallResolver implements Resolver {
   }
 
   private async teardown(): Promise<void> {
+    if (this.tornDown) return;
+    this.tornDown = true;
     for (const t of this.listening) t.stopAccepting();
     if (this.inFlight.size > 0) {
       await new Promise<void>((resolve) => {

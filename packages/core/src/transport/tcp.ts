@@ -9,7 +9,7 @@ import { ConfigError, ListenError } from '../errors.js';
 import { truncateForUdp } from '../packet/index.js';
 import type { ClientInfo } from '../pipeline/types.js';
 import type { BoundAddress, TcpListenOptions, TransportDeps, TransportServer } from './types.js';
-import { checkPort } from './udp.js';
+import { checkPort, isV4Mapped } from './udp.js';
 
 /** Resolved TCP limits (every one configurable, see {@link TcpListenOptions}). */
 export interface TcpLimits {
@@ -148,9 +148,11 @@ class TcpConnection {
     private readonly server: TcpServer,
     private readonly socket: net.Socket,
   ) {
-    const family = socket.remoteFamily === 'IPv6' ? 6 : 4;
+    const remote = socket.remoteAddress ?? '';
+    const mapped = socket.remoteFamily === 'IPv6' && isV4Mapped(remote);
+    const family = socket.remoteFamily === 'IPv6' && !mapped ? 6 : 4;
     this.client = {
-      address: socket.remoteAddress ?? '',
+      address: mapped ? remote.slice(7) : remote,
       port: socket.remotePort ?? 0,
       family,
       transport: 'tcp',

@@ -6,7 +6,7 @@ import type { Middleware } from '../pipeline/types.js';
 import { CORE_METRICS, createResolver, type Resolver } from '../resolver.js';
 import { silentLogger } from '../util/logger.js';
 import type { ListenOptions } from './types.js';
-import { udpResponseLimit } from './udp.js';
+import { isV4Mapped, udpResponseLimit } from './udp.js';
 
 function q(name = 'example.com', extra: Partial<MessageInit> = {}, id = 0x4242): Buffer {
   return encode({ id, rd: true, questions: [{ name, type: RecordType.A }], ...extra });
@@ -147,6 +147,14 @@ describe('UDP transport', () => {
     expect(decode(big).tc).toBe(false);
     expect(big.length).toBeGreaterThan(1232);
     expect(() => createResolver({ plugins: [], listen: [{ transport: 'udp', port: 0, maxUdpPayload: 100 }] })).toThrow(/maxUdpPayload/);
+  });
+
+  test('IPv4-mapped client addresses are recognised (dual-stack sockets report IPv4 clients as plain IPv4)', () => {
+    expect(isV4Mapped('::ffff:192.0.2.1')).toBe(true);
+    expect(isV4Mapped('::ffff:c000:201')).toBe(false);
+    expect(isV4Mapped('::1')).toBe(false);
+    expect(isV4Mapped('2001:db8::ffff:1.2.3.4')).toBe(false);
+    expect(isV4Mapped('192.0.2.1')).toBe(false);
   });
 
   test('udpResponseLimit clamps', () => {

@@ -106,10 +106,12 @@ export class UdpServer implements TransportServer {
       return;
     }
     const bound = this.bound!;
+    const v6 = (rinfo.family as unknown) === 'IPv6' || (rinfo.family as unknown) === 6;
+    const mapped = v6 && isV4Mapped(rinfo.address);
     const client: ClientInfo = {
-      address: rinfo.address,
+      address: mapped ? rinfo.address.slice(7) : rinfo.address,
       port: rinfo.port,
-      family: (rinfo.family as unknown) === 'IPv6' || (rinfo.family as unknown) === 6 ? 6 : 4,
+      family: v6 && !mapped ? 6 : 4,
       transport: 'udp',
       localAddress: bound.address,
       localPort: bound.port,
@@ -160,6 +162,16 @@ export class UdpServer implements TransportServer {
     this.socket = null;
     return new Promise<void>((resolve) => socket.close(() => resolve()));
   }
+}
+
+/**
+ * True for an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`), which a
+ * dual-stack `::` socket reports for IPv4 clients. Transports report those
+ * clients as plain IPv4 (family 4), so that address-based policy sees one
+ * form.
+ */
+export function isV4Mapped(address: string): boolean {
+  return address.length > 7 && address.charCodeAt(0) === 58 /* : */ && address.startsWith('::ffff:') && address.includes('.', 7);
 }
 
 /** Validates a port option: an integer 0..65535 (0 = pick a free one). Default 53. */
