@@ -3,12 +3,12 @@
  * below answers, CoreDNS-style prefetch through the UPSTREAM service, and
  * RFC 8767 serve-stale.
  */
-import type { Clock, Logger, Middleware, Next, Upstream } from '@heimdall/core';
+import type { Clock, DnsContext, Logger, Middleware, Next, Upstream } from '@heimdall/core';
 import type { CacheNode } from './policy.js';
 import type { CacheStore } from './store.js';
 import { KEY_CD, KEY_DO, KEY_EDNS, keyInfo, questionKey } from './wire.js';
 
-type Ctx = Parameters<Middleware>[0];
+type Ctx = DnsContext;
 
 /**
  * Per-query marker: a middleware after the cache that answers with something

@@ -5,10 +5,10 @@
  * it is in flight wait for its response and get a copy patched with their own
  * ID, RD/AD bits and question letter case (the cache's `copyForQuery`).
  */
-import { type Clock, type ClockTimer, ConfigError, type Middleware, type Next } from '@heimdall/core';
+import { type Clock, type ClockTimer, ConfigError, type DnsContext, type Next } from '@heimdall/core';
 import { cacheKeyOf, copyForQuery, KEY_DO, keyFlags, plainNameEnd } from '@heimdall/plugin-cache';
 
-type Ctx = Parameters<Middleware>[0];
+type Ctx = DnsContext;
 
 /** Options of the dedup plugin. */
 export interface DedupOptions {
