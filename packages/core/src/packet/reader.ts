@@ -111,6 +111,7 @@ export class RecordIterator implements IterableIterator<RecordView> {
     this.left = reader.sectionCount(first);
   }
 
+  /** Locates the next record (bounds-checked; throws `PacketError` on malformed data). */
   next(): IteratorResult<RecordView> {
     while (this.left === 0) {
       if (this.section >= this.lastSection) return { done: true, value: undefined };
@@ -142,6 +143,7 @@ export class RecordIterator implements IterableIterator<RecordView> {
     };
   }
 
+  /** The iterator itself, so `for…of` and spreading work. */
   [Symbol.iterator](): RecordIterator {
     return this;
   }
@@ -463,4 +465,3 @@ export class MessageReader {
   }
 }
 
-export type { RecordData };
