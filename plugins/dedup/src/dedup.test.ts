@@ -140,6 +140,25 @@ describe('dedup', () => {
     for (let i = 0; i < 25; i++) expect(decode(out[i]!).id).toBe(i);
   });
 
+  it('a full table drops flights whose leader never settled', async () => {
+    const { g, resolver, d, clock } = setup({ maxInFlight: 2 });
+    void resolver.handle(query('a.example'));
+    void resolver.handle(query('b.example'));
+    await settle();
+    expect(d.inFlight).toBe(2);
+    void resolver.handle(query('c.example')); // table full, flights still live: not coalesced
+    await settle();
+    expect(d.stats.overflows).toBe(1);
+    clock.advance(5000); // the leaders' deadlines pass; their chains never settle
+    await settle();
+    void resolver.handle(query('d.example'));
+    await settle();
+    expect(d.inFlight).toBe(1); // a and b pruned, d leads
+    g.release((q) => response(q));
+    await settle();
+    expect(d.inFlight).toBe(0);
+  });
+
   it('works behind the cache: the coalesced answer is cached once', async () => {
     const { g, resolver } = setup({}, [cache()]);
     const pending = Array.from({ length: 10 }, (_, i) => resolver.handle(query('example.com', 'A', { id: i })));

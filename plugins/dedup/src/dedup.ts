@@ -67,6 +67,11 @@ class Flight {
   readonly waiters: Waiter[] = [];
   timer: ClockTimer | null = null;
   done = false;
+  /** The leader's deadline (epoch ms). */
+  readonly deadline: number;
+  constructor(deadline: number) {
+    this.deadline = deadline;
+  }
 }
 
 /** The in-flight table and the middleware over it. */
@@ -98,7 +103,7 @@ export class Deduplicator {
       }
       return this.join(ctx, key, flight);
     }
-    if (this.flights.size >= this.options.maxInFlight) {
+    if (this.flights.size >= this.options.maxInFlight && this.prune() === 0) {
       this.stats.overflows++;
       return next();
     }
@@ -106,7 +111,7 @@ export class Deduplicator {
   };
 
   private lead(ctx: Ctx, next: Next, key: string): void | Promise<void> {
-    const flight = new Flight();
+    const flight = new Flight(ctx.deadline);
     this.flights.set(key, flight);
     this.stats.leaders++;
     let r: void | Promise<void>;
@@ -127,6 +132,23 @@ export class Deduplicator {
         throw e;
       },
     );
+  }
+
+  /**
+   * Drops flights whose leader's deadline has passed (a chain that never
+   * settled): their waiters, if any, get SERVFAIL. Runs only when the table
+   * is full. Returns how many were dropped.
+   */
+  private prune(): number {
+    const now = this.clock.now();
+    let dropped = 0;
+    for (const [key, flight] of this.flights) {
+      if (flight.deadline <= now) {
+        this.complete(key, flight, null, true);
+        dropped++;
+      }
+    }
+    return dropped;
   }
 
   private join(ctx: Ctx, key: string, flight: Flight): Promise<void> {
