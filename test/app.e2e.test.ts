@@ -166,16 +166,22 @@ describe('admin endpoints', () => {
   });
 });
 
-describe('bearer token', () => {
-  it('protects everything but /health and /ready', async () => {
+describe('bearer token and several listen addresses', () => {
+  it('serves IPv4 and IPv6 addresses; the token protects everything but /health and /ready', async () => {
     const port = await freePort();
     const guarded = await startApp({
-      listen: [`127.0.0.1:${port}`],
+      listen: [`127.0.0.1:${port}`, '[::1]:0'],
       admin: { listen: '127.0.0.1:0', token: 'sesame-open-up' },
       logLevel: 'info',
       plugins: [{ use: 'special-use' }],
     });
     try {
+      const v6 = (guarded.listening.addresses as string[]).filter((a) => a.includes('[::1]'));
+      expect(v6.map((a) => a.slice(0, 3))).toEqual(['udp', 'tcp']);
+      const udp6 = Number(v6[0]!.slice(v6[0]!.lastIndexOf(':') + 1));
+      const tcp6 = Number(v6[1]!.slice(v6[1]!.lastIndexOf(':') + 1));
+      expect((await dig(udp6, ['@::1', 'localhost', 'AAAA'])).answers[0]?.data).toBe('::1');
+      expect((await kdig(tcp6, ['@::1', '+tcp', 'x.localhost'])).answers[0]?.data).toBe('127.0.0.1');
       const base = guarded.adminUrl!;
       expect((await admin(base, '/health')).status).toBe(200);
       expect((await admin(base, '/metrics')).status).toBe(401);

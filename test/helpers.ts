@@ -189,9 +189,11 @@ export function parseDig(raw: string): DigResult {
   };
 }
 
-/** Runs `dig @127.0.0.1 -p port …args` (async: the fake upstream lives in this process). */
+/** Runs `dig @127.0.0.1 -p port …args` (async: the fake upstream lives in this process). Pass `@::1` in args for another server. */
 export function dig(port: number, args: string[], bin = 'dig'): Promise<DigResult> {
-  const base = bin === 'kdig' ? ['@127.0.0.1', '-p', String(port), '+timeout=3', '+retry=0'] : ['@127.0.0.1', '-p', String(port), '+time=3', '+tries=1'];
+  // An `@server` among args replaces the default 127.0.0.1.
+  const server = args.some((a) => a.startsWith('@')) ? [] : ['@127.0.0.1'];
+  const base = bin === 'kdig' ? [...server, '-p', String(port), '+timeout=3', '+retry=0'] : [...server, '-p', String(port), '+time=3', '+tries=1'];
   return new Promise((res, rej) => {
     execFile(bin, [...base, ...args], { timeout: 15_000 }, (err, stdout, stderr) => {
       if (err && !stdout) rej(new Error(`${bin} ${args.join(' ')} failed: ${err.message} ${stderr}`));
