@@ -142,6 +142,19 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     const query = buildRefreshQuery(request, questionEnd, flags);
     refreshing.add(key);
     stats.prefetches++;
+    // Our own bound too: an upstream that ignores the deadline must not hold the slot forever.
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      clock.clearTimeout(timer);
+      refreshing.delete(key);
+    };
+    const timer = clock.setTimeout(() => {
+      if (released) return;
+      stats.refreshFailures++;
+      release();
+    }, prefetch.timeout);
     let p: Promise<Buffer>;
     try {
       p = upstream.resolve(query, { deadline: clock.now() + prefetch.timeout });
@@ -150,15 +163,13 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     }
     p.then((response) => {
       const a = store.insert(key, response, query, clock.now());
-      if (a.entry === undefined || a.entry.kind === 'servfail') stats.refreshFailures++;
+      if (!released && (a.entry === undefined || a.entry.kind === 'servfail')) stats.refreshFailures++;
     })
       .catch((err: unknown) => {
-        stats.refreshFailures++;
+        if (!released) stats.refreshFailures++;
         logger?.debug({ err, plugin: 'cache' }, 'plugin/cache: prefetch failed');
       })
-      .finally(() => {
-        refreshing.delete(key);
-      });
+      .finally(release);
   }
 
   function answerStale(ctx: Ctx, node: CacheNode, flags: number): Buffer {

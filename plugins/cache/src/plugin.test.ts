@@ -223,6 +223,22 @@ describe('cache plugin', () => {
     await flush();
   });
 
+  it('frees the prefetch slot when the upstream never answers', async () => {
+    const { clock, up, resolver, store } = setup({ prefetch: { amount: 1, percentage: 50, maxConcurrent: 1, timeout: 1000 } }, answerA(100));
+    await ask(resolver, makeQuery('hang.example'));
+    up.set(() => new Promise<Buffer>(() => {}));
+    clock.advance(60_000);
+    await ask(resolver, makeQuery('hang.example'));
+    await flush();
+    expect(store.stats.prefetches).toBe(1);
+    clock.advance(1000);
+    expect(store.stats.refreshFailures).toBe(1);
+    await ask(resolver, makeQuery('hang.example'));
+    await flush();
+    expect(store.stats.prefetches).toBe(2);
+    clock.advance(1000);
+  });
+
   it('does not prefetch entries that are not asked for often enough', async () => {
     const { clock, up, resolver, store } = setup({ prefetch: { amount: 3, duration: 5000, percentage: 50 } }, answerA(100));
     await ask(resolver, makeQuery('rare.example'));
