@@ -224,6 +224,9 @@ async function scenarioApp(): Promise<void> {
     notes.push('app: apps/heimdall/dist/cli.js not built, heimdall skipped');
   }
   if (hasBinary('dnsmasq')) servers.push(['dnsmasq', (port) => dnsmasqForwarder(port, upstream.port, 150_000)]);
+  notes.push(
+    'peers: dnsmasq --cache-size=150000 --dns-forward-max=4096 (so 100k entries fit; its eviction at that size slows its miss run), unbound 1 thread, no validator, msg/rrset caches 128/256 MB; heimdall: metrics → special-use → blocking (100k-entry hosts list) → cache (maxEntries 250k) → dedup → upstream, node --max-semi-space-size=4',
+  );
   if (hasBinary('unbound')) servers.push(['unbound', (port) => unboundForwarder(tmp, port, upstream.port)]);
   try {
     for (const [name, make] of servers) {

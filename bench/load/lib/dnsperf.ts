@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { hasTaskset } from './proc.js';
+import { hasTaskset, track } from './proc.js';
 
 /** What to run. */
 export interface DnsperfOptions {
@@ -129,6 +129,7 @@ export async function runDnsperf(opts: DnsperfOptions): Promise<DnsperfResult> {
   let stderr = '';
   const code = await new Promise<number>((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, 'pipe'] });
+    track(child);
     child.stderr!.on('data', (chunk: Buffer) => {
       if (stderr.length < 65536) stderr += chunk.toString('utf8');
     });

@@ -40,6 +40,13 @@ function installCleanup(): void {
   });
 }
 
+/** Kills `child` (SIGKILL) if it is still running when the harness exits. */
+export function track(child: ChildProcess): void {
+  installCleanup();
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+}
+
 /** Whether `taskset` exists (util-linux); without it processes run unpinned. */
 export const hasTaskset: boolean = spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status === 0;
 
