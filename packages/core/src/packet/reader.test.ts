@@ -121,6 +121,7 @@ describe('MessageReader', () => {
     expect(views[1].rdata()).toEqual(Buffer.from([192, 0, 2, 1]));
     expect([...r.records('authority')].map((v) => v.name)).toEqual(['example.com']);
     expect([...r.records('additional')].length).toBe(1);
+    expect(() => r.records('answers' as never)).toThrow(expect.objectContaining({ code: 'INVALID_VALUE' }));
     expect(r.edns()).toEqual({
       udpPayloadSize: 4096,
       extendedRcode: 0,

@@ -385,7 +385,8 @@ export class MessageReader {
    */
   records(section?: Section): RecordIterator {
     if (section === undefined) return new RecordIterator(this, 0, 2);
-    const i = section === 'answer' ? 0 : section === 'authority' ? 1 : 2;
+    const i = section === 'answer' ? 0 : section === 'authority' ? 1 : section === 'additional' ? 2 : -1;
+    if (i < 0) throw new PacketError('INVALID_VALUE', -1, `unknown section ${JSON.stringify(String(section))}`);
     return new RecordIterator(this, i, i);
   }
 
