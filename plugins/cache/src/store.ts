@@ -25,8 +25,8 @@ const systemNow = (): number => Date.now();
  * name reads the question name from the entry's wire bytes, not the key.
  *
  * Cost: lookups are one `Map.get`; inserts may evict (amortised O(1) for
- * every policy); flushes by name/suffix scan all entries (about 2 ms per
- * 100 000 entries, see README).
+ * every policy); flushes by name/suffix scan all entries (a few ms per
+ * 100 000 entries plus the removals, see README).
  */
 export class CacheStore {
   /** Resolved options (bounds, TTL clamps, prefetch and stale settings). */
