@@ -36,7 +36,7 @@ export interface ResolverOptions {
   readonly clock?: Clock;
   /** prom-client registry for this resolver's metrics. Default: a new one. */
   readonly metrics?: Registry;
-  /** Per-query deadline, from arrival. After it the client gets SERVFAIL. 1..120 000, default 5000 ms. */
+  /** Per-query deadline (from arrival; fixed when the chain first goes asynchronous). After it the client gets SERVFAIL. 1..120 000, default 5000 ms. */
   readonly queryTimeoutMs?: number;
   /** What to answer when the chain returned without a response. Default `'servfail'`. */
   readonly onUnanswered?: 'servfail' | 'refused';

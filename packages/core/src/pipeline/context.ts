@@ -79,8 +79,8 @@ export class DnsContext {
   readonly client: ClientInfo;
   /** The answer in wire format, or null while nobody answered. */
   response: Buffer | null;
-  /** Epoch milliseconds after which the resolver answers SERVFAIL and stops waiting. */
-  readonly deadline: number;
+  /** @internal Epoch ms of the deadline once fixed, else -1 (see {@link DnsContext.deadline}). */
+  _deadline: number;
   /** @internal */ _env: ContextEnv;
   /** @internal */ _state: Map<unknown, unknown> | undefined;
   /** @internal */ _log: Logger | undefined;
@@ -101,7 +101,7 @@ export class DnsContext {
     this.request = request;
     this.client = client;
     this.response = null;
-    this.deadline = env.clock.now() + env.queryTimeoutMs;
+    this._deadline = -1;
     this._env = env;
     this._state = undefined;
     this._log = undefined;
@@ -109,6 +109,19 @@ export class DnsContext {
     this._expired = false;
     this._ede = undefined;
     this._edns = undefined;
+  }
+
+  /**
+   * Epoch milliseconds after which the resolver answers SERVFAIL and stops
+   * waiting: `queryTimeoutMs` after the query started waiting. Fixed on first
+   * use — at the latest when the chain first returns a Promise, which is
+   * microseconds after arrival — so a chain that completes synchronously
+   * never reads the clock (a `Date.now()` is a third of core's per-query
+   * overhead).
+   */
+  get deadline(): number {
+    if (this._deadline < 0) this._deadline = this._env.clock.now() + this._env.queryTimeoutMs;
+    return this._deadline;
   }
 
   /**
