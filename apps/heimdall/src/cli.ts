@@ -87,6 +87,8 @@ main().catch((err: unknown) => {
     process.stderr.write(`heimdall: config error: ${(err as Error).message}\n`);
     process.exit(2);
   }
-  process.stderr.write(`heimdall: ${(err as Error)?.stack ?? String(err)}\n`);
+  // Core's errors (ListenError, PluginLoadError, …) carry a stable code and a complete message; others get their stack.
+  const known = typeof (err as { code?: unknown })?.code === 'string' && (err as Error).name !== 'Error';
+  process.stderr.write(`heimdall: ${known ? `${(err as Error).name}: ${(err as Error).message}` : ((err as Error)?.stack ?? String(err))}\n`);
   process.exit(1);
 });

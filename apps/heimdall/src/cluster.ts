@@ -31,6 +31,12 @@ import { parseHostPort, type ResolvedConfig } from './config.js';
 
 const CONFIG_ENV = 'HEIMDALL_WORKER_CONFIG';
 
+/** A worker could not start (its own error is printed by the worker). */
+export class WorkerStartError extends Error {
+  readonly code = 'WORKER_START';
+  override readonly name = 'WorkerStartError';
+}
+
 interface AdminRequest {
   type: 'heimdall:admin';
   id: number;
@@ -100,6 +106,7 @@ export async function runPrimary(config: ResolvedConfig, logger: Logger): Promis
   let nextId = 1;
   const pending = new Map<number, { resolve: (r: AdminResponse) => void; timer: NodeJS.Timeout }>();
   let readyCount = 0;
+  let started = false;
 
   const onMessage = (msg: AdminResponse | { type: string }): void => {
     if (msg?.type === 'heimdall:admin:res') {
@@ -126,9 +133,15 @@ export async function runPrimary(config: ResolvedConfig, logger: Logger): Promis
       w.once('exit', (code, signal) => {
         workers.delete(w);
         if (shuttingDown) return;
+        if (!started) {
+          // A worker that cannot start (address in use, bad plugin) fails the whole start: no restarts.
+          shuttingDown = true;
+          for (const other of workers) other.process.kill('SIGTERM');
+          reject(new WorkerStartError(`worker ${w.id} exited during start (code ${code ?? signal}); see its error above`));
+          return;
+        }
         readyCount = Math.max(0, readyCount - 1);
         logger.error({ worker: w.id, code, signal }, 'worker exited');
-        reject(new Error(`worker exited during start (code ${code})`));
         const now = Date.now();
         while (restarts.length && now - restarts[0]! > 60_000) restarts.shift();
         if (restarts.length >= 5) {
@@ -197,6 +210,7 @@ export async function runPrimary(config: ResolvedConfig, logger: Logger): Promis
   });
 
   await Promise.all(Array.from({ length: count }, () => fork()));
+  started = true;
   if (config.admin.enabled) {
     const aggregator = new AggregatorRegistry();
     const { host, port } = parseHostPort(config.admin.listen, 'admin.listen');
