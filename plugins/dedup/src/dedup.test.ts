@@ -129,6 +129,22 @@ describe('dedup', () => {
     expect(d.inFlight).toBe(0);
   });
 
+  it('waiters are bounded by the leader\'s deadline, not their own', async () => {
+    const { g, resolver, d, clock } = setup();
+    const leader = resolver.handle(query('lead.example', 'A', { id: 1 }));
+    await settle();
+    clock.advance(3000); // the waiter arrives 3 s later: its own deadline is 3 s after the leader's
+    const waiter = resolver.handle(query('lead.example', 'A', { id: 2 }));
+    await settle();
+    expect(g.calls.length).toBe(1);
+    clock.advance(2000); // the leader's deadline
+    await settle();
+    expect(decode((await waiter)!).rcode).toBe(2);
+    expect(decode((await leader)!).rcode).toBe(2);
+    expect(d.stats.failures).toBe(1);
+    expect(d.inFlight).toBe(0);
+  });
+
   it('bounds the waiters per question; the rest go their own way', async () => {
     const { g, resolver, d } = setup({ maxWaiters: 10 });
     const pending = Array.from({ length: 25 }, (_, i) => resolver.handle(query('example.com', 'A', { id: i })));

@@ -155,7 +155,7 @@ export class Deduplicator {
     if (flight.timer === null) {
       // A flight is bounded by its leader's deadline (armed only once someone waits):
       // a chain that never settles must not hold waiters, or the table, forever.
-      const ms = Math.max(0, ctx.deadline - this.clock.now());
+      const ms = Math.max(0, flight.deadline - this.clock.now());
       flight.timer = this.clock.setTimeout(() => {
         flight.timer = null;
         this.complete(key, flight, null, true);
