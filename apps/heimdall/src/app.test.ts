@@ -1,9 +1,10 @@
 import { createResolver, type HeimdallPlugin, METRICS, RecordType, type Registry } from '@heimdall/core';
 import { query } from '@heimdall/testing';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from './actions.js';
 import { parseCli } from './args.js';
-import { type AppConfigError, applyOverrides, defaultConfig, parseHostPort, pointerToPath, resolveConfig, validateConfig } from './config.js';
+import { type AppConfigError, applyOverrides, defaultConfig, parseHostPort, pointerToPath, resolveConfig, resolvePluginPaths, validateConfig } from './config.js';
 import { metrics } from './plugins/metrics.js';
 import { buildPlugins } from './plugins/registry.js';
 
@@ -43,7 +44,27 @@ describe('config', () => {
     expect(c.plugins!.map((p) => p.use)).toEqual(['metrics', 'special-use', 'blocking', 'cache', 'dedup', 'upstream']);
     expect(c.plugins![5]!.options).toEqual({ servers: ['9.9.9.9'] });
     const again = applyOverrides(c, { blocklists: ['b.txt'] });
-    expect(again.plugins![2]!.options).toEqual({ groups: { default: { block: ['b.txt'] } } });
+    expect(again.plugins![2]!.options).toEqual({ groups: { default: { block: [resolve('b.txt')] } } });
+    expect(applyOverrides(defaultConfig(), { blocklists: ['https://x.example/l.txt'] }).plugins![2]!.options).toEqual({ groups: { default: { block: ['https://x.example/l.txt'] } } });
+  });
+
+  it('resolves relative paths in plugin options from the config directory', () => {
+    const out = resolvePluginPaths(
+      [
+        { use: 'blocking', options: { cacheDir: 'cache', groups: { a: { block: ['l.txt', '/abs.txt', 'http://h/x', { source: 'o.txt', exact: true }], allow: ['ok.txt'] } } } },
+        { use: 'query-log', options: { output: 'q.log' } },
+        { use: 'query-log', options: { output: 'stdout' } },
+        { use: 'other', options: { file: 'x' } },
+      ],
+      '/etc/heimdall',
+    );
+    expect(out[0]!.options).toEqual({
+      cacheDir: '/etc/heimdall/cache',
+      groups: { a: { block: ['/etc/heimdall/l.txt', '/abs.txt', 'http://h/x', { source: '/etc/heimdall/o.txt', exact: true }], allow: ['/etc/heimdall/ok.txt'] } },
+    });
+    expect(out[1]!.options).toEqual({ output: '/etc/heimdall/q.log' });
+    expect(out[2]!.options).toEqual({ output: 'stdout' });
+    expect(out[3]!.options).toEqual({ file: 'x' });
     expect(defaultConfig().plugins!.some((p) => p.use === 'blocking')).toBe(false);
   });
 

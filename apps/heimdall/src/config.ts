@@ -5,7 +5,7 @@
  * errors that name the exact field and the reason.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, extname, resolve } from 'node:path';
+import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 
@@ -175,6 +175,50 @@ export interface Overrides {
 
 const BLOCKING_BEFORE = new Set(['cache', 'dedup', 'upstream']);
 
+const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
+
+/**
+ * Makes the relative file paths in built-in plugins' options absolute,
+ * resolved from `baseDir` (the config file's directory): blocking list
+ * sources and `cacheDir`, the query log's `output`.
+ */
+export function resolvePluginPaths(entries: PluginEntry[], baseDir: string): PluginEntry[] {
+  const abs = (p: unknown): unknown => (typeof p === 'string' && p !== '' && !isUrl(p) && !isAbsolute(p) ? resolve(baseDir, p) : p);
+  return entries.map((entry) => {
+    const options = entry.options;
+    if (options === undefined || typeof options !== 'object' || options === null) return entry;
+    if (entry.use === 'query-log' && typeof options.output === 'string' && options.output !== 'stdout') {
+      return { ...entry, options: { ...options, output: abs(options.output) } };
+    }
+    if (entry.use === 'blocking') {
+      const out: Record<string, unknown> = { ...options };
+      if (typeof options.cacheDir === 'string') out.cacheDir = abs(options.cacheDir);
+      const groups = options.groups;
+      if (typeof groups === 'object' && groups !== null && !Array.isArray(groups)) {
+        const g2: Record<string, unknown> = {};
+        for (const [name, group] of Object.entries(groups as Record<string, unknown>)) {
+          if (typeof group !== 'object' || group === null) {
+            g2[name] = group;
+            continue;
+          }
+          const gr = { ...(group as Record<string, unknown>) };
+          for (const kind of ['block', 'allow']) {
+            const lists = gr[kind];
+            if (!Array.isArray(lists)) continue;
+            gr[kind] = lists.map((l: unknown) =>
+              typeof l === 'string' ? abs(l) : typeof l === 'object' && l !== null && typeof (l as { source?: unknown }).source === 'string' ? { ...l, source: abs((l as { source: string }).source) } : l,
+            );
+          }
+          g2[name] = gr;
+        }
+        out.groups = g2;
+      }
+      return { ...entry, options: out };
+    }
+    return entry;
+  });
+}
+
 /** Applies command-line flags on top of a config (a copy is returned). */
 export function applyOverrides(config: HeimdallConfig, o: Overrides): HeimdallConfig {
   const out: HeimdallConfig = structuredClone(config);
@@ -189,6 +233,8 @@ export function applyOverrides(config: HeimdallConfig, o: Overrides): HeimdallCo
     else plugins.push({ use: 'upstream', options: { servers: o.upstreams } });
   }
   if (o.blocklists) {
+    // Paths given on the command line are relative to the current directory.
+    o = { ...o, blocklists: o.blocklists.map((l) => (isUrl(l) ? l : resolve(l))) };
     const entry = plugins.find((p) => p.use === 'blocking');
     if (entry) {
       // The flags replace the block lists of the `default` group; other groups stay.
@@ -232,7 +278,7 @@ export function resolveConfig(file: string | undefined, overrides: Overrides = {
     logLevel: c.logLevel ?? 'info',
     workers: c.workers ?? 1,
     admin,
-    plugins: c.plugins ?? [],
+    plugins: resolvePluginPaths(c.plugins ?? [], file === undefined ? process.cwd() : dirname(resolve(file))),
     baseDir: file === undefined ? process.cwd() : dirname(resolve(file)),
     file: file === undefined ? undefined : resolve(file),
   };

@@ -21,6 +21,7 @@ export {
   type ResolvedConfig,
   readConfigFile,
   resolveConfig,
+  resolvePluginPaths,
   validateConfig,
 } from './config.js';
 export { DEFAULT_BUCKETS, type MetricsOptions, metrics } from './plugins/metrics.js';
