@@ -74,6 +74,11 @@ export class UdpServer implements TransportServer {
       ipv6Only: this.options.ipv6Only ?? false,
       recvBufferSize: this.options.recvBufferSize,
       sendBufferSize: this.options.sendBufferSize,
+      // Every address this socket sends to or binds is an IP literal (from
+      // rinfo, or checked by net.isIP): answer the lookup synchronously
+      // instead of going through dns.lookup, which defers each send by a
+      // process.nextTick.
+      lookup: literalLookup,
     });
     this.socket = socket;
     return new Promise<void>((resolve, reject) => {
@@ -172,6 +177,11 @@ export class UdpServer implements TransportServer {
  */
 export function isV4Mapped(address: string): boolean {
   return address.length > 7 && address.charCodeAt(0) === 58 /* : */ && address.startsWith('::ffff:') && address.includes('.', 7);
+}
+
+/** `dgram` lookup for IP literals only (the bind address is checked with net.isIP; peers come from rinfo). */
+function literalLookup(address: string, _options: unknown, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  callback(null, address, address.includes(':') ? 6 : 4);
 }
 
 /** Validates a port option: an integer 0..65535 (0 = pick a free one). Default 53. */
