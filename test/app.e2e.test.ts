@@ -199,7 +199,7 @@ describe('graceful shutdown', () => {
     const slow = await FakeUpstream.start({ fallback: () => ({ answers: [], delayMs: 1500 }) });
     const victim = await startApp({
       listen: [`127.0.0.1:${port}`],
-      admin: { enabled: false },
+      admin: { listen: '127.0.0.1:0' },
       logLevel: 'info',
       drainTimeoutMs: 5000,
       plugins: [{ use: 'upstream', options: { servers: [`127.0.0.1:${slow.port}`], timeout: 2000 } }],
@@ -228,7 +228,16 @@ describe('graceful shutdown', () => {
       expect(slow.received.length).toBe(N);
       expect(answered.size).toBe(0);
       const t0 = Date.now();
+      expect((await admin(victim.adminUrl!, '/ready')).status).toBe(200);
       victim.child.kill('SIGTERM');
+      // While draining, the process is alive but not ready.
+      let ready = 200;
+      for (let i = 0; i < 50 && ready === 200; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        ready = (await admin(victim.adminUrl!, '/ready')).status;
+      }
+      expect(ready).toBe(503);
+      expect((await admin(victim.adminUrl!, '/health')).status).toBe(200);
       expect(await victim.exited).toBe(0);
       expect(Date.now() - t0).toBeLessThan(5000);
       await new Promise((r) => setTimeout(r, 100));

@@ -88,10 +88,17 @@ export async function startApp(config: ResolvedConfig, options: StartAppOptions)
     },
     stop() {
       stopping ??= (async () => {
+        // /ready answers 503 while the resolver drains; the admin server closes last.
         serving = false;
-        if (app.admin) await new Promise<void>((resolve) => app.admin!.close(() => resolve()));
-        app.admin?.closeAllConnections();
-        await resolver.stop();
+        try {
+          await resolver.stop();
+        } finally {
+          if (app.admin) {
+            const closed = new Promise<void>((resolve) => app.admin!.close(() => resolve()));
+            app.admin.closeAllConnections();
+            await closed;
+          }
+        }
       })();
       return stopping;
     },
