@@ -192,7 +192,6 @@ export async function runPrimary(config: ResolvedConfig, logger: Logger): Promis
     if (shuttingDown) return;
     shuttingDown = true;
     logger.info({ workers: workers.size }, 'shutting down: draining workers');
-    if (admin) await new Promise<void>((resolve) => admin!.close(() => resolve()));
     const exits = [...workers].map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
     for (const w of workers) w.send({ type: 'heimdall:shutdown' });
     const bound = setTimeout(() => {
@@ -200,6 +199,12 @@ export async function runPrimary(config: ResolvedConfig, logger: Logger): Promis
     }, config.drainTimeoutMs + 5000);
     await Promise.all(exits);
     clearTimeout(bound);
+    // Admin stays up (with /ready → 503) until the workers have drained.
+    if (admin) {
+      const closed = new Promise<void>((resolve) => admin!.close(() => resolve()));
+      admin.closeAllConnections();
+      await closed;
+    }
     logger.info('stopped');
     process.exit(code);
   };
