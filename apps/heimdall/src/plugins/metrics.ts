@@ -62,8 +62,11 @@ export function metrics(options: MetricsOptions = {}): HeimdallPlugin {
     name: 'metrics',
     middleware(container) {
       const registry = container.get<Registry>(METRICS);
-      // key = qtype * 256 + rcode * 8 + transport (rcode 0..16 in bits 3-7, transport in bits 0-2)
-      const counts = new Map<number, number>();
+      // Counter cells: (qtype * 17 + rcode) * 5 + transport, rcode 0..15 or 16 (unanswered).
+      // qtypes below 256 live in a flat array (an increment, no hashing); others in a Map.
+      const CELLS_PER_TYPE = 17 * 5;
+      const common = new Float64Array(256 * CELLS_PER_TYPE);
+      const rare = new Map<number, number>();
       // per transport: nb bucket counts (non-cumulative) + overflow, sum (ms), count
       const hist = TRANSPORTS.map(() => ({ buckets: new Float64Array(nb + 1), sumMs: 0, count: 0 }));
 
@@ -75,10 +78,14 @@ export function metrics(options: MetricsOptions = {}): HeimdallPlugin {
           registers: [],
           collect() {
             this.reset();
-            for (const [key, n] of counts) {
-              const rcode = (key >> 3) & 31;
-              this.inc({ qtype: typeToString(Math.floor(key / 256)), rcode: rcode === UNANSWERED ? 'unanswered' : rcodeToString(rcode), transport: TRANSPORTS[key & 7]! }, n);
-            }
+            const add = (cell: number, n: number): void => {
+              const transport = cell % 5;
+              const rcode = Math.floor(cell / 5) % 17;
+              const qtype = Math.floor(cell / CELLS_PER_TYPE);
+              this.inc({ qtype: typeToString(qtype), rcode: rcode === UNANSWERED ? 'unanswered' : rcodeToString(rcode), transport: TRANSPORTS[transport]! }, n);
+            };
+            for (let cell = 0; cell < common.length; cell++) if (common[cell]! > 0) add(cell, common[cell]!);
+            for (const [cell, n] of rare) add(cell, n);
           },
         }),
       );
@@ -116,8 +123,9 @@ export function metrics(options: MetricsOptions = {}): HeimdallPlugin {
       const record = (response: Buffer | null, qtype: number, transport: number, t0: number): void => {
         const ms = performance.now() - t0;
         const rcode = response === null || response.length < 4 ? UNANSWERED : response[3]! & 15;
-        const key = qtype * 256 + rcode * 8 + transport;
-        counts.set(key, (counts.get(key) ?? 0) + 1);
+        const cell = qtype * CELLS_PER_TYPE + rcode * 5 + transport;
+        if (qtype < 256) common[cell]!++;
+        else rare.set(cell, (rare.get(cell) ?? 0) + 1);
         const h = hist[transport]!;
         let i = 0;
         while (i < nb && ms > boundsMs[i]!) i++;
