@@ -129,3 +129,13 @@ describe('compose', () => {
     expect(c.n).toBe(200);
   });
 });
+
+test('errorOrigin works for thrown primitives too', () => {
+  const run = compose<{ n: number }>([
+    { name: 'a', middleware: (_c, next) => next() },
+    { name: 'thrower', middleware: () => { throw 'plain string'; } },
+  ]);
+  expect(() => run({ n: 0 })).toThrow();
+  expect(errorOrigin('plain string')).toBe('thrower');
+  expect(errorOrigin('other')).toBeUndefined();
+});

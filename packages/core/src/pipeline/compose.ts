@@ -31,11 +31,21 @@ const origins = new WeakMap<object, string>();
  * plugin that caused it.
  */
 export function errorOrigin(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null ? origins.get(error) : undefined;
+  if (typeof error === 'object' && error !== null) return origins.get(error);
+  return lastPrimitive.set && Object.is(lastPrimitive.value, error) ? lastPrimitive.name : undefined;
 }
 
+// A thrown primitive (`throw 'oops'`) cannot key a WeakMap: remember the last one.
+const lastPrimitive: { set: boolean; value: unknown; name: string } = { set: false, value: undefined, name: '' };
+
 function tag(error: unknown, name: string): void {
-  if (typeof error === 'object' && error !== null && !origins.has(error)) origins.set(error, name);
+  if (typeof error === 'object' && error !== null) {
+    if (!origins.has(error)) origins.set(error, name);
+  } else if (!(lastPrimitive.set && Object.is(lastPrimitive.value, error))) {
+    lastPrimitive.set = true;
+    lastPrimitive.value = error;
+    lastPrimitive.name = name;
+  }
 }
 
 const noop: Next = () => undefined;

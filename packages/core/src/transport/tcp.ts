@@ -207,15 +207,29 @@ class TcpConnection {
   }
 
   private dispatch(msg: Buffer): void {
-    const r = this.server.deps.handler.process(msg, this.client);
+    let r: Buffer | null | Promise<Buffer | null>;
+    try {
+      r = this.server.deps.handler.process(msg, this.client);
+    } catch (err) {
+      // process() never throws by contract; a bug there must not kill the server.
+      this.server.deps.logger.error({ err }, 'query handler threw; query dropped');
+      return;
+    }
     if (r === null) return;
     if (r instanceof Promise) {
       this.inFlight++;
-      r.then((resp) => {
-        this.inFlight--;
-        if (resp !== null) this.write(resp);
-        this.afterResponse();
-      });
+      r.then(
+        (resp) => {
+          this.inFlight--;
+          if (resp !== null) this.write(resp);
+          this.afterResponse();
+        },
+        (err) => {
+          this.inFlight--;
+          this.server.deps.logger.error({ err }, 'query handler rejected; query dropped');
+          this.afterResponse();
+        },
+      );
     } else {
       this.write(r);
     }

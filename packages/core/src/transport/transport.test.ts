@@ -348,3 +348,32 @@ describe('TCP transport', () => {
     resolver = undefined;
   });
 });
+
+describe('a broken handler does not kill the transports', () => {
+  test('UDP and TCP survive a handler that throws or rejects', async () => {
+    const { UdpServer } = await import('./udp.js');
+    const { TcpServer } = await import('./tcp.js');
+    const { CoreMetrics } = await import('../pipeline/metrics.js');
+    let mode = 0;
+    const handler = {
+      process: (): Buffer | null | Promise<Buffer | null> => {
+        mode++;
+        if (mode % 2 === 1) throw new Error('sync bug');
+        return Promise.reject(new Error('async bug'));
+      },
+    };
+    const deps = { handler, logger: silentLogger(), metrics: new CoreMetrics() };
+    const udp = new UdpServer({ transport: 'udp', port: 0 }, deps);
+    const tcp = new TcpServer({ transport: 'tcp', port: 0 }, deps);
+    await udp.listen();
+    await tcp.listen();
+    for (let i = 0; i < 4; i++) await udpAsk(udp.address().port, q(), '127.0.0.1', 50);
+    const c = new TcpClient(tcp.address().port);
+    c.socket.write(Buffer.concat([frame(q()), frame(q()), frame(q())]));
+    await new Promise((x) => setTimeout(x, 50));
+    expect(mode).toBeGreaterThanOrEqual(7);
+    c.socket.destroy();
+    await udp.close();
+    await tcp.close();
+  });
+});

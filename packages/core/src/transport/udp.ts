@@ -121,12 +121,22 @@ export class UdpServer implements TransportServer {
       localAddress: bound.address,
       localPort: bound.port,
     };
-    const r = this.deps.handler.process(msg, client);
+    let r: Buffer | null | Promise<Buffer | null>;
+    try {
+      r = this.deps.handler.process(msg, client);
+    } catch (err) {
+      // process() never throws by contract; a bug there must not kill the server.
+      this.deps.logger.error({ err }, 'query handler threw; packet dropped');
+      return;
+    }
     if (r === null) return;
     if (r instanceof Promise) {
-      r.then((resp) => {
-        if (resp !== null) this.send(msg, resp, rinfo.port, rinfo.address);
-      });
+      r.then(
+        (resp) => {
+          if (resp !== null) this.send(msg, resp, rinfo.port, rinfo.address);
+        },
+        (err) => this.deps.logger.error({ err }, 'query handler rejected; packet dropped'),
+      );
     } else {
       this.send(msg, r, rinfo.port, rinfo.address);
     }
