@@ -2,12 +2,20 @@
  * Blocking in the reference app, end to end: a list file given with
  * --blocklist, real dig queries, the admin blocking endpoints and SIGHUP.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { FakeUpstream, record } from '@heimdall/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppProcess, admin, dig, freePort, startApp } from './helpers.js';
+
+async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
 
 let up: FakeUpstream;
 let app: AppProcess;
@@ -81,5 +89,18 @@ describe('blocking (--blocklist)', () => {
     }
     expect(status).toBe('NXDOMAIN');
     expect((await admin(base, '/metrics')).text).toMatch(/heimdall_blocking_/);
+  });
+
+  it('SIGHUP re-reads the config file: log level applied, other changes reported, a broken file ignored', async () => {
+    const config = JSON.parse(readFileSync(app.configFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(app.configFile, JSON.stringify({ ...config, logLevel: 'debug', queryTimeoutMs: 3000 }));
+    app.child.kill('SIGHUP');
+    await waitFor(() => /log level changed/.test(app.output()) && /need a restart/.test(app.output()));
+    expect(app.output()).toMatch(/"fields":\["queryTimeoutMs"\]/);
+    writeFileSync(app.configFile, '{"listen": 5}');
+    app.child.kill('SIGHUP');
+    await waitFor(() => /config file reload failed/.test(app.output()));
+    expect(app.output()).toMatch(/listen: must be array/);
+    expect((await dig(app.port, ['ads.example.com'])).status).toBe('NXDOMAIN');
   });
 });

@@ -40,6 +40,8 @@ export interface AppProcess {
   readonly child: ChildProcess;
   readonly port: number;
   readonly adminUrl: string | null;
+  /** The temporary config file the app was started with (rewrite it, then SIGHUP). */
+  readonly configFile: string;
   /** The parsed `listening` log line. */
   readonly listening: Record<string, unknown>;
   /** stdout + stderr so far. */
@@ -106,6 +108,7 @@ export async function startApp(config: Record<string, unknown>, extraArgs: strin
   return {
     child,
     port,
+    configFile: file,
     adminUrl: (listening.admin as string | null) ?? null,
     listening,
     output: () => out,

@@ -13,12 +13,36 @@
  * cached entries). Cluster workers inherit the flag.
  */
 import { readFileSync } from 'node:fs';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { parseCli, HELP } from './args.js';
-import { AppConfigError, resolveConfig } from './config.js';
+import { AppConfigError, type Overrides, planReload, type ReloadPlan, type ResolvedConfig, resolveConfig } from './config.js';
 import { startApp } from './app.js';
 import { BUILTIN_PLUGINS, buildPlugins, builtinAvailable } from './plugins/registry.js';
 import { isWorker, runPrimary, runWorker, workerCount } from './cluster.js';
+
+/**
+ * SIGHUP: re-reads the config file (when there is one). A file that no
+ * longer validates is reported and ignored; a new `logLevel` applies at
+ * once; other changes are reported as needing a restart (listeners and the
+ * chain cannot be swapped safely under load). Block lists are reloaded by
+ * the caller either way.
+ */
+export function rereadConfig(file: string | undefined, overrides: Overrides, running: ResolvedConfig, logger: Logger): ReloadPlan {
+  if (file === undefined) return { needsRestart: [] };
+  try {
+    const next = resolveConfig(file, overrides);
+    const plan = planReload(running, next);
+    if (plan.logLevel) {
+      logger.info({ from: running.logLevel, to: plan.logLevel }, 'log level changed');
+      running.logLevel = plan.logLevel;
+    }
+    if (plan.needsRestart.length > 0) logger.warn({ fields: plan.needsRestart }, 'config file changed in fields that need a restart; not applied');
+    return plan;
+  } catch (err) {
+    logger.error({ error: (err as Error).message }, 'config file reload failed; keeping the running configuration');
+    return { needsRestart: [] };
+  }
+}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -57,7 +81,7 @@ async function main(): Promise<void> {
     return;
   }
   if (workerCount(config.workers) > 1) {
-    await runPrimary(config, logger);
+    await runPrimary(config, logger, () => rereadConfig(args.config, args.overrides, config, logger));
     return;
   }
   const app = await startApp(config, { logger });
@@ -78,6 +102,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGHUP', () => {
+    const plan = rereadConfig(args.config, args.overrides, config, logger);
+    if (plan.logLevel) logger.level = plan.logLevel;
     app.reload().catch((err) => logger.error({ err }, 'reload failed'));
   });
 }

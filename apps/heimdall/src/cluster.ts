@@ -27,7 +27,7 @@ import type { Logger } from 'pino';
 import { type ActionArgs, type ActionName, BadRequest, NotAvailable } from './actions.js';
 import { adminUrl, startAdmin } from './admin.js';
 import { startApp } from './app.js';
-import { parseHostPort, type ResolvedConfig } from './config.js';
+import { parseHostPort, type ReloadPlan, type ResolvedConfig } from './config.js';
 
 const CONFIG_ENV = 'HEIMDALL_WORKER_CONFIG';
 
@@ -41,7 +41,8 @@ interface AdminRequest {
   type: 'heimdall:admin';
   id: number;
   action: ActionName | 'reload';
-  args: ActionArgs;
+  /** Action arguments; for `reload`, an optional new log level. */
+  args: ActionArgs & { logLevel?: string };
 }
 interface AdminResponse {
   type: 'heimdall:admin:res';
@@ -64,7 +65,8 @@ export function isWorker(): boolean {
 /** Worker side: start the resolver, answer the primary's admin requests, drain on shutdown. */
 export async function runWorker(logger: Logger): Promise<void> {
   const config = JSON.parse(process.env[CONFIG_ENV]!) as ResolvedConfig;
-  const app = await startApp(config, { logger: logger.child({ worker: cluster.worker?.id }), withAdmin: false, worker: true });
+  const wlog = logger.child({ worker: cluster.worker?.id });
+  const app = await startApp(config, { logger: wlog, withAdmin: false, worker: true });
   // Constructing one installs prom-client's worker-side listener that answers the primary's metrics requests.
   new AggregatorRegistry();
   AggregatorRegistry.setRegistries([app.registry]);
@@ -83,6 +85,11 @@ export async function runWorker(logger: Logger): Promise<void> {
     };
     try {
       if (msg.action === 'reload') {
+        const level = msg.args.logLevel;
+        if (level) {
+          logger.level = level;
+          wlog.level = level;
+        }
         await app.reload();
         reply({ ok: true });
       } else reply({ ok: true, result: await app.action(msg.action, msg.args) });
@@ -97,7 +104,7 @@ export async function runWorker(logger: Logger): Promise<void> {
 }
 
 /** Primary side: fork the workers, serve admin, forward signals. Resolves when everything has exited. */
-export async function runPrimary(config: ResolvedConfig, logger: Logger): Promise<void> {
+export async function runPrimary(config: ResolvedConfig, logger: Logger, reread: () => ReloadPlan = () => ({ needsRestart: [] })): Promise<void> {
   const count = workerCount(config.workers);
   const env = { [CONFIG_ENV]: JSON.stringify(config) };
   const workers = new Set<Worker>();
@@ -154,7 +161,7 @@ export async function runPrimary(config: ResolvedConfig, logger: Logger): Promis
       });
     });
 
-  const ask = async (action: AdminRequest['action'], args: ActionArgs): Promise<AdminResponse[]> => {
+  const ask = async (action: AdminRequest['action'], args: AdminRequest['args']): Promise<AdminResponse[]> => {
     const asks = [...workers].map(
       (w) =>
         new Promise<AdminResponse>((resolve) => {
@@ -211,7 +218,11 @@ export async function runPrimary(config: ResolvedConfig, logger: Logger): Promis
   process.on('SIGTERM', () => void stopAll(0));
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGHUP', () => {
-    void ask('reload', {}).then((r) => logger.info({ workers: r.length, failed: r.filter((x) => !x.ok).length }, 'reload forwarded to workers'));
+    const plan = reread();
+    if (plan.logLevel) logger.level = plan.logLevel;
+    void ask('reload', plan.logLevel ? { logLevel: plan.logLevel } : {}).then((r) =>
+      logger.info({ workers: r.length, failed: r.filter((x) => !x.ok).length }, 'reload forwarded to workers'),
+    );
   });
 
   await Promise.all(Array.from({ length: count }, () => fork()));

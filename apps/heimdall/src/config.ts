@@ -294,3 +294,22 @@ export function parseHostPort(value: string, path: string): { host: string; port
   if (host === 'localhost') host = '127.0.0.1';
   return { host, port };
 }
+
+/** What a SIGHUP can apply from a re-read config file. */
+export interface ReloadPlan {
+  /** New log level, when it changed. */
+  logLevel?: ResolvedConfig['logLevel'];
+  /** Top-level fields that changed but need a restart (listeners, the chain, limits). */
+  needsRestart: string[];
+}
+
+/** Compares the running configuration with a re-read one: the log level applies live, the rest needs a restart. */
+export function planReload(running: ResolvedConfig, next: ResolvedConfig): ReloadPlan {
+  const plan: ReloadPlan = { needsRestart: [] };
+  if (next.logLevel !== running.logLevel) plan.logLevel = next.logLevel;
+  for (const key of Object.keys(next) as Array<keyof ResolvedConfig>) {
+    if (key === 'logLevel') continue;
+    if (JSON.stringify(next[key]) !== JSON.stringify(running[key])) plan.needsRestart.push(key);
+  }
+  return plan;
+}
