@@ -16,7 +16,8 @@
  * histograms summed), and admin actions are sent to every worker over IPC
  * (cache flush counts are summed; status comes from the first worker).
  * Signals: SIGTERM/SIGINT → every worker drains and exits, then the primary;
- * SIGHUP → every worker reloads its block lists. A worker that dies
+ * SIGHUP → the primary re-reads the config file, every worker reloads its
+ * block lists (and takes a new log level). A worker that dies
  * unexpectedly is restarted (at most 5 times a minute).
  */
 import cluster, { type Worker } from 'node:cluster';
