@@ -13,7 +13,7 @@ import { CoreMetrics } from './pipeline/metrics.js';
 import type { ClientInfo } from './pipeline/types.js';
 import { ResolverLifecycle } from './plugin/lifecycle.js';
 import { type HeimdallPlugin, isHeimdallPlugin } from './plugin/types.js';
-import { CLOCK, type Clock, LIFECYCLE, LOGGER, METRICS } from './tokens.js';
+import { CLOCK, type Clock, type ClockTimer, LIFECYCLE, LOGGER, METRICS } from './tokens.js';
 import { createTransport } from './transport/index.js';
 import type { BoundAddress, ListenOptions, QueryHandler, TransportServer } from './transport/types.js';
 import { systemClock } from './util/clock.js';
@@ -119,7 +119,7 @@ class HeimdallResolver implements Resolver {
   private readonly run: ComposedMiddleware;
   private readonly unanswered: number;
   private readonly drainTimeoutMs: number;
-  private readonly inFlight = new Set<DnsContext>();
+  private readonly inFlight = new Map<DnsContext, (reason?: unknown) => void>();
   private drained: (() => void) | null = null;
   private readonly transports: TransportServer[];
   private listening: TransportServer[] = [];
@@ -259,7 +259,8 @@ class HeimdallResolver implements Resolver {
         };
       });
       this.drained = null;
-      for (const ctx of this.inFlight) ctx._expire(new Error('resolver stopping'));
+      // Still running after the bound: answer SERVFAIL and abort them.
+      for (const expire of [...this.inFlight.values()]) expire(new Error('resolver stopping'));
     }
     // Let transports write the last answers (their callbacks run after ours).
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -364,47 +365,37 @@ class HeimdallResolver implements Resolver {
   private wait(ctx: DnsContext, pending: Promise<void>): Promise<Buffer | null> {
     const m = this.metrics;
     m.inFlight++;
-    this.inFlight.add(ctx);
     return new Promise<Buffer | null>((resolve) => {
       let settled = false;
+      let timer: ClockTimer | undefined;
       const settle = (out: Buffer) => {
         settled = true;
+        if (timer !== undefined) this.clock.clearTimeout(timer);
         m.inFlight--;
         this.inFlight.delete(ctx);
         if (this.inFlight.size === 0 && this.drained !== null) this.drained();
         resolve(out);
       };
+      // Deadline passed (or stop() gave up draining): SERVFAIL now, abort the
+      // middleware's work through ctx.signal, ignore whatever it does later.
+      const expire = (reason?: unknown) => {
+        if (settled) return;
+        m.timedOut++;
+        ctx._expire(reason);
+        ctx._ede = undefined;
+        ctx.servfail();
+        m.countResponse(ctx.response!);
+        settle(ctx.response!);
+      };
+      this.inFlight.set(ctx, expire);
       const ms = ctx.deadline - this.clock.now();
-      const timer = this.clock.setTimeout(
-        () => {
-          if (settled) return;
-          m.timedOut++;
-          ctx._expire();
-          ctx._ede = undefined;
-          ctx.servfail();
-          m.countResponse(ctx.response!);
-          settle(ctx.response!);
-        },
-        Math.max(ms , 0),
-      );
+      timer = this.clock.setTimeout(expire, Math.max(ms, 0));
       pending.then(
         () => {
-          if (settled) return;
-          this.clock.clearTimeout(timer);
-          if (ctx._expired) {
-            // Aborted by stop(): the deadline was cut short.
-            m.timedOut++;
-            ctx.servfail();
-            m.countResponse(ctx.response!);
-            settle(ctx.response!);
-            return;
-          }
-          settle(this.finish(ctx));
+          if (!settled) settle(this.finish(ctx));
         },
         (e: unknown) => {
-          if (settled) return;
-          this.clock.clearTimeout(timer);
-          settle(this.fail(ctx, e));
+          if (!settled) settle(this.fail(ctx, e));
         },
       );
     });

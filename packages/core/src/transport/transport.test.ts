@@ -377,3 +377,23 @@ describe('a broken handler does not kill the transports', () => {
     await tcp.close();
   });
 });
+
+test('stop() answers SERVFAIL to queries still running after drainTimeoutMs and aborts them', async () => {
+  let aborted = false;
+  const hang: Middleware = (ctx) =>
+    new Promise<void>(() => {
+      ctx.signal.addEventListener('abort', () => (aborted = true));
+    });
+  const r = await serve([{ transport: 'udp', port: 0 }], [hang], { drainTimeoutMs: 100 });
+  const port = r.addresses()[0].port;
+  const answer = udpAsk(port, q('hang.test', {}, 31), '127.0.0.1', 2000);
+  await new Promise((x) => setTimeout(x, 30));
+  const t0 = Date.now();
+  await r.stop();
+  resolver = undefined;
+  expect(Date.now() - t0).toBeLessThan(1000);
+  const m = decode((await answer)!.msg);
+  expect(m.id).toBe(31);
+  expect(m.rcode).toBe(2);
+  expect(aborted).toBe(true);
+});
