@@ -98,7 +98,7 @@ export class FakeUpstream {
   private readonly sockets = new Set<net.Socket>();
   private fallback: UpstreamAnswer;
   private closed = false;
-  private waiters: Array<{ n: number; resolve: () => void }> = [];
+  private waiters: Array<{ n: number; resolve: () => void; reject: (e: Error) => void }> = [];
 
   private constructor(
     private readonly udp: dgram.Socket,
@@ -192,6 +192,10 @@ export class FakeUpstream {
           clearTimeout(t);
           resolve();
         },
+        reject: (e) => {
+          clearTimeout(t);
+          reject(e);
+        },
       });
     });
   }
@@ -214,6 +218,8 @@ export class FakeUpstream {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const w of this.waiters) w.reject(new Error('FakeUpstream closed'));
+    this.waiters = [];
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const s of this.sockets) s.destroy();
