@@ -11,8 +11,21 @@
  * This file is the example of docs/plugin-authoring.md; the test next to it
  * runs in the repository's suite.
  */
-import { ConfigError, type HeimdallPlugin, LOGGER, type Logger, METRICS, type Middleware, RecordType, type Registry, type ResourceRecordInit } from '@heimdall/core';
-import { type Container, ContainerModule, inject, injectable } from 'inversify';
+import {
+  ConfigError,
+  type Container,
+  ContainerModule,
+  type HeimdallPlugin,
+  inject,
+  injectable,
+  LOGGER,
+  type Logger,
+  METRICS,
+  type Middleware,
+  RecordType,
+  type Registry,
+  type ResourceRecordInit,
+} from '@heimdall/core';
 import { Counter } from 'prom-client';
 
 /** Options of {@link whoami}. */

@@ -16,3 +16,8 @@ export { DnsContext, headerOnlyResponse, withEde, type ContextEnv, type Extended
 export { CoreMetrics, type DropReason } from './pipeline/metrics.js';
 export * from './transport/index.js';
 export { createResolver, CORE_METRICS, RESOLVER, type Resolver, type ResolverOptions } from './resolver.js';
+/**
+ * inversify, re-exported so that third-party plugins bind and inject with the
+ * resolver's own copy (two copies of inversify do not share metadata).
+ */
+export { Container, ContainerModule, type ContainerModuleLoadOptions, inject, injectable, optional } from 'inversify';
