@@ -4,6 +4,7 @@
 import {
   type ClientInfo,
   type Clock,
+  type Container,
   compose,
   type ContextEnv,
   createResolver,
@@ -40,6 +41,11 @@ export interface RunOptions {
   /** Payload size advertised in built responses. Default 1232. */
   ednsPayloadSize?: number;
   /**
+   * Container to build a plugin's middleware with (when a plugin rather than a
+   * middleware is run). Default: a test resolver's container with that plugin.
+   */
+  container?: Container;
+  /**
    * What runs when the middleware calls `next()` (the rest of the chain).
    * Default: nothing (nobody answers). Give e.g. a middleware that answers
    * to test a cache's store path.
@@ -73,14 +79,16 @@ export function createContext(query: Buffer, options: RunOptions = {}): DnsConte
 }
 
 /**
- * Runs one middleware on `query`. Errors it throws propagate (unlike in a
+ * Runs one middleware (or a plugin's middleware, built with
+ * {@link middlewareOf}) on `query`. Errors it throws propagate (unlike in a
  * resolver, where they become SERVFAIL): tests see them directly. Calling
  * `next()` twice throws, as in a resolver.
  *
  * @example
  * const { response, sync } = await runMiddleware(whoamiMiddleware, query('whoami.test', 'A'), { client: { address: '198.51.100.7' } });
  */
-export async function runMiddleware(middleware: Middleware, query: Buffer, options: RunOptions = {}): Promise<RunResult> {
+export async function runMiddleware(middleware: Middleware | HeimdallPlugin, query: Buffer, options: RunOptions = {}): Promise<RunResult> {
+  const underTest: Middleware = typeof middleware === 'function' ? middleware : middlewareOf(middleware, options.container);
   let nextCalls = 0;
   const downstream = options.next;
   const counting: Middleware = (ctx, next) => {
@@ -88,14 +96,30 @@ export async function runMiddleware(middleware: Middleware, query: Buffer, optio
     return downstream ? downstream(ctx, next) : undefined;
   };
   const ctx = createContext(query, options);
-  const r = compose([{ name: 'under-test', middleware }, { name: 'next', middleware: counting }])(ctx);
+  const r = compose([{ name: 'under-test', middleware: underTest }, { name: 'next', middleware: counting }])(ctx);
   if (r !== undefined) await r;
   return { ctx, response: ctx.response, sync: r === undefined, nextCalls };
 }
 
-/** Runs middleware in order as one chain on `query` (no resolver failure rules; errors propagate). */
-export async function runChain(middleware: readonly Middleware[], query: Buffer, options: RunOptions = {}): Promise<RunResult> {
-  const steps = [...middleware];
+/**
+ * The middleware a plugin contributes, built the way the resolver builds it:
+ * `plugin.middleware(container)`. Without a container, one is assembled by
+ * {@link testResolver} from this plugin alone (its module loaded, core's
+ * services bound). Throws when the plugin has no middleware.
+ */
+export function middlewareOf(plugin: HeimdallPlugin, container?: Container): Middleware {
+  const c = container ?? testResolver([plugin]).container;
+  const mw = plugin.middleware?.(c);
+  if (typeof mw !== 'function') throw new TypeError(`plugin '${plugin.name}' contributes no middleware`);
+  return mw;
+}
+
+/** Runs middleware (or plugins' middleware) in order as one chain on `query` (no resolver failure rules; errors propagate). */
+export async function runChain(middleware: ReadonlyArray<Middleware | HeimdallPlugin>, query: Buffer, options: RunOptions = {}): Promise<RunResult> {
+  let container = options.container;
+  const plugins = middleware.filter((m): m is HeimdallPlugin => typeof m !== 'function');
+  if (container === undefined && plugins.length > 0) container = testResolver(plugins).container;
+  const steps = middleware.map((m) => (typeof m === 'function' ? m : middlewareOf(m, container)));
   if (options.next) steps.push(options.next);
   const ctx = createContext(query, options);
   const r = compose(steps.map((m, i) => ({ name: `#${i}`, middleware: m })))(ctx);

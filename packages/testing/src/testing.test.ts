@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { decode, type HeimdallPlugin, type Middleware, RecordType } from '@heimdall/core';
+import { ContainerModule, decode, type HeimdallPlugin, type Middleware, RecordType } from '@heimdall/core';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
   createContext,
@@ -12,6 +12,7 @@ import {
   expectRcode,
   FakeClock,
   FakeUpstream,
+  middlewareOf,
   query,
   record,
   response,
@@ -151,6 +152,23 @@ describe('runMiddleware / runChain / testResolver', () => {
     expect(c.sync).toBe(true);
     expectAnswers(c.response, ['192.0.2.10']);
     expect(createContext(query('a.test'), { client: { transport: 'tcp' } }).client.transport).toBe('tcp');
+  });
+
+  test('runMiddleware and runChain accept plugins (middleware built with a container holding their module)', async () => {
+    const TOKEN = Symbol('addr');
+    const plugin: HeimdallPlugin = {
+      name: 'fixed',
+      module: new ContainerModule(({ bind }) => void bind(TOKEN).toConstantValue('203.0.113.5')),
+      middleware: (c) => {
+        const addr = c.get<string>(TOKEN);
+        return (ctx) => ctx.answer([record(ctx.query.qname, 'A', addr)]);
+      },
+    };
+    const r = await runMiddleware(plugin, query('p.test'));
+    expectAnswers(r.response, ['203.0.113.5']);
+    const chain = await runChain([(_c, next) => next(), plugin], query('p.test'));
+    expectAnswers(chain.response, ['203.0.113.5']);
+    expect(() => middlewareOf({ name: 'empty' })).toThrow(/contributes no middleware/);
   });
 
   test('testResolver applies core failure rules and uses a FakeClock', async () => {
