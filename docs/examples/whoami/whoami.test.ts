@@ -33,16 +33,14 @@ describe('whoami plugin', () => {
 
   test('outside its zone it calls next() and stays synchronous', async () => {
     const plugin = whoami({ zone: 'whoami.test' });
-    const r = testResolver([plugin]);
-    const mw = plugin.middleware!(r.container)!;
-    const inside = await runMiddleware(mw, query('a.WhoAmI.test'));
+    const inside = await runMiddleware(plugin, query('a.WhoAmI.test'));
     expect(inside.sync).toBe(true);
     expect(inside.nextCalls).toBe(0);
-    const outside = await runMiddleware(mw, query('example.com'));
+    const outside = await runMiddleware(plugin, query('example.com'));
     expect(outside.nextCalls).toBe(1);
     expect(outside.response).toBeNull();
-    // Through the resolver, nobody else answers: SERVFAIL.
-    expectRcode(await r.handle(query('example.com')), 'SERVFAIL');
+    // Through a resolver, nobody else answers: SERVFAIL.
+    expectRcode(await testResolver([plugin]).handle(query('example.com')), 'SERVFAIL');
   });
 
   test('its service is in the container and its metric in the registry', async () => {
