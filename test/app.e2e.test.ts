@@ -4,6 +4,9 @@
  * clients (`npm test` installs them when missing).
  */
 import dgram from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import { FakeUpstream, record } from '@heimdall/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppProcess, admin, dig, freePort, kdig, startApp } from './helpers.js';
@@ -189,6 +192,44 @@ describe('bearer token and several listen addresses', () => {
       expect((await admin(base, '/metrics', { headers: { authorization: 'Bearer sesame-open-up' } })).status).toBe(200);
     } finally {
       expect(await guarded.stop()).toBe(0);
+    }
+  });
+});
+
+describe('third-party plugins', () => {
+  it('loads a plugin module by path from the config, in chain order, with its options', async () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'heimdall-plugin-'));
+    const file = join(dir, 'hello.mjs');
+    // A plugin as a third party would ship it: a default-exported factory, no build step, no fork.
+    writeFileSync(
+      file,
+      `export default function hello(options = {}) {
+  if (typeof options.text !== 'string') throw Object.assign(new Error('hello.text: must be a string'), { code: 'CONFIG' });
+  return {
+    name: 'hello',
+    middleware: () => (ctx, next) => {
+      if (ctx.query.qname.toLowerCase() !== 'hello.example' || ctx.query.qtype !== 16) return next();
+      ctx.answer([{ name: ctx.query.qname, type: 16, ttl: 30, data: [options.text] }]);
+    },
+  };
+}
+`,
+    );
+    const port = await freePort();
+    const withPlugin = await startApp({
+      listen: [`127.0.0.1:${port}`],
+      admin: { enabled: false },
+      logLevel: 'info',
+      plugins: [{ use: 'metrics' }, { use: file, options: { text: 'hi from a plugin' } }, { use: 'special-use' }],
+    });
+    try {
+      expect(withPlugin.listening.chain).toEqual(['metrics', 'hello', 'special-use']);
+      const r = await dig(port, ['hello.example', 'TXT']);
+      expect(r.answers[0]).toMatchObject({ type: 'TXT', data: '"hi from a plugin"' });
+      expect((await dig(port, ['localhost'])).answers[0]?.data).toBe('127.0.0.1');
+    } finally {
+      expect(await withPlugin.stop()).toBe(0);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
