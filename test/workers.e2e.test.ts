@@ -39,7 +39,7 @@ describe('cluster workers', () => {
     expect(app.output()).toMatch(/"workers":2[^\n]*cluster ready/);
     const pids = new Set([...app.output().matchAll(/"pid":(\d+)[^\n]*"msg":"listening"/g)].map((m) => m[1]));
     expect(pids.size).toBe(2);
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 10; i++) {
       const r = await dig(app.port, [i % 2 ? '+tcp' : '+notcp', `w${i}.example.com`]);
       expect(r.status).toBe('NOERROR');
       expect(r.answers[0]?.data).toBe('192.0.2.77');
@@ -48,9 +48,9 @@ describe('cluster workers', () => {
     expect(ready.status).toBe(200);
     const m = await admin(app.adminUrl!, '/metrics');
     const total = [...m.text.matchAll(/^heimdall_requests_total\{[^}]*\} (\d+)/gm)].reduce((s, x) => s + Number(x[1]), 0);
-    expect(total).toBe(20);
+    expect(total).toBe(10);
     const flushed = (await admin(app.adminUrl!, '/cache/flush', { method: 'POST' })).json() as { removed: number; workers: number };
     expect(flushed.workers).toBe(2);
-    expect(flushed.removed).toBe(20);
-  });
+    expect(flushed.removed).toBe(10);
+  }, 30_000);
 });
