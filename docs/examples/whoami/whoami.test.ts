@@ -55,8 +55,9 @@ describe('whoami plugin', () => {
 
   test('bad options fail fast with the field path', () => {
     expect(() => whoami({ ttl: -1 })).toThrow(ConfigError);
-    expect(() => whoami({ ttl: -1 })).toThrow('whoami.ttl: must be an integer in 0..86400');
-    expect(() => whoami({ zone: 42 as unknown as string })).toThrow('whoami.zone: must be a domain name');
+    expect(() => whoami({ ttl: -1 })).toThrow('whoami.ttl: must be a number in 0..86400');
+    expect(() => whoami({ ttl: 1.5 })).toThrow('whoami.ttl: must be an integer');
+    expect(() => whoami({ zone: 42 as unknown as string })).toThrow('whoami.zone: must be a string');
     expect(() => whoami({ tll: 5 } as never)).toThrow('whoami.tll: unknown option');
   });
 
@@ -66,7 +67,7 @@ describe('whoami plugin', () => {
     const r = testResolver([plugin]);
     expectAnswers(await r.handle(query('w.test'), { address: '192.0.2.1' }), [{ ttl: 30, data: '192.0.2.1' }]);
     await expect(loadPlugin({ use: './whoami.ts', options: { ttl: 'x' } }, { baseDir: here, path: 'plugins[0]' })).rejects.toThrow(
-      'plugins[0] (./whoami.ts): whoami.ttl: must be an integer in 0..86400',
+      'plugins[0] (./whoami.ts): whoami.ttl: must be a number in 0..86400',
     );
   });
 

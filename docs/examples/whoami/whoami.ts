@@ -12,7 +12,6 @@
  * runs in the repository's suite.
  */
 import {
-  ConfigError,
   type Container,
   ContainerModule,
   type HeimdallPlugin,
@@ -22,6 +21,7 @@ import {
   type Logger,
   METRICS,
   type Middleware,
+  OptionsReader,
   RecordType,
   type Registry,
   type ResourceRecordInit,
@@ -65,14 +65,12 @@ export class WhoamiStats {
   }
 }
 
-function checkOptions(options: unknown): Required<Omit<WhoamiOptions, 'zone'>> & { zone: string | undefined } {
-  if (options === undefined || options === null) options = {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw new ConfigError('whoami', 'options must be an object', options);
-  const { zone, ttl = 0, ...rest } = options as WhoamiOptions & Record<string, unknown>;
-  const unknown = Object.keys(rest);
-  if (unknown.length > 0) throw new ConfigError(`whoami.${unknown[0]}`, 'unknown option', rest[unknown[0]]);
-  if (zone !== undefined && (typeof zone !== 'string' || zone.length > 253)) throw new ConfigError('whoami.zone', 'must be a domain name', zone);
-  if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 0 || ttl > 86400) throw new ConfigError('whoami.ttl', 'must be an integer in 0..86400', ttl);
+function checkOptions(options: unknown): { zone: string | undefined; ttl: number } {
+  // OptionsReader throws ConfigError with the field path, and done() rejects unknown keys.
+  const o = new OptionsReader('whoami', options);
+  const zone = o.string('zone', { default: undefined, maxLength: 253 });
+  const ttl = o.integer('ttl', { default: 0, min: 0, max: 86400 });
+  o.done();
   return { zone: zone === undefined ? undefined : zone.replace(/\.$/, '').toLowerCase(), ttl };
 }
 

@@ -21,3 +21,4 @@ export { createResolver, CORE_METRICS, RESOLVER, type Resolver, type ResolverOpt
  * resolver's own copy (two copies of inversify do not share metadata).
  */
 export { Container, ContainerModule, type ContainerModuleLoadOptions, inject, injectable, optional } from 'inversify';
+export { type NumberBounds, OptionsReader } from './util/options.js';
