@@ -1,6 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DECISION_ALLOWED, DECISION_BLOCKED, DECISION_NONE, Engine, EngineBuilder, isPublicSuffix, type SourceSpec } from './engine.js';
 import { randomSeed } from './hash.js';
+import { emptyCounts, parseText, RULE_ALLOW, RULE_CHILDREN, RULE_EXACT, RULE_IMPORTANT, RULE_PLAIN } from './parser.js';
 
 const spec = (id: number, group: number, extra: Partial<SourceSpec> = {}): SourceSpec => ({
   id,
@@ -104,5 +106,106 @@ describe('Engine decisions', () => {
 
   it('the empty engine matches nothing', () => {
     expect(Engine.empty(randomSeed()).decide('a.example', 0xffffffff)).toBe(DECISION_NONE);
+  });
+});
+
+describe('Engine against a reference model (differential, fast-check)', () => {
+  const labels = ['a', 'b', 'ads', 'x1', 'co'];
+  const tlds = ['com', 'co.uk', 'example', 'github.io'];
+  const nameArb = fc
+    .tuple(fc.array(fc.constantFrom(...labels), { minLength: 0, maxLength: 3 }), fc.constantFrom(...tlds))
+    .map(([ls, tld]) => [...ls, tld].join('.'));
+  const lineArb = fc.oneof(
+    nameArb,
+    nameArb.map((n) => `0.0.0.0 ${n}`),
+    nameArb.map((n) => `*.${n}`),
+    nameArb.map((n) => `||${n}^`),
+    nameArb.map((n) => `|${n}^`),
+    nameArb.map((n) => `@@||${n}^`),
+    nameArb.map((n) => `||${n}^$important`),
+    fc.constantFrom('/^a\\./', '/ads/', '@@/^b\\./', '/x1/$important', '# comment', 'junk line here'),
+  );
+  const sourceArb = fc.record({
+    group: fc.integer({ min: 0, max: 2 }),
+    allow: fc.boolean(),
+    exact: fc.boolean(),
+    registrable: fc.boolean(),
+    lines: fc.array(lineArb, { maxLength: 12 }),
+  });
+
+  interface Rule {
+    name: string;
+    exact: boolean;
+    children: boolean;
+    allow: boolean;
+    important: boolean;
+    group: number;
+  }
+  interface Rx {
+    re: RegExp;
+    allow: boolean;
+    important: boolean;
+    group: number;
+  }
+
+  it('decides like a straightforward string-matching model', () => {
+    fc.assert(
+      fc.property(fc.array(sourceArb, { minLength: 1, maxLength: 4 }), fc.array(fc.tuple(nameArb, fc.integer({ min: 1, max: 7 })), { maxLength: 25 }), (sources, queries) => {
+        const b = new EngineBuilder(randomSeed());
+        const rules: Rule[] = [];
+        const rxs: Rx[] = [];
+        sources.forEach((s, id) => {
+          const sp = spec(id, s.group, { allow: s.allow, exact: s.exact, registrable: s.registrable });
+          const text = s.lines.join('\n');
+          b.addText(sp, text);
+          // Reference: the same parsed rules, interpreted with plain string operations.
+          parseText(
+            text,
+            {
+              domain(name, flags) {
+                if (isPublicSuffix(name)) return;
+                let n = name;
+                let exact = (flags & RULE_EXACT) !== 0;
+                let children = (flags & RULE_CHILDREN) !== 0;
+                if (s.exact && (flags & RULE_PLAIN) !== 0) children = false;
+                if (s.registrable) {
+                  const parts = n.split('.');
+                  for (let k = parts.length - 1; k >= 0; k--) {
+                    const cand = parts.slice(k).join('.');
+                    if (!isPublicSuffix(cand)) {
+                      if (cand !== n) {
+                        n = cand;
+                        exact = true;
+                        children = true;
+                      }
+                      break;
+                    }
+                  }
+                }
+                const allow = s.allow || (flags & RULE_ALLOW) !== 0;
+                rules.push({ name: n, exact, children, allow, important: !allow && (flags & RULE_IMPORTANT) !== 0, group: s.group });
+              },
+              regex(source, flags) {
+                const allow = s.allow || (flags & RULE_ALLOW) !== 0;
+                rxs.push({ re: new RegExp(source), allow, important: !allow && (flags & RULE_IMPORTANT) !== 0, group: s.group });
+              },
+            },
+            emptyCounts(),
+          );
+        });
+        const e = new Engine(b.finish());
+        for (const [q, mask] of queries) {
+          const inGroup = (g: number) => ((1 << g) & mask) !== 0;
+          const hits = rules.filter((r) => inGroup(r.group) && ((r.exact && q === r.name) || (r.children && q.endsWith(`.${r.name}`))));
+          const rxHits = rxs.filter((r) => inGroup(r.group) && r.re.test(q));
+          const important = hits.some((r) => r.important) || rxHits.some((r) => r.important);
+          const allow = hits.some((r) => r.allow) || rxHits.some((r) => r.allow);
+          const block = hits.some((r) => !r.allow) || rxHits.some((r) => !r.allow);
+          const expected = important ? DECISION_BLOCKED : allow ? DECISION_ALLOWED : block ? DECISION_BLOCKED : DECISION_NONE;
+          expect(e.decide(q, mask), `${q} mask ${mask}`).toBe(expected);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
