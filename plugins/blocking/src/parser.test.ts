@@ -224,6 +224,14 @@ describe('streaming', () => {
   });
 });
 
+describe('line endings', () => {
+  it('CRLF files and a UTF-8 BOM parse like LF files', () => {
+    const r = collect('\ufeff# list\r\n0.0.0.0 a.example\r\nb.example\r\n||c.example^\r\n');
+    expect(r.domains.map((d) => d[0])).toEqual(['a.example', 'b.example', 'c.example']);
+    expect(r.counts.invalid).toBe(0);
+  });
+});
+
 describe('fuzz', () => {
   const lineArb = fc.oneof(
     fc.string({ maxLength: 120 }),
