@@ -3,8 +3,9 @@
  * main thread stays free for queries) or inline in chunks that yield to the
  * event loop.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -102,16 +103,24 @@ function workerPath(): Promise<string> {
     const esbuild = (await import('esbuild' as string)) as {
       build(o: Record<string, unknown>): Promise<unknown>;
     };
-    const outfile = join(await mkdtemp(join(tmpdir(), 'heimdall-blocking-worker-')), 'build-worker.mjs');
+    // One stable file per checkout (no temp dirs piling up); written under a
+    // per-process name and renamed, so parallel test processes never read a
+    // half-written bundle.
+    const dir = join(tmpdir(), 'heimdall-blocking-worker');
+    await mkdir(dir, { recursive: true });
+    const key = createHash('sha1').update(here).digest('hex').slice(0, 12);
+    const outfile = join(dir, `build-worker-${key}.mjs`);
+    const tmp = `${outfile}.${process.pid}.tmp`;
     await esbuild.build({
       entryPoints: [fileURLToPath(new URL('./build-worker.ts', here))],
       bundle: true,
       platform: 'node',
       format: 'esm',
       target: 'node20',
-      outfile,
+      outfile: tmp,
       logLevel: 'silent',
     });
+    await rename(tmp, outfile);
     return outfile;
   })();
   return bundledWorker;
