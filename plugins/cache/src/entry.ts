@@ -26,7 +26,8 @@ export interface CacheEntry {
    * (its "TTL" holds EDNS flags). The TTL stored at each offset in `wire` is
    * the record's TTL at `storedAt`, clamped to the entry TTL (and raised to
    * the configured minimum); a served copy gets it minus the entry's age.
-   * A plain array: small typed arrays cost about 200 bytes each in V8.
+   * In the store these live in the arena next to the wire bytes (u16 each);
+   * this array is built only when an entry is materialised (cold paths).
    */
   readonly ttlOffsets: readonly number[];
   /** What the entry answers (positive, NXDOMAIN, NODATA, SERVFAIL). */
@@ -260,16 +261,30 @@ export function analyzeResponse(
   };
 }
 
-/**
- * Fixed per-entry overhead (bytes) added to the wire length for the `maxBytes`
- * bound: the node and entry objects, the wire view (its bytes live in the
- * arena's slabs), the offsets array, the key, the map slot. Measured with
- * --expose-gc on Node 20
- * (bench/cache.bench.ts, about 655 bytes per entry for a 79-byte response).
- */
-export const ENTRY_OVERHEAD = 540;
+/** Entry kinds by their numeric code (the store keeps the code in a byte; snapshots write it). */
+export const ENTRY_KINDS: readonly EntryKind[] = ['positive', 'nxdomain', 'nodata', 'servfail'];
+/** Numeric code of {@link EntryKind} `'positive'`. */
+export const KIND_POSITIVE = 0;
+/** Numeric code of {@link EntryKind} `'nxdomain'`. */
+export const KIND_NXDOMAIN = 1;
+/** Numeric code of {@link EntryKind} `'nodata'`. */
+export const KIND_NODATA = 2;
+/** Numeric code of {@link EntryKind} `'servfail'`. */
+export const KIND_SERVFAIL = 3;
 
-/** The size an entry is charged against `maxBytes`. */
+/**
+ * Fixed per-entry overhead (bytes) added to the key, wire and TTL-table
+ * lengths for the `maxBytes` bound: the map slot, the key string's header,
+ * the per-slot typed-array fields (grown by doubling) and the slab's slack.
+ * Measured with --expose-gc on Node 20 (bench/cache.bench.ts and the
+ * README's Memory section).
+ */
+export const ENTRY_OVERHEAD = 140;
+
+/**
+ * The size an entry is charged against `maxBytes`: overhead + key + wire +
+ * its TTL table in the arena (2 bytes of count + 2 per offset).
+ */
 export function entrySize(key: string, entry: CacheEntry): number {
-  return ENTRY_OVERHEAD + entry.wire.length + key.length + entry.ttlOffsets.length * 8;
+  return ENTRY_OVERHEAD + key.length + entry.wire.length + 2 + 2 * entry.ttlOffsets.length;
 }

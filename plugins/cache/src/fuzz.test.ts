@@ -74,7 +74,7 @@ describe('CacheStore invariants under random operations', () => {
             if (o.k === 'insert') store.insert(`k${o.i}`, responses[o.i], queries[o.i], now);
             else if (o.k === 'serve') {
               const node = store.peek(`k${o.i}`);
-              if (node) store.serve(node, queries[o.i], plainNameEnd(queries[o.i], 12), 0, now);
+              if (node !== undefined) store.serve(node, queries[o.i], plainNameEnd(queries[o.i], 12), 0, now);
             } else if (o.k === 'delete') store.delete(`k${o.i}`);
             else if (o.k === 'sweep') store.sweep(now);
             else store.flushSuffix(names[o.i]);
@@ -85,7 +85,7 @@ describe('CacheStore invariants under random operations', () => {
             for (const [k, e] of store.entries()) {
               sum += entrySize(k, e);
               count++;
-              expect(store.getRaw(k)).toBe(e);
+              expect(store.getRaw(k)).toEqual(e);
             }
             expect(count).toBe(store.size);
             expect(sum).toBe(store.bytes);

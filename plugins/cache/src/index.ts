@@ -2,7 +2,21 @@
  * @heimdall/plugin-cache — L1 in-memory cache of wire-format responses
  * (RFC 2308 negative caching, prefetch, RFC 8767 serve-stale).
  */
-export { type Analysis, analyzeResponse, type CacheEntry, ENTRY_OVERHEAD, type EntryKind, entrySize, type RejectReason, type TtlLimits } from './entry.js';
+export {
+  type Analysis,
+  analyzeResponse,
+  type CacheEntry,
+  ENTRY_KINDS,
+  ENTRY_OVERHEAD,
+  type EntryKind,
+  entrySize,
+  KIND_NODATA,
+  KIND_NXDOMAIN,
+  KIND_POSITIVE,
+  KIND_SERVFAIL,
+  type RejectReason,
+  type TtlLimits,
+} from './entry.js';
 export {
   CACHE_DEFAULTS,
   type CacheOptions,
@@ -12,12 +26,13 @@ export {
   resolveCacheOptions,
   type ServeStaleOptions,
 } from './options.js';
-export { CacheNode, createPolicy, type EvictionPolicy, LruPolicy, S3FifoPolicy, SievePolicy } from './policy.js';
+export { createPolicy, type EvictionPolicy, LruPolicy, S3FifoPolicy, SievePolicy } from './policy.js';
 export { CacheStats, registerCacheMetrics } from './stats.js';
 export { CACHE_STORE, CacheStore } from './store.js';
 export {
   CacheNameError,
   copyForQuery,
+  copyForQueryAt,
   equalsIgnoreCase,
   KEY_CD,
   KEY_DO,
@@ -29,6 +44,7 @@ export {
   queryKeyFlags,
   questionKey,
   writeTtls,
+  writeTtlsAt,
 } from './wire.js';
 export { buildRefreshQuery, type CacheMiddlewareDeps, cacheKeyOf, createCacheMiddleware, keyFlags, NO_CACHE, STALE_DEADLINE_MARGIN } from './middleware.js';
 export { cache, cache as default } from './plugin.js';

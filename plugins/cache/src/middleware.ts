@@ -4,7 +4,7 @@
  * RFC 8767 serve-stale.
  */
 import type { Clock, DnsContext, Logger, Middleware, Next, Upstream } from '@heimdall/core';
-import type { CacheNode } from './policy.js';
+import { type CacheEntry, KIND_SERVFAIL } from './entry.js';
 import type { CacheStore } from './store.js';
 import { KEY_CD, KEY_DO, KEY_EDNS, keyInfo, questionKey } from './wire.js';
 
@@ -127,7 +127,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     const response = ctx.response;
     if (response === null || ctx.state.get(NO_CACHE) === true) return;
     const current = store.peek(key);
-    if (current !== undefined && current.entry.storedAt >= since && current.entry.kind !== 'servfail') return;
+    if (current !== undefined && store.slotStoredAt(current) >= since && store.slotKind(current) !== KIND_SERVFAIL) return;
     try {
       store.insert(key, response, ctx.request, clock.now());
     } catch (err) {
@@ -136,8 +136,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     }
   }
 
-  function startPrefetch(node: CacheNode, request: Buffer, questionEnd: number, flags: number): void {
-    const key = node.key;
+  function startPrefetch(key: string, request: Buffer, questionEnd: number, flags: number): void {
     if (prefetch === null || upstream === null || refreshing.size >= prefetch.maxConcurrent || refreshing.has(key)) return;
     const query = buildRefreshQuery(request, questionEnd, flags);
     refreshing.add(key);
@@ -172,8 +171,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
       .finally(release);
   }
 
-  function answerStale(ctx: Ctx, node: CacheNode, flags: number): Buffer {
-    const entry = node.entry;
+  function answerStale(ctx: Ctx, entry: CacheEntry, flags: number): Buffer {
     const out = store.serveStale(entry, ctx.request, flags, stale!.answerTtl);
     ctx.response = out;
     ctx.ede(entry.kind === 'nxdomain' ? EDE_STALE_NXDOMAIN_ANSWER : EDE_STALE_ANSWER);
@@ -181,12 +179,12 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
   }
 
   /** RFC 8767: try the chain, answer stale when it fails or is slower than the client-response timer. */
-  function staleFlow(ctx: Ctx, next: Next, key: string, node: CacheNode, flags: number, now: number): void | Promise<void> {
+  function staleFlow(ctx: Ctx, next: Next, key: string, entry: CacheEntry, flags: number, now: number): void | Promise<void> {
     const s = stale!;
     const retryAt = recheck.get(key);
     if (retryAt !== undefined) {
       if (now < retryAt) {
-        answerStale(ctx, node, flags);
+        answerStale(ctx, entry, flags);
         return;
       }
       recheck.delete(key);
@@ -198,7 +196,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
       const timer = clock.setTimeout(() => {
         if (answered) return;
         answered = true;
-        staleAnswer = answerStale(ctx, node, flags);
+        staleAnswer = answerStale(ctx, entry, flags);
         resolve();
       }, wait);
       const finish = (ok: boolean): void => {
@@ -210,7 +208,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
         }
         if (!answered) {
           answered = true;
-          if (!ok) answerStale(ctx, node, flags);
+          if (!ok) answerStale(ctx, entry, flags);
           resolve();
         } else if (staleAnswer !== null) {
           // Already answered stale; the late result only refreshed the cache.
@@ -243,13 +241,14 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     });
   }
 
-  function miss(ctx: Ctx, next: Next, key: string, node: CacheNode | undefined, flags: number, now: number): void | Promise<void> {
+  function miss(ctx: Ctx, next: Next, key: string, slot: number | undefined, flags: number, now: number): void | Promise<void> {
     stats.misses++;
-    if (node !== undefined) {
-      if (stale !== null && now >= node.entry.expiresAt && store.isServeableStale(node, now)) {
-        return staleFlow(ctx, next, key, node, flags, now);
+    if (slot !== undefined) {
+      if (stale !== null && now >= store.slotExpiresAt(slot) && store.isServeableStale(slot, now)) {
+        // The flow outlives this call (and the slot number): keep the entry itself.
+        return staleFlow(ctx, next, key, store.entryAt(slot), flags, now);
       }
-      store.dropIfDead(node, now);
+      store.dropIfDead(slot, now);
     }
     const r = next();
     if (r === undefined) {
@@ -265,24 +264,27 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     const nameEnd = keyInfo.nameEnd;
     const flags = keyInfo.flags;
     const now = clock.now();
-    const node = store.peek(key);
-    if (node !== undefined) {
-      const out = store.serve(node, ctx.request, nameEnd, flags, now);
+    const slot = store.peek(key);
+    if (slot !== undefined) {
+      const out = store.serve(slot, ctx.request, nameEnd, flags, now);
       if (out !== null) {
         ctx.response = out;
-        if (node.entry.kind === 'servfail') ctx.ede(EDE_CACHED_ERROR);
+        const kind = store.slotKind(slot);
+        if (kind === KIND_SERVFAIL) ctx.ede(EDE_CACHED_ERROR);
         if (prefetch !== null) {
-          node.hits = now - node.lastHit < prefetch.duration ? node.hits + 1 : 1;
-          node.lastHit = now;
-          const e = node.entry;
+          const hits = store.countHit(slot, now, prefetch.duration);
           // CoreDNS: refresh when the TTL left is at most PERCENTAGE of the entry's TTL (and at least 1 s before expiry).
-          if (node.hits >= prefetch.amount && e.kind !== 'servfail' && now >= e.expiresAt - Math.max(1, Math.ceil(prefetchRatio * e.ttl)) * 1000) {
-            startPrefetch(node, ctx.request, nameEnd + 4, flags);
+          if (
+            hits >= prefetch.amount &&
+            kind !== KIND_SERVFAIL &&
+            now >= store.slotExpiresAt(slot) - Math.max(1, Math.ceil(prefetchRatio * store.slotTtl(slot))) * 1000
+          ) {
+            startPrefetch(key, ctx.request, nameEnd + 4, flags);
           }
         }
         return;
       }
     }
-    return miss(ctx, next, key, node, flags, now);
+    return miss(ctx, next, key, slot, flags, now);
   };
 }

@@ -1,9 +1,25 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { CacheEntry } from './entry.js';
-import { CacheNode, LruPolicy, S3FifoPolicy, SievePolicy } from './policy.js';
+import { type EvictionPolicy, LruPolicy, S3FifoPolicy, SievePolicy } from './policy.js';
 
-const dummy = {} as CacheEntry;
+/** Slot numbers for keys, handed out and recycled the way the store does (free list first). */
+class Slots {
+  readonly keys: string[] = [];
+  readonly live = new Map<string, number>();
+  private readonly free: number[] = [];
+  add(key: string): number {
+    const slot = this.free.pop() ?? this.keys.length;
+    this.keys[slot] = key;
+    this.live.set(key, slot);
+    return slot;
+  }
+  drop(slot: number): string {
+    const key = this.keys[slot];
+    this.live.delete(key);
+    this.free.push(slot);
+    return key;
+  }
+}
 
 /** SIEVE as the paper describes it, over an array from tail (oldest, index 0) to head. */
 class ReferenceSieve {
@@ -65,39 +81,41 @@ describe('eviction policies against reference models', () => {
     it(`${name} evicts exactly what the reference model evicts`, () => {
       fc.assert(
         fc.property(ops, (list) => {
-          const policy = make();
+          const policy: EvictionPolicy = make();
+          policy.resize(4); // grown on demand below, as the store does
+          let capacity = 4;
           const model = ref();
-          const live = new Map<string, CacheNode>();
+          const slots = new Slots();
           let fresh = 0;
           for (const [op, n] of list) {
-            const keys = [...live.keys()];
+            const keys = [...slots.live.keys()];
             if (op === 'insert' || keys.length === 0) {
               const key = `k${fresh++}`;
-              const node = new CacheNode(key, dummy, 1);
-              live.set(key, node);
-              policy.insert(node);
+              const slot = slots.add(key);
+              if (slot >= capacity) policy.resize((capacity *= 2));
+              policy.insert(slot);
               model.insert(key);
             } else if (op === 'hit') {
               const key = keys[n % keys.length];
-              policy.hit(live.get(key)!);
+              policy.hit(slots.live.get(key)!);
               model.hit(key);
             } else if (op === 'remove') {
               const key = keys[n % keys.length];
-              policy.remove(live.get(key)!);
-              live.delete(key);
+              const slot = slots.live.get(key)!;
+              policy.remove(slot);
+              slots.drop(slot);
               model.remove(key);
             } else {
               const victim = policy.evict();
               const expected = model.evict();
-              expect(victim?.key ?? null).toBe(expected);
-              if (victim) live.delete(victim.key);
+              expect(victim >= 0 ? slots.drop(victim) : null).toBe(expected);
             }
           }
           // Drain: the remaining eviction order matches too.
           for (;;) {
             const v = policy.evict();
-            expect(v?.key ?? null).toBe(model.evict());
-            if (v === null) break;
+            expect(v >= 0 ? slots.drop(v) : null).toBe(model.evict());
+            if (v < 0) break;
           }
         }),
         { numRuns: 300 },
@@ -105,54 +123,75 @@ describe('eviction policies against reference models', () => {
     });
   }
 
-  it('s3fifo evicts every node exactly once and keeps hot keys longer than one-hit wonders', () => {
+  it('s3fifo evicts every slot exactly once and keeps hot keys longer than one-hit wonders', () => {
     fc.assert(
       fc.property(ops, (list) => {
-        const policy = new S3FifoPolicy(16);
-        const live = new Map<string, CacheNode>();
+        const slots = new Slots();
+        const policy = new S3FifoPolicy(16, (s) => slots.keys[s]);
+        policy.resize(512);
         let fresh = 0;
         for (const [op, n] of list) {
-          const keys = [...live.keys()];
-          if (op === 'insert' || keys.length === 0) {
-            const node = new CacheNode(`k${fresh++}`, dummy, 1);
-            live.set(node.key, node);
-            policy.insert(node);
-          } else if (op === 'hit') policy.hit(live.get(keys[n % keys.length])!);
+          const keys = [...slots.live.keys()];
+          if (op === 'insert' || keys.length === 0) policy.insert(slots.add(`k${fresh++}`));
+          else if (op === 'hit') policy.hit(slots.live.get(keys[n % keys.length])!);
           else if (op === 'remove') {
-            const key = keys[n % keys.length];
-            policy.remove(live.get(key)!);
-            live.delete(key);
+            const slot = slots.live.get(keys[n % keys.length])!;
+            policy.remove(slot);
+            slots.drop(slot);
           } else {
             const v = policy.evict();
-            expect(v).not.toBeNull();
-            expect(live.delete(v!.key)).toBe(true);
+            expect(v).toBeGreaterThanOrEqual(0);
+            expect(slots.live.has(slots.keys[v])).toBe(true);
+            slots.drop(v);
           }
         }
-        while (live.size > 0) {
+        while (slots.live.size > 0) {
           const v = policy.evict();
-          expect(v).not.toBeNull();
-          expect(live.delete(v!.key)).toBe(true);
+          expect(v).toBeGreaterThanOrEqual(0);
+          expect(slots.live.has(slots.keys[v])).toBe(true);
+          slots.drop(v);
         }
-        expect(policy.evict()).toBeNull();
+        expect(policy.evict()).toBe(-1);
       }),
       { numRuns: 300 },
     );
     // A key hit twice survives a stream of one-hit wonders.
-    const policy = new S3FifoPolicy(100);
-    const hot = new CacheNode('hot', dummy, 1);
+    const slots = new Slots();
+    const policy = new S3FifoPolicy(100, (s) => slots.keys[s]);
+    policy.resize(2048);
+    const hot = slots.add('hot');
     policy.insert(hot);
     policy.hit(hot);
     policy.hit(hot);
     let survived = true;
     for (let i = 0; i < 1000; i++) {
-      policy.insert(new CacheNode(`cold${i}`, dummy, 1));
+      policy.insert(slots.add(`cold${i}`));
       if (i >= 9) {
-        const v = policy.evict()!;
-        if (v === hot) survived = false;
-        if (v.key === 'hot') break;
+        const v = policy.evict();
+        if (slots.keys[v] === 'hot') {
+          survived = false;
+          break;
+        }
+        slots.drop(v);
       }
       if (i % 50 === 0) policy.hit(hot);
     }
     expect(survived).toBe(true);
+  });
+
+  it('resize keeps the links of existing slots', () => {
+    const policy = new SievePolicy();
+    policy.resize(2);
+    policy.insert(0);
+    policy.insert(1);
+    policy.hit(0);
+    policy.resize(8);
+    for (let s = 2; s < 8; s++) policy.insert(s);
+    // 0 (the tail) was visited: the hand clears it and moves on, so 1 goes first, then 2, 3…; 0 comes last.
+    expect(policy.evict()).toBe(1);
+    expect(policy.evict()).toBe(2);
+    for (let s = 3; s < 8; s++) expect(policy.evict()).toBe(s);
+    expect(policy.evict()).toBe(0);
+    expect(policy.evict()).toBe(-1);
   });
 });

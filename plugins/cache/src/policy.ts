@@ -1,213 +1,223 @@
 /**
- * Eviction policies over intrusive doubly-linked lists of {@link CacheNode}s.
+ * Eviction policies over intrusive doubly-linked lists of store slots
+ * (integers), with the links in typed arrays: no object per entry.
  *
  * - SIEVE (Zhang et al., NSDI '24): one FIFO list, a "visited" bit set on a
  *   hit, a hand that walks from the tail clearing bits and evicts the first
- *   unvisited node. A hit is one field write.
- * - LRU: move to the head on every hit (six pointer writes per hit).
+ *   unvisited slot. A hit is one byte write.
+ * - LRU: move to the head on every hit (six link writes per hit).
  * - S3-FIFO-lite (Yang et al., SOSP '23): a small FIFO (10 %), a main FIFO
  *   with a 2-bit frequency, and a ghost FIFO of recently evicted keys.
  *
- * All three share one node shape so the store's hot path stays monomorphic.
- * The measurements behind the default (SIEVE) are in the README.
+ * The store owns the slots (0 .. capacity-1) and calls {@link EvictionPolicy.resize}
+ * before handing out a slot beyond the current capacity. The measurements
+ * behind the default (SIEVE) are in the README.
  */
-import type { CacheEntry } from './entry.js';
 
-/** A store slot: the entry plus policy and bookkeeping fields (all declared here: one hidden class). */
-export class CacheNode {
-  key: string;
-  entry: CacheEntry;
-  /** Bytes charged against maxBytes. */
-  size: number;
-  prev: CacheNode | null = null;
-  next: CacheNode | null = null;
-  /** SIEVE visited bit / S3-FIFO frequency (0..3). */
-  freq = 0;
-  /** S3-FIFO queue: 0 small, 1 main. */
-  queue = 0;
-  /** Prefetch: hits in the current run (gaps shorter than the prefetch duration). */
-  hits = 0;
-  /** Prefetch: epoch ms of the last hit. */
-  lastHit = 0;
+const NIL = -1;
 
-  constructor(key: string, entry: CacheEntry, size: number) {
-    this.key = key;
-    this.entry = entry;
-    this.size = size;
+/** A doubly-linked list of slots; `head` is the newest slot, `tail` the oldest. Links live in the policy's arrays. */
+interface List {
+  head: number;
+  tail: number;
+  count: number;
+}
+
+const newList = (): List => ({ head: NIL, tail: NIL, count: 0 });
+
+/** Links shared by the lists of one policy (a slot is in at most one list). */
+abstract class Linked {
+  protected prev = new Int32Array(0);
+  protected next = new Int32Array(0);
+  /** SIEVE visited bit / S3-FIFO frequency (0..3) / S3-FIFO queue in bit 7. */
+  protected bits = new Uint8Array(0);
+
+  /** Makes room for slots `0 .. capacity-1` (keeps the links of existing slots). */
+  resize(capacity: number): void {
+    const grow = <T extends Int32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(capacity);
+      b.set(a.length <= capacity ? a : (a.subarray(0, capacity) as T));
+      return b;
+    };
+    this.prev = grow(this.prev, (n) => new Int32Array(n));
+    this.next = grow(this.next, (n) => new Int32Array(n));
+    this.bits = grow(this.bits, (n) => new Uint8Array(n));
+  }
+
+  protected pushHead(l: List, s: number): void {
+    this.prev[s] = NIL;
+    this.next[s] = l.head;
+    if (l.head !== NIL) this.prev[l.head] = s;
+    else l.tail = s;
+    l.head = s;
+    l.count++;
+  }
+
+  protected unlink(l: List, s: number): void {
+    const p = this.prev[s];
+    const n = this.next[s];
+    if (p !== NIL) this.next[p] = n;
+    else l.head = n;
+    if (n !== NIL) this.prev[n] = p;
+    else l.tail = p;
+    this.prev[s] = NIL;
+    this.next[s] = NIL;
+    l.count--;
   }
 }
 
-/** A doubly-linked list; `head` is the newest node, `tail` the oldest. */
-class List {
-  head: CacheNode | null = null;
-  tail: CacheNode | null = null;
-  count = 0;
-
-  pushHead(n: CacheNode): void {
-    n.prev = null;
-    n.next = this.head;
-    if (this.head !== null) this.head.prev = n;
-    else this.tail = n;
-    this.head = n;
-    this.count++;
-  }
-
-  unlink(n: CacheNode): void {
-    if (n.prev !== null) n.prev.next = n.next;
-    else this.head = n.next;
-    if (n.next !== null) n.next.prev = n.prev;
-    else this.tail = n.prev;
-    n.prev = null;
-    n.next = null;
-    this.count--;
-  }
-
-  clear(): void {
-    this.head = null;
-    this.tail = null;
-    this.count = 0;
-  }
-}
-
-/** What the store needs from an eviction policy. */
+/** What the store needs from an eviction policy. Slots are integers in `0 .. capacity-1`. */
 export interface EvictionPolicy {
   readonly name: string;
-  /** A new node entered the store. */
-  insert(node: CacheNode): void;
-  /** A lookup hit the node. Must be cheap: it is on the hit path. */
-  hit(node: CacheNode): void;
-  /** The node leaves the store for another reason (delete, expiry, flush). */
-  remove(node: CacheNode): void;
-  /** Picks the next victim and unlinks it; null when empty. */
-  evict(): CacheNode | null;
+  /** Makes room for slots `0 .. capacity-1`. Called by the store before using a new slot. */
+  resize(capacity: number): void;
+  /** A new entry entered the store in `slot`. */
+  insert(slot: number): void;
+  /** A lookup hit the slot. Must be cheap: it is on the hit path. */
+  hit(slot: number): void;
+  /** The slot leaves the store for another reason (delete, expiry). */
+  remove(slot: number): void;
+  /** Picks the next victim and unlinks it; -1 when empty. */
+  evict(): number;
+  /** Forgets every slot. */
   clear(): void;
 }
 
 /** SIEVE. */
-export class SievePolicy implements EvictionPolicy {
+export class SievePolicy extends Linked implements EvictionPolicy {
   readonly name = 'sieve';
-  private readonly list = new List();
-  private hand: CacheNode | null = null;
+  private readonly list = newList();
+  private hand = NIL;
 
-  insert(node: CacheNode): void {
-    node.freq = 0;
-    this.list.pushHead(node);
+  insert(slot: number): void {
+    this.bits[slot] = 0;
+    this.pushHead(this.list, slot);
   }
 
-  hit(node: CacheNode): void {
-    node.freq = 1;
+  hit(slot: number): void {
+    this.bits[slot] = 1;
   }
 
-  remove(node: CacheNode): void {
-    if (this.hand === node) this.hand = node.prev;
-    this.list.unlink(node);
+  remove(slot: number): void {
+    if (this.hand === slot) this.hand = this.prev[slot];
+    this.unlink(this.list, slot);
   }
 
-  evict(): CacheNode | null {
-    let o = this.hand ?? this.list.tail;
-    if (o === null) return null;
-    while (o.freq !== 0) {
-      o.freq = 0;
-      o = o.prev ?? this.list.tail!;
+  evict(): number {
+    let o = this.hand !== NIL ? this.hand : this.list.tail;
+    if (o === NIL) return NIL;
+    while (this.bits[o] !== 0) {
+      this.bits[o] = 0;
+      const p = this.prev[o];
+      o = p !== NIL ? p : this.list.tail;
     }
-    this.hand = o.prev;
-    this.list.unlink(o);
+    this.hand = this.prev[o];
+    this.unlink(this.list, o);
     return o;
   }
 
   clear(): void {
-    this.list.clear();
-    this.hand = null;
+    this.list.head = this.list.tail = NIL;
+    this.list.count = 0;
+    this.hand = NIL;
   }
 }
 
 /** Least recently used. */
-export class LruPolicy implements EvictionPolicy {
+export class LruPolicy extends Linked implements EvictionPolicy {
   readonly name = 'lru';
-  private readonly list = new List();
+  private readonly list = newList();
 
-  insert(node: CacheNode): void {
-    this.list.pushHead(node);
+  insert(slot: number): void {
+    this.pushHead(this.list, slot);
   }
 
-  hit(node: CacheNode): void {
-    if (this.list.head === node) return;
-    this.list.unlink(node);
-    this.list.pushHead(node);
+  hit(slot: number): void {
+    if (this.list.head === slot) return;
+    this.unlink(this.list, slot);
+    this.pushHead(this.list, slot);
   }
 
-  remove(node: CacheNode): void {
-    this.list.unlink(node);
+  remove(slot: number): void {
+    this.unlink(this.list, slot);
   }
 
-  evict(): CacheNode | null {
+  evict(): number {
     const t = this.list.tail;
-    if (t !== null) this.list.unlink(t);
+    if (t !== NIL) this.unlink(this.list, t);
     return t;
   }
 
   clear(): void {
-    this.list.clear();
+    this.list.head = this.list.tail = NIL;
+    this.list.count = 0;
   }
 }
 
+const MAIN = 0x80;
+const FREQ = 0x03;
+
 /**
  * S3-FIFO, "lite": frequencies capped at 3, small queue target 10 % of the
- * resident nodes, ghost queue of keys (bounded by `ghostLimit`) remembering
+ * resident slots, ghost queue of keys (bounded by `ghostLimit`) remembering
  * one-hit wonders evicted from the small queue so that their return goes
- * straight to the main queue.
+ * straight to the main queue. `keyOf` gives the key stored in a slot (the
+ * store sets it before {@link insert} and clears it after {@link evict}).
  */
-export class S3FifoPolicy implements EvictionPolicy {
+export class S3FifoPolicy extends Linked implements EvictionPolicy {
   readonly name = 's3fifo';
-  private readonly small = new List();
-  private readonly main = new List();
+  private readonly small = newList();
+  private readonly main = newList();
   private readonly ghost = new Map<string, true>();
   private readonly ghostLimit: number;
+  private readonly keyOf: (slot: number) => string;
 
-  constructor(ghostLimit: number) {
+  constructor(ghostLimit: number, keyOf: (slot: number) => string) {
+    super();
     this.ghostLimit = Math.max(1, ghostLimit);
+    this.keyOf = keyOf;
   }
 
-  insert(node: CacheNode): void {
-    node.freq = 0;
-    if (this.ghost.delete(node.key)) {
-      node.queue = 1;
-      this.main.pushHead(node);
+  insert(slot: number): void {
+    if (this.ghost.delete(this.keyOf(slot))) {
+      this.bits[slot] = MAIN;
+      this.pushHead(this.main, slot);
     } else {
-      node.queue = 0;
-      this.small.pushHead(node);
+      this.bits[slot] = 0;
+      this.pushHead(this.small, slot);
     }
   }
 
-  hit(node: CacheNode): void {
-    if (node.freq < 3) node.freq++;
+  hit(slot: number): void {
+    const b = this.bits[slot];
+    if ((b & FREQ) < 3) this.bits[slot] = b + 1;
   }
 
-  remove(node: CacheNode): void {
-    (node.queue === 0 ? this.small : this.main).unlink(node);
+  remove(slot: number): void {
+    this.unlink((this.bits[slot] & MAIN) === 0 ? this.small : this.main, slot);
   }
 
-  evict(): CacheNode | null {
+  evict(): number {
     for (;;) {
       const resident = this.small.count + this.main.count;
-      if (resident === 0) return null;
+      if (resident === 0) return NIL;
       if (this.small.count > 0 && (this.small.count * 10 >= resident || this.main.count === 0)) {
-        const t = this.small.tail!;
-        this.small.unlink(t);
-        if (t.freq > 1) {
-          t.queue = 1;
-          t.freq = 0;
-          this.main.pushHead(t);
+        const t = this.small.tail;
+        this.unlink(this.small, t);
+        if ((this.bits[t] & FREQ) > 1) {
+          this.bits[t] = MAIN;
+          this.pushHead(this.main, t);
           continue;
         }
-        this.remember(t.key);
+        this.remember(this.keyOf(t));
         return t;
       }
-      const t = this.main.tail!;
-      this.main.unlink(t);
-      if (t.freq > 0) {
-        t.freq--;
-        this.main.pushHead(t);
+      const t = this.main.tail;
+      this.unlink(this.main, t);
+      const f = this.bits[t] & FREQ;
+      if (f > 0) {
+        this.bits[t] = MAIN | (f - 1);
+        this.pushHead(this.main, t);
         continue;
       }
       return t;
@@ -223,19 +233,21 @@ export class S3FifoPolicy implements EvictionPolicy {
   }
 
   clear(): void {
-    this.small.clear();
-    this.main.clear();
+    for (const l of [this.small, this.main]) {
+      l.head = l.tail = NIL;
+      l.count = 0;
+    }
     this.ghost.clear();
   }
 }
 
-/** Builds the named policy. */
-export function createPolicy(name: 'sieve' | 'lru' | 's3fifo', maxEntries: number): EvictionPolicy {
+/** Builds the named policy. `keyOf` (the key in a slot) is needed by S3-FIFO's ghost queue. */
+export function createPolicy(name: 'sieve' | 'lru' | 's3fifo', maxEntries: number, keyOf: (slot: number) => string): EvictionPolicy {
   switch (name) {
     case 'lru':
       return new LruPolicy();
     case 's3fifo':
-      return new S3FifoPolicy(maxEntries);
+      return new S3FifoPolicy(maxEntries, keyOf);
     default:
       return new SievePolicy();
   }

@@ -7,13 +7,13 @@
  * corrupt or foreign snapshot raises {@link CacheSnapshotError} instead of
  * putting bad entries in the cache.
  */
-import type { CacheEntry, EntryKind } from './entry.js';
+import { type CacheEntry, ENTRY_KINDS } from './entry.js';
 import type { CacheStore } from './store.js';
 import { KEY_CD, KEY_DO, KEY_EDNS, plainNameEnd } from './wire.js';
 
 const ENTRY_VERSION = 1;
 const MAGIC = 0x48444331; // "HDC1"
-const KINDS: readonly EntryKind[] = ['positive', 'nxdomain', 'nodata', 'servfail'];
+const KINDS = ENTRY_KINDS;
 
 /** A snapshot or serialized entry that does not hold up. `offset` is where reading failed. */
 export class CacheSnapshotError extends Error {

@@ -9,7 +9,7 @@ const limits = { minTtl: 0, maxTtl: 3600, minNegativeTtl: 0, maxNegativeTtl: 180
 
 function serveAt(store: CacheStore, key: string, request: Buffer, now: number, flags = 0): Buffer | null {
   const node = store.peek(key);
-  if (!node) return null;
+  if (node === undefined) return null;
   return store.serve(node, request, plainNameEnd(request, 12), flags, now);
 }
 
@@ -260,7 +260,7 @@ describe('CacheStore: bounds and eviction', () => {
 
   it('refuses an entry larger than maxBytes', () => {
     const store = new CacheStore({ maxBytes: 1024 });
-    const big = makeResponse('big.example', { type: 'TXT', answers: [{ type: 'TXT', name: 'big.example', ttl: 60, data: 'x'.repeat(250).repeat(1) }, { type: 'TXT', name: 'big.example', ttl: 60, data: ['y'.repeat(250), 'z'.repeat(250)] }] as any });
+    const big = makeResponse('big.example', { type: 'TXT', answers: [{ type: 'TXT', name: 'big.example', ttl: 60, data: 'x'.repeat(250).repeat(1) }, { type: 'TXT', name: 'big.example', ttl: 60, data: ['y'.repeat(250), 'z'.repeat(250), 'w'.repeat(250)] }] as any });
     expect(store.insert('k', big, makeQuery('big.example', { type: 'TXT' }), T0).entry).toBeDefined();
     expect(store.size).toBe(0);
   });

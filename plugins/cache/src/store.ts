@@ -1,21 +1,40 @@
 /**
- * The cache store: a `Map` from key to {@link CacheNode}, an eviction policy,
- * the entry/byte bounds, expiry (lazy on lookup plus an incremental sweep)
- * and flushing. Exported under {@link CACHE_STORE} so that other plugins
- * (persistence, an L2 cache) can snapshot, read and fill it.
+ * The cache store: a `Map` from key to a slot number, the slots' fields in
+ * typed arrays (struct of arrays, grown by doubling up to `maxEntries`), the
+ * entries' bytes in a slab arena, an eviction policy over the slots, the
+ * entry/byte bounds, expiry (lazy on lookup plus an incremental sweep) and
+ * flushing. No JS object exists per entry besides the key string: a
+ * {@link CacheEntry} is built only on the cold paths (`get`, `getRaw`,
+ * `entries`, snapshots, serve-stale). Exported under {@link CACHE_STORE} so
+ * that other plugins (persistence, an L2 cache) can snapshot, read and fill it.
  */
 import type { Clock, ClockTimer } from '@heimdall/core';
 import { WireArena } from './arena.js';
-import { type Analysis, analyzeResponse, type CacheEntry, entrySize } from './entry.js';
+import {
+  type Analysis,
+  analyzeResponse,
+  type CacheEntry,
+  ENTRY_KINDS,
+  entrySize,
+  KIND_NODATA,
+  KIND_NXDOMAIN,
+  KIND_POSITIVE,
+  KIND_SERVFAIL,
+} from './entry.js';
 import { type CacheOptions, type ResolvedCacheOptions, resolveCacheOptions } from './options.js';
-import { CacheNode, createPolicy, type EvictionPolicy } from './policy.js';
+import { createPolicy, type EvictionPolicy } from './policy.js';
 import { CacheStats } from './stats.js';
-import { copyForQuery, equalsIgnoreCase, KEY_DO, nameToWire, writeTtls } from './wire.js';
+import { copyForQueryAt, equalsIgnoreCase, KEY_DO, nameToWire, writeTtlsAt } from './wire.js';
 
 /** DI token of the {@link CacheStore} bound by the cache plugin. */
 export const CACHE_STORE: unique symbol = Symbol.for('heimdall.cache.store');
 
 const systemNow = (): number => Date.now();
+const poolAlloc = (length: number): Buffer => Buffer.allocUnsafe(length);
+/** Slots allocated up front (the arrays then double up to maxEntries + 1). */
+const INITIAL_SLOTS = 1024;
+/** Largest wire length a slot holds (u16 TTL offsets; also the DNS message limit). */
+const MAX_WIRE = 0xffff;
 
 /**
  * In-memory store of wire-format responses.
@@ -23,6 +42,12 @@ const systemNow = (): number => Date.now();
  * Keys are `MessageReader.cacheKey()` plus one flag character (see
  * `cacheKeyOf`); any string works for `setRaw`/`getRaw`, but flushing by
  * name reads the question name from the entry's wire bytes, not the key.
+ *
+ * Slots: `peek(key)` gives the slot number of a key; the `slot*` accessors,
+ * {@link serve}, {@link dropIfDead} and {@link isServeableStale} take it. A
+ * slot number is only valid until the next call that can remove or insert
+ * entries (insert, setRaw, delete, flush, sweep): never keep one across an
+ * `await`; use {@link entryAt} to keep an entry.
  *
  * Cost: lookups are one `Map.get`; inserts may evict (amortised O(1) for
  * every policy); flushes by name/suffix scan all entries (a few ms per
@@ -33,18 +58,40 @@ export class CacheStore {
   readonly options: ResolvedCacheOptions;
   /** Counters (also exported as metrics by the plugin). */
   readonly stats = new CacheStats();
-  private readonly map = new Map<string, CacheNode>();
+  private readonly map = new Map<string, number>();
   private readonly policy: EvictionPolicy;
   private used = 0;
   /** How long past expiry an entry is kept for serve-stale (0 when disabled). */
   private readonly staleWindow: number;
   private readonly now: () => number;
-  private sweepCursor: Iterator<CacheNode> | null = null;
+  private sweepCursor: Iterator<string> | null = null;
   private sweepTimer: ClockTimer | null = null;
   private sweepClock: Clock | null = null;
-  /** Slabs holding the entries' wire bytes. */
+  /** Slabs holding the entries' wire bytes and TTL tables. */
   private readonly arena = new WireArena();
-  private readonly allocWire = (length: number): Buffer => this.arena.alloc(length);
+  private readonly bufs: Array<Buffer | undefined>;
+
+  // ---- per-slot fields (struct of arrays) ----
+  private capacity = 0;
+  /** Slots handed out since the last flush (slots >= this were never used). */
+  private highWater = 0;
+  private readonly freeSlots: number[] = [];
+  private readonly keys: Array<string | undefined> = [];
+  private slabOf = new Int32Array(0);
+  private offOf = new Int32Array(0);
+  /** Wire length; the TTL table follows at `offOf + lenOf`. */
+  private lenOf = new Uint16Array(0);
+  private nameEndOf = new Uint16Array(0);
+  private kindOf = new Uint8Array(0);
+  private ttlOf = new Uint32Array(0);
+  private storedAtOf = new Float64Array(0);
+  private expiresAtOf = new Float64Array(0);
+  /** Bytes charged against maxBytes. */
+  private sizeOf = new Uint32Array(0);
+  /** Prefetch: hits in the current run; allocated only when prefetch is configured. */
+  private hitsOf = new Uint32Array(0);
+  /** Prefetch: epoch ms of the last hit. */
+  private lastHitOf = new Float64Array(0);
 
   /**
    * @param options raw options (validated here) or already resolved ones.
@@ -52,9 +99,11 @@ export class CacheStore {
    */
   constructor(options: CacheOptions | ResolvedCacheOptions = {}, clock?: Pick<Clock, 'now'>) {
     this.options = isResolved(options) ? options : resolveCacheOptions(options);
-    this.policy = createPolicy(this.options.policy, this.options.maxEntries);
+    this.policy = createPolicy(this.options.policy, this.options.maxEntries, (slot) => this.keys[slot] as string);
     this.staleWindow = this.options.serveStale?.maxStaleAge ?? 0;
     this.now = clock ? () => clock.now() : systemNow;
+    this.bufs = this.arena.buffers;
+    this.resize(Math.min(INITIAL_SLOTS, this.options.maxEntries + 1));
   }
 
   /** Number of entries (fresh and stale). */
@@ -72,38 +121,80 @@ export class CacheStore {
     return this.arena.slabs;
   }
 
+  /** Slots allocated in the per-entry arrays (diagnostics: grows by doubling up to maxEntries + 1). */
+  get slotCapacity(): number {
+    return this.capacity;
+  }
+
   /** Name of the eviction policy in use. */
   get policyName(): string {
     return this.policy.name;
   }
 
   /**
-   * The node under `key`, whatever its age (undefined when absent). For the
+   * The slot under `key`, whatever its age (undefined when absent). For the
    * plugin's middleware; other code should use {@link get}/{@link getRaw}.
    */
-  peek(key: string): CacheNode | undefined {
+  peek(key: string): number | undefined {
     return this.map.get(key);
   }
 
+  /** Entry kind code of a slot (`KIND_POSITIVE`…`KIND_SERVFAIL`). */
+  slotKind(slot: number): number {
+    return this.kindOf[slot];
+  }
+
+  /** Entry TTL (s) of a slot. */
+  slotTtl(slot: number): number {
+    return this.ttlOf[slot];
+  }
+
+  /** Epoch ms when the slot's entry was stored. */
+  slotStoredAt(slot: number): number {
+    return this.storedAtOf[slot];
+  }
+
+  /** Epoch ms when the slot's entry stops being fresh. */
+  slotExpiresAt(slot: number): number {
+    return this.expiresAtOf[slot];
+  }
+
   /**
-   * The hit path: the answer to `request` from a fresh node, as a new buffer
+   * Prefetch bookkeeping (CoreDNS): counts a hit at `now` and returns the
+   * number of hits in the current run (a gap of `duration` ms or more
+   * restarts the run at 1). Needs prefetch in the options (else returns 0).
+   */
+  countHit(slot: number, now: number, duration: number): number {
+    if (this.hitsOf.length <= slot) return 0;
+    const h = now - this.lastHitOf[slot] < duration ? this.hitsOf[slot] + 1 : 1;
+    this.hitsOf[slot] = h;
+    this.lastHitOf[slot] = now;
+    return h;
+  }
+
+  /**
+   * The hit path: the answer to `request` from a fresh slot, as a new buffer
    * (ID, flags and question letter case from the request, TTLs counted down).
-   * Records the hit with the policy and the stats. Returns null when the node
+   * Records the hit with the policy and the stats. Returns null when the entry
    * is expired or its question name length differs from the request's
    * (`nameEnd`): the caller treats that as a miss.
    *
    * Synchronous; allocates only the returned buffer.
    */
-  serve(node: CacheNode, request: Buffer, nameEnd: number, flags: number, now: number): Buffer | null {
-    const e = node.entry;
-    if (now >= e.expiresAt || e.nameEnd !== nameEnd) return null;
-    this.policy.hit(node);
-    const out = copyForQuery(e.wire, request, nameEnd, (flags & KEY_DO) !== 0, true);
+  serve(slot: number, request: Buffer, nameEnd: number, flags: number, now: number): Buffer | null {
+    if (now >= this.expiresAtOf[slot] || this.nameEndOf[slot] !== nameEnd) return null;
+    this.policy.hit(slot);
+    const src = this.bufs[this.slabOf[slot]] as Buffer;
+    const off = this.offOf[slot];
+    const len = this.lenOf[slot];
+    const out = copyForQueryAt(src, off, len, request, nameEnd, (flags & KEY_DO) !== 0, true);
     // A clock stepped backwards must not make TTLs grow past what was stored.
-    const age = now > e.storedAt ? Math.floor((now - e.storedAt) / 1000) : 0;
-    writeTtls(out, e.wire, e.ttlOffsets, age, -1);
+    const storedAt = this.storedAtOf[slot];
+    const age = now > storedAt ? Math.floor((now - storedAt) / 1000) : 0;
+    writeTtlsAt(out, src, off, off + len, age, -1);
     this.stats.hits++;
-    if (e.kind === 'nxdomain' || e.kind === 'nodata') this.stats.negativeHits++;
+    const kind = this.kindOf[slot];
+    if (kind === KIND_NXDOMAIN || kind === KIND_NODATA) this.stats.negativeHits++;
     return out;
   }
 
@@ -112,65 +203,120 @@ export class CacheStore {
    * configured stale answer TTL, 30 s by default). Counts a stale answer.
    */
   serveStale(entry: CacheEntry, request: Buffer, flags: number, ttl: number): Buffer {
-    const out = copyForQuery(entry.wire, request, entry.nameEnd, (flags & KEY_DO) !== 0, true);
-    writeTtls(out, entry.wire, entry.ttlOffsets, 0, ttl);
+    const wire = entry.wire;
+    const out = copyForQueryAt(wire, 0, wire.length, request, entry.nameEnd, (flags & KEY_DO) !== 0, true);
+    for (const o of entry.ttlOffsets) out.writeUInt32BE(ttl, o);
     this.stats.staleAnswers++;
     return out;
   }
 
-  /** True when `node` may still be served stale at `now`. */
-  isServeableStale(node: CacheNode, now: number): boolean {
-    return this.staleWindow > 0 && now < node.entry.expiresAt + this.staleWindow;
+  /** True when the entry in `slot` may still be served stale at `now`. */
+  isServeableStale(slot: number, now: number): boolean {
+    return this.staleWindow > 0 && now < this.expiresAtOf[slot] + this.staleWindow;
   }
 
   /**
-   * Removes `node` when it is past expiry and past the stale window (counted
-   * as an expired eviction). Returns true when removed.
+   * Removes the entry in `slot` when it is past expiry and past the stale
+   * window (counted as an expired eviction). Returns true when removed.
    */
-  dropIfDead(node: CacheNode, now: number): boolean {
-    if (now < node.entry.expiresAt + this.staleWindow) return false;
-    if (this.map.get(node.key) === node) {
-      this.unlinkNode(node);
+  dropIfDead(slot: number, now: number): boolean {
+    if (now < this.expiresAtOf[slot] + this.staleWindow) return false;
+    if (this.keys[slot] !== undefined) {
+      this.removeSlot(slot);
       this.stats.expiredEvictions++;
     }
     return true;
   }
 
-  /** The fresh entry under `key` (no stats, no policy update), or undefined. */
-  get(key: string, now: number = this.now()): CacheEntry | undefined {
-    const node = this.map.get(key);
-    return node !== undefined && now < node.entry.expiresAt ? node.entry : undefined;
+  /**
+   * The entry in `slot` as a plain object (its `wire` is a view of the
+   * store's slab: read or copy it, never write to it). Cold path.
+   */
+  entryAt(slot: number): CacheEntry {
+    const src = this.bufs[this.slabOf[slot]] as Buffer;
+    const off = this.offOf[slot];
+    const len = this.lenOf[slot];
+    const t = off + len;
+    const n = (src[t] << 8) | src[t + 1];
+    const ttlOffsets = new Array<number>(n);
+    for (let i = 0, q = t + 2; i < n; i++, q += 2) ttlOffsets[i] = (src[q] << 8) | src[q + 1];
+    return {
+      wire: src.subarray(off, off + len),
+      nameEnd: this.nameEndOf[slot],
+      ttlOffsets,
+      kind: ENTRY_KINDS[this.kindOf[slot]],
+      ttl: this.ttlOf[slot],
+      storedAt: this.storedAtOf[slot],
+      expiresAt: this.expiresAtOf[slot],
+    };
   }
 
-  /** The entry under `key` whatever its age (stale ones included), or undefined. For snapshots and L2 caches. */
+  /** The fresh entry under `key` (no stats, no policy update), or undefined. Built on each call. */
+  get(key: string, now: number = this.now()): CacheEntry | undefined {
+    const slot = this.map.get(key);
+    return slot !== undefined && now < this.expiresAtOf[slot] ? this.entryAt(slot) : undefined;
+  }
+
+  /** The entry under `key` whatever its age (stale ones included), or undefined. For snapshots and L2 caches. Built on each call. */
   getRaw(key: string): CacheEntry | undefined {
-    return this.map.get(key)?.entry;
+    const slot = this.map.get(key);
+    return slot !== undefined ? this.entryAt(slot) : undefined;
   }
 
   /**
-   * Stores `entry` under `key` as is (replacing any entry there), then evicts
-   * until both bounds hold. Returns false (and stores nothing) when the entry
-   * alone exceeds `maxBytes` or is already past its stale window.
+   * Stores a copy of `entry` under `key` (replacing any entry there), then
+   * evicts until both bounds hold. Returns false (and stores nothing) when the
+   * entry alone exceeds `maxBytes`, its wire exceeds 65535 bytes, or it is
+   * already past its stale window.
    * For snapshots and L2 caches; the middleware uses {@link insert}.
    */
   setRaw(key: string, entry: CacheEntry, now: number = this.now()): boolean {
     if (now >= entry.expiresAt + this.staleWindow) return false;
+    const wire = entry.wire;
+    const len = wire.length;
+    if (len > MAX_WIRE) return false;
     const size = entrySize(key, entry);
     if (size > this.options.maxBytes) return false;
-    // Never keep a view into someone else's memory (a snapshot file, a socket buffer).
-    if (!this.arena.owns(entry.wire)) entry = { ...entry, wire: this.arena.copy(entry.wire) };
-    let node = this.map.get(key);
-    if (node !== undefined) {
-      this.used += size - node.size;
-      if (node.entry.wire !== entry.wire) this.arena.release(node.entry.wire);
-      node.entry = entry;
-      node.size = size;
-    } else {
-      node = new CacheNode(key, entry, size);
-      this.map.set(key, node);
-      this.policy.insert(node);
-      this.used += size;
+    // The bytes and the TTL table go into the arena (never a view of someone else's memory).
+    const offsets = entry.ttlOffsets;
+    const n = offsets.length;
+    const foot = len + 2 + 2 * n;
+    const off = this.arena.alloc(foot);
+    const sid = this.arena.lastSlab;
+    const dst = this.bufs[sid] as Buffer;
+    wire.copy(dst, off, 0, len);
+    let q = off + len;
+    dst[q++] = n >>> 8;
+    dst[q++] = n & 0xff;
+    for (let i = 0; i < n; i++) {
+      const o = offsets[i];
+      dst[q++] = o >>> 8;
+      dst[q++] = o & 0xff;
     }
+    let slot = this.map.get(key);
+    if (slot !== undefined) {
+      this.used += size - this.sizeOf[slot];
+      this.releaseBytes(slot);
+    } else {
+      slot = this.takeSlot();
+      this.keys[slot] = key;
+      this.map.set(key, slot);
+      this.policy.insert(slot);
+      this.used += size;
+      if (this.hitsOf.length > slot) {
+        this.hitsOf[slot] = 0;
+        this.lastHitOf[slot] = 0;
+      }
+    }
+    this.slabOf[slot] = sid;
+    this.offOf[slot] = off;
+    this.lenOf[slot] = len;
+    this.nameEndOf[slot] = entry.nameEnd;
+    this.kindOf[slot] = kindCode(entry.kind);
+    this.ttlOf[slot] = entry.ttl;
+    this.storedAtOf[slot] = entry.storedAt;
+    this.expiresAtOf[slot] = entry.expiresAt;
+    this.sizeOf[slot] = size;
     this.enforceBounds();
     return true;
   }
@@ -180,23 +326,19 @@ export class CacheStore {
    * rules and stores it under `key` when cacheable. Counts what was stored.
    * A SERVFAIL never replaces a non-SERVFAIL entry that is still fresh or
    * servable stale.
-   * Returns the analysis (the entry, or why it was not cached).
+   * Returns the analysis (the entry, or why it was not cached; the entry's
+   * `wire` is a scratch copy, the store keeps its own).
    */
   insert(key: string, response: Buffer, request: Buffer, now: number = this.now()): Analysis {
-    const analysis = analyzeResponse(response, request, now, this.options, this.allocWire);
+    const analysis = analyzeResponse(response, request, now, this.options, poolAlloc);
     const entry = analysis.entry;
     if (entry === undefined) return analysis;
     if (entry.kind === 'servfail') {
       // A failure must not wipe out data that can still answer (fresh, or stale under RFC 8767).
       const old = this.map.get(key);
-      if (old !== undefined && old.entry.kind !== 'servfail' && now < old.entry.expiresAt + this.staleWindow) {
-        this.arena.release(entry.wire);
-        return analysis;
-      }
+      if (old !== undefined && this.kindOf[old] !== KIND_SERVFAIL && now < this.expiresAtOf[old] + this.staleWindow) return analysis;
     }
-    if (!this.setRaw(key, entry, now)) {
-      this.arena.release(entry.wire);
-    } else {
+    if (this.setRaw(key, entry, now)) {
       const s = this.stats;
       if (entry.kind === 'positive') s.positiveStored++;
       else if (entry.kind === 'nxdomain') s.nxdomainStored++;
@@ -208,18 +350,18 @@ export class CacheStore {
 
   /** Removes the entry under `key`. Returns true when there was one. */
   delete(key: string): boolean {
-    const node = this.map.get(key);
-    if (node === undefined) return false;
-    this.unlinkNode(node);
+    const slot = this.map.get(key);
+    if (slot === undefined) return false;
+    this.removeSlot(slot);
     return true;
   }
 
-  /** Every `[key, entry]` pair, stale entries included, in no particular order. Safe against concurrent deletes. */
+  /** Every `[key, entry]` pair, stale entries included, in no particular order (entries built on the fly). Safe against concurrent deletes. */
   *entries(): IterableIterator<[string, CacheEntry]> {
-    for (const node of this.map.values()) yield [node.key, node.entry];
+    for (const [key, slot] of this.map) yield [key, this.entryAt(slot)];
   }
 
-  /** Removes every entry. Returns how many there were. */
+  /** Removes every entry. Returns how many there were. Shrinks the per-slot arrays back to their initial size. */
   flush(): number {
     const n = this.map.size;
     this.map.clear();
@@ -227,6 +369,11 @@ export class CacheStore {
     this.arena.clear();
     this.used = 0;
     this.sweepCursor = null;
+    this.keys.length = 0;
+    this.freeSlots.length = 0;
+    this.highWater = 0;
+    this.capacity = 0;
+    this.resize(Math.min(INITIAL_SLOTS, this.options.maxEntries + 1), true);
     return n;
   }
 
@@ -239,10 +386,9 @@ export class CacheStore {
     const target = nameToWire(name);
     const len = target.length;
     let removed = 0;
-    for (const node of this.map.values()) {
-      const e = node.entry;
-      if (e.nameEnd - 12 === len && equalsIgnoreCase(e.wire, 12, target, 0, len)) {
-        this.unlinkNode(node);
+    for (const slot of this.map.values()) {
+      if (this.nameEndOf[slot] - 12 === len && equalsIgnoreCase(this.bufs[this.slabOf[slot]] as Buffer, this.offOf[slot] + 12, target, 0, len)) {
+        this.removeSlot(slot);
         removed++;
       }
     }
@@ -260,16 +406,16 @@ export class CacheStore {
     const target = nameToWire(bare);
     const len = target.length;
     let removed = 0;
-    for (const node of this.map.values()) {
-      const e = node.entry;
-      const start = e.nameEnd - len;
-      if (start < 12 || !equalsIgnoreCase(e.wire, start, target, 0, len)) continue;
+    for (const slot of this.map.values()) {
+      const w = this.bufs[this.slabOf[slot]] as Buffer;
+      const off = this.offOf[slot];
+      const start = off + this.nameEndOf[slot] - len;
+      if (start < off + 12 || !equalsIgnoreCase(w, start, target, 0, len)) continue;
       // Label alignment: walk the labels from the start of the name.
-      const w = e.wire;
-      let p = 12;
+      let p = off + 12;
       while (p < start) p += w[p] + 1;
       if (p === start) {
-        this.unlinkNode(node);
+        this.removeSlot(slot);
         removed++;
       }
     }
@@ -292,7 +438,7 @@ export class CacheStore {
    */
   sweep(now: number = this.now(), limit: number = this.options.sweepBatch): number {
     let removed = 0;
-    const cursor = this.sweepCursor ?? this.map.values();
+    const cursor = this.sweepCursor ?? this.map.keys();
     this.sweepCursor = cursor;
     for (let i = 0; i < limit; i++) {
       const r = cursor.next();
@@ -300,18 +446,23 @@ export class CacheStore {
         this.sweepCursor = null;
         break;
       }
-      const node = r.value;
-      if (this.map.get(node.key) !== node) continue;
-      const e = node.entry;
-      if (now >= e.expiresAt + this.staleWindow) {
-        this.unlinkNode(node);
+      const slot = this.map.get(r.value);
+      if (slot === undefined) continue;
+      if (now >= this.expiresAtOf[slot] + this.staleWindow) {
+        this.removeSlot(slot);
         this.stats.expiredEvictions++;
         removed++;
-      } else if (this.arena.isSparse(e.wire)) {
+      } else if (this.arena.isSparse(this.slabOf[slot])) {
         // Compaction: move a survivor out of a mostly-dead slab so it can be freed.
-        const wire = this.arena.copy(e.wire);
-        this.arena.release(e.wire);
-        node.entry = { ...e, wire };
+        const src = this.bufs[this.slabOf[slot]] as Buffer;
+        const off = this.offOf[slot];
+        const foot = this.footprint(src, off, this.lenOf[slot]);
+        const to = this.arena.alloc(foot);
+        const sid = this.arena.lastSlab;
+        src.copy(this.bufs[sid] as Buffer, to, off, off + foot);
+        this.arena.release(this.slabOf[slot], foot);
+        this.slabOf[slot] = sid;
+        this.offOf[slot] = to;
       }
     }
     return removed;
@@ -337,23 +488,87 @@ export class CacheStore {
     this.sweepClock = null;
   }
 
-  private unlinkNode(node: CacheNode): void {
-    this.map.delete(node.key);
-    this.policy.remove(node);
-    this.arena.release(node.entry.wire);
-    this.used -= node.size;
+  /** Bytes an entry occupies in its slab: wire, then the TTL table (u16 count + u16 each). */
+  private footprint(src: Buffer, off: number, len: number): number {
+    const t = off + len;
+    return len + 2 + 2 * ((src[t] << 8) | src[t + 1]);
+  }
+
+  private releaseBytes(slot: number): void {
+    const sid = this.slabOf[slot];
+    const src = this.bufs[sid];
+    if (src !== undefined) this.arena.release(sid, this.footprint(src, this.offOf[slot], this.lenOf[slot]));
+  }
+
+  private removeSlot(slot: number): void {
+    this.map.delete(this.keys[slot] as string);
+    this.policy.remove(slot);
+    this.freeSlot(slot);
+  }
+
+  /** Returns an unlinked slot's bytes, charge and number. */
+  private freeSlot(slot: number): void {
+    this.releaseBytes(slot);
+    this.used -= this.sizeOf[slot];
+    this.keys[slot] = undefined;
+    this.freeSlots.push(slot);
+  }
+
+  private takeSlot(): number {
+    if (this.freeSlots.length > 0) return this.freeSlots.pop() as number;
+    if (this.highWater === this.capacity) {
+      const cap = this.capacity;
+      this.resize(Math.max(cap + 1, Math.min(cap * 2, this.options.maxEntries + 1)));
+    }
+    return this.highWater++;
+  }
+
+  /** Grows (or, with `reset`, reallocates) the per-slot arrays to `capacity` slots. */
+  private resize(capacity: number, reset = false): void {
+    const grow = <T extends Int32Array | Uint32Array | Uint16Array | Uint8Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(capacity);
+      if (!reset) b.set(a);
+      return b;
+    };
+    this.slabOf = grow(this.slabOf, (n) => new Int32Array(n));
+    this.offOf = grow(this.offOf, (n) => new Int32Array(n));
+    this.lenOf = grow(this.lenOf, (n) => new Uint16Array(n));
+    this.nameEndOf = grow(this.nameEndOf, (n) => new Uint16Array(n));
+    this.kindOf = grow(this.kindOf, (n) => new Uint8Array(n));
+    this.ttlOf = grow(this.ttlOf, (n) => new Uint32Array(n));
+    this.storedAtOf = grow(this.storedAtOf, (n) => new Float64Array(n));
+    this.expiresAtOf = grow(this.expiresAtOf, (n) => new Float64Array(n));
+    this.sizeOf = grow(this.sizeOf, (n) => new Uint32Array(n));
+    if (this.options.prefetch !== null) {
+      this.hitsOf = grow(this.hitsOf, (n) => new Uint32Array(n));
+      this.lastHitOf = grow(this.lastHitOf, (n) => new Float64Array(n));
+    }
+    this.policy.resize(capacity);
+    this.capacity = capacity;
   }
 
   private enforceBounds(): void {
     const { maxEntries, maxBytes } = this.options;
     while (this.map.size > maxEntries || this.used > maxBytes) {
       const victim = this.policy.evict();
-      if (victim === null) break;
-      this.map.delete(victim.key);
-      this.arena.release(victim.entry.wire);
-      this.used -= victim.size;
+      if (victim < 0) break;
+      this.map.delete(this.keys[victim] as string);
+      this.freeSlot(victim);
       this.stats.evictions++;
     }
+  }
+}
+
+function kindCode(kind: CacheEntry['kind']): number {
+  switch (kind) {
+    case 'positive':
+      return KIND_POSITIVE;
+    case 'nxdomain':
+      return KIND_NXDOMAIN;
+    case 'nodata':
+      return KIND_NODATA;
+    default:
+      return KIND_SERVFAIL;
   }
 }
 

@@ -130,15 +130,19 @@ export function questionKey(request: Buffer): string | null {
  * both question names have the same length.
  */
 export function copyForQuery(wire: Buffer, request: Buffer, nameEnd: number, doBit: boolean, clearAa: boolean): Buffer {
-  const len = wire.length;
+  return copyForQueryAt(wire, 0, wire.length, request, nameEnd, doBit, clearAa);
+}
+
+/** {@link copyForQuery} of the `len` bytes at `off` in `src` (a store slab). */
+export function copyForQueryAt(src: Buffer, off: number, len: number, request: Buffer, nameEnd: number, doBit: boolean, clearAa: boolean): Buffer {
   const out = Buffer.allocUnsafe(len);
-  wire.copy(out, 0, 0, len);
+  src.copy(out, 0, off, off + len);
   out[0] = request[0];
   out[1] = request[1];
   // Byte 2: QR(0x80) OPCODE(0x78) AA(0x04) TC(0x02) RD(0x01).
-  out[2] = (wire[2] & (clearAa ? 0xfa : 0xfe)) | (request[2] & 0x01);
+  out[2] = (out[2] & (clearAa ? 0xfa : 0xfe)) | (request[2] & 0x01);
   // Byte 3: RA(0x80) Z(0x40) AD(0x20) CD(0x10) RCODE(0x0f).
-  if (!doBit && (request[3] & 0x20) === 0) out[3] = wire[3] & 0xdf;
+  if (!doBit && (request[3] & 0x20) === 0) out[3] = out[3] & 0xdf;
   // A byte loop: for a ~20-byte name it is 3x cheaper than a native copy() call.
   for (let i = 12; i < nameEnd; i++) out[i] = request[i];
   return out;
@@ -154,6 +158,25 @@ export function writeTtls(out: Buffer, wire: Buffer, offsets: readonly number[],
   for (let i = 0; i < n; i++) {
     const o = offsets[i];
     let t = fixed >= 0 ? fixed : ((wire[o] << 24) | (wire[o + 1] << 16) | (wire[o + 2] << 8) | wire[o + 3]) - age;
+    if (t < 0) t = 0;
+    out[o] = t >>> 24;
+    out[o + 1] = (t >>> 16) & 0xff;
+    out[o + 2] = (t >>> 8) & 0xff;
+    out[o + 3] = t & 0xff;
+  }
+}
+
+/**
+ * {@link writeTtls} for an entry stored in a slab: the wire bytes at `off`,
+ * followed at `table` by a big-endian u16 count and that many u16 TTL
+ * offsets (relative to `off`).
+ */
+export function writeTtlsAt(out: Buffer, src: Buffer, off: number, table: number, age: number, fixed: number): void {
+  const n = (src[table] << 8) | src[table + 1];
+  for (let i = 0, q = table + 2; i < n; i++, q += 2) {
+    const o = (src[q] << 8) | src[q + 1];
+    const s = off + o;
+    let t = fixed >= 0 ? fixed : ((src[s] << 24) | (src[s + 1] << 16) | (src[s + 2] << 8) | src[s + 3]) - age;
     if (t < 0) t = 0;
     out[o] = t >>> 24;
     out[o + 1] = (t >>> 16) & 0xff;
