@@ -35,8 +35,10 @@ export function listenOptions(config: ResolvedConfig, reuse = false): ListenOpti
   config.listen.forEach((l, i) => {
     const { host, port } = parseHostPort(l, `listen[${i}]`);
     for (const t of config.transports) {
-      if (t === 'udp') out.push({ transport: 'udp', address: host, port, ...config.udp, ...(reuse ? { reuseAddr: true } : {}) });
-      else out.push({ transport: 'tcp', address: host, port, ...config.tcp });
+      // Cluster workers: SO_REUSEPORT where Node has it (each worker its own
+      // socket, the kernel balances), else the primary's shared handle.
+      if (t === 'udp') out.push({ transport: 'udp', address: host, port, ...config.udp, ...(reuse ? { reuseAddr: true, reusePort: true } : {}) });
+      else out.push({ transport: 'tcp', address: host, port, ...config.tcp, ...(reuse ? { reusePort: true } : {}) });
     }
   });
   return out;

@@ -8,8 +8,10 @@
  *   processes blocked on it per datagram, so load spreads across workers.
  * - TCP: cluster's default round-robin: the primary accepts and hands each
  *   connection to the next worker.
- * On Node ≥ 22.12 the same code works unchanged (shared handles); SO_REUSEPORT
- * balancing there would need core's transports to pass `reusePort`.
+ * On Node ≥ 22.12 / 23.1 the workers' listeners set `reusePort`
+ * (core's `reusePortSupported`): each worker binds its own UDP socket and TCP
+ * listener with SO_REUSEPORT and the kernel balances datagrams and
+ * connections across them, with no hop through the primary.
  *
  * The primary runs the admin HTTP server: `/metrics` aggregates every
  * worker's registry with prom-client's `AggregatorRegistry` (counters and

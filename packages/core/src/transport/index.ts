@@ -8,6 +8,7 @@ import { UdpServer } from './udp.js';
 
 export { TcpServer, tcpLimits, type TcpLimits } from './tcp.js';
 export type * from './types.js';
+export { reusePortSupported } from './types.js';
 export { checkPort, DEFAULT_MAX_UDP_PAYLOAD, isV4Mapped, UdpServer, udpResponseLimit } from './udp.js';
 
 /** Builds the server for one `listen` entry. Throws `ConfigError` (with `path`) on bad options. */

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { ConfigError, ListenError } from '../errors.js';
 import { truncateForUdp } from '../packet/index.js';
 import type { ClientInfo } from '../pipeline/types.js';
-import type { BoundAddress, TcpListenOptions, TransportDeps, TransportServer } from './types.js';
+import { type BoundAddress, reusePortSupported, type TcpListenOptions, type TransportDeps, type TransportServer } from './types.js';
 import { checkPort, isV4Mapped } from './udp.js';
 
 /** Resolved TCP limits (every one configurable, see {@link TcpListenOptions}). */
@@ -75,7 +75,7 @@ export class TcpServer implements TransportServer {
         reject(new ListenError(`tcp ${this.address_}:${this.port}: ${err.message}`, { cause: err }));
       };
       server.once('error', onError);
-      server.listen({ host: this.address_, port: this.port, backlog: this.options.backlog ?? 511, ipv6Only: this.options.ipv6Only ?? false }, () => {
+      server.listen({ host: this.address_, port: this.port, backlog: this.options.backlog ?? 511, ipv6Only: this.options.ipv6Only ?? false, ...(this.options.reusePort && reusePortSupported ? { reusePort: true, exclusive: true } : {}) }, () => {
         server.off('error', onError);
         server.on('error', (err) => this.deps.logger.warn({ err }, 'tcp server error'));
         const a = server.address() as net.AddressInfo;

@@ -5,7 +5,7 @@ import { decode, encode, type MessageInit, RecordType } from '../packet/index.js
 import type { Middleware } from '../pipeline/types.js';
 import { CORE_METRICS, createResolver, type Resolver } from '../resolver.js';
 import { silentLogger } from '../util/logger.js';
-import type { ListenOptions } from './types.js';
+import { type ListenOptions, reusePortSupported } from './types.js';
 import { isV4Mapped, udpResponseLimit } from './udp.js';
 
 function q(name = 'example.com', extra: Partial<MessageInit> = {}, id = 0x4242): Buffer {
@@ -396,4 +396,33 @@ test('stop() answers SERVFAIL to queries still running after drainTimeoutMs and 
   expect(m.id).toBe(31);
   expect(m.rcode).toBe(2);
   expect(aborted).toBe(true);
+});
+
+describe('reusePort', () => {
+  test('two resolvers share a port with reusePort where Node supports it; elsewhere the flag is ignored and the second bind fails', async () => {
+    const first = await serve([
+      { transport: 'udp', address: '127.0.0.1', port: 0, reusePort: true },
+    ]);
+    const port = first.addresses()[0].port;
+    const second = createResolver({
+      plugins: [{ name: 'a', middleware: () => answerMany }],
+      listen: [
+        { transport: 'udp', address: '127.0.0.1', port, reusePort: true },
+        { transport: 'tcp', address: '127.0.0.1', port, reusePort: true },
+      ],
+      logger: silentLogger(),
+    });
+    try {
+      if (reusePortSupported) {
+        await second.start();
+        expect(second.addresses().map((a) => a.port)).toEqual([port, port]);
+        const r = await udpAsk(port, q('shared.test'));
+        expect(r && decode(r.msg).answers.length).toBe(1);
+      } else {
+        await expect(second.start()).rejects.toThrow(/EADDRINUSE/);
+      }
+    } finally {
+      await second.stop();
+    }
+  });
 });

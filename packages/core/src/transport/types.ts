@@ -36,8 +36,15 @@ export interface UdpListenOptions {
   /** Kernel receive/send buffer sizes in bytes (SO_RCVBUF/SO_SNDBUF). Default: the OS's. */
   readonly recvBufferSize?: number;
   readonly sendBufferSize?: number;
-  /** Set `SO_REUSEADDR`/`reusePort` style sharing (Node cluster). Default false. */
+  /** Set `SO_REUSEADDR` (Node cluster workers sharing a port through the primary). Default false. */
   readonly reuseAddr?: boolean;
+  /**
+   * Set `SO_REUSEPORT`: every process (cluster worker) binds its own socket
+   * and the kernel spreads datagrams across them. Only where Node supports it
+   * (22.12+, 23.1+; see {@link reusePortSupported}); ignored elsewhere, where
+   * cluster workers share the primary's socket instead. Default false.
+   */
+  readonly reusePort?: boolean;
   /** For `::`, accept only IPv6 (no IPv4-mapped). Default false. */
   readonly ipv6Only?: boolean;
 }
@@ -65,7 +72,22 @@ export interface TcpListenOptions {
   readonly backlog?: number;
   /** For `::`, accept only IPv6. Default false. */
   readonly ipv6Only?: boolean;
+  /**
+   * Set `SO_REUSEPORT`: each cluster worker listens on its own socket and the
+   * kernel balances connections (instead of the primary's round-robin). Only
+   * where Node supports it ({@link reusePortSupported}); ignored elsewhere. Default false.
+   */
+  readonly reusePort?: boolean;
 }
+
+/**
+ * True when this Node accepts `reusePort` for `dgram.createSocket` and
+ * `net.Server.listen` (added in 23.1.0 and back-ported to 22.12.0).
+ */
+export const reusePortSupported: boolean = (() => {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+})();
 
 /** One entry of `createResolver({ listen })`. */
 export type ListenOptions = UdpListenOptions | TcpListenOptions;

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { ConfigError, ListenError } from '../errors.js';
 import { MessageReader, truncateForUdp } from '../packet/index.js';
 import type { ClientInfo } from '../pipeline/types.js';
-import type { BoundAddress, TransportDeps, TransportServer, UdpListenOptions } from './types.js';
+import { type BoundAddress, reusePortSupported, type TransportDeps, type TransportServer, type UdpListenOptions } from './types.js';
 
 /** Default ceiling for UDP responses (DNS Flag Day 2020). */
 export const DEFAULT_MAX_UDP_PAYLOAD = 1232;
@@ -68,9 +68,11 @@ export class UdpServer implements TransportServer {
   }
 
   listen(): Promise<void> {
+    const reusePort = this.options.reusePort === true && reusePortSupported;
     const socket = dgram.createSocket({
       type: this.family === 6 ? 'udp6' : 'udp4',
       reuseAddr: this.options.reuseAddr ?? false,
+      ...(reusePort ? { reusePort: true } : {}),
       ipv6Only: this.options.ipv6Only ?? false,
       recvBufferSize: this.options.recvBufferSize,
       sendBufferSize: this.options.sendBufferSize,
@@ -88,7 +90,7 @@ export class UdpServer implements TransportServer {
         reject(new ListenError(`udp ${this.address_}:${this.port}: ${err.message}`, { cause: err }));
       };
       socket.once('error', onError);
-      socket.bind({ address: this.address_, port: this.port, exclusive: !this.options.reuseAddr }, () => {
+      socket.bind({ address: this.address_, port: this.port, exclusive: reusePort || !this.options.reuseAddr }, () => {
         socket.off('error', onError);
         socket.on('error', (err) => this.deps.logger.debug({ err }, 'udp socket error'));
         const a = socket.address();
