@@ -275,11 +275,14 @@ export const KIND_SERVFAIL = 3;
 /**
  * Fixed per-entry overhead (bytes) added to the key, wire and TTL-table
  * lengths for the `maxBytes` bound: the map slot, the key string's header,
- * the per-slot typed-array fields (grown by doubling) and the slab's slack.
- * Measured with --expose-gc on Node 20 (bench/cache.bench.ts and the
- * README's Memory section).
+ * the per-slot typed-array fields (grown by doubling), the slab's slack and
+ * the wire view an entry keeps once it has been hit (~65-95 B; entries never
+ * hit have none, so the bound is conservative for them). Measured with
+ * --expose-gc on Node 20: 258 B per entry in all (key and wire included)
+ * before any hit, 323 B after one hit each, for 79-byte responses
+ * (bench/cache.bench.ts; README, Memory).
  */
-export const ENTRY_OVERHEAD = 140;
+export const ENTRY_OVERHEAD = 210;
 
 /**
  * The size an entry is charged against `maxBytes`: overhead + key + wire +

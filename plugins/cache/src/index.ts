@@ -32,7 +32,6 @@ export { CACHE_STORE, CacheStore } from './store.js';
 export {
   CacheNameError,
   copyForQuery,
-  copyForQueryAt,
   equalsIgnoreCase,
   KEY_CD,
   KEY_DO,

@@ -130,13 +130,10 @@ export function questionKey(request: Buffer): string | null {
  * both question names have the same length.
  */
 export function copyForQuery(wire: Buffer, request: Buffer, nameEnd: number, doBit: boolean, clearAa: boolean): Buffer {
-  return copyForQueryAt(wire, 0, wire.length, request, nameEnd, doBit, clearAa);
-}
-
-/** {@link copyForQuery} of the `len` bytes at `off` in `src` (a store slab). */
-export function copyForQueryAt(src: Buffer, off: number, len: number, request: Buffer, nameEnd: number, doBit: boolean, clearAa: boolean): Buffer {
+  const len = wire.length;
   const out = Buffer.allocUnsafe(len);
-  src.copy(out, 0, off, off + len);
+  // The whole of `wire`: on Node 20, copying a sub-range allocates a temporary view per call.
+  wire.copy(out, 0, 0, len);
   out[0] = request[0];
   out[1] = request[1];
   // Byte 2: QR(0x80) OPCODE(0x78) AA(0x04) TC(0x02) RD(0x01).
@@ -167,16 +164,17 @@ export function writeTtls(out: Buffer, wire: Buffer, offsets: readonly number[],
 }
 
 /**
- * {@link writeTtls} for an entry stored in a slab: the wire bytes at `off`,
- * followed at `table` by a big-endian u16 count and that many u16 TTL
+ * {@link writeTtls} for an entry stored in a slab: the `len` wire bytes at
+ * `off` in `src`, followed by a big-endian u16 count and that many u16 TTL
  * offsets (relative to `off`).
  */
-export function writeTtlsAt(out: Buffer, src: Buffer, off: number, table: number, age: number, fixed: number): void {
+export function writeTtlsAt(out: Buffer, src: Buffer, off: number, len: number, age: number): void {
+  const table = off + len;
   const n = (src[table] << 8) | src[table + 1];
-  for (let i = 0, q = table + 2; i < n; i++, q += 2) {
+  for (let q = table + 2, end = q + 2 * n; q < end; q += 2) {
     const o = (src[q] << 8) | src[q + 1];
     const s = off + o;
-    let t = fixed >= 0 ? fixed : ((src[s] << 24) | (src[s + 1] << 16) | (src[s + 2] << 8) | src[s + 3]) - age;
+    let t = ((src[s] << 24) | (src[s + 1] << 16) | (src[s + 2] << 8) | src[s + 3]) - age;
     if (t < 0) t = 0;
     out[o] = t >>> 24;
     out[o + 1] = (t >>> 16) & 0xff;
