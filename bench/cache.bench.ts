@@ -77,8 +77,8 @@ const noNext = () => {
 
 summary(() => {
   bench('cache: store hit (lookup+copy+patch)', () => {
-    const node = store.peek(KEY)!;
-    do_not_optimize(store.serve(node, CLIENT_QUERY, NAME_END, FLAGS, now0 + 1000));
+    const slot = store.peek(KEY)!;
+    do_not_optimize(store.serve(slot, CLIENT_QUERY, NAME_END, FLAGS, now0 + 1000));
   });
   bench('peer: Map.get + Buffer copy', () => {
     const b = peer.get(KEY)!;
@@ -241,8 +241,8 @@ for (const alpha of [0.8, 1.0, 'flood'] as const) {
         let hits = 0;
         for (let n = 0; n < length; n++) {
           const k = keys[trace[n]];
-          const node = s.peek(k);
-          if (node !== undefined && s.serve(node, QUERY, NAME_END, FLAGS, now0) !== null) hits++;
+          const slot = s.peek(k);
+          if (slot !== undefined && s.serve(slot, QUERY, NAME_END, FLAGS, now0) !== null) hits++;
           else s.setRaw(k, entry, now0);
         }
         return hits;
