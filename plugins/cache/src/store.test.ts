@@ -423,3 +423,69 @@ describe('CacheStore: wire arena', () => {
     expect(decode(b.getRaw('k')!.wire).questions[0].name).toBe('a.example');
   });
 });
+
+describe('CacheStore: slots', () => {
+  const name = (i: number) => `s${i}.slots.example`;
+  const put = (store: CacheStore, i: number, ttl = 300) =>
+    store.insert(`k${i}`, makeResponse(name(i), { answers: aRecords(name(i), ttl) }), makeQuery(name(i)), T0);
+
+  it('grows the per-slot arrays by doubling up to maxEntries + 1, recycles freed slots, shrinks on flush', () => {
+    const store = new CacheStore({ maxEntries: 3000 });
+    expect(store.slotCapacity).toBe(1024);
+    for (let i = 0; i < 2500; i++) put(store, i);
+    expect(store.slotCapacity).toBe(3001);
+    for (let i = 0; i < 1000; i++) store.delete(`k${i}`);
+    for (let i = 2500; i < 3500; i++) put(store, i);
+    expect(store.size).toBe(2500);
+    expect(store.slotCapacity).toBe(3001); // freed slots were reused
+    for (let i = 1000; i < 3500; i++) {
+      const q = makeQuery(name(i), { id: i & 0xffff });
+      const out = decode(serveAt(store, `k${i}`, q, T0 + 1000)!);
+      expect(out.id).toBe(i & 0xffff);
+      expect(out.questions[0].name).toBe(name(i));
+    }
+    store.flush();
+    expect(store.slotCapacity).toBe(1024);
+    put(store, 1);
+    expect(serveAt(store, 'k1', makeQuery(name(1)), T0 + 1000)).not.toBeNull();
+  });
+
+  it('a reused slot never answers with the bytes of its previous entry (the per-slot view is dropped)', () => {
+    const store = new CacheStore();
+    put(store, 1);
+    const q1 = makeQuery(name(1));
+    expect(decode(serveAt(store, 'k1', q1, T0)!).questions[0].name).toBe(name(1)); // makes k1's view
+    const slot = store.peek('k1')!;
+    store.delete('k1');
+    put(store, 2, 60);
+    expect(store.peek('k2')).toBe(slot); // same slot, new entry
+    expect(store.peek('k1')).toBeUndefined();
+    const out = decode(serveAt(store, 'k2', makeQuery(name(2)), T0 + 10_000)!);
+    expect(out.questions[0].name).toBe(name(2));
+    expect(out.answers.map((a: any) => a.ttl)).toEqual([50, 50]);
+    // Replacing the entry under the same key drops the view too.
+    put(store, 2, 120);
+    expect(decode(serveAt(store, 'k2', makeQuery(name(2)), T0)!).answers.map((a: any) => a.ttl)).toEqual([120, 120]);
+  });
+
+  it('an entry taken with entryAt/getRaw outlives its slot', () => {
+    const store = new CacheStore();
+    put(store, 1);
+    const kept = store.getRaw('k1')!;
+    const copy = Buffer.from(kept.wire);
+    store.delete('k1');
+    for (let i = 2; i < 2000; i++) put(store, i); // reuses the slot and fills new slabs
+    expect(kept.wire.equals(copy)).toBe(true);
+    expect(kept.ttlOffsets).toHaveLength(2);
+  });
+
+  it('refuses a wire longer than 65535 bytes (u16 TTL offsets), stores nothing', () => {
+    const store = new CacheStore({ maxBytes: 1 << 20 });
+    put(store, 1);
+    const e = store.getRaw('k1')!;
+    const huge = Buffer.alloc(70_000);
+    e.wire.copy(huge);
+    expect(store.setRaw('big', { ...e, wire: huge }, T0)).toBe(false);
+    expect(store.size).toBe(1);
+  });
+});
