@@ -306,6 +306,29 @@ describe('cache plugin', () => {
     expect(ttlsOf(await ask(resolver, makeQuery('slow.example')))).toEqual([60, 60]);
   });
 
+  it('a stale answer in flight keeps its entry even when the store reuses the slot meanwhile', async () => {
+    const { clock, up, resolver, store } = setup({ serveStale: { clientTimeout: 1800 } }, answerA(60));
+    await ask(resolver, makeQuery('slow.example'));
+    clock.advance(61_000);
+    let release!: () => void;
+    up.set((q) => new Promise<Buffer>((res) => (release = () => res(answerA(60)(q, Buffer.alloc(0)) as Buffer))));
+    const pending = ask(resolver, makeQuery('slow.example', { id: 7 }));
+    await flush();
+    // While the chain is slow, the entry goes and another one takes its slot and slab space.
+    store.flush();
+    store.insert('other', makeResponse('other.example', { answers: aRecords('other.example', 90) }), makeQuery('other.example'), clock.now());
+    clock.advance(1800);
+    const out = decode(await pending);
+    expect(out.id).toBe(7);
+    expect(out.questions[0].name).toBe('slow.example');
+    expect(out.answers.map((a: any) => [a.name, a.ttl])).toEqual([
+      ['slow.example', 30],
+      ['slow.example', 30],
+    ]);
+    release();
+    await flush();
+  });
+
   it('answers stale before the query deadline when it is shorter than the client-response timer', async () => {
     const clock = new ManualClock();
     const up = fakeUpstream(answerA(60));
