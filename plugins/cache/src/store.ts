@@ -3,7 +3,8 @@
  * typed arrays (struct of arrays, grown by doubling up to `maxEntries`), the
  * entries' bytes in a slab arena, an eviction policy over the slots, the
  * entry/byte bounds, expiry (lazy on lookup plus an incremental sweep) and
- * flushing. No JS object exists per entry besides the key string: a
+ * flushing. No JS object exists per entry besides the key string (and,
+ * once the entry has been hit, a view of its wire bytes, see `views`): a
  * {@link CacheEntry} is built only on the cold paths (`get`, `getRaw`,
  * `entries`, snapshots, serve-stale). Exported under {@link CACHE_STORE} so
  * that other plugins (persistence, an L2 cache) can snapshot, read and fill it.
