@@ -76,7 +76,7 @@ const tsxNode = (script: string, args: string[]): Command => ({
 
 /** Starts a server pinned to the server core and waits until it answers DNS. */
 async function startServer(name: string, cmd: Command, port: number, core: number | null = SERVER_CORE): Promise<Pinned> {
-  const server = startPinned(name, core, cmd.command, cmd.args);
+  const server = startPinned(name, core, cmd.command, cmd.args, cmd.env ? { ...process.env, ...cmd.env } : undefined);
   try {
     await waitForDns(port, '127.0.0.1', 'probe.bench.example', 20000, () => server.child.exitCode === null);
   } catch (err) {
@@ -216,8 +216,9 @@ async function scenarioApp(): Promise<void> {
             2,
           ),
         );
-        // Same V8 flag as the `heimdall` bin and `npm start` (smaller young generation: less RSS, same CPU per query).
-        return { command: process.execPath, args: ['--max-semi-space-size=4', cli, '--config', config] };
+        // Same V8 flag and malloc setting as the `heimdall` bin and `npm start`
+        // (smaller young generation; big native buffers always mmap'd so they go back to the OS).
+        return { command: process.execPath, args: ['--max-semi-space-size=4', cli, '--config', config], env: { MALLOC_MMAP_THRESHOLD_: '131072' } };
       },
     ]);
   } else {
@@ -225,7 +226,7 @@ async function scenarioApp(): Promise<void> {
   }
   if (hasBinary('dnsmasq')) servers.push(['dnsmasq', (port) => dnsmasqForwarder(port, upstream.port, 150_000)]);
   notes.push(
-    'peers: dnsmasq --cache-size=150000 --dns-forward-max=4096 (so 100k entries fit; its eviction at that size slows its miss run), unbound 1 thread, no validator, msg/rrset caches 128/256 MB; heimdall: metrics → special-use → blocking (100k-entry hosts list) → cache (maxEntries 250k) → dedup → upstream, node --max-semi-space-size=4',
+    'peers: dnsmasq --cache-size=150000 --dns-forward-max=4096 (so 100k entries fit; its eviction at that size slows its miss run), unbound 1 thread, no validator, msg/rrset caches 128/256 MB; heimdall: metrics → special-use → blocking (100k-entry hosts list) → cache (maxEntries 250k) → dedup → upstream, node --max-semi-space-size=4, MALLOC_MMAP_THRESHOLD_=131072',
   );
   if (hasBinary('unbound')) servers.push(['unbound', (port) => unboundForwarder(tmp, port, upstream.port)]);
   try {

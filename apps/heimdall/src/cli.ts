@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=4
 /**
  * `heimdall` — the reference resolver's command line. See `heimdall --help`
  * and docs/config.md.
@@ -11,6 +11,13 @@
  * 4 MB young generation instead of 16 MB keeps ~30 MB less resident under
  * load at the same CPU per query (measured with dnsperf, cache hits, 100k
  * cached entries). Cluster workers inherit the flag.
+ *
+ * They also set glibc's `MALLOC_MMAP_THRESHOLD_=131072`: a fixed threshold
+ * (instead of glibc's dynamic one, which rises after the first big free)
+ * keeps every native allocation of 128 KiB or more in its own mapping, so
+ * the block-list build worker's large buffers go back to the OS when it
+ * exits: about 11 MB less resident at idle with a 100k-entry list (measured:
+ * 88.5 → 76.9 MB). Allocations on the query path are far below that size.
  */
 import { readFileSync } from 'node:fs';
 import { type Logger, pino } from 'pino';

@@ -10,6 +10,8 @@ import { binaryPath } from './packages.js';
 export interface Command {
   command: string;
   args: string[];
+  /** Extra environment variables (merged over the harness's own). */
+  env?: Record<string, string>;
 }
 
 /**
