@@ -90,11 +90,7 @@ export class DomainTable {
    * `out.length`). Allocates nothing.
    */
   matchSuffixes(name: string, out: Uint32Array): number {
-    const slots = this.slots;
-    const cap = this.capacity;
     const max = out.length;
-    const filter = this.filter;
-    const fs = this.#filterShift;
     let n = 0;
     let h1 = this.#s1;
     let h2 = this.#s2;
@@ -108,21 +104,8 @@ export class DomainTable {
         first = false;
       } else if (c === 0x2e && i < name.length - 1) {
         // Boundary: the state now hashes name.slice(i + 1).
-        const a = h1 >>> 0;
-        const b = h2 >>> 0;
-        const w = filter[Math.imul(b ^ (a >>> 16), 0x85ebca6b) >>> fs]!;
-        const bits = (1 << (a & 31)) | (1 << ((a >>> 5) & 31));
-        let s = (w & bits) === bits ? slotOf(a, b, cap) : -1;
-        for (; s >= 0; ) {
-          const o = s * 3;
-          const v = slots[o + 2]!;
-          if (v === 0) break;
-          if (slots[o] === a && slots[o + 1] === b) {
-            if (n < max) out[n++] = v;
-            break;
-          }
-          if (++s === cap) s = 0;
-        }
+        const v = this.#lookup(h1 >>> 0, h2 >>> 0);
+        if (v !== 0 && n < max) out[n++] = v;
       }
       if (c >= 0x41 && c <= 0x5a) c |= 0x20;
       h1 = Math.imul(h1 ^ c, 0x01000193);
@@ -130,22 +113,16 @@ export class DomainTable {
       h2 ^= h2 >>> 15;
     }
     if (name.length === 0) return n;
-    const a = h1 >>> 0;
-    const b = h2 >>> 0;
-    const w = filter[Math.imul(b ^ (a >>> 16), 0x85ebca6b) >>> fs]!;
-    const bits = (1 << (a & 31)) | (1 << ((a >>> 5) & 31));
-    let s = (w & bits) === bits ? slotOf(a, b, cap) : -1;
-    for (; s >= 0; ) {
-      const o = s * 3;
-      const v = slots[o + 2]!;
-      if (v === 0) break;
-      if (slots[o] === a && slots[o + 1] === b) {
-        if (n < max) out[n++] = (v | FULL_NAME) >>> 0;
-        break;
-      }
-      if (++s === cap) s = 0;
-    }
+    const v = this.#lookup(h1 >>> 0, h2 >>> 0);
+    if (v !== 0 && n < max) out[n++] = (v | FULL_NAME) >>> 0;
     return n;
+  }
+
+  /** The prefilter first (one word, usually cached), then the table: the value for the hash pair, or 0. */
+  #lookup(a: number, b: number): number {
+    const w = this.filter[Math.imul(b ^ (a >>> 16), 0x85ebca6b) >>> this.#filterShift]!;
+    const bits = (1 << (a & 31)) | (1 << ((a >>> 5) & 31));
+    return (w & bits) === bits ? this.getHash(a, b) : 0;
   }
 }
 
