@@ -8,7 +8,7 @@ export * from './packet/index.js';
 export * from './tokens.js';
 export * from './pipeline/types.js';
 export * from './errors.js';
-export { compose, errorOrigin, endOfChain, type NamedMiddleware, type ComposedMiddleware } from './pipeline/compose.js';
+export { compose, errorOrigin, type NamedMiddleware, type ComposedMiddleware } from './pipeline/compose.js';
 export * from './plugin/index.js';
 export { systemClock } from './util/clock.js';
 export { createLogger, silentLogger } from './util/logger.js';

@@ -48,8 +48,6 @@ function tag(error: unknown, name: string): void {
   }
 }
 
-const noop: Next = () => undefined;
-
 /**
  * Composes middleware into one function, onion-style, in array order.
  *
@@ -147,6 +145,3 @@ export function compose<C>(steps: ReadonlyArray<NamedMiddleware<C> | Middleware<
 
   return (ctx: C) => dispatch(ctx, 0);
 }
-
-/** The `next` of the last step: the end of the chain. Exported for tests and embedders that run a single middleware. */
-export const endOfChain: Next = noop;
