@@ -14,6 +14,22 @@ export interface Command {
   env?: Record<string, string>;
 }
 
+/** dnsmasq in the foreground on 127.0.0.1:port, reading no system files, logging to stderr. */
+function dnsmasqBase(port: number): string[] {
+  return [
+    '--keep-in-foreground',
+    '--no-resolv',
+    '--no-hosts',
+    '--no-poll',
+    '--bind-interfaces',
+    '--listen-address=127.0.0.1',
+    `--port=${port}`,
+    '--user=root',
+    '--pid-file=',
+    '--log-facility=-',
+  ];
+}
+
 /**
  * dnsmasq as a forwarder to `127.0.0.1#upstreamPort`. `cacheSize` 0 turns its
  * cache off (forwarding benchmark). `--dns-forward-max` is raised from its
@@ -23,20 +39,11 @@ export function dnsmasqForwarder(port: number, upstreamPort: number, cacheSize: 
   return {
     command: binaryPath('dnsmasq'),
     args: [
-      '--keep-in-foreground',
-      '--no-resolv',
-      '--no-hosts',
-      '--no-poll',
-      '--bind-interfaces',
-      '--listen-address=127.0.0.1',
+      ...dnsmasqBase(port),
       '--except-interface=nonexistent0',
-      `--port=${port}`,
       `--server=127.0.0.1#${upstreamPort}`,
       `--cache-size=${cacheSize}`,
       '--dns-forward-max=4096',
-      '--user=root',
-      '--pid-file=',
-      '--log-facility=-',
     ],
   };
 }
@@ -48,21 +55,7 @@ export function dnsmasqForwarder(port: number, upstreamPort: number, cacheSize: 
 export function dnsmasqUpstream(port: number): Command {
   return {
     command: binaryPath('dnsmasq'),
-    args: [
-      '--keep-in-foreground',
-      '--no-resolv',
-      '--no-hosts',
-      '--no-poll',
-      '--bind-interfaces',
-      '--listen-address=127.0.0.1',
-      `--port=${port}`,
-      '--address=/#/192.0.2.1',
-      '--local-ttl=3600',
-      '--cache-size=0',
-      '--user=root',
-      '--pid-file=',
-      '--log-facility=-',
-    ],
+    args: [...dnsmasqBase(port), '--address=/#/192.0.2.1', '--local-ttl=3600', '--cache-size=0'],
   };
 }
 
