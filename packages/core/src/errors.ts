@@ -1,38 +1,100 @@
 /**
- * Errors raised by the pipeline, the plugin API, the resolver and the
- * transports. Every class carries a stable `code` string (Fastify-style) so
- * that callers can branch on it without parsing messages. Packet decoding
- * errors are `PacketError` (see `src/packet`).
+ * Heimdall's one error registry (Fastify style): every error class carries a
+ * stable `code`, every code is registered once, and plugins add their own
+ * with {@link createError} (`CACHE_BAD_NAME`, `ACME_GEO_DB`). Callers branch on
+ * `err.code`, never on messages. Packet decoding errors are `PacketError`
+ * (`@heimdall/core/packet`), registered here too.
  */
+import { format } from 'node:util';
 
-/** Stable codes of {@link HeimdallError}s raised by core. */
-export type HeimdallErrorCode =
-  | 'CONFIG'
-  | 'NEXT_CALLED_TWICE'
-  | 'PLUGIN_LOAD'
-  | 'PLUGIN_INVALID'
-  | 'RESOLVER_STATE'
-  | 'LISTEN';
+/** What the registry knows of one code. */
+export interface ErrorCodeInfo {
+  /** The stable code (`CONFIG`, `CACHE_BAD_NAME`). */
+  readonly code: string;
+  /** HTTP status the admin API answers with when an action throws it (400 for bad input, 404 for absent, 500 otherwise). */
+  readonly statusCode: number;
+  /** The message template (`util.format` style). */
+  readonly message: string;
+}
 
-/** Base class of core's errors (packet errors excepted). */
+const registry = new Map<string, ErrorCodeInfo>();
+
+/** Every registered code, for documentation and tests. */
+export function errorCodes(): readonly ErrorCodeInfo[] {
+  return [...registry.values()];
+}
+
+function register(code: string, message: string, statusCode: number): void {
+  if (!/^[A-Z][A-Z0-9_]*$/.test(code)) throw new TypeError(`error code '${code}' must be UPPER_SNAKE_CASE`);
+  const known = registry.get(code);
+  if (known !== undefined && (known.message !== message || known.statusCode !== statusCode)) {
+    throw new TypeError(`error code '${code}' is already registered with another meaning`);
+  }
+  registry.set(code, { code, message, statusCode });
+}
+
+/** Base class of every Heimdall error. */
 export class HeimdallError extends Error {
-  /** Stable machine-readable code. */
-  readonly code: HeimdallErrorCode;
+  /** Stable machine-readable code, registered in the error registry. */
+  readonly code: string;
+  /** HTTP status for the admin API (see {@link ErrorCodeInfo.statusCode}). */
+  readonly statusCode: number;
 
-  constructor(code: HeimdallErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: string, message: string, options?: { cause?: unknown; statusCode?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
+    this.statusCode = options?.statusCode ?? registry.get(code)?.statusCode ?? 500;
   }
 }
+
+/** A class made by {@link createError}: `new X(...formatArgs)`. */
+export interface HeimdallErrorClass<Args extends unknown[] = unknown[]> {
+  new (...args: Args | [...Args, { cause: unknown }]): HeimdallError;
+  readonly code: string;
+}
+
+/**
+ * Registers an error code and returns its class. The message is a
+ * `util.format` template filled from the constructor's arguments; pass
+ * `{ cause }` as the last argument to chain the underlying error.
+ *
+ * @example
+ * export const GeoDatabaseError = createError('GEO_DATABASE', "cannot open database '%s'", 500);
+ * throw new GeoDatabaseError(path);
+ */
+export function createError<Args extends unknown[] = unknown[]>(code: string, message: string, statusCode = 500): HeimdallErrorClass<Args> {
+  register(code, message, statusCode);
+  const cls = class extends HeimdallError {
+    static readonly code = code;
+    constructor(...args: Args | [...Args, { cause: unknown }]) {
+      const last = args[args.length - 1] as { cause?: unknown } | undefined;
+      const hasCause = args.length > 0 && typeof last === 'object' && last !== null && !Array.isArray(last) && 'cause' in last && Object.keys(last).length === 1;
+      const fmt = hasCause ? args.slice(0, -1) : args;
+      super(code, fmt.length === 0 ? message : format(message, ...fmt), { cause: hasCause ? last!.cause : undefined, statusCode });
+    }
+  };
+  Object.defineProperty(cls, 'name', { value: `HeimdallError(${code})` });
+  return cls;
+}
+
+register('CONFIG', '%s: %s', 400);
+register('NEXT_CALLED_TWICE', 'next() called multiple times', 500);
+register('PLUGIN_LOAD', 'cannot load plugin %s', 500);
+register('PLUGIN_INVALID', 'not a plugin: %s', 500);
+register('RESOLVER_STATE', 'resolver state: %s', 500);
+register('LISTEN', 'cannot listen: %s', 500);
+register('NOT_AVAILABLE', '%s is not available', 404);
+register('BAD_REQUEST', 'bad request: %s', 400);
 
 /**
  * Invalid configuration: the message always starts with the path of the bad
  * field (`blocking.lists[2].source: must be a path or http(s) URL`), so a bad
- * config fails fast at start and says where.
+ * config fails fast at start and says where. Core's option validator
+ * ({@link parseOptions}) raises it; plugins rarely need to.
  *
  * @example
- * if (!(ttl >= 0)) throw new ConfigError('cache.maxTtl', 'must be a non-negative number', ttl);
+ * throw new ConfigError('cache.maxTtl', 'must be at most 86400', ttl);
  */
 export class ConfigError extends HeimdallError {
   /** Dotted path of the offending field (`listen[0].port`). */
@@ -44,6 +106,11 @@ export class ConfigError extends HeimdallError {
     super('CONFIG', path ? `${path}: ${message}` : message);
     this.path = path;
     this.value = value;
+  }
+
+  /** The message without its path prefix. */
+  get reason(): string {
+    return this.path && this.message.startsWith(`${this.path}: `) ? this.message.slice(this.path.length + 2) : this.message;
   }
 }
 
@@ -80,5 +147,19 @@ export class ResolverStateError extends HeimdallError {
 export class ListenError extends HeimdallError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('LISTEN', message, options);
+  }
+}
+
+/** Something asked for is not in this resolver (an admin action's plugin, a name not cached). Admin API: 404. */
+export class NotAvailableError extends HeimdallError {
+  constructor(message: string) {
+    super('NOT_AVAILABLE', message);
+  }
+}
+
+/** Bad arguments to an admin action or API call. Admin API: 400. */
+export class BadRequestError extends HeimdallError {
+  constructor(message: string) {
+    super('BAD_REQUEST', message);
   }
 }

@@ -1,24 +1,65 @@
 /**
- * @heimdall/core — DNS packet codec, request pipeline, plugin API with
- * dependency injection, and transports.
+ * @heimdall/core — build DNS resolvers out of middleware plugins.
+ *
+ * The root entry point holds what plugin authors and assemblers use every
+ * day (≤ 30 runtime values); the rest lives under subpaths:
+ * `@heimdall/core/packet` (codec and code tables), `/wire` (wire toolkit),
+ * `/transport` (listeners), `/di` (inversify and DI extras), `/errors`
+ * (every error class and the code registry), `/pipeline` (compose, logger
+ * and clock helpers, schemas for hosts such as the app).
  */
 import 'reflect-metadata';
 
+export { createResolver, type Resolver, type ResolverOptions } from './resolver.js';
+export { definePlugin, type PluginDefinition, type PluginParts } from './plugin/define.js';
+export { loadPlugin, type LoadPluginOptions } from './plugin/load.js';
+export { type OptionsInput, options, parseOptions, type Static, type TSchema, Type } from './plugin/options.js';
+export type { HeimdallPlugin, InstanceOptions, PluginFactory, PluginSpec, Provision } from './plugin/types.js';
+export type { PluginMetrics } from './plugin/metrics.js';
+export { DnsContext, type ExtendedError, type QueryEdns, type ReplyInit } from './pipeline/context.js';
+export { BLOCKED, type BlockedInfo, CACHE_RESULT, StateKey, UPSTREAM_USED } from './pipeline/state.js';
+export type { ClientInfo, Middleware, Next, TransportKind } from './pipeline/types.js';
+export { ConfigError, createError, HeimdallError, type HeimdallErrorClass } from './errors.js';
+export {
+  ADMIN_ACTIONS,
+  type AdminAction,
+  type AdminActions,
+  type AdminCombine,
+  BLOCKING_CONTROL,
+  type BlockingControl,
+  type BlockingStatus,
+  CACHE_CONTROL,
+  CACHE_TIERS,
+  type CacheControl,
+  type CacheTier,
+  CLOCK,
+  type Clock,
+  type ClockTimer,
+  type FlushScope,
+  LIFECYCLE,
+  type Lifecycle,
+  LOGGER,
+  type Logger,
+  METRICS,
+  PLUGIN,
+  PLUGIN_LOGGER,
+  PLUGIN_METRICS,
+  PLUGIN_OPTIONS,
+  type PluginInfo,
+  type Registry,
+  UPSTREAM,
+  type Upstream,
+  type UpstreamResolveOptions,
+} from './tokens.js';
+export { EdeCode } from './packet/edecodes.js';
+export { Rcode } from './packet/rcodes.js';
+export { RecordType } from './packet/types.js';
+export type { Message, MessageInit, Question, ResourceRecord, ResourceRecordInit } from './packet/message.js';
+
+// ---- TEMPORARY during the platform v2 migration: the old flat surface.
+// Removed once every package imports from the subpaths above.
 export * from './packet/index.js';
-export * from './tokens.js';
-export * from './pipeline/types.js';
-export * from './errors.js';
-export { compose, errorOrigin, type NamedMiddleware, type ComposedMiddleware } from './pipeline/compose.js';
-export * from './plugin/index.js';
-export { systemClock } from './util/clock.js';
-export { createLogger, silentLogger } from './util/logger.js';
-export { DnsContext, headerOnlyResponse, withEde, type ContextEnv, type ExtendedError, type QueryEdns, type ReplyInit } from './pipeline/context.js';
-export { CoreMetrics, type DropReason } from './pipeline/metrics.js';
 export * from './transport/index.js';
-export { createResolver, CORE_METRICS, RESOLVER, type Resolver, type ResolverOptions } from './resolver.js';
-/**
- * inversify, re-exported so that third-party plugins bind and inject with the
- * resolver's own copy (two copies of inversify do not share metadata).
- */
-export { Container, ContainerModule, type ContainerModuleLoadOptions, inject, injectable, optional } from 'inversify';
-export { type NumberBounds, OptionsReader } from './util/options.js';
+export * from './pipeline/index.js';
+export * from './di.js';
+export * from './errors.js';

@@ -5,15 +5,17 @@
 import { Container } from 'inversify';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
-import { ConfigError, ResolverStateError } from './errors.js';
+import { ConfigError, NotAvailableError, ResolverStateError } from './errors.js';
 import { MessageReader, Rcode } from './packet/index.js';
 import { type ComposedMiddleware, compose, errorOrigin, type NamedMiddleware } from './pipeline/compose.js';
 import { type ContextEnv, DnsContext, headerOnlyResponse } from './pipeline/context.js';
 import { CoreMetrics } from './pipeline/metrics.js';
-import type { ClientInfo } from './pipeline/types.js';
+import type { ClientInfo, Middleware } from './pipeline/types.js';
 import { ResolverLifecycle } from './plugin/lifecycle.js';
 import { type HeimdallPlugin, isHeimdallPlugin } from './plugin/types.js';
-import { CLOCK, type Clock, type ClockTimer, LIFECYCLE, LOGGER, METRICS } from './tokens.js';
+import { metricsPrefix, PluginMetrics } from './plugin/metrics.js';
+import { options, parseOptions, Type } from './plugin/options.js';
+import { CLOCK, type Clock, type ClockTimer, LIFECYCLE, LOGGER, METRICS, MULTI_TOKENS, PLUGIN, PLUGIN_LOGGER, PLUGIN_METRICS, PLUGIN_OPTIONS, type PluginInfo } from './tokens.js';
 import { createTransport } from './transport/index.js';
 import type { BoundAddress, ListenOptions, QueryHandler, TransportServer } from './transport/types.js';
 import { systemClock } from './util/clock.js';
@@ -73,18 +75,26 @@ export interface Resolver extends QueryHandler {
   addresses(): BoundAddress[];
   /** Names of the plugins whose middleware is in the chain, in order. */
   readonly chain: readonly string[];
+  /** A plugin's scope (its child container) by instance name. Throws `NotAvailableError` for an unknown name. */
+  scope(name: string): Container;
+  /** The middleware a plugin contributed (built once, at construction), or undefined when it has none. */
+  middleware(name: string): Middleware | undefined;
 }
 
 const DEFAULT_CLIENT: ClientInfo = Object.freeze({ address: '127.0.0.1', port: 0, family: 4, transport: 'internal' });
 
 
-function intOption(path: string, value: number | undefined, def: number, min: number, max: number): number {
-  if (value === undefined) return def;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(path, `must be an integer in ${min}..${max}`, value);
-  }
-  return value;
-}
+/**
+ * Schema of the resolver's scalar settings (the rest of {@link ResolverOptions}
+ * is objects and functions). The app's config schema includes it.
+ */
+export const resolverSettingsSchema = options({
+  queryTimeoutMs: Type.Integer({ minimum: 1, maximum: 120_000, default: 5000, description: 'Per-query deadline (ms from arrival); after it the client gets SERVFAIL.' }),
+  drainTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 5000, description: 'Bound on waiting for in-flight queries at stop (ms).' }),
+  ednsPayloadSize: Type.Integer({ minimum: 512, maximum: 65_535, default: 1232, description: 'UDP payload size advertised in our OPT records (RFC 6891 §6.2.3).' }),
+  recursionAvailable: Type.Boolean({ default: true, description: 'RA bit of the responses we build.' }),
+  onUnanswered: Type.Union([Type.Literal('servfail'), Type.Literal('refused')], { default: 'servfail', description: 'What to answer when the chain returned without a response.' }),
+});
 
 /**
  * Assembles a resolver: one inversify container with core's services
@@ -128,6 +138,8 @@ class HeimdallResolver implements Resolver {
   private stopping: Promise<void> | null = null;
   private starting: Promise<void> | null = null;
   private tornDown = false;
+  private readonly scopes = new Map<string, Container>();
+  private readonly built = new Map<string, Middleware>();
 
   constructor(options: ResolverOptions) {
     if (typeof options !== 'object' || options === null) throw new ConfigError('', 'resolver options must be an object');
@@ -138,14 +150,20 @@ class HeimdallResolver implements Resolver {
       if (names.has(p.name)) throw new ConfigError(`plugins[${i}].name`, `duplicate plugin name '${p.name}'`, p.name);
       names.add(p.name);
     });
-    const queryTimeoutMs = intOption('queryTimeoutMs', options.queryTimeoutMs, 5000, 1, 120_000);
-    this.drainTimeoutMs = intOption('drainTimeoutMs', options.drainTimeoutMs, 5000, 0, 600_000);
-    const ednsPayloadSize = intOption('ednsPayloadSize', options.ednsPayloadSize, 1232, 512, 65535);
-    const onUnanswered = options.onUnanswered ?? 'servfail';
-    if (onUnanswered !== 'servfail' && onUnanswered !== 'refused') {
-      throw new ConfigError('onUnanswered', "must be 'servfail' or 'refused'", onUnanswered);
-    }
-    this.unanswered = onUnanswered === 'refused' ? Rcode.REFUSED : Rcode.SERVFAIL;
+    const settings = parseOptions(
+      resolverSettingsSchema,
+      {
+        queryTimeoutMs: options.queryTimeoutMs,
+        drainTimeoutMs: options.drainTimeoutMs,
+        ednsPayloadSize: options.ednsPayloadSize,
+        recursionAvailable: options.recursionAvailable,
+        onUnanswered: options.onUnanswered,
+      },
+      '',
+    );
+    const { queryTimeoutMs, ednsPayloadSize } = settings;
+    this.drainTimeoutMs = settings.drainTimeoutMs;
+    this.unanswered = settings.onUnanswered === 'refused' ? Rcode.REFUSED : Rcode.SERVFAIL;
     const listen = options.listen ?? [];
     if (!Array.isArray(listen)) throw new ConfigError('listen', 'must be an array', listen);
     this.listenOptions = listen;
@@ -160,7 +178,7 @@ class HeimdallResolver implements Resolver {
       logger: this.logger,
       clock: this.clock,
       ednsPayloadSize,
-      recursionAvailable: options.recursionAvailable ?? true,
+      recursionAvailable: settings.recursionAvailable,
       queryTimeoutMs,
     };
 
@@ -172,24 +190,51 @@ class HeimdallResolver implements Resolver {
     container.bind(CORE_METRICS).toConstantValue(this.metrics);
     container.bind(RESOLVER).toConstantValue(this);
     options.configure?.(container);
-    this.plugins.forEach((p, i) => {
-      if (p.module === undefined) return;
-      try {
-        container.loadSync(p.module);
-      } catch (e) {
-        throw new ConfigError(`plugins[${i}] (${p.name})`, `module failed to load: ${(e as Error)?.message ?? e}`, e);
-      }
-    });
     this.container = container;
 
-    // Build all middleware after all modules are loaded: a plugin may use a
-    // service bound by a plugin listed after it.
+    // Each plugin gets its own scope (a child container) with its name,
+    // options, logger and metrics; what it provides is bound in the
+    // resolver's container for everyone else.
+    const provided = new Map<symbol, string>();
+    this.plugins.forEach((p, i) => {
+      const scope = new Container({ parent: container, defaultScope: 'Singleton' });
+      const info: PluginInfo = Object.freeze({ name: p.name, kind: p.kind ?? p.name, metricsPrefix: metricsPrefix(p.name) });
+      scope.bind(PLUGIN).toConstantValue(info);
+      scope.bind(PLUGIN_OPTIONS).toConstantValue(p.options ?? {});
+      scope.bind(PLUGIN_LOGGER).toConstantValue(this.logger.child({ plugin: p.name }));
+      scope.bind(PLUGIN_METRICS).toConstantValue(new PluginMetrics(registry, info.metricsPrefix));
+      if (p.module !== undefined) {
+        try {
+          scope.loadSync(p.module);
+        } catch (e) {
+          throw new ConfigError(`plugins[${i}] (${p.name})`, `module failed to load: ${(e as Error)?.message ?? e}`, e);
+        }
+      }
+      for (const [j, prov] of (p.provides ?? []).entries()) {
+        if (typeof prov?.token !== 'symbol') throw new ConfigError(`plugins[${i}] (${p.name}).provides[${j}]`, 'token must be a symbol', prov?.token);
+        const multi = prov.multi === true || MULTI_TOKENS.has(prov.token);
+        if (!multi) {
+          const first = provided.get(prov.token);
+          if (first !== undefined) {
+            this.logger.info({ token: prov.token.description, plugin: p.name, provider: first }, 'service provided by an earlier plugin in the chain; this one is not used for it');
+            continue;
+          }
+          provided.set(prov.token, p.name);
+        }
+        container.bind(prov.token).toDynamicValue(() => scope.get(prov.use)).inSingletonScope();
+      }
+      this.scopes.set(p.name, scope);
+    });
+
+    // Build all middleware after all plugins are loaded, exactly once: a
+    // plugin may use a service provided by a plugin listed after it.
     const steps: NamedMiddleware[] = [];
     for (const p of this.plugins) {
-      const mw = p.middleware?.(container);
+      const mw = p.middleware?.(this.scopes.get(p.name)!);
       if (mw === null || mw === undefined) continue;
       if (typeof mw !== 'function') throw new ConfigError(`${p.name}`, 'middleware() must return a function or null', mw);
       steps.push({ name: p.name, middleware: mw });
+      this.built.set(p.name, mw);
     }
     this.chain = steps.map((s) => s.name);
     this.run = compose(steps);
@@ -208,7 +253,7 @@ class HeimdallResolver implements Resolver {
   private async doStart(): Promise<void> {
     try {
       for (const p of this.plugins) {
-        if (p.start) await p.start(this.container);
+        if (p.start) await p.start(this.scopes.get(p.name)!);
         this.started.push(p);
       }
       await this.lifecycle.runStart();
@@ -271,12 +316,22 @@ class HeimdallResolver implements Resolver {
     for (let i = this.started.length - 1; i >= 0; i--) {
       const p = this.started[i];
       try {
-        await p.stop?.(this.container);
+        await p.stop?.(this.scopes.get(p.name)!);
       } catch (e) {
         this.logger.error({ err: e, plugin: p.name }, 'plugin stop failed');
       }
     }
     this.started = [];
+  }
+
+  scope(name: string): Container {
+    const scope = this.scopes.get(name);
+    if (scope === undefined) throw new NotAvailableError(`no plugin named '${name}' in this resolver`);
+    return scope;
+  }
+
+  middleware(name: string): Middleware | undefined {
+    return this.built.get(name);
   }
 
   addresses(): BoundAddress[] {
@@ -341,6 +396,7 @@ class HeimdallResolver implements Resolver {
   }
 
   private finish(ctx: DnsContext): Buffer {
+    if (ctx.original !== null) ctx._finalize();
     let response = ctx.response;
     if (response === null || !(response instanceof Uint8Array) || response.length < 12) {
       if (response !== null) ctx.log.warn({ type: typeof response }, 'a middleware set an invalid response (not wire bytes of at least 12 octets); answering as unanswered');
@@ -358,6 +414,7 @@ class HeimdallResolver implements Resolver {
     ctx.log.error({ err: error, plugin }, `plugin/${plugin}: middleware failed, answering SERVFAIL`);
     ctx._ede = undefined;
     ctx.servfail();
+    if (ctx.original !== null) ctx._finalize();
     this.metrics.countResponse(ctx.response!);
     return ctx.response!;
   }
@@ -384,6 +441,7 @@ class HeimdallResolver implements Resolver {
         ctx._expire(reason);
         ctx._ede = undefined;
         ctx.servfail();
+        if (ctx.original !== null) ctx._finalize();
         m.countResponse(ctx.response!);
         settle(ctx.response!);
       };

@@ -4,7 +4,6 @@
 import {
   type ClientInfo,
   type Clock,
-  type Container,
   compose,
   type ContextEnv,
   createResolver,
@@ -41,10 +40,10 @@ export interface RunOptions {
   /** Payload size advertised in built responses. Default 1232. */
   ednsPayloadSize?: number;
   /**
-   * Container to build a plugin's middleware with (when a plugin rather than a
-   * middleware is run). Default: a test resolver's container with that plugin.
+   * Resolver whose built middleware runs (when a plugin rather than a
+   * middleware is given). Default: a {@link testResolver} of those plugins.
    */
-  container?: Container;
+  resolver?: Resolver;
   /**
    * What runs when the middleware calls `next()` (the rest of the chain).
    * Default: nothing (nobody answers). Give e.g. a middleware that answers
@@ -88,7 +87,7 @@ export function createContext(query: Buffer, options: RunOptions = {}): DnsConte
  * const { response, sync } = await runMiddleware(whoamiMiddleware, query('whoami.test', 'A'), { client: { address: '198.51.100.7' } });
  */
 export async function runMiddleware(middleware: Middleware | HeimdallPlugin, query: Buffer, options: RunOptions = {}): Promise<RunResult> {
-  const underTest: Middleware = typeof middleware === 'function' ? middleware : middlewareOf(middleware, options.container);
+  const underTest: Middleware = typeof middleware === 'function' ? middleware : middlewareOf(middleware, options.resolver);
   let nextCalls = 0;
   const downstream = options.next;
   const counting: Middleware = (ctx, next) => {
@@ -98,32 +97,34 @@ export async function runMiddleware(middleware: Middleware | HeimdallPlugin, que
   const ctx = createContext(query, options);
   const r = compose([{ name: 'under-test', middleware: underTest }, { name: 'next', middleware: counting }])(ctx);
   if (r !== undefined) await r;
+  ctx._finalize();
   return { ctx, response: ctx.response, sync: r === undefined, nextCalls };
 }
 
 /**
- * The middleware a plugin contributes, built the way the resolver builds it:
- * `plugin.middleware(container)`. Without a container, one is assembled by
- * {@link testResolver} from this plugin alone (its module loaded, core's
- * services bound). Throws when the plugin has no middleware.
+ * The middleware a plugin contributes, as the resolver built it (exactly
+ * once, in its own scope). Without a resolver, one is assembled by
+ * {@link testResolver} from this plugin alone. Throws when the plugin has no
+ * middleware.
  */
-export function middlewareOf(plugin: HeimdallPlugin, container?: Container): Middleware {
-  const c = container ?? testResolver([plugin]).container;
-  const mw = plugin.middleware?.(c);
+export function middlewareOf(plugin: HeimdallPlugin, resolver?: Resolver): Middleware {
+  const r = resolver ?? testResolver([plugin]);
+  const mw = r.middleware(plugin.name);
   if (typeof mw !== 'function') throw new TypeError(`plugin '${plugin.name}' contributes no middleware`);
   return mw;
 }
 
 /** Runs middleware (or plugins' middleware) in order as one chain on `query` (no resolver failure rules; errors propagate). */
 export async function runChain(middleware: ReadonlyArray<Middleware | HeimdallPlugin>, query: Buffer, options: RunOptions = {}): Promise<RunResult> {
-  let container = options.container;
+  let resolver = options.resolver;
   const plugins = middleware.filter((m): m is HeimdallPlugin => typeof m !== 'function');
-  if (container === undefined && plugins.length > 0) container = testResolver(plugins).container;
-  const steps = middleware.map((m) => (typeof m === 'function' ? m : middlewareOf(m, container)));
+  if (resolver === undefined && plugins.length > 0) resolver = testResolver(plugins);
+  const steps = middleware.map((m) => (typeof m === 'function' ? m : middlewareOf(m, resolver)));
   if (options.next) steps.push(options.next);
   const ctx = createContext(query, options);
   const r = compose(steps.map((m, i) => ({ name: `#${i}`, middleware: m })))(ctx);
   if (r !== undefined) await r;
+  ctx._finalize();
   return { ctx, response: ctx.response, sync: r === undefined, nextCalls: 0 };
 }
 
@@ -133,7 +134,7 @@ export type TestResolverOptions = Partial<Omit<ResolverOptions, 'plugins'>>;
 /** A resolver for tests, with its fake clock. */
 export interface TestResolver extends Resolver {
   readonly clock: FakeClock | Clock;
-  /** Shortcut for `container.get(token)`. */
+  /** Shortcut for `container.get(token)` (services of the resolver and what plugins provide). */
   get<T>(token: symbol): T;
 }
 

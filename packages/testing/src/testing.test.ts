@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { ContainerModule, decode, type HeimdallPlugin, type Middleware, RecordType } from '@heimdall/core';
+import { ContainerModule, decode, type HeimdallPlugin, type Middleware, RecordType, StateKey } from '@heimdall/core';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
   createContext,
@@ -137,14 +137,15 @@ describe('runMiddleware / runChain / testResolver', () => {
     expect(r.nextCalls).toBe(0);
     expectAnswers(r.response, ['198.51.100.7']);
 
+    const SEEN = new StateKey<boolean>('seen');
     const passthrough: Middleware = async (ctx, next) => {
       await next();
-      if (ctx.response) ctx.state.set('seen', true);
+      if (ctx.response) ctx.set(SEEN, true);
     };
     const r2 = await runMiddleware(passthrough, query('who.test'), { next: whoami });
     expect(r2.sync).toBe(false);
     expect(r2.nextCalls).toBe(1);
-    expect(r2.ctx.state.get('seen')).toBe(true);
+    expect(r2.ctx.get(SEEN)).toBe(true);
     expectAnswers(r2.response, ['192.0.2.10']);
 
     await expect(runMiddleware(() => { throw new Error('boom'); }, query('a.test'))).rejects.toThrow('boom');

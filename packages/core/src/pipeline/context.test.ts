@@ -1,3 +1,4 @@
+import { StateKey } from './state.js';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { decode, encode, type MessageInit, OptionCode, RecordType, type ResourceRecordInit } from '../packet/index.js';
@@ -63,8 +64,13 @@ describe('DnsContext answering', () => {
   test('lazy parts: state, log, signal, remaining', () => {
     const ctx = ctxFor({ id: 1, questions: [{ name: 'x.test', type: RecordType.A }] });
     expect(ctx._state).toBeUndefined();
-    ctx.state.set('k', 1);
-    expect(ctx.state.get('k')).toBe(1);
+    const K = new StateKey<number>('k');
+    const K2 = new StateKey<number>('k');
+    expect(ctx.has(K)).toBe(false);
+    ctx.set(K, 1);
+    expect(ctx.get(K)).toBe(1);
+    expect(ctx.get(K2)).toBeUndefined(); // keys compare by identity, not description
+    expect(ctx.has(K)).toBe(true);
     expect(ctx._log).toBeUndefined();
     expect(ctx.log).toBe(ctx.log);
     expect(ctx.signal.aborted).toBe(false);

@@ -7,8 +7,11 @@
  */
 import type { Logger } from 'pino';
 import {
+  decode,
   encode,
   MessageReader,
+  nameToWire,
+  namesEqual,
   OptionCode,
   Rcode,
   RecordType,
@@ -17,6 +20,7 @@ import {
 } from '../packet/index.js';
 import { parseIPv4, parseIPv6 } from '../packet/ip.js';
 import type { Clock } from '../tokens.js';
+import type { StateKey } from './state.js';
 import type { ClientInfo } from './types.js';
 
 /** An extended DNS error (RFC 8914) to attach to the response. */
@@ -71,18 +75,30 @@ const EDE_OPTION = 15; // RFC 8914 OPTION-CODE
  * response buffer in place: another plugin (a cache) may hold it.
  */
 export class DnsContext {
-  /** Lazy zero-copy view of the request (header parsed, the rest on demand). */
+  /**
+   * Lazy zero-copy view of the request (header parsed, the rest on demand).
+   * After {@link rewrite}, the rewritten question; the client's own stays in
+   * {@link original}.
+   */
   readonly query: MessageReader;
-  /** The raw query bytes as received. Do not modify. */
+  /** The query bytes the chain works on (as received, or as rewritten). Do not modify. */
   readonly request: Buffer;
   /** Who asked, and over what. */
   readonly client: ClientInfo;
   /** The answer in wire format, or null while nobody answered. */
   response: Buffer | null;
+  /**
+   * Set to true to keep this answer out of every cache (the in-memory cache
+   * and its tiers): an answer that depends on the client, a synthesized
+   * one, a policy decision that can change.
+   */
+  noCache: boolean;
+  /** The client's own request and question view when the query was {@link rewrite}n, else null. */
+  original: { readonly request: Buffer; readonly query: MessageReader } | null;
   /** @internal Epoch ms of the deadline once fixed, else -1 (see {@link DnsContext.deadline}). */
   _deadline: number;
   /** @internal */ _env: ContextEnv;
-  /** @internal */ _state: Map<unknown, unknown> | undefined;
+  /** @internal */ _state: Map<StateKey<unknown>, unknown> | undefined;
   /** @internal */ _log: Logger | undefined;
   /** @internal */ _abort: AbortController | undefined;
   /** @internal */ _expired: boolean;
@@ -101,6 +117,8 @@ export class DnsContext {
     this.request = request;
     this.client = client;
     this.response = null;
+    this.noCache = false;
+    this.original = null;
     this._deadline = -1;
     this._env = env;
     this._state = undefined;
@@ -124,12 +142,91 @@ export class DnsContext {
     return this._deadline;
   }
 
+  /** This query's value for `key` (set by an earlier middleware), or undefined. */
+  get<T>(key: StateKey<T>): T | undefined {
+    return this._state?.get(key) as T | undefined;
+  }
+
   /**
-   * Per-query scratch space shared by the middleware of this query. Key it
-   * with a symbol or object your plugin owns to avoid collisions.
+   * Stores per-query state under a typed key that your plugin owns (or a
+   * shared one core defines, such as `BLOCKED`), for middleware later in the
+   * chain or observers such as a query log.
    */
-  get state(): Map<unknown, unknown> {
-    return (this._state ??= new Map());
+  set<T>(key: StateKey<T>, value: T): void {
+    (this._state ??= new Map()).set(key, value);
+  }
+
+  /** Whether a value is stored under `key`. */
+  has(key: StateKey<unknown>): boolean {
+    return this._state?.has(key) === true;
+  }
+
+  /**
+   * Changes the question (name and/or type) for the rest of the chain: the
+   * middleware after this one, the cache and the upstream see the new
+   * question, ID, flags and EDNS kept. When the answer comes back, core
+   * gives the client its own question (exact letter case) and renames owner
+   * names equal to the new name back to the client's name, as CoreDNS's
+   * `rewrite name … answer auto` does. Call it before `next()`.
+   *
+   * @example
+   * // rewrite name suffix .lan .home.arpa
+   * if (ctx.query.qname.endsWith('.lan')) ctx.rewrite({ name: `${ctx.query.qname.slice(0, -4)}.home.arpa` });
+   * return next();
+   */
+  rewrite(change: { readonly name?: string; readonly type?: number }): void {
+    const q = this.query;
+    const name = change.name ?? q.qname;
+    const type = change.type ?? q.qtype;
+    if (type !== (type & 0xffff)) throw new RangeError(`rewrite: type must be 0..65535, got ${type}`);
+    if (name === q.qname && type === q.qtype) return;
+    const wire = Buffer.allocUnsafe(256);
+    const nameLen = nameToWire(name, wire, 0); // throws on a bad name
+    const req = this.request;
+    const qEnd = q.questionEnd;
+    const out = Buffer.allocUnsafe(12 + nameLen + 4 + (req.length - qEnd));
+    req.copy(out, 0, 0, 12);
+    out.writeUInt16BE(1, 4);
+    wire.copy(out, 12, 0, nameLen);
+    out.writeUInt16BE(type, 12 + nameLen);
+    out.writeUInt16BE(q.qclass, 12 + nameLen + 2);
+    req.copy(out, 12 + nameLen + 4, qEnd);
+    if (this.original === null) this.original = { request: req, query: q };
+    const self = this as { request: Buffer; query: MessageReader };
+    self.request = out;
+    self.query = new MessageReader(out);
+    self.query.questionEnd;
+    this._edns = undefined;
+    this._log = undefined;
+  }
+
+  /**
+   * @internal Called by the resolver (and the testing kit) once the chain is
+   * done: after a {@link rewrite}, gives the client its own question back.
+   */
+  _finalize(): void {
+    const response = this.response;
+    const original = this.original;
+    if (original === null || response === null) return;
+    try {
+      const m = decode(response);
+      const rewritten = this.query.qname;
+      const client = original.query;
+      m.questions = [{ name: client.qname, type: client.qtype, class: client.qclass }];
+      for (const section of [m.answers, m.authorities, m.additionals]) {
+        for (const r of section) if (namesEqual(r.name, rewritten)) r.name = client.qname;
+      }
+      this.response = encode(m);
+    } catch (e) {
+      this.log.warn({ err: e }, 'could not restore the question of a rewritten query; answering SERVFAIL');
+      this._ede = undefined;
+      const self = this as { request: Buffer; query: MessageReader };
+      self.request = original.request;
+      self.query = original.query;
+      this.original = null;
+      this._edns = undefined;
+      this.servfail();
+    }
   }
 
   /** A pino child logger bound to this query (id, client, question). Created on first use. */

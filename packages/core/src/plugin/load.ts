@@ -3,6 +3,7 @@
  * `{ "use": "@acme/heimdall-geo", "options": { … } }`. No fork, no rebuild.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { register } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, PluginLoadError } from '../errors.js';
@@ -50,7 +51,10 @@ export async function loadPlugin(spec: PluginSpec, options: LoadPluginOptions = 
     mod = await importer(url ?? use);
   } catch (e) {
     const code = (e as { code?: string })?.code;
-    const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED';
+    // "Cannot find" only when the plugin itself is missing: when it was found
+    // (url resolved) and one of *its* imports failed, show that error.
+    const notFound = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED';
+    const missing = notFound && (url === undefined ? String((e as Error)?.message ?? '').includes(`'${use}'`) : String((e as Error)?.message ?? '').includes(fileOf(url)));
     const msg = missing
       ? `${where}.use: cannot find plugin '${use}' (resolved from ${baseDir}); is it installed?`
       : `${where}.use: plugin '${use}' failed to import: ${(e as Error)?.message ?? e}`;
@@ -72,9 +76,14 @@ export async function loadPlugin(spec: PluginSpec, options: LoadPluginOptions = 
 
   let plugin: unknown;
   try {
-    plugin = factory(spec.options === undefined ? {} : spec.options);
+    const instance = spec.name === undefined ? { path: `${where}.options` } : { name: spec.name, path: `${where}.options` };
+    plugin = factory(spec.options === undefined ? {} : spec.options, instance);
   } catch (e) {
-    if (e instanceof ConfigError) throw new ConfigError(`${where} (${use})`, e.message, e.value);
+    if (e instanceof ConfigError) {
+      // definePlugin factories already name the config path; older ones name their own.
+      if (e.path.startsWith(where)) throw e;
+      throw new ConfigError(`${where} (${use})`, e.message, e.value);
+    }
     throw new PluginLoadError('PLUGIN_INVALID', use, `${where}: plugin factory of '${use}' threw: ${(e as Error)?.message ?? e}`, { cause: e });
   }
   if (plugin instanceof Promise) {
@@ -174,4 +183,30 @@ function pickCondition(target: unknown, depth = 0): string | undefined {
     }
   }
   return undefined;
+}
+
+function fileOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url;
+  }
+}
+
+let shared = false;
+
+/**
+ * Makes `@heimdall/*` imports of plugins loaded later resolve to the copies
+ * the host (`parentURL`, usually `import.meta.url` of the host's entry)
+ * depends on: a plugin installed next to a config, with `@heimdall/core` as
+ * an optional peer dependency, then runs against the app's own core. Call
+ * once, before loading plugins. A no-op under runners with their own module
+ * graph (vitest), where the hook file is TypeScript.
+ */
+export function shareHostPackages(parentURL: string): void {
+  if (shared) return;
+  const hook = new URL('./resolve-hook.js', import.meta.url);
+  if (!import.meta.url.endsWith('.js')) return;
+  register(hook, { data: { parentURL } });
+  shared = true;
 }

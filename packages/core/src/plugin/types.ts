@@ -1,54 +1,89 @@
 /**
- * The plugin contract: what a third-party package exports.
+ * The plugin contract: what the resolver consumes. Plugin packages build it
+ * with {@link definePlugin}, which validates options against the plugin's
+ * schema; this interface is what `createResolver` sees.
  */
-import type { Container, ContainerModule } from 'inversify';
+import type { Container, ContainerModule, ServiceIdentifier } from 'inversify';
+import type { TSchema } from '@sinclair/typebox';
 import type { Middleware } from '../pipeline/types.js';
 
-/**
- * A named unit of resolver behaviour. Everything is optional except the name:
- * a plugin may only contribute services (a cache store) and no middleware, or
- * only middleware.
- *
- * The resolver, for each plugin in the order of its `plugins` list:
- * 1. loads `module` into the resolver's container (synchronously: do async
- *    setup in `start`);
- * 2. once every module is loaded, calls `middleware(container)` (so a plugin
- *    may use services bound by plugins listed after it) and puts the result in
- *    the chain at the plugin's position;
- * 3. on `resolver.start()`, awaits `start(container)` in list order, and on
- *    `resolver.stop()`, awaits `stop(container)` in reverse order.
- *
- * @example
- * export default function whoami(options: { ttl?: number } = {}): HeimdallPlugin {
- *   const ttl = options.ttl ?? 0;
- *   return { name: 'whoami', middleware: () => (ctx) => ctx.answer([...]) };
- * }
- */
-export interface HeimdallPlugin {
-  /** Unique in a resolver: `'cache'`, `'@acme/geo'`. Used in logs, errors and metrics. */
-  readonly name: string;
-  /** Bindings this plugin contributes: its services, under the tokens it exports. */
-  readonly module?: ContainerModule;
-  /** Builds this plugin's middleware, once, at resolver build time. Return null to stay out of the chain. */
-  middleware?(container: Container): Middleware | null | undefined;
-  /** Async setup (load lists, open pools). Runs in chain order before sockets are bound. */
-  start?(container: Container): void | Promise<void>;
-  /** Teardown (flush, close). Runs in reverse chain order after in-flight queries drained. */
-  stop?(container: Container): void | Promise<void>;
+/** Exposes a service from a plugin's scope under a token of the resolver's container. */
+export interface Provision {
+  /** Token in the resolver's container (`UPSTREAM`, `ADMIN_ACTIONS`, your own). */
+  readonly token: symbol;
+  /** What to resolve in the plugin's scope (a class bound in its module, or a token). */
+  readonly use: ServiceIdentifier;
+  /**
+   * Several plugins may provide the token (collected with `getAll`). Core's
+   * `ADMIN_ACTIONS` and `CACHE_TIERS` are always multi. For a single token
+   * provided twice, the first plugin in chain order wins.
+   */
+  readonly multi?: boolean;
 }
 
 /**
- * What a plugin package default-exports: a function from options (validated,
- * with defaults) to a plugin. It must throw `ConfigError` with the field path
- * (`geo.database: must be a file path`) on bad options.
+ * A named unit of resolver behaviour, as `createResolver` consumes it.
+ *
+ * For each plugin, in the order of its `plugins` list, the resolver:
+ * 1. makes the plugin's scope, a child container of the resolver's with
+ *    `PLUGIN`, `PLUGIN_OPTIONS`, `PLUGIN_LOGGER` and `PLUGIN_METRICS` bound,
+ *    and loads `module` into it (synchronously);
+ * 2. binds each of `provides` in the resolver's container;
+ * 3. once every plugin is loaded, calls `middleware(scope)` exactly once (so
+ *    a plugin may use services provided by plugins listed after it) and puts
+ *    the result in the chain at the plugin's position;
+ * 4. on `start()`, awaits `start(scope)` in list order; on `stop()`,
+ *    `stop(scope)` in reverse order.
  */
-export type PluginFactory<Options = any> = (options: Options) => HeimdallPlugin;
+export interface HeimdallPlugin {
+  /** Instance name, unique in a resolver (`cache`, `upstream-lan`, `@acme/geo`). Used in logs, metrics, admin paths. */
+  readonly name: string;
+  /** The plugin's own name, shared by its instances (defaults to `name`). */
+  readonly kind?: string;
+  /** Validated options, bound as `PLUGIN_OPTIONS` in the plugin's scope. */
+  readonly options?: unknown;
+  /** Bindings of the plugin's own services, loaded into its scope. */
+  readonly module?: ContainerModule;
+  /** Services offered to the resolver and other plugins. */
+  readonly provides?: readonly Provision[];
+  /** Builds this plugin's middleware, once. Return null to stay out of the chain. */
+  middleware?(scope: Container): Middleware | null | undefined;
+  /** Async setup (load lists, open pools). Runs in chain order before sockets are bound. */
+  start?(scope: Container): void | Promise<void>;
+  /** Teardown (flush, close). Runs in reverse chain order after in-flight queries drained. */
+  stop?(scope: Container): void | Promise<void>;
+}
+
+/** How to make one instance of a plugin. */
+export interface InstanceOptions {
+  /** Instance name (default: the plugin's name). Two instances of one plugin need different names. */
+  readonly name?: string;
+  /** Where the options live in a config, for error messages (default: the instance name). */
+  readonly path?: string;
+}
+
+/**
+ * What a plugin package default-exports: options in, plugin out. Made by
+ * {@link definePlugin}, which attaches the plugin's name and option schema
+ * (the app composes its published JSON Schema from them).
+ */
+export interface PluginFactory<Input = any> {
+  (options?: Input, instance?: InstanceOptions): HeimdallPlugin;
+  /** The plugin's name (`cache`). */
+  readonly pluginName?: string;
+  /** The options schema (TypeBox, i.e. JSON Schema). */
+  readonly schema?: TSchema;
+  /** One line about the plugin. */
+  readonly description?: string;
+}
 
 /** One entry of a config file's `plugins` list. */
 export interface PluginSpec {
   /** Package name (`@acme/heimdall-geo`) or a path (`./plugins/geo.js`, resolved from `baseDir`). */
   readonly use: string;
-  /** Passed to the factory as is. */
+  /** Instance name; default the plugin's own. */
+  readonly name?: string;
+  /** Validated by the plugin's schema. */
   readonly options?: unknown;
 }
 
@@ -64,5 +99,6 @@ export function isHeimdallPlugin(value: unknown): value is HeimdallPlugin {
     if (p[k] !== undefined && typeof p[k] !== 'function') return false;
   }
   if (p.module !== undefined && (typeof p.module !== 'object' || p.module === null || typeof (p.module as { load?: unknown }).load !== 'function')) return false;
+  if (p.provides !== undefined && !Array.isArray(p.provides)) return false;
   return true;
 }

@@ -1,0 +1,50 @@
+/**
+ * The one way a plugin registers Prometheus metrics: names get the plugin's
+ * prefix (`heimdall_cache_hits_total`), the metric lands in the resolver's
+ * registry, and two resolvers in one process never collide.
+ */
+import { Counter, type CounterConfiguration, Gauge, type GaugeConfiguration, Histogram, type HistogramConfiguration, type Registry } from 'prom-client';
+
+type Named<C> = Omit<C, 'registers' | 'name'> & { name: string };
+
+/** Injected as `PLUGIN_METRICS` in each plugin's scope. */
+export class PluginMetrics {
+  /**
+   * @param registry the resolver's registry
+   * @param prefix `heimdall_<instance>_`
+   */
+  constructor(
+    readonly registry: Registry,
+    readonly prefix: string,
+  ) {}
+
+  /** Full metric name for `name` (`hits_total` → `heimdall_cache_hits_total`). */
+  name(name: string): string {
+    return this.prefix + name;
+  }
+
+  /** A counter named `<prefix><name>`. Give `collect` to fill it at scrape time from plain numbers. */
+  counter<L extends string = string>(config: Named<CounterConfiguration<L>>): Counter<L> {
+    return new Counter<L>({ ...config, name: this.name(config.name), registers: [this.registry] });
+  }
+
+  /** A gauge named `<prefix><name>`. */
+  gauge<L extends string = string>(config: Named<GaugeConfiguration<L>>): Gauge<L> {
+    return new Gauge<L>({ ...config, name: this.name(config.name), registers: [this.registry] });
+  }
+
+  /** A histogram named `<prefix><name>`. */
+  histogram<L extends string = string>(config: Named<HistogramConfiguration<L>>): Histogram<L> {
+    return new Histogram<L>({ ...config, name: this.name(config.name), registers: [this.registry] });
+  }
+}
+
+/** `heimdall_` + the instance name in snake case + `_` (`upstream-lan` → `heimdall_upstream_lan_`). */
+export function metricsPrefix(instance: string): string {
+  const snake = instance
+    .replace(/^@/, '')
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .toLowerCase();
+  return `heimdall_${snake}_`;
+}
