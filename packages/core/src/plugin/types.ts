@@ -52,6 +52,12 @@ export interface HeimdallPlugin {
   start?(scope: Container): void | Promise<void>;
   /** Teardown (flush, close). Runs in reverse chain order after in-flight queries drained. */
   stop?(scope: Container): void | Promise<void>;
+  /**
+   * Preflight for `heimdall --check`: problems a start would hit (a missing
+   * required list file, an unreadable certificate), as messages naming the
+   * option path. Must not bind sockets or change state.
+   */
+  check?(): Promise<readonly string[]> | readonly string[];
 }
 
 /** How to make one instance of a plugin. */
@@ -95,7 +101,7 @@ export function isHeimdallPlugin(value: unknown): value is HeimdallPlugin {
   if (typeof value !== 'object' || value === null) return false;
   const p = value as Record<string, unknown>;
   if (typeof p.name !== 'string' || p.name.length === 0) return false;
-  for (const k of ['middleware', 'start', 'stop'] as const) {
+  for (const k of ['middleware', 'start', 'stop', 'check'] as const) {
     if (p[k] !== undefined && typeof p[k] !== 'function') return false;
   }
   if (p.module !== undefined && (typeof p.module !== 'object' || p.module === null || typeof (p.module as { load?: unknown }).load !== 'function')) return false;
