@@ -16,7 +16,7 @@ const b = (h: string) => Buffer.from(h, 'hex');
 export const SAMPLE_RECORDS: ResourceRecordInit[] = [
   { name: 'example.com', type: RecordType.A, ttl: 300, data: '192.0.2.1' },
   { name: 'example.com', type: RecordType.A, ttl: 0, data: '0.0.0.0' },
-  { name: 'example.com', type: RecordType.A, ttl: 0xffffffff, data: '255.255.255.255' },
+  { name: 'example.com', type: RecordType.A, ttl: 0x7fffffff, data: '255.255.255.255' },
   { name: 'example.com', type: RecordType.AAAA, ttl: 300, data: '2001:db8::1' },
   { name: 'example.com', type: RecordType.AAAA, ttl: 300, data: '::' },
   { name: 'example.com', type: RecordType.AAAA, ttl: 300, data: '::ffff:c000:201' },
@@ -117,14 +117,54 @@ export const SAMPLE_RECORDS: ResourceRecordInit[] = [
   { name: 'example.com', type: RecordType.LOC, ttl: 60, data: b('0012161300000000') },
 ];
 
+/** Types whose format is defined for class IN only (RFC 3597 §4: opaque bytes in other classes). */
+const CLASS_IN_ONLY = new Set([RecordType.A, RecordType.AAAA, RecordType.SRV, RecordType.NAPTR, RecordType.KX, RecordType.SVCB, RecordType.HTTPS]);
+
+/** The RDATA bytes `rr` encodes to in class IN. */
+function inRdata(rr: ResourceRecordInit): Buffer {
+  const [view] = new MessageReader(encode({ answers: [rr] })).records();
+  return Buffer.from(view.rdata());
+}
+
 describe('round trip per record type', () => {
   for (const rr of SAMPLE_RECORDS) {
     it(`${rr.type} ${JSON.stringify(rr.data).slice(0, 60)}`, () => {
       roundTrip(withRecord(rr));
-      // Also as authority and additional records, and in a class other than IN.
-      roundTrip({ authorities: [rr], additionals: [{ ...rr, class: 3 }] });
+      // Also as authority and additional records, and in a class other than IN
+      // (where class-IN formats are opaque bytes).
+      const other = CLASS_IN_ONLY.has(rr.type) ? { ...rr, class: 3, data: inRdata(rr) } : { ...rr, class: 3 };
+      roundTrip({ authorities: [rr], additionals: [other] });
     });
   }
+
+  it('class-IN formats (A, AAAA, SRV, NAPTR, KX, SVCB, HTTPS) are opaque bytes in other classes (RFC 3597 §4)', () => {
+    for (const rr of SAMPLE_RECORDS.filter((r) => CLASS_IN_ONLY.has(r.type))) {
+      const raw = inRdata(rr);
+      for (const klass of [3, 4, 255]) {
+        const bytes = encode({ answers: [{ ...rr, class: klass, data: raw }] });
+        expect(decode(bytes).answers[0].data).toEqual(raw);
+        const [view] = new MessageReader(bytes).records();
+        expect(view.data()).toEqual(raw);
+        // The class-IN text form is refused outside class IN.
+        expect(() => encode({ answers: [{ ...rr, class: klass }] })).toThrow(expect.objectContaining({ code: 'INVALID_VALUE' }));
+      }
+    }
+    // A CHAOS-class "A" record of 2 octets is not malformed: it is not an address at all.
+    const ch = encode({ answers: [{ name: 'x', type: RecordType.A, class: 3, data: b('0102') }] });
+    expect(decode(ch).answers[0].data).toEqual(b('0102'));
+  });
+
+  it('a TTL with the top bit set reads as 0 on both paths (RFC 2181 §8)', () => {
+    for (const ttl of [0x80000000, 0xffffffff, 0x80000001]) {
+      const bytes = encode({ answers: [{ name: 'example.com', type: RecordType.A, ttl, data: '192.0.2.1' }] });
+      expect(decode(bytes).answers[0].ttl).toBe(0);
+      const [view] = new MessageReader(bytes).records();
+      expect(view.ttl).toBe(0);
+    }
+    const ok = encode({ answers: [{ name: 'example.com', type: RecordType.A, ttl: 0x7fffffff, data: '192.0.2.1' }] });
+    expect(decode(ok).answers[0].ttl).toBe(0x7fffffff);
+    expect([...new MessageReader(ok).records()][0].ttl).toBe(0x7fffffff);
+  });
 
   it('accepts strings for TXT and decodes them as bytes', () => {
     const m = withRecord({ name: 'example.com', type: RecordType.TXT, data: ['héllo', Buffer.from('x')] });
@@ -147,8 +187,29 @@ describe('messages', () => {
     roundTrip({ id: 0, opcode: 5 });
   });
 
-  it('round-trips several questions', () => {
-    roundTrip({ questions: [{ name: 'a.example', type: 1 }, { name: 'b.example', type: 28, class: 255 }] });
+  it('round-trips a question of any class', () => {
+    roundTrip({ questions: [{ name: 'b.example', type: 28, class: 255 }] });
+  });
+
+  it('a second question (QDCOUNT > 1) is FORMERR on both paths (RFC 9619)', () => {
+    const two = encode({ questions: [{ name: 'a.example', type: 1 }, { name: 'b.example', type: 28 }] });
+    expect(() => decode(two)).toThrow(expect.objectContaining({ code: 'BAD_QUESTION' }));
+    const r = new MessageReader(two);
+    expect(r.qdcount).toBe(2); // the header alone still reads
+    expect(() => r.questionEnd).toThrow(expect.objectContaining({ code: 'BAD_QUESTION' }));
+    expect(() => [...new MessageReader(two).records()]).toThrow(expect.objectContaining({ code: 'BAD_QUESTION' }));
+    expect(() => new MessageReader(two).optOffset).toThrow(expect.objectContaining({ code: 'BAD_QUESTION' }));
+  });
+
+  it('an OPT record outside the additional section is FORMERR on both paths (RFC 6891 §6.1.1)', () => {
+    const opt = { name: '', type: RecordType.OPT, class: 1232, ttl: 0, data: [] };
+    for (const m of [{ answers: [opt] }, { authorities: [opt] }] as MessageInit[]) {
+      const bytes = encode({ questions: [{ name: 'example.com', type: 1 }], ...m });
+      expect(() => decode(bytes)).toThrow(expect.objectContaining({ code: 'BAD_OPT' }));
+      expect(() => [...new MessageReader(bytes).records()]).toThrow(expect.objectContaining({ code: 'BAD_OPT' }));
+      expect(() => new MessageReader(bytes).optOffset).toThrow(expect.objectContaining({ code: 'BAD_OPT' }));
+      expect(() => new MessageReader(bytes).edns()).toThrow(expect.objectContaining({ code: 'BAD_OPT' }));
+    }
   });
 
   it('round-trips EDNS with every option kind', () => {
@@ -464,13 +525,11 @@ describe('decoder errors', () => {
     const labels = `${'3f' + '61'.repeat(63)}`.repeat(4);
     expect(() => decode(hex(`${header} ${labels} 00 0001 0001`))).toThrow(expect.objectContaining({ code: 'NAME_TOO_LONG' }));
     // Also when built from pointers: each name adds its labels to an earlier one.
-    const parts = [hex('0000 0000 0001 0000 0000 0000')];
+    const parts = [hex('0000 0000 0001 0001 0000 0000')];
     parts.push(hex(`3f${'61'.repeat(63)} 3f${'62'.repeat(63)} 00 0001 0001`)); // 130 octets at 12
-    parts.push(hex(`3f${'63'.repeat(63)} 3f${'64'.repeat(63)} c00c`)); // 258 octets via pointer
-    const msg = Buffer.concat(parts);
-    msg.writeUInt16BE(0, 4);
-    msg.writeUInt16BE(2, 4); // two questions; the second needs a type
-    const bad = Buffer.concat([msg, hex('0001 0001')]);
+    parts.push(hex(`3f${'63'.repeat(63)} 3f${'64'.repeat(63)} c00c`)); // an owner of 258 octets via pointer
+    parts.push(hex('0001 0001 00000000 0004 c0000201'));
+    const bad = Buffer.concat(parts);
     expect(() => decode(bad)).toThrow(expect.objectContaining({ code: 'NAME_TOO_LONG' }));
   });
 

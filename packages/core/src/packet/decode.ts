@@ -5,34 +5,44 @@ import type { Edns } from './edns.js';
 import { decodeOptions } from './edns-codec.js';
 import { PacketError, truncated } from './errors.js';
 import type { Message, Question, ResourceRecord } from './message.js';
-import { nameEnd, readName } from './name.js';
-import { decodeRdata } from './rdata/index.js';
+import { type NameCursor, nameBudget, readName } from './name.js';
+import { decodeRdataAt } from './rdata/index.js';
 import { RecordType } from './types.js';
 
 // Names decoded so far in this message, by offset: a record name that is a
 // single pointer to one of them (the usual 0xC00C) reuses the string.
+// Scratch for the decode in progress (decoding is synchronous); the count of
+// valid slots lives in the per-decode state.
 const MEMO = 8;
 const memoOffset = new Int32Array(MEMO);
 const memoName: string[] = new Array(MEMO).fill('');
-let memoCount = 0;
-let after = 0;
 
-function nameAt(buf: Buffer, pos: number): string {
+/** Per-decode state: the name cursor (end of the last name, expansion budget) and the memo fill. */
+class DecodeState implements NameCursor {
+  end = 0;
+  budget: number;
+  memoCount = 0;
+  constructor(length: number) {
+    this.budget = nameBudget(length);
+  }
+}
+
+/** The name at `pos`; `st.end` is set to the offset after it. */
+function nameAt(buf: Buffer, pos: number, st: DecodeState): string {
   const b = buf[pos];
   if (b >= 0xc0 && pos + 1 < buf.length) {
     const target = ((b & 0x3f) << 8) | buf[pos + 1];
-    for (let i = 0; i < memoCount; i++) {
+    for (let i = 0; i < st.memoCount; i++) {
       if (memoOffset[i] === target) {
-        after = pos + 2;
+        st.end = pos + 2;
         return memoName[i];
       }
     }
   }
-  const s = readName(buf, pos);
-  after = nameEnd;
-  if (memoCount < MEMO) {
-    memoOffset[memoCount] = pos;
-    memoName[memoCount++] = s;
+  const s = readName(buf, pos, st);
+  if (st.memoCount < MEMO) {
+    memoOffset[st.memoCount] = pos;
+    memoName[st.memoCount++] = s;
   }
   return s;
 }
@@ -48,12 +58,17 @@ export function asBuffer(bytes: Uint8Array): Buffer {
  * Decodes a whole message. EDNS is lifted out of the additional section into
  * `message.edns`, and `rcode` is the full (extended) rcode. Binary fields are
  * copied, so the result does not alias `buf`. Trailing octets after the last
- * record are ignored.
+ * record are ignored. A TTL with the top bit set reads as 0 (RFC 2181 §8).
+ * Work is linear in the message length: each name follows at most 127
+ * pointers and all names together expand to at most `nameBudget(length)`
+ * octets (else `POINTER_LIMIT`).
  *
  * Cost: one object per question/record plus its RDATA; for the hot path use
  * {@link MessageReader}, which decodes nothing until asked.
  *
- * @throws PacketError for any malformed input (and nothing else).
+ * @throws PacketError for any malformed input (and nothing else), including
+ *   more than one question (`BAD_QUESTION`) and an OPT record outside the
+ *   additional section (`BAD_OPT`).
  */
 export function decode(bytes: Buffer | Uint8Array): Message {
   const buf = asBuffer(bytes);
@@ -64,12 +79,14 @@ export function decode(bytes: Buffer | Uint8Array): Message {
   const an = (buf[6] << 8) | buf[7];
   const ns = (buf[8] << 8) | buf[9];
   const ar = (buf[10] << 8) | buf[11];
-  memoCount = 0;
+  // RFC 9619: a message has at most one question (QDCOUNT > 1 is FORMERR).
+  if (qd > 1) throw new PacketError('BAD_QUESTION', 4, `QDCOUNT ${qd}: more than one question`);
+  const st = new DecodeState(len);
   let pos = 12;
   const questions: Question[] = [];
   for (let i = 0; i < qd; i++) {
-    const name = nameAt(buf, pos);
-    pos = after;
+    const name = nameAt(buf, pos, st);
+    pos = st.end;
     if (pos + 4 > len) throw truncated(pos, 'a question');
     questions.push({ name, type: (buf[pos] << 8) | buf[pos + 1], class: (buf[pos + 2] << 8) | buf[pos + 3] });
     pos += 4;
@@ -81,12 +98,13 @@ export function decode(bytes: Buffer | Uint8Array): Message {
   const total = an + ns + ar;
   for (let i = 0; i < total; i++) {
     const nameStart = pos;
-    const name = nameAt(buf, pos);
-    pos = after;
+    const name = nameAt(buf, pos, st);
+    pos = st.end;
     if (pos + 10 > len) throw truncated(pos, 'a record header');
     const type = (buf[pos] << 8) | buf[pos + 1];
     const klass = (buf[pos + 2] << 8) | buf[pos + 3];
-    const ttl = buf[pos + 4] * 0x1000000 + ((buf[pos + 5] << 16) | (buf[pos + 6] << 8) | buf[pos + 7]);
+    // RFC 2181 §8: a TTL with the top bit set is treated as 0 (the OPT "TTL" is flags, read below).
+    const ttl = buf[pos + 4] >= 0x80 ? 0 : buf[pos + 4] * 0x1000000 + ((buf[pos + 5] << 16) | (buf[pos + 6] << 8) | buf[pos + 7]);
     const rdlen = (buf[pos + 8] << 8) | buf[pos + 9];
     const rdata = pos + 10;
     pos = rdata + rdlen;
@@ -105,7 +123,7 @@ export function decode(bytes: Buffer | Uint8Array): Message {
       };
       continue;
     }
-    const rr: ResourceRecord = { name, type, class: klass, ttl, data: decodeRdata(buf, type, rdata, rdlen) };
+    const rr: ResourceRecord = { name, type, class: klass, ttl, data: decodeRdataAt(buf, type, klass, rdata, rdlen, st) };
     if (i < an) answers.push(rr);
     else if (i < an + ns) authorities.push(rr);
     else additionals.push(rr);

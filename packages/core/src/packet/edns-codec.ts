@@ -10,7 +10,7 @@ import type {
   TcpKeepaliveOption,
 } from './edns.js';
 import { PacketError } from './errors.js';
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './ip.js';
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../wire/ip.js';
 import { OptionCode } from './optioncodes.js';
 import { badValue, isUint, type Writer } from './writer.js';
 

@@ -28,11 +28,12 @@ function writeRecord(w: Writer, r: ResourceRecordInit): void {
   w.name(r.name, true);
   const type = r.type;
   w.u16(type, 'record type');
-  w.u16(r.class ?? 1, 'record class');
+  const klass = r.class ?? 1;
+  w.u16(klass, 'record class');
   w.u32(r.ttl ?? 0, 'record TTL');
   if (w.pos + 2 > w.cap) w.overflow();
   const at = (w.pos += 2);
-  writeRdata(w, type, r.data);
+  writeRdata(w, type, r.data, klass);
   const len = w.pos - at;
   if (len > 0xffff) throw new PacketError('INVALID_VALUE', at - w.start, `RDATA longer than 65535 octets (type ${type})`);
   w.buf[at - 2] = len >>> 8;

@@ -5,10 +5,14 @@
  * - `TRUNCATED`: a read would go past the end of the buffer.
  * - `POINTER_LOOP`: a compression pointer does not point strictly backwards
  *   (forward and self pointers are how loops are built), RFC 1035 §4.1.4.
+ * - `POINTER_LIMIT`: a name follows more than 127 compression pointers, or the
+ *   names of one message together expand past its work budget (crafted
+ *   pointer chains; see `MAX_POINTER_HOPS` in `@heimdall/core/wire`).
  * - `BAD_LABEL`: a label type other than a normal label or a pointer (0x40, 0x80).
  * - `NAME_TOO_LONG`: a name longer than 255 octets in wire form (RFC 1035 §2.3.4).
  * - `LABEL_TOO_LONG`: a label longer than 63 octets (encoding only; the wire cannot express it).
  * - `INVALID_NAME`: a presentation-format name that cannot be parsed (empty label, bad escape…).
+ * - `BAD_QUESTION`: more than one question (QDCOUNT > 1 is FORMERR, RFC 9619).
  * - `BAD_RDATA`: RDATA that does not match its type's format or its RDLENGTH.
  * - `BAD_OPTION`: an EDNS option whose content does not match its format.
  * - `DUPLICATE_OPT`: more than one OPT record (RFC 6891 §6.1.1 asks for FORMERR).
@@ -20,10 +24,12 @@
 export type PacketErrorCode =
   | 'TRUNCATED'
   | 'POINTER_LOOP'
+  | 'POINTER_LIMIT'
   | 'BAD_LABEL'
   | 'NAME_TOO_LONG'
   | 'LABEL_TOO_LONG'
   | 'INVALID_NAME'
+  | 'BAD_QUESTION'
   | 'BAD_RDATA'
   | 'BAD_OPTION'
   | 'DUPLICATE_OPT'

@@ -7,7 +7,20 @@
  * `;`, `@` and `$` are written with a backslash in front (as BIND and dig
  * print them), so every wire name has exactly one canonical string.
  */
+import {
+  checkOffset,
+  copyNameLower,
+  LOWER,
+  MAX_LABEL_LENGTH,
+  MAX_NAME_LENGTH,
+  MAX_POINTER_HOPS,
+  pointerLimit,
+  skipName,
+  wireNamesEqual,
+} from '../wire/name.js';
 import { PacketError, truncated } from './errors.js';
+
+export { checkOffset, copyNameLower, LOWER, MAX_LABEL_LENGTH, MAX_NAME_LENGTH, MAX_POINTER_HOPS, skipName, wireNamesEqual };
 
 declare global {
   interface Buffer {
@@ -16,11 +29,6 @@ declare global {
   }
 }
 
-/** Longest name in wire form, length octets and root label included (RFC 1035 §2.3.4). */
-export const MAX_NAME_LENGTH = 255;
-/** Longest label (RFC 1035 §2.3.4). */
-export const MAX_LABEL_LENGTH = 63;
-
 /**
  * How each byte prints: 0 as is, 1 with a backslash in front, 2 as `\DDD`.
  * @internal
@@ -28,20 +36,6 @@ export const MAX_LABEL_LENGTH = 63;
 const ESCAPE = new Uint8Array(256);
 for (let i = 0; i < 256; i++) ESCAPE[i] = i <= 0x20 || i >= 0x7f ? 2 : 0;
 for (const c of '."();\\@$') ESCAPE[c.charCodeAt(0)] = 1;
-
-/**
- * @internal Rejects offsets that are not integers (and non-Buffer input) at
- * public entry points: a NaN offset would otherwise defeat the bounds checks.
- */
-export function checkOffset(buf: Buffer, offset: number): void {
-  if (!(buf instanceof Uint8Array) || typeof offset !== 'number' || !(offset >= 0) || Math.floor(offset) !== offset) {
-    throw new PacketError('INVALID_VALUE', -1, 'expected a Buffer and a non-negative integer offset');
-  }
-}
-
-/** ASCII lowercase table for case-insensitive work (RFC 4343: only A-Z fold). */
-export const LOWER = new Uint8Array(256);
-for (let i = 0; i < 256; i++) LOWER[i] = i >= 0x41 && i <= 0x5a ? i + 0x20 : i;
 
 // 255 wire octets print to at most 63*4*4 + dots < 1024 characters.
 const text = Buffer.allocUnsafe(1024);
@@ -114,21 +108,51 @@ const names = new StringIntern(2048);
 const loweredTmp = Buffer.allocUnsafe(MAX_NAME_LENGTH + 4);
 
 /**
- * @internal Offset just after the name read by the last {@link readName}
- * call, at its original position (after the first pointer if it had one).
+ * Where a {@link readName} call ended, and the name-expansion work still
+ * allowed for the message being read. Caller-owned (one per message or per
+ * decode), so the second result is explicit and the hot path allocates
+ * nothing.
  */
-export let nameEnd = 0;
+export interface NameCursor {
+  /** Set by {@link readName}: offset just after the name at its original position (after the first pointer if it had one). */
+  end: number;
+  /**
+   * Octets (and pointer hops) that names reached through compression
+   * pointers may still expand to in this message; {@link readName} subtracts
+   * its own and raises `POINTER_LIMIT` when it goes below 0.
+   * See {@link nameBudget}.
+   */
+  budget: number;
+}
+
+/**
+ * The name-expansion budget of a message of `length` octets: what every
+ * name read through pointers may expand to, in all, before the message is
+ * refused (`POINTER_LIMIT`). In-place name octets are paid for by the
+ * message itself and do not count. Linear in the message size, so any
+ * message decodes in time linear in its length (about 1 ms for 64 KiB of
+ * crafted pointer chains), while real messages stay far below it (a
+ * response whose every owner is a pointer to the question name spends
+ * nothing: the decoder reuses that string).
+ */
+export function nameBudget(length: number): number {
+  return 4 * length + 4096;
+}
 
 /**
  * Reads the (possibly compressed) name at `offset` and returns it in
- * presentation format. Sets {@link nameEnd}.
+ * presentation format. With `cursor`, sets `cursor.end` (offset after the
+ * name in place) and charges the octets read through pointers to
+ * `cursor.budget`.
  *
  * Bounds: every read is checked; pointers must point strictly before the
  * start of the labels that led to them, so the walk always terminates
- * (a loop raises `POINTER_LOOP`); more than 255 octets raise `NAME_TOO_LONG`.
- * Cost: one string allocation, no per-label strings.
+ * (a loop raises `POINTER_LOOP`); at most {@link MAX_POINTER_HOPS} pointers
+ * (`POINTER_LIMIT`); more than 255 octets raise `NAME_TOO_LONG`.
+ * Cost: one string allocation (none when the name was built recently), no
+ * per-label strings.
  */
-export function readName(buf: Buffer, offset: number): string {
+export function readName(buf: Buffer, offset: number, cursor?: NameCursor): string {
   checkOffset(buf, offset);
   const len = buf.length;
   let pos = offset;
@@ -137,6 +161,8 @@ export function readName(buf: Buffer, offset: number): string {
   let out = 0;
   let limit = offset; // pointers must point before this
   let h = 0;
+  let hops = 0;
+  let expanded = 0; // label octets read after the first pointer
   for (;;) {
     if (pos >= len) throw truncated(pos, 'a name');
     const b = buf[pos];
@@ -150,6 +176,7 @@ export function readName(buf: Buffer, offset: number): string {
       if (target >= limit) {
         throw new PacketError('POINTER_LOOP', pos, `compression pointer to ${target} does not point backwards`);
       }
+      if (++hops > MAX_POINTER_HOPS) throw pointerLimit(pos);
       if (end < 0) end = pos + 2;
       pos = limit = target;
       continue;
@@ -159,6 +186,7 @@ export function readName(buf: Buffer, offset: number): string {
     if (wire > MAX_NAME_LENGTH) throw new PacketError('NAME_TOO_LONG', pos, 'name longer than 255 octets');
     const stop = pos + 1 + b;
     if (stop > len) throw truncated(pos, 'a label');
+    if (hops !== 0) expanded += b + 1;
     if (out !== 0) text[out++] = 0x2e;
     for (let i = pos + 1; i < stop; i++) {
       const c = buf[i];
@@ -179,86 +207,17 @@ export function readName(buf: Buffer, offset: number): string {
     h = (Math.imul(h, 31) + b) | 0; // label boundaries take part in the hash
     pos = stop;
   }
-  nameEnd = end;
+  if (cursor !== undefined) {
+    cursor.end = end;
+    if (hops !== 0 && (cursor.budget -= expanded + hops) < 0) {
+      throw new PacketError('POINTER_LIMIT', offset, 'names expand past the message\'s work budget (compression pointer chains)');
+    }
+  }
   return out === 0 ? '' : names.getHashed(text, out, h);
 }
 
-/**
- * Returns the offset just after the name at `offset` without following
- * pointers or building a string. Validates label types, bounds and the
- * in-place length; pointer targets are validated when the name is read.
- */
-export function skipName(buf: Buffer, offset: number): number {
-  checkOffset(buf, offset);
-  const len = buf.length;
-  let pos = offset;
-  for (;;) {
-    if (pos >= len) throw truncated(pos, 'a name');
-    const b = buf[pos];
-    if (b === 0) return pos + 1;
-    if (b >= 0xc0) {
-      if (pos + 1 >= len) throw truncated(pos, 'a compression pointer');
-      return pos + 2;
-    }
-    if (b >= 0x40) throw new PacketError('BAD_LABEL', pos, `unsupported label type 0x${b.toString(16)}`);
-    pos += b + 1;
-    if (pos - offset >= MAX_NAME_LENGTH) throw new PacketError('NAME_TOO_LONG', offset, 'name longer than 255 octets');
-  }
-}
-
-/**
- * Copies the name at `offset` (following pointers, with the same checks as
- * {@link readName}) into `dst` at `at` in uncompressed wire form, lowercased
- * (ASCII only, RFC 4343). Returns the offset in `dst` after the root label.
- * `dst` must have at least 255 bytes of room.
- */
-export function copyNameLower(buf: Buffer, offset: number, dst: Buffer, at: number): number {
-  checkOffset(buf, offset);
-  if (!(dst instanceof Uint8Array) || !(at >= 0 && at + MAX_NAME_LENGTH <= dst.length)) {
-    throw new PacketError('INVALID_VALUE', -1, 'copyNameLower needs 255 bytes of room in dst');
-  }
-  const len = buf.length;
-  const start = at;
-  let pos = offset;
-  let limit = offset;
-  for (;;) {
-    if (pos >= len) throw truncated(pos, 'a name');
-    const b = buf[pos];
-    if (b === 0) {
-      dst[at++] = 0;
-      return at;
-    }
-    if (b >= 0xc0) {
-      if (pos + 1 >= len) throw truncated(pos, 'a compression pointer');
-      const target = ((b & 0x3f) << 8) | buf[pos + 1];
-      if (target >= limit) {
-        throw new PacketError('POINTER_LOOP', pos, `compression pointer to ${target} does not point backwards`);
-      }
-      pos = limit = target;
-      continue;
-    }
-    if (b >= 0x40) throw new PacketError('BAD_LABEL', pos, `unsupported label type 0x${b.toString(16)}`);
-    const stop = pos + 1 + b;
-    if (stop > len) throw truncated(pos, 'a label');
-    if (at - start + b + 2 > MAX_NAME_LENGTH) throw new PacketError('NAME_TOO_LONG', pos, 'name longer than 255 octets');
-    dst[at++] = b;
-    for (let i = pos + 1; i < stop; i++) dst[at++] = LOWER[buf[i]];
-    pos = stop;
-  }
-}
-
-/**
- * Compares two wire names (each possibly compressed, possibly in different
- * buffers) case-insensitively without building strings.
- */
-export function wireNamesEqual(a: Buffer, aOffset: number, b: Buffer, bOffset: number): boolean {
-  const x = copyNameLower(a, aOffset, cmpA, 0);
-  const y = copyNameLower(b, bOffset, cmpB, 0);
-  return x === y && cmpA.compare(cmpB, 0, y, 0, x) === 0;
-}
 const cmpA = Buffer.allocUnsafe(MAX_NAME_LENGTH);
 const cmpB = Buffer.allocUnsafe(MAX_NAME_LENGTH);
-
 const wireScratch = Buffer.allocUnsafe(MAX_NAME_LENGTH + 1);
 
 /**

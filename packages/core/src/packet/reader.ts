@@ -6,8 +6,8 @@ import type { Edns } from './edns.js';
 import { decodeOptions } from './edns-codec.js';
 import { PacketError, truncated } from './errors.js';
 import type { RecordData } from './message.js';
-import { copyNameLower, MAX_NAME_LENGTH, readName, StringIntern, skipName } from './name.js';
-import { decodeRdata } from './rdata/index.js';
+import { copyNameLower, MAX_NAME_LENGTH, type NameCursor, nameBudget, readName, StringIntern, skipName } from './name.js';
+import { decodeRdataAt } from './rdata/index.js';
 import { RecordType } from './types.js';
 
 /** A message section holding records. */
@@ -32,7 +32,10 @@ export class RecordView {
   readonly type: number;
   /** CLASS field (for OPT: the UDP payload size). */
   readonly class: number;
-  /** TTL field, unsigned 32-bit (for OPT: extended rcode, version, flags). */
+  /**
+   * TTL field, unsigned 32-bit; a TTL with the top bit set reads as 0 (RFC
+   * 2181 §8, as in `decode`). For OPT: the raw extended rcode, version, flags.
+   */
   readonly ttl: number;
   /** Offset of the 4 TTL octets, for patching TTLs in cached wire data. */
   readonly ttlOffset: number;
@@ -73,7 +76,7 @@ export class RecordView {
       const o = this.nameOffset;
       // The usual answer owner is a pointer to the question name: reuse its string.
       this._name =
-        buf[o] === 0xc0 && buf[o + 1] === 12 && this.reader.qdcount > 0 ? this.reader.qname : readName(buf, o);
+        buf[o] === 0xc0 && buf[o + 1] === 12 && this.reader.qdcount > 0 ? this.reader.qname : readName(buf, o, this.reader.nameCursor());
     }
     return this._name;
   }
@@ -83,15 +86,23 @@ export class RecordView {
     return this.rdataOffset + this.rdataLength;
   }
 
-  /** Decoded RDATA (see `RecordData`); decodes on every call. */
+  /**
+   * Decoded RDATA (see `RecordData`; class-IN formats only in class IN, RFC
+   * 3597 §4); decodes on every call. Names share the reader's expansion budget.
+   */
   data(): RecordData {
-    return decodeRdata(this.reader.buffer, this.type, this.rdataOffset, this.rdataLength);
+    return decodeRdataAt(this.reader.buffer, this.type, this.class, this.rdataOffset, this.rdataLength, this.reader.nameCursor());
   }
 
   /** The RDATA octets as a view into the message (no copy; may contain compression pointers). */
   rdata(): Buffer {
     return this.reader.buffer.subarray(this.rdataOffset, this.rdataOffset + this.rdataLength);
   }
+}
+
+/** RFC 6891 §6.1.1: OPT only in the additional section (FORMERR, as in `decode`). */
+function optOutside(offset: number): PacketError {
+  return new PacketError('BAD_OPT', offset, 'OPT record outside the additional section');
 }
 
 /** Iterator over records of one or all sections (see {@link MessageReader.records}). */
@@ -127,15 +138,18 @@ export class RecordIterator implements IterableIterator<RecordView> {
     const end = p + 10 + rdlen;
     if (end > buf.length) throw truncated(p + 10, 'RDATA');
     this.pos = end;
+    const type = (buf[p] << 8) | buf[p + 1];
+    if (type === RecordType.OPT && this.section < 2) throw optOutside(start);
+    const t0 = buf[p + 4];
     return {
       done: false,
       value: new RecordView(
         this.reader,
         SECTIONS[this.section],
         start,
-        (buf[p] << 8) | buf[p + 1],
+        type,
         (buf[p + 2] << 8) | buf[p + 3],
-        buf[p + 4] * 0x1000000 + ((buf[p + 5] << 16) | (buf[p + 6] << 8) | buf[p + 7]),
+        t0 >= 0x80 && type !== RecordType.OPT ? 0 : t0 * 0x1000000 + ((buf[p + 5] << 16) | (buf[p + 6] << 8) | buf[p + 7]),
         p + 4,
         p + 10,
         rdlen,
@@ -176,6 +190,7 @@ export class MessageReader {
   // Offset of the OPT record's name: -2 not searched, -1 none.
   private _opt = -2;
   private _edns: Edns | null | undefined = undefined;
+  private _cursor: NameCursor | null = null;
 
   /** @throws PacketError `TRUNCATED` when shorter than a header. */
   constructor(bytes: Buffer | Uint8Array) {
@@ -244,12 +259,24 @@ export class MessageReader {
     return (this.buffer[10] << 8) | this.buffer[11];
   }
 
+  /**
+   * @internal The cursor names of this message are read with (created on
+   * first use): its budget bounds what all names read through this reader
+   * may expand to, as in `decode`.
+   */
+  nameCursor(): NameCursor {
+    return (this._cursor ??= { end: 0, budget: nameBudget(this.buffer.length) });
+  }
+
   private question(): void {
     const buf = this.buffer;
-    if (((buf[4] << 8) | buf[5]) === 0) {
+    const qd = (buf[4] << 8) | buf[5];
+    if (qd === 0) {
       this._qEnd = 12;
       return;
     }
+    // RFC 9619: at most one question; QDCOUNT > 1 is FORMERR (as in `decode`).
+    if (qd > 1) throw new PacketError('BAD_QUESTION', 4, `QDCOUNT ${qd}: more than one question`);
     // skipName, noting whether the name ends in a pointer.
     const len = buf.length;
     let e = 12;
@@ -347,13 +374,7 @@ export class MessageReader {
   sectionOffset(section: number): number {
     if (this._s0 < 0) {
       if (this._qEnd < 0) this.question();
-      let p = this._qEnd;
-      const buf = this.buffer;
-      for (let i = this.qdcount - 1; i > 0; i--) {
-        p = skipName(buf, p) + 4;
-        if (p > buf.length) throw truncated(p - 4, 'a question');
-      }
-      this._s0 = p;
+      this._s0 = this._qEnd;
     }
     if (section === 0) return this._s0;
     if (this._s1 < 0) this._s1 = this.skipRecords(this._s0, this.ancount);
@@ -370,8 +391,10 @@ export class MessageReader {
   private skipRecords(p: number, n: number): number {
     const buf = this.buffer;
     for (let i = 0; i < n; i++) {
+      const start = p;
       p = skipName(buf, p);
       if (p + 10 > buf.length) throw truncated(p, 'a record header');
+      if (((buf[p] << 8) | buf[p + 1]) === RecordType.OPT) throw optOutside(start);
       p += 10 + ((buf[p + 8] << 8) | buf[p + 9]);
       if (p > buf.length) throw truncated(p, 'RDATA');
     }

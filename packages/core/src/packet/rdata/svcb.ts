@@ -2,7 +2,7 @@
  * SVCB/HTTPS SvcParams (RFC 9460 §2.2 and §7; dohpath RFC 9461; ohttp RFC 9540).
  */
 import { PacketError } from '../errors.js';
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../ip.js';
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../../wire/ip.js';
 import { badValue, isUint, type Writer } from '../writer.js';
 import type { RawSvcParam, SvcParams } from './types.js';
 
