@@ -275,7 +275,7 @@ describe('plugins and DI', () => {
     ) {}
   }
 
-  test('modules load into one container; middleware can use services of later plugins; start/stop order', async () => {
+  test('modules load into each plugin\'s scope; what is provided is shared; middleware can use services of later plugins; start/stop order', async () => {
     const events: string[] = [];
     const provider: HeimdallPlugin = {
       name: 'provider',
@@ -283,6 +283,7 @@ describe('plugins and DI', () => {
         bind(GREETING).toConstantValue('hello');
         bind(GREETER).to(Greeter).inSingletonScope();
       }),
+      provides: [{ token: GREETER, use: GREETER }],
       start: () => void events.push('start provider'),
       stop: () => void events.push('stop provider'),
     };
@@ -301,6 +302,8 @@ describe('plugins and DI', () => {
     const r = createResolver({ plugins: [user, provider], logger: silentLogger() });
     expect(r.chain).toEqual(['user']);
     expect(r.container.get(CLOCK)).toBeDefined();
+    expect(r.container.isBound(GREETING)).toBe(false); // private to the provider's scope
+    expect(r.scope('provider').get(GREETING)).toBe('hello');
     await r.start();
     const m = decode((await r.handle(q('hi.test', RecordType.TXT)))!);
     expect(m.answers[0].data).toEqual([Buffer.from('hello')]);

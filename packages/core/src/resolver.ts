@@ -6,9 +6,10 @@ import { Container } from 'inversify';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { ConfigError, NotAvailableError, ResolverStateError } from './errors.js';
-import { MessageReader, Rcode } from './packet/index.js';
+import { MessageReader, Rcode, RecordClass, RecordType } from './packet/index.js';
+import { bareResponse } from './pipeline/bare.js';
 import { type ComposedMiddleware, compose, errorOrigin, type NamedMiddleware } from './pipeline/compose.js';
-import { type ContextEnv, DnsContext, headerOnlyResponse } from './pipeline/context.js';
+import { type ContextEnv, DnsContext } from './pipeline/context.js';
 import { CoreMetrics } from './pipeline/metrics.js';
 import type { ClientInfo, Middleware } from './pipeline/types.js';
 import { ResolverLifecycle } from './plugin/lifecycle.js';
@@ -48,6 +49,10 @@ export interface ResolverOptions {
   readonly ednsPayloadSize?: number;
   /** RA bit of responses built by the answering helpers. Default true. */
   readonly recursionAvailable?: boolean;
+  /** CHAOS-class identity answers (`version.bind`, `hostname.bind`, `id.server`); unset names get REFUSED. Never forwarded. */
+  readonly chaos?: { readonly 'version.bind'?: string; readonly 'hostname.bind'?: string; readonly 'id.server'?: string };
+  /** QTYPE=ANY handling. Default `'rfc8482'` (a minimal HINFO answer). */
+  readonly anyQueries?: 'rfc8482' | 'refused' | 'forward';
   /** Bind extra services before plugins' modules load (embedders' own services, test doubles). */
   readonly configure?: (container: Container) => void;
 }
@@ -81,6 +86,10 @@ export interface Resolver extends QueryHandler {
   middleware(name: string): Middleware | undefined;
 }
 
+const QTYPE_IXFR = 251;
+const QTYPE_AXFR = 252;
+const QTYPE_ANY = 255;
+
 const DEFAULT_CLIENT: ClientInfo = Object.freeze({ address: '127.0.0.1', port: 0, family: 4, transport: 'internal' });
 
 
@@ -94,6 +103,18 @@ export const resolverSettingsSchema = options({
   ednsPayloadSize: Type.Integer({ minimum: 512, maximum: 65_535, default: 1232, description: 'UDP payload size advertised in our OPT records (RFC 6891 §6.2.3).' }),
   recursionAvailable: Type.Boolean({ default: true, description: 'RA bit of the responses we build.' }),
   onUnanswered: Type.Union([Type.Literal('servfail'), Type.Literal('refused')], { default: 'servfail', description: 'What to answer when the chain returned without a response.' }),
+  chaos: options(
+    {
+      'version.bind': Type.Optional(Type.String({ maxLength: 255, description: 'TXT answer to `version.bind CH TXT`.' })),
+      'hostname.bind': Type.Optional(Type.String({ maxLength: 255, description: 'TXT answer to `hostname.bind CH TXT`.' })),
+      'id.server': Type.Optional(Type.String({ maxLength: 255, description: 'TXT answer to `id.server CH TXT` (RFC 4892).' })),
+    },
+    { default: {}, description: 'Answers to CHAOS-class identity queries. They are always answered locally, never forwarded; a name not set here gets REFUSED (the default for all).' },
+  ),
+  anyQueries: Type.Union([Type.Literal('rfc8482'), Type.Literal('refused'), Type.Literal('forward')], {
+    default: 'rfc8482',
+    description: "QTYPE=ANY: 'rfc8482' answers a synthesized HINFO \"RFC8482\" (RFC 8482 §4.2), 'refused' answers REFUSED, 'forward' passes it to the chain.",
+  }),
 });
 
 /**
@@ -139,6 +160,8 @@ class HeimdallResolver implements Resolver {
   private starting: Promise<void> | null = null;
   private tornDown = false;
   private readonly scopes = new Map<string, Container>();
+  private readonly chaos: ReadonlyMap<string, string>;
+  private readonly anyQueries: 'rfc8482' | 'refused' | 'forward';
   private readonly built = new Map<string, Middleware>();
 
   constructor(options: ResolverOptions) {
@@ -158,12 +181,16 @@ class HeimdallResolver implements Resolver {
         ednsPayloadSize: options.ednsPayloadSize,
         recursionAvailable: options.recursionAvailable,
         onUnanswered: options.onUnanswered,
+        chaos: options.chaos,
+        anyQueries: options.anyQueries,
       },
       '',
     );
     const { queryTimeoutMs, ednsPayloadSize } = settings;
     this.drainTimeoutMs = settings.drainTimeoutMs;
     this.unanswered = settings.onUnanswered === 'refused' ? Rcode.REFUSED : Rcode.SERVFAIL;
+    this.chaos = new Map(Object.entries(settings.chaos).filter((e): e is [string, string] => typeof e[1] === 'string'));
+    this.anyQueries = settings.anyQueries;
     const listen = options.listen ?? [];
     if (!Array.isArray(listen)) throw new ConfigError('listen', 'must be an array', listen);
     this.listenOptions = listen;
@@ -376,6 +403,10 @@ class HeimdallResolver implements Resolver {
         m.responses[Rcode.BADVERS]++;
         return out;
       }
+      if (query.qclass !== RecordClass.IN || query.qtype >= QTYPE_IXFR) {
+        const local = this.local(ctx);
+        if (local !== null) return local;
+      }
     } catch {
       return this.bare(request, Rcode.FORMERR);
     }
@@ -390,9 +421,37 @@ class HeimdallResolver implements Resolver {
     return this.wait(ctx, result);
   }
 
+  /**
+   * Queries core answers itself, before the chain: CHAOS identity queries
+   * (never forwarded: they would leak the upstream's identity), zone
+   * transfers (a forwarder serves none: REFUSED) and ANY (RFC 8482).
+   */
+  private local(ctx: DnsContext): Buffer | null {
+    const q = ctx.query;
+    const qtype = q.qtype;
+    if (q.qclass === RecordClass.CH) {
+      const text = this.chaos.get(q.qname.toLowerCase());
+      if (text !== undefined && (qtype === RecordType.TXT || qtype === QTYPE_ANY)) {
+        ctx.answer([{ name: q.qname, type: RecordType.TXT, class: RecordClass.CH, ttl: 0, data: [text] }], { aa: true });
+      } else ctx.refused();
+    } else if (qtype === QTYPE_AXFR || qtype === QTYPE_IXFR) {
+      ctx.refused();
+    } else if (qtype === QTYPE_ANY && this.anyQueries !== 'forward') {
+      // RFC 8482 §4.2: one synthesized HINFO RRset, CPU "RFC8482", OS empty.
+      if (this.anyQueries === 'refused') ctx.refused();
+      else ctx.answer([{ name: q.qname, type: RecordType.HINFO, class: q.qclass, ttl: 3600, data: { cpu: 'RFC8482', os: '' } }]);
+    } else return null;
+    return this.finish(ctx);
+  }
+
+  /**
+   * A reply without running the chain (NOTIMP for other opcodes, FORMERR for
+   * QDCOUNT ≠ 1 or an unparseable question): the question echoed when it
+   * parses, our OPT when the query had one (RFC 6891 §7).
+   */
   private bare(request: Buffer, rcode: number): Buffer {
     this.metrics.responses[rcode]++;
-    return headerOnlyResponse(request, rcode, this.env.recursionAvailable);
+    return bareResponse(request, rcode, this.env);
   }
 
   private finish(ctx: DnsContext): Buffer {

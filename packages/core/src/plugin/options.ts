@@ -180,7 +180,7 @@ function valueAt(root: unknown, pointer: string): unknown {
  * @example
  * const schema = options({ ttl: Type.Integer({ minimum: 0, maximum: 86_400, default: 300, description: 'TTL of answers (s)' }) });
  */
-export function options<P extends Parameters<typeof Type.Object>[0]>(properties: P, meta: { description?: string } = {}) {
+export function options<P extends Parameters<typeof Type.Object>[0]>(properties: P, meta: { description?: string; default?: object } = {}) {
   return Type.Object(properties, { additionalProperties: false, ...meta });
 }
 

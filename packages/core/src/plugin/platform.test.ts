@@ -206,7 +206,12 @@ describe('query rewriting', () => {
   });
 
   test('type rewrite, and SERVFAIL after a failure still echoes the client question', async () => {
-    const toAaaa = definePlugin({ name: 'aaaa', setup: () => ({ middleware: () => (ctx, next) => (ctx.rewrite({ type: RecordType.AAAA }), next()) }) });
+    const toAaaa = definePlugin({ name: 'aaaa', setup: () => ({ middleware: () => (ctx, next) => {
+          ctx.rewrite({ type: RecordType.AAAA });
+          return next();
+        },
+      }),
+     });
     const r = createResolver({ plugins: [toAaaa(), rewriteLan(), answer()], logger: silentLogger() });
     const ok = decode((await r.handle(q('x.lan')))!);
     expect(seen).toBe('x.home.arpa/28');
@@ -218,7 +223,11 @@ describe('query rewriting', () => {
 
   test('an unchanged question is not rewritten; a bad name throws', async () => {
     const r = createResolver({
-      plugins: [definePlugin({ name: 'same', setup: () => ({ middleware: () => (ctx, next) => (ctx.rewrite({ name: ctx.query.qname }), next()) }) })(), answer()],
+      plugins: [definePlugin({ name: 'same', setup: () => ({ middleware: () => (ctx, next) => {
+          ctx.rewrite({ name: ctx.query.qname });
+          return next();
+        },
+      }) })(), answer()],
       logger: silentLogger(),
     });
     await r.handle(q('a.test'));

@@ -1,0 +1,112 @@
+import { describe, expect, test } from 'vitest';
+import { definePlugin } from './plugin/define.js';
+import { decode, encode, Opcode, RecordClass, RecordType } from './packet/index.js';
+import { createResolver, type ResolverOptions } from './resolver.js';
+import { silentLogger } from './util/logger.js';
+
+/** A chain that "forwards": it answers every query it sees and counts them. */
+function forwarding() {
+  const seen: string[] = [];
+  const plugin = definePlugin({
+    name: 'forward',
+    setup: () => ({
+      middleware: () => (ctx) => {
+        seen.push(`${ctx.query.qname}/${ctx.query.qclass}/${ctx.query.qtype}`);
+        ctx.answer([{ name: ctx.query.qname, type: RecordType.TXT, class: ctx.query.qclass, data: ['upstream-identity'] }]);
+      },
+    }),
+  })();
+  return { plugin, seen };
+}
+
+function resolver(extra: Partial<ResolverOptions> = {}) {
+  const f = forwarding();
+  return { r: createResolver({ plugins: [f.plugin], logger: silentLogger(), ...extra }), seen: f.seen };
+}
+
+const ask = (name: string, type: number, klass: number = RecordClass.IN, edns = true) =>
+  encode({ id: 42, rd: true, questions: [{ name, type, class: klass }], ...(edns ? { edns: { udpPayloadSize: 4096, dnssecOk: true } } : {}) });
+
+describe('queries core answers itself', () => {
+  test('CHAOS identity queries are never forwarded: REFUSED by default, TXT when configured', async () => {
+    const { r, seen } = resolver();
+    for (const name of ['version.bind', 'hostname.bind', 'id.server', 'authors.bind']) {
+      const res = decode((await r.handle(ask(name, RecordType.TXT, RecordClass.CH)))!);
+      expect(res.rcode).toBe(5);
+      expect(res.questions[0]).toMatchObject({ name, class: RecordClass.CH });
+      expect(res.edns?.udpPayloadSize).toBe(1232);
+    }
+    expect(seen).toEqual([]);
+    const configured = resolver({ chaos: { 'version.bind': 'heimdall' } });
+    const res = decode((await configured.r.handle(ask('VERSION.BIND', RecordType.TXT, RecordClass.CH)))!);
+    expect(res.rcode).toBe(0);
+    expect(res.answers).toMatchObject([{ name: 'VERSION.BIND', type: RecordType.TXT, class: RecordClass.CH }]);
+    expect((res.answers[0]!.data as Buffer[]).map(String)).toEqual(['heimdall']);
+    expect(decode((await configured.r.handle(ask('hostname.bind', RecordType.TXT, RecordClass.CH)))!).rcode).toBe(5);
+    expect(configured.seen).toEqual([]);
+  });
+
+  test('AXFR and IXFR get REFUSED, not a forward', async () => {
+    const { r, seen } = resolver();
+    for (const t of [251, 252]) expect(decode((await r.handle(ask('example.com', t)))!).rcode).toBe(5);
+    expect(seen).toEqual([]);
+  });
+
+  test('ANY gets the RFC 8482 minimal answer by default; refused or forwarded when configured', async () => {
+    const { r, seen } = resolver();
+    const q = ask('example.com', 255);
+    const res = decode((await r.handle(q))!);
+    expect(res.rcode).toBe(0);
+    expect(res.answers).toMatchObject([{ name: 'example.com', type: RecordType.HINFO, ttl: 3600, data: { cpu: 'RFC8482', os: '' } }]);
+    expect((await r.handle(q))!.length).toBeLessThan(q.length + 40);
+    expect(seen).toEqual([]);
+    expect(decode((await resolver({ anyQueries: 'refused' }).r.handle(q))!).rcode).toBe(5);
+    const fwd = resolver({ anyQueries: 'forward' });
+    await fwd.r.handle(q);
+    expect(fwd.seen).toEqual(['example.com/1/255']);
+    expect(() => resolver({ anyQueries: 'all' as never })).toThrow("anyQueries: must be \"rfc8482\" or \"refused\" or \"forward\"");
+  });
+
+  test('ordinary queries still reach the chain', async () => {
+    const { r, seen } = resolver();
+    await r.handle(ask('example.com', RecordType.A));
+    expect(seen).toEqual(['example.com/1/1']);
+  });
+});
+
+describe('header-only replies carry our OPT and echo the question when it parses', () => {
+  test('NOTIMP for another opcode: question and OPT (our payload, DO echoed)', async () => {
+    const { r } = resolver();
+    const q = encode({ id: 9, opcode: Opcode.NOTIFY ?? 4, questions: [{ name: 'Example.COM', type: RecordType.SOA }], edns: { udpPayloadSize: 4096, dnssecOk: true } });
+    const res = decode((await r.handle(q))!);
+    expect(res.rcode).toBe(4);
+    expect(res.opcode).toBe(4);
+    expect(res.questions).toEqual([{ name: 'Example.COM', type: RecordType.SOA, class: 1 }]);
+    expect(res.edns).toMatchObject({ udpPayloadSize: 1232, dnssecOk: true, version: 0 });
+  });
+
+  test('FORMERR for QDCOUNT 0 and 2: OPT kept, no question echoed', async () => {
+    const { r } = resolver();
+    const none = encode({ id: 9, questions: [], edns: { udpPayloadSize: 4096 } });
+    const two = encode({ id: 9, questions: [{ name: 'a.test', type: 1 }, { name: 'b.test', type: 1 }], edns: { udpPayloadSize: 4096 } });
+    for (const q of [none, two]) {
+      const res = decode((await r.handle(q))!);
+      expect(res.rcode).toBe(1);
+      expect(res.questions).toEqual([]);
+      expect(res.edns?.udpPayloadSize).toBe(1232);
+      expect(res.edns?.dnssecOk).toBe(false);
+    }
+  });
+
+  test('without OPT in the query there is none in the reply; a truncated message gets a bare header', async () => {
+    const { r } = resolver();
+    const q = encode({ id: 9, opcode: 2, questions: [{ name: 'a.test', type: 1 }] });
+    const res = (await r.handle(q))!;
+    expect(res.readUInt16BE(10)).toBe(0);
+    expect(decode(res).questions).toHaveLength(1);
+    const cut = encode({ id: 9, opcode: 2, questions: [{ name: 'a.test', type: 1 }], edns: {} }).subarray(0, 20);
+    const bare = (await r.handle(cut))!;
+    expect(bare.length).toBe(12);
+    expect(bare[3]! & 15).toBe(4);
+  });
+});
