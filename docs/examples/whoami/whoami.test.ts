@@ -7,7 +7,8 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, decode, loadPlugin, RecordType } from '@heimdall/core';
+import { ConfigError, loadPlugin, METRICS, RecordType } from '@heimdall/core';
+import { decode } from '@heimdall/core/packet';
 import { expectAnswers, expectFlags, expectRcode, query, runMiddleware, testResolver } from '@heimdall/testing';
 import { describe, expect, test } from 'vitest';
 import { main } from './server.js';
@@ -48,15 +49,14 @@ describe('whoami plugin', () => {
     await r.handle(query('a.test'), { transport: 'udp' });
     await r.handle(query('a.test'), { transport: 'udp' });
     expect(r.get<WhoamiStats>(WHOAMI_STATS).answered.get('udp')).toBe(2);
-    const { METRICS } = await import('@heimdall/core');
     const text = await r.get<import('prom-client').Registry>(METRICS).metrics();
     expect(text).toContain('heimdall_whoami_answers_total{transport="udp"} 2');
   });
 
   test('bad options fail fast with the field path', () => {
     expect(() => whoami({ ttl: -1 })).toThrow(ConfigError);
-    expect(() => whoami({ ttl: -1 })).toThrow('whoami.ttl: must be a number in 0..86400');
-    expect(() => whoami({ ttl: 1.5 })).toThrow('whoami.ttl: must be an integer');
+    expect(() => whoami({ ttl: -1 })).toThrow('whoami.ttl: must be an integer in 0..86400');
+    expect(() => whoami({ ttl: 1.5 })).toThrow('whoami.ttl: must be an integer in 0..86400');
     expect(() => whoami({ zone: 42 as unknown as string })).toThrow('whoami.zone: must be a string');
     expect(() => whoami({ tll: 5 } as never)).toThrow('whoami.tll: unknown option');
   });
@@ -67,7 +67,7 @@ describe('whoami plugin', () => {
     const r = testResolver([plugin]);
     expectAnswers(await r.handle(query('w.test'), { address: '192.0.2.1' }), [{ ttl: 30, data: '192.0.2.1' }]);
     await expect(loadPlugin({ use: './whoami.ts', options: { ttl: 'x' } }, { baseDir: here, path: 'plugins[0]' })).rejects.toThrow(
-      'plugins[0] (./whoami.ts): whoami.ttl: must be a number in 0..86400',
+      'plugins[0].options.ttl: must be an integer in 0..86400',
     );
   });
 

@@ -8,49 +8,35 @@
  * that type, in the additional section otherwise (as CoreDNS does), so the
  * answer section never holds a type that was not asked for.
  *
- * This file is the example of docs/plugin-authoring.md; the test next to it
- * runs in the repository's suite.
+ * This file is the full example of docs/plugin-authoring.md (options schema,
+ * an injectable service with a metric, a provided token, start/stop); the
+ * test next to it runs in the repository's suite.
  */
-import {
-  type Container,
-  ContainerModule,
-  type HeimdallPlugin,
-  inject,
-  injectable,
-  LOGGER,
-  type Logger,
-  METRICS,
-  type Middleware,
-  OptionsReader,
-  RecordType,
-  type Registry,
-  type ResourceRecordInit,
-} from '@heimdall/core';
-import { Counter } from 'prom-client';
+import { definePlugin, type Logger, options, PLUGIN_LOGGER, PLUGIN_METRICS, type PluginMetrics, RecordType, type ResourceRecordInit, type Static, Type } from '@heimdall/core';
+import { ContainerModule, inject, injectable } from '@heimdall/core/di';
 
-/** Options of {@link whoami}. */
-export interface WhoamiOptions {
-  /** Answer only for names in this zone (and below); others go down the chain. Default: every name. */
-  zone?: string;
-  /** TTL of the records. 0..86400, default 0 (never cache "who am I"). */
-  ttl?: number;
-}
+/** The options, declared once: type, validation, defaults, JSON Schema and docs. */
+export const whoamiOptions = options({
+  zone: Type.Optional(Type.String({ maxLength: 253, description: 'Answer only for names in this zone (and below); others go down the chain. Default: every name.' })),
+  ttl: Type.Integer({ minimum: 0, maximum: 86_400, default: 0, description: 'TTL of the records (0: never cache "who am I").' }),
+});
+export type WhoamiOptions = Static<typeof whoamiOptions>;
 
-/** DI token of the plugin's {@link WhoamiStats}, for other plugins or an admin API. */
+/** Token under which the plugin provides its {@link WhoamiStats} to the resolver (for other plugins or an admin API). */
 export const WHOAMI_STATS: unique symbol = Symbol.for('heimdall-plugin-whoami.stats');
 
-/** A service the plugin binds in the resolver's container: counts answers, exports a Prometheus counter. */
+/** The plugin's service, built by DI in the plugin's own scope: counts answers, exports a Prometheus counter. */
 @injectable()
 export class WhoamiStats {
   /** Answers given, by transport. */
   readonly answered = new Map<string, number>();
-  private readonly counter: Counter<'transport'>;
+  private readonly counter;
 
   constructor(
-    @inject(METRICS) registry: Registry,
-    @inject(LOGGER) private readonly logger: Logger,
+    @inject(PLUGIN_METRICS) metrics: PluginMetrics,
+    @inject(PLUGIN_LOGGER) private readonly logger: Logger,
   ) {
-    this.counter = new Counter({ name: 'heimdall_whoami_answers_total', help: 'whoami answers, by transport', labelNames: ['transport'], registers: [registry] });
+    this.counter = metrics.counter({ name: 'answers_total', help: 'whoami answers, by transport', labelNames: ['transport'] });
   }
 
   /** Records one answer. Cheap: a Map update and a prom-client increment. */
@@ -61,17 +47,8 @@ export class WhoamiStats {
 
   /** Logs a summary (called at stop). */
   report(): void {
-    this.logger.info({ plugin: 'whoami', answered: Object.fromEntries(this.answered) }, 'whoami stats');
+    this.logger.info({ answered: Object.fromEntries(this.answered) }, 'whoami stats');
   }
-}
-
-function checkOptions(options: unknown): { zone: string | undefined; ttl: number } {
-  // OptionsReader throws ConfigError with the field path, and done() rejects unknown keys.
-  const o = new OptionsReader('whoami', options);
-  const zone = o.string('zone', { default: undefined, maxLength: 253 });
-  const ttl = o.integer('ttl', { default: 0, min: 0, max: 86400 });
-  o.done();
-  return { zone: zone === undefined ? undefined : zone.replace(/\.$/, '').toLowerCase(), ttl };
 }
 
 function inZone(name: string, zone: string | undefined): boolean {
@@ -81,44 +58,48 @@ function inZone(name: string, zone: string | undefined): boolean {
 }
 
 /**
- * The plugin factory (the package's default export): validates options,
- * returns the plugin. Throws `ConfigError` naming the bad field.
+ * The plugin factory (the package's default export): validates options
+ * against {@link whoamiOptions} and throws `ConfigError` naming the bad field.
  *
  * @example
  * createResolver({ plugins: [whoami({ zone: 'whoami.test' }), upstream(...)], listen: [...] });
  */
-export default function whoami(options: WhoamiOptions = {}): HeimdallPlugin {
-  const { zone, ttl } = checkOptions(options);
-  return {
-    name: 'whoami',
-    module: new ContainerModule(({ bind }) => {
-      bind(WHOAMI_STATS).to(WhoamiStats).inSingletonScope();
-    }),
-    middleware(container: Container): Middleware {
-      // Resolve services once, at build time; the middleware itself is synchronous.
-      const stats = container.get<WhoamiStats>(WHOAMI_STATS);
-      return (ctx, next) => {
-        const name = ctx.query.qname;
-        if (!inZone(name, zone)) return next();
-        const { address, port, family, transport } = ctx.client;
-        const addressType = family === 6 ? RecordType.AAAA : RecordType.A;
-        const addressRecord: ResourceRecordInit = { name, type: addressType, ttl, data: address };
-        const srv: ResourceRecordInit = {
-          name: `_${transport === 'tcp' ? 'tcp' : 'udp'}.${name}`,
-          type: RecordType.SRV,
-          ttl,
-          data: { priority: 0, weight: 0, port, target: '' },
+export const whoami = definePlugin({
+  name: 'whoami',
+  description: "Answers with the client's address and port (like CoreDNS whoami).",
+  options: whoamiOptions,
+  setup: ({ ttl, zone: rawZone }) => {
+    const zone = rawZone?.replace(/\.$/, '').toLowerCase();
+    return {
+      module: new ContainerModule(({ bind }) => {
+        bind(WhoamiStats).toSelf();
+      }),
+      provides: [{ token: WHOAMI_STATS, use: WhoamiStats }],
+      middleware(scope) {
+        // Resolve services once, at build time; the middleware itself is synchronous.
+        const stats = scope.get(WhoamiStats);
+        return (ctx, next) => {
+          const name = ctx.query.qname;
+          if (!inZone(name, zone)) return next();
+          const { address, port, family, transport } = ctx.client;
+          const addressType = family === 6 ? RecordType.AAAA : RecordType.A;
+          const addressRecord: ResourceRecordInit = { name, type: addressType, ttl, data: address };
+          const srv: ResourceRecordInit = {
+            name: `_${transport === 'tcp' ? 'tcp' : 'udp'}.${name}`,
+            type: RecordType.SRV,
+            ttl,
+            data: { priority: 0, weight: 0, port, target: '' },
+          };
+          if (ctx.query.qtype === addressType) ctx.answer([addressRecord], { additionals: [srv] });
+          else ctx.answer([], { additionals: [addressRecord, srv] });
+          stats.count(transport);
         };
-        if (ctx.query.qtype === addressType) ctx.answer([addressRecord], { additionals: [srv] });
-        else ctx.answer([], { additionals: [addressRecord, srv] });
-        stats.count(transport);
-      };
-    },
-    stop(container: Container): void {
-      container.get<WhoamiStats>(WHOAMI_STATS).report();
-    },
-  };
-}
+      },
+      stop(scope) {
+        scope.get(WhoamiStats).report();
+      },
+    };
+  },
+});
 
-/** Named export for loaders that prefer it (`loadPlugin` accepts a default or a named `plugin` export). */
-export { whoami as plugin };
+export default whoami;

@@ -39,11 +39,13 @@ export function expectRcode(response: Buffer | null | undefined, rcode: CodeLike
   return m;
 }
 
-/** An expected answer: the rdata alone (`'192.0.2.1'`) or a partial record. */
+/** An expected answer: the rdata alone (`'192.0.2.1'`) or a partial record (TXT data as strings: `data: ['hello']`). */
 export type ExpectedAnswer = string | { name?: string; type?: CodeLike; ttl?: number; data?: unknown };
 
 function sameData(a: unknown, b: unknown): boolean {
   if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b);
+  // TXT strings decode as Buffers; an expected string compares with their UTF-8 text.
+  if (Buffer.isBuffer(a) && typeof b === 'string') return a.toString('utf8') === b;
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => sameData(x, b[i]));
   if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) {
     const ka = Object.keys(a);
