@@ -1,7 +1,8 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { decode, encode, type MessageInit, RecordType } from '../packet/index.js';
+import type { CoreMetrics } from '../pipeline/metrics.js';
 import type { Middleware } from '../pipeline/types.js';
 import { CORE_METRICS, createResolver, type Resolver } from '../resolver.js';
 import { silentLogger } from '../util/logger.js';
@@ -34,6 +35,15 @@ afterEach(async () => {
   await resolver?.stop();
   resolver = undefined;
 });
+
+function metricsOf(r: Resolver): CoreMetrics {
+  return r.container.get<CoreMetrics>(CORE_METRICS);
+}
+
+/** Waits for a condition (an assertion that passes), checking every few ms, up to `timeout`. */
+function until(check: () => void, timeout = 3000): Promise<void> {
+  return vi.waitFor(check, { timeout, interval: 5 });
+}
 
 async function serve(listen: ListenOptions[], chain: Middleware[] = [delayByName, answerMany], extra = {}): Promise<Resolver> {
   resolver = createResolver({
@@ -97,13 +107,26 @@ class TcpClient {
     });
   }
 
-  async waitFor(n: number, ms = 2000): Promise<Buffer[]> {
-    const until = Date.now() + ms;
-    while (this.responses.length < n) {
-      if (Date.now() > until) throw new Error(`got ${this.responses.length}/${n} responses`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    return this.responses;
+  /** Resolves when `n` responses arrived; rejects when the connection closes first or after `ms`. */
+  waitFor(n: number, ms = 2000): Promise<Buffer[]> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.responses.length >= n) done(null);
+        else if (this.closed) done(new Error(`closed after ${this.responses.length}/${n} responses`));
+      };
+      const done = (err: Error | null) => {
+        clearTimeout(t);
+        this.socket.off('data', check);
+        this.socket.off('close', check);
+        if (err) reject(err);
+        else resolve(this.responses);
+      };
+      const t = setTimeout(() => done(new Error(`got ${this.responses.length}/${n} responses in ${ms} ms`)), ms);
+      // Registered after the parsing 'data' listener and the 'close' flag, so both are up to date here.
+      this.socket.on('data', check);
+      this.socket.on('close', check);
+      check();
+    });
   }
 }
 
@@ -212,12 +235,8 @@ describe('TCP transport', () => {
     await busy.connected;
     busy.socket.write(frame(q('d250.test', {}, 9)));
     const t0 = Date.now();
-    await idle.closedP.then(
-      () => undefined,
-      () => undefined,
-    );
-    await new Promise((x) => setTimeout(x, 0));
-    expect(idle.ended || idle.closed).toBe(true);
+    await idle.closedP;
+    expect(idle.ended).toBe(true); // a graceful close (our FIN), not a reset
     expect(Date.now() - t0).toBeLessThan(2000);
     await busy.waitFor(1, 2000);
     expect(decode(busy.responses[0]).id).toBe(9);
@@ -227,20 +246,21 @@ describe('TCP transport', () => {
   test('max connections: extra ones are closed, and counted', async () => {
     const r = await serve([{ transport: 'tcp', port: 0, maxConnections: 2 }]);
     const port = r.addresses()[0].port;
+    const m = metricsOf(r);
     const a = new TcpClient(port);
     const b = new TcpClient(port);
     await Promise.all([a.connected, b.connected]);
-    await new Promise((x) => setTimeout(x, 30));
+    await until(() => expect(m.tcpConnections).toBe(2));
     const c = new TcpClient(port);
     await c.closedP;
     a.socket.write(frame(q('ok.test', {}, 5)));
     await a.waitFor(1);
-    expect(r.container.get<{ dropped: Record<string, number>; tcpConnections: number }>(CORE_METRICS).dropped.overload).toBe(1);
-    expect(r.container.get<{ tcpConnections: number }>(CORE_METRICS).tcpConnections).toBe(2);
+    expect(m.dropped.overload).toBe(1);
+    expect(m.tcpConnections).toBe(2);
     a.socket.destroy();
     b.socket.destroy();
     await Promise.all([a.closedP, b.closedP]);
-    await new Promise((x) => setTimeout(x, 30));
+    await until(() => expect(m.tcpConnections).toBe(0));
     const d = new TcpClient(port);
     d.socket.write(frame(q('again.test', {}, 6)));
     await d.waitFor(1);
@@ -284,8 +304,8 @@ describe('TCP transport', () => {
       c.socket.resetAndDestroy();
       await c.closedP;
     }
-    await new Promise((x) => setTimeout(x, 80));
-    expect(r.container.get<{ tcpConnections: number }>(CORE_METRICS).tcpConnections).toBe(0);
+    // The server sees each reset asynchronously (and later still under CPU load): wait for it.
+    await until(() => expect(metricsOf(r).tcpConnections).toBe(0));
     const ok = new TcpClient(port);
     ok.socket.write(frame(q('alive.test', {}, 77)));
     expect(decode((await ok.waitFor(1))[0]).id).toBe(77);
@@ -315,15 +335,16 @@ describe('TCP transport', () => {
     const c = new TcpClient(r.addresses()[0].port);
     await c.connected;
     c.socket.pause(); // never read
+    const m = metricsOf(r);
     const burst = Buffer.concat(Array.from({ length: 500 }, (_, i) => frame(q('big.test', {}, i))));
-    for (let i = 0; i < 10 && !c.closed; i++) {
-      c.socket.write(burst);
-      await new Promise((x) => setTimeout(x, 20));
+    // Keep asking (each burst is ~850 KB of answers) until the server gives up on us; at most 20 bursts.
+    // A paused client never sees the close (the FIN sits behind unread data), so watch the server.
+    for (let i = 0; i < 20 && m.dropped.overload === 0 && !c.closed; i++) {
+      if (!c.socket.write(burst)) await Promise.race([new Promise((x) => c.socket.once('drain', x)), c.closedP]);
+      else await new Promise((x) => setImmediate(x));
     }
-    await Promise.race([c.closedP, new Promise((x) => setTimeout(x, 3000))]);
-    const m = r.container.get<{ dropped: Record<string, number>; tcpConnections: number }>(CORE_METRICS);
-    expect(m.dropped.overload).toBe(1);
-    expect(m.tcpConnections).toBe(0);
+    await until(() => expect(m.dropped.overload).toBe(1));
+    await until(() => expect(m.tcpConnections).toBe(0));
     c.socket.destroy();
   });
 
@@ -336,7 +357,7 @@ describe('TCP transport', () => {
     const c = new TcpClient(tcp.port);
     c.socket.write(frame(q('d100.test', {}, 1)));
     const u = udpAsk(udp.port, q('d100.test', {}, 2));
-    await new Promise((x) => setTimeout(x, 30));
+    await until(() => expect(metricsOf(r).inFlight).toBe(2)); // both queries are running
     const stopped = r.stop();
     await c.waitFor(1);
     expect(decode((await u)!.msg).id).toBe(2);
@@ -367,11 +388,16 @@ describe('a broken handler does not kill the transports', () => {
     const tcp = new TcpServer({ transport: 'tcp', port: 0 }, deps);
     await udp.listen();
     await tcp.listen();
-    for (let i = 0; i < 4; i++) await udpAsk(udp.address().port, q(), '127.0.0.1', 50);
+    const u = dgram.createSocket('udp4');
+    for (let i = 0; i < 4; i++) u.send(q(), udp.address().port, '127.0.0.1');
+    await until(() => expect(mode).toBe(4)); // no answers to wait for: wait for the handler calls
+    u.close();
     const c = new TcpClient(tcp.address().port);
     c.socket.write(Buffer.concat([frame(q()), frame(q()), frame(q())]));
-    await new Promise((x) => setTimeout(x, 50));
-    expect(mode).toBeGreaterThanOrEqual(7);
+    await until(() => expect(mode).toBe(7));
+    // Both transports still answer nothing but stay up: one more query reaches the handler.
+    c.socket.write(frame(q()));
+    await until(() => expect(mode).toBe(8));
     c.socket.destroy();
     await udp.close();
     await tcp.close();
@@ -387,7 +413,7 @@ test('stop() answers SERVFAIL to queries still running after drainTimeoutMs and 
   const r = await serve([{ transport: 'udp', port: 0 }], [hang], { drainTimeoutMs: 100 });
   const port = r.addresses()[0].port;
   const answer = udpAsk(port, q('hang.test', {}, 31), '127.0.0.1', 2000);
-  await new Promise((x) => setTimeout(x, 30));
+  await until(() => expect(metricsOf(r).inFlight).toBe(1));
   const t0 = Date.now();
   await r.stop();
   resolver = undefined;
