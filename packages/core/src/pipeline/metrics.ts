@@ -12,11 +12,23 @@ export type DropReason = 'malformed' | 'response' | 'oversize' | 'stopping' | 'o
 const DROP_REASONS: readonly DropReason[] = ['malformed', 'response', 'oversize', 'stopping', 'overload'];
 
 /**
+ * Why the server closed a TCP connection for a limit (RFC 7766 §6):
+ * `frameTimeout` a frame did not complete within `frameTimeoutMs`,
+ * `clientLimit` refused on accept at `maxConnectionsPerClient`,
+ * `evicted` the longest-idle connection, closed at `maxConnections` to admit a new one.
+ */
+export type TcpCloseReason = 'frameTimeout' | 'clientLimit' | 'evicted';
+
+/** Label values of `heimdall_tcp_connections_closed_total{reason}`. */
+const TCP_CLOSE_LABELS: Readonly<Record<TcpCloseReason, string>> = { frameTimeout: 'frame_timeout', clientLimit: 'client_limit', evicted: 'evicted' };
+
+/**
  * Counters kept by the resolver and its transports, exposed in the
  * resolver's registry as `heimdall_queries_total`,
  * `heimdall_queries_dropped_total{reason}`, `heimdall_responses_total{rcode}`,
- * `heimdall_middleware_errors_total{plugin}`, `heimdall_queries_timed_out_total`
- * and the gauges `heimdall_queries_in_flight`, `heimdall_tcp_connections`.
+ * `heimdall_middleware_errors_total{plugin}`, `heimdall_queries_timed_out_total`,
+ * `heimdall_tcp_connections_closed_total{reason}` and the gauges
+ * `heimdall_queries_in_flight`, `heimdall_tcp_connections`.
  */
 export class CoreMetrics {
   /** Packets that reached the resolver (before any check). */
@@ -33,6 +45,8 @@ export class CoreMetrics {
   inFlight = 0;
   /** Open TCP connections (all TCP listeners of this resolver). */
   tcpConnections = 0;
+  /** TCP connections closed (or refused on accept) for a limit, by reason (all TCP listeners). */
+  readonly tcpClosed: Record<TcpCloseReason, number> = { frameTimeout: 0, clientLimit: 0, evicted: 0 };
 
   /** Registers the prom-client collectors in `registry`. Call once per registry. */
   register(registry: Registry, prefix = 'heimdall_'): void {
@@ -93,6 +107,18 @@ export class CoreMetrics {
         collect() {
           this.reset();
           this.inc(self.timedOut);
+        },
+      }),
+    );
+    registry.registerMetric(
+      new Counter({
+        name: `${prefix}tcp_connections_closed_total`,
+        help: 'TCP connections closed by the server for a limit, by reason (frame_timeout, client_limit, evicted)',
+        labelNames: ['reason'],
+        registers: [],
+        collect() {
+          this.reset();
+          for (const r of Object.keys(TCP_CLOSE_LABELS) as TcpCloseReason[]) this.inc({ reason: TCP_CLOSE_LABELS[r] }, self.tcpClosed[r]);
         },
       }),
     );
