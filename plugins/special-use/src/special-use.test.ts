@@ -1,6 +1,11 @@
-import { createResolver, decode, encode, type HeimdallPlugin, type Message, RecordType, type Resolver } from '@heimdall/core';
+import { ConfigError, createResolver, type HeimdallPlugin, parseOptions, RecordType, type Resolver } from '@heimdall/core';
+import { decode, encode, type Message } from '@heimdall/core/packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { specialUse, zoneTable } from './index.js';
+import { specialUse } from './index.js';
+import { specialUseOptionsSchema } from './options.js';
+import { zoneTable } from './zones.js';
+
+const table = (input: Parameters<typeof specialUse>[0] = {}) => zoneTable(parseOptions(specialUseOptionsSchema, input, 'special-use'));
 
 // Tests go through a real resolver (core's handle()), with a fallback
 // plugin behind special-use that answers A 192.0.2.99, so "passed through"
@@ -100,7 +105,9 @@ describe('special-use plugin', () => {
   });
 
   it('passes other classes through', async () => {
-    expect(passedThrough(await ask('localhost', RecordType.A, {}, 3 /* CH */))).toBe(true);
+    // (core answers CHAOS itself, before the chain: HESIOD stands for "another class")
+    expect(passedThrough(await ask('localhost', RecordType.A, {}, 4 /* HS */))).toBe(true);
+    expect(passedThrough(await ask('foo.invalid', RecordType.A, {}, 4 /* HS */))).toBe(true);
   });
 
   it('honours switches, extra zones and exclusions', async () => {
@@ -127,19 +134,48 @@ describe('special-use plugin', () => {
   });
 
   it('rejects bad options with the field named', () => {
-    expect(() => specialUse({ ttl: -1 })).toThrow(/special-use\.ttl: must be an integer/);
-    expect(() => specialUse({ zones: ['ok.example', 'bad..name'] })).toThrow(/special-use\.zones\[1\]/);
-    expect(() => specialUse({ localhost: 'yes' as unknown as boolean })).toThrow(/special-use\.localhost: must be true or false/);
-    expect(() => specialUse({ bogus: 1 } as never)).toThrow(/special-use\.bogus: unknown option/);
+    expect(() => specialUse({ ttl: -1 })).toThrow(ConfigError);
+    expect(() => specialUse({ ttl: -1 })).toThrow('special-use.ttl: must be an integer in 0..2147483647');
+    expect(() => specialUse({ negativeTtl: 2 ** 31 })).toThrow(/^special-use\.negativeTtl: must be an integer in 0\.\.2147483647/);
+    expect(() => specialUse({ zones: ['ok.example', 'bad..name'] })).toThrow(/^special-use\.zones\[1\]: must be a non-root domain name/);
+    expect(() => specialUse({ exclude: [`${'a'.repeat(64)}.example`] })).toThrow(/^special-use\.exclude\[0\]: must be a non-root domain name/);
+    expect(() => specialUse({ zones: [`${'a.'.repeat(126)}ab`] })).toThrow(/^special-use\.zones\[0\]/);
+    expect(() => specialUse({ zones: ['.'] })).toThrow(/^special-use\.zones\[0\]/);
+    expect(() => specialUse({ zones: ['a b.example'] })).toThrow(/^special-use\.zones\[0\]/);
+    expect(() => specialUse({ localhost: 'yes' as unknown as boolean })).toThrow(/^special-use\.localhost: must be true or false/);
+    expect(() => specialUse({ bogus: 1 } as never)).toThrow(/^special-use\.bogus: unknown option/);
+    expect(() => specialUse({}, { path: 'plugins[0].options' })).not.toThrow();
+    expect(() => specialUse({ ttl: 'x' as never }, { path: 'plugins[0].options' })).toThrow(/^plugins\[0\]\.options\.ttl:/);
+  });
+
+  it('accepts the longest names and a trailing dot; defaults are filled in', () => {
+    const longest = `${'a.'.repeat(126)}a`; // 253 characters
+    expect(table({ zones: [`${longest}.`, 'Corp.Example.'] }).has(longest)).toBe(true);
+    expect(table({ zones: ['Corp.Example.'] }).get('corp.example')?.name).toBe('corp.example');
+    expect(specialUse().options).toEqual({
+      localhost: true,
+      invalid: true,
+      test: true,
+      local: true,
+      onion: true,
+      homeArpa: true,
+      reverse: true,
+      appendixG: false,
+      zones: [],
+      exclude: [],
+      ttl: 3600,
+      negativeTtl: 3600,
+    });
   });
 
   it('builds the RFC 6303 zone table', () => {
-    const t = zoneTable();
+    const t = table();
     for (let i = 16; i <= 31; i++) expect(t.has(`${i}.172.in-addr.arpa`)).toBe(true);
     expect(t.has('15.172.in-addr.arpa')).toBe(false);
     expect(t.has('c.f.ip6.arpa')).toBe(true);
     expect(t.has('b.e.f.ip6.arpa')).toBe(true);
     expect(t.has('home.arpa')).toBe(true);
-    expect(zoneTable({ reverse: false }).has('10.in-addr.arpa')).toBe(false);
+    expect(table({ reverse: false }).has('10.in-addr.arpa')).toBe(false);
+    expect(table({ localhost: false, invalid: false, test: false, local: false, onion: false, homeArpa: false, reverse: false }).size).toBe(0);
   });
 });

@@ -2,6 +2,7 @@
  * The special-use and locally-served zones, with the RFC that makes each one
  * special. Names are lowercase, without the trailing dot.
  */
+import type { SpecialUseOptions } from './options.js';
 
 /** How a zone is answered. */
 export const ZoneKind = {
@@ -62,3 +63,37 @@ export const LOOPBACK_PTR_NAMES: readonly string[] = ['1.0.0.127.in-addr.arpa', 
 
 /** RFC 6762 Appendix G: names commonly used privately (not reserved; off by default). */
 export const APPENDIX_G: readonly string[] = ['intranet', 'internal', 'private', 'corp', 'home', 'lan'];
+
+/** A zone of the table: its name (lowercase, no trailing dot) and how it is answered. */
+export interface Zone {
+  readonly name: string;
+  readonly kind: ZoneKind;
+}
+
+/** Lowercases a (schema-checked) zone name and strips one trailing dot. */
+function normalizeZone(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
+}
+
+/** The zone table validated options produce, keyed by zone name. */
+export function zoneTable(options: SpecialUseOptions): Map<string, Zone> {
+  const table = new Map<string, Zone>();
+  const add = (name: string, kind: ZoneKind): void => {
+    table.set(name, { name, kind });
+  };
+  if (options.localhost) add('localhost', ZoneKind.Loopback);
+  if (options.invalid) add('invalid', ZoneKind.Nonexistent);
+  if (options.test) add('test', ZoneKind.Nonexistent);
+  if (options.local) add('local', ZoneKind.Nonexistent);
+  if (options.onion) add('onion', ZoneKind.Nonexistent);
+  if (options.homeArpa) add('home.arpa', ZoneKind.LocallyServed);
+  if (options.reverse) {
+    for (const z of ipv4ReverseZones()) add(z, ZoneKind.LocallyServed);
+    for (const z of ipv6ReverseZones()) add(z, ZoneKind.LocallyServed);
+  }
+  if (options.appendixG) for (const z of APPENDIX_G) add(z, ZoneKind.Nonexistent);
+  for (const z of options.zones) add(normalizeZone(z), ZoneKind.Nonexistent);
+  for (const z of options.exclude) table.delete(normalizeZone(z));
+  return table;
+}
