@@ -1,3 +1,5 @@
+// The kit's FakeClock, imported by path (@heimdall/testing depends on core, not the reverse).
+import { FakeClock } from '../../testing/src/clock.js';
 import { ContainerModule, inject, injectable } from 'inversify';
 import { Registry } from 'prom-client';
 import { describe, expect, test } from 'vitest';
@@ -7,7 +9,7 @@ import type { DnsContext } from './pipeline/context.js';
 import type { Middleware } from './pipeline/types.js';
 import type { HeimdallPlugin } from './plugin/types.js';
 import { CORE_METRICS, createResolver } from './resolver.js';
-import { CLOCK, type Clock, type ClockTimer, LIFECYCLE, type Lifecycle, LOGGER, METRICS } from './tokens.js';
+import { CLOCK, LIFECYCLE, type Lifecycle, LOGGER, METRICS } from './tokens.js';
 import { silentLogger } from './util/logger.js';
 
 function q(name = 'example.com', type: number = RecordType.A, extra: Partial<MessageInit> = {}): Buffer {
@@ -21,29 +23,6 @@ function plugin(name: string, middleware: Middleware, more: Partial<HeimdallPlug
 const answerA: Middleware = (ctx) => {
   ctx.answer([{ name: ctx.query.qname, type: RecordType.A, ttl: 60, data: '192.0.2.1' }]);
 };
-
-class ManualClock implements Clock {
-  t = 1_000_000;
-  timers: Array<{ at: number; fn: () => void; id: number }> = [];
-  seq = 0;
-  now() {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): ClockTimer {
-    const id = ++this.seq;
-    this.timers.push({ at: this.t + ms, fn, id });
-    return id;
-  }
-  clearTimeout(id: ClockTimer) {
-    this.timers = this.timers.filter((x) => x.id !== id);
-  }
-  advance(ms: number) {
-    this.t += ms;
-    const due = this.timers.filter((x) => x.at <= this.t);
-    this.timers = this.timers.filter((x) => x.at > this.t);
-    for (const d of due) d.fn();
-  }
-}
 
 describe('createResolver + handle', () => {
   test('a synchronous chain answers synchronously through process()', () => {
@@ -177,7 +156,7 @@ describe('failure rules', () => {
   });
 
   test('deadline passed → SERVFAIL and the signal is aborted', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock();
     let signal: AbortSignal | undefined;
     const r = createResolver({
       plugins: [
@@ -203,7 +182,7 @@ describe('failure rules', () => {
   });
 
   test('a late answer after the deadline is ignored', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock();
     let release!: () => void;
     const r = createResolver({
       plugins: [
