@@ -19,7 +19,9 @@ import {
   runChain,
   runMiddleware,
   soa,
+  tcpQuery,
   testResolver,
+  udpQuery,
 } from './index.js';
 
 /** Sends one UDP query and resolves with the first datagram back (and its source port), or null after `ms`. */
@@ -261,5 +263,29 @@ describe('FakeUpstream', () => {
     up.on('v6.test', 'AAAA', [record('v6.test', 'AAAA', '2001:db8::6')]);
     expectAnswers((await udpAsk(up.port, query('v6.test', 'AAAA'), 500, '::1'))!.msg, ['2001:db8::6']);
     expect(up.endpoint).toBe(`[::1]:${up.port}`);
+  });
+});
+
+describe('query clients on real sockets', () => {
+  test('udpQuery and pipelined tcpQuery against a resolver with listeners', async () => {
+    const { createResolver } = await import('@heimdall/core');
+    const echo: HeimdallPlugin = { name: 'echo', middleware: () => (ctx) => ctx.answer([{ name: ctx.query.qname, type: RecordType.A, data: '192.0.2.9' }]) };
+    const r = createResolver({
+      plugins: [echo],
+      listen: [
+        { transport: 'udp', address: '127.0.0.1', port: 0 },
+        { transport: 'tcp', address: '127.0.0.1', port: 0 },
+      ],
+    });
+    await r.start();
+    try {
+      const [udp, tcp] = r.addresses();
+      expectAnswers(await udpQuery(udp!.port, query('u.test')), ['192.0.2.9']);
+      const replies = await tcpQuery(tcp!.port, [query('a.test'), query('b.test'), query('c.test')]);
+      expect(replies.map((m) => decode(m).questions[0]!.name).sort()).toEqual(['a.test', 'b.test', 'c.test']);
+      await expect(udpQuery(1, query('x.test'), { timeoutMs: 200 })).rejects.toThrow(/no reply|ECONNREFUSED/);
+    } finally {
+      await r.stop();
+    }
   });
 });
