@@ -3,6 +3,15 @@
  * queries answered as soon as each is ready (so possibly out of order), idle
  * timeout, bounded connections, message size, per-connection concurrency and
  * write buffering.
+ *
+ * Hostile clients (RFC 7766 §6): a frame must complete within
+ * `frameTimeoutMs` of its first byte, and partial frames are not activity
+ * (they do not hold off the idle timeout), so trickling bytes keeps no
+ * connection open; one client address holds at most
+ * `maxConnectionsPerClient` connections; at `maxConnections` the
+ * longest-idle connection is closed to admit the newcomer (as Knot and
+ * unbound do) instead of the newcomer being refused, so a full table cannot
+ * lock everyone else out.
  */
 import net from 'node:net';
 import { ConfigError, ListenError } from '../errors.js';
@@ -14,7 +23,9 @@ import { checkPort, isV4Mapped } from './udp.js';
 /** Resolved TCP limits (every one configurable, see {@link TcpListenOptions}). */
 export interface TcpLimits {
   readonly idleTimeoutMs: number;
+  readonly frameTimeoutMs: number;
   readonly maxConnections: number;
+  readonly maxConnectionsPerClient: number;
   readonly maxMessageSize: number;
   readonly maxInFlightPerConnection: number;
   readonly maxQueriesPerConnection: number;
@@ -31,7 +42,9 @@ function intIn(path: string, v: number | undefined, def: number, min: number, ma
 export function tcpLimits(options: TcpListenOptions, path = 'listen'): TcpLimits {
   return {
     idleTimeoutMs: intIn(`${path}.idleTimeoutMs`, options.idleTimeoutMs, 10_000, 1, 3_600_000),
+    frameTimeoutMs: intIn(`${path}.frameTimeoutMs`, options.frameTimeoutMs, 2000, 1, 3_600_000),
     maxConnections: intIn(`${path}.maxConnections`, options.maxConnections, 1000, 1, 1_000_000),
+    maxConnectionsPerClient: intIn(`${path}.maxConnectionsPerClient`, options.maxConnectionsPerClient, 100, 0, 1_000_000),
     maxMessageSize: intIn(`${path}.maxMessageSize`, options.maxMessageSize, 65535, 12, 65535),
     maxInFlightPerConnection: intIn(`${path}.maxInFlightPerConnection`, options.maxInFlightPerConnection, 100, 1, 65535),
     maxQueriesPerConnection: intIn(`${path}.maxQueriesPerConnection`, options.maxQueriesPerConnection, 0, 0, 2 ** 31 - 1),
@@ -49,7 +62,15 @@ export class TcpServer implements TransportServer {
   private server: net.Server | null = null;
   private bound: BoundAddress | null = null;
   /** @internal */ accepting = false;
-  /** @internal */ readonly connections = new Set<TcpConnection>();
+  /**
+   * Open connections, least recently active first (a connection moves to the
+   * end when a frame completes or an answer is written): the first idle one
+   * is the one evicted at `maxConnections`.
+   * @internal
+   */
+  readonly connections = new Set<TcpConnection>();
+  /** Open connections per client address. @internal */
+  readonly perClient = new Map<string, number>();
 
   constructor(
     private readonly options: TcpListenOptions,
@@ -97,15 +118,57 @@ export class TcpServer implements TransportServer {
   }
 
   private onConnection(socket: net.Socket): void {
-    if (!this.accepting || this.connections.size >= this.limits.maxConnections) {
+    socket.on('error', () => {});
+    if (!this.accepting) {
       this.deps.metrics.dropped.overload++;
-      socket.on('error', () => {});
       socket.destroy();
       return;
     }
-    const conn = new TcpConnection(this, socket);
+    const client = clientInfo(socket);
+    const perClient = this.perClient.get(client.address) ?? 0;
+    if (this.limits.maxConnectionsPerClient > 0 && perClient >= this.limits.maxConnectionsPerClient) {
+      this.deps.metrics.tcpClosed.clientLimit++;
+      socket.destroy();
+      return;
+    }
+    while (this.connections.size >= this.limits.maxConnections) this.evictOne();
+    const conn = new TcpConnection(this, socket, client);
     this.connections.add(conn);
+    this.perClient.set(client.address, perClient + 1);
     this.deps.metrics.tcpConnections++;
+  }
+
+  /**
+   * Closes the longest-idle connection: the least recently active one
+   * without a query in flight (or already closing), else the least recently
+   * active of all.
+   */
+  private evictOne(): void {
+    let victim: TcpConnection | undefined;
+    for (const c of this.connections) {
+      if (c.idle) {
+        victim = c;
+        break;
+      }
+      victim ??= c;
+    }
+    if (victim === undefined) return;
+    this.deps.metrics.tcpClosed.evicted++;
+    victim.destroy();
+  }
+
+  /** Forgets `conn` (once); it no longer counts against any limit. @internal */
+  release(conn: TcpConnection): void {
+    if (!this.connections.delete(conn)) return;
+    this.deps.metrics.tcpConnections--;
+    const n = (this.perClient.get(conn.client.address) ?? 1) - 1;
+    if (n > 0) this.perClient.set(conn.client.address, n);
+    else this.perClient.delete(conn.client.address);
+  }
+
+  /** Marks `conn` as the most recently active. @internal */
+  touch(conn: TcpConnection): void {
+    if (this.connections.delete(conn)) this.connections.add(conn);
   }
 
   stopAccepting(): void {
@@ -132,6 +195,21 @@ export class TcpServer implements TransportServer {
   }
 }
 
+/** Who is at the other end of `socket` (IPv4-mapped addresses reported as IPv4). */
+function clientInfo(socket: net.Socket): ClientInfo {
+  const remote = socket.remoteAddress ?? '';
+  const mapped = socket.remoteFamily === 'IPv6' && isV4Mapped(remote);
+  const family = socket.remoteFamily === 'IPv6' && !mapped ? 6 : 4;
+  return {
+    address: mapped ? remote.slice(7) : remote,
+    port: socket.remotePort ?? 0,
+    family,
+    transport: 'tcp',
+    localAddress: socket.localAddress,
+    localPort: socket.localPort,
+  };
+}
+
 /** One client connection: frames in, responses out, limits enforced. */
 class TcpConnection {
   private buffer: Buffer | null = null;
@@ -142,32 +220,80 @@ class TcpConnection {
   private closed = false;
   private paused = false;
   private forced = false;
-  private readonly client: ClientInfo;
+  /** When the last frame completed or the last answer was written (or the connection was accepted). */
+  private lastActive = performance.now();
+  /** When the first byte of the pending partial frame arrived; 0 when no partial frame is pending. */
+  private frameStart = 0;
+  /** The one timer of this connection (idle and frame deadlines), and when it fires. */
+  private timer: NodeJS.Timeout | null = null;
+  private timerDue = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly server: TcpServer,
     private readonly socket: net.Socket,
+    /** @internal */ readonly client: ClientInfo,
   ) {
-    const remote = socket.remoteAddress ?? '';
-    const mapped = socket.remoteFamily === 'IPv6' && isV4Mapped(remote);
-    const family = socket.remoteFamily === 'IPv6' && !mapped ? 6 : 4;
-    this.client = {
-      address: mapped ? remote.slice(7) : remote,
-      port: socket.remotePort ?? 0,
-      family,
-      transport: 'tcp',
-      localAddress: socket.localAddress,
-      localPort: socket.localPort,
-    };
-    socket.setTimeout(server.limits.idleTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
-    socket.on('timeout', () => this.onTimeout());
     socket.on('error', (err) => {
       server.deps.logger.debug({ err, client: this.client.address }, 'tcp connection error');
       this.destroy();
     });
     socket.on('close', () => this.onClose());
+    this.arm();
+  }
+
+  /** No query in flight (or already closing): a candidate for eviction. */
+  get idle(): boolean {
+    return this.closed || this.inFlight === 0;
+  }
+
+  /** The earliest deadline that applies now (idle, frame), or +Infinity. */
+  private deadline(): number {
+    if (this.closed) return Number.POSITIVE_INFINITY;
+    const limits = this.server.limits;
+    let due = this.frameStart > 0 ? this.frameStart + limits.frameTimeoutMs : Number.POSITIVE_INFINITY;
+    // RFC 7766 §6.2.3: idle means no outstanding query. Partial frames do not count as activity.
+    if (this.inFlight === 0) due = Math.min(due, this.lastActive + limits.idleTimeoutMs);
+    return due;
+  }
+
+  /**
+   * Makes sure the timer fires no later than the current deadline. A timer
+   * that fires early re-checks and re-arms, so activity costs no timer work.
+   */
+  private arm(): void {
+    const due = this.deadline();
+    if (due === Number.POSITIVE_INFINITY || (this.timer !== null && this.timerDue <= due)) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerDue = due;
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, Math.ceil(due - performance.now())));
+    this.timer.unref();
+  }
+
+  private onTimer(): void {
+    this.timer = null;
+    this.timerDue = Number.POSITIVE_INFINITY;
+    if (this.closed) return;
+    const now = performance.now();
+    const limits = this.server.limits;
+    if (this.frameStart > 0 && now >= this.frameStart + limits.frameTimeoutMs) {
+      // A frame that does not complete in time (slow-loris): the stream cannot be resynchronised.
+      this.server.deps.metrics.tcpClosed.frameTimeout++;
+      this.destroy();
+      return;
+    }
+    if (this.inFlight === 0 && now >= this.lastActive + limits.idleTimeoutMs) {
+      this.stopReading();
+      return;
+    }
+    this.arm();
+  }
+
+  /** A frame completed or an answer went out. */
+  private active(): void {
+    this.lastActive = performance.now();
+    this.server.touch(this);
   }
 
   private onData(chunk: Buffer): void {
@@ -196,6 +322,8 @@ class TcpConnection {
       const msg = buf.subarray(2, 2 + len);
       buf = buf.length === 2 + len ? null : buf.subarray(2 + len);
       this.buffer = buf;
+      this.frameStart = 0;
+      this.active();
       this.queries++;
       this.dispatch(msg);
       if (limits.maxQueriesPerConnection > 0 && this.queries >= limits.maxQueriesPerConnection) {
@@ -203,7 +331,13 @@ class TcpConnection {
       }
     }
     this.buffer = buf;
-    if (buf !== null && buf.length > 2 + limits.maxMessageSize) this.destroy();
+    if (this.closed) return;
+    // The frame deadline runs while a partial frame waits for more bytes from
+    // the client (not while we hold complete frames at the concurrency limit).
+    const waiting = buf !== null && buf.length > 0 && this.reading && !this.paused && !this.readEnded;
+    if (!waiting) this.frameStart = 0;
+    else if (this.frameStart === 0) this.frameStart = performance.now();
+    this.arm();
   }
 
   private dispatch(msg: Buffer): void {
@@ -243,6 +377,7 @@ class TcpConnection {
       this.drainFrames();
     }
     this.maybeFinish();
+    this.arm();
   }
 
   private write(response: Buffer): void {
@@ -256,7 +391,9 @@ class TcpConnection {
       // The client does not read its answers: stop serving it.
       this.server.deps.metrics.dropped.overload++;
       this.destroy();
+      return;
     }
+    this.active();
   }
 
   private pause(): void {
@@ -293,11 +430,6 @@ class TcpConnection {
     this.socket.once('close', () => clearTimeout(t));
   }
 
-  private onTimeout(): void {
-    if (this.inFlight > 0) return; // RFC 7766 §6.2.3: idle means no outstanding query
-    this.stopReading();
-  }
-
   /** Stops reading and ends our side now (written answers are flushed first); destroyed later if the peer lingers. */
   end(): void {
     this.reading = false;
@@ -307,16 +439,25 @@ class TcpConnection {
     this.maybeFinish();
   }
 
-  /** Closes the connection now. */
+  /** Closes the connection now; it stops counting against the limits at once. */
   destroy(): void {
     this.closed = true;
     this.reading = false;
     this.buffer = null;
+    this.clearTimer();
+    this.server.release(this);
     this.socket.destroy();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerDue = Number.POSITIVE_INFINITY;
   }
 
   private onClose(): void {
     this.closed = true;
-    if (this.server.connections.delete(this)) this.server.deps.metrics.tcpConnections--;
+    this.clearTimer();
+    this.server.release(this);
   }
 }

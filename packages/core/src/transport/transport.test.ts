@@ -243,7 +243,7 @@ describe('TCP transport', () => {
     await busy.closedP; // then it goes idle and is closed too
   });
 
-  test('max connections: extra ones are closed, and counted', async () => {
+  test('max connections: a new one evicts the longest-idle, and is counted', async () => {
     const r = await serve([{ transport: 'tcp', port: 0, maxConnections: 2 }]);
     const port = r.addresses()[0].port;
     const m = metricsOf(r);
@@ -251,19 +251,23 @@ describe('TCP transport', () => {
     const b = new TcpClient(port);
     await Promise.all([a.connected, b.connected]);
     await until(() => expect(m.tcpConnections).toBe(2));
+    b.socket.write(frame(q('ok.test', {}, 4)));
+    await b.waitFor(1); // a is now the longest idle
     const c = new TcpClient(port);
-    await c.closedP;
-    a.socket.write(frame(q('ok.test', {}, 5)));
-    await a.waitFor(1);
-    expect(m.dropped.overload).toBe(1);
+    c.socket.write(frame(q('ok.test', {}, 5)));
+    await c.waitFor(1);
+    await a.closedP;
+    expect(m.tcpClosed.evicted).toBe(1);
+    expect(m.dropped.overload).toBe(0);
     expect(m.tcpConnections).toBe(2);
-    a.socket.destroy();
     b.socket.destroy();
-    await Promise.all([a.closedP, b.closedP]);
+    c.socket.destroy();
+    await Promise.all([b.closedP, c.closedP]);
     await until(() => expect(m.tcpConnections).toBe(0));
     const d = new TcpClient(port);
     d.socket.write(frame(q('again.test', {}, 6)));
     await d.waitFor(1);
+    expect(m.tcpClosed.evicted).toBe(1);
     d.socket.destroy();
   });
 

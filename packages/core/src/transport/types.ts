@@ -56,17 +56,52 @@ export interface TcpListenOptions {
   readonly address?: string;
   /** Port; 0 picks a free one. Default 53. */
   readonly port?: number;
-  /** Close a connection with no outstanding query and no data for this long (RFC 7766 §6.2.3). Default 10 000 ms. */
+  /**
+   * Close a connection (gracefully) that has had no query outstanding and no
+   * complete frame or answer for this long (RFC 7766 §6.2.3). Partial frames
+   * are not activity: trickling bytes does not hold it off. 1..3 600 000,
+   * default 10 000 ms.
+   */
   readonly idleTimeoutMs?: number;
-  /** Open connections at most; further ones are closed on accept. Default 1000. */
+  /**
+   * A frame (length prefix and message) must arrive whole within this long of
+   * its first byte, however bytes trickle in; otherwise the connection is
+   * closed at once (`heimdall_tcp_connections_closed_total{reason="frame_timeout"}`).
+   * Separate from, and usually shorter than, the idle timeout. 1..3 600 000,
+   * default 2000 ms.
+   */
+  readonly frameTimeoutMs?: number;
+  /**
+   * Open connections at most (all clients). At the limit a new connection is
+   * admitted by closing the longest-idle one — the least recently active
+   * connection without a query in flight, else the least recently active —
+   * (`heimdall_tcp_connections_closed_total{reason="evicted"}`), so a full
+   * table cannot lock other clients out. 1..1 000 000, default 1000.
+   */
   readonly maxConnections?: number;
+  /**
+   * Open connections at most from one client address; further ones are
+   * closed on accept (`heimdall_tcp_connections_closed_total{reason="client_limit"}`).
+   * Counted per exact address (IPv4, or IPv6 /128; IPv4-mapped as IPv4).
+   * 0 = no per-client limit. 0..1 000 000, default 100.
+   */
+  readonly maxConnectionsPerClient?: number;
   /** Largest accepted message (the 2-byte length prefix); bigger frames close the connection. 12..65535, default 65535. */
   readonly maxMessageSize?: number;
-  /** Queries processed concurrently per connection; reading pauses while at the limit (RFC 7766 §6.2.1.1 pipelining). Default 100. */
+  /**
+   * Queries processed concurrently per connection; reading pauses while at
+   * the limit (RFC 7766 §6.2.1.1 pipelining), so a connection holds at most
+   * this many queries plus one read chunk. 1..65535, default 100.
+   */
   readonly maxInFlightPerConnection?: number;
   /** Queries answered on one connection before it is closed gracefully. Default unlimited (0). */
   readonly maxQueriesPerConnection?: number;
-  /** Bytes queued for writing to a slow reader before the connection is dropped. Default 1 MiB. */
+  /**
+   * Bytes of answers queued for writing to a client that does not read them
+   * before the connection is dropped (`heimdall_queries_dropped_total{reason="overload"}`).
+   * With `maxConnections` this bounds answer memory at about
+   * `maxConnections × maxWriteBuffer`. 65537..2^30, default 1 MiB.
+   */
   readonly maxWriteBuffer?: number;
   /** listen() backlog. Default 511. */
   readonly backlog?: number;
