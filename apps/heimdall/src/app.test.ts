@@ -2,7 +2,6 @@ import { createResolver, type HeimdallPlugin, METRICS, RecordType, type Registry
 import { query } from '@heimdall/testing';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseDuration } from './actions.js';
 import { parseCli } from './args.js';
 import { type AppConfigError, applyOverrides, defaultConfig, parseHostPort, pointerToPath, resolveConfig, resolvePluginPaths, validateConfig } from './config.js';
 import { metrics } from './plugins/metrics.js';
@@ -81,10 +80,6 @@ describe('config', () => {
     expect(a.overrides).toEqual({ listen: ['127.0.0.1:1', '127.0.0.1:2'], upstreams: ['1.1.1.1'], workers: 3, logLevel: 'debug' });
     expect(() => parseCli(['--workers', '0'])).toThrow('--workers');
     expect(() => parseCli(['stray'])).toThrow(/positional|Unexpected argument/i);
-    expect(parseDuration('90s')).toBe(90_000);
-    expect(parseDuration('5m')).toBe(300_000);
-    expect(parseDuration('1500ms')).toBe(1500);
-    expect(() => parseDuration('soon')).toThrow(/duration/);
   });
 
   it('reports plugin option errors at the config path', async () => {

@@ -7,8 +7,8 @@ import type http from 'node:http';
 import { createResolver, type ListenOptions, type Resolver } from '@heimdall/core';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import { type ActionArgs, type ActionName, BLOCKING_CONTROL_TOKEN, runAction } from './actions.js';
-import { adminUrl, startAdmin } from './admin.js';
+import { ActionTable } from './actions.js';
+import { adminUrl, assertAdminExposure, startAdmin } from './admin.js';
 import { parseHostPort, type ResolvedConfig } from './config.js';
 import { buildPlugins } from './plugins/registry.js';
 
@@ -21,9 +21,9 @@ export interface RunningApp {
   readonly registry: Registry;
   /** Whether the resolver serves (false before start and while draining). */
   ready(): boolean;
-  /** Runs an admin action on this resolver. */
-  action(name: ActionName, args: ActionArgs): Promise<unknown>;
-  /** SIGHUP: reload block lists (when blocking is in the chain). */
+  /** The admin actions the chain contributes (core's `ADMIN_ACTIONS`), mounted by the admin server. */
+  readonly actions: ActionTable;
+  /** SIGHUP: runs every contributed admin action named `reload`. */
   reload(): Promise<void>;
   /** Graceful stop: admin closed, queries drained (bounded), plugins stopped. Idempotent. */
   stop(): Promise<void>;
@@ -56,6 +56,9 @@ export interface StartAppOptions {
 /** Builds and starts the resolver (and admin server) described by `config`. */
 export async function startApp(config: ResolvedConfig, options: StartAppOptions): Promise<RunningApp> {
   const { logger } = options;
+  const withAdmin = options.withAdmin !== false && config.admin.enabled;
+  const adminAt = withAdmin ? parseHostPort(config.admin.listen, 'admin.listen') : undefined;
+  if (adminAt) assertAdminExposure(adminAt.host, config.admin.token);
   const plugins = await buildPlugins(config.plugins, config.baseDir);
   const registry = new Registry();
   if (config.admin.collectDefaultMetrics) collectDefaultMetrics({ register: registry });
@@ -71,6 +74,7 @@ export async function startApp(config: ResolvedConfig, options: StartAppOptions)
   });
   let serving = false;
   let stopping: Promise<void> | undefined;
+  const actions = ActionTable.of(resolver, logger);
   await resolver.start();
   serving = true;
 
@@ -79,15 +83,8 @@ export async function startApp(config: ResolvedConfig, options: StartAppOptions)
     admin: undefined,
     registry,
     ready: () => serving,
-    action: (name, args) => runAction(resolver.container, name, args),
-    async reload() {
-      if (!resolver.container.isBound(BLOCKING_CONTROL_TOKEN)) {
-        logger.info('reload: blocking is not in the chain, nothing to reload');
-        return;
-      }
-      const result = await runAction(resolver.container, 'blocking.reload');
-      logger.info({ result }, 'block lists reloaded');
-    },
+    actions,
+    reload: () => actions.reloadAll(logger),
     stop() {
       stopping ??= (async () => {
         // /ready answers 503 while the resolver drains; the admin server closes last.
@@ -106,16 +103,16 @@ export async function startApp(config: ResolvedConfig, options: StartAppOptions)
     },
   };
 
-  if (options.withAdmin !== false && config.admin.enabled) {
-    const { host, port } = parseHostPort(config.admin.listen, 'admin.listen');
+  if (adminAt) {
     try {
       (app as { admin: http.Server | undefined }).admin = await startAdmin(
         {
           metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
-          ready: () => serving,
-          action: (name, args) => runAction(resolver.container, name, args),
+          ready: () => ({ ok: serving, body: { status: serving ? 'ready' : 'not ready' } }),
+          actions: () => actions.list,
+          run: (action, args) => actions.run(action.plugin, action.name, args),
         },
-        { host, port, token: config.admin.token, logger },
+        { ...adminAt, token: config.admin.token, allowedHosts: config.admin.allowedHosts, logger },
       );
     } catch (err) {
       await resolver.stop();

@@ -26,13 +26,14 @@ import { AppConfigError, type Overrides, planReload, type ReloadPlan, type Resol
 import { startApp } from './app.js';
 import { BUILTIN_PLUGINS, buildPlugins, builtinAvailable } from './plugins/registry.js';
 import { isWorker, runPrimary, runWorker, workerCount } from './cluster.js';
+import { installSignalHandlers } from './signals.js';
 
 /**
  * SIGHUP: re-reads the config file (when there is one). A file that no
  * longer validates is reported and ignored; a new `logLevel` applies at
  * once; other changes are reported as needing a restart (listeners and the
- * chain cannot be swapped safely under load). Block lists are reloaded by
- * the caller either way.
+ * chain cannot be swapped safely under load). The caller runs the chain's
+ * `reload` admin actions either way.
  */
 export function rereadConfig(file: string | undefined, overrides: Overrides, running: ResolvedConfig, logger: Logger): ReloadPlan {
   if (file === undefined) return { needsRestart: [] };
@@ -57,6 +58,8 @@ function version(): string {
 }
 
 async function main(): Promise<void> {
+  // First: a signal during start must find a handler (SIGHUP's default would end the process).
+  const signals = installSignalHandlers();
   if (isWorker()) {
     const config = JSON.parse(process.env.HEIMDALL_WORKER_CONFIG!) as { logLevel: string };
     await runWorker(pino({ name: 'heimdall', level: config.logLevel }));
@@ -73,6 +76,7 @@ async function main(): Promise<void> {
   }
   const config = resolveConfig(args.config, args.overrides);
   const logger = pino({ name: 'heimdall', level: args.check ? 'error' : config.logLevel });
+  signals.logger = logger;
   if (args.config === undefined) {
     // The embedded default names every built-in; leave out one this build lacks rather than refuse to start.
     const kept = [];
@@ -106,12 +110,13 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGHUP', () => {
-    const plan = rereadConfig(args.config, args.overrides, config, logger);
-    if (plan.logLevel) logger.level = plan.logLevel;
-    app.reload().catch((err) => logger.error({ err }, 'reload failed'));
+  signals.handle({
+    stop: (signal) => void stop(signal),
+    reload: () => {
+      const plan = rereadConfig(args.config, args.overrides, config, logger);
+      if (plan.logLevel) logger.level = plan.logLevel;
+      app.reload().catch((err) => logger.error({ err }, 'reload failed'));
+    },
   });
 }
 
