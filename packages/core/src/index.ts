@@ -47,6 +47,8 @@ export {
   PLUGIN_OPTIONS,
   type PluginInfo,
   type Registry,
+  STATE_STORE,
+  type StateStore,
   UPSTREAM,
   type Upstream,
   type UpstreamResolveOptions,

@@ -61,6 +61,13 @@ export const ADMIN_ACTIONS: unique symbol = Symbol.for('heimdall.admin.actions')
 /** Multi-injected, in chain order: the {@link CacheTier}s the cache consults after its in-memory L1. */
 export const CACHE_TIERS: unique symbol = Symbol.for('heimdall.cache.tiers');
 
+/**
+ * Small runtime state that outlives a process or is shared by instances
+ * ({@link StateStore}): blocking's disable-until, provided by a disk
+ * (persistence) or Redis plugin. Optional: inject with `@optional()`.
+ */
+export const STATE_STORE: unique symbol = Symbol.for('heimdall.state.store');
+
 /** Tokens that several plugins may provide at once (collected with `getAll`). */
 export const MULTI_TOKENS: ReadonlySet<symbol> = new Set([ADMIN_ACTIONS, CACHE_TIERS]);
 
@@ -142,6 +149,20 @@ export interface CacheTier {
   /** Stores an entry; must not block (batch, buffer, drop when full). `expiresAt` is epoch ms. */
   set(key: Uint8Array, entry: Uint8Array, expiresAt: number): void;
   flush(scope: FlushScope): void | Promise<void>;
+}
+
+/**
+ * A small key → JSON value store for runtime state (not a cache). Reads are
+ * synchronous from a local copy; writes go to the backing store (disk,
+ * Redis) in the background; `subscribe` reports changes made by other
+ * processes or instances (and, once, the stored value at subscription when
+ * there is one).
+ */
+export interface StateStore {
+  get(key: string): unknown;
+  /** Stores `value` (JSON-able; `undefined` deletes). `ttlMs` lets the backend forget it. */
+  set(key: string, value: unknown, options?: { readonly ttlMs?: number }): void;
+  subscribe(key: string, listener: (value: unknown) => void): () => void;
 }
 
 /** How an action's results from several workers combine into one. */
