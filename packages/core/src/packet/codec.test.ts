@@ -118,7 +118,7 @@ export const SAMPLE_RECORDS: ResourceRecordInit[] = [
 ];
 
 /** Types whose format is defined for class IN only (RFC 3597 §4: opaque bytes in other classes). */
-const CLASS_IN_ONLY = new Set([RecordType.A, RecordType.AAAA, RecordType.SRV, RecordType.NAPTR, RecordType.KX, RecordType.SVCB, RecordType.HTTPS]);
+const CLASS_IN_ONLY = new Set<number>([RecordType.A, RecordType.AAAA, RecordType.SRV, RecordType.NAPTR, RecordType.KX, RecordType.SVCB, RecordType.HTTPS]);
 
 /** The RDATA bytes `rr` encodes to in class IN. */
 function inRdata(rr: ResourceRecordInit): Buffer {

@@ -5,7 +5,7 @@ import type { Edns } from './edns.js';
 import { decodeOptions } from './edns-codec.js';
 import { PacketError, truncated } from './errors.js';
 import type { Message, Question, ResourceRecord } from './message.js';
-import { type NameCursor, nameBudget, readName } from './name.js';
+import { NameCursor, readName } from './name.js';
 import { decodeRdataAt } from './rdata/index.js';
 import { RecordType } from './types.js';
 
@@ -18,13 +18,8 @@ const memoOffset = new Int32Array(MEMO);
 const memoName: string[] = new Array(MEMO).fill('');
 
 /** Per-decode state: the name cursor (end of the last name, expansion budget) and the memo fill. */
-class DecodeState implements NameCursor {
-  end = 0;
-  budget: number;
+class DecodeState extends NameCursor {
   memoCount = 0;
-  constructor(length: number) {
-    this.budget = nameBudget(length);
-  }
 }
 
 /** The name at `pos`; `st.end` is set to the offset after it. */

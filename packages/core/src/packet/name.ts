@@ -22,6 +22,13 @@ import { PacketError, truncated } from './errors.js';
 
 export { checkOffset, copyNameLower, LOWER, MAX_LABEL_LENGTH, MAX_NAME_LENGTH, MAX_POINTER_HOPS, skipName, wireNamesEqual };
 
+// Module-local copies of the imported constants used in hot loops: where
+// imports compile to property reads (tsx, vitest), a read per iteration
+// costs several times the loop itself.
+const HOPS = MAX_POINTER_HOPS;
+const NAME_MAX = MAX_NAME_LENGTH;
+const LOWER_ = LOWER;
+
 declare global {
   interface Buffer {
     /** Node's internal one-byte string slice (what `toString('latin1', s, e)` ends in). */
@@ -69,7 +76,7 @@ export class StringIntern {
    */
   getLowered(buf: Buffer, start: number, lowerEnd: number, end: number): string {
     let h = end - start;
-    for (let i = start; i < lowerEnd; i++) h = (Math.imul(h, 31) + LOWER[buf[i]]) | 0;
+    for (let i = start; i < lowerEnd; i++) h = (Math.imul(h, 31) + LOWER_[buf[i]]) | 0;
     for (let i = lowerEnd; i < end; i++) h = (Math.imul(h, 31) + buf[i]) | 0;
     const n = end - start;
     const slot = (h ^ (h >>> 15)) & this.mask;
@@ -77,13 +84,13 @@ export class StringIntern {
     if (s.length === n) {
       let k = 0;
       const split = lowerEnd - start;
-      while (k < split && s.charCodeAt(k) === LOWER[buf[start + k]]) k++;
+      while (k < split && s.charCodeAt(k) === LOWER_[buf[start + k]]) k++;
       if (k === split) {
         while (k < n && s.charCodeAt(k) === buf[start + k]) k++;
         if (k === n) return s;
       }
     }
-    for (let i = 0; i < n; i++) loweredTmp[i] = i < lowerEnd - start ? LOWER[buf[start + i]] : buf[start + i];
+    for (let i = 0; i < n; i++) loweredTmp[i] = i < lowerEnd - start ? LOWER_[buf[start + i]] : buf[start + i];
     const t = loweredTmp.latin1Slice(0, n);
     this.slots[slot] = t;
     return t;
@@ -107,43 +114,62 @@ export class StringIntern {
 const names = new StringIntern(2048);
 const loweredTmp = Buffer.allocUnsafe(MAX_NAME_LENGTH + 4);
 
-/**
- * Where a {@link readName} call ended, and the name-expansion work still
- * allowed for the message being read. Caller-owned (one per message or per
- * decode), so the second result is explicit and the hot path allocates
- * nothing.
- */
-export interface NameCursor {
-  /** Set by {@link readName}: offset just after the name at its original position (after the first pointer if it had one). */
-  end: number;
-  /**
-   * Octets (and pointer hops) that names reached through compression
-   * pointers may still expand to in this message; {@link readName} subtracts
-   * its own and raises `POINTER_LIMIT` when it goes below 0.
-   * See {@link nameBudget}.
-   */
-  budget: number;
+/** A name (or name suffix) already read in this message: its text and wire length. */
+interface KnownName {
+  readonly text: string;
+  /** Wire length, root label included. */
+  readonly wire: number;
+  /** Pointers followed from its start. */
+  readonly hops: number;
 }
 
 /**
- * The name-expansion budget of a message of `length` octets: what every
- * name read through pointers may expand to, in all, before the message is
- * refused (`POINTER_LIMIT`). In-place name octets are paid for by the
- * message itself and do not count. Linear in the message size, so any
- * message decodes in time linear in its length (about 1 ms for 64 KiB of
- * crafted pointer chains), while real messages stay far below it (a
- * response whose every owner is a pointer to the question name spends
- * nothing: the decoder reuses that string).
+ * Where a {@link readName} call ended, the name-expansion work still
+ * allowed for the message being read, and the names already read through
+ * pointers (so a suffix reached again costs one lookup). Caller-owned (one
+ * per message), so the second result is explicit and the common path
+ * allocates nothing.
+ */
+export class NameCursor {
+  /** Set by {@link readName}: offset just after the name at its original position (after the first pointer if it had one). */
+  end = 0;
+  /**
+   * Work that names reached through compression pointers may still cost in
+   * this message (an octet 1, a label or a pointer hop 8); {@link readName}
+   * subtracts its own and raises `POINTER_LIMIT` below 0. See {@link nameBudget}.
+   */
+  budget: number;
+  /** @internal Names by the offset they start at, for pointers reaching them again (created on first use). */
+  known: Map<number, KnownName> | null = null;
+
+  /** A cursor for a message of `length` octets (budget {@link nameBudget}). */
+  constructor(length: number) {
+    this.budget = nameBudget(length);
+  }
+}
+
+/**
+ * The name-expansion budget of a message of `length` octets: what names
+ * read through pointers may cost, in all, before the message is refused
+ * (`POINTER_LIMIT`); an octet counts 1, a label or a pointer hop 8 (what they
+ * cost to walk). In-place name octets are paid for by the message itself,
+ * and a suffix reached again through a pointer is looked up, not walked.
+ * Linear in the message size, so any message decodes in time linear in its
+ * length (well under 1 ms for 64 KiB of crafted pointer chains); real
+ * messages spend a small fraction of it.
  */
 export function nameBudget(length: number): number {
-  return 4 * length + 4096;
+  return 3 * length + 4096;
 }
+
+/** What a label or a pointer hop is charged against {@link NameCursor.budget} (about 8 octets' work each). */
+const STEP_COST = 8;
 
 /**
  * Reads the (possibly compressed) name at `offset` and returns it in
  * presentation format. With `cursor`, sets `cursor.end` (offset after the
- * name in place) and charges the octets read through pointers to
- * `cursor.budget`.
+ * name in place), charges the work done behind pointers to
+ * `cursor.budget`, and reuses names the cursor already saw.
  *
  * Bounds: every read is checked; pointers must point strictly before the
  * start of the labels that led to them, so the walk always terminates
@@ -155,6 +181,7 @@ export function nameBudget(length: number): number {
 export function readName(buf: Buffer, offset: number, cursor?: NameCursor): string {
   checkOffset(buf, offset);
   const len = buf.length;
+  const known = cursor === undefined ? null : cursor.known;
   let pos = offset;
   let end = -1;
   let wire = 1; // the root label
@@ -162,7 +189,11 @@ export function readName(buf: Buffer, offset: number, cursor?: NameCursor): stri
   let limit = offset; // pointers must point before this
   let h = 0;
   let hops = 0;
-  let expanded = 0; // label octets read after the first pointer
+  let work = 0; // octets and labels walked behind pointers
+  let first = -1; // target of the first pointer
+  let firstOut = 0; // text length and wire length when it was followed
+  let firstWire = 0;
+  let tail: KnownName | undefined;
   for (;;) {
     if (pos >= len) throw truncated(pos, 'a name');
     const b = buf[pos];
@@ -176,17 +207,26 @@ export function readName(buf: Buffer, offset: number, cursor?: NameCursor): stri
       if (target >= limit) {
         throw new PacketError('POINTER_LOOP', pos, `compression pointer to ${target} does not point backwards`);
       }
-      if (++hops > MAX_POINTER_HOPS) throw pointerLimit(pos);
+      if (++hops > HOPS) throw pointerLimit(pos);
       if (end < 0) end = pos + 2;
+      if (known !== null) {
+        tail = known.get(target);
+        if (tail !== undefined) break;
+      }
+      if (first < 0) {
+        first = target;
+        firstOut = out;
+        firstWire = wire;
+      }
       pos = limit = target;
       continue;
     }
     if (b >= 0x40) throw new PacketError('BAD_LABEL', pos, `unsupported label type 0x${b.toString(16)}`);
     wire += b + 1;
-    if (wire > MAX_NAME_LENGTH) throw new PacketError('NAME_TOO_LONG', pos, 'name longer than 255 octets');
+    if (wire > NAME_MAX) throw new PacketError('NAME_TOO_LONG', pos, 'name longer than 255 octets');
     const stop = pos + 1 + b;
     if (stop > len) throw truncated(pos, 'a label');
-    if (hops !== 0) expanded += b + 1;
+    if (hops !== 0) work += b + STEP_COST;
     if (out !== 0) text[out++] = 0x2e;
     for (let i = pos + 1; i < stop; i++) {
       const c = buf[i];
@@ -207,13 +247,30 @@ export function readName(buf: Buffer, offset: number, cursor?: NameCursor): stri
     h = (Math.imul(h, 31) + b) | 0; // label boundaries take part in the hash
     pos = stop;
   }
-  if (cursor !== undefined) {
-    cursor.end = end;
-    if (hops !== 0 && (cursor.budget -= expanded + hops) < 0) {
-      throw new PacketError('POINTER_LIMIT', offset, 'names expand past the message\'s work budget (compression pointer chains)');
+  if (cursor === undefined) return out === 0 ? '' : names.getHashed(text, out, h);
+  cursor.end = end;
+  if (hops !== 0 && (cursor.budget -= work + STEP_COST * hops) < 0) {
+    throw new PacketError('POINTER_LIMIT', offset, "names expand past the message's work budget (compression pointer chains)");
+  }
+  if (tail !== undefined) {
+    // The rest is a name read before: its text follows what was walked here.
+    if (wire - 1 + tail.wire > NAME_MAX) throw new PacketError('NAME_TOO_LONG', offset, 'name longer than 255 octets');
+    if (hops + tail.hops > HOPS) throw pointerLimit(offset);
+    return out === 0 ? tail.text : tail.text === '' ? names.getHashed(text, out, h) : `${names.getHashed(text, out, h)}.${tail.text}`;
+  }
+  const s = out === 0 ? '' : names.getHashed(text, out, h);
+  if (hops !== 0) {
+    // Remember the name and the suffix its first pointer reached, for pointers reaching them again.
+    const k = (cursor.known ??= new Map());
+    if (k.size < 4096) {
+      k.set(offset, { text: s, wire, hops });
+      if (!k.has(first)) {
+        const suffix = firstOut === 0 ? s : out === firstOut ? '' : text.latin1Slice(firstOut + 1, out);
+        k.set(first, { text: suffix, wire: wire - firstWire + 1, hops: hops - 1 });
+      }
     }
   }
-  return out === 0 ? '' : names.getHashed(text, out, h);
+  return s;
 }
 
 const cmpA = Buffer.allocUnsafe(MAX_NAME_LENGTH);
@@ -314,7 +371,7 @@ export function namesEqual(a: string, b: string): boolean {
     for (let i = 0; i < la; i++) {
       const x = a.charCodeAt(i);
       const y = b.charCodeAt(i);
-      if (x !== y && (x > 0xff || y > 0xff || LOWER[x] !== LOWER[y])) return false;
+      if (x !== y && (x > 0xff || y > 0xff || LOWER_[x] !== LOWER_[y])) return false;
     }
     return true;
   }
@@ -322,7 +379,7 @@ export function namesEqual(a: string, b: string): boolean {
     const x = nameToWire(a, cmpA, 0);
     const y = nameToWire(b, cmpB, 0);
     if (x !== y) return false;
-    for (let i = 0; i < x; i++) if (LOWER[cmpA[i]] !== LOWER[cmpB[i]]) return false;
+    for (let i = 0; i < x; i++) if (LOWER_[cmpA[i]] !== LOWER_[cmpB[i]]) return false;
     return true;
   } catch {
     return false;

@@ -110,7 +110,7 @@ const rdata: fc.Arbitrary<Pick<ResourceRecordInit, 'type' | 'data'>> = fc.oneof(
 );
 
 /** Types whose format is defined for class IN only (RFC 3597 §4: opaque in other classes). */
-const CLASS_IN_ONLY = new Set([RecordType.A, RecordType.AAAA, RecordType.SRV, RecordType.NAPTR, RecordType.KX, RecordType.SVCB, RecordType.HTTPS]);
+const CLASS_IN_ONLY = new Set<number>([RecordType.A, RecordType.AAAA, RecordType.SRV, RecordType.NAPTR, RecordType.KX, RecordType.SVCB, RecordType.HTTPS]);
 
 // TTLs up to 2^31-1: a TTL with the top bit set reads as 0 (RFC 2181 §8, tested in codec.test.ts).
 const record: fc.Arbitrary<ResourceRecordInit> = fc

@@ -6,7 +6,7 @@ import type { Edns } from './edns.js';
 import { decodeOptions } from './edns-codec.js';
 import { PacketError, truncated } from './errors.js';
 import type { RecordData } from './message.js';
-import { copyNameLower, MAX_NAME_LENGTH, type NameCursor, nameBudget, readName, StringIntern, skipName } from './name.js';
+import { copyNameLower, MAX_NAME_LENGTH, NameCursor, readName, StringIntern, skipName } from './name.js';
 import { decodeRdataAt } from './rdata/index.js';
 import { RecordType } from './types.js';
 
@@ -265,7 +265,7 @@ export class MessageReader {
    * may expand to, as in `decode`.
    */
   nameCursor(): NameCursor {
-    return (this._cursor ??= { end: 0, budget: nameBudget(this.buffer.length) });
+    return (this._cursor ??= new NameCursor(this.buffer.length));
   }
 
   private question(): void {

@@ -18,7 +18,7 @@ export {
   trySkipName,
   wireNamesEqual,
 } from './name.js';
-export { nameToWire, type NameCursor, nameBudget, readName } from '../packet/name.js';
+export { NameCursor, nameBudget, nameToWire, readName } from '../packet/name.js';
 export {
   type Cidr,
   cidrContains,

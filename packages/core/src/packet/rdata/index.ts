@@ -10,7 +10,7 @@ import type { EdnsOption } from '../edns.js';
 import { PacketError } from '../errors.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../../wire/ip.js';
 import type { RecordData } from '../message.js';
-import { checkOffset, type NameCursor, nameBudget, readName } from '../name.js';
+import { checkOffset, NameCursor, readName } from '../name.js';
 import { RecordType } from '../types.js';
 import { badValue, isUint, type Writer } from '../writer.js';
 import { decodeSvcParams, writeSvcParams } from './svcb.js';
@@ -89,8 +89,19 @@ function need(o: number, n: number, end: number, type: number): void {
   if (o + n > end) throw badRdata(o, type, 'too short');
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A copy of `buf[from..to)` (so decoded data never aliases the message).
+ * `allocUnsafe` + `copy`: on Node 20 `Buffer.copyBytesFrom` costs ~1 µs per
+ * call, which made RDATA-heavy messages slow to decode. Empty fields share
+ * one zero-length Buffer.
+ */
 function copy(buf: Buffer, from: number, to: number): Buffer {
-  return Buffer.copyBytesFrom(buf, from, to - from);
+  if (to === from) return EMPTY;
+  const out = Buffer.allocUnsafe(to - from);
+  buf.copy(out, 0, from, to);
+  return out;
 }
 
 function readCharString(buf: Buffer, o: number, end: number, type: number): number {
@@ -727,7 +738,7 @@ export function decodeRdata(buf: Buffer, type: number, offset: number, length: n
   checkOffset(buf, offset);
   checkOffset(buf, length);
   if (offset + length > buf.length) throw new PacketError('TRUNCATED', offset, 'RDATA runs past the end of the message');
-  return decodeRdataAt(buf, type, klass, offset, length, { end: 0, budget: nameBudget(buf.length) });
+  return decodeRdataAt(buf, type, klass, offset, length, new NameCursor(buf.length));
 }
 
 /**

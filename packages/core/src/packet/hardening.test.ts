@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import { decode } from './decode.js';
+import { encode } from './encode.js';
+import { PacketError } from './errors.js';
+import { skipName } from './name.js';
+import { MessageReader } from './reader.js';
+import { RecordType } from './types.js';
+
+/** Header with the given counts. */
+function header(qd: number, an: number, ns = 0, ar = 0): number[] {
+  return [0xab, 0xcd, 0x81, 0x00, qd >> 8, qd & 0xff, an >> 8, an & 0xff, ns >> 8, ns & 0xff, ar >> 8, ar & 0xff];
+}
+
+/** NULL record header after an owner name: type 10, class IN, TTL 0, RDLENGTH 0. */
+const NULL_RR = [0, 10, 0, 1, 0, 0, 0, 0, 0, 0];
+
+/**
+ * A message: a question for `a`, then one NULL record (root owner) whose
+ * RDATA holds `blob` (at offset `BLOB`), then `owner(i)` records (NULL, no
+ * RDATA) until the message reaches `size` octets.
+ */
+const BLOB = 12 + 7 + 11;
+function craft(blob: number[], owner: (i: number) => number[], size: number): Buffer {
+  const b = header(1, 0);
+  b.push(1, 0x61, 0, 0, 1, 0, 1); // question "a" at 12
+  b.push(0, 0, 10, 0, 1, 0, 0, 0, 0, blob.length >> 8, blob.length & 0xff);
+  if (b.length !== BLOB) throw new Error('layout');
+  b.push(...blob);
+  let n = 1;
+  for (;;) {
+    const o = owner(n);
+    if (b.length + o.length + 10 > size) break;
+    b.push(...o, ...NULL_RR);
+    n++;
+  }
+  const buf = Buffer.from(b);
+  buf.writeUInt16BE(n, 6);
+  return buf;
+}
+
+const ptr = (to: number): number[] => [0xc0 | (to >> 8), to & 0xff];
+
+/**
+ * A ~60 KB message whose every record owner is a 2-octet pointer to the end
+ * of one long chain of pointers to pointers (each pointing 2 octets back,
+ * the first to the question name): the decoder of old walked the whole
+ * chain for every record (0.26-0.44 s).
+ */
+function longChain(hops: number): Buffer {
+  const chain: number[] = [...ptr(12)];
+  for (let i = 1; i < hops; i++) chain.push(...ptr(BLOB + 2 * (i - 1)));
+  const last = BLOB + chain.length - 2;
+  return craft(chain, () => ptr(last), 60000);
+}
+
+/**
+ * Octet-heavy: ~4600 records, each a new 1-octet label in front of a
+ * pointer into a 253-octet name of 126 labels (252 octets and one hop per
+ * 14-octet record, every name distinct).
+ */
+function longNames(): Buffer {
+  const blob: number[] = [];
+  for (let i = 0; i < 126; i++) blob.push(1, 0x61 + (i % 26));
+  blob.push(0);
+  return craft(blob, (n) => [1, 0x30 + (n % 10), ...ptr(BLOB + 2 * (n % 3))], 65000);
+}
+
+/**
+ * The worst case within the per-name bounds: a 253-octet name of 126
+ * labels, a chain of 126 pointers to pointers in front of it, and ~5000
+ * records whose owners point at the chain's end (each name: 127 hops and
+ * 252 label octets), every other one a new label in front of a suffix of
+ * the long name (distinct names).
+ */
+function maxedNames(): Buffer {
+  const blob: number[] = [];
+  for (let i = 0; i < 126; i++) blob.push(1, 0x61 + (i % 26));
+  blob.push(0);
+  const chainAt = BLOB + blob.length;
+  blob.push(...ptr(BLOB));
+  for (let i = 1; i < 126; i++) blob.push(...ptr(chainAt + 2 * (i - 1)));
+  const last = BLOB + blob.length - 2;
+  return craft(blob, (n) => (n % 2 === 0 ? ptr(last) : [1, 0x30 + (n % 10), ...ptr(BLOB + 2 * (n % 120))]), 65000);
+}
+
+/** Best of `runs` wall-clock times of `fn` in ms (the minimum is robust to a busy machine). */
+function bestMs(fn: () => void, runs = 15): number {
+  let best = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < runs; r++) {
+    const t = performance.now();
+    fn();
+    best = Math.min(best, performance.now() - t);
+  }
+  return best;
+}
+
+/** Runs `fn`; a PacketError (the message refused) is as good as success. */
+function decodesOrRefuses(fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof PacketError)) throw e;
+  }
+}
+
+describe('compression pointers: bounded work (≤ 1 ms for any message)', () => {
+  const crafted: Array<[string, Buffer]> = [
+    ['a 20 000-hop pointer chain', longChain(20_000)],
+    ['a 127-hop chain', longChain(126)],
+    ['a 128-hop chain', longChain(127)],
+    ['255-octet names behind 126 hops, 5000 records', maxedNames()],
+    ['distinct 255-octet names, one hop each', longNames()],
+  ];
+
+  for (const [what, msg] of crafted) {
+    it(`${what} (${msg.length} B): decode`, () => {
+      decodesOrRefuses(() => decode(msg)); // warm up
+      expect(bestMs(() => decodesOrRefuses(() => decode(msg)))).toBeLessThanOrEqual(1);
+    });
+
+    it(`${what}: MessageReader (every name and RDATA)`, () => {
+      const readAll = (): void =>
+        decodesOrRefuses(() => {
+          const r = new MessageReader(msg);
+          for (const v of r.records()) {
+            void v.name;
+            v.data();
+          }
+        });
+      readAll();
+      expect(bestMs(readAll)).toBeLessThanOrEqual(1);
+    });
+
+    it(`${what}: skipName over every record`, () => {
+      const skipAll = (): void =>
+        decodesOrRefuses(() => {
+          let p = new MessageReader(msg).questionEnd;
+          for (let i = msg.readUInt16BE(6); i > 0; i--) {
+            const h = skipName(msg, p);
+            p = h + 10 + msg.readUInt16BE(h + 8);
+          }
+          expect(p).toBe(msg.length);
+        });
+      skipAll();
+      expect(bestMs(skipAll)).toBeLessThanOrEqual(1);
+    });
+  }
+
+  it('a chain longer than 127 hops is refused (POINTER_LIMIT) on both paths', () => {
+    const msg = longChain(127); // the owner's pointer + 127 in the chain
+    expect(() => decode(msg)).toThrow(expect.objectContaining({ code: 'POINTER_LIMIT' }));
+    const [, second] = new MessageReader(msg).records();
+    expect(() => second.name).toThrow(expect.objectContaining({ code: 'POINTER_LIMIT' }));
+    // 127 hops is still a name.
+    expect(decode(longChain(126)).answers[1].name).toBe('a');
+  });
+
+  it('real messages stay far below the expansion budget', () => {
+    // 200 records, each owner a distinct label in front of a pointer to a 60-octet zone name.
+    const zone = `${'x'.repeat(20)}.${'y'.repeat(20)}.example.com`;
+    const answers = Array.from({ length: 200 }, (_, i) => ({ name: `h${i}.${zone}`, type: RecordType.A, ttl: 60, data: '192.0.2.1' }));
+    const bytes = encode({ questions: [{ name: zone, type: RecordType.A }], answers });
+    expect(decode(bytes).answers).toHaveLength(200);
+    expect([...new MessageReader(bytes).records()].map((v) => v.name)).toEqual(answers.map((a) => a.name));
+  });
+});
