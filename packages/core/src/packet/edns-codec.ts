@@ -20,6 +20,15 @@ function bad(offset: number, why: string): PacketError {
 
 const addr = new Uint8Array(16);
 
+/**
+ * The original value bytes of decoded options whose parsed view does not
+ * say everything: EXTRA-TEXT that is not valid UTF-8 (decoded with U+FFFD),
+ * padding with non-zero octets. `writeOptions` writes them back while the
+ * parsed fields are unchanged, so decode → encode keeps the bytes (and any
+ * signature over them). Weak: dropped with the decoded option.
+ */
+const rawValue = new WeakMap<EdnsOption, Buffer>();
+
 /** Decodes the options in an OPT RDATA from `o` to `end`. */
 export function decodeOptions(buf: Buffer, o: number, end: number): EdnsOption[] {
   const options: EdnsOption[] = [];
@@ -73,17 +82,26 @@ export function decodeOptions(buf: Buffer, o: number, end: number): EdnsOption[]
         else if (len === 2) options.push({ code: OptionCode.TCP_KEEPALIVE, timeout: (buf[v] << 8) | buf[v + 1] });
         else throw bad(o, 'tcp keepalive must be 0 or 2 octets');
         break;
-      case OptionCode.PADDING:
-        options.push({ code: OptionCode.PADDING, length: len });
+      case OptionCode.PADDING: {
+        const opt: PaddingOption = { code: OptionCode.PADDING, length: len };
+        for (let i = v; i < ve; i++) {
+          if (buf[i] !== 0) {
+            rawValue.set(opt, Buffer.from(buf.subarray(v, ve)));
+            break;
+          }
+        }
+        options.push(opt);
         break;
-      case OptionCode.EDE:
+      }
+      case OptionCode.EDE: {
         if (len < 2) throw bad(o, 'extended DNS error too short');
-        options.push({
-          code: OptionCode.EDE,
-          infoCode: (buf[v] << 8) | buf[v + 1],
-          extraText: buf.toString('utf8', v + 2, ve),
-        });
+        const extraText = buf.toString('utf8', v + 2, ve);
+        const opt: ExtendedErrorOption = { code: OptionCode.EDE, infoCode: (buf[v] << 8) | buf[v + 1], extraText };
+        // Invalid UTF-8 decodes with U+FFFD and would not encode back to the same octets.
+        if (extraText.indexOf('\ufffd') >= 0) rawValue.set(opt, Buffer.from(buf.subarray(v, ve)));
+        options.push(opt);
         break;
+      }
       default:
         options.push({ code, data: Buffer.copyBytesFrom(buf, v, len) });
     }
@@ -160,17 +178,27 @@ export function writeOptions(w: Writer, options: readonly EdnsOption[]): void {
         const len = (opt as PaddingOption).length;
         if (!isUint(len, 0xffff)) badValue('padding length', len);
         const at = begin(w, opt.code);
-        w.need(len);
-        w.buf.fill(0, w.pos, w.pos + len);
-        w.pos += len;
+        const raw = rawValue.get(opt);
+        if (raw !== undefined && raw.length === len) {
+          w.bytes(raw, 'padding');
+        } else {
+          w.need(len);
+          w.buf.fill(0, w.pos, w.pos + len);
+          w.pos += len;
+        }
         finish(w, at);
         break;
       }
       case OptionCode.EDE: {
         const at = begin(w, opt.code);
         const e = opt as ExtendedErrorOption;
-        w.u16(e.infoCode, 'EDE info code');
-        if (e.extraText) w.utf8(e.extraText, 'EDE extra text');
+        const raw = rawValue.get(opt);
+        if (raw !== undefined && e.infoCode === ((raw[0] << 8) | raw[1]) && e.extraText === raw.toString('utf8', 2)) {
+          w.bytes(raw, 'EDE');
+        } else {
+          w.u16(e.infoCode, 'EDE info code');
+          if (e.extraText) w.utf8(e.extraText, 'EDE extra text');
+        }
         finish(w, at);
         break;
       }
