@@ -25,7 +25,14 @@ export interface HeimdallConfig {
   listen?: string[];
   transports?: Array<'udp' | 'tcp'>;
   udp?: { maxUdpPayload?: number; recvBufferSize?: number; sendBufferSize?: number };
-  tcp?: { idleTimeoutMs?: number; maxConnections?: number; maxMessageSize?: number; maxInFlightPerConnection?: number };
+  tcp?: {
+    idleTimeoutMs?: number;
+    frameTimeoutMs?: number;
+    maxConnections?: number;
+    maxConnectionsPerClient?: number;
+    maxMessageSize?: number;
+    maxInFlightPerConnection?: number;
+  };
   queryTimeoutMs?: number;
   drainTimeoutMs?: number;
   ednsPayloadSize?: number;
