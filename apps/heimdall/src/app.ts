@@ -71,6 +71,7 @@ export async function startApp(config: ResolvedConfig, options: StartAppOptions)
     drainTimeoutMs: config.drainTimeoutMs,
     ednsPayloadSize: config.ednsPayloadSize,
     onUnanswered: config.onUnanswered,
+    recursionAvailable: config.recursionAvailable,
   });
   let serving = false;
   let stopping: Promise<void> | undefined;

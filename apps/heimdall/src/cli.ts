@@ -20,11 +20,12 @@
  * 88.5 → 76.9 MB). Allocations on the query path are far below that size.
  */
 import { readFileSync } from 'node:fs';
+import { shareHostPackages } from '@heimdall/core/pipeline';
 import { type Logger, pino } from 'pino';
 import { parseCli, HELP } from './args.js';
 import { AppConfigError, type Overrides, planReload, type ReloadPlan, type ResolvedConfig, resolveConfig } from './config.js';
 import { startApp } from './app.js';
-import { BUILTIN_PLUGINS, buildPlugins, builtinAvailable } from './plugins/registry.js';
+import { BUILTIN_PLUGINS, builtinAvailable, checkPlugins } from './plugins/registry.js';
 import { isWorker, runPrimary, runWorker, workerCount } from './cluster.js';
 import { installSignalHandlers } from './signals.js';
 
@@ -60,6 +61,8 @@ function version(): string {
 async function main(): Promise<void> {
   // First: a signal during start must find a handler (SIGHUP's default would end the process).
   const signals = installSignalHandlers();
+  // Before any plugin loads: a third-party plugin installed next to the config imports this app's @heimdall/core.
+  shareHostPackages(import.meta.url);
   if (isWorker()) {
     const config = JSON.parse(process.env.HEIMDALL_WORKER_CONFIG!) as { logLevel: string };
     await runWorker(pino({ name: 'heimdall', level: config.logLevel }));
@@ -87,7 +90,13 @@ async function main(): Promise<void> {
     config.plugins = kept;
   }
   if (args.check) {
-    await buildPlugins(config.plugins, config.baseDir); // the factories validate their options
+    // Every plugin validates its options against its schema, then runs its check() preflight; every problem is printed.
+    const problems = await checkPlugins(config.plugins, config.baseDir);
+    if (problems.length > 0) {
+      process.stderr.write(problems.map((p) => `heimdall: config error: ${p}\n`).join(''));
+      process.exitCode = 2;
+      return;
+    }
     process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
     return;
   }

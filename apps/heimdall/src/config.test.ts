@@ -1,38 +1,108 @@
-import { createResolver, type HeimdallPlugin, METRICS, RecordType, type Registry } from '@heimdall/core';
-import { query } from '@heimdall/testing';
 import { resolve } from 'node:path';
+import { ConfigError } from '@heimdall/core';
+import { tcpLimits, UdpServer } from '@heimdall/core/transport';
 import { describe, expect, it } from 'vitest';
 import { parseCli } from './args.js';
-import { type AppConfigError, applyOverrides, defaultConfig, parseHostPort, pointerToPath, resolveConfig, resolvePluginPaths, validateConfig } from './config.js';
-import { metrics } from './plugins/metrics.js';
-import { buildPlugins } from './plugins/registry.js';
+import { applyOverrides, defaultConfig, type HeimdallConfig, parseHostPort, resolveConfig, resolvePluginPaths, tcpSettingsSchema, udpSettingsSchema, validateConfig } from './config.js';
+
+/** The message of the ConfigError `fn` throws. */
+function problem(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).message;
+  }
+  throw new Error('expected a ConfigError');
+}
 
 describe('config', () => {
-  it('validates the embedded default and resolves defaults', () => {
-    validateConfig(defaultConfig());
+  it('validates the embedded default and fills every default', () => {
     const c = resolveConfig(undefined);
     expect(c.listen).toEqual(['127.0.0.1:5353']);
     expect(c.transports).toEqual(['udp', 'tcp']);
     expect(c.plugins.map((p) => p.use)).toEqual(['metrics', 'special-use', 'cache', 'dedup', 'upstream']);
-    expect(c.admin).toMatchObject({ enabled: true, listen: '127.0.0.1:8053' });
+    expect(c.plugins.every((p) => p.enabled === true)).toBe(true);
+    expect(c.admin).toMatchObject({ enabled: true, listen: '127.0.0.1:8053', collectDefaultMetrics: true });
+    // core's resolver settings, at the top level with their defaults
+    expect([c.queryTimeoutMs, c.drainTimeoutMs, c.ednsPayloadSize, c.recursionAvailable, c.onUnanswered]).toEqual([5000, 5000, 1232, true, 'servfail']);
+    expect(c.tcp).toEqual({ idleTimeoutMs: 10_000, frameTimeoutMs: 2000, maxConnections: 1000, maxConnectionsPerClient: 100, maxMessageSize: 65_535, maxInFlightPerConnection: 100 });
+    expect(c.udp).toEqual({ maxUdpPayload: 1232 });
+    expect(c.workers).toBe(1);
+    expect(c.logLevel).toBe('info');
   });
 
-  it('names the field and the reason', () => {
-    const fails = (config: unknown): AppConfigError => {
-      try {
-        validateConfig(config);
-      } catch (e) {
-        return e as AppConfigError;
+  it('does not modify its input', () => {
+    const input: HeimdallConfig = { listen: ['127.0.0.1:53'], plugins: [{ use: 'cache' }] };
+    const copy = structuredClone(input);
+    validateConfig(input);
+    expect(input).toEqual(copy);
+  });
+
+  it.each([
+    [{ lisen: ['127.0.0.1:53'] }, /^lisen: unknown option \(known: \$schema, listen, transports, udp, tcp, queryTimeoutMs/],
+    [{ queryTimeoutMs: 0 }, 'queryTimeoutMs: must be an integer in 1..120000'],
+    [{ drainTimeoutMs: 1.5 }, 'drainTimeoutMs: must be an integer in 0..600000'],
+    [{ onUnanswered: 'nxdomain' }, 'onUnanswered: must be "servfail" or "refused"'],
+    [{ recursionAvailable: 'yes' }, 'recursionAvailable: must be true or false'],
+    [{ listen: '127.0.0.1:53' }, 'listen: must be an array'],
+    [{ listen: [] }, 'listen: must not be empty'],
+    [{ listen: ['nowhere'] }, 'listen[0]: must be ADDRESS:PORT (IPv6 in brackets: [::1]:5353)'],
+    [{ transports: ['udp', 'udp'] }, 'transports: must not repeat an item'],
+    [{ transports: ['quic'] }, 'transports[0]: must be "udp" or "tcp"'],
+    [{ workers: 'lots' }, 'workers: must be an integer or "auto"'],
+    [{ workers: 0 }, 'workers: must be an integer in 1..256'],
+    [{ logLevel: 'loud' }, 'logLevel: must be "fatal" or "error" or "warn" or "info" or "debug" or "trace" or "silent"'],
+    [{ tcp: { idleTimeoutMs: 0 } }, 'tcp.idleTimeoutMs: must be an integer in 1..3600000'],
+    [{ tcp: { idleTimeout: 5 } }, /^tcp\.idleTimeout: unknown option \(known: idleTimeoutMs, /],
+    [{ udp: { recvBufferSize: 512 } }, 'udp.recvBufferSize: must be an integer in 1024..1073741824'],
+    [{ admin: { listen: 5 } }, 'admin.listen: must be ADDRESS:PORT (IPv6 in brackets: [::1]:5353)'],
+    [{ admin: [] }, 'admin: must be an object'],
+    [{ listen: {} }, 'listen: must be an array'],
+    [{ plugins: { use: 'cache' } }, 'plugins: must be an array'],
+    [{ admin: { token: 'short' } }, 'admin.token: must be at least 8 characters long'],
+    [{ plugins: {} }, 'plugins: must be an array'],
+    [{ plugins: [{ options: {} }] }, 'plugins[0].use: is required'],
+    [{ plugins: [{ use: 'cache', option: {} }] }, 'plugins[0].option: unknown option (known: use, name, enabled, options)'],
+    [{ plugins: [{ use: 'cache', options: [] }] }, 'plugins[0].options: must be an object'],
+    [{ plugins: [{ use: 'cache' }, { use: 'cache', name: 'cache two' }] }, 'plugins[1].name: must be letters, digits, ".", "_" or "-" (optionally @scope/…)'],
+    [[], 'the configuration must be an object (JSON or YAML mapping)'],
+  ])('%j → %s', (config, message) => {
+    const got = problem(() => validateConfig(config));
+    if (typeof message === 'string') expect(got).toBe(message);
+    else expect(got).toMatch(message);
+  });
+
+  it('checks listen addresses beyond their form', () => {
+    expect(problem(() => resolveConfig(undefined, { listen: ['127.0.0.1:99999'] }))).toBe('listen[0]: port must be 0..65535, got 99999');
+    expect(problem(() => resolveConfig(undefined, { admin: '[::1]:70000' }))).toBe('admin.listen: port must be 0..65535, got 70000');
+    expect(resolveConfig(undefined, { admin: 'off' }).admin.enabled).toBe(false);
+  });
+
+  it("accepts exactly the TCP and UDP bounds core's listeners accept", () => {
+    for (const [field, s] of Object.entries(tcpSettingsSchema.properties)) {
+      const { minimum, maximum } = s as { minimum: number; maximum: number };
+      for (const v of [minimum, maximum]) {
+        expect(() => validateConfig({ tcp: { [field]: v } })).not.toThrow();
+        expect(() => tcpLimits({ transport: 'tcp', [field]: v })).not.toThrow();
       }
-      throw new Error('expected a failure');
-    };
-    expect(fails({ plugins: [{ use: 'x', option: {} }] }).message).toBe('plugins[0].option: unknown field');
-    expect(fails({ queryTimeoutMs: 0 }).message).toBe('queryTimeoutMs: must be >= 1');
-    expect(fails({ admin: { listen: 5 } }).path).toBe('admin.listen');
-    expect(fails({ workers: 'lots' }).message).toBe('workers: must be an integer from 1 to 256 or "auto"');
-    const many = fails({ logLevel: 'x', tcp: { idleTimeoutMs: 1 } });
-    expect(many.message).toMatch(/logLevel: must be one of/);
-    expect(many.message).toMatch(/tcp\.idleTimeoutMs: must be >= 100/);
+      for (const v of [minimum - 1, maximum + 1]) {
+        expect(() => validateConfig({ tcp: { [field]: v } })).toThrow(`tcp.${field}`);
+        expect(() => tcpLimits({ transport: 'tcp', [field]: v })).toThrow(field);
+      }
+    }
+    const udp = (options: Record<string, number>) => new UdpServer({ transport: 'udp', port: 0, ...options }, {} as never);
+    for (const [field, s] of Object.entries(udpSettingsSchema.properties)) {
+      const { minimum, maximum } = s as { minimum: number; maximum: number };
+      for (const v of [minimum, maximum]) {
+        expect(() => validateConfig({ udp: { [field]: v } })).not.toThrow();
+        expect(() => udp({ [field]: v })).not.toThrow();
+      }
+      for (const v of [minimum - 1, maximum + 1]) {
+        expect(() => validateConfig({ udp: { [field]: v } })).toThrow(`udp.${field}`);
+        expect(() => udp({ [field]: v })).toThrow(field);
+      }
+    }
   });
 
   it('applies flags over the config', () => {
@@ -67,12 +137,11 @@ describe('config', () => {
     expect(defaultConfig().plugins!.some((p) => p.use === 'blocking')).toBe(false);
   });
 
-  it('parses addresses and JSON pointers', () => {
+  it('parses addresses', () => {
     expect(parseHostPort('[::1]:5353', 'x')).toEqual({ host: '::1', port: 5353 });
     expect(parseHostPort('localhost:53', 'x')).toEqual({ host: '127.0.0.1', port: 53 });
     expect(() => parseHostPort('::1:53', 'listen[1]')).toThrow('listen[1]: must be ADDRESS:PORT');
     expect(() => parseHostPort('1.2.3.4:70000', 'admin.listen')).toThrow('admin.listen: port must be 0..65535');
-    expect(pointerToPath('/plugins/2/options/a~1b')).toBe('plugins[2].options.a/b');
   });
 
   it('parses flags', () => {
@@ -80,40 +149,5 @@ describe('config', () => {
     expect(a.overrides).toEqual({ listen: ['127.0.0.1:1', '127.0.0.1:2'], upstreams: ['1.1.1.1'], workers: 3, logLevel: 'debug' });
     expect(() => parseCli(['--workers', '0'])).toThrow('--workers');
     expect(() => parseCli(['stray'])).toThrow(/positional|Unexpected argument/i);
-  });
-
-  it('reports plugin option errors at the config path', async () => {
-    await expect(buildPlugins([{ use: 'special-use', options: { ttl: -1 } }], process.cwd())).rejects.toThrow('plugins[0].options.ttl: must be an integer');
-    await expect(buildPlugins([{ use: 'metrics' }, { use: './nope.js' }], process.cwd())).rejects.toThrow(/plugins\[1\]\.use: cannot find plugin/);
-  });
-});
-
-describe('metrics plugin', () => {
-  it('counts by qtype, rcode and transport and times queries', async () => {
-    const answerer: HeimdallPlugin = {
-      name: 'answer',
-      middleware: () => (ctx) => {
-        if (ctx.query.qname === 'nx.example') ctx.nxdomain();
-        else if (ctx.query.qname === 'none.example') return;
-        else ctx.answer([{ name: ctx.query.qname, type: RecordType.A, ttl: 5, data: '192.0.2.1' }]);
-      },
-    };
-    const r = createResolver({ plugins: [metrics(), answerer] });
-    await r.handle(query('a.example', 'A'), { transport: 'udp' });
-    await r.handle(query('a.example', 'A'), { transport: 'udp' });
-    await r.handle(query('nx.example', 'AAAA'), { transport: 'tcp' });
-    await r.handle(query('none.example', 'MX'), { transport: 'udp' });
-    const text = await r.container.get<Registry>(METRICS).metrics();
-    expect(text).toContain('heimdall_requests_total{qtype="A",rcode="NOERROR",transport="udp"} 2');
-    expect(text).toContain('heimdall_requests_total{qtype="AAAA",rcode="NXDOMAIN",transport="tcp"} 1');
-    expect(text).toContain('heimdall_requests_total{qtype="MX",rcode="unanswered",transport="udp"} 1');
-    expect(text).toMatch(/heimdall_request_duration_seconds_count\{transport="udp"\} 3/);
-    expect(text).toMatch(/heimdall_request_duration_seconds_bucket\{le="\+Inf",transport="tcp"\} 1/);
-    await r.stop();
-  });
-
-  it('rejects bad buckets', () => {
-    expect(() => metrics({ buckets: [0.1, 0.05] })).toThrow('metrics.buckets[1]');
-    expect(() => metrics({ bogus: 1 } as never)).toThrow('metrics.bogus: unknown option');
   });
 });

@@ -1,68 +1,149 @@
 /**
- * The reference app's configuration: the embedded default, loading a JSON or
- * YAML file, applying command-line flags on top, and validating the result
- * against the published JSON Schema (`schema/heimdall.schema.json`) with
- * errors that name the exact field and the reason.
+ * The reference app's configuration, declared once: {@link appConfigSchema}
+ * (TypeBox, i.e. JSON Schema) gives the TypeScript types, the validation
+ * (core's `parseOptions`: one validator, errors naming the exact field), the
+ * published JSON Schema (`schema/heimdall.schema.json`, generated from it
+ * and the plugins' schemas by `scripts/gen-schema.mjs`) and the option
+ * tables of docs/config.md. Also: the embedded default, loading a JSON or
+ * YAML file, and applying command-line flags on top.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import { ConfigError, parseOptions, type Static, Type } from '@heimdall/core';
+import { resolverSettingsSchema } from '@heimdall/core/pipeline';
 import { parse as parseYaml } from 'yaml';
 
-/** One entry of the `plugins` list. */
-export interface PluginEntry {
-  /** Built-in name (`cache`), package name (`@acme/heimdall-geo`) or path (`./geo.js`). */
-  use: string;
-  /** Keep the entry but out of the chain. Default true. */
-  enabled?: boolean;
-  /** Passed to the plugin's factory. */
-  options?: Record<string, unknown>;
-}
+const HOST_PORT = {
+  pattern: '^(\\[[0-9A-Za-z:.%_-]+\\]|[^:\\[\\]\\s]+):[0-9]{1,5}$',
+  errorMessage: 'must be ADDRESS:PORT (IPv6 in brackets: [::1]:5353)',
+} as const;
 
-/** The configuration file's shape (see the JSON Schema for every field's meaning and bounds). */
-export interface HeimdallConfig {
-  $schema?: string;
-  listen?: string[];
-  transports?: Array<'udp' | 'tcp'>;
-  udp?: { maxUdpPayload?: number; recvBufferSize?: number; sendBufferSize?: number };
-  tcp?: {
-    idleTimeoutMs?: number;
-    frameTimeoutMs?: number;
-    maxConnections?: number;
-    maxConnectionsPerClient?: number;
-    maxMessageSize?: number;
-    maxInFlightPerConnection?: number;
-  };
-  queryTimeoutMs?: number;
-  drainTimeoutMs?: number;
-  ednsPayloadSize?: number;
-  onUnanswered?: 'servfail' | 'refused';
-  logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  workers?: number | 'auto';
-  admin?: { enabled?: boolean; listen?: string; token?: string; collectDefaultMetrics?: boolean };
-  plugins?: PluginEntry[];
-}
+/** One entry of the `plugins` list. */
+export const pluginEntrySchema = Type.Object(
+  {
+    use: Type.String({
+      minLength: 1,
+      maxLength: 1024,
+      description: "Built-in plugin name, npm package name, or path (`./my-plugin.js`, resolved from the config file's directory).",
+    }),
+    name: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        pattern: '^(@[A-Za-z0-9][\\w.-]*/)?[A-Za-z0-9][\\w.-]*$',
+        errorMessage: 'must be letters, digits, ".", "_" or "-" (optionally @scope/…)',
+        description: "Instance name (default: the plugin's name): give one to run two instances of a plugin. Names metrics (`heimdall_<name>_…`), logs and admin paths.",
+      }),
+    ),
+    enabled: Type.Optional(Type.Boolean({ default: true, description: 'Set false to keep the entry in the file but out of the chain.' })),
+    options: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "The plugin's options, validated by its schema." })),
+  },
+  { additionalProperties: false },
+);
+
+/** UDP listener settings (the bounds of core's `UdpServer`). */
+export const udpSettingsSchema = Type.Object(
+  {
+    maxUdpPayload: Type.Integer({ minimum: 512, maximum: 65_535, default: 1232, description: "Largest UDP response sent whatever the client's EDNS buffer size (DNS Flag Day 2020); larger answers are truncated (TC)." }),
+    recvBufferSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1_073_741_824, description: "SO_RCVBUF in bytes. Default: the OS's." })),
+    sendBufferSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1_073_741_824, description: "SO_SNDBUF in bytes. Default: the OS's." })),
+  },
+  { additionalProperties: false, default: {}, description: 'UDP listener limits.' },
+);
+
+/** TCP listener settings (the bounds of core's `TcpServer`). */
+export const tcpSettingsSchema = Type.Object(
+  {
+    idleTimeoutMs: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 10_000, description: 'Idle connection timeout, ms (RFC 7766 §6.2.3).' }),
+    frameTimeoutMs: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 2000, description: 'A query must arrive whole within this of its first byte (slow-loris), ms; else the connection is closed.' }),
+    maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'Open connections at most; at the limit the longest-idle one is closed to admit a new one.' }),
+    maxConnectionsPerClient: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 100, description: 'Open connections from one client address at most (0: no limit).' }),
+    maxMessageSize: Type.Integer({ minimum: 12, maximum: 65_535, default: 65_535, description: 'Largest accepted message, bytes.' }),
+    maxInFlightPerConnection: Type.Integer({ minimum: 1, maximum: 65_535, default: 100, description: 'Pipelined queries processed at once per connection.' }),
+  },
+  { additionalProperties: false, default: {}, description: 'TCP listener limits (RFC 7766).' },
+);
+
+/** The configuration file's schema: the app's own fields plus core's resolver settings, at the top level. */
+export const appConfigSchema = Type.Object(
+  {
+    $schema: Type.Optional(Type.String({ description: 'Path or URL of the JSON Schema, for editor completion.' })),
+    listen: Type.Array(Type.String({ minLength: 3, maxLength: 64, ...HOST_PORT }), {
+      minItems: 1,
+      maxItems: 64,
+      default: ['127.0.0.1:5353'],
+      description: 'Addresses to serve DNS on (`ADDR:PORT`, IPv6 in brackets: `[::1]:53`). Port 0 picks a free port (printed in the `listening` log line).',
+    }),
+    transports: Type.Array(Type.Union([Type.Literal('udp'), Type.Literal('tcp')]), {
+      minItems: 1,
+      uniqueItems: true,
+      default: ['udp', 'tcp'],
+      description: 'Transports opened on each listen address.',
+    }),
+    udp: udpSettingsSchema,
+    tcp: tcpSettingsSchema,
+    ...resolverSettingsSchema.properties,
+    logLevel: Type.Union(
+      [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
+      { default: 'info', description: 'pino log level.' },
+    ),
+    workers: Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], {
+      default: 1,
+      description: 'Processes serving the same ports (node:cluster): 1..256, or "auto" for one per CPU.',
+    }),
+    admin: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Serve the admin HTTP API.' }),
+        listen: Type.String({ minLength: 3, maxLength: 64, ...HOST_PORT, default: '127.0.0.1:8053', description: 'ADDR:PORT of the admin server.' }),
+        token: Type.Optional(
+          Type.String({ minLength: 8, maxLength: 4096, description: 'When set, every endpoint except /health and /ready requires `Authorization: Bearer <token>`.' }),
+        ),
+        collectDefaultMetrics: Type.Boolean({ default: true, description: 'Export Node process metrics (CPU, memory, event loop lag, GC).' }),
+        allowedHosts: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
+          maxItems: 64,
+          default: [],
+          description:
+            'Host names (or addresses) accepted in the `Host` header of admin requests besides loopback names and addresses and the bound address (every local address when bound to 0.0.0.0 or ::); `"*"` accepts any. Other names are refused (DNS rebinding).',
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'The admin HTTP server (/metrics, /health, /ready, plugin actions).' },
+    ),
+    plugins: Type.Array(pluginEntrySchema, {
+      maxItems: 256,
+      default: [],
+      description:
+        'The middleware chain, in order. `use` is a built-in name (metrics, query-log, special-use, blocking, cache, dedup, upstream, rewrite), a package name or a path to a module exporting a plugin factory.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/** One entry of the `plugins` list. */
+export type PluginEntry = Static<typeof pluginEntrySchema>;
+
+/** The configuration after validation, every default applied. */
+export type AppConfig = Static<typeof appConfigSchema>;
+
+type Input<T> = T extends (infer E)[] ? Input<E>[] : T extends object ? { [K in keyof T]?: Input<T[K]> } : T;
+
+/** The configuration file's shape, as written (every field optional; see {@link appConfigSchema} for meanings and bounds). */
+export type HeimdallConfig = { [K in keyof AppConfig]?: K extends 'plugins' ? PluginEntry[] : Input<AppConfig[K]> };
 
 /** The configuration with every default applied (what the app runs). */
-export interface ResolvedConfig extends Required<Omit<HeimdallConfig, '$schema' | 'udp' | 'tcp' | 'admin'>> {
-  udp: NonNullable<HeimdallConfig['udp']>;
-  tcp: NonNullable<HeimdallConfig['tcp']>;
-  admin: { enabled: boolean; listen: string; token?: string; collectDefaultMetrics: boolean };
+export type ResolvedConfig = Omit<AppConfig, '$schema'> & {
   /** Directory that relative plugin paths and list paths resolve from. */
   baseDir: string;
   /** The config file, when one was given. */
   file?: string;
-}
+};
 
-/** A configuration problem. `path` is the field (`plugins[2].options.ttl`), `message` says why. Exit code 2. */
-export class AppConfigError extends Error {
-  readonly path: string;
-  constructor(path: string, reason: string) {
-    super(path ? `${path}: ${reason}` : reason);
-    this.name = 'AppConfigError';
-    this.path = path;
-  }
-}
+/**
+ * A configuration problem: core's `ConfigError` (code `CONFIG`), whose
+ * `path` is the field (`plugins[2].options.maxTtl`) and message
+ * `path: reason`. Exit code 2.
+ */
+export const AppConfigError = ConfigError;
+export type AppConfigError = ConfigError;
 
 /** Upstreams of the embedded default: Cloudflare and Quad9 over UDP with TCP fallback. */
 export const DEFAULT_UPSTREAMS: readonly string[] = ['1.1.1.1', '9.9.9.9'];
@@ -91,82 +172,56 @@ export function defaultConfig(): HeimdallConfig {
 
 const SCHEMA_URL = new URL('../schema/heimdall.schema.json', import.meta.url);
 
-/** The published JSON Schema, parsed. */
+/** The published JSON Schema (generated: the app's schema plus every built-in plugin's options), parsed. */
 export function configSchema(): Record<string, unknown> {
   return JSON.parse(readFileSync(SCHEMA_URL, 'utf8'));
 }
 
-/** `/plugins/2/options/ttl` → `plugins[2].options.ttl`. */
-export function pointerToPath(pointer: string): string {
-  let out = '';
-  for (const raw of pointer.split('/').slice(1)) {
-    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (/^\d+$/.test(part)) out += `[${part}]`;
-    else out += out ? `.${part}` : part;
-  }
-  return out;
+/**
+ * Validates a configuration against {@link appConfigSchema} and returns it
+ * with every default applied (the input is not modified). Plugin options
+ * are only checked to be objects here: each plugin's factory validates its
+ * own (see `plugins/registry.ts`). Throws `ConfigError` naming the field.
+ */
+export function validateConfig(config: unknown): AppConfig {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new ConfigError('', 'the configuration must be an object (JSON or YAML mapping)', config);
+  mergedDefaultGuard(appConfigSchema, config, '');
+  return parseOptions(appConfigSchema, config, '');
 }
 
-function describe(err: ErrorObject): { path: string; reason: string } {
-  let path = pointerToPath(err.instancePath);
-  const join = (p: string, k: string): string => (p ? `${p}.${k}` : k);
-  switch (err.keyword) {
-    case 'additionalProperties': {
-      const key = (err.params as { additionalProperty: string }).additionalProperty;
-      return { path: join(path, key), reason: 'unknown field' };
-    }
-    case 'required': {
-      const key = (err.params as { missingProperty: string }).missingProperty;
-      return { path: join(path, key), reason: 'is required' };
-    }
-    case 'enum':
-      return { path, reason: `must be one of ${(err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}` };
-    case 'oneOf':
-      if (path === 'workers') return { path, reason: 'must be an integer from 1 to 256 or "auto"' };
-      break;
-    default:
-      break;
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Workaround until core's `parseOptions` checks it: TypeBox's `Value.Default`
+ * merges any object into an object or array default, so `plugins: { use: cache }`
+ * (a mapping instead of a list) would pass as an empty chain and `admin: []`
+ * as the default admin. Reports those as the type errors they are.
+ */
+function mergedDefaultGuard(schema: unknown, value: unknown, path: string): void {
+  if (!isRecord(schema) || typeof value !== 'object' || value === null) return;
+  const def = schema.default;
+  if (typeof def === 'object' && def !== null && Array.isArray(def) !== Array.isArray(value)) {
+    throw new ConfigError(path, Array.isArray(def) ? 'must be an array' : 'must be an object', value);
   }
-  if (!path) path = '(root)';
-  return { path, reason: err.message ?? 'is invalid' };
+  const at = (key: string): string => (path === '' ? key : `${path}.${key}`);
+  if (isRecord(schema.properties) && isRecord(value)) for (const [k, s] of Object.entries(schema.properties)) mergedDefaultGuard(s, value[k], at(k));
+  if (isRecord(schema.items) && Array.isArray(value)) for (let i = 0; i < value.length; i++) mergedDefaultGuard(schema.items, value[i], `${path}[${i}]`);
 }
 
-/** Validates `config` against the schema; throws {@link AppConfigError} listing every problem (first one's path in `.path`). */
-export function validateConfig(config: unknown): asserts config is HeimdallConfig {
-  // Compiled per call and dropped: validation runs once or twice at start, and a kept validator costs ~10 MB of heap.
-  const validator = new Ajv({ allErrors: true, strict: false }).compile(configSchema());
-  if (validator(config)) return;
-  const seen = new Set<string>();
-  const problems: Array<{ path: string; reason: string }> = [];
-  for (const err of validator.errors ?? []) {
-    if (err.keyword === 'if' || (err.keyword === 'const' && err.instancePath === '/workers') || (err.keyword === 'type' && err.instancePath === '/workers')) continue;
-    const d = describe(err);
-    const key = `${d.path}: ${d.reason}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      problems.push(d);
-    }
-  }
-  if (problems.length === 0) problems.push({ path: '(root)', reason: 'is invalid' });
-  const first = problems[0]!;
-  const e = new AppConfigError(first.path, problems.length === 1 ? first.reason : `${first.reason}${problems.slice(1).map((p) => `\n  ${p.path}: ${p.reason}`).join('')}`);
-  throw e;
-}
-
-/** Reads a JSON (`.json`) or YAML (anything else) config file. Throws {@link AppConfigError} on unreadable or unparseable files. */
+/** Reads a JSON (`.json`) or YAML (anything else) config file. Throws `ConfigError` on unreadable or unparseable files. */
 export function readConfigFile(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new AppConfigError('--config', `cannot read ${file}: ${(err as Error).message}`);
+    throw new ConfigError('--config', `cannot read ${file}: ${(err as Error).message}`);
   }
   const ext = extname(file).toLowerCase();
   try {
     if (ext === '.json') return JSON.parse(text);
     return parseYaml(text, { maxAliasCount: 100 });
   } catch (err) {
-    throw new AppConfigError('--config', `${file} is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
+    throw new ConfigError('--config', `${file} is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
   }
 }
 
@@ -177,7 +232,7 @@ export interface Overrides {
   blocklists?: string[];
   admin?: string;
   workers?: number | 'auto';
-  logLevel?: HeimdallConfig['logLevel'];
+  logLevel?: AppConfig['logLevel'];
 }
 
 const BLOCKING_BEFORE = new Set(['cache', 'dedup', 'upstream']);
@@ -260,43 +315,25 @@ export function applyOverrides(config: HeimdallConfig, o: Overrides): HeimdallCo
 
 /**
  * Builds the configuration the app runs: the file (or the embedded default),
- * then flags, then schema validation, then defaults. Throws
- * {@link AppConfigError}.
+ * then flags, then validation with defaults, then the listen addresses.
+ * Throws `ConfigError` naming the field.
  */
 export function resolveConfig(file: string | undefined, overrides: Overrides = {}): ResolvedConfig {
-  let raw: unknown = file === undefined ? defaultConfig() : readConfigFile(file);
-  if (file !== undefined) validateConfig(raw); // report the file's own errors with the file's paths
-  raw = applyOverrides(raw as HeimdallConfig, overrides);
-  validateConfig(raw);
-  const c = raw as HeimdallConfig;
-  const listen = c.listen ?? ['127.0.0.1:5353'];
-  for (let i = 0; i < listen.length; i++) parseHostPort(listen[i]!, `listen[${i}]`);
-  const admin = { enabled: c.admin?.enabled ?? true, listen: c.admin?.listen ?? '127.0.0.1:8053', token: c.admin?.token, collectDefaultMetrics: c.admin?.collectDefaultMetrics ?? true };
-  if (admin.enabled) parseHostPort(admin.listen, 'admin.listen');
-  return {
-    listen,
-    transports: c.transports ?? ['udp', 'tcp'],
-    udp: c.udp ?? {},
-    tcp: c.tcp ?? {},
-    queryTimeoutMs: c.queryTimeoutMs ?? 5000,
-    drainTimeoutMs: c.drainTimeoutMs ?? 5000,
-    ednsPayloadSize: c.ednsPayloadSize ?? 1232,
-    onUnanswered: c.onUnanswered ?? 'servfail',
-    logLevel: c.logLevel ?? 'info',
-    workers: c.workers ?? 1,
-    admin,
-    plugins: resolvePluginPaths(c.plugins ?? [], file === undefined ? process.cwd() : dirname(resolve(file))),
-    baseDir: file === undefined ? process.cwd() : dirname(resolve(file)),
-    file: file === undefined ? undefined : resolve(file),
-  };
+  // The file's own errors are reported with the file's paths, before flags change anything.
+  const fromFile = file === undefined ? defaultConfig() : validateConfig(readConfigFile(file));
+  const { $schema: _, ...c } = validateConfig(applyOverrides(fromFile as HeimdallConfig, overrides));
+  for (let i = 0; i < c.listen.length; i++) parseHostPort(c.listen[i]!, `listen[${i}]`);
+  if (c.admin.enabled) parseHostPort(c.admin.listen, 'admin.listen');
+  const baseDir = file === undefined ? process.cwd() : dirname(resolve(file));
+  return { ...c, plugins: resolvePluginPaths(c.plugins, baseDir), baseDir, file: file === undefined ? undefined : resolve(file) };
 }
 
-/** `127.0.0.1:53`, `[::1]:53`, `localhost:53` → host and port. Throws {@link AppConfigError} naming `path`. */
+/** `127.0.0.1:53`, `[::1]:53`, `localhost:53` → host and port. Throws `ConfigError` naming `path`. */
 export function parseHostPort(value: string, path: string): { host: string; port: number } {
   const m = /^\[([0-9a-fA-F:.%\w-]+)\]:(\d{1,5})$/.exec(value) ?? /^([^:[\]\s]+):(\d{1,5})$/.exec(value);
-  if (!m) throw new AppConfigError(path, `must be ADDRESS:PORT (IPv6 in brackets: [::1]:5353), got ${JSON.stringify(value)}`);
+  if (!m) throw new ConfigError(path, `must be ADDRESS:PORT (IPv6 in brackets: [::1]:5353), got ${JSON.stringify(value)}`);
   const port = Number(m[2]);
-  if (port > 65535) throw new AppConfigError(path, `port must be 0..65535, got ${port}`);
+  if (port > 65535) throw new ConfigError(path, `port must be 0..65535, got ${port}`);
   let host = m[1]!;
   if (host === 'localhost') host = '127.0.0.1';
   return { host, port };

@@ -1,15 +1,24 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { createResolver, type HeimdallPlugin, RecordType } from '@heimdall/core';
+import { BLOCKED, CACHE_RESULT, createResolver, type HeimdallPlugin, RecordType, UPSTREAM_USED } from '@heimdall/core';
 import { query } from '@heimdall/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { queryLog } from './plugins/query-log.js';
 
+/** Answers after a tick; blocks `ads.example`, says the cache missed and an upstream answered otherwise; rewrites `*.lan` to `*.home.arpa`. */
 const answerer: HeimdallPlugin = {
   name: 'answer',
   middleware: () => async (ctx) => {
     await Promise.resolve();
+    if (ctx.query.qname.endsWith('.lan')) ctx.rewrite({ name: `${ctx.query.qname.slice(0, -4)}.home.arpa` });
+    if (ctx.query.qname === 'ads.example') {
+      ctx.set(BLOCKED, { group: 'kids', list: 'ads.txt', reason: 'list', name: 'ads.example' });
+      ctx.nxdomain();
+      return;
+    }
+    ctx.set(CACHE_RESULT, 'miss');
+    ctx.set(UPSTREAM_USED, 'udp://192.0.2.53:53');
     ctx.answer([{ name: ctx.query.qname, type: RecordType.A, ttl: 5, data: '192.0.2.1' }]);
   },
 };
@@ -19,41 +28,63 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+function logFile(...parts: string[]): string {
+  const dir = mkdtempSync(join(os.tmpdir(), 'qlog-'));
+  dirs.push(dir);
+  return join(dir, ...parts);
+}
+
+/** The file's lines once it has `n` of them. */
+async function lines(file: string, n: number): Promise<Array<Record<string, unknown>>> {
+  return vi.waitFor(() => {
+    const got = readFileSync(file, 'utf8').trim().split('\n');
+    expect(got).toHaveLength(n);
+    return got.map((l) => JSON.parse(l) as Record<string, unknown>);
+  });
+}
+
 describe('query-log plugin', () => {
-  it('writes one JSON line per query to a file', async () => {
-    const dir = mkdtempSync(join(os.tmpdir(), 'qlog-'));
-    dirs.push(dir);
-    const file = join(dir, 'sub', 'queries.log');
+  it('writes one JSON line per query to a file, with why it was answered so', async () => {
+    const file = logFile('sub', 'queries.log');
     const r = createResolver({ plugins: [queryLog({ output: file }), answerer] });
     await r.start();
     await r.handle(query('Www.Example.com', 'A'), { transport: 'tcp', address: '192.0.2.44' });
-    await r.handle(query('other.example', 'AAAA'));
+    await r.handle(query('ads.example', 'AAAA'));
+    await r.handle(query('nas.lan', 'A'));
     await r.stop();
-    await new Promise((res) => setTimeout(res, 50));
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatchObject({ msg: 'query', client: '192.0.2.44', transport: 'tcp', qname: 'Www.Example.com', qtype: 'A', rcode: 'NOERROR', answers: 1 });
-    expect(typeof lines[0].ms).toBe('number');
-    expect(lines[1]).toMatchObject({ qname: 'other.example', qtype: 'AAAA' });
+    const [www, ads, nas] = await lines(file, 3);
+    expect(www).toMatchObject({ msg: 'query', client: '192.0.2.44', transport: 'tcp', qname: 'Www.Example.com', qtype: 'A', rcode: 'NOERROR', answers: 1 });
+    expect(www).toMatchObject({ cache: 'miss', upstream: 'udp://192.0.2.53:53' });
+    expect(www).not.toHaveProperty('blocked');
+    expect(typeof www!.ms).toBe('number');
+    expect(ads).toMatchObject({ qname: 'ads.example', qtype: 'AAAA', rcode: 'NXDOMAIN', blocked: { list: 'ads.txt', group: 'kids', reason: 'list' } });
+    expect(ads).not.toHaveProperty('cache');
+    expect(nas).toMatchObject({ qname: 'nas.lan', rewrite: { qname: 'nas.home.arpa', qtype: 'A' }, rcode: 'NOERROR' });
   });
 
   it('samples', async () => {
-    const dir = mkdtempSync(join(os.tmpdir(), 'qlog-'));
-    dirs.push(dir);
-    const file = join(dir, 'q.log');
+    const file = logFile('q.log');
     const r = createResolver({ plugins: [queryLog({ output: file, sampleRate: 0.5 }), answerer] });
     await r.start();
     for (let i = 0; i < 400; i++) await r.handle(query(`n${i}.example`, 'A'));
     await r.stop();
-    await new Promise((res) => setTimeout(res, 50));
-    const n = readFileSync(file, 'utf8').trim().split('\n').length;
-    expect(n).toBeGreaterThan(120);
+    const n = await vi.waitFor(() => {
+      const count = readFileSync(file, 'utf8').trim().split('\n').length;
+      expect(count).toBeGreaterThan(120);
+      return count;
+    });
     expect(n).toBeLessThan(280);
   });
 
-  it('rejects bad options with the field named', () => {
-    expect(() => queryLog({ sampleRate: 2 })).toThrow('query-log.sampleRate: must be a number from 0 to 1');
-    expect(() => queryLog({ output: '' })).toThrow('query-log.output');
-    expect(() => queryLog({ rate: 1 } as never)).toThrow('query-log.rate: unknown option');
+  it('stays out of the chain at sampleRate 0', () => {
+    const r = createResolver({ plugins: [queryLog({ sampleRate: 0 }), answerer] });
+    expect(r.chain).toEqual(['answer']);
+  });
+
+  it('validates its options with its schema', () => {
+    expect(queryLog().options).toEqual({ sampleRate: 1, output: 'stdout' });
+    expect(() => queryLog({ sampleRate: 2 })).toThrow('query-log.sampleRate: must be a number in 0..1');
+    expect(() => queryLog({ output: '' })).toThrow('query-log.output: must not be empty');
+    expect(() => queryLog({ rate: 1 } as never)).toThrow('query-log.rate: unknown option (known: sampleRate, output)');
   });
 });

@@ -1,27 +1,38 @@
 /**
  * The `metrics` plugin: counts every query by type, response code and
- * transport, and times it, into the resolver's prom-client registry
- * (`METRICS`). Put it first in the chain so it sees every answer.
+ * transport, and times it, into the resolver's Prometheus registry (through
+ * its `PLUGIN_METRICS`). Put it first in the chain so it sees every answer.
  *
- * Exported metrics:
+ * Exported metrics (the default instance keeps these names; an instance
+ * named otherwise gets its own prefix, `heimdall_<name>_requests_total` …):
  * - `heimdall_requests_total{qtype, rcode, transport}` (counter)
  * - `heimdall_request_duration_seconds{transport}` (histogram, seconds from
  *   entering this middleware to the chain's return)
  *
- * Cost on the hot path: two `performance.now()` calls, one Map update and a
- * short bucket scan; label strings are built only when Prometheus scrapes.
+ * Cost on the hot path: two `performance.now()` calls, one array (or Map)
+ * update and a short bucket scan; label strings are built only when
+ * Prometheus scrapes.
  */
-import { ConfigError, type HeimdallPlugin, METRICS, type Middleware, type Registry, rcodeToString, typeToString } from '@heimdall/core';
-import { Counter } from 'prom-client';
-
-/** Options of {@link metrics}. */
-export interface MetricsOptions {
-  /** Latency histogram bucket upper bounds in seconds, ascending. Default 50 µs … 5 s. */
-  buckets?: number[];
-}
+import { ConfigError, definePlugin, type Middleware, options, PLUGIN, PLUGIN_METRICS, PLUGIN_OPTIONS, type PluginInfo, type PluginMetrics, type Static, Type } from '@heimdall/core';
+import { ContainerModule, inject, injectable } from '@heimdall/core/di';
+import { rcodeToString, typeToString } from '@heimdall/core/packet';
+import { Counter, type Registry } from 'prom-client';
 
 /** Default latency buckets (seconds): sub-millisecond resolution for cache hits, seconds for upstream timeouts. */
 export const DEFAULT_BUCKETS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** Options of the {@link metrics} plugin. */
+export const metricsOptionsSchema = options({
+  buckets: Type.Array(Type.Number({ exclusiveMinimum: 0 }), {
+    minItems: 1,
+    maxItems: 64,
+    default: [...DEFAULT_BUCKETS],
+    description: 'Upper bounds of the latency histogram buckets, seconds, ascending.',
+  }),
+});
+
+/** The metrics plugin's options, defaults filled in. */
+export type MetricsOptions = Static<typeof metricsOptionsSchema>;
 
 const HELP_DURATION = 'Time from the start of the chain to its answer, seconds';
 const TRANSPORTS = ['udp', 'tcp', 'tls', 'https', 'internal'] as const;
@@ -44,120 +55,129 @@ function transportIndex(t: string): number {
 /** rcode 16 stands for "no response" (the chain did not answer; core then answers SERVFAIL or REFUSED). */
 const UNANSWERED = 16;
 
-/** Creates the metrics plugin. */
-export function metrics(options: MetricsOptions = {}): HeimdallPlugin {
-  if (typeof options !== 'object' || options === null) throw new ConfigError('metrics', 'options must be an object', options);
-  for (const k of Object.keys(options)) if (k !== 'buckets') throw new ConfigError(`metrics.${k}`, 'unknown option (known: buckets)');
-  const buckets = options.buckets ?? [...DEFAULT_BUCKETS];
-  if (!Array.isArray(buckets) || buckets.length === 0 || buckets.length > 64) throw new ConfigError('metrics.buckets', 'must be 1 to 64 numbers', buckets);
-  buckets.forEach((b, i) => {
-    if (typeof b !== 'number' || !(b > 0) || !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!)) {
-      throw new ConfigError(`metrics.buckets[${i}]`, 'must be a positive number greater than the previous bucket', b);
-    }
-  });
-  const boundsMs = Float64Array.from(buckets, (b) => b * 1000);
-  const nb = boundsMs.length;
+/** Registers the two metrics and builds the middleware that feeds them (once per instance). */
+@injectable()
+class RequestMetrics {
+  readonly handle: Middleware;
 
-  return {
-    name: 'metrics',
-    middleware(container) {
-      const registry = container.get<Registry>(METRICS);
-      // Counter cells: (qtype * 17 + rcode) * 5 + transport, rcode 0..15 or 16 (unanswered).
-      // qtypes below 256 live in a flat array (an increment, no hashing); others in a Map.
-      const CELLS_PER_TYPE = 17 * 5;
-      const common = new Float64Array(256 * CELLS_PER_TYPE);
-      const rare = new Map<number, number>();
-      // per transport: nb bucket counts (non-cumulative) + overflow, sum (ms), count
-      const hist = TRANSPORTS.map(() => ({ buckets: new Float64Array(nb + 1), sumMs: 0, count: 0 }));
+  constructor(@inject(PLUGIN) info: PluginInfo, @inject(PLUGIN_OPTIONS) options: MetricsOptions, @inject(PLUGIN_METRICS) metrics: PluginMetrics) {
+    // The default instance keeps the app's historical names (heimdall_requests_total); others are prefixed by their name.
+    const prefix = info.name === 'metrics' ? 'heimdall_' : metrics.prefix;
+    const registry: Registry = metrics.registry;
+    const buckets = options.buckets;
+    const boundsMs = Float64Array.from(buckets, (b) => b * 1000);
+    const nb = boundsMs.length;
+    // Counter cells: (qtype * 17 + rcode) * 5 + transport, rcode 0..15 or 16 (unanswered).
+    // qtypes below 256 live in a flat array (an increment, no hashing); others in a Map.
+    const CELLS_PER_TYPE = 17 * 5;
+    const common = new Float64Array(256 * CELLS_PER_TYPE);
+    const rare = new Map<number, number>();
+    // per transport: nb bucket counts (non-cumulative) + overflow, sum (ms), count
+    const hist = TRANSPORTS.map(() => ({ buckets: new Float64Array(nb + 1), sumMs: 0, count: 0 }));
 
-      registry.registerMetric(
-        new Counter({
-          name: 'heimdall_requests_total',
-          help: 'DNS queries answered, by query type, response code and transport',
-          labelNames: ['qtype', 'rcode', 'transport'],
-          registers: [],
-          collect() {
-            this.reset();
-            const add = (cell: number, n: number): void => {
-              const transport = cell % 5;
-              const rcode = Math.floor(cell / 5) % 17;
-              const qtype = Math.floor(cell / CELLS_PER_TYPE);
-              this.inc({ qtype: typeToString(qtype), rcode: rcode === UNANSWERED ? 'unanswered' : rcodeToString(rcode), transport: TRANSPORTS[transport]! }, n);
-            };
-            for (let cell = 0; cell < common.length; cell++) if (common[cell]! > 0) add(cell, common[cell]!);
-            for (const [cell, n] of rare) add(cell, n);
-          },
-        }),
-      );
-      const name = 'heimdall_request_duration_seconds';
-      registry.registerMetric({
-        name,
-        help: HELP_DURATION,
-        type: 'histogram',
-        aggregator: 'sum',
-        get() {
-          const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
-          hist.forEach((h, t) => {
-            if (h.count === 0) return;
-            const transport = TRANSPORTS[t]!;
-            let cumulative = 0;
-            for (let i = 0; i < nb; i++) {
-              cumulative += h.buckets[i]!;
-              values.push({ labels: { le: buckets[i]!, transport }, value: cumulative, metricName: `${name}_bucket` });
-            }
-            values.push({ labels: { le: '+Inf', transport }, value: h.count, metricName: `${name}_bucket` });
-            values.push({ labels: { transport }, value: h.sumMs / 1000, metricName: `${name}_sum` });
-            values.push({ labels: { transport }, value: h.count, metricName: `${name}_count` });
-          });
-          return Promise.resolve({ name, help: HELP_DURATION, type: 'histogram', values, aggregator: 'sum' });
-        },
-        reset() {
-          for (const h of hist) {
-            h.buckets.fill(0);
-            h.sumMs = 0;
-            h.count = 0;
+    new Counter({
+      name: `${prefix}requests_total`,
+      help: 'DNS queries answered, by query type, response code and transport',
+      labelNames: ['qtype', 'rcode', 'transport'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const add = (cell: number, n: number): void => {
+          const transport = cell % 5;
+          const rcode = Math.floor(cell / 5) % 17;
+          const qtype = Math.floor(cell / CELLS_PER_TYPE);
+          this.inc({ qtype: typeToString(qtype), rcode: rcode === UNANSWERED ? 'unanswered' : rcodeToString(rcode), transport: TRANSPORTS[transport]! }, n);
+        };
+        for (let cell = 0; cell < common.length; cell++) if (common[cell]! > 0) add(cell, common[cell]!);
+        for (const [cell, n] of rare) add(cell, n);
+      },
+    });
+    const name = `${prefix}request_duration_seconds`;
+    registry.registerMetric({
+      name,
+      help: HELP_DURATION,
+      type: 'histogram',
+      aggregator: 'sum',
+      get() {
+        const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
+        hist.forEach((h, t) => {
+          if (h.count === 0) return;
+          const transport = TRANSPORTS[t]!;
+          let cumulative = 0;
+          for (let i = 0; i < nb; i++) {
+            cumulative += h.buckets[i]!;
+            values.push({ labels: { le: buckets[i]!, transport }, value: cumulative, metricName: `${name}_bucket` });
           }
-        },
-      } as unknown as Parameters<Registry['registerMetric']>[0]);
-
-      const record = (response: Buffer | null, qtype: number, transport: number, t0: number): void => {
-        const ms = performance.now() - t0;
-        const rcode = response === null || response.length < 4 ? UNANSWERED : response[3]! & 15;
-        const cell = qtype * CELLS_PER_TYPE + rcode * 5 + transport;
-        if (qtype < 256) common[cell]!++;
-        else rare.set(cell, (rare.get(cell) ?? 0) + 1);
-        const h = hist[transport]!;
-        let i = 0;
-        while (i < nb && ms > boundsMs[i]!) i++;
-        h.buckets[i]!++;
-        h.sumMs += ms;
-        h.count++;
-      };
-
-      const mw: Middleware = (ctx, next) => {
-        const t0 = performance.now();
-        const transport = transportIndex(ctx.client.transport);
-        let qtype: number;
-        try {
-          qtype = ctx.query.qtype;
-        } catch {
-          qtype = 0;
+          values.push({ labels: { le: '+Inf', transport }, value: h.count, metricName: `${name}_bucket` });
+          values.push({ labels: { transport }, value: h.sumMs / 1000, metricName: `${name}_sum` });
+          values.push({ labels: { transport }, value: h.count, metricName: `${name}_count` });
+        });
+        return Promise.resolve({ name, help: HELP_DURATION, type: 'histogram', values, aggregator: 'sum' });
+      },
+      reset() {
+        for (const h of hist) {
+          h.buckets.fill(0);
+          h.sumMs = 0;
+          h.count = 0;
         }
-        const r = next();
-        if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
-          return (r as Promise<void>).then(
-            () => record(ctx.response, qtype, transport, t0),
-            (err: unknown) => {
-              record(null, qtype, transport, t0);
-              throw err;
-            },
-          );
-        }
-        record(ctx.response, qtype, transport, t0);
-      };
-      return mw;
-    },
-  };
+      },
+    } as unknown as Parameters<Registry['registerMetric']>[0]);
+
+    const record = (response: Buffer | null, qtype: number, transport: number, t0: number): void => {
+      const ms = performance.now() - t0;
+      const rcode = response === null || response.length < 4 ? UNANSWERED : response[3]! & 15;
+      const cell = qtype * CELLS_PER_TYPE + rcode * 5 + transport;
+      if (qtype < 256) common[cell]!++;
+      else rare.set(cell, (rare.get(cell) ?? 0) + 1);
+      const h = hist[transport]!;
+      let i = 0;
+      while (i < nb && ms > boundsMs[i]!) i++;
+      h.buckets[i]!++;
+      h.sumMs += ms;
+      h.count++;
+    };
+
+    const mw: Middleware = (ctx, next) => {
+      const t0 = performance.now();
+      const transport = transportIndex(ctx.client.transport);
+      let qtype: number;
+      try {
+        qtype = ctx.query.qtype;
+      } catch {
+        qtype = 0;
+      }
+      const r = next();
+      if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
+        return (r as Promise<void>).then(
+          () => record(ctx.response, qtype, transport, t0),
+          (err: unknown) => {
+            record(null, qtype, transport, t0);
+            throw err;
+          },
+        );
+      }
+      record(ctx.response, qtype, transport, t0);
+    };
+    this.handle = mw;
+  }
 }
+
+/** The metrics plugin: request counts by qtype, rcode and transport, and a latency histogram. */
+export const metrics = definePlugin({
+  name: 'metrics',
+  description: 'Counts answered queries by type, response code and transport, and times them (Prometheus).',
+  options: metricsOptionsSchema,
+  setup(options, instance) {
+    options.buckets.forEach((b, i) => {
+      if (i > 0 && b <= options.buckets[i - 1]!) throw new ConfigError(`${instance.name}.buckets[${i}]`, 'must be greater than the previous bucket', b);
+    });
+    return {
+      module: new ContainerModule(({ bind }) => {
+        bind(RequestMetrics).toSelf();
+      }),
+      middleware: (scope) => scope.get(RequestMetrics).handle,
+    };
+  },
+});
 
 export default metrics;

@@ -1,80 +1,150 @@
 /**
  * The `query-log` plugin: one structured line per answered query (or a
- * sample of them) — client, transport, name, type, rcode, answer count,
- * duration — through pino, to stdout or appended to a file.
+ * sample of them) through pino, to stdout or appended to a file: client,
+ * transport, name, type, rcode, answer count, duration, and why the query
+ * was answered as it was, from the state the chain left (core's shared
+ * keys): `blocked` ({ list, group, reason }, set by a blocking plugin),
+ * `cache` (`hit`, `stale`, `miss`), `upstream` (which one answered), and
+ * `rewrite` (the question the chain worked on, when it was rewritten).
  *
  * Place it where it should observe: first in the chain logs every answer,
  * after the cache only misses.
  */
-import { ConfigError, type HeimdallPlugin, type Middleware, rcodeToString, typeToString } from '@heimdall/core';
+import { BLOCKED, CACHE_RESULT, type DnsContext, definePlugin, type Middleware, options, PLUGIN_OPTIONS, type Static, Type, UPSTREAM_USED } from '@heimdall/core';
+import { ContainerModule, inject, injectable } from '@heimdall/core/di';
+import { rcodeToString, typeToString } from '@heimdall/core/packet';
 import { type DestinationStream, type Logger, pino } from 'pino';
 
-/** Options of {@link queryLog}. */
-export interface QueryLogOptions {
-  /** Fraction of queries logged, 0..1. Default 1 (all). */
-  sampleRate?: number;
-  /** `stdout` (default) or a file path (appended, created if missing). */
-  output?: string;
+/** Options of the {@link queryLog} plugin. */
+export const queryLogOptionsSchema = options({
+  sampleRate: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Fraction of queries logged (0 turns the log off).' }),
+  output: Type.String({
+    minLength: 1,
+    default: 'stdout',
+    description: "`stdout`, or a file path (appended, created with its directory if missing; relative to the config file's directory).",
+  }),
+});
+
+/** The query log's options, defaults filled in. */
+export type QueryLogOptions = Static<typeof queryLogOptionsSchema>;
+
+/** One line of the query log. */
+export interface QueryLogLine {
+  client: string;
+  transport: string;
+  id: number;
+  /** The client's question. */
+  qname: string;
+  qtype: string;
+  /** `none` when the chain did not answer (core then answers SERVFAIL or REFUSED). */
+  rcode: string;
+  answers: number;
+  ms: number;
+  /** Set when a blocking plugin blocked the query (`name`: the CNAME target that matched, for `reason: 'cname'`). */
+  blocked?: { list: string; group: string; reason: string; name?: string };
+  /** How a cache answered. */
+  cache?: 'hit' | 'stale' | 'miss';
+  /** Which upstream answered. */
+  upstream?: string;
+  /** The question the chain worked on, when a plugin rewrote it. */
+  rewrite?: { qname: string; qtype: string };
 }
 
-/** Creates the query-log plugin. */
-export function queryLog(options: QueryLogOptions = {}): HeimdallPlugin {
-  if (typeof options !== 'object' || options === null) throw new ConfigError('query-log', 'options must be an object', options);
-  for (const k of Object.keys(options)) {
-    if (k !== 'sampleRate' && k !== 'output') throw new ConfigError(`query-log.${k}`, 'unknown option (known: sampleRate, output)');
+/** What the log says about one query, from its context after the chain returned. */
+export function queryLogLine(ctx: DnsContext, ms: number): QueryLogLine {
+  const res = ctx.response;
+  const asked = ctx.original?.query ?? ctx.query;
+  let qname = '';
+  let qtype = 0;
+  try {
+    qname = asked.qname;
+    qtype = asked.qtype;
+  } catch {
+    // unparseable question: log what we have
   }
-  const rate = options.sampleRate ?? 1;
-  if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) throw new ConfigError('query-log.sampleRate', 'must be a number from 0 to 1', rate);
-  const output = options.output ?? 'stdout';
-  if (typeof output !== 'string' || output.length === 0) throw new ConfigError('query-log.output', 'must be "stdout" or a file path', output);
-
-  let dest: DestinationStream | undefined;
-  let log: Logger | undefined;
-  return {
-    name: 'query-log',
-    start() {
-      dest = output === 'stdout' ? pino.destination({ dest: 1, sync: false }) : pino.destination({ dest: output, sync: false, mkdir: true, append: true });
-      log = pino({ base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime }, dest);
-    },
-    stop() {
-      (dest as { flushSync?: () => void } | undefined)?.flushSync?.();
-    },
-    middleware() {
-      if (rate === 0) return null;
-      const write = (ctx: Parameters<Middleware>[0], t0: number): void => {
-        if (log === undefined) return;
-        const res = ctx.response;
-        let qname = '';
-        let qtype = 0;
-        try {
-          qname = ctx.query.qname;
-          qtype = ctx.query.qtype;
-        } catch {
-          // unparseable question: log what we have
-        }
-        log.info({
-          client: ctx.client.address,
-          transport: ctx.client.transport,
-          id: ctx.query.id,
-          qname,
-          qtype: typeToString(qtype),
-          rcode: res === null || res.length < 12 ? 'none' : rcodeToString(res[3]! & 15),
-          answers: res === null || res.length < 12 ? 0 : res.readUInt16BE(6),
-          ms: Number((performance.now() - t0).toFixed(3)),
-        }, 'query');
-      };
-      const mw: Middleware = (ctx, next) => {
-        if (rate < 1 && Math.random() >= rate) return next();
-        const t0 = performance.now();
-        const r = next();
-        if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
-          return (r as Promise<void>).then(() => write(ctx, t0));
-        }
-        write(ctx, t0);
-      };
-      return mw;
-    },
+  const line: QueryLogLine = {
+    client: ctx.client.address,
+    transport: ctx.client.transport,
+    id: ctx.query.id,
+    qname,
+    qtype: typeToString(qtype),
+    rcode: res === null || res.length < 12 ? 'none' : rcodeToString(res[3]! & 15),
+    answers: res === null || res.length < 12 ? 0 : res.readUInt16BE(6),
+    ms: Number(ms.toFixed(3)),
   };
+  const blocked = ctx.get(BLOCKED);
+  if (blocked !== undefined) {
+    line.blocked = { list: blocked.list, group: blocked.group, reason: blocked.reason };
+    if (blocked.reason === 'cname') line.blocked.name = blocked.name;
+  }
+  const cache = ctx.get(CACHE_RESULT);
+  if (cache !== undefined) line.cache = cache;
+  const upstream = ctx.get(UPSTREAM_USED);
+  if (upstream !== undefined) line.upstream = upstream;
+  if (ctx.original !== null) line.rewrite = { qname: ctx.query.qname, qtype: typeToString(ctx.query.qtype) };
+  return line;
 }
+
+/** The log's destination: opened at start, flushed at stop. */
+@injectable()
+class QueryLogOutput {
+  private dest: DestinationStream | undefined;
+  /** Undefined before start (queries handled then are not logged). */
+  log: Logger | undefined;
+
+  constructor(@inject(PLUGIN_OPTIONS) private readonly options: QueryLogOptions) {}
+
+  open(): void {
+    const output = this.options.output;
+    this.dest = output === 'stdout' ? pino.destination({ dest: 1, sync: false }) : pino.destination({ dest: output, sync: false, mkdir: true, append: true });
+    this.log = pino({ base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime }, this.dest);
+  }
+
+  close(): void {
+    (this.dest as { flushSync?: () => void } | undefined)?.flushSync?.();
+  }
+}
+
+/** The middleware: times the rest of the chain, then writes the line (sampled). */
+@injectable()
+class QueryLogMiddleware {
+  readonly handle: Middleware | null;
+
+  constructor(@inject(PLUGIN_OPTIONS) options: QueryLogOptions, @inject(QueryLogOutput) output: QueryLogOutput) {
+    const rate = options.sampleRate;
+    if (rate === 0) {
+      this.handle = null;
+      return;
+    }
+    const write = (ctx: DnsContext, t0: number): void => {
+      output.log?.info(queryLogLine(ctx, performance.now() - t0), 'query');
+    };
+    this.handle = (ctx, next) => {
+      if (rate < 1 && Math.random() >= rate) return next();
+      const t0 = performance.now();
+      const r = next();
+      if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
+        return (r as Promise<void>).then(() => write(ctx, t0));
+      }
+      write(ctx, t0);
+    };
+  }
+}
+
+/** The query-log plugin. */
+export const queryLog = definePlugin({
+  name: 'query-log',
+  description: 'One JSON line per answered query (or a sample): client, question, rcode, answers, time, and why (blocked, cache, upstream, rewrite).',
+  options: queryLogOptionsSchema,
+  setup: () => ({
+    module: new ContainerModule(({ bind }) => {
+      bind(QueryLogOutput).toSelf();
+      bind(QueryLogMiddleware).toSelf();
+    }),
+    middleware: (scope) => scope.get(QueryLogMiddleware).handle,
+    start: (scope) => scope.get(QueryLogOutput).open(),
+    stop: (scope) => scope.get(QueryLogOutput).close(),
+  }),
+});
 
 export default queryLog;

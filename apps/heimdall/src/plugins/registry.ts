@@ -4,78 +4,179 @@
  * Built-in names map to the workspace plugin packages (imported lazily, so a
  * chain without blocking never loads it) or to the app's own plugins
  * (`metrics`, `query-log`); anything else goes through core's `loadPlugin`
- * (package name or path, resolved from the config file's directory).
+ * (package name or path, resolved from the config file's directory). Every
+ * factory gets `{ name, path: 'plugins[i].options' }`, so its errors name
+ * the config field (`plugins[2].options.maxTtl: must be an integer in 0..604800`).
  */
 import { ConfigError, type HeimdallPlugin, loadPlugin, type PluginFactory } from '@heimdall/core';
-import { AppConfigError, type PluginEntry } from '../config.js';
+import type { PluginEntry } from '../config.js';
 
-type ModuleLoader = () => Promise<Record<string, unknown>>;
+/** A built-in plugin: its package and how to import it. */
+export interface BuiltinPlugin {
+  /** Package that holds it (`@heimdall/plugin-cache`; `@heimdall/app` for the app's own). */
+  readonly pkg: string;
+  /** Imports the module; its default export (or `plugin`) is the factory. */
+  load(): Promise<Record<string, unknown>>;
+}
 
-/** Built-in plugin name → its module and the export holding the factory. */
-export const BUILTIN_PLUGINS: Record<string, { load: ModuleLoader; exportName: string; pkg: string }> = {
-  metrics: { load: () => import('./metrics.js') as Promise<Record<string, unknown>>, exportName: 'metrics', pkg: '@heimdall/app' },
-  'query-log': { load: () => import('./query-log.js') as Promise<Record<string, unknown>>, exportName: 'queryLog', pkg: '@heimdall/app' },
-  'special-use': { load: () => import('@heimdall/plugin-special-use') as Promise<Record<string, unknown>>, exportName: 'specialUse', pkg: '@heimdall/plugin-special-use' },
-  blocking: { load: () => import('@heimdall/plugin-blocking') as Promise<Record<string, unknown>>, exportName: 'blocking', pkg: '@heimdall/plugin-blocking' },
-  cache: { load: () => import('@heimdall/plugin-cache') as Promise<Record<string, unknown>>, exportName: 'cache', pkg: '@heimdall/plugin-cache' },
-  dedup: { load: () => import('@heimdall/plugin-dedup') as Promise<Record<string, unknown>>, exportName: 'dedup', pkg: '@heimdall/plugin-dedup' },
-  upstream: { load: () => import('@heimdall/plugin-upstream') as Promise<Record<string, unknown>>, exportName: 'upstream', pkg: '@heimdall/plugin-upstream' },
+type Module = Record<string, unknown>;
+
+// A variable specifier: TypeScript does not resolve it, so the app builds
+// before @heimdall/plugin-rewrite exists; at run time it is an ordinary dependency.
+const REWRITE_PKG: string = '@heimdall/plugin-rewrite';
+
+/** Built-in plugin name → its package. The order is the docs' and the published schema's. */
+export const BUILTIN_PLUGINS: Readonly<Record<string, BuiltinPlugin>> = {
+  metrics: { pkg: '@heimdall/app', load: () => import('./metrics.js') as Promise<Module> },
+  'query-log': { pkg: '@heimdall/app', load: () => import('./query-log.js') as Promise<Module> },
+  'special-use': { pkg: '@heimdall/plugin-special-use', load: () => import('@heimdall/plugin-special-use') as Promise<Module> },
+  blocking: { pkg: '@heimdall/plugin-blocking', load: () => import('@heimdall/plugin-blocking') as Promise<Module> },
+  cache: { pkg: '@heimdall/plugin-cache', load: () => import('@heimdall/plugin-cache') as Promise<Module> },
+  dedup: { pkg: '@heimdall/plugin-dedup', load: () => import('@heimdall/plugin-dedup') as Promise<Module> },
+  upstream: { pkg: '@heimdall/plugin-upstream', load: () => import('@heimdall/plugin-upstream') as Promise<Module> },
+  rewrite: { pkg: REWRITE_PKG, load: () => import(REWRITE_PKG) as Promise<Module> },
 };
+
+/** The factory a plugin module exports (default export, or named `plugin`), if any. */
+export function factoryOf(mod: Module): PluginFactory | undefined {
+  const f = typeof mod.default === 'function' ? mod.default : mod.plugin;
+  return typeof f === 'function' ? (f as PluginFactory) : undefined;
+}
+
+/** Imports a built-in plugin's factory. Throws `ConfigError` at `path` (`plugins[2].use`) when this build cannot. */
+export async function builtinFactory(name: string, path = 'use'): Promise<PluginFactory> {
+  const builtin = BUILTIN_PLUGINS[name];
+  if (builtin === undefined) throw new ConfigError(path, `'${name}' is not a built-in plugin`, name);
+  let mod: Module;
+  try {
+    mod = await builtin.load();
+  } catch (err) {
+    throw new ConfigError(path, `built-in plugin '${name}' (${builtin.pkg}) failed to load: ${(err as Error).message}`, name);
+  }
+  const factory = factoryOf(mod);
+  if (factory === undefined) throw new ConfigError(path, `built-in plugin '${name}' is not available in this build (${builtin.pkg} exports no factory)`, name);
+  return factory;
+}
 
 /** Whether a built-in plugin's package exports its factory in this build. */
 export async function builtinAvailable(name: string): Promise<boolean> {
-  const b = BUILTIN_PLUGINS[name];
-  if (!b) return false;
   try {
-    const mod = await b.load();
-    return typeof (mod.default ?? mod[b.exportName]) === 'function';
+    await builtinFactory(name);
+    return true;
   } catch {
     return false;
   }
 }
 
-/** Builds one plugin from its entry. Errors name `plugins[i]`. */
-export async function buildPlugin(entry: PluginEntry, index: number, baseDir: string): Promise<HeimdallPlugin> {
-  const path = `plugins[${index}]`;
-  const builtin = BUILTIN_PLUGINS[entry.use];
-  if (builtin === undefined) {
-    try {
-      return await loadPlugin({ use: entry.use, options: entry.options }, { baseDir, path });
-    } catch (err) {
-      if (err instanceof ConfigError) throw new AppConfigError(err.path, err.message.startsWith(`${err.path}: `) ? err.message.slice(err.path.length + 2) : err.message);
-      throw new AppConfigError(`${path}.use`, (err as Error).message.replace(`${path}.use: `, ''));
-    }
+/**
+ * Errors from `definePlugin`'s validator already name the config field.
+ * Others name the plugin's own (`cache.maxTtl`): a cross-field check in a
+ * plugin's `setup` (which is not told the config path), or a factory not
+ * declared with `definePlugin` yet. Point those at the config field.
+ */
+function atConfigPath(err: ConfigError, path: string, names: readonly string[]): ConfigError {
+  if (err.path.startsWith(path)) return err;
+  for (const n of names) {
+    if (err.path === n || err.path.startsWith(`${n}.`) || err.path.startsWith(`${n}[`)) return new ConfigError(`${path}.options${err.path.slice(n.length)}`, err.reason, err.value);
   }
-  let mod: Record<string, unknown>;
-  try {
-    mod = await builtin.load();
-  } catch (err) {
-    throw new AppConfigError(`${path}.use`, `built-in plugin '${entry.use}' (${builtin.pkg}) failed to load: ${(err as Error).message}`);
-  }
-  const factory = (typeof mod[builtin.exportName] === 'function' ? mod[builtin.exportName] : mod.default) as PluginFactory | undefined;
-  if (typeof factory !== 'function') {
-    throw new AppConfigError(`${path}.use`, `built-in plugin '${entry.use}' is not available in this build (${builtin.pkg} exports no factory yet)`);
-  }
-  try {
-    return factory(entry.options ?? {});
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      // Plugin paths are `cache.maxTtl`; point at the config field: plugins[2].options.maxTtl.
-      const inner = err.path.includes('.') ? err.path.slice(err.path.indexOf('.') + 1) : '';
-      const reason = err.message.startsWith(`${err.path}: `) ? err.message.slice(err.path.length + 2) : err.message;
-      throw new AppConfigError(inner ? `${path}.options.${inner}` : `${path}.options`, reason);
-    }
-    throw new AppConfigError(path, `plugin '${entry.use}' rejected its options: ${(err as Error).message}`);
-  }
+  return new ConfigError(`${path}.options`, err.message, err.value);
 }
 
-/** Builds the chain (entries with `enabled: false` are skipped), in order. */
+/** Builds one plugin from its entry (at `plugins[index]`). Throws `ConfigError` naming the field. */
+export async function buildPlugin(entry: PluginEntry, index: number, baseDir: string): Promise<HeimdallPlugin> {
+  const path = `plugins[${index}]`;
+  let plugin: HeimdallPlugin;
+  if (BUILTIN_PLUGINS[entry.use] === undefined) {
+    try {
+      plugin = await loadPlugin({ use: entry.use, name: entry.name, options: entry.options }, { baseDir, path });
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      // PluginLoadError: the module is missing, fails to import or exports no factory. Its message starts with the path.
+      const message = (err as Error).message;
+      const prefix = `${path}.use: `;
+      throw new ConfigError(`${path}.use`, message.startsWith(prefix) ? message.slice(prefix.length) : message.replace(/^plugins\[\d+\]: /, ''), entry.use);
+    }
+  } else {
+    const factory = await builtinFactory(entry.use, `${path}.use`);
+    try {
+      plugin = factory(entry.options ?? {}, entry.name === undefined ? { path: `${path}.options` } : { name: entry.name, path: `${path}.options` });
+    } catch (err) {
+      if (err instanceof ConfigError) throw atConfigPath(err, path, [entry.name ?? entry.use, entry.use]);
+      throw new ConfigError(path, `plugin '${entry.use}' rejected its options: ${(err as Error).message}`);
+    }
+  }
+  if (entry.name !== undefined && plugin.name !== entry.name) {
+    throw new ConfigError(`${path}.name`, `plugin '${entry.use}' does not take an instance name (it is not declared with definePlugin)`, entry.name);
+  }
+  return plugin;
+}
+
+/** The error for a second plugin under an instance name already taken (at `plugins[first]`). */
+function duplicateError(plugin: HeimdallPlugin, entry: PluginEntry, index: number, first: number): ConfigError {
+  return new ConfigError(
+    entry.name === undefined ? `plugins[${index}]` : `plugins[${index}].name`,
+    `instance name '${plugin.name}' is already used by plugins[${first}]; give one of them another "name"`,
+    plugin.name,
+  );
+}
+
+/** Builds the chain (entries with `enabled: false` are skipped), in order. Instance names must be unique. */
 export async function buildPlugins(entries: readonly PluginEntry[], baseDir: string): Promise<HeimdallPlugin[]> {
   const out: HeimdallPlugin[] = [];
+  const names = new Map<string, number>();
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     if (entry.enabled === false) continue;
-    out.push(await buildPlugin(entry, i, baseDir));
+    const plugin = await buildPlugin(entry, i, baseDir);
+    const first = names.get(plugin.name);
+    if (first !== undefined) throw duplicateError(plugin, entry, i, first);
+    names.set(plugin.name, i);
+    out.push(plugin);
   }
   return out;
+}
+
+/** `groups.x: …` / `cache.groups.x: …` from a plugin's `check()` → `plugins[i].options.groups.x: …` where the path is recognisable. */
+function checkMessage(message: string, plugin: HeimdallPlugin, path: string): string {
+  if (message.startsWith('plugins[')) return message;
+  for (const prefix of new Set([`${plugin.name}.`, `${plugin.kind ?? plugin.name}.`])) {
+    if (message.startsWith(prefix)) return `${path}.options.${message.slice(prefix.length)}`;
+  }
+  return `${path} (${plugin.name}): ${message}`;
+}
+
+/**
+ * `heimdall --check`: builds every enabled plugin (each validates its
+ * options with its schema; third-party ones are loaded with core's
+ * `loadPlugin`), then runs each plugin's `check()` preflight. Returns every
+ * problem found, one message each (empty when the chain would start).
+ */
+export async function checkPlugins(entries: readonly PluginEntry[], baseDir: string): Promise<string[]> {
+  const problems: string[] = [];
+  const built: Array<{ plugin: HeimdallPlugin; path: string }> = [];
+  const names = new Map<string, number>();
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    if (entry.enabled === false) continue;
+    let plugin: HeimdallPlugin;
+    try {
+      plugin = await buildPlugin(entry, i, baseDir);
+    } catch (err) {
+      problems.push((err as Error).message);
+      continue;
+    }
+    const first = names.get(plugin.name);
+    if (first !== undefined) problems.push(duplicateError(plugin, entry, i, first).message);
+    else names.set(plugin.name, i);
+    built.push({ plugin, path: `plugins[${i}]` });
+  }
+  for (const { plugin, path } of built) {
+    if (plugin.check === undefined) continue;
+    try {
+      for (const message of await plugin.check()) problems.push(checkMessage(message, plugin, path));
+    } catch (err) {
+      problems.push(`${path} (${plugin.name}): check failed: ${(err as Error).message}`);
+    }
+  }
+  return problems;
 }
