@@ -62,20 +62,20 @@ describe('blocking (--blocklist)', () => {
     const status = (await admin(base, '/blocking/status')).json() as { enabled: boolean; domains: number };
     expect(status.enabled).toBe(true);
     expect(status.domains).toBe(2);
-    const off = await admin(base, '/blocking/disable?duration=2s', { method: 'POST' });
+    const off = await admin(base, '/blocking/disable?duration=2s', { method: 'POST', headers: { 'x-heimdall-request': '1' } });
     expect(off.status).toBe(200);
     expect((off.json() as { enabled: boolean; disabledUntil: number }).enabled).toBe(false);
     expect((await dig(app.port, ['+noedns', 'ads.example.com'])).status).toBe('NOERROR');
-    const on = await admin(base, '/blocking/enable', { method: 'POST' });
+    const on = await admin(base, '/blocking/enable', { method: 'POST', headers: { 'x-heimdall-request': '1' } });
     expect((on.json() as { enabled: boolean }).enabled).toBe(true);
     expect((await dig(app.port, ['ads.example.com', 'AAAA'])).status).toBe('NXDOMAIN');
-    expect((await admin(base, '/blocking/disable?duration=forever', { method: 'POST' })).status).toBe(400);
+    expect((await admin(base, '/blocking/disable?duration=forever', { method: 'POST', headers: { 'x-heimdall-request': '1' } })).status).toBe(400);
   });
 
   it('reloads lists on POST /blocking/reload and on SIGHUP', async () => {
     const base = app.adminUrl!;
     writeFileSync(list, 'ads.example.com\ntracker.example.net\nnew.example.org\n');
-    const r = await admin(base, '/blocking/reload', { method: 'POST' });
+    const r = await admin(base, '/blocking/reload', { method: 'POST', headers: { 'x-heimdall-request': '1' } });
     expect(r.status).toBe(200);
     expect((await dig(app.port, ['new.example.org'])).status).toBe('NXDOMAIN');
     writeFileSync(list, 'ads.example.com\nhup.example.org\n');

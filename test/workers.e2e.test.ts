@@ -1,14 +1,21 @@
 /**
  * `--workers 2`: two processes share the DNS ports through node:cluster; the
- * primary serves admin with metrics aggregated over the workers and fans
- * admin actions out to them; SIGTERM stops everything with exit 0.
+ * primary serves admin with metrics aggregated over the workers, learns the
+ * chain's admin actions from them (a third-party plugin's too) and fans
+ * calls out to them, combining the answers; SIGTERM stops everything with
+ * exit 0.
  */
+import { rmSync } from 'node:fs';
 import { FakeUpstream, record } from '@heimdall/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pluginDir, writeCounterPlugin } from './fixture-plugins.js';
 import { type AppProcess, admin, dig, freePort, startApp } from './helpers.js';
 
 let up: FakeUpstream;
 let app: AppProcess;
+const dir = pluginDir();
+const counter = writeCounterPlugin(dir);
+const POST = { method: 'POST', headers: { 'content-type': 'application/json' } };
 
 beforeAll(async () => {
   up = await FakeUpstream.start({ fallback: (q) => [record(q.name, 'A', '192.0.2.77', 60)] });
@@ -19,7 +26,7 @@ beforeAll(async () => {
       listen: [`127.0.0.1:${port}`],
       admin: { listen: `127.0.0.1:${adminPort}` },
       logLevel: 'info',
-      plugins: [{ use: 'metrics' }, { use: 'cache' }, { use: 'upstream', options: { servers: [`127.0.0.1:${up.port}`] } }],
+      plugins: [{ use: 'metrics' }, { use: counter }, { use: 'cache' }, { use: 'upstream', options: { servers: [`127.0.0.1:${up.port}`] } }],
     },
     ['--workers', '2'],
   );
@@ -32,6 +39,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (app) expect(await app.stop()).toBe(0);
   await up?.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('cluster workers', () => {
@@ -49,8 +57,42 @@ describe('cluster workers', () => {
     const m = await admin(app.adminUrl!, '/metrics');
     const total = [...m.text.matchAll(/^heimdall_requests_total\{[^}]*\} (\d+)/gm)].reduce((s, x) => s + Number(x[1]), 0);
     expect(total).toBe(10);
-    const flushed = (await admin(app.adminUrl!, '/cache/flush', { method: 'POST' })).json() as { removed: number; workers: number };
+  }, 30_000);
+
+  it("serves a third-party plugin's actions, asking every worker and combining by the action", async () => {
+    const base = app.adminUrl!;
+    const list = (await admin(base, '/actions')).json() as { endpoints: Array<{ path: string; method: string }> };
+    expect(list.endpoints).toContainEqual(expect.objectContaining({ method: 'POST', path: '/counter/bump' }));
+    // sum: every worker bumped its own counter by 3.
+    const bump = await admin(base, '/counter/bump?by=3', POST);
+    expect(bump.status).toBe(200);
+    expect(bump.json()).toEqual({ hits: 6, by: 6, workers: 2 });
+    expect((await admin(base, '/counter/stats')).json()).toEqual({ hits: 6, reloads: 0, workers: 2 });
+    // all: one answer per worker, tagged with its id.
+    const who = (await admin(base, '/counter/whoami')).json() as Array<{ worker: number; result: { pid: number } }>;
+    expect(who).toHaveLength(2);
+    expect(new Set(who.map((w) => w.worker)).size).toBe(2);
+    const workerPids = new Set([...app.output().matchAll(/"pid":(\d+)[^\n]*"msg":"listening"/g)].map((m) => Number(m[1])));
+    expect(new Set(who.map((w) => w.result.pid))).toEqual(workerPids);
+    // Validation happens where the action lives; the error comes back as a 400.
+    const bad = await admin(base, '/counter/bump?by=5000', POST);
+    expect(bad.status).toBe(400);
+    expect(bad.json()).toEqual({ error: 'counter/bump.by: must be an integer in 1..1000' });
+    expect((await admin(base, '/counter/bump', { method: 'POST' })).status).toBe(403);
+    // SIGHUP: every worker runs its reload actions.
+    app.child.kill('SIGHUP');
+    const deadline = Date.now() + 5000;
+    let reloads = 0;
+    while (reloads < 2 && Date.now() < deadline) {
+      reloads = ((await admin(base, '/counter/stats')).json() as { reloads: number }).reloads;
+      if (reloads < 2) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(reloads).toBe(2);
+  }, 30_000);
+
+  it('fans a cache flush out to every worker (the cache plugin\'s `cache/flush`, combine sum)', async () => {
+    const flushed = (await admin(app.adminUrl!, '/cache/flush', POST)).json() as { removed: number; workers: number };
     expect(flushed.workers).toBe(2);
     expect(flushed.removed).toBe(10);
-  }, 30_000);
+  });
 });

@@ -6,7 +6,8 @@
  * The analysis walks the response's wire bytes once, with bounds checks, and
  * never throws: a response it cannot fully account for is simply not cached.
  */
-import { equalsIgnoreCase, plainNameEnd } from './wire.js';
+import { OptionCode, RecordType } from '@heimdall/core';
+import { equalsIgnoreCase, plainNameEnd, readTtl, trySkipName } from '@heimdall/core/wire';
 
 /** What an entry answers. */
 export type EntryKind = 'positive' | 'nxdomain' | 'nodata' | 'servfail';
@@ -67,30 +68,12 @@ export type RejectReason =
 /** The outcome of {@link analyzeResponse}: an entry, or the reason for not caching. */
 export type Analysis = { readonly entry: CacheEntry; readonly reason?: undefined } | { readonly entry?: undefined; readonly reason: RejectReason };
 
-const OPT = 41;
-const SOA = 6;
-const TSIG = 250;
-const OPTION_ECS = 8;
-const OPTION_COOKIE = 10;
-const OPTION_PADDING = 12;
-
-function skipName(buf: Buffer, p: number, end: number): number {
-  for (let guard = 0; guard < 128; guard++) {
-    if (p >= end) return -1;
-    const len = buf[p];
-    if (len === 0) return p + 1;
-    if ((len & 0xc0) === 0xc0) return p + 2 <= end ? p + 2 : -1;
-    if (len > 63) return -1;
-    p += len + 1;
-  }
-  return -1;
-}
-
-/** RFC 2181 §8: a TTL with the top bit set is treated as zero. */
-function readTtl(buf: Buffer, p: number): number {
-  const t = buf.readUInt32BE(p);
-  return t > 0x7fffffff ? 0 : t;
-}
+const OPT = RecordType.OPT;
+const SOA = RecordType.SOA;
+const TSIG = RecordType.TSIG;
+const OPTION_ECS = OptionCode.CLIENT_SUBNET;
+const OPTION_COOKIE = OptionCode.COOKIE;
+const OPTION_PADDING = OptionCode.PADDING;
 
 const reject = (reason: RejectReason): Analysis => ({ reason });
 
@@ -154,7 +137,7 @@ export function analyzeResponse(
   let optEnd = -1;
   let p = nameEnd + 4;
   for (let i = 0; i < total; i++) {
-    p = skipName(response, p, end);
+    p = trySkipName(response, p, end);
     if (p < 0 || p + 10 > end) return reject('malformed');
     const type = (response[p] << 8) | response[p + 1];
     const rdlen = (response[p + 8] << 8) | response[p + 9];

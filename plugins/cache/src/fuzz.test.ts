@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { analyzeResponse, entrySize } from './entry.js';
 import { CacheStore } from './store.js';
 import { aRecords, makeQuery, makeResponse, soa } from './test-util.js';
-import { plainNameEnd } from './wire.js';
+import { plainNameEnd } from '@heimdall/core/wire';
 
 const T0 = 1_700_000_000_000;
 const limits = { minTtl: 0, maxTtl: 3600, minNegativeTtl: 0, maxNegativeTtl: 1800, servfailTtl: 5 };

@@ -29,23 +29,8 @@ export {
 export { createPolicy, type EvictionPolicy, LruPolicy, S3FifoPolicy, SievePolicy } from './policy.js';
 export { CacheStats, registerCacheMetrics } from './stats.js';
 export { CACHE_STORE, CacheStore } from './store.js';
-export {
-  CacheNameError,
-  copyForQuery,
-  equalsIgnoreCase,
-  KEY_CD,
-  KEY_DO,
-  KEY_EDNS,
-  KEY_SUFFIX,
-  keyInfo,
-  nameToWire,
-  plainNameEnd,
-  queryKeyFlags,
-  questionKey,
-  writeTtls,
-  writeTtlsAt,
-} from './wire.js';
-export { buildRefreshQuery, type CacheMiddlewareDeps, cacheKeyOf, createCacheMiddleware, keyFlags, NO_CACHE, STALE_DEADLINE_MARGIN } from './middleware.js';
+export { CacheNameError, flushNameToWire } from './wire.js';
+export { buildRefreshQuery, type CacheMiddlewareDeps, createCacheMiddleware, NO_CACHE, STALE_DEADLINE_MARGIN } from './middleware.js';
 export { cache, cache as default } from './plugin.js';
 export {
   CacheSnapshotError,

@@ -3,10 +3,10 @@
  * below answers, CoreDNS-style prefetch through the UPSTREAM service, and
  * RFC 8767 serve-stale.
  */
-import type { Clock, DnsContext, Logger, Middleware, Next, Upstream } from '@heimdall/core';
+import { type Clock, type DnsContext, EdeCode, type Logger, type Middleware, type Next, type Upstream } from '@heimdall/core';
+import { cacheKeyOf, KEY_CD, KEY_DO, KEY_EDNS, QuestionKeyInfo } from '@heimdall/core/wire';
 import { type CacheEntry, KIND_SERVFAIL } from './entry.js';
 import type { CacheStore } from './store.js';
-import { KEY_CD, KEY_DO, KEY_EDNS, keyInfo, questionKey } from './wire.js';
 
 type Ctx = DnsContext;
 
@@ -17,11 +17,10 @@ type Ctx = DnsContext;
  */
 export const NO_CACHE: unique symbol = Symbol.for('heimdall.cache.noCache');
 
-/** RFC 8914 info codes "Stale Answer" and "Stale NXDOMAIN Answer". */
-const EDE_STALE_ANSWER = 3;
-const EDE_STALE_NXDOMAIN_ANSWER = 19;
-/** RFC 8914 info code "Cached Error" (a SERVFAIL answered from the cache). */
-const EDE_CACHED_ERROR = 13;
+/** RFC 8914 info codes "Stale Answer", "Stale NXDOMAIN Answer" and "Cached Error" (a SERVFAIL answered from the cache). */
+const EDE_STALE_ANSWER = EdeCode.STALE_ANSWER;
+const EDE_STALE_NXDOMAIN_ANSWER = EdeCode.STALE_NXDOMAIN_ANSWER;
+const EDE_CACHED_ERROR = EdeCode.CACHED_ERROR;
 /**
  * A stale answer must leave before the resolver's own deadline SERVFAIL:
  * the client-response timer fires at most this many ms before `ctx.deadline`.
@@ -36,30 +35,6 @@ export interface CacheMiddlewareDeps {
   readonly upstream?: Upstream | null;
   /** Where background refresh failures are logged (debug level). */
   readonly logger?: Logger | null;
-}
-
-/**
- * The cache key of the query in `ctx`: `MessageReader.cacheKey()`'s format
- * (lowercased question name wire bytes, QTYPE, QCLASS) plus one character for
- * the EDNS, DO and CD bits, built in one allocation by {@link questionKey}
- * (which also sets `keyInfo.nameEnd` and `keyInfo.flags`). Returns null for
- * queries that are not cached: a response, opcode other than QUERY, not
- * exactly one question, a compressed or malformed question, a malformed
- * record section, zone transfers (AXFR/IXFR).
- */
-export function cacheKeyOf(ctx: Ctx): string | null {
-  const request = ctx.request;
-  if (request.length < 12 || (request[2] & 0xf8) !== 0 || request[4] !== 0 || request[5] !== 1) return null;
-  const key = questionKey(request);
-  if (key === null) return null;
-  const t = keyInfo.nameEnd;
-  if (request[t] === 0 && (request[t + 1] === 251 || request[t + 1] === 252)) return null;
-  return key;
-}
-
-/** Key flags back from the last character of a key made by {@link cacheKeyOf}. */
-export function keyFlags(key: string): number {
-  return (key.charCodeAt(key.length - 1) - 0x30) & 7;
 }
 
 /**
@@ -258,8 +233,11 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     return r.then(() => insertFrom(ctx, key, now));
   }
 
+  // The key's second results (question name end, flags), owned by this middleware: the hit path allocates nothing.
+  const keyInfo = new QuestionKeyInfo();
+
   return function cache(ctx: Ctx, next: Next): void | Promise<void> {
-    const key = cacheKeyOf(ctx);
+    const key = cacheKeyOf(ctx.request, keyInfo);
     if (key === null) return next();
     const nameEnd = keyInfo.nameEnd;
     const flags = keyInfo.flags;

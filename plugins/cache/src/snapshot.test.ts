@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CacheSnapshotError, createSnapshot, readEntry, restoreSnapshot, serializeEntry } from './snapshot.js';
 import { CacheStore } from './store.js';
 import { aRecords, decode, makeQuery, makeResponse, soa, ttlsOf } from './test-util.js';
-import { plainNameEnd, questionKey } from './wire.js';
+import { plainNameEnd, QuestionKeyInfo, questionKey } from '@heimdall/core/wire';
 
 const T0 = 1_700_000_000_000;
 
@@ -16,7 +16,7 @@ function filled(): CacheStore {
       i % 5 === 0
         ? makeResponse(name, { edns: i % 2 === 0, do: i % 4 === 0, rcode: 3, authorities: [soa('example.com', 600, 120)] })
         : makeResponse(name, { edns: i % 2 === 0, do: i % 4 === 0, answers: aRecords(name, 100 + i) });
-    store.insert(questionKey(q)!, r, q, T0);
+    store.insert(questionKey(q, new QuestionKeyInfo())!, r, q, T0);
   }
   return store;
 }

@@ -9,7 +9,7 @@
  */
 import { type CacheEntry, ENTRY_KINDS } from './entry.js';
 import type { CacheStore } from './store.js';
-import { KEY_CD, KEY_DO, KEY_EDNS, plainNameEnd } from './wire.js';
+import { KEY_CD, KEY_DO, KEY_EDNS, plainNameEnd } from '@heimdall/core/wire';
 
 const ENTRY_VERSION = 1;
 const MAGIC = 0x48444331; // "HDC1"

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { analyzeResponse, entrySize } from './entry.js';
 import { CacheStore } from './store.js';
 import { aRecords, compressedResponse, decode, makeQuery, makeResponse, soa, ttlsOf } from './test-util.js';
-import { KEY_DO, KEY_EDNS, plainNameEnd } from './wire.js';
+import { KEY_DO, KEY_EDNS, plainNameEnd } from '@heimdall/core/wire';
 
 const T0 = 1_700_000_000_000;
 const limits = { minTtl: 0, maxTtl: 3600, minNegativeTtl: 0, maxNegativeTtl: 1800, servfailTtl: 5 };

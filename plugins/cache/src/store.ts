@@ -25,7 +25,8 @@ import {
 import { type CacheOptions, type ResolvedCacheOptions, resolveCacheOptions } from './options.js';
 import { createPolicy, type EvictionPolicy } from './policy.js';
 import { CacheStats } from './stats.js';
-import { copyForQuery, equalsIgnoreCase, KEY_DO, nameToWire, writeTtlsAt } from './wire.js';
+import { copyForQuery, equalsIgnoreCase, KEY_DO, writeTtlsAt } from '@heimdall/core/wire';
+import { flushNameToWire as nameToWire } from './wire.js';
 
 /** DI token of the {@link CacheStore} bound by the cache plugin. */
 export const CACHE_STORE: unique symbol = Symbol.for('heimdall.cache.store');

@@ -3,10 +3,10 @@
  * (same key as the cache: lowercased question, type, class, EDNS/DO/CD
  * bits) runs the rest of the chain; queries for the same key arriving while
  * it is in flight wait for its response and get a copy patched with their own
- * ID, RD/AD bits and question letter case (the cache's `copyForQuery`).
+ * ID, RD/AD bits and question letter case (`copyForQuery` of `@heimdall/core/wire`).
  */
 import { type Clock, type ClockTimer, ConfigError, type DnsContext, type Next } from '@heimdall/core';
-import { cacheKeyOf, copyForQuery, KEY_DO, keyFlags, plainNameEnd } from '@heimdall/plugin-cache';
+import { cacheKeyOf, copyForQuery, KEY_DO, keyFlags, plainNameEnd, QuestionKeyInfo } from '@heimdall/core/wire';
 
 type Ctx = DnsContext;
 
@@ -78,6 +78,8 @@ class Flight {
 export class Deduplicator {
   readonly stats = new DedupStats();
   private readonly flights = new Map<string, Flight>();
+  /** Second results of the key (unused here, owned so the key costs no allocation). */
+  private readonly keyInfo = new QuestionKeyInfo();
   private readonly options: ResolvedDedupOptions;
   private readonly clock: Clock;
 
@@ -93,7 +95,7 @@ export class Deduplicator {
 
   /** The middleware: `(ctx, next)`. */
   readonly middleware = (ctx: Ctx, next: Next): void | Promise<void> => {
-    const key = cacheKeyOf(ctx);
+    const key = cacheKeyOf(ctx.request, this.keyInfo);
     if (key === null) return next();
     const flight = this.flights.get(key);
     if (flight !== undefined) {
