@@ -8,21 +8,18 @@
  * client's DO bit. Hop-by-hop options of the client (cookies, keepalive,
  * padding) are not forwarded; the client-subnet option follows the policy.
  *
- * Replies get the client's question bytes back (letter case as asked), lose
- * the OPT record when the client sent none, and lose hop-by-hop options
- * (COOKIE, TCP_KEEPALIVE, PADDING) and a client-subnet option the client did
- * not send. The full reply is returned: truncation to the client's UDP size
- * is the server transport's job.
+ * Replies are made ours by {@link forwardReply}: our header bits, the
+ * client's question bytes, our own OPT. The full reply is returned:
+ * truncation to the client's UDP size is the server transport's job.
  */
-import net from 'node:net';
-import { type ClientInfo, MessageReader } from '@heimdall/core';
+import type { ClientInfo } from '@heimdall/core';
+import { MessageReader } from '@heimdall/core/packet';
+import { ipToBytes } from '@heimdall/core/wire';
 import { UpstreamError } from './errors.js';
 
 const OPT = 41;
 const OPT_ECS = 8;
-const OPT_COOKIE = 10;
-const OPT_KEEPALIVE = 11;
-const OPT_PADDING = 12;
+const OPT_EDE = 15;
 
 /** Client-subnet (RFC 7871) policy for upstream queries. */
 export type ClientSubnetPolicy =
@@ -44,41 +41,28 @@ export interface SubnetAddress {
   bytes: Buffer;
 }
 
-/** The upstream query built from a client query, plus what the reply fix-up needs to know. */
+/**
+ * One forwarded query: the upstream query built from the client's, and what
+ * {@link forwardReply} needs to make an upstream reply ours. One object per
+ * query (fixed shape).
+ */
 export interface PreparedQuery {
   /** Wire query to send upstream (same ID as the client's). */
-  query: Buffer;
+  readonly query: Buffer;
+  /** The client's query (its question bytes, RD/CD/AD bits, EDNS). */
+  readonly request: Buffer;
   /** Offset after the question (same in query and reply). */
-  qEnd: number;
+  readonly qEnd: number;
   /** The client query carried an OPT record. */
-  clientEdns: boolean;
-  /** The client query carried an ECS option. */
-  clientEcs: boolean;
-}
-
-/** Parses an IP text to bytes (IPv4 → 4, IPv6 → 16, IPv4-mapped IPv6 → 4), or null. */
-export function ipToBytes(text: string): Buffer | null {
-  const family = net.isIP(text);
-  if (family === 4) return Buffer.from(text.split('.').map(Number));
-  if (family !== 6) return null;
-  let s = text;
-  const zone = s.indexOf('%');
-  if (zone >= 0) s = s.slice(0, zone);
-  const out = Buffer.alloc(16);
-  let tail: number[] = [];
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (v4) {
-    const b = v4[1]!.split('.').map(Number);
-    s = `${s.slice(0, v4.index)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
-  }
-  const [head, rest] = s.split('::') as [string, string | undefined];
-  const h = head === '' ? [] : head.split(':').map((x) => Number.parseInt(x, 16));
-  tail = rest === undefined || rest === '' ? [] : rest.split(':').map((x) => Number.parseInt(x, 16));
-  const groups = rest === undefined ? h : [...h, ...new Array(8 - h.length - tail.length).fill(0), ...tail];
-  for (let i = 0; i < 8; i++) out.writeUInt16BE(groups[i] ?? 0, i * 2);
-  // ::ffff:a.b.c.d is an IPv4 client on a dual-stack socket.
-  if (out.subarray(0, 10).every((b) => b === 0) && out[10] === 0xff && out[11] === 0xff) return Buffer.from(out.subarray(12));
-  return out;
+  readonly clientEdns: boolean;
+  /** The client set DO. */
+  readonly clientDo: boolean;
+  /** Keep an upstream ECS option in the reply (policy `forward` and the client sent ECS). */
+  readonly keepEcs: boolean;
+  /** UDP payload size written in the reply's OPT (the resolver's own, RFC 6891 §6.2.3). */
+  readonly replyPayload: number;
+  /** Set when a reply is chosen: URL of the upstream that sent it. */
+  upstream: string;
 }
 
 /** `bytes` cut to `prefix` bits: ceil(prefix/8) bytes, trailing host bits zeroed (RFC 7871 §6). */
@@ -89,16 +73,6 @@ export function subnetOf(bytes: Buffer, prefix: number): SubnetAddress {
   const rem = prefix % 8;
   if (rem !== 0) out[n - 1]! &= (0xff << (8 - rem)) & 0xff;
   return { family: bytes.length === 4 ? 1 : 2, prefix, bytes: out };
-}
-
-/** Parses `"192.0.2.0/24"` / `"2001:db8::/56"` (host bits are zeroed). Throws a message on bad input. */
-export function parseSubnet(text: string): SubnetAddress {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(String(text).trim());
-  const bytes = m ? ipToBytes(m[1]!) : null;
-  if (m === null || bytes === null) throw new Error(`"${text}" is not an address/prefix such as 192.0.2.0/24`);
-  const prefix = Number(m[2]);
-  if (prefix > bytes.length * 8) throw new Error(`prefix /${prefix} is too long for ${m[1]}`);
-  return subnetOf(bytes, prefix);
 }
 
 function ecsOption(s: SubnetAddress): Buffer {
@@ -129,7 +103,14 @@ function validEcs(data: Buffer): SubnetAddress | null {
  * @param reader a view of `request`
  * @throws {UpstreamError} `BAD_QUERY` when there is not exactly one question or the OPT record is malformed
  */
-export function prepareQuery(request: Buffer, reader: MessageReader, policy: ClientSubnetPolicy, payloadSize: number, client?: ClientInfo): PreparedQuery {
+export function prepareQuery(
+  request: Buffer,
+  reader: MessageReader,
+  policy: ClientSubnetPolicy,
+  payloadSize: number,
+  replyPayload: number,
+  client?: ClientInfo,
+): PreparedQuery {
   let qEnd: number;
   let opt: number;
   try {
@@ -183,59 +164,124 @@ export function prepareQuery(request: Buffer, reader: MessageReader, policy: Cli
   out[p + 7] = 0;
   out.writeUInt16BE(ecs ? ecs.length : 0, p + 8);
   if (ecs) ecs.copy(out, p + 10);
-  return { query: out, qEnd, clientEdns: opt >= 0, clientEcs: clientEcs !== null };
+  return {
+    query: out,
+    request,
+    qEnd,
+    clientEdns: opt >= 0,
+    clientDo: dnssecOk,
+    keepEcs: policy.mode === 'forward' && clientEcs !== null,
+    replyPayload,
+    upstream: '',
+  };
 }
 
 /**
- * Fixes up an upstream reply (a buffer the caller owns, with the client's ID
- * already) for the client: question letter case as the client sent it, OPT
- * removed if the client had none, hop-by-hop options removed. Returns
- * `reply` itself when only the question bytes changed, else a new buffer.
+ * Makes an upstream reply ours, on the wire bytes (no decode): every
+ * forwarded answer goes through here.
+ *
+ * - Header: the client's ID (set by the transport), opcode, RD and CD; QR=1,
+ *   RA=1 (RFC 1035 §4.1.1: we offer recursion), AA=0 (a forwarder never
+ *   claims authority), Z=0, TC and RCODE as the upstream sent them; AD only
+ *   when the upstream set it and the client asked with AD or DO (RFC 6840 §5.8).
+ * - Question: the client's bytes (its letter case, 0x20 randomisation).
+ * - OPT is hop-by-hop (RFC 6891 §6.1.1): the upstream's is replaced by ours —
+ *   our payload size, version 0, the client's DO, the upstream's extended
+ *   rcode, keeping only its EDE options (and ECS under `clientSubnet:
+ *   forward` when the client sent one); NSID, cookies, padding, keepalive
+ *   are dropped. No OPT at all when the client sent none; one of ours when
+ *   the client sent one and the upstream did not.
+ *
+ * Returns `reply` itself (patched in place: the transports hand over a
+ * buffer the caller owns) unless the size changes.
  *
  * @throws {UpstreamError} `BAD_RESPONSE` when the reply's records are malformed
  */
-export function finishReply(reply: Buffer, request: Buffer, prep: PreparedQuery, keepEcs: boolean): Buffer {
-  request.copy(reply, 12, 12, prep.qEnd - 4);
+export function forwardReply(reply: Buffer, p: PreparedQuery): Buffer {
+  const req = p.request;
+  const qEnd = p.qEnd;
   let opt: number;
   try {
+    // Walks every record (bounds, names, OPT placement): a malformed reply throws here.
     opt = new MessageReader(reply).optOffset;
   } catch (e) {
     throw new UpstreamError('BAD_RESPONSE', `malformed reply: ${(e as Error).message}`, undefined, { cause: e });
   }
-  if (opt < 0) return reply;
+  if (reply.length < qEnd) throw new UpstreamError('BAD_RESPONSE', 'malformed reply: shorter than its question');
+  req.copy(reply, 12, 12, qEnd - 4);
+  const r3 = reply[3]!;
+  const ad = (r3 & 0x20) !== 0 && ((req[3]! & 0x20) !== 0 || p.clientDo);
+  const h2 = 0x80 | (req[2]! & 0x79) | (reply[2]! & 0x02);
+  const h3 = 0x80 | (ad ? 0x20 : 0) | (req[3]! & 0x10) | (r3 & 0x0f);
+  if (opt < 0) {
+    if (!p.clientEdns) {
+      reply[2] = h2;
+      reply[3] = h3;
+      return reply;
+    }
+    const out = Buffer.allocUnsafe(reply.length + 11);
+    reply.copy(out, 0, 0, reply.length);
+    out[2] = h2;
+    out[3] = h3;
+    out.writeUInt16BE(reply.readUInt16BE(10) + 1, 10);
+    writeOptHeader(out, reply.length, p.replyPayload, 0, p.clientDo, 0);
+    return out;
+  }
   const rdLen = reply.readUInt16BE(opt + 9);
   const end = opt + 11 + rdLen;
   if (end > reply.length) throw new UpstreamError('BAD_RESPONSE', 'malformed reply: OPT RDATA overruns the message');
-  if (!prep.clientEdns) {
+  const extRcode = reply[opt + 5]!;
+  if (!p.clientEdns) {
     const out = Buffer.allocUnsafe(reply.length - (end - opt));
     reply.copy(out, 0, 0, opt);
     reply.copy(out, opt, end);
+    out[2] = h2;
+    out[3] = h3;
     out.writeUInt16BE(reply.readUInt16BE(10) - 1, 10);
     return out;
   }
-  let drop = 0;
-  for (let p = opt + 11; p + 4 <= end; ) {
-    const code = reply.readUInt16BE(p);
-    const len = reply.readUInt16BE(p + 2);
-    if (p + 4 + len > end) throw new UpstreamError('BAD_RESPONSE', 'malformed reply: EDNS option overruns the OPT record');
-    if (dropOption(code, keepEcs)) drop += 4 + len;
-    p += 4 + len;
+  let kept = 0;
+  for (let q = opt + 11; q < end; ) {
+    if (q + 4 > end) throw new UpstreamError('BAD_RESPONSE', 'malformed reply: truncated EDNS option');
+    const code = reply.readUInt16BE(q);
+    const len = reply.readUInt16BE(q + 2);
+    if (q + 4 + len > end) throw new UpstreamError('BAD_RESPONSE', 'malformed reply: EDNS option overruns the OPT record');
+    if (code === OPT_EDE || (code === OPT_ECS && p.keepEcs)) kept += 4 + len;
+    q += 4 + len;
   }
-  if (drop === 0) return reply;
-  const out = Buffer.allocUnsafe(reply.length - drop);
-  reply.copy(out, 0, 0, opt + 11);
+  if (kept === rdLen) {
+    reply[2] = h2;
+    reply[3] = h3;
+    writeOptHeader(reply, opt, p.replyPayload, extRcode, p.clientDo, rdLen);
+    return reply;
+  }
+  const out = Buffer.allocUnsafe(reply.length - (rdLen - kept));
+  reply.copy(out, 0, 0, opt);
+  out[2] = h2;
+  out[3] = h3;
+  writeOptHeader(out, opt, p.replyPayload, extRcode, p.clientDo, kept);
   let w = opt + 11;
-  for (let p = opt + 11; p + 4 <= end; ) {
-    const code = reply.readUInt16BE(p);
-    const len = reply.readUInt16BE(p + 2);
-    if (!dropOption(code, keepEcs)) w += reply.copy(out, w, p, Math.min(p + 4 + len, end));
-    p += 4 + len;
+  for (let q = opt + 11; q < end; ) {
+    const code = reply.readUInt16BE(q);
+    const len = reply.readUInt16BE(q + 2);
+    if (code === OPT_EDE || (code === OPT_ECS && p.keepEcs)) w += reply.copy(out, w, q, q + 4 + len);
+    q += 4 + len;
   }
-  out.writeUInt16BE(rdLen - drop, opt + 9);
   reply.copy(out, w, end);
   return out;
 }
 
-function dropOption(code: number, keepEcs: boolean): boolean {
-  return code === OPT_COOKIE || code === OPT_KEEPALIVE || code === OPT_PADDING || (code === OPT_ECS && !keepEcs);
+/** Root owner, type OPT, payload size, extended rcode, version 0, DO, Z=0, RDLENGTH. */
+function writeOptHeader(out: Buffer, at: number, payload: number, extRcode: number, dnssecOk: boolean, rdLen: number): void {
+  out[at] = 0;
+  out[at + 1] = 0;
+  out[at + 2] = OPT;
+  out[at + 3] = payload >>> 8;
+  out[at + 4] = payload & 0xff;
+  out[at + 5] = extRcode;
+  out[at + 6] = 0;
+  out[at + 7] = dnssecOk ? 0x80 : 0;
+  out[at + 8] = 0;
+  out[at + 9] = rdLen >>> 8;
+  out[at + 10] = rdLen & 0xff;
 }

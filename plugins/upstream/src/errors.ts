@@ -19,6 +19,8 @@ export type UpstreamErrorCode =
   | 'BAD_QUERY'
   /** Too many queries already waiting for a stream connection. */
   | 'QUEUE_FULL'
+  /** Past `maxInFlight` / `maxInFlightPerUpstream`: shed without asking anyone. */
+  | 'OVERLOADED'
   /** The transport was closed (resolver stopping). */
   | 'CLOSED'
   /** Every attempt of a resolution failed; see {@link UpstreamExhaustedError}. */

@@ -1,49 +1,44 @@
-import { type Clock, MessageReader } from '@heimdall/core';
+import type { Clock, ClockTimer } from '@heimdall/core';
+import { MessageReader } from '@heimdall/core/packet';
+import { forwardReply, type PreparedQuery } from './edns.js';
 import { UpstreamError, UpstreamExhaustedError } from './errors.js';
 import type { Health } from './health.js';
+import type { Strategy } from './options.js';
 import { randomBelow } from './random.js';
 import type { UpstreamStats } from './stats.js';
 import type { Transport } from './transport/types.js';
 import { headerRcode } from './wire.js';
 
-/**
- * How a group picks the order in which its upstreams are tried:
- *
- * - `sequential`: configuration order, strict failover.
- * - `round-robin`: each query starts at the next upstream.
- * - `random`: a uniformly random order per query.
- * - `fastest`: the first upstream is drawn with probability inversely
- *   proportional to its RTT moving average (dnsproxy's load balancing), the
- *   rest follow fastest first.
- * - `parallel`: two upstreams are asked at once, the first good answer wins
- *   (Blocky's `parallel_best`); if both fail the others are tried in turn.
- *
- * In every strategy, upstreams marked down go last (soonest-to-recover
- * first), so an all-down group still tries its best candidate.
- */
-export type Strategy = 'sequential' | 'round-robin' | 'random' | 'fastest' | 'parallel';
-
-/** The strategies, for validation. */
-export const STRATEGIES: readonly Strategy[] = ['sequential', 'round-robin', 'random', 'fastest', 'parallel'];
+export type { Strategy };
 
 /** Result of one attempt. `reply` on failure is an answer with a retry rcode (kept as a last resort). */
 export type Outcome = { ok: true; reply: Buffer } | { ok: false; reply?: Buffer; error: UpstreamError };
 
-/** Rcode policy shared by all attempts. */
-export interface RcodePolicy {
-  /** Rcodes after which the next upstream is tried (the answer is kept as a last resort). */
-  retry: ReadonlySet<number>;
-  /** Rcodes that also count as a health failure. */
-  unhealthy: ReadonlySet<number>;
-}
-
 const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+
+// `. IN NS`, RD, ID 0 (the transports set their own): the health probe.
+const PROBE = Buffer.from([0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1]);
+
+/** One attempt of one query on one upstream. */
+export class Attempt {
+  /** Its per-attempt timeout passed (counted as a timeout); a reply may still come and is accepted. */
+  slow = false;
+  settled = false;
+  timer: ClockTimer | undefined = undefined;
+  constructor(
+    readonly server: UpstreamServer,
+    readonly start: number,
+  ) {}
+}
 
 /**
  * One upstream server: its transport, health and statistics. Shared by every
  * group that lists the same URL.
  */
 export class UpstreamServer {
+  /** Attempts outstanding (slow ones included), bounded by `maxInFlightPerUpstream`. */
+  inFlight = 0;
+
   constructor(
     readonly url: string,
     readonly transport: Transport,
@@ -54,53 +49,77 @@ export class UpstreamServer {
     readonly hooks: { onDown?(s: UpstreamServer): void; onUp?(s: UpstreamServer): void } = {},
   ) {}
 
-  /** Sends `query` once, within `deadline`, and records the outcome in health and stats. Never rejects. */
-  async attempt(query: Buffer, deadline: number, signal: AbortSignal | undefined, rcodes: RcodePolicy): Promise<Outcome> {
-    const start = this.clock.now();
+  /**
+   * Sends the query once (the attempt may outlive its per-attempt timeout, up
+   * to `deadline`), makes the reply ours ({@link forwardReply}: a malformed
+   * one is a failed attempt) and records the outcome. Never rejects.
+   */
+  async attempt(att: Attempt, prep: PreparedQuery, deadline: number, signal: AbortSignal | undefined, retry: ReadonlySet<number>): Promise<Outcome> {
     this.stats.requests++;
+    this.inFlight++;
     try {
-      let reply = await this.transport.exchange(query, { deadline, signal });
+      let reply = await this.transport.exchange(prep.query, { deadline, signal });
       let rcode = headerRcode(reply);
       if ((rcode === 1 || rcode === 4) && !hasOpt(reply)) {
         // FORMERR/NOTIMP without OPT to a query with OPT: an upstream that does
         // not speak EDNS. Ask again without it (RFC 6891 §7).
-        const plain = withoutOpt(query);
+        const plain = withoutOpt(prep.query);
         if (plain !== null) {
           this.stats.ednsFallbacks++;
           reply = await this.transport.exchange(plain, { deadline, signal });
           rcode = headerRcode(reply);
         }
       }
-      const rtt = this.clock.now() - start;
-      if (rcodes.retry.has(rcode)) {
+      reply = forwardReply(reply, prep);
+      const rtt = this.clock.now() - att.start;
+      if (att.slow) this.stats.late++;
+      // Any reply shows the upstream is alive: an rcode answer moves the query
+      // on (below) but never marks the upstream down.
+      if (this.health.success(rtt)) this.hooks.onUp?.(this);
+      if (retry.has(rcode)) {
         this.stats.failures.rcode++;
-        if (rcodes.unhealthy.has(rcode)) this.#failed(rtt);
-        else this.health.sample(rtt);
         return { ok: false, reply, error: new UpstreamError('BAD_RESPONSE', `answered ${RCODE_NAMES[rcode] ?? `rcode ${rcode}`}`, this.url) };
       }
       this.stats.observeRtt(rtt);
-      if (this.health.success(rtt)) this.hooks.onUp?.(this);
       return { ok: true, reply };
     } catch (e) {
       const err = e instanceof UpstreamError ? e : new UpstreamError('NETWORK', (e as Error)?.message ?? String(e), this.url, { cause: e });
-      const elapsed = this.clock.now() - start;
-      switch (err.code) {
-        case 'TIMEOUT':
-          this.stats.failures.timeout++;
-          this.#failed(elapsed);
-          break;
-        case 'NETWORK':
-          this.stats.failures.network++;
-          this.#failed(elapsed);
-          break;
-        case 'BAD_RESPONSE':
-          this.stats.failures.protocol++;
-          this.#failed(elapsed);
-          break;
-        default:
-        // ABORTED, CLOSED, BAD_QUERY, QUEUE_FULL: not the upstream's fault.
+      const failure = err.code === 'TIMEOUT' ? 'timeout' : err.code === 'NETWORK' ? 'network' : err.code === 'BAD_RESPONSE' ? 'protocol' : undefined;
+      // ABORTED, CLOSED, BAD_QUERY, QUEUE_FULL: not the upstream's fault. A
+      // slow attempt was already counted (as a timeout) when its timer fired.
+      if (failure !== undefined && !att.slow) {
+        this.stats.failures[failure]++;
+        this.#failed(this.clock.now() - att.start);
       }
-      return { ok: false, error: err };
+      return { ok: false, error: err.upstream === undefined ? new UpstreamError(err.code, err.message.replace('plugin/upstream: ', ''), this.url, { cause: err }) : err };
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** The attempt's own timeout passed: a timeout for health and stats; the attempt goes on. */
+  slow(att: Attempt): void {
+    att.slow = true;
+    this.stats.failures.timeout++;
+    this.#failed(this.clock.now() - att.start);
+  }
+
+  /** Background health probe (`. IN NS`): any reply is a success. Resolves true when the upstream answered. */
+  async probe(deadline: number): Promise<boolean> {
+    const start = this.clock.now();
+    this.stats.requests++;
+    try {
+      await this.transport.exchange(PROBE, { deadline });
+      if (this.health.success(this.clock.now() - start)) this.hooks.onUp?.(this);
+      return true;
+    } catch (e) {
+      const code = e instanceof UpstreamError ? e.code : 'NETWORK';
+      if (code === 'TIMEOUT') this.stats.failures.timeout++;
+      else if (code === 'NETWORK') this.stats.failures.network++;
+      else if (code === 'BAD_RESPONSE') this.stats.failures.protocol++;
+      else return false;
+      this.#failed(this.clock.now() - start);
+      return false;
     }
   }
 
@@ -136,13 +155,16 @@ export function withoutOpt(query: Buffer): Buffer | null {
 }
 
 /** Options of {@link UpstreamGroup}. */
-export interface GroupOptions {
+export interface UpstreamGroupOptions {
   strategy: Strategy;
-  /** Per-attempt timeout in ms (each attempt also ends at the query deadline). */
+  /** Per-attempt timeout in ms: after it the next attempt starts (the slow one may still answer). */
   timeout: number;
   /** Attempts per query, cycling through the ordered upstreams. */
   maxAttempts: number;
-  rcodes: RcodePolicy;
+  /** Rcodes after which the next upstream is tried (the answer is kept as a last resort). */
+  retry: ReadonlySet<number>;
+  /** Attempts outstanding per upstream; a saturated upstream is skipped. */
+  maxInFlightPerUpstream: number;
   clock: Clock;
 }
 
@@ -153,8 +175,10 @@ function fatal(err: UpstreamError): boolean {
 
 /**
  * A set of upstreams answering the same questions, tried in the order the
- * {@link Strategy} gives, one attempt at a time (two at first for
- * `parallel`), each bounded by `timeout` and all by the query deadline.
+ * strategy gives. An attempt that outlives `timeout` starts the next one but
+ * stays in the race until the query's deadline: the first good reply of any
+ * attempt wins. A failed attempt (network error, malformed reply, retry
+ * rcode) starts the next one at once.
  */
 export class UpstreamGroup {
   #rr = 0;
@@ -163,7 +187,7 @@ export class UpstreamGroup {
     /** Group name (`default` or the forwarded domain). */
     readonly name: string,
     readonly servers: readonly UpstreamServer[],
-    readonly options: GroupOptions,
+    readonly options: UpstreamGroupOptions,
   ) {}
 
   /** The order in which upstreams are tried for one query. */
@@ -205,87 +229,160 @@ export class UpstreamGroup {
   }
 
   /**
-   * Resolves `query` through this group. Returns the first good reply; if
-   * only retry-rcode answers came back, the last of them; otherwise rejects
-   * with {@link UpstreamExhaustedError} (or the fatal error: aborted, closed,
-   * bad query).
+   * Resolves `prep` through this group by `deadline`. Resolves with the first
+   * good reply (made ours; `prep.upstream` names who sent it); if only
+   * retry-rcode answers came back, the last of them; otherwise rejects with
+   * {@link UpstreamExhaustedError}, `OVERLOADED` (every upstream saturated),
+   * or the fatal error (aborted, closed, bad query).
    */
-  async resolve(query: Buffer, deadline: number, signal?: AbortSignal): Promise<Buffer> {
-    const { clock, timeout, maxAttempts, rcodes } = this.options;
-    const now0 = clock.now();
-    const order = this.order(now0);
-    // Allocated only when an attempt fails (the usual query allocates none of these).
-    let errors: UpstreamError[] | undefined;
-    let fallback: Buffer | undefined;
-    // Upstreams that answered with a retry rcode are not asked again for this
-    // query (such an answer is deterministic); after a timeout or a network
-    // error the same upstream may be tried again when the cycle comes round.
-    let answered: Set<UpstreamServer> | undefined;
-    let attempts = 0;
-    let next = 0;
-    // parallel asks two *available* upstreams (down ones sort last); with
-    // fewer, it degrades to one at a time.
-    if (this.options.strategy === 'parallel' && order.length >= 2 && maxAttempts >= 2 && order[1]!.health.available(now0)) {
-      attempts = next = 2;
-      const until = Math.min(deadline, clock.now() + timeout);
-      const [a, b] = [order[0]!, order[1]!];
-      const outs = await race([a, a.attempt(query, until, signal, rcodes)], [b, b.attempt(query, until, signal, rcodes)]);
-      for (const [server, out] of outs) {
-        if (out.ok) return out.reply;
-        if (out.reply) {
-          fallback = out.reply;
-          (answered ??= new Set()).add(server);
-        }
-        if (fatal(out.error)) throw out.error;
-        (errors ??= []).push(out.error);
-      }
-    }
-    let skipped = 0;
-    while (attempts < maxAttempts && skipped < order.length) {
-      if (signal?.aborted) throw new UpstreamError('ABORTED', 'aborted');
-      const now = clock.now();
-      if (now >= deadline) break;
-      const server = order[next++ % order.length]!;
-      if (answered?.has(server)) {
-        skipped++;
-        continue;
-      }
-      skipped = 0;
-      attempts++;
-      const out = await server.attempt(query, Math.min(deadline, now + timeout), signal, rcodes);
-      if (out.ok) return out.reply;
-      if (out.reply) {
-        fallback = out.reply;
-        (answered ??= new Set()).add(server);
-      }
-      if (fatal(out.error)) throw out.error;
-      (errors ??= []).push(out.error);
-    }
-    if (fallback !== undefined) return fallback;
-    throw new UpstreamExhaustedError(errors ?? [], 'deadline passed before any attempt');
+  resolve(prep: PreparedQuery, deadline: number, signal?: AbortSignal): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      new Resolution(this, prep, deadline, signal, resolve, reject).begin();
+    });
   }
 }
 
-type Tagged = [UpstreamServer, Outcome];
+/** The state of one query's resolution through a group. */
+class Resolution {
+  readonly order: UpstreamServer[];
+  next = 0;
+  launched = 0;
+  /** Attempts not settled yet. */
+  pending = 0;
+  /** Attempts not settled and not slow: while one runs, no new attempt starts (except on failure). */
+  active = 0;
+  done = false;
+  saturated = false;
+  errors: UpstreamError[] | undefined = undefined;
+  fallback: Buffer | undefined = undefined;
+  fallbackFrom = '';
+  /** Upstreams that answered with a retry rcode: not asked again for this query. */
+  answered: Set<UpstreamServer> | undefined = undefined;
+  /** Made when a later attempt starts, so that the losers can be cancelled. */
+  controller: AbortController | undefined = undefined;
+  /**
+   * The first attempts (one, two for `parallel`) are not cancelled when
+   * another wins: they run on in the background and update health and RTT.
+   */
+  initial = 1;
 
-/** Resolves with the first `ok` outcome alone, or with both outcomes when neither is ok. */
-function race(a: [UpstreamServer, Promise<Outcome>], b: [UpstreamServer, Promise<Outcome>]): Promise<Tagged[]> {
-  return new Promise((resolve) => {
-    const done: Tagged[] = [];
-    let won = false;
-    const settle = (server: UpstreamServer, o: Outcome) => {
-      if (won) return;
-      if (o.ok) {
-        won = true;
-        resolve([[server, o]]);
-        return;
+  constructor(
+    readonly group: UpstreamGroup,
+    readonly prep: PreparedQuery,
+    readonly deadline: number,
+    readonly signal: AbortSignal | undefined,
+    readonly resolve: (b: Buffer) => void,
+    readonly reject: (e: Error) => void,
+  ) {
+    this.order = group.order(group.options.clock.now());
+  }
+
+  begin(): void {
+    const o = this.group.options;
+    const order = this.order;
+    // parallel asks two *available* upstreams (down ones sort last).
+    if (o.strategy === 'parallel' && order.length >= 2 && o.maxAttempts >= 2 && order[1]!.health.available(o.clock.now())) {
+      this.initial = 2;
+      this.launch();
+    }
+    if (!this.launch() && this.pending === 0) this.exhausted();
+  }
+
+  #pick(): UpstreamServer | undefined {
+    const order = this.order;
+    const limit = this.group.options.maxInFlightPerUpstream;
+    for (let tries = 0; tries < order.length; tries++) {
+      const s = order[this.next++ % order.length]!;
+      if (this.answered?.has(s)) continue;
+      if (s.inFlight >= limit) {
+        this.saturated = true;
+        continue;
       }
-      done.push([server, o]);
-      if (done.length === 2) resolve(done);
-    };
-    a[1].then((o) => settle(a[0], o));
-    b[1].then((o) => settle(b[0], o));
-  });
+      return s;
+    }
+    return undefined;
+  }
+
+  /** Starts the next attempt; false when none may start (attempts used up, deadline passed, nobody left). */
+  launch(): boolean {
+    const o = this.group.options;
+    if (this.done || this.launched >= o.maxAttempts) return false;
+    const now = o.clock.now();
+    if (now >= this.deadline) return false;
+    const server = this.#pick();
+    if (server === undefined) return false;
+    let signal = this.signal;
+    if (this.launched >= this.initial) {
+      if (this.controller === undefined) {
+        const c = new AbortController();
+        this.controller = c;
+        this.signal?.addEventListener('abort', () => c.abort(), { once: true });
+      }
+      signal = this.controller.signal;
+    }
+    this.launched++;
+    this.pending++;
+    this.active++;
+    const att = new Attempt(server, now);
+    if (now + o.timeout < this.deadline) att.timer = o.clock.setTimeout(() => this.onSlow(att), o.timeout);
+    server.attempt(att, this.prep, this.deadline, signal, o.retry).then((out) => this.onOutcome(att, out));
+    return true;
+  }
+
+  onSlow(att: Attempt): void {
+    att.timer = undefined;
+    if (att.settled) return;
+    // Counted even after another attempt won: a parallel loser still tells us its upstream is slow.
+    att.server.slow(att);
+    if (this.done) return;
+    this.active--;
+    if (this.active === 0) this.launch();
+  }
+
+  onOutcome(att: Attempt, out: Outcome): void {
+    att.settled = true;
+    this.pending--;
+    if (att.timer !== undefined) {
+      this.group.options.clock.clearTimeout(att.timer);
+      att.timer = undefined;
+    }
+    if (this.done) return;
+    if (!att.slow) this.active--;
+    if (out.ok) {
+      this.finish();
+      this.prep.upstream = att.server.url;
+      this.resolve(out.reply);
+      return;
+    }
+    if (out.reply !== undefined) {
+      this.fallback = out.reply;
+      this.fallbackFrom = att.server.url;
+      (this.answered ??= new Set()).add(att.server);
+    }
+    if (fatal(out.error)) {
+      this.finish();
+      this.reject(out.error);
+      return;
+    }
+    (this.errors ??= []).push(out.error);
+    if (this.active > 0) return;
+    if (!this.launch() && this.pending === 0) this.exhausted();
+  }
+
+  finish(): void {
+    this.done = true;
+    this.controller?.abort();
+  }
+
+  exhausted(): void {
+    this.finish();
+    if (this.fallback !== undefined) {
+      this.prep.upstream = this.fallbackFrom;
+      this.resolve(this.fallback);
+    } else if (this.errors === undefined && this.saturated) {
+      this.reject(new UpstreamError('OVERLOADED', `every upstream of group ${this.group.name} has ${this.group.options.maxInFlightPerUpstream} attempts in flight`));
+    } else this.reject(new UpstreamExhaustedError(this.errors ?? [], 'deadline passed before any attempt'));
+  }
 }
 
 /** In place: first a weighted random draw by 1/RTT, then the rest fastest first. */

@@ -1,3 +1,5 @@
+import type { Clock, ClockTimer, Logger } from '@heimdall/core';
+
 /** Health tracking options (see the README's "Health" section). */
 export interface HealthOptions {
   /** Consecutive failures that mark an upstream down. Default 3. 0 disables health tracking. */
@@ -12,6 +14,65 @@ export interface HealthOptions {
    * ends the next real query is let through as the probe.
    */
   probe: boolean;
+}
+
+/**
+ * At most one health log line per upstream per interval: the first change
+ * is logged at once, later ones within the interval are counted and the
+ * state at the end of the interval is logged with that count. A flapping
+ * upstream costs one line per interval, not one per query.
+ */
+export class HealthLog {
+  #last = -Infinity;
+  #suppressed = 0;
+  #timer: ClockTimer | undefined;
+
+  constructor(
+    readonly url: string,
+    readonly intervalMs: number,
+    readonly clock: Clock,
+    readonly logger: Logger,
+    /** Current state, for the summary line. */
+    readonly state: () => { down: boolean; consecutiveFailures: number; retryInMs: number },
+  ) {}
+
+  /** Records a state change (`down`: marked down or its period extended; else back up). */
+  change(down: boolean): void {
+    const now = this.clock.now();
+    if (now - this.#last >= this.intervalMs) {
+      this.#last = now;
+      this.#emit(down, 0);
+      return;
+    }
+    this.#suppressed++;
+    if (this.#timer === undefined) {
+      const t = this.clock.setTimeout(() => this.#flush(), this.#last + this.intervalMs - now);
+      (t as NodeJS.Timeout).unref?.();
+      this.#timer = t;
+    }
+  }
+
+  #flush(): void {
+    this.#timer = undefined;
+    if (this.#suppressed === 0) return;
+    this.#last = this.clock.now();
+    const n = this.#suppressed;
+    this.#suppressed = 0;
+    this.#emit(this.state().down, n);
+  }
+
+  #emit(down: boolean, suppressed: number): void {
+    const s = this.state();
+    const fields = { upstream: this.url, ...(suppressed > 0 ? { changesSinceLastLog: suppressed } : {}) };
+    if (down) this.logger.warn({ ...fields, failures: s.consecutiveFailures, retryInMs: s.retryInMs }, 'upstream marked down');
+    else this.logger.info(fields, 'upstream back up');
+  }
+
+  /** Cancels a pending summary. */
+  close(): void {
+    if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
 }
 
 /** Smoothing factor of the RTT moving average (weight of the newest sample). */

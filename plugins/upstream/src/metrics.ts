@@ -1,79 +1,92 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { PluginMetrics } from '@heimdall/core/di';
+import type { UpstreamClient } from './client.js';
 import type { UpstreamServer } from './group.js';
 import { RTT_BUCKETS } from './stats.js';
 
 /**
- * Registers the per-upstream collectors in `registry` (label `upstream`: the
- * canonical URL). Values are read from each server's `UpstreamStats` at
- * scrape time. Metric names: `heimdall_upstream_requests_total`,
- * `heimdall_upstream_failures_total{reason}`, `heimdall_upstream_timeouts_total`,
- * `heimdall_upstream_spoofs_total`, `heimdall_upstream_truncated_total`,
- * `heimdall_upstream_edns_fallbacks_total`,
- * `heimdall_upstream_up`, `heimdall_upstream_rtt_ewma_seconds`,
- * `heimdall_upstream_rtt_seconds` (histogram). Metrics already registered
- * under these names (a second upstream plugin in the same resolver) are left
- * alone and the call returns false.
+ * Registers the instance's metrics through its `PLUGIN_METRICS` (prefix
+ * `heimdall_<instance>_`, so `heimdall_upstream_…` for the default
+ * instance). Per-upstream series carry the label `upstream` (the canonical
+ * URL). Values are plain numbers the hot path bumps, read at scrape time.
  */
-export function registerUpstreamMetrics(registry: Registry, servers: () => Iterable<UpstreamServer>, prefix = 'heimdall_upstream_'): boolean {
-  if (registry.getSingleMetric(`${prefix}requests_total`)) return false;
-  const counter = (name: string, help: string, value: (s: UpstreamServer) => number) =>
-    registry.registerMetric(
-      new Counter({
-        name: `${prefix}${name}`,
-        help,
-        labelNames: ['upstream'],
-        registers: [],
-        collect() {
-          this.reset();
-          for (const s of servers()) this.inc({ upstream: s.url }, value(s));
-        },
-      }),
-    );
-  counter('requests_total', 'Attempts sent to each upstream (retries and probes included)', (s) => s.stats.requests);
-  counter('timeouts_total', 'Attempts that got no valid reply in time', (s) => s.stats.failures.timeout);
-  counter('spoofs_total', 'Datagrams rejected as possible spoofs (wrong source, ID or question; malformed)', (s) => s.stats.spoofs);
-  counter('truncated_total', 'UDP replies with TC set, retried over TCP', (s) => s.stats.truncated);
-  counter('edns_fallbacks_total', 'Queries re-sent without EDNS after FORMERR/NOTIMP without OPT', (s) => s.stats.ednsFallbacks);
-  registry.registerMetric(
-    new Counter({
-      name: `${prefix}failures_total`,
-      help: 'Failed attempts by reason (timeout, network, protocol, rcode)',
-      labelNames: ['upstream', 'reason'],
-      registers: [],
-      collect() {
-        this.reset();
-        for (const s of servers()) for (const [reason, n] of Object.entries(s.stats.failures)) this.inc({ upstream: s.url, reason }, n);
-      },
-    }),
-  );
-  registry.registerMetric(
-    new Gauge({
-      name: `${prefix}up`,
-      help: '1 while the upstream is considered healthy, 0 while marked down',
+export function registerUpstreamMetrics(metrics: PluginMetrics, client: UpstreamClient): void {
+  const servers = (): Iterable<UpstreamServer> => client.servers.values();
+  const perUpstream = (name: string, help: string, value: (s: UpstreamServer) => number) =>
+    metrics.counter({
+      name,
+      help,
       labelNames: ['upstream'],
-      registers: [],
       collect() {
         this.reset();
-        for (const s of servers()) this.set({ upstream: s.url }, s.health.down ? 0 : 1);
+        for (const s of servers()) this.inc({ upstream: s.url }, value(s));
       },
-    }),
-  );
-  registry.registerMetric(
-    new Gauge({
-      name: `${prefix}rtt_ewma_seconds`,
-      help: 'Moving average of the round-trip time (the fastest strategy weight)',
-      labelNames: ['upstream'],
-      registers: [],
-      collect() {
-        this.reset();
-        for (const s of servers()) this.set({ upstream: s.url }, s.health.rtt / 1000);
-      },
-    }),
-  );
-  const name = `${prefix}rtt_seconds`;
+    });
+  perUpstream('requests_total', 'Attempts sent to each upstream (retries and probes included)', (s) => s.stats.requests);
+  perUpstream('timeouts_total', 'Attempts that got no valid reply within their timeout', (s) => s.stats.failures.timeout);
+  perUpstream('late_replies_total', "Replies accepted after their attempt's timeout, within the query's budget", (s) => s.stats.late);
+  perUpstream('spoofs_total', 'Datagrams rejected as possible spoofs (wrong source, ID or question; malformed)', (s) => s.stats.spoofs);
+  perUpstream('truncated_total', 'UDP replies with TC set, retried over TCP', (s) => s.stats.truncated);
+  perUpstream('edns_fallbacks_total', 'Queries re-sent without EDNS after FORMERR/NOTIMP without OPT', (s) => s.stats.ednsFallbacks);
+  metrics.counter({
+    name: 'failures_total',
+    help: 'Failed attempts by reason (timeout, network, protocol = malformed reply or HTTP error, rcode = a retry rcode)',
+    labelNames: ['upstream', 'reason'],
+    collect() {
+      this.reset();
+      for (const s of servers()) for (const [reason, n] of Object.entries(s.stats.failures)) this.inc({ upstream: s.url, reason }, n);
+    },
+  });
+  metrics.counter({
+    name: 'shed_total',
+    help: 'Queries answered SERVFAIL at once because in-flight bounds were reached (limit: global = maxInFlight, upstream = every upstream at maxInFlightPerUpstream)',
+    labelNames: ['limit'],
+    collect() {
+      this.reset();
+      this.inc({ limit: 'global' }, client.shed.global);
+      this.inc({ limit: 'upstream' }, client.shed.upstream);
+    },
+  });
+  metrics.gauge({
+    name: 'in_flight',
+    help: 'Queries being forwarded now',
+    collect() {
+      this.set(client.inFlight);
+    },
+  });
+  metrics.gauge({
+    name: 'attempts_in_flight',
+    help: 'Attempts outstanding per upstream (slow ones included)',
+    labelNames: ['upstream'],
+    collect() {
+      this.reset();
+      for (const s of servers()) this.set({ upstream: s.url }, s.inFlight);
+    },
+  });
+  metrics.gauge({
+    name: 'up',
+    help: '1 while the upstream is considered healthy, 0 while marked down',
+    labelNames: ['upstream'],
+    collect() {
+      this.reset();
+      for (const s of servers()) this.set({ upstream: s.url }, s.health.down ? 0 : 1);
+    },
+  });
+  metrics.gauge({
+    name: 'rtt_ewma_seconds',
+    help: 'Moving average of the round-trip time (the fastest strategy weight)',
+    labelNames: ['upstream'],
+    collect() {
+      this.reset();
+      for (const s of servers()) this.set({ upstream: s.url }, s.health.rtt / 1000);
+    },
+  });
+  // A histogram read from plain bucket counters at scrape time: no
+  // prom-client work per query. PluginMetrics.histogram() has no collect-time
+  // source for precomputed buckets, so it is registered with the instance's
+  // own name and registry.
+  const name = metrics.name('rtt_seconds');
   const help = 'Round-trip time of successful attempts';
-  // A histogram read from plain bucket counters: no prom-client work per query.
-  const histogram = {
+  metrics.registry.registerMetric({
     name,
     help,
     type: 'histogram',
@@ -94,7 +107,5 @@ export function registerUpstreamMetrics(registry: Registry, servers: () => Itera
       }
       return { name, help, type: 'histogram', aggregator: 'sum', values };
     },
-  };
-  registry.registerMetric(histogram as never);
-  return true;
+  } as never);
 }

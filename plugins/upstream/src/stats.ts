@@ -13,6 +13,8 @@ export class UpstreamStats {
   readonly failures = { timeout: 0, network: 0, protocol: 0, rcode: 0 };
   /** Datagrams rejected as possible spoofs (wrong source, ID or question; malformed). */
   spoofs = 0;
+  /** Replies accepted after their attempt's own timeout (within the query's budget). */
+  late = 0;
   /** Queries retried over TCP after a truncated UDP reply. */
   truncated = 0;
   /** Queries re-sent without EDNS after a FORMERR/NOTIMP without OPT (RFC 6891 §7). */

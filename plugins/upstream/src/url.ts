@@ -7,6 +7,16 @@ export type UpstreamSpec =
   | { protocol: 'tls'; host: string; port: number; servername: string | undefined; url: string }
   | { protocol: 'https'; host: string; port: number; path: string; servername: string | undefined; url: string };
 
+/**
+ * The syntax of an upstream string, for the options schema: a bare IP
+ * (`1.1.1.1`, `1.1.1.1:5353`, `2606:4700::1111`, `[::1]:5353`) or a
+ * `udp://`, `tcp://`, `tls://` or `https://` URL without credentials.
+ * {@link parseUpstreamUrl} then checks what a pattern cannot: that an IP is
+ * one, the port range, the TLS name.
+ */
+export const UPSTREAM_URL_PATTERN =
+  '^\\s*(?:(?:[Uu][Dd][Pp]|[Tt][Cc][Pp]|[Tt][Ll][Ss]|[Hh][Tt][Tt][Pp][Ss])://[^\\s/?#@]+(?:[/?][^\\s#]*)?(?:#[^\\s#]+)?|\\[[0-9A-Fa-f:.]+\\](?::[0-9]+)?|[0-9A-Fa-f:.]+)\\s*$';
+
 /** Raised for a server string that cannot be used; the message quotes it. */
 export class UpstreamUrlError extends Error {
   override readonly name = 'UpstreamUrlError';
