@@ -159,7 +159,7 @@ export async function runPrimary(config: ResolvedConfig, logger: Logger, reread:
   let started = false;
   let catalogue: ActionInfo[] | undefined;
   let nextId = 1;
-  const pending = new Map<number, { resolve: (r: WorkerReply) => void; timer: NodeJS.Timeout }>();
+  const pending = new Map<number, { worker: Worker; resolve: (r: WorkerReply) => void; timer: NodeJS.Timeout }>();
 
   // Restarts: immediate up to FREE_RESTARTS in a minute, then exponential backoff.
   let deaths: number[] = [];
@@ -235,6 +235,13 @@ export async function runPrimary(config: ResolvedConfig, logger: Logger, reread:
       w.once('exit', (code, signal) => {
         workers.delete(w);
         serving.delete(w);
+        // Requests it will never answer fail now rather than at their timeout.
+        for (const [id, p] of pending) {
+          if (p.worker !== w) continue;
+          clearTimeout(p.timer);
+          pending.delete(id);
+          p.resolve({ type: 'heimdall:admin:res', id, ok: false, error: { name: 'Error', message: `worker ${w.id} exited before answering` } });
+        }
         if (shuttingDown) return;
         if (!started) {
           // A worker that cannot start (address in use, bad plugin) fails the whole start: no restarts.
@@ -260,8 +267,16 @@ export async function runPrimary(config: ResolvedConfig, logger: Logger, reread:
               pending.delete(id);
               done({ type: 'heimdall:admin:res', id, ok: false, error: { name: 'Error', message: `worker ${w.id} did not answer in ${ASK_TIMEOUT_MS / 1000} s` } });
             }, ASK_TIMEOUT_MS);
-            pending.set(id, { resolve: done, timer });
-            w.send(make(id));
+            const fail = (message: string): void => {
+              clearTimeout(timer);
+              pending.delete(id);
+              done({ type: 'heimdall:admin:res', id, ok: false, error: { name: 'Error', message } });
+            };
+            pending.set(id, { worker: w, resolve: done, timer });
+            if (!w.isConnected()) return fail(`worker ${w.id} is disconnected`);
+            w.send(make(id), undefined, (err) => {
+              if (err && pending.has(id)) fail(`worker ${w.id}: ${err.message}`);
+            });
           }),
       ),
     );
@@ -293,7 +308,7 @@ export async function runPrimary(config: ResolvedConfig, logger: Logger, reread:
     restartTimers.clear();
     logger.info({ workers: workers.size }, 'shutting down: draining workers');
     const exits = [...workers].map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
-    for (const w of workers) if (w.isConnected()) w.send({ type: 'heimdall:shutdown' });
+    for (const w of workers) if (w.isConnected()) w.send({ type: 'heimdall:shutdown' }, undefined, () => undefined);
     const bound = setTimeout(() => {
       for (const w of workers) w.process.kill('SIGKILL');
     }, config.drainTimeoutMs + 5000);
