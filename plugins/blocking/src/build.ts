@@ -14,6 +14,7 @@ import { type BuildOutput, EngineBuilder, type SourceSpec } from './engine.js';
 import type { HashSeed } from './hash.js';
 import { parseStream, parseText } from './parser.js';
 import type { RegexLimits } from './regex-guard.js';
+import { sweepStaleTemp } from './temp-files.js';
 
 /** Where a source's text comes from for one build. */
 export type BuildContent = { readonly kind: 'text'; readonly text: string } | { readonly kind: 'file'; readonly path: string };
@@ -105,9 +106,10 @@ function workerPath(): Promise<string> {
     };
     // One stable file per checkout (no temp dirs piling up); written under a
     // per-process name and renamed, so parallel test processes never read a
-    // half-written bundle.
+    // half-written bundle. A process killed mid-write leaves its `.tmp`: swept here.
     const dir = join(tmpdir(), 'heimdall-blocking-worker');
     await mkdir(dir, { recursive: true });
+    await sweepStaleTemp(dir);
     const key = createHash('sha1').update(here).digest('hex').slice(0, 12);
     const outfile = join(dir, `build-worker-${key}.mjs`);
     const tmp = `${outfile}.${process.pid}.tmp`;

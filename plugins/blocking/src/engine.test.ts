@@ -1,6 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DECISION_ALLOWED, DECISION_BLOCKED, DECISION_NONE, Engine, EngineBuilder, isPublicSuffix, type SourceSpec } from './engine.js';
+import {
+  DECISION_ALLOWED,
+  DECISION_BLOCKED,
+  DECISION_MASK,
+  DECISION_NONE,
+  Engine,
+  EngineBuilder,
+  isPublicSuffix,
+  RESULT_BY_REGEX,
+  resultGroup,
+  resultSource,
+  type SourceSpec,
+} from './engine.js';
 import { randomSeed } from './hash.js';
 import { emptyCounts, parseText, RULE_ALLOW, RULE_CHILDREN, RULE_EXACT, RULE_IMPORTANT, RULE_PLAIN } from './parser.js';
 
@@ -26,21 +38,23 @@ describe('Engine decisions', () => {
       [spec(0, 0), 'ads.example\n'],
       [spec(1, 1, { exact: true }), 'exact.example\n||sub.exact2.example^\n*.wild.example\n'],
     ]);
-    expect(e.decide('ads.example', 1)).toBe(DECISION_BLOCKED);
-    expect(e.lastSource).toBe(0);
-    expect(e.decide('a.b.ADS.example', 1)).toBe(DECISION_BLOCKED);
-    expect(e.decide('xads.example', 1)).toBe(DECISION_NONE);
-    expect(e.decide('example', 1)).toBe(DECISION_NONE);
-    expect(e.decide('exact.example', 2)).toBe(DECISION_BLOCKED);
-    expect(e.decide('www.exact.example', 2)).toBe(DECISION_NONE);
+    const listed = e.decide('ads.example', 1);
+    expect([listed & DECISION_MASK, resultSource(listed), resultGroup(listed), listed & RESULT_BY_REGEX]).toEqual([DECISION_BLOCKED, 0, 0, 0]);
+    const inGroup1 = e.decide('exact.example', 2);
+    expect([inGroup1 & DECISION_MASK, resultSource(inGroup1), resultGroup(inGroup1)]).toEqual([DECISION_BLOCKED, 1, 1]);
+    expect(e.decide('a.b.ADS.example', 1) & DECISION_MASK).toBe(DECISION_BLOCKED);
+    expect(e.decide('xads.example', 1) & DECISION_MASK).toBe(DECISION_NONE);
+    expect(e.decide('example', 1) & DECISION_MASK).toBe(DECISION_NONE);
+    expect(e.decide('exact.example', 2) & DECISION_MASK).toBe(DECISION_BLOCKED);
+    expect(e.decide('www.exact.example', 2) & DECISION_MASK).toBe(DECISION_NONE);
     // explicit adblock anchors and wildcards keep their meaning in an exact-only list
-    expect(e.decide('x.sub.exact2.example', 2)).toBe(DECISION_BLOCKED);
-    expect(e.decide('wild.example', 2)).toBe(DECISION_NONE);
-    expect(e.decide('a.wild.example', 2)).toBe(DECISION_BLOCKED);
+    expect(e.decide('x.sub.exact2.example', 2) & DECISION_MASK).toBe(DECISION_BLOCKED);
+    expect(e.decide('wild.example', 2) & DECISION_MASK).toBe(DECISION_NONE);
+    expect(e.decide('a.wild.example', 2) & DECISION_MASK).toBe(DECISION_BLOCKED);
     // groups are separate
-    expect(e.decide('ads.example', 2)).toBe(DECISION_NONE);
-    expect(e.decide('exact.example', 1)).toBe(DECISION_NONE);
-    expect(e.decide('ads.example', 3)).toBe(DECISION_BLOCKED);
+    expect(e.decide('ads.example', 2) & DECISION_MASK).toBe(DECISION_NONE);
+    expect(e.decide('exact.example', 1) & DECISION_MASK).toBe(DECISION_NONE);
+    expect(e.decide('ads.example', 3) & DECISION_MASK).toBe(DECISION_BLOCKED);
   });
 
   it('allow wins over block, $important wins over allow', () => {
@@ -48,11 +62,21 @@ describe('Engine decisions', () => {
       [spec(0, 0), '||example.com^\n||tracker.example.org^$important\n@@||cdn.example.com^\n'],
       [spec(1, 0, { allow: true }), 'tracker.example.org\nok.example.com\n'],
     ]);
-    expect(e.decide('www.example.com', 1)).toBe(DECISION_BLOCKED);
-    expect(e.decide('ok.example.com', 1)).toBe(DECISION_ALLOWED);
-    expect(e.lastSource).toBe(1);
-    expect(e.decide('img.cdn.example.com', 1)).toBe(DECISION_ALLOWED);
-    expect(e.decide('a.tracker.example.org', 1)).toBe(DECISION_BLOCKED);
+    expect(e.decide('www.example.com', 1) & DECISION_MASK).toBe(DECISION_BLOCKED);
+    const allowed = e.decide('ok.example.com', 1);
+    expect([allowed & DECISION_MASK, resultSource(allowed)]).toEqual([DECISION_ALLOWED, 1]);
+    expect(e.decide('img.cdn.example.com', 1) & DECISION_MASK).toBe(DECISION_ALLOWED);
+    expect(e.decide('a.tracker.example.org', 1) & DECISION_MASK).toBe(DECISION_BLOCKED);
+  });
+
+  it('a name listed by two groups: the result names the client\'s group', () => {
+    const e = build([
+      [spec(0, 0), 'shared.example\n'],
+      [spec(1, 1), 'shared.example\n'],
+    ]);
+    expect(resultGroup(e.decide('x.shared.example', 0b10))).toBe(1);
+    expect(resultGroup(e.decide('x.shared.example', 0b01))).toBe(0);
+    expect(resultGroup(e.decide('x.shared.example', 0b11))).toBe(0);
   });
 
   it('allow in one group beats block in another for a client in both', () => {
@@ -60,8 +84,8 @@ describe('Engine decisions', () => {
       [spec(0, 0), 'social.example\n'],
       [spec(1, 1, { allow: true }), 'social.example\n'],
     ]);
-    expect(e.decide('social.example', 0b01)).toBe(DECISION_BLOCKED);
-    expect(e.decide('social.example', 0b11)).toBe(DECISION_ALLOWED);
+    expect(e.decide('social.example', 0b01) & DECISION_MASK).toBe(DECISION_BLOCKED);
+    expect(e.decide('social.example', 0b11) & DECISION_MASK).toBe(DECISION_ALLOWED);
   });
 
   it('regex rules, regex exceptions and $important regexes', () => {
@@ -69,13 +93,15 @@ describe('Engine decisions', () => {
       [spec(0, 0), '/^ad[0-9]+\\./\n@@/^ad7\\./\n/^evil/$important\n||allowed-but.example^\n'],
       [spec(1, 0, { allow: true }), 'evil.allowed.example\nad5.example\n'],
     ]);
-    expect(e.decide('AD1.example', 1)).toBe(DECISION_BLOCKED);
-    expect(e.lastByRegex).toBe(true);
-    expect(e.decide('ad7.example', 1)).toBe(DECISION_ALLOWED);
-    expect(e.decide('ad5.example', 1)).toBe(DECISION_ALLOWED);
-    expect(e.decide('evil.allowed.example', 1)).toBe(DECISION_BLOCKED);
-    expect(e.decide('ad.example', 1)).toBe(DECISION_NONE);
-    expect(e.decide('ad1.example', 2)).toBe(DECISION_NONE);
+    const byRegex = e.decide('AD1.example', 1);
+    expect([byRegex & DECISION_MASK, byRegex & RESULT_BY_REGEX, resultSource(byRegex)]).toEqual([DECISION_BLOCKED, RESULT_BY_REGEX, 0]);
+    const allowedByList = e.decide('ad5.example', 1);
+    expect([allowedByList & DECISION_MASK, allowedByList & RESULT_BY_REGEX, resultSource(allowedByList)]).toEqual([DECISION_ALLOWED, 0, 1]);
+    expect(e.decide('ad7.example', 1) & DECISION_MASK).toBe(DECISION_ALLOWED);
+    expect(e.decide('ad5.example', 1) & DECISION_MASK).toBe(DECISION_ALLOWED);
+    expect(e.decide('evil.allowed.example', 1) & DECISION_MASK).toBe(DECISION_BLOCKED);
+    expect(e.decide('ad.example', 1) & DECISION_MASK).toBe(DECISION_NONE);
+    expect(e.decide('ad1.example', 2) & DECISION_MASK).toBe(DECISION_NONE);
   });
 
   it('refuses public suffixes and counts them; registrable-domain mode widens entries', () => {
@@ -86,11 +112,11 @@ describe('Engine decisions', () => {
     expect(c.refusedPublicSuffix).toBe(4);
     expect(c.samples.join()).toMatch(/co\.uk \(public suffix/);
     expect(c2.refusedPublicSuffix).toBe(0);
-    expect(e.decide('www.bbc.co.uk', 1)).toBe(DECISION_NONE);
-    expect(e.decide('x.ads.example.co.uk', 1)).toBe(DECISION_BLOCKED);
-    expect(e.decide('other.example.com', 2)).toBe(DECISION_BLOCKED);
-    expect(e.decide('user.github.io', 2)).toBe(DECISION_BLOCKED);
-    expect(e.decide('other.github.io', 2)).toBe(DECISION_NONE);
+    expect(e.decide('www.bbc.co.uk', 1) & DECISION_MASK).toBe(DECISION_NONE);
+    expect(e.decide('x.ads.example.co.uk', 1) & DECISION_MASK).toBe(DECISION_BLOCKED);
+    expect(e.decide('other.example.com', 2) & DECISION_MASK).toBe(DECISION_BLOCKED);
+    expect(e.decide('user.github.io', 2) & DECISION_MASK).toBe(DECISION_BLOCKED);
+    expect(e.decide('other.github.io', 2) & DECISION_MASK).toBe(DECISION_NONE);
     expect(isPublicSuffix('github.io')).toBe(true);
     expect(isPublicSuffix('example.github.io')).toBe(false);
   });
@@ -100,7 +126,7 @@ describe('Engine decisions', () => {
     const c = b.addText(spec(0, 0, { maxEntries: 2 }), 'a.example\nb.example\nc.example\n');
     const e = new Engine(b.finish());
     expect(c.dropped).toBe(1);
-    expect(e.decide('c.example', 1)).toBe(DECISION_NONE);
+    expect(e.decide('c.example', 1) & DECISION_MASK).toBe(DECISION_NONE);
     expect(e.table.size).toBe(2);
   });
 
@@ -202,7 +228,14 @@ describe('Engine against a reference model (differential, fast-check)', () => {
           const allow = hits.some((r) => r.allow) || rxHits.some((r) => r.allow);
           const block = hits.some((r) => !r.allow) || rxHits.some((r) => !r.allow);
           const expected = important ? DECISION_BLOCKED : allow ? DECISION_ALLOWED : block ? DECISION_BLOCKED : DECISION_NONE;
-          expect(e.decide(q, mask), `${q} mask ${mask}`).toBe(expected);
+          const result = e.decide(q, mask);
+          expect(result & DECISION_MASK, `${q} mask ${mask}`).toBe(expected);
+          // The packed group is one of the client's groups (NONE carries no source).
+          if (expected === DECISION_NONE) expect(resultSource(result)).toBe(-1);
+          else {
+            expect(inGroup(resultGroup(result)), `${q} mask ${mask}: group ${resultGroup(result)}`).toBe(true);
+            expect(resultSource(result)).toBeGreaterThanOrEqual(0);
+          }
         }
       }),
       { numRuns: 300 },

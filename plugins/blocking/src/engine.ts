@@ -261,12 +261,44 @@ function vectorFor(group: number, flags: number, sourceId: number): number[] {
   return [exact, child, 0, 0, imp ? exact : 0, imp ? child : 0, ((NO_SOURCE << 16) | sourceId) >>> 0];
 }
 
-/** Outcome of {@link Engine.decide}. */
+/**
+ * What {@link Engine.decide} returns: ONE small integer (a V8 small integer:
+ * no allocation) packing the decision, whether a regex decided, and the
+ * source (list) id behind it.
+ *
+ * | bits | meaning |
+ * |---|---|
+ * | 0–1 | decision: {@link DECISION_NONE}, {@link DECISION_ALLOWED}, {@link DECISION_BLOCKED} (mask {@link DECISION_MASK}) |
+ * | 2 | {@link RESULT_BY_REGEX}: a regex entry decided |
+ * | 3–7 | the deciding group (the lowest of the client's groups whose entry decided) — {@link resultGroup} |
+ * | 8… | source id + 1 (0: none) — {@link resultSource}. The palette keeps one block and one allow source per name, the first list that listed it: when several groups list one name, that list may belong to another group than {@link resultGroup}. |
+ */
 export const DECISION_NONE = 0;
 /** An allow entry matched (and no `$important` block). */
 export const DECISION_ALLOWED = 1;
 /** A block entry matched. */
 export const DECISION_BLOCKED = 2;
+/** `result & DECISION_MASK` is the decision. */
+export const DECISION_MASK = 3;
+/** Set in a result when a regex entry decided. */
+export const RESULT_BY_REGEX = 4;
+const GROUP_SHIFT = 3;
+const SOURCE_SHIFT = 8;
+
+/** The source (list) id of a {@link Engine.decide} result, -1 when none. */
+export function resultSource(result: number): number {
+  return (result >>> SOURCE_SHIFT) - 1;
+}
+
+/** The group index (0…31) that decided a {@link Engine.decide} result (0 for DECISION_NONE). */
+export function resultGroup(result: number): number {
+  return (result >>> GROUP_SHIFT) & 31;
+}
+
+/** `groups`: the bits of the client's groups that matched (non-zero); the lowest is reported. */
+function packed(decision: number, source: number, byRegex: boolean, groups: number): number {
+  return decision | (byRegex ? RESULT_BY_REGEX : 0) | ((31 - Math.clz32(groups & -groups)) << GROUP_SHIFT) | ((source + 1) << SOURCE_SHIFT);
+}
 
 /** A compiled regex with its group mask. */
 interface CompiledRegex {
@@ -286,10 +318,6 @@ export class Engine {
   readonly palette: Uint32Array;
   readonly counts: readonly SourceCounts[];
   readonly regexCount: number;
-  /** Source id behind the last {@link decide} result (-1 when none). */
-  lastSource = -1;
-  /** True when the last block/allow came from a regex. */
-  lastByRegex = false;
   readonly #regexes: CompiledRegex[];
   readonly #regexMask: number;
   readonly #buf = new Uint32Array(128);
@@ -313,82 +341,69 @@ export class Engine {
 
   /**
    * Decides for `name` (presentation form, no trailing dot, any letter case)
-   * and a client in the groups of `groupMask`. Returns a `DECISION_*` value
-   * and sets {@link lastSource}/{@link lastByRegex}. Allocation-free unless a
-   * regex has to run (then one lowercase copy of the name).
+   * and a client in the groups of `groupMask`. Returns a packed result (see
+   * {@link DECISION_NONE}): `result & DECISION_MASK` is the decision,
+   * {@link resultGroup} the group and {@link resultSource} the list behind
+   * it, `result & RESULT_BY_REGEX` says a regex decided. Allocation-free unless a regex has to run (then one
+   * lowercase copy of the name).
    */
   decide(name: string, groupMask: number): number {
     const buf = this.#buf;
     const pal = this.palette;
     const n = this.table.matchSuffixes(name, buf);
-    let block = false;
-    let allow = false;
+    let block = 0;
+    let allow = 0;
     let src = -1;
     let allowSrc = -1;
     for (let k = 0; k < n; k++) {
       const v = buf[k]!;
       const base = ((v & MAX_VALUE) - 1) * PALETTE_STRIDE;
       const off = (v & FULL_NAME) !== 0 ? 0 : 1;
-      if ((pal[base + 4 + off]! & groupMask) !== 0) {
-        this.lastSource = pal[base + 6]! & 0xffff;
-        this.lastByRegex = false;
-        return DECISION_BLOCKED;
+      const important = pal[base + 4 + off]! & groupMask;
+      if (important !== 0) return packed(DECISION_BLOCKED, pal[base + 6]! & 0xffff, false, important);
+      const a = pal[base + 2 + off]! & groupMask;
+      if (a !== 0 && allow === 0) {
+        allow = a;
+        allowSrc = pal[base + 6]! >>> 16;
       }
-      if ((pal[base + 2 + off]! & groupMask) !== 0) {
-        allow = true;
-        if (allowSrc < 0) allowSrc = pal[base + 6]! >>> 16;
-      }
-      if (!block && (pal[base + off]! & groupMask) !== 0) {
-        block = true;
+      const b = pal[base + off]! & groupMask;
+      if (b !== 0 && block === 0) {
+        block = b;
         src = pal[base + 6]! & 0xffff;
       }
     }
     if ((this.#regexMask & groupMask) === 0) {
-      this.lastByRegex = false;
-      if (allow) {
-        this.lastSource = allowSrc;
-        return DECISION_ALLOWED;
-      }
-      this.lastSource = src;
-      return block ? DECISION_BLOCKED : DECISION_NONE;
+      if (allow !== 0) return packed(DECISION_ALLOWED, allowSrc, false, allow);
+      return block !== 0 ? packed(DECISION_BLOCKED, src, false, block) : DECISION_NONE;
     }
     return this.#decideRegex(name.toLowerCase(), groupMask, block, allow, src, allowSrc);
   }
 
-  #decideRegex(lower: string, groupMask: number, block: boolean, allow: boolean, src: number, allowSrc: number): number {
+  #decideRegex(lower: string, groupMask: number, block: number, allow: number, src: number, allowSrc: number): number {
     let blockRe = -1;
     let allowRe = -1;
+    let blockReGroups = 0;
+    let allowReGroups = 0;
     for (const r of this.#regexes) {
-      if ((r.groupMask & groupMask) === 0) continue;
+      const groups = r.groupMask & groupMask;
+      if (groups === 0) continue;
       const isAllow = (r.flags & RULE_ALLOW) !== 0;
       // Skip what cannot change the outcome.
-      if (isAllow ? allow || allowRe >= 0 : (r.flags & RULE_IMPORTANT) === 0 && (block || blockRe >= 0)) continue;
+      if (isAllow ? allow !== 0 || allowRe >= 0 : (r.flags & RULE_IMPORTANT) === 0 && (block !== 0 || blockRe >= 0)) continue;
       if (!r.re.test(lower)) continue;
-      if (!isAllow && (r.flags & RULE_IMPORTANT) !== 0) {
-        this.lastSource = r.sourceId;
-        this.lastByRegex = true;
-        return DECISION_BLOCKED;
+      if (!isAllow && (r.flags & RULE_IMPORTANT) !== 0) return packed(DECISION_BLOCKED, r.sourceId, true, groups);
+      if (isAllow) {
+        allowRe = r.sourceId;
+        allowReGroups = groups;
+      } else {
+        blockRe = r.sourceId;
+        blockReGroups = groups;
       }
-      if (isAllow) allowRe = r.sourceId;
-      else blockRe = r.sourceId;
     }
-    if (allow || allowRe >= 0) {
-      this.lastSource = allow ? allowSrc : allowRe;
-      this.lastByRegex = !allow;
-      return DECISION_ALLOWED;
-    }
-    if (block) {
-      this.lastSource = src;
-      this.lastByRegex = false;
-      return DECISION_BLOCKED;
-    }
-    if (blockRe >= 0) {
-      this.lastSource = blockRe;
-      this.lastByRegex = true;
-      return DECISION_BLOCKED;
-    }
-    this.lastSource = -1;
-    this.lastByRegex = false;
+    if (allow !== 0) return packed(DECISION_ALLOWED, allowSrc, false, allow);
+    if (allowRe >= 0) return packed(DECISION_ALLOWED, allowRe, true, allowReGroups);
+    if (block !== 0) return packed(DECISION_BLOCKED, src, false, block);
+    if (blockRe >= 0) return packed(DECISION_BLOCKED, blockRe, true, blockReGroups);
     return DECISION_NONE;
   }
 }

@@ -1,31 +1,38 @@
 /**
- * Prometheus metrics of the blocking plugin, registered in the resolver's
- * METRICS registry:
+ * Prometheus metrics of the blocking plugin, registered through the plugin's
+ * PLUGIN_METRICS (prefix `heimdall_<instance>_`, so `heimdall_blocking_` for
+ * the default instance):
  *
- * - `heimdall_blocking_blocked_total{group,reason}` — blocked queries;
- *   `reason` is `list`, `regex` or `cname`. Counter children are created once
- *   per (group, reason), so counting costs an array lookup and an add.
- * - `heimdall_blocking_list_entries{list,group,kind}` — entries taken from each list.
- * - `heimdall_blocking_list_invalid_lines{list}` — lines skipped as invalid.
- * - `heimdall_blocking_list_refused_public_suffix{list}` — entries refused as public suffixes.
- * - `heimdall_blocking_refresh_total{list,result}` — `success`, `not_modified`, `failure`.
- * - `heimdall_blocking_domains` — distinct names in the live table.
- * - `heimdall_blocking_build_seconds` — duration of the last build.
- * - `heimdall_blocking_enabled` — 1 when blocking is on.
+ * - `…blocked_total{group,reason}` — blocked queries; `reason` is `list`,
+ *   `regex` or `cname`. Counter children are created once per (group,
+ *   reason), so counting costs an array lookup and an add.
+ * - `…list_entries{list,group,kind}` — entries taken from each list.
+ * - `…list_invalid_lines{list}` — lines skipped as invalid.
+ * - `…list_refused_public_suffix{list}` — entries refused as public suffixes.
+ * - `…refresh_total{list,result}` — `success`, `not_modified`, `failure`,
+ *   `suspect` (a refresh that lost most of the list, rejected).
+ * - `…domains` — distinct names in the live table.
+ * - `…build_seconds` — duration of the last build.
+ * - `…enabled` — 1 when blocking is on.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { PLUGIN_METRICS } from '@heimdall/core';
+import { inject, injectable, type PluginMetrics } from '@heimdall/core/di';
+import type { Counter, Gauge } from 'prom-client';
 import type { Engine } from './engine.js';
-import type { BlockingService } from './service.js';
-import type { RefreshResult } from './sources.js';
+import type { BlockingConfig } from './options.js';
+import { BLOCKING_CONFIG } from './tokens.js';
 
 /** Block reasons used as the `reason` label. */
 export type BlockReason = 'list' | 'regex' | 'cname';
 const REASONS: readonly BlockReason[] = ['list', 'regex', 'cname'];
 
+/** Results of one refresh attempt of one list, as the `result` label. */
+export type RefreshOutcome = 'success' | 'not_modified' | 'failure' | 'suspect';
+
 /** The plugin's metric handles. */
+@injectable()
 export class BlockingMetrics {
-  readonly #blocked: Counter<'group' | 'reason'>;
-  readonly #children: { inc(): void }[];
+  readonly #children: { inc(): void }[] = [];
   readonly #entries: Gauge<'list' | 'group' | 'kind'>;
   readonly #invalid: Gauge<'list'>;
   readonly #refused: Gauge<'list'>;
@@ -33,60 +40,40 @@ export class BlockingMetrics {
   readonly #domains: Gauge;
   readonly #buildSeconds: Gauge;
   readonly #enabled: Gauge;
-  readonly #groups: readonly string[];
+  readonly #config: BlockingConfig;
 
-  constructor(registry: Registry, groups: readonly string[]) {
-    const registers = [registry];
-    const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
-    this.#groups = groups;
-    this.#blocked = get(
-      'heimdall_blocking_blocked_total',
-      () => new Counter({ name: 'heimdall_blocking_blocked_total', help: 'Queries answered with a block response', labelNames: ['group', 'reason'], registers }),
-    );
-    this.#children = [];
-    for (const g of groups) for (const r of REASONS) this.#children.push(this.#blocked.labels(g, r));
-    this.#entries = get(
-      'heimdall_blocking_list_entries',
-      () => new Gauge({ name: 'heimdall_blocking_list_entries', help: 'Entries taken from each list in the live build', labelNames: ['list', 'group', 'kind'], registers }),
-    );
-    this.#invalid = get(
-      'heimdall_blocking_list_invalid_lines',
-      () => new Gauge({ name: 'heimdall_blocking_list_invalid_lines', help: 'Lines of each list skipped as invalid', labelNames: ['list'], registers }),
-    );
-    this.#refused = get(
-      'heimdall_blocking_list_refused_public_suffix',
-      () =>
-        new Gauge({ name: 'heimdall_blocking_list_refused_public_suffix', help: 'Entries refused because they are public suffixes', labelNames: ['list'], registers }),
-    );
-    this.#refresh = get(
-      'heimdall_blocking_refresh_total',
-      () => new Counter({ name: 'heimdall_blocking_refresh_total', help: 'List refresh attempts by result', labelNames: ['list', 'result'], registers }),
-    );
-    this.#domains = get('heimdall_blocking_domains', () => new Gauge({ name: 'heimdall_blocking_domains', help: 'Distinct names in the live table', registers }));
-    this.#buildSeconds = get(
-      'heimdall_blocking_build_seconds',
-      () => new Gauge({ name: 'heimdall_blocking_build_seconds', help: 'Duration of the last list build', registers }),
-    );
-    this.#enabled = get('heimdall_blocking_enabled', () => new Gauge({ name: 'heimdall_blocking_enabled', help: '1 when blocking is enabled', registers }));
+  constructor(@inject(PLUGIN_METRICS) metrics: PluginMetrics, @inject(BLOCKING_CONFIG) config: BlockingConfig) {
+    this.#config = config;
+    const blocked = metrics.counter({ name: 'blocked_total', help: 'Queries answered with a block response', labelNames: ['group', 'reason'] });
+    for (const g of config.groups) for (const r of REASONS) this.#children.push(blocked.labels(g, r));
+    this.#entries = metrics.gauge({ name: 'list_entries', help: 'Entries taken from each list in the live build', labelNames: ['list', 'group', 'kind'] });
+    this.#invalid = metrics.gauge({ name: 'list_invalid_lines', help: 'Lines of each list skipped as invalid', labelNames: ['list'] });
+    this.#refused = metrics.gauge({ name: 'list_refused_public_suffix', help: 'Entries refused because they are public suffixes', labelNames: ['list'] });
+    this.#refresh = metrics.counter({
+      name: 'refresh_total',
+      help: 'List refresh attempts by result (success, not_modified, failure, suspect: lost most of the list, rejected)',
+      labelNames: ['list', 'result'],
+    });
+    this.#domains = metrics.gauge({ name: 'domains', help: 'Distinct names in the live table' });
+    this.#buildSeconds = metrics.gauge({ name: 'build_seconds', help: 'Duration of the last list build' });
+    this.#enabled = metrics.gauge({ name: 'enabled', help: '1 when blocking is enabled' });
   }
 
   /** Counts one blocked query. */
   blocked(groupIndex: number, reason: BlockReason): void {
-    const child = this.#children[groupIndex * 3 + (reason === 'list' ? 0 : reason === 'regex' ? 1 : 2)];
-    child?.inc();
+    this.#children[groupIndex * 3 + (reason === 'list' ? 0 : reason === 'regex' ? 1 : 2)]?.inc();
   }
 
-  refreshed(list: string, result: RefreshResult): void {
-    this.#refresh.labels(list, result === 'failed' ? 'failure' : result === 'unchanged' ? 'not_modified' : 'success').inc();
+  refreshed(list: string, result: RefreshOutcome): void {
+    this.#refresh.labels(list, result).inc();
   }
 
-  built(service: BlockingService, engine: Engine, ms: number): void {
-    for (const s of service.states) {
-      const c = engine.counts[s.list.id];
-      const entries = c ? c.domains + c.regexes - c.refusedPublicSuffix - c.dropped : 0;
-      this.#entries.labels(s.list.name, s.list.group, s.list.allow ? 'allow' : 'block').set(entries);
-      this.#invalid.labels(s.list.name).set(c?.invalid ?? 0);
-      this.#refused.labels(s.list.name).set(c?.refusedPublicSuffix ?? 0);
+  built(engine: Engine, ms: number): void {
+    for (const l of this.#config.lists) {
+      const c = engine.counts[l.id];
+      this.#entries.labels(l.name, l.group, l.allow ? 'allow' : 'block').set(c ? entriesOf(c) : 0);
+      this.#invalid.labels(l.name).set(c?.invalid ?? 0);
+      this.#refused.labels(l.name).set(c?.refusedPublicSuffix ?? 0);
     }
     this.#domains.set(engine.table.size);
     this.#buildSeconds.set(ms / 1000);
@@ -95,9 +82,9 @@ export class BlockingMetrics {
   setEnabled(on: boolean): void {
     this.#enabled.set(on ? 1 : 0);
   }
+}
 
-  /** Group names, by index. */
-  get groups(): readonly string[] {
-    return this.#groups;
-  }
+/** Entries a list contributed to a build (taken: not refused, not dropped). */
+export function entriesOf(c: { domains: number; regexes: number; refusedPublicSuffix: number; dropped: number }): number {
+  return c.domains + c.regexes - c.refusedPublicSuffix - c.dropped;
 }

@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { ConfigError, EdeCode, type HeimdallPlugin, METRICS, Rcode, RecordType, type Registry } from '@heimdall/core';
+import { BLOCKED, BLOCKING_CONTROL, type BlockedInfo, type BlockingControl, EdeCode, type HeimdallPlugin, METRICS, Rcode, RecordType, type Registry } from '@heimdall/core';
 import { decodeResponse, expectAnswers, expectEde, expectRcode, query, record, response, type TestResolver, testResolver } from '@heimdall/testing';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
-import { BLOCKING_STATE, type BlockedInfo } from './middleware.js';
-import { type BlockingOptions, resolveOptions } from './options.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { BlockingOptionsInput } from './options.js';
 import { blocking } from './plugin.js';
-import { BLOCKING_CONTROL, type BlockingControl } from './service.js';
+import type { BlockingPluginStatus, BlockingReloadResult } from './service.js';
 
 const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
 
@@ -31,8 +33,15 @@ function upstreamStub(chains: Record<string, string[]> = {}): HeimdallPlugin {
 }
 
 const resolvers: TestResolver[] = [];
-async function make(options: Partial<BlockingOptions>, chains?: Record<string, string[]>): Promise<TestResolver> {
-  const r = testResolver([blocking({ build: 'inline', groups: { ads: { block: [{ inline: 'ads.example\n' }] } }, ...options }), upstreamStub(chains)]);
+let cacheDir = '';
+beforeAll(async () => {
+  cacheDir = await mkdtemp(join(tmpdir(), 'heimdall-blocking-plugin-test-'));
+});
+afterAll(async () => {
+  await rm(cacheDir, { recursive: true, force: true });
+});
+async function make(options: BlockingOptionsInput, chains?: Record<string, string[]>): Promise<TestResolver> {
+  const r = testResolver([blocking({ build: 'inline', cacheDir, groups: { ads: { block: [{ inline: 'ads.example\n' }] } }, ...options }), upstreamStub(chains)]);
   resolvers.push(r);
   await r.start();
   return r;
@@ -159,7 +168,7 @@ describe('blocking plugin: decisions through a resolver', () => {
       },
     });
     const ctl = r.get<BlockingControl>(BLOCKING_CONTROL);
-    const st = ctl.status();
+    const st = ctl.status() as BlockingPluginStatus;
     const mixed = st.lists.find((l) => l.name.endsWith('mixed.txt'))!;
     expect(mixed.refusedPublicSuffix).toBe(3); // '-', co.uk, github.io
     expect(mixed.invalid).toBe(3);
@@ -194,7 +203,7 @@ describe('blocking plugin: decisions through a resolver', () => {
         name: 'log',
         middleware: () => async (ctx, next) => {
           await next();
-          seen = ctx.state.get(BLOCKING_STATE) as BlockedInfo | undefined;
+          seen = ctx.get(BLOCKED);
         },
       },
       blocking({ build: 'inline', groups: { g: { block: [{ inline: '/^ad[0-9]+\\./', name: 'regexes' }] } } }),
@@ -204,6 +213,33 @@ describe('blocking plugin: decisions through a resolver', () => {
     await r.start();
     await r.handle(A('ad1.example'));
     expect(seen).toEqual({ group: 'g', list: 'regexes', reason: 'regex', name: 'ad1.example' });
+  });
+
+  it('a name listed by two groups is reported under the client\'s group (query log and metrics)', async () => {
+    let seen: BlockedInfo | undefined;
+    const r = testResolver([
+      {
+        name: 'log',
+        middleware: () => async (ctx, next) => {
+          await next();
+          seen = ctx.get(BLOCKED);
+        },
+      },
+      blocking({
+        build: 'inline',
+        cacheDir,
+        groups: { a: { block: [{ inline: 'shared.example', name: 'list-a' }] }, b: { block: [{ inline: 'shared.example', name: 'list-b' }] } },
+        clients: { default: ['a'], '10.0.0.0/8': ['b'] },
+      }),
+      upstreamStub(),
+    ]);
+    resolvers.push(r);
+    await r.start();
+    await r.handle(A('x.shared.example'), { address: '10.1.1.1' });
+    expect(seen?.group).toBe('b');
+    const text = await r.get<Registry>(METRICS).metrics();
+    expect(text).toMatch(/heimdall_blocking_blocked_total\{group="b",reason="list"\} 1/);
+    expect(text).not.toMatch(/heimdall_blocking_blocked_total\{group="a",reason="list"\} 1/);
   });
 
   it('runtime control: disable (timed), enable, status, metrics', async () => {
@@ -226,7 +262,7 @@ describe('blocking plugin: decisions through a resolver', () => {
     expect(text).toMatch(/heimdall_blocking_blocked_total\{group="ads",reason="list"\} 2/);
     expect(text).toMatch(/heimdall_blocking_list_entries\{list="ads.block\[0\]",group="ads",kind="block"\} 1/);
     expect(text).toMatch(/heimdall_blocking_enabled 1/);
-    const res = await ctl.reload();
+    const res = (await ctl.reload()) as BlockingReloadResult;
     expect(res.rebuilt).toBe(true);
   });
 });
@@ -249,49 +285,6 @@ it('public-suffix entries are refused with a warning that shows examples', async
   expect(warn?.examples?.join()).toMatch(/co\.uk \(public suffix, refused\)/);
   expectAnswers(await r.handle(A('www.bbc.co.uk')), ['192.0.2.80']);
   expectRcode(await r.handle(A('ads.example')), 'NXDOMAIN');
-});
-
-describe('options validation', () => {
-  const bad = (o: unknown, msg: RegExp) => {
-    let err: unknown;
-    try {
-      resolveOptions(o);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as Error).message).toMatch(msg);
-  };
-  it('names the bad field', () => {
-    bad(null, /^blocking: options must be an object/);
-    bad({}, /^blocking\.groups: must be an object with at least one group/);
-    bad({ groups: { ads: { block: ['ok.txt', 42] } } }, /^blocking\.groups\.ads\.block\[1\]: must be a path/);
-    bad({ groups: { ads: { block: ['ftp://x/y'] } } }, /^blocking\.groups\.ads\.block\[0\]: must be a path or http\(s\) URL/);
-    bad({ groups: { ads: { block: [{ source: 'a', inline: 'b' }] } } }, /^blocking\.groups\.ads\.block\[0\]: give either/);
-    bad({ groups: { ads: { block: [{ source: 'a', exact: 'yes' }] } } }, /^blocking\.groups\.ads\.block\[0\]\.exact: must be true or false/);
-    bad({ groups: { ads: { deny: [] } } }, /^blocking\.groups\.ads\.deny: unknown option/);
-    bad({ groups: { ads: {} }, clients: { 'not-an-ip': ['ads'] } }, /^blocking\.clients: 'not-an-ip' is not/);
-    bad({ groups: { ads: {} }, clients: { default: ['nope'] } }, /^blocking\.clients\.default\[0\]: unknown group/);
-    bad({ groups: { ads: {} }, response: { mode: 'sinkhole' } }, /^blocking\.response\.mode: must be one of/);
-    bad({ groups: { ads: {} }, response: { mode: 'custom' } }, /^blocking\.response\.ipv4: mode 'custom' needs/);
-    bad({ groups: { ads: {} }, response: { ipv4: ['::1'] } }, /^blocking\.response\.ipv4\[0\]: must be an IPv4/);
-    bad({ groups: { ads: {} }, response: { ttl: -1 } }, /^blocking\.response\.ttl: must be an integer/);
-    bad({ groups: { ads: {} }, refresh: { interval: 1000 } }, /^blocking\.refresh\.interval: must be 0/);
-    bad({ groups: { ads: {} }, build: 'gpu' }, /^blocking\.build/);
-    bad({ groups: { 'bad name': {} } }, /^blocking\.groups\.bad name: group names/);
-  });
-  it('applies defaults', () => {
-    const o = resolveOptions({ groups: { ads: { block: ['https://lists.example/hosts.txt', './local.txt'] } } });
-    expect(o.response).toEqual({ mode: 'nxdomain', ttl: 10, ipv4: [], ipv6: [], ede: true });
-    expect(o.refresh).toEqual({ interval: 14_400_000, retry: 300_000, timeoutMs: 30_000, maxBytes: 67_108_864, maxEntries: 5_000_000, concurrency: 4 });
-    expect(o.lists.map((l) => l.kind)).toEqual(['url', 'file']);
-    expect(o.clients.defaultMask).toBe(1);
-    expect(o.cnameInspection).toBe(true);
-    expect(o.build).toBe('worker');
-  });
-  it('the factory validates eagerly', () => {
-    expect(() => blocking({ groups: {} })).toThrow(ConfigError);
-  });
 });
 
 it('fixtures exist', () => {

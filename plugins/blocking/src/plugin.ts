@@ -1,66 +1,50 @@
 /**
  * The `blocking` plugin factory.
  */
-import { CLOCK, type Clock, type HeimdallPlugin, LOGGER, type Logger, METRICS, type Registry, systemClock } from '@heimdall/core';
-import { ContainerModule } from 'inversify';
+import { ADMIN_ACTIONS, BLOCKING_CONTROL, definePlugin } from '@heimdall/core';
+import { ContainerModule } from '@heimdall/core/di';
+import { BlockingAdmin } from './admin.js';
+import { checkLists } from './check.js';
 import { BlockingMetrics } from './metrics.js';
-import { createBlockingMiddleware } from './middleware.js';
-import { type BlockingOptions, resolveOptions } from './options.js';
-import { BLOCKING_CONTROL, type BlockingControl, BlockingService } from './service.js';
-
+import { BlockingMiddleware } from './middleware.js';
+import { blockingOptionsSchema, compileOptions } from './options.js';
+import { BlockingService } from './service.js';
+import { BLOCKING_CONFIG } from './tokens.js';
 
 /**
- * Block and allow lists per client group. Options are validated now: a bad
- * field throws `ConfigError` naming it (`blocking.groups.ads.block[1]: must
- * be a path or http(s) URL`). Lists load in `start()` (from the disk copy
- * first, then the network); the service is bound under
- * {@link BLOCKING_CONTROL} for the admin API.
+ * Block and allow lists per client group. Options are validated at the call:
+ * a bad field throws `ConfigError` naming it (`blocking.groups.ads.block[1]:
+ * must be a path or an http(s) URL`). `start()` builds from the lists on
+ * this machine and downloads the rest in the background; the service is
+ * provided as core's `BLOCKING_CONTROL`, with admin actions under
+ * `ADMIN_ACTIONS`.
  *
- * Place it before the cache, so blocked names never reach the cache or upstream:
- *
- * @example
- * const resolver = createResolver({
- *   plugins: [
- *     blocking({
- *       groups: {
- *         ads: { block: ['https://big.oisd.nl/domainswild', './my-block.txt'], allow: [{ inline: 'good.example.com' }] },
- *         kids: { block: ['./adult.txt'] },
- *       },
- *       clients: { default: ['ads'], '192.168.1.64/26': ['ads', 'kids'] },
- *       cacheDir: '/var/lib/heimdall/lists',
- *     }),
- *     cache(),
- *     upstream({ servers: ['1.1.1.1'] }),
- *   ],
- * });
+ * Place it before the cache, so blocked names never reach the cache or upstream.
  */
-export function blocking(options: BlockingOptions): HeimdallPlugin {
-  const resolved = resolveOptions(options);
-  return {
-    name: 'blocking',
-    module: new ContainerModule((o) => {
-      o.bind<BlockingService>(BLOCKING_CONTROL)
-        .toDynamicValue((ctx) => {
-          const clock = ctx.get<Clock>(CLOCK, { optional: true }) ?? systemClock;
-          const logger = ctx.get<Logger>(LOGGER, { optional: true });
-          const registry = ctx.get<Registry>(METRICS, { optional: true });
-          const metrics = registry === undefined ? null : new BlockingMetrics(registry, resolved.groups);
-          return new BlockingService(resolved, clock, logger?.child({ plugin: 'blocking' }) ?? null, metrics);
-        })
-        .inSingletonScope();
-    }),
-    middleware(container) {
-      const service = container.get<BlockingService>(BLOCKING_CONTROL);
-      return createBlockingMiddleware(service, service.metrics);
-    },
-    async start(container) {
-      await container.get<BlockingService>(BLOCKING_CONTROL).start();
-    },
-    async stop(container) {
-      await container.get<BlockingService>(BLOCKING_CONTROL).stop();
-    },
-  };
-}
+export const blocking = definePlugin({
+  name: 'blocking',
+  description: 'Block and allow lists (hosts, domains, wildcards, adblock-style, regex) per client group, refreshed in the background',
+  options: blockingOptionsSchema,
+  setup: (options, { name }) => {
+    const config = compileOptions(options, name);
+    return {
+      module: new ContainerModule(({ bind }) => {
+        bind(BLOCKING_CONFIG).toConstantValue(config);
+        bind(BlockingMetrics).toSelf();
+        bind(BlockingService).toSelf();
+        bind(BlockingMiddleware).toSelf();
+        bind(BlockingAdmin).toSelf();
+      }),
+      provides: [
+        { token: BLOCKING_CONTROL, use: BlockingService },
+        { token: ADMIN_ACTIONS, use: BlockingAdmin },
+      ],
+      middleware: (scope) => scope.get(BlockingMiddleware).handle,
+      start: (scope) => scope.get(BlockingService).start(),
+      stop: (scope) => scope.get(BlockingService).stop(),
+      check: () => checkLists(config),
+    };
+  },
+});
 
 export default blocking;
-export type { BlockingControl };

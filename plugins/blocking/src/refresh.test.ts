@@ -3,14 +3,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BLOCKING_CONTROL, parseOptions } from '@heimdall/core';
 import { expectAnswers, expectRcode, query, response, type TestResolver, testResolver } from '@heimdall/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildInWorker } from './build.js';
-import { Engine, DECISION_BLOCKED } from './engine.js';
+import { DECISION_BLOCKED, DECISION_MASK, Engine } from './engine.js';
 import { randomSeed } from './hash.js';
-import { type BlockingOptions, resolveOptions } from './options.js';
+import { type BlockingOptionsInput, blockingOptionsSchema, compileOptions } from './options.js';
 import { blocking } from './plugin.js';
-import { BLOCKING_CONTROL, type BlockingService } from './service.js';
+import type { BlockingService } from './service.js';
 import { initialState, refreshSource } from './sources.js';
 
 /** A list server on 127.0.0.1:0 with scriptable content, ETag and failures. */
@@ -64,13 +65,15 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function make(extra: Partial<BlockingOptions> = {}): Promise<TestResolver> {
+/** A started resolver whose background downloads are done. */
+async function make(extra: BlockingOptionsInput = {}): Promise<TestResolver> {
   const r = testResolver([
     blocking({ build: 'inline', cacheDir: dir, groups: { ads: { block: [url] } }, ...extra }),
     { name: 'stub', middleware: () => (ctx) => void (ctx.response = response(ctx.request, { answers: [{ name: ctx.query.qname, type: 1, data: '192.0.2.80' }] })) },
   ]);
   resolvers.push(r);
   await r.start();
+  await r.get<BlockingService>(BLOCKING_CONTROL).idle();
   return r;
 }
 
@@ -81,7 +84,7 @@ describe('refresh from HTTP', () => {
     expectRcode(await r.handle(query('first.example')), 'NXDOMAIN');
     expect(srv.requests[0]!.ifNoneMatch).toBeUndefined();
     const res = await svc.reload();
-    expect(res).toEqual({ rebuilt: true, changed: 0, failed: 0 });
+    expect(res).toEqual({ rebuilt: true, changed: 0, failed: 0, rejected: 0 });
     expect(srv.requests[1]).toMatchObject({ ifNoneMatch: '"v1"', ifModifiedSince: 'Sat, 01 Nov 2026 10:00:00 GMT', status: 304 });
     expectRcode(await r.handle(query('first.example')), 'NXDOMAIN');
     // New content with a new ETag is picked up
@@ -174,7 +177,7 @@ describe('refresh from HTTP', () => {
   it('timeout bound on downloads', async () => {
     const slow = createServer(() => {}); // never answers
     await new Promise<void>((res) => slow.listen(0, '127.0.0.1', res));
-    const list = resolveOptions({ groups: { g: { block: [`http://127.0.0.1:${(slow.address() as AddressInfo).port}/x`] } } }).lists[0]!;
+    const list = compileOptions(parseOptions(blockingOptionsSchema, { groups: { g: { block: [`http://127.0.0.1:${(slow.address() as AddressInfo).port}/x`] } } }, 'blocking')).lists[0]!;
     const state = initialState(list);
     const t = Date.now();
     const result = await refreshSource(state, { dir, timeoutMs: 200, maxBytes: 1000, now: Date.now });
@@ -215,8 +218,8 @@ describe('worker build', () => {
     });
     const e = new Engine(out);
     expect(e.table.size).toBe(5000);
-    expect(e.decide('a.host4999.worker.example', 1)).toBe(DECISION_BLOCKED);
-    expect(e.decide('rx1.example', 1)).toBe(DECISION_BLOCKED);
+    expect(e.decide('a.host4999.worker.example', 1) & DECISION_MASK).toBe(DECISION_BLOCKED);
+    expect(e.decide('rx1.example', 1) & DECISION_MASK).toBe(DECISION_BLOCKED);
     expect(e.counts[1]!.refusedPublicSuffix).toBe(1);
   });
 
@@ -239,7 +242,7 @@ describe('worker build', () => {
   });
 
   it('the plugin uses the worker by default', async () => {
-    const r = testResolver([blocking({ groups: { ads: { block: [{ inline: 'w.example' }] } } })]);
+    const r = testResolver([blocking({ cacheDir: dir, groups: { ads: { block: [{ inline: 'w.example' }] } } })]);
     resolvers.push(r);
     await r.start();
     expectRcode(await r.handle(query('x.w.example')), 'NXDOMAIN');

@@ -1,31 +1,48 @@
 /**
  * The blocking runtime: owns the current {@link Engine}, the list sources and
- * their refresh timer, the enable/disable switch, and exposes it all to the
- * admin API as {@link BlockingControl} under {@link BLOCKING_CONTROL}.
+ * their refresh timer, the enable/disable switch, and exposes it all as
+ * core's `BlockingControl` (provided under `BLOCKING_CONTROL`).
+ *
+ * Loading: `start()` builds from what is on this machine — file lists,
+ * inline lists, and the last-good copies of downloaded lists in the cache
+ * directory — and returns; downloads run in the background and the new
+ * lists are swapped in when they arrive. Only `required` lists without any
+ * copy are awaited (and their absence fails the start).
+ *
+ * Suspect refreshes: new content is built as a *candidate*; a candidate that
+ * keeps fewer than `refresh.minRetainedRatio` of the entries of the last good
+ * copy is rejected (the last good copy stays, `lastError` says why, a
+ * rate-limited warning is logged, `refresh_total{result="suspect"}` counts it).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Clock, ClockTimer, Logger } from '@heimdall/core';
+import { mkdir } from 'node:fs/promises';
+import { type BlockingControl, CLOCK, type Clock, type ClockTimer, createError, type Logger, PLUGIN_LOGGER, type BlockingStatus as CoreBlockingStatus } from '@heimdall/core';
+import { inject, injectable } from '@heimdall/core/di';
 import { BuildError, type BuildInput, buildEngine, buildInWorker } from './build.js';
-import { Engine, type SourceCounts } from './engine.js';
+import { Engine } from './engine.js';
 import { ClientGroups } from './groups.js';
 import { randomSeed } from './hash.js';
-import type { BlockingMetrics } from './metrics.js';
-import type { ResolvedOptions } from './options.js';
-import { initialState, loadFromDisk, type RefreshResult, refreshSource, type SourceState } from './sources.js';
+import { BlockingMetrics, entriesOf } from './metrics.js';
+import type { BlockingConfig, ResolvedList } from './options.js';
+import { discard, initialState, loadFromDisk, promote, type RefreshResult, refreshSource, type SourceState } from './sources.js';
+import { sweepStaleTemp } from './temp-files.js';
+import { BLOCKING_CONFIG } from './tokens.js';
 
-/** DI token of the {@link BlockingControl} service (`Symbol.for('heimdall.blocking.control')`). */
-export const BLOCKING_CONTROL: unique symbol = Symbol.for('heimdall.blocking.control');
+/** A `required: true` list could not be loaded at start (no file, no download, no disk copy). */
+export const RequiredListError = createError<[string, string, string]>('BLOCKING_REQUIRED_LIST', "%s: required list '%s' could not be loaded: %s", 500);
 
 /** Status of one list. */
-export interface ListStatus {
+export interface BlockingListStatus {
   readonly name: string;
   readonly group: string;
   readonly kind: 'block' | 'allow';
   readonly source: 'file' | 'url' | 'inline';
   /** Path or URL (absent for inline lists). */
   readonly location?: string;
+  /** Where the list is in the options (`blocking.groups.ads.block[0]`). */
+  readonly path: string;
+  readonly required: boolean;
+  /** True while a good copy is in use (false: nothing loaded yet, or never). */
+  readonly loaded: boolean;
   /** Domain and regex entries taken from the list in the current build. */
   readonly entries: number;
   readonly regexes: number;
@@ -39,13 +56,14 @@ export interface ListStatus {
   readonly bytes: number;
   /** Epoch ms of the last successful fetch/read (a 304 counts), or null. */
   readonly lastRefresh: number | null;
+  /** Why the last refresh failed or was rejected; null after a good one. */
   readonly lastError: string | null;
   /** A few rejected lines, for diagnosis. */
   readonly samples: readonly string[];
 }
 
-/** What {@link BlockingControl.status} returns. */
-export interface BlockingStatus {
+/** What `status()` returns. */
+export interface BlockingPluginStatus extends CoreBlockingStatus {
   readonly enabled: boolean;
   /** Epoch ms when a timed disable ends (null when enabled or disabled indefinitely). */
   readonly disabledUntil: number | null;
@@ -57,88 +75,113 @@ export interface BlockingStatus {
   readonly lastBuildMs: number | null;
   /** How the last build ran: in a worker, inline, or inline because the worker failed. */
   readonly lastBuildMode: 'worker' | 'inline' | 'inline-fallback' | null;
+  /** A refresh or build is running (e.g. the downloads after start). */
   readonly building: boolean;
-  readonly lists: readonly ListStatus[];
+  readonly lists: readonly BlockingListStatus[];
 }
 
-/** Result of {@link BlockingControl.reload}. */
-export interface ReloadResult {
+/** Result of `reload()`. */
+export interface BlockingReloadResult {
   /** True when a new engine was built and swapped in. */
   readonly rebuilt: boolean;
+  /** Lists whose new content was accepted. */
   readonly changed: number;
+  /** Lists whose refresh failed (their last good copy stays). */
   readonly failed: number;
+  /** Lists whose new content was rejected as suspect (their last good copy stays). */
+  readonly rejected: number;
 }
 
-/** Runtime control of the blocking plugin, for the admin API. */
-export interface BlockingControl {
-  /** Turns blocking on (cancels a timed disable). */
-  enable(): void;
-  /** Turns blocking off, for `durationMs` when given (then back on by itself). */
-  disable(durationMs?: number): void;
-  /** Re-fetches every list (conditional requests) and rebuilds; resolves when the new set is live. */
-  reload(): Promise<ReloadResult>;
-  status(): BlockingStatus;
+/** Options of `reload()`. */
+export interface BlockingReloadOptions {
+  /** Accept new content even when it lost most of the list (after a legitimate cleanup). */
+  readonly acceptSmaller?: boolean;
 }
 
 /** Longest accepted timed disable: 30 days. */
 export const MAX_DISABLE_MS = 30 * 86_400_000;
+/** At most one warning per list and kind of problem in this window. */
+const WARN_INTERVAL_MS = 3_600_000;
 
-/** The service behind {@link BLOCKING_CONTROL}. */
+/** The service behind `BLOCKING_CONTROL`. */
+@injectable()
 export class BlockingService implements BlockingControl {
   /** The live engine. Replaced (never mutated) by a reload. */
   engine: Engine;
   /** Read per query: false while disabled. */
   active: boolean;
   readonly groups: ClientGroups;
-  readonly options: ResolvedOptions;
   readonly states: SourceState[];
+  readonly #config: BlockingConfig;
   readonly #clock: Clock;
-  readonly #log: Logger | null;
-  readonly #metrics: BlockingMetrics | null;
-  /** Metric handles (null without a METRICS registry). */
-  get metrics(): BlockingMetrics | null {
-    return this.#metrics;
-  }
+  readonly #log: Logger;
+  readonly #metrics: BlockingMetrics;
   #disabledUntil: number | null = null;
   #disableTimer: ClockTimer | null = null;
   #refreshTimer: ClockTimer | null = null;
-  #reloading: Promise<ReloadResult> | null = null;
+  #reloading: Promise<BlockingReloadResult> | null = null;
+  /** A full reload (every list, forced build) queued or running: `reload()` joins it. */
+  #full: Promise<BlockingReloadResult> | null = null;
   #lastBuild: number | null = null;
   #lastBuildMs: number | null = null;
-  #lastBuildMode: BlockingStatus['lastBuildMode'] = null;
-  #dir: string | null = null;
-  #tempDir: string | null = null;
+  #lastBuildMode: BlockingPluginStatus['lastBuildMode'] = null;
   #abort = new AbortController();
   #stopped = false;
+  /** Last warning time per `<list id>:<kind>`, and how many were suppressed since. */
+  readonly #warned = new Map<string, { at: number; suppressed: number }>();
 
-  constructor(options: ResolvedOptions, clock: Clock, log: Logger | null, metrics: BlockingMetrics | null) {
-    this.options = options;
+  constructor(
+    @inject(BLOCKING_CONFIG) config: BlockingConfig,
+    @inject(CLOCK) clock: Clock,
+    @inject(PLUGIN_LOGGER) log: Logger,
+    @inject(BlockingMetrics) metrics: BlockingMetrics,
+  ) {
+    this.#config = config;
     this.#clock = clock;
     this.#log = log;
     this.#metrics = metrics;
     this.engine = Engine.empty(randomSeed());
-    this.active = options.enabled;
-    this.groups = new ClientGroups(options.clients.rules, options.clients.defaultMask);
-    this.states = options.lists.map(initialState);
-    metrics?.setEnabled(this.active);
+    this.active = config.enabled;
+    this.groups = new ClientGroups(config.clients.rules, config.clients.defaultMask);
+    this.states = config.lists.map(initialState);
+    metrics.setEnabled(this.active);
   }
 
-  /** Loads disk copies, fetches every list, builds, and schedules refreshes. */
+  /**
+   * Builds from the lists on this machine (files, inline, last-good copies),
+   * awaits `required` lists that have no copy, and starts the downloads in
+   * the background. Throws `RequiredListError` when a required list is
+   * missing.
+   */
   async start(): Promise<void> {
     this.#stopped = false;
     this.#abort = new AbortController();
-    if (this.options.cacheDir !== null) this.#dir = this.options.cacheDir;
-    else if (this.states.some((s) => s.list.kind === 'url')) {
-      this.#tempDir = await mkdtemp(join(tmpdir(), 'heimdall-blocking-'));
-      this.#dir = this.#tempDir;
+    const dir = this.#config.cacheDir;
+    if (this.states.some((s) => s.list.kind !== 'inline')) {
+      try {
+        await mkdir(dir, { recursive: true });
+        const swept = await sweepStaleTemp(dir);
+        if (swept > 0) this.#log.info({ dir, files: swept }, 'blocking: removed temp files left by a process that was killed');
+      } catch (err) {
+        this.#log.warn({ err, dir }, 'blocking: cannot use the cache directory; downloads and list copies will fail until it is writable');
+      }
+      await Promise.all(this.states.map((s) => loadFromDisk(s, dir)));
     }
-    if (this.#dir !== null) {
-      await Promise.all(this.states.map((s) => loadFromDisk(s, this.#dir!)));
+    const first = this.states.filter((s) => s.list.kind !== 'url' || (s.list.required && s.content === null));
+    await this.#run(() => this.#doReload(false, first, {}));
+    const missing = this.states.find((s) => s.list.required && s.content === null);
+    if (missing !== undefined) {
+      throw new RequiredListError(missing.list.path, missing.list.name, missing.lastError ?? 'nothing was loaded');
     }
-    await this.reload(false);
+    const pending = this.states.filter((s) => s.list.kind === 'url' && s.content === null);
+    for (const s of pending) {
+      this.#log.warn({ list: s.list.name, url: s.list.location }, 'blocking: list not on disk yet, serving without it until the download arrives');
+    }
+    // The downloads: in the background (status().building; idle() resolves when done).
+    if (this.states.some((s) => s.list.kind === 'url')) void this.#run(() => this.#doReload(false, this.states.filter((s) => s.list.kind === 'url'), {})).catch(() => {});
   }
 
-  /** Stops timers and downloads; waits for a build in progress. */
+  /** Stops timers and downloads; waits for a build in progress; deletes candidates. */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#abort.abort();
@@ -147,8 +190,12 @@ export class BlockingService implements BlockingControl {
     this.#refreshTimer = null;
     this.#disableTimer = null;
     await this.#reloading?.catch(() => {});
-    if (this.#tempDir !== null) await rm(this.#tempDir, { recursive: true, force: true }).catch(() => {});
-    this.#tempDir = null;
+    await Promise.all(this.states.map((s) => (s.list.kind === 'inline' ? undefined : discard(s, false))));
+  }
+
+  /** Resolves when no refresh or build is running (the background downloads after start, a scheduled reload). */
+  async idle(): Promise<void> {
+    while (this.#reloading !== null) await this.#reloading.catch(() => {});
   }
 
   enable(): void {
@@ -156,10 +203,11 @@ export class BlockingService implements BlockingControl {
     this.#disableTimer = null;
     this.#disabledUntil = null;
     this.active = true;
-    this.#metrics?.setEnabled(true);
-    this.#log?.info('blocking enabled');
+    this.#metrics.setEnabled(true);
+    this.#log.info('blocking enabled');
   }
 
+  /** Turns blocking off, for `durationMs` (1 ms … 30 days) when given, then back on by itself. */
   disable(durationMs?: number): void {
     if (durationMs !== undefined && (!Number.isFinite(durationMs) || durationMs <= 0 || durationMs > MAX_DISABLE_MS)) {
       throw new RangeError(`blocking.disable: duration must be between 1 and ${MAX_DISABLE_MS} ms`);
@@ -167,7 +215,7 @@ export class BlockingService implements BlockingControl {
     if (this.#disableTimer !== null) this.#clock.clearTimeout(this.#disableTimer);
     this.#disableTimer = null;
     this.active = false;
-    this.#metrics?.setEnabled(false);
+    this.#metrics.setEnabled(false);
     if (durationMs === undefined) {
       this.#disabledUntil = null;
     } else {
@@ -178,78 +226,162 @@ export class BlockingService implements BlockingControl {
       }, durationMs);
       unref(this.#disableTimer);
     }
-    this.#log?.info({ durationMs }, 'blocking disabled');
+    this.#log.info({ durationMs }, 'blocking disabled');
   }
 
-  reload(force = true): Promise<ReloadResult> {
-    if (this.#reloading !== null) return this.#reloading;
-    const p = this.#doReload(force).finally(() => {
-      this.#reloading = null;
+  /**
+   * Re-fetches every list (conditional requests) and rebuilds; resolves when
+   * the new set is live. Runs after a refresh already in progress; joins a
+   * full reload already queued unless `acceptSmaller` asks for one that
+   * accepts shrunken lists.
+   */
+  reload(options: BlockingReloadOptions = {}): Promise<BlockingReloadResult> {
+    if (this.#full !== null && options.acceptSmaller !== true) return this.#full;
+    const p = this.#run(() => this.#doReload(true, this.states, options));
+    this.#full = p;
+    const clear = () => {
+      if (this.#full === p) this.#full = null;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+
+  /** Runs reloads one after another; `#reloading` is the latest. */
+  #run(job: () => Promise<BlockingReloadResult>): Promise<BlockingReloadResult> {
+    const previous = this.#reloading;
+    const p: Promise<BlockingReloadResult> = (previous === null ? job() : previous.catch(() => {}).then(job)).finally(() => {
+      if (this.#reloading === p) this.#reloading = null;
     });
     this.#reloading = p;
     return p;
   }
 
-  async #doReload(force: boolean): Promise<ReloadResult> {
+  async #doReload(force: boolean, subset: readonly SourceState[], options: BlockingReloadOptions): Promise<BlockingReloadResult> {
     if (this.#refreshTimer !== null) this.#clock.clearTimeout(this.#refreshTimer);
     this.#refreshTimer = null;
-    const results = await this.#refreshAll();
-    const changed = results.filter((r) => r === 'changed').length;
+    if (options.acceptSmaller === true) for (const s of subset) s.rejected = null;
+    const results = await this.#refreshAll(subset);
     const failed = results.filter((r) => r === 'failed').length;
+    let rejected = 0;
+    let changed = 0;
     let rebuilt = false;
-    if (!this.#stopped && (force || changed > 0 || this.#lastBuild === null)) {
-      try {
-        await this.#build();
-        rebuilt = true;
-      } catch (err) {
-        this.#log?.error({ err }, 'blocking: list build failed, keeping the current lists');
+    if (!this.#stopped) {
+      // An empty candidate is judged without a build.
+      for (const s of this.states) if (s.candidate !== null && s.candidate.bytes === 0 && this.#isSuspect(s, 0, options)) rejected += await this.#reject(s, 0);
+      const candidates = this.states.filter((s) => s.candidate !== null);
+      if (force || candidates.length > 0 || this.#lastBuild === null) {
+        try {
+          let engine = await this.#build();
+          const suspects = engine === null ? [] : candidates.filter((s) => this.#isSuspect(s, entriesOf(countsOf(engine!, s.list)), options));
+          for (const s of suspects) rejected += await this.#reject(s, entriesOf(countsOf(engine!, s.list)));
+          if (suspects.length > 0) {
+            // That engine holds a rejected candidate: build again from the good copies, unless nothing else changed.
+            const others = this.states.some((s) => s.candidate !== null);
+            engine = others || force || this.#lastBuild === null ? await this.#build() : null;
+          }
+          if (engine !== null && !this.#stopped) {
+            for (const s of this.states) {
+              const entries = entriesOf(countsOf(engine, s.list));
+              if (s.candidate !== null) {
+                await promote(s, this.#config.cacheDir, entries, this.#clock.now()).catch((err) => {
+                  s.lastError = `cannot save the list copy: ${(err as Error).message}`;
+                });
+                if (s.list.kind !== 'inline') this.#metrics.refreshed(s.list.name, 'success');
+                changed++;
+              } else if (s.content !== null) {
+                s.goodEntries = entries;
+              }
+            }
+            this.#swap(engine);
+            rebuilt = true;
+          }
+        } catch (err) {
+          this.#log.error({ err }, 'blocking: list build failed, keeping the current lists');
+          for (const s of this.states) if (s.list.kind !== 'inline') await discard(s, false);
+        }
       }
     }
-    this.#schedule(failed > 0);
-    return { rebuilt, changed, failed };
+    this.#schedule(failed > 0 || rejected > 0);
+    return { rebuilt, changed, failed, rejected };
   }
 
-  async #refreshAll(): Promise<RefreshResult[]> {
-    const results: RefreshResult[] = new Array(this.states.length);
+  #isSuspect(s: SourceState, entries: number, options: BlockingReloadOptions): boolean {
+    const ratio = this.#config.refresh.minRetainedRatio;
+    if (options.acceptSmaller === true || ratio === 0 || s.goodEntries === null || s.goodEntries === 0 || s.list.kind === 'inline') return false;
+    return entries < s.goodEntries * ratio;
+  }
+
+  async #reject(s: SourceState, entries: number): Promise<number> {
+    const good = s.goodEntries ?? 0;
+    const bytes = s.candidate?.bytes ?? 0;
+    s.lastError =
+      `refresh rejected as suspect: ${entries} entries (${bytes} bytes), the last good copy has ${good}; ` +
+      `below refresh.minRetainedRatio ${this.#config.refresh.minRetainedRatio}, keeping the last good copy`;
+    await discard(s, true);
+    this.#metrics.refreshed(s.list.name, 'suspect');
+    this.#warn(s.list, 'suspect', { entries, bytes, goodEntries: good }, 'blocking: refresh lost most of the list, keeping the last good copy');
+    return 1;
+  }
+
+  /** Logs a warning about a list at most once per {@link WARN_INTERVAL_MS} per kind, counting the suppressed ones. */
+  #warn(list: ResolvedList, kind: string, fields: Record<string, unknown>, msg: string): void {
+    const key = `${list.id}:${kind}`;
+    const now = this.#clock.now();
+    const w = this.#warned.get(key);
+    if (w !== undefined && now - w.at < WARN_INTERVAL_MS) {
+      w.suppressed++;
+      return;
+    }
+    this.#warned.set(key, { at: now, suppressed: 0 });
+    this.#log.warn({ list: list.name, ...fields, ...(w !== undefined && w.suppressed > 0 ? { suppressed: w.suppressed } : {}) }, msg);
+  }
+
+  async #refreshAll(subset: readonly SourceState[]): Promise<RefreshResult[]> {
+    const results: RefreshResult[] = new Array(subset.length);
     let next = 0;
     const settings = {
-      dir: this.#dir ?? tmpdir(),
-      timeoutMs: this.options.refresh.timeoutMs,
-      maxBytes: this.options.refresh.maxBytes,
+      dir: this.#config.cacheDir,
+      timeoutMs: this.#config.refresh.timeoutMs,
+      maxBytes: this.#config.refresh.maxBytes,
       now: () => this.#clock.now(),
       signal: this.#abort.signal,
     };
     const worker = async () => {
-      while (next < this.states.length) {
+      while (next < subset.length) {
         const i = next++;
-        const state = this.states[i]!;
+        const state = subset[i]!;
         const r = await refreshSource(state, settings);
         results[i] = r;
-        this.#metrics?.refreshed(state.list.name, r);
+        if (state.list.kind === 'inline') continue;
+        if (r === 'unchanged') this.#metrics.refreshed(state.list.name, 'not_modified');
         if (r === 'failed') {
-          this.#log?.warn(
-            { list: state.list.name, error: state.lastError, keeping: state.content !== null },
+          this.#metrics.refreshed(state.list.name, 'failure');
+          this.#warn(
+            state.list,
+            'failure',
+            { error: state.lastError, keeping: state.content !== null },
             state.content !== null ? 'blocking: list refresh failed, keeping the last good copy' : 'blocking: list unavailable',
           );
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.options.refresh.concurrency, this.states.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(this.#config.refresh.concurrency, subset.length) }, worker));
     return results;
   }
 
-  async #build(): Promise<void> {
-    const usable = this.states.filter((s) => s.content !== null);
+  /** Builds an engine from every list's candidate or good copy. Null when stopped meanwhile. */
+  async #build(): Promise<Engine | null> {
+    const usable = this.states.filter((s) => s.candidate !== null || s.content !== null);
     const input: BuildInput = {
       seed: randomSeed(),
-      regex: this.options.regex,
+      regex: this.#config.regex,
       // ~30 bytes per hosts line: pre-size the table so the build rarely rehashes.
       expected: Math.min(
-        usable.reduce((n, s) => n + Math.ceil(s.bytes / 30), 0),
+        usable.reduce((n, s) => n + Math.ceil((s.candidate?.bytes ?? s.bytes) / 30), 0),
         usable.reduce((n, s) => n + s.list.maxEntries, 0),
       ),
       sources: usable.map((s) => ({
-        content: s.content!,
+        content: (s.candidate?.content ?? s.content)!,
         spec: {
           id: s.list.id,
           group: s.list.groupIndex,
@@ -262,59 +394,59 @@ export class BlockingService implements BlockingControl {
     };
     const t0 = performance.now();
     let out: Awaited<ReturnType<typeof buildEngine>>;
-    let mode: BlockingStatus['lastBuildMode'] = this.options.build;
-    if (this.options.build === 'worker') {
+    let mode: BlockingPluginStatus['lastBuildMode'] = this.#config.build;
+    if (this.#config.build === 'worker') {
       try {
         out = await buildInWorker(input);
       } catch (err) {
         // A worker that cannot run (restricted runtime, missing file) must not leave the resolver
         // unprotected; a build that failed or timed out in the worker is not retried inline.
         if (!(err instanceof BuildError) || err.code !== 'WORKER_FAILED') throw err;
-        this.#log?.warn({ err }, 'blocking: worker build failed, building on the main thread in chunks');
+        this.#log.warn({ err }, 'blocking: worker build failed, building on the main thread in chunks');
         out = await buildEngine(input, true);
         mode = 'inline-fallback';
       }
     } else {
       out = await buildEngine(input, true);
     }
-    if (this.#stopped) return;
-    const engine = new Engine(out);
-    // Atomic swap: queries in flight finish on the old engine, new ones use the new.
-    this.engine = engine;
-    this.#lastBuild = this.#clock.now();
+    if (this.#stopped) return null;
     this.#lastBuildMs = performance.now() - t0;
     this.#lastBuildMode = mode;
+    return new Engine(out);
+  }
+
+  /** Atomic swap: queries in flight finish on the old engine, new ones use the new. */
+  #swap(engine: Engine): void {
+    this.engine = engine;
+    this.#lastBuild = this.#clock.now();
     for (const s of this.states) {
       const c = engine.counts[s.list.id];
       if (c !== undefined && c.samples.length > 0 && (c.invalid > 0 || c.refusedPublicSuffix > 0)) {
-        this.#log?.warn(
+        this.#log.warn(
           { list: s.list.name, invalid: c.invalid, refusedPublicSuffix: c.refusedPublicSuffix, examples: c.samples },
           c.refusedPublicSuffix > 0 ? 'blocking: list has public-suffix entries (refused) or invalid lines' : 'blocking: list has invalid lines',
         );
       }
     }
-    this.#metrics?.built(this, engine, this.#lastBuildMs);
-    this.#log?.info({ domains: engine.table.size, regexes: engine.regexCount, ms: Math.round(this.#lastBuildMs) }, 'blocking: lists loaded');
+    this.#metrics.built(engine, this.#lastBuildMs ?? 0);
+    this.#log.info({ domains: engine.table.size, regexes: engine.regexCount, ms: Math.round(this.#lastBuildMs ?? 0) }, 'blocking: lists loaded');
   }
 
   #schedule(anyFailed: boolean): void {
     if (this.#stopped) return;
-    const { interval, retry } = this.options.refresh;
+    if (this.#refreshTimer !== null) this.#clock.clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = null;
+    const { interval, retry } = this.#config.refresh;
     const delay = anyFailed ? (interval === 0 ? retry : Math.min(retry, interval)) : interval;
     if (delay === 0) return;
     this.#refreshTimer = this.#clock.setTimeout(() => {
       this.#refreshTimer = null;
-      void this.reload(false).catch((err) => this.#log?.error({ err }, 'blocking: scheduled reload failed'));
+      void this.#run(() => this.#doReload(false, this.states, {})).catch((err) => this.#log.error({ err }, 'blocking: scheduled reload failed'));
     }, delay);
     unref(this.#refreshTimer);
   }
 
-  /** Counters of a list in the current build (zeros before the first build). */
-  countsOf(id: number): SourceCounts | undefined {
-    return this.engine.counts[id];
-  }
-
-  status(): BlockingStatus {
+  status(): BlockingPluginStatus {
     const engine = this.engine;
     return {
       enabled: this.active,
@@ -333,7 +465,10 @@ export class BlockingService implements BlockingControl {
           kind: s.list.allow ? 'allow' : 'block',
           source: s.list.kind,
           ...(s.list.kind === 'inline' ? {} : { location: s.list.location }),
-          entries: c ? c.domains + c.regexes - c.refusedPublicSuffix - c.dropped : 0,
+          path: s.list.path,
+          required: s.list.required,
+          loaded: s.content !== null,
+          entries: c ? entriesOf(c) : 0,
           regexes: c?.regexes ?? 0,
           lines: c?.lines ?? 0,
           invalid: c?.invalid ?? 0,
@@ -349,6 +484,10 @@ export class BlockingService implements BlockingControl {
       }),
     };
   }
+}
+
+function countsOf(engine: Engine, list: ResolvedList) {
+  return engine.counts[list.id] ?? { domains: 0, regexes: 0, refusedPublicSuffix: 0, dropped: 0 };
 }
 
 function unref(t: ClockTimer): void {
