@@ -1,9 +1,10 @@
-import { ConfigError, createResolver, decode, type HeimdallPlugin, type Resolver } from '@heimdall/core';
-import { CACHE_STORE, type CacheStore, cache } from '@heimdall/plugin-cache';
+import { ConfigError, createResolver, type HeimdallPlugin, type Resolver } from '@heimdall/core';
+import { decode } from '@heimdall/core/packet';
 import { FakeClock, query, record, response } from '@heimdall/testing';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEDUP, type Deduplicator, dedup } from './index.js';
+import { Deduplicator } from './dedup.js';
+import { dedup } from './index.js';
 
 /** A downstream that answers only when released (or fails when told to). */
 function gate() {
@@ -57,7 +58,7 @@ function setup(options: Parameters<typeof dedup>[0] = {}, extra: HeimdallPlugin[
   const metrics = new Registry();
   const resolver = createResolver({ plugins: [...extra, dedup(options), g.plugin], clock, metrics });
   resolvers.push(resolver);
-  return { clock, g, resolver, metrics, d: resolver.container.get<Deduplicator>(DEDUP) };
+  return { clock, g, resolver, metrics, d: resolver.scope('dedup').get(Deduplicator) };
 }
 
 /** `name` with the letter case of bit pattern `i`. */
@@ -175,24 +176,56 @@ describe('dedup', () => {
     expect(d.inFlight).toBe(0);
   });
 
-  it('works behind the cache: the coalesced answer is cached once', async () => {
-    const { g, resolver } = setup({}, [cache()]);
+  it('the plugins in front get each query its own buffer (a cache in front may store and patch it)', async () => {
+    const seen: Buffer[] = [];
+    const front: HeimdallPlugin = {
+      name: 'front',
+      middleware: () => async (ctx, next) => {
+        await next();
+        seen.push(ctx.response!);
+      },
+    };
+    const { g, resolver } = setup({}, [front]);
     const pending = Array.from({ length: 10 }, (_, i) => resolver.handle(query('example.com', 'A', { id: i })));
     await settle();
     expect(g.calls.length).toBe(1);
     g.release();
     await Promise.all(pending);
-    const again = resolver.process(query('EXAMPLE.com', 'A', { id: 99 }), { address: '::1', port: 1, family: 6, transport: 'udp' });
-    expect(again).toBeInstanceOf(Buffer);
-    expect(decode(again as Buffer).questions[0].name).toBe('EXAMPLE.com');
-    expect(g.calls.length).toBe(1);
-    expect(resolver.container.get<CacheStore>(CACHE_STORE).stats.positiveStored).toBe(1);
+    expect(seen).toHaveLength(10);
+    expect(seen.map((b) => decode(b).id).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // No two share memory: patching each in place leaves the others alone.
+    for (const [i, b] of seen.entries()) b.writeUInt16BE(0xf000 + i, 0);
+    expect(seen.map((b) => decode(b).id)).toEqual(seen.map((_, i) => 0xf000 + i));
+  });
+
+  it('two instances keep their own tables and metrics', async () => {
+    const clock = new FakeClock();
+    const g = gate();
+    const metrics = new Registry();
+    const resolver = createResolver({ plugins: [dedup({ maxWaiters: 0 }, { name: 'dedup-lan' }), dedup(), g.plugin], clock, metrics });
+    resolvers.push(resolver);
+    const pending = Array.from({ length: 3 }, () => resolver.handle(query('example.com')));
+    await settle();
+    expect(g.calls.length).toBe(1); // dedup-lan lets every query through (maxWaiters 0), dedup coalesces them
+    expect(resolver.scope('dedup-lan').get(Deduplicator).stats.overflows).toBe(2);
+    expect(resolver.scope('dedup').get(Deduplicator).stats.coalesced).toBe(0);
+    g.release();
+    await Promise.all(pending);
+    expect(resolver.scope('dedup').get(Deduplicator).stats.coalesced).toBe(2);
+    const text = await metrics.metrics();
+    expect(text).toMatch(/heimdall_dedup_lan_overflows_total 2/);
+    expect(text).toMatch(/heimdall_dedup_coalesced_total 2/);
+    expect(text).toMatch(/heimdall_dedup_in_flight 0/);
   });
 
   it('validates options', () => {
     expect(() => dedup({ maxWaiters: -1 })).toThrow(ConfigError);
-    expect(() => dedup({ maxWaiters: 1.5 })).toThrow(/^dedup\.maxWaiters: must be an integer/);
-    expect(() => dedup({ maxInFlight: 0 })).toThrow(/dedup\.maxInFlight/);
-    expect(() => dedup({ nope: 1 } as any)).toThrow(/dedup\.nope: unknown option/);
+    expect(() => dedup({ maxWaiters: 1.5 })).toThrow('dedup.maxWaiters: must be an integer in 0..1000000');
+    expect(() => dedup({ maxWaiters: 1_000_001 })).toThrow(/^dedup\.maxWaiters: /);
+    expect(() => dedup({ maxInFlight: 0 })).toThrow('dedup.maxInFlight: must be an integer in 1..10000000');
+    expect(() => dedup({ nope: 1 } as never)).toThrow('dedup.nope: unknown option (known: maxWaiters, maxInFlight)');
+    expect(() => dedup({ maxWaiters: 'x' as never }, { path: 'plugins[4].options' })).toThrow(/^plugins\[4\]\.options\.maxWaiters: /);
+    expect(dedup().options).toEqual({ maxWaiters: 1024, maxInFlight: 65_536 });
+    expect(dedup({ maxWaiters: 0, maxInFlight: 10_000_000 }).options).toEqual({ maxWaiters: 0, maxInFlight: 10_000_000 });
   });
 });

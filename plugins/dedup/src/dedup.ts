@@ -5,46 +5,13 @@
  * it is in flight wait for its response and get a copy patched with their own
  * ID, RD/AD bits and question letter case (`copyForQuery` of `@heimdall/core/wire`).
  */
-import { type Clock, type ClockTimer, ConfigError, type DnsContext, type Next } from '@heimdall/core';
+import { CLOCK, type Clock, type ClockTimer, type DnsContext, type Next, PLUGIN_OPTIONS } from '@heimdall/core';
+import { inject, injectable } from '@heimdall/core/di';
 import { cacheKeyOf, copyForQuery, KEY_DO, keyFlags, plainNameEnd, QuestionKeyInfo } from '@heimdall/core/wire';
 
+import type { DedupOptions } from './options.js';
+
 type Ctx = DnsContext;
-
-/** Options of the dedup plugin. */
-export interface DedupOptions {
-  /** Most queries waiting on one in-flight question; beyond it a query goes its own way. Default 1024 (0..1 000 000). */
-  maxWaiters?: number;
-  /** Most distinct questions tracked in flight at once; beyond it queries are not coalesced. Default 65 536. */
-  maxInFlight?: number;
-}
-
-/** Resolved dedup options. */
-export interface ResolvedDedupOptions {
-  readonly maxWaiters: number;
-  readonly maxInFlight: number;
-}
-
-/** Defaults of {@link DedupOptions}. */
-export const DEDUP_DEFAULTS: ResolvedDedupOptions = Object.freeze({ maxWaiters: 1024, maxInFlight: 65_536 });
-
-function int(path: string, value: unknown, dflt: number, min: number, max: number): number {
-  if (value === undefined) return dflt;
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new ConfigError(path, 'must be an integer', value);
-  if (value < min || value > max) throw new ConfigError(path, `must be between ${min} and ${max}`, value);
-  return value;
-}
-
-/** Validates options; `ConfigError` names the field (`dedup.maxWaiters: must be an integer`). */
-export function resolveDedupOptions(options: DedupOptions = {}, prefix = 'dedup'): ResolvedDedupOptions {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new ConfigError(prefix, 'must be an object', options);
-  for (const k of Object.keys(options)) {
-    if (k !== 'maxWaiters' && k !== 'maxInFlight') throw new ConfigError(`${prefix}.${k}`, 'unknown option (known: maxWaiters, maxInFlight)');
-  }
-  return Object.freeze({
-    maxWaiters: int(`${prefix}.maxWaiters`, options.maxWaiters, DEDUP_DEFAULTS.maxWaiters, 0, 1_000_000),
-    maxInFlight: int(`${prefix}.maxInFlight`, options.maxInFlight, DEDUP_DEFAULTS.maxInFlight, 1, 10_000_000),
-  });
-}
 
 /** Counters of the dedup middleware (exported as metrics by the plugin). */
 export class DedupStats {
@@ -74,16 +41,17 @@ class Flight {
   }
 }
 
-/** The in-flight table and the middleware over it. */
+/** The in-flight table and the middleware over it (one per plugin instance, in its scope). */
+@injectable()
 export class Deduplicator {
   readonly stats = new DedupStats();
   private readonly flights = new Map<string, Flight>();
   /** Second results of the key (unused here, owned so the key costs no allocation). */
   private readonly keyInfo = new QuestionKeyInfo();
-  private readonly options: ResolvedDedupOptions;
+  private readonly options: DedupOptions;
   private readonly clock: Clock;
 
-  constructor(options: ResolvedDedupOptions, clock: Clock) {
+  constructor(@inject(PLUGIN_OPTIONS) options: DedupOptions, @inject(CLOCK) clock: Clock) {
     this.options = options;
     this.clock = clock;
   }

@@ -1,48 +1,40 @@
 /**
- * The `dedup` plugin factory.
+ * The `dedup` plugin: identical questions in flight share one downstream
+ * resolution.
  */
-import { CLOCK, type Clock, type HeimdallPlugin, METRICS, type Registry, systemClock } from '@heimdall/core';
-import { ContainerModule } from 'inversify';
-import { Counter, Gauge } from 'prom-client';
-import { type DedupOptions, Deduplicator, resolveDedupOptions } from './dedup.js';
+import { definePlugin, PLUGIN_METRICS } from '@heimdall/core';
+import { ContainerModule, inject, injectable, type PluginMetrics } from '@heimdall/core/di';
+import { type DedupStats, Deduplicator } from './dedup.js';
+import { dedupOptionsSchema } from './options.js';
 
-/** DI token of the plugin's {@link Deduplicator} (stats, in-flight count). */
-export const DEDUP: unique symbol = Symbol.for('heimdall.dedup');
-
-type Container = Parameters<NonNullable<HeimdallPlugin['start']>>[0];
-
-const registered = new WeakSet<object>();
-
-function registerMetrics(registry: Registry, d: Deduplicator): void {
-  const counters: ReadonlyArray<readonly [string, 'leaders' | 'coalesced' | 'failures' | 'overflows', string]> = [
-    ['heimdall_dedup_leaders_total', 'leaders', 'Queries that ran the chain for their question (first of a flight).'],
-    ['heimdall_dedup_coalesced_total', 'coalesced', 'Queries answered from an identical in-flight query.'],
-    ['heimdall_dedup_failures_total', 'failures', 'Waiting queries answered SERVFAIL because the shared query failed or timed out.'],
-    ['heimdall_dedup_overflows_total', 'overflows', 'Queries not coalesced because maxWaiters or maxInFlight was reached.'],
-  ];
-  for (const [name, field, help] of counters) {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect(this: Counter) {
-        this.reset();
-        this.inc(d.stats[field]);
+/** The plugin's Prometheus metrics, read from the {@link Deduplicator}'s counters at scrape time. */
+@injectable()
+export class DedupMetrics {
+  constructor(@inject(PLUGIN_METRICS) metrics: PluginMetrics, @inject(Deduplicator) d: Deduplicator) {
+    const counters: ReadonlyArray<readonly [string, keyof DedupStats, string]> = [
+      ['leaders_total', 'leaders', 'Queries that ran the chain for their question (first of a flight).'],
+      ['coalesced_total', 'coalesced', 'Queries answered from an identical in-flight query.'],
+      ['failures_total', 'failures', 'Waiting queries answered SERVFAIL because the shared query failed or timed out.'],
+      ['overflows_total', 'overflows', 'Queries not coalesced because maxWaiters or maxInFlight was reached.'],
+    ];
+    for (const [name, field, help] of counters) {
+      metrics.counter({
+        name,
+        help,
+        collect() {
+          this.reset();
+          this.inc(d.stats[field]);
+        },
+      });
+    }
+    metrics.gauge({
+      name: 'in_flight',
+      help: 'Distinct questions in flight.',
+      collect() {
+        this.set(d.inFlight);
       },
     });
   }
-  new Gauge({
-    name: 'heimdall_dedup_in_flight',
-    help: 'Distinct questions in flight.',
-    registers: [registry],
-    collect(this: Gauge) {
-      this.set(d.inFlight);
-    },
-  });
-}
-
-function optional<T>(container: Container, token: symbol): T | undefined {
-  return container.isBound(token) ? container.get<T>(token) : undefined;
 }
 
 /**
@@ -53,25 +45,20 @@ function optional<T>(container: Container, token: symbol): T | undefined {
  * @example
  * createResolver({ plugins: [cache(), dedup({ maxWaiters: 256 }), upstream({ servers: ['9.9.9.9'] })] });
  */
-export function dedup(options: DedupOptions = {}): HeimdallPlugin {
-  const resolved = resolveDedupOptions(options);
-  return {
-    name: 'dedup',
-    module: new ContainerModule((o) => {
-      o.bind<Deduplicator>(DEDUP)
-        .toDynamicValue((ctx) => new Deduplicator(resolved, ctx.get<Clock>(CLOCK, { optional: true }) ?? systemClock))
-        .inSingletonScope();
+export const dedup = definePlugin({
+  name: 'dedup',
+  description: 'Coalesces identical questions in flight: one downstream resolution, every waiter gets a copy with its own ID and letter case.',
+  options: dedupOptionsSchema,
+  setup: () => ({
+    module: new ContainerModule(({ bind }) => {
+      bind(Deduplicator).toSelf();
+      bind(DedupMetrics).toSelf();
     }),
-    middleware(container) {
-      const d = container.get<Deduplicator>(DEDUP);
-      const registry = optional<Registry>(container, METRICS);
-      if (registry !== undefined && !registered.has(registry)) {
-        registered.add(registry);
-        registerMetrics(registry, d);
-      }
-      return d.middleware;
+    middleware(scope) {
+      scope.get(DedupMetrics);
+      return scope.get(Deduplicator).middleware;
     },
-  };
-}
+  }),
+});
 
 export default dedup;
