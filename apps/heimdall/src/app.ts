@@ -9,7 +9,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ActionTable } from './actions.js';
 import { adminUrl, assertAdminExposure, startAdmin } from './admin.js';
-import { parseHostPort, type ResolvedConfig } from './config.js';
+import { parseHostPort, type ResolvedConfig, resolverSettings } from './config.js';
 import { buildPlugins } from './plugins/registry.js';
 
 /** A started app (one process). */
@@ -67,11 +67,7 @@ export async function startApp(config: ResolvedConfig, options: StartAppOptions)
     listen: listenOptions(config, options.worker === true),
     logger,
     metrics: registry,
-    queryTimeoutMs: config.queryTimeoutMs,
-    drainTimeoutMs: config.drainTimeoutMs,
-    ednsPayloadSize: config.ednsPayloadSize,
-    onUnanswered: config.onUnanswered,
-    recursionAvailable: config.recursionAvailable,
+    ...resolverSettings(config), // queryTimeoutMs, drainTimeoutMs, ednsPayloadSize, onUnanswered, … as core declares them
   });
   let serving = false;
   let stopping: Promise<void> | undefined;

@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
 import { ConfigError } from '@heimdall/core';
+import { resolverSettingsSchema } from '@heimdall/core/pipeline';
 import { tcpLimits, UdpServer } from '@heimdall/core/transport';
 import { describe, expect, it } from 'vitest';
 import { parseCli } from './args.js';
-import { applyOverrides, defaultConfig, type HeimdallConfig, parseHostPort, resolveConfig, resolvePluginPaths, tcpSettingsSchema, udpSettingsSchema, validateConfig } from './config.js';
+import { applyOverrides, defaultConfig, type HeimdallConfig, parseHostPort, resolveConfig, resolvePluginPaths, resolverSettings, tcpSettingsSchema, udpSettingsSchema, validateConfig } from './config.js';
 
 /** The message of the ConfigError `fn` throws. */
 function problem(fn: () => unknown): string {
@@ -30,6 +31,12 @@ describe('config', () => {
     expect(c.udp).toEqual({ maxUdpPayload: 1232 });
     expect(c.workers).toBe(1);
     expect(c.logLevel).toBe('info');
+  });
+
+  it("passes every one of core's resolver settings through", () => {
+    const settings = resolverSettings(resolveConfig(undefined));
+    expect(Object.keys(settings)).toEqual(Object.keys(resolverSettingsSchema.properties));
+    expect(settings.queryTimeoutMs).toBe(5000);
   });
 
   it('does not modify its input', () => {

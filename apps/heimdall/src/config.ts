@@ -54,10 +54,10 @@ export const udpSettingsSchema = Type.Object(
 /** TCP listener settings (the bounds of core's `TcpServer`). */
 export const tcpSettingsSchema = Type.Object(
   {
-    idleTimeoutMs: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 10_000, description: 'Idle connection timeout, ms (RFC 7766 §6.2.3).' }),
-    frameTimeoutMs: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 2000, description: 'A query must arrive whole within this of its first byte (slow-loris), ms; else the connection is closed.' }),
+    idleTimeoutMs: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 10_000, description: 'Idle connection timeout, ms (RFC 7766 §6.2.3): no query in flight and no complete query or answer for this long; partial frames do not count.' }),
+    frameTimeoutMs: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 2000, description: 'A query must arrive whole within this many ms of its first byte, however slowly it trickles in (slow-loris); else the connection is closed.' }),
     maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'Open connections at most; at the limit the longest-idle one is closed to admit a new one.' }),
-    maxConnectionsPerClient: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 100, description: 'Open connections from one client address at most (0: no limit).' }),
+    maxConnectionsPerClient: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 100, description: 'Open connections from one client address at most (further ones are closed on accept); 0 = no limit.' }),
     maxMessageSize: Type.Integer({ minimum: 12, maximum: 65_535, default: 65_535, description: 'Largest accepted message, bytes.' }),
     maxInFlightPerConnection: Type.Integer({ minimum: 1, maximum: 65_535, default: 100, description: 'Pipelined queries processed at once per connection.' }),
   },
@@ -311,6 +311,13 @@ export function applyOverrides(config: HeimdallConfig, o: Overrides): HeimdallCo
     }
   }
   return out;
+}
+
+/** Core's resolver settings (`queryTimeoutMs`, `onUnanswered`, …: every field of core's `resolverSettingsSchema`) of a configuration, for `createResolver`. */
+export function resolverSettings(config: ResolvedConfig): Static<typeof resolverSettingsSchema> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(resolverSettingsSchema.properties)) out[key] = config[key as keyof ResolvedConfig];
+  return out as Static<typeof resolverSettingsSchema>;
 }
 
 /**

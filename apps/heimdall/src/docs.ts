@@ -57,7 +57,7 @@ function numberBounds(s: Json): string {
 
 function range(lo: unknown, hi: unknown, unit: string): string {
   if (typeof lo === 'number' && typeof hi === 'number') return lo === hi ? `${lo} ${unit}` : `${lo}..${hi} ${unit}`;
-  if (typeof lo === 'number') return lo === 1 && unit === 'chars' ? 'non-empty' : `≥ ${lo} ${unit}`;
+  if (typeof lo === 'number') return lo === 1 ? 'non-empty' : `≥ ${lo} ${unit}`;
   if (typeof hi === 'number') return `≤ ${hi} ${unit}`;
   return '';
 }
@@ -147,8 +147,8 @@ export function pluginDir(pkg: string): string | undefined {
 
 function pluginSection(p: PluginSchemaInfo): string {
   const dir = pluginDir(p.pkg);
-  const where = dir === undefined ? 'built into the app' : `\`${p.pkg}\`, [README](../${dir}/README.md)`;
-  const about = p.description === undefined ? `(${where})` : `${p.description} (${where})`;
+  const where = dir === undefined ? 'Built into the app.' : `Package \`${p.pkg}\` ([README](../${dir}/README.md)).`;
+  const about = p.description === undefined ? where : `${p.description}\n\n${where}`;
   const table = p.schema === undefined ? '_Options not declared as a schema yet: see the README._' : optionTable(p.schema);
   return `### \`${p.name}\`\n\n${about}\n\n${table}`;
 }
