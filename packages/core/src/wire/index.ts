@@ -31,3 +31,15 @@ export {
   parseIPv4,
   parseIPv6,
 } from './ip.js';
+export {
+  cacheKeyOf,
+  KEY_CD,
+  KEY_DO,
+  KEY_EDNS,
+  KEY_SUFFIX,
+  keyFlags,
+  QuestionKeyInfo,
+  queryKeyFlags,
+  questionKey,
+} from './key.js';
+export { copyForQuery, copyWithId, readTtl, setId, writeTtls, writeTtlsAt } from './patch.js';

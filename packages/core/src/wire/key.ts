@@ -1,0 +1,123 @@
+/**
+ * The cache/dedup question key, read straight from a query's bytes: the
+ * question name lowercased in wire form, QTYPE, QCLASS, then one character
+ * for the EDNS, DO and CD bits — one string allocation, no parsing.
+ */
+import { MAX_NAME_LENGTH, trySkipName } from './name.js';
+
+/** Key flag: the query carries an OPT record (EDNS). */
+export const KEY_EDNS = 1;
+/** Key flag: the DO bit (RFC 3225) is set in the query's OPT record. */
+export const KEY_DO = 2;
+/** Key flag: the CD bit (RFC 4035) is set in the query header. */
+export const KEY_CD = 4;
+
+/** One-character key suffixes indexed by the flag bits (`'0' + flags`; precomputed: no per-query string building). */
+export const KEY_SUFFIX: readonly string[] = Array.from({ length: 8 }, (_, i) => String.fromCharCode(0x30 + i));
+
+/**
+ * The second results of {@link questionKey} / {@link cacheKeyOf}: a
+ * caller-owned object (make one per middleware and reuse it, so the hot path
+ * allocates nothing), valid right after a call that returned a key.
+ */
+export class QuestionKeyInfo {
+  /** Offset just past the question name (the name is `request[12..nameEnd)`; QTYPE and QCLASS follow). */
+  nameEnd = 0;
+  /** The key flags ({@link KEY_EDNS} | {@link KEY_DO} | {@link KEY_CD}). */
+  flags = 0;
+}
+
+/**
+ * The key flags of a query ({@link KEY_EDNS} | {@link KEY_DO} |
+ * {@link KEY_CD}), read straight from the request bytes: CD from the header,
+ * EDNS presence and DO from the OPT record found by skipping the records that
+ * follow the question (a query normally has only the OPT). Returns -1 for a
+ * malformed record section: such a query is neither looked up nor cached.
+ *
+ * Cost: a few byte reads; no allocation (cheaper than decoding the OPT).
+ */
+export function queryKeyFlags(request: Buffer, questionEnd: number): number {
+  let flags = (request[3] & 0x10) !== 0 ? KEY_CD : 0;
+  const records = ((request[6] << 8) | request[7]) + ((request[8] << 8) | request[9]) + ((request[10] << 8) | request[11]);
+  const len = request.length;
+  let p = questionEnd;
+  for (let i = 0; i < records; i++) {
+    p = trySkipName(request, p, len);
+    if (p < 0 || p + 10 > len) return -1;
+    if (request[p] === 0 && request[p + 1] === 41) {
+      flags |= KEY_EDNS;
+      if ((request[p + 6] & 0x80) !== 0) flags |= KEY_DO;
+    }
+    p += 10 + ((request[p + 8] << 8) | request[p + 9]);
+    if (p > len) return -1;
+  }
+  return flags;
+}
+
+const keyScratch = Buffer.allocUnsafe(MAX_NAME_LENGTH + 5);
+
+/**
+ * The cache key of a query, straight from its bytes, in one string
+ * allocation: the question name in wire form with ASCII letters lowercased,
+ * QTYPE, QCLASS (exactly the format of `MessageReader.cacheKey()`), then one
+ * character `'0' + flags` ({@link KEY_EDNS} | {@link KEY_DO} | {@link KEY_CD}).
+ * Returns null when the question name is compressed or malformed, the
+ * question is cut short, or the records after it are malformed. On success
+ * fills `info` (`nameEnd`, `flags`). Never throws.
+ *
+ * Why not `cacheKey() + suffix`: appending to the codec's string makes a
+ * cons string that `Map.get` must flatten, which measured 3-4x the cost of
+ * building the whole key once (bench/cache.bench.ts).
+ */
+export function questionKey(request: Buffer, info: QuestionKeyInfo): string | null {
+  const len = request.length;
+  const k = keyScratch;
+  let p = 12;
+  let n = 0;
+  for (;;) {
+    if (p >= len) return null;
+    const l = request[p];
+    if (l === 0) break;
+    if (l > 63 || n + l + 2 > MAX_NAME_LENGTH) return null;
+    k[n++] = l;
+    p++;
+    const end = p + l;
+    if (end > len) return null;
+    for (; p < end; p++) {
+      const b = request[p];
+      k[n++] = b >= 0x41 && b <= 0x5a ? b | 0x20 : b;
+    }
+  }
+  k[n++] = 0;
+  const nameEnd = p + 1;
+  if (nameEnd + 4 > len) return null;
+  k[n++] = request[nameEnd];
+  k[n++] = request[nameEnd + 1];
+  k[n++] = request[nameEnd + 2];
+  k[n++] = request[nameEnd + 3];
+  const flags = queryKeyFlags(request, nameEnd + 4);
+  if (flags < 0) return null;
+  k[n++] = 0x30 + flags;
+  info.nameEnd = nameEnd;
+  info.flags = flags;
+  return k.latin1Slice(0, n);
+}
+
+/**
+ * {@link questionKey} for a query the cache and dedup handle, else null:
+ * not a response, opcode QUERY, exactly one question, not a zone transfer
+ * (AXFR/IXFR). Fills `info` on success. Never throws.
+ */
+export function cacheKeyOf(request: Buffer, info: QuestionKeyInfo): string | null {
+  if (request.length < 12 || (request[2] & 0xf8) !== 0 || request[4] !== 0 || request[5] !== 1) return null;
+  const key = questionKey(request, info);
+  if (key === null) return null;
+  const t = info.nameEnd;
+  if (request[t] === 0 && (request[t + 1] === 251 || request[t + 1] === 252)) return null;
+  return key;
+}
+
+/** The key flags back from the last character of a key made by {@link questionKey}. */
+export function keyFlags(key: string): number {
+  return (key.charCodeAt(key.length - 1) - 0x30) & 7;
+}
