@@ -57,7 +57,7 @@ async function checkWritableDir(dir: string): Promise<string | null> {
       return null;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') return `'${d}' is not writable (${code ?? (err as Error).message})`;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') return `'${d}' is not writable (${code ?? (err as Error).message})`;
       const parent = dirname(d);
       if (parent === d) return `no existing parent directory of '${dir}'`;
       d = parent;
