@@ -98,6 +98,14 @@ describe('header-only replies carry our OPT and echo the question when it parses
     }
   });
 
+  test('a compressed question name is never echoed (a pointer there cannot be decoded by the client)', async () => {
+    const { r } = resolver();
+    const q = Buffer.from([0, 1, 0x10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 0x00, 0, 1, 0, 1]); // opcode 2, qname = pointer to offset 0
+    const res = (await r.handle(q))!;
+    expect(res.length).toBe(12);
+    expect(decode(res).rcode).toBe(4);
+  });
+
   test('without OPT in the query there is none in the reply; a truncated message gets a bare header', async () => {
     const { r } = resolver();
     const q = encode({ id: 9, opcode: 2, questions: [{ name: 'a.test', type: 1 }] });

@@ -7,6 +7,18 @@ import { skipName } from '../packet/name.js';
 
 const OPT = 41;
 
+/** End of an uncompressed name at `at` (≤ 255 octets, labels ≤ 63), or -1. */
+function plainNameEnd(buf: Buffer, at: number): number {
+  let p = at;
+  for (;;) {
+    if (p >= buf.length) return -1;
+    const n = buf[p]!;
+    if (n === 0) return p + 1 - at > 255 ? -1 : p + 1;
+    if (n > 63) return -1;
+    p += 1 + n;
+  }
+}
+
 /**
  * A header-only reply (ID, opcode and RD echoed, QR set, RA per settings, CD
  * echoed), with the question echoed when there is exactly one and it parses,
@@ -24,11 +36,14 @@ export function bareResponse(request: Buffer, rcode: number, env: { readonly edn
   let optDo = -1; // -1: no OPT seen; 0/1: the DO bit
   try {
     let p = 12;
+    // Echo only a plain (uncompressed) single question: a pointer there can
+    // only point into the header or forward, which no client can decode.
+    const plain = qd === 1 ? plainNameEnd(request, 12) : -1;
+    if (plain >= 0 && plain + 4 <= len) qEnd = plain + 4;
     for (let i = 0; i < qd; i++) {
       p = skipName(request, p) + 4;
       if (p > len) throw new RangeError('truncated question');
     }
-    if (qd === 1) qEnd = p;
     const total = an + ns + ar;
     for (let i = 0; i < total; i++) {
       const owner = p;
