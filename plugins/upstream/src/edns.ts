@@ -13,13 +13,13 @@
  * truncation to the client's UDP size is the server transport's job.
  */
 import type { ClientInfo } from '@heimdall/core';
-import { MessageReader } from '@heimdall/core/packet';
+import { MessageReader, OptionCode, RecordType } from '@heimdall/core/packet';
 import { ipToBytes } from '@heimdall/core/wire';
 import { UpstreamError } from './errors.js';
 
-const OPT = 41;
-const OPT_ECS = 8;
-const OPT_EDE = 15;
+const OPT = RecordType.OPT;
+const OPT_ECS = OptionCode.CLIENT_SUBNET;
+const OPT_EDE = OptionCode.EDE;
 
 /** Client-subnet (RFC 7871) policy for upstream queries. */
 export type ClientSubnetPolicy =

@@ -6,6 +6,9 @@
  * RFC 5452 §9.1 asks of a reply before it is accepted.
  */
 import { MessageReader } from '@heimdall/core';
+import { copyWithId, equalsIgnoreCase, setId } from '@heimdall/core/wire';
+
+export { copyWithId, setId };
 
 /** Size of the fixed DNS header. */
 export const HEADER_SIZE = 12;
@@ -28,31 +31,9 @@ export function questionEnd(buf: Buffer): number {
 export function sameQuestion(query: Buffer, qEnd: number, reply: Buffer): boolean {
   if (reply.length < qEnd || reply.readUInt16BE(4) !== 1) return false;
   const nameEnd = qEnd - 4;
-  for (let i = HEADER_SIZE; i < nameEnd; i++) {
-    let a = query[i]!;
-    let b = reply[i]!;
-    if (a === b) continue;
-    if (a >= 0x41 && a <= 0x5a) a |= 0x20;
-    if (b >= 0x41 && b <= 0x5a) b |= 0x20;
-    if (a !== b) return false;
-  }
+  if (!equalsIgnoreCase(query, HEADER_SIZE, reply, HEADER_SIZE, nameEnd - HEADER_SIZE)) return false;
   for (let i = nameEnd; i < qEnd; i++) if (query[i] !== reply[i]) return false;
   return true;
-}
-
-/** A copy of `msg` with its ID set to `id` (the input is never modified: callers may share it). */
-export function copyWithId(msg: Buffer, id: number): Buffer {
-  const out = Buffer.allocUnsafe(msg.length);
-  msg.copy(out);
-  out[0] = id >>> 8;
-  out[1] = id & 0xff;
-  return out;
-}
-
-/** Overwrites the ID of a buffer this code owns. */
-export function setId(msg: Buffer, id: number): void {
-  msg[0] = id >>> 8;
-  msg[1] = id & 0xff;
 }
 
 /** The message ID. */
