@@ -7,7 +7,7 @@
  * never throws: a response it cannot fully account for is simply not cached.
  */
 import { OptionCode, RecordType } from '@heimdall/core';
-import { equalsIgnoreCase, plainNameEnd, readTtl, trySkipName } from '@heimdall/core/wire';
+import { equalsIgnoreCase, KEY_DO, KEY_EDNS, plainNameEnd, queryKeyFlags, readTtl, trySkipName } from '@heimdall/core/wire';
 
 /** What an entry answers. */
 export type EntryKind = 'positive' | 'nxdomain' | 'nodata' | 'servfail';
@@ -25,8 +25,9 @@ export interface CacheEntry {
   /**
    * Offset of the TTL field of every record in every section, OPT excluded
    * (its "TTL" holds EDNS flags). The TTL stored at each offset in `wire` is
-   * the record's TTL at `storedAt`, clamped to the entry TTL (and raised to
-   * the configured minimum); a served copy gets it minus the entry's age.
+   * the record's own TTL at `storedAt`, capped at `maxTtl` (a negative
+   * entry's: at the entry TTL) and raised to the configured minimum; a
+   * served copy gets it minus the entry's age.
    * In the store these live in the arena next to the wire bytes (u16 each);
    * this array is built only when an entry is materialised (cold paths).
    */
@@ -63,7 +64,8 @@ export type RejectReason =
   | 'no-soa'
   | 'zero-ttl'
   | 'ecs-scope'
-  | 'signed';
+  | 'signed'
+  | 'not-stored';
 
 /** The outcome of {@link analyzeResponse}: an entry, or the reason for not caching. */
 export type Analysis = { readonly entry: CacheEntry; readonly reason?: undefined } | { readonly entry?: undefined; readonly reason: RejectReason };
@@ -72,8 +74,9 @@ const OPT = RecordType.OPT;
 const SOA = RecordType.SOA;
 const TSIG = RecordType.TSIG;
 const OPTION_ECS = OptionCode.CLIENT_SUBNET;
-const OPTION_COOKIE = OptionCode.COOKIE;
-const OPTION_PADDING = OptionCode.PADDING;
+const OPTION_EDE = OptionCode.EDE;
+/** Our OPT record without options: root owner (1), TYPE, CLASS, TTL, RDLENGTH. */
+const OPT_FIXED = 11;
 
 const reject = (reason: RejectReason): Analysis => ({ reason });
 
@@ -83,7 +86,9 @@ const reject = (reason: RejectReason): Analysis => ({ reason });
  * - ID, QR, opcode QUERY, one question equal to the query's (name
  *   case-insensitively, type, class); TC clear; no TSIG; else not cached.
  * - NOERROR with answers: TTL = min over the answer records, clamped to
- *   [minTtl, maxTtl].
+ *   [minTtl, maxTtl]. Every record keeps its own TTL (capped at maxTtl,
+ *   raised to minTtl): the entry expires with the minimum, the RRsets with
+ *   longer TTLs count down from their own values.
  * - NXDOMAIN, or NOERROR without answers (NODATA): needs an SOA in the
  *   authority section; TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §5; also
  *   bounded by the answer TTLs of an NXDOMAIN CNAME chain), clamped to
@@ -93,8 +98,12 @@ const reject = (reason: RejectReason): Analysis => ({ reason });
  * - Any other rcode (including extended rcodes from OPT): not cached.
  * - A final TTL of 0: not cached. An ECS option with a non-zero scope prefix
  *   (RFC 7871 §7.3): not cached (the answer is only valid for a subnet).
- * - COOKIE and PADDING options are dropped from the stored OPT (they belong
- *   to one exchange); other options (EDE…) are kept.
+ * - OPT is hop-by-hop (RFC 6891 §6.1.1): the upstream's OPT record is not
+ *   stored. When the request has EDNS, the stored copy ends with the
+ *   resolver's own OPT: `ednsPayloadSize`, version 0, DO as in the request
+ *   (the cache key carries DO), and only the upstream's EDE options (RFC
+ *   8914); NSID, COOKIE, PADDING, ECS… stay with the exchange that carried
+ *   them. Without EDNS in the request, the stored copy has no OPT.
  *
  * Cost: one pass over the records, one allocation for the stored copy
  * (`alloc`: the store passes its arena; the default gives the copy its own
@@ -106,6 +115,7 @@ export function analyzeResponse(
   now: number,
   limits: TtlLimits,
   alloc: (length: number) => Buffer = Buffer.allocUnsafeSlow,
+  ednsPayloadSize = 1232,
 ): Analysis {
   const end = response.length;
   if (end < 12 || request.length < 12) return reject('malformed');
@@ -122,6 +132,8 @@ export function analyzeResponse(
     return reject('question-mismatch');
   }
   let rcode = response[3] & 0x0f;
+  const reqFlags = queryKeyFlags(request, reqNameEnd + 4);
+  if (reqFlags < 0) return reject('malformed');
 
   const an = (response[6] << 8) | response[7];
   const ns = (response[8] << 8) | response[9];
@@ -133,10 +145,12 @@ export function analyzeResponse(
   let minAnswer = Number.POSITIVE_INFINITY;
   let soaTtl = -1;
   let soaMinimum = -1;
+  let optRecord = -1; // owner name of the OPT record
   let optStart = -1; // rdata of the OPT record
   let optEnd = -1;
   let p = nameEnd + 4;
   for (let i = 0; i < total; i++) {
+    const recordStart = p;
     p = trySkipName(response, p, end);
     if (p < 0 || p + 10 > end) return reject('malformed');
     const type = (response[p] << 8) | response[p + 1];
@@ -146,6 +160,7 @@ export function analyzeResponse(
     if (type === OPT) {
       if (i < an + ns || optStart >= 0) return reject('malformed'); // RFC 6891 §6.1.1: one OPT, in the additional section
       rcode |= response[p + 4] << 4; // extended rcode
+      optRecord = recordStart;
       optStart = rd;
       optEnd = rd + rdlen;
     } else {
@@ -187,8 +202,8 @@ export function analyzeResponse(
   }
   if (ttl <= 0) return reject('zero-ttl');
 
-  // Walk the OPT options: reject ECS with a scope, drop COOKIE/PADDING.
-  let drop = 0;
+  // Walk the upstream's OPT options: reject ECS with a scope, keep only EDE for our own OPT.
+  let ede = 0;
   if (optStart >= 0) {
     for (let q = optStart; q < optEnd; ) {
       if (q + 4 > optEnd) return reject('malformed');
@@ -196,38 +211,44 @@ export function analyzeResponse(
       const len = (response[q + 2] << 8) | response[q + 3];
       if (q + 4 + len > optEnd) return reject('malformed');
       if (code === OPTION_ECS && len >= 4 && response[q + 7] !== 0) return reject('ecs-scope');
-      if (code === OPTION_COOKIE || code === OPTION_PADDING) drop += 4 + len;
+      if (code === OPTION_EDE) ede += 4 + len;
       q += 4 + len;
     }
   }
 
-  let wire: Buffer;
-  if (drop === 0) {
-    // `p` drops trailing junk.
-    wire = alloc(p);
-    response.copy(wire, 0, 0, p);
-  } else {
-    wire = alloc(p - drop);
-    response.copy(wire, 0, 0, optStart);
-    let w = optStart;
-    for (let q = optStart; q < optEnd; ) {
+  // The records without the upstream's OPT (`p` drops trailing junk), then ours when the request has EDNS.
+  const edns = (reqFlags & KEY_EDNS) !== 0;
+  const cut = optRecord >= 0 ? optEnd - optRecord : 0;
+  const body = p - cut;
+  const wire = alloc(body + (edns ? OPT_FIXED + ede : 0));
+  if (optRecord < 0) response.copy(wire, 0, 0, p);
+  else {
+    response.copy(wire, 0, 0, optRecord);
+    response.copy(wire, optRecord, optEnd, p);
+    for (let i = 0; i < n; i++) if (offsets[i] > optRecord) offsets[i] -= cut;
+  }
+  wire.writeUInt16BE(ar - (optRecord >= 0 ? 1 : 0) + (edns ? 1 : 0), 10);
+  if (edns) {
+    let w = body;
+    wire[w] = 0; // root owner
+    wire.writeUInt16BE(OPT, w + 1);
+    wire.writeUInt16BE(ednsPayloadSize, w + 3);
+    wire.writeUInt32BE((reqFlags & KEY_DO) !== 0 ? 0x8000 : 0, w + 5); // ext rcode 0 (only rcodes 0, 2, 3 are cached), version 0, DO
+    wire.writeUInt16BE(ede, w + 9);
+    w += OPT_FIXED;
+    for (let q = optStart; ede > 0 && q < optEnd; ) {
       const code = (response[q] << 8) | response[q + 1];
       const len = (response[q + 2] << 8) | response[q + 3];
-      if (code !== OPTION_COOKIE && code !== OPTION_PADDING) {
-        response.copy(wire, w, q, q + 4 + len);
-        w += 4 + len;
-      }
+      if (code === OPTION_EDE) w += response.copy(wire, w, q, q + 4 + len);
       q += 4 + len;
     }
-    response.copy(wire, w, optEnd, p);
-    wire.writeUInt16BE(optEnd - optStart - drop, optStart - 2);
-    for (let i = 0; i < n; i++) if (offsets[i] > optStart) offsets[i] -= drop;
   }
-  // Each record's TTL at storedAt, clamped, written into the stored copy.
+  // Each record's own TTL at storedAt (floored, capped), written into the stored copy.
+  const cap = kind === 'positive' ? limits.maxTtl : ttl;
   for (let i = 0; i < n; i++) {
     let t = ttls[i];
     if (t < floor) t = floor;
-    if (t > ttl) t = ttl;
+    if (t > cap) t = cap;
     wire.writeUInt32BE(t, offsets[i]);
   }
 

@@ -3,19 +3,29 @@
  * below answers, CoreDNS-style prefetch through the UPSTREAM service, and
  * RFC 8767 serve-stale.
  */
-import { type Clock, type DnsContext, EdeCode, type Logger, type Middleware, type Next, type Upstream } from '@heimdall/core';
+import {
+  CACHE_RESULT,
+  CLOCK,
+  type Clock,
+  type DnsContext,
+  EdeCode,
+  type Logger,
+  type Middleware,
+  type Next,
+  PLUGIN_LOGGER,
+  PLUGIN_METRICS,
+  type PluginMetrics,
+  UPSTREAM,
+  type Upstream,
+} from '@heimdall/core';
+import { inject, injectable, optional } from '@heimdall/core/di';
 import { cacheKeyOf, KEY_CD, KEY_DO, KEY_EDNS, QuestionKeyInfo } from '@heimdall/core/wire';
 import { type CacheEntry, KIND_SERVFAIL } from './entry.js';
-import type { CacheStore } from './store.js';
+import { registerCacheMetrics } from './stats.js';
+import { CacheStore } from './store.js';
+import { CacheTiers } from './tiers.js';
 
 type Ctx = DnsContext;
-
-/**
- * Per-query marker: a middleware after the cache that answers with something
- * that must not be stored (a per-client answer, a synthesized reply) sets
- * `ctx.state.set(NO_CACHE, true)`.
- */
-export const NO_CACHE: unique symbol = Symbol.for('heimdall.cache.noCache');
 
 /** RFC 8914 info codes "Stale Answer", "Stale NXDOMAIN Answer" and "Cached Error" (a SERVFAIL answered from the cache). */
 const EDE_STALE_ANSWER = EdeCode.STALE_ANSWER;
@@ -35,6 +45,8 @@ export interface CacheMiddlewareDeps {
   readonly upstream?: Upstream | null;
   /** Where background refresh failures are logged (debug level). */
   readonly logger?: Logger | null;
+  /** Tiers below L1 (`CACHE_TIERS`); null/undefined or an empty list: none. */
+  readonly tiers?: CacheTiers | null;
 }
 
 /**
@@ -91,20 +103,33 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
    * failed are here; cleared on success, pruned when it outgrows the cache.
    */
   const recheck = new Map<string, number>();
+  const tiers = deps.tiers != null && deps.tiers.list.length > 0 ? deps.tiers : null;
+  /**
+   * The resolver's EDNS payload size, for the OPT record of stored answers.
+   * Read from the query context on each miss (core has no public accessor yet).
+   */
+  let payload = 1232;
+
+  /** Stores an answer in L1 and writes it through to the tiers when it was stored. */
+  function storeAnswer(key: string, response: Buffer, request: Buffer, now: number) {
+    const a = store.insert(key, response, request, now, payload);
+    if (tiers !== null && a.entry !== undefined) tiers.write(key, a.entry);
+    return a;
+  }
 
   /**
-   * Stores the chain's answer, unless marked NO_CACHE or an entry stored
+   * Stores the chain's answer, unless marked `ctx.noCache` or an entry stored
    * since this query's lookup (`since`) already answers it: behind dedup, a
    * burst of identical misses would otherwise analyse and store the same
    * response once per query.
    */
   function insertFrom(ctx: Ctx, key: string, since: number): void {
     const response = ctx.response;
-    if (response === null || ctx.state.get(NO_CACHE) === true) return;
+    if (response === null || ctx.noCache) return;
     const current = store.peek(key);
     if (current !== undefined && store.slotStoredAt(current) >= since && store.slotKind(current) !== KIND_SERVFAIL) return;
     try {
-      store.insert(key, response, ctx.request, clock.now());
+      storeAnswer(key, response, ctx.request, clock.now());
     } catch (err) {
       // Caching is best effort: a response we cannot store still goes to the client.
       logger?.warn({ err, plugin: 'cache' }, 'plugin/cache: could not store a response');
@@ -136,7 +161,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
       p = Promise.reject(e);
     }
     p.then((response) => {
-      const a = store.insert(key, response, query, clock.now());
+      const a = storeAnswer(key, response, query, clock.now());
       if (!released && (a.entry === undefined || a.entry.kind === 'servfail')) stats.refreshFailures++;
     })
       .catch((err: unknown) => {
@@ -149,6 +174,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
   function answerStale(ctx: Ctx, entry: CacheEntry, flags: number): Buffer {
     const out = store.serveStale(entry, ctx.request, flags, stale!.answerTtl);
     ctx.response = out;
+    ctx.set(CACHE_RESULT, 'stale');
     ctx.ede(entry.kind === 'nxdomain' ? EDE_STALE_NXDOMAIN_ANSWER : EDE_STALE_ANSWER);
     return ctx.response ?? out;
   }
@@ -216,7 +242,41 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     });
   }
 
-  function miss(ctx: Ctx, next: Next, key: string, slot: number | undefined, flags: number, now: number): void | Promise<void> {
+  /** Answers from an entry a tier returned, promoted into L1 first. False when it cannot (the chain then answers). */
+  function fromTier(ctx: Ctx, key: string, entry: CacheEntry, nameEnd: number, flags: number, now: number): boolean {
+    // A tier's SERVFAIL must not replace an L1 entry that can still answer stale.
+    if (entry.kind === 'servfail' && store.peek(key) !== undefined) return false;
+    if (!store.setRaw(key, entry, now)) return false;
+    const slot = store.peek(key) as number;
+    const out = store.serve(slot, ctx.request, nameEnd, flags, now);
+    if (out === null) return false;
+    stats.tierHits++;
+    ctx.response = out;
+    ctx.set(CACHE_RESULT, 'hit');
+    if (entry.kind === 'servfail') ctx.ede(EDE_CACHED_ERROR);
+    return true;
+  }
+
+  /** L1 miss: the tiers (a sync tier answers at once; async ones within the budget), then the chain. */
+  function miss(ctx: Ctx, next: Next, key: string, slot: number | undefined, nameEnd: number, flags: number, now: number): void | Promise<void> {
+    ctx.set(CACHE_RESULT, 'miss');
+    payload = ctx._env.ednsPayloadSize;
+    if (tiers !== null) {
+      const found = tiers.lookup(key, now, payload);
+      if (found instanceof Promise) {
+        return found.then((entry) => {
+          const t = clock.now();
+          // The slot number did not survive the await: look it up again.
+          if (entry === undefined || !fromTier(ctx, key, entry, nameEnd, flags, t)) return chain(ctx, next, key, store.peek(key), flags, t);
+        });
+      }
+      if (found !== undefined && fromTier(ctx, key, found, nameEnd, flags, now)) return;
+    }
+    return chain(ctx, next, key, slot, flags, now);
+  }
+
+  /** No fresh entry anywhere: serve-stale flow, or the chain and then the store. */
+  function chain(ctx: Ctx, next: Next, key: string, slot: number | undefined, flags: number, now: number): void | Promise<void> {
     stats.misses++;
     if (slot !== undefined) {
       if (stale !== null && now >= store.slotExpiresAt(slot) && store.isServeableStale(slot, now)) {
@@ -238,7 +298,10 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
 
   return function cache(ctx: Ctx, next: Next): void | Promise<void> {
     const key = cacheKeyOf(ctx.request, keyInfo);
-    if (key === null) return next();
+    if (key === null) {
+      ctx.set(CACHE_RESULT, 'miss'); // not a cacheable question: never looked up, never stored
+      return next();
+    }
     const nameEnd = keyInfo.nameEnd;
     const flags = keyInfo.flags;
     const now = clock.now();
@@ -247,6 +310,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
       const out = store.serve(slot, ctx.request, nameEnd, flags, now);
       if (out !== null) {
         ctx.response = out;
+        ctx.set(CACHE_RESULT, 'hit');
         const kind = store.slotKind(slot);
         if (kind === KIND_SERVFAIL) ctx.ede(EDE_CACHED_ERROR);
         if (prefetch !== null) {
@@ -263,6 +327,34 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
         return;
       }
     }
-    return miss(ctx, next, key, slot, flags, now);
+    return miss(ctx, next, key, slot, nameEnd, flags, now);
   };
+}
+
+/**
+ * The cache's middleware, built once per cache instance in its scope
+ * (`handle` is what goes into the chain). Registers the cache's metrics.
+ * Prefetch needs `UPSTREAM` (without it, prefetch is off); tiers come from
+ * `CACHE_TIERS` through {@link CacheTiers}.
+ */
+@injectable()
+export class CacheMiddleware {
+  readonly handle: Middleware;
+
+  constructor(
+    @inject(CacheStore) store: CacheStore,
+    @inject(CacheTiers) tiers: CacheTiers,
+    @inject(CLOCK) clock: Clock,
+    @inject(PLUGIN_LOGGER) logger: Logger,
+    @inject(PLUGIN_METRICS) metrics: PluginMetrics,
+    @inject(UPSTREAM) @optional() upstream: Upstream | undefined,
+  ) {
+    registerCacheMetrics(
+      metrics,
+      store.stats,
+      () => store.size,
+      () => store.bytes,
+    );
+    this.handle = createCacheMiddleware(store, { clock, upstream: upstream ?? null, logger, tiers });
+  }
 }

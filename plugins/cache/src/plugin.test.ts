@@ -1,10 +1,20 @@
-import { type ClientInfo, ConfigError, createResolver, type HeimdallPlugin, type Resolver, UPSTREAM, type Upstream } from '@heimdall/core';
-import { ContainerModule } from 'inversify';
+import {
+  CACHE_CONTROL,
+  type CacheControl,
+  type ClientInfo,
+  ConfigError,
+  createResolver,
+  type HeimdallPlugin,
+  type Registry as RegistryType,
+  type Resolver,
+  UPSTREAM,
+  type Upstream,
+} from '@heimdall/core';
+import { ContainerModule } from '@heimdall/core/di';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NO_CACHE } from './middleware.js';
 import { cache } from './plugin.js';
-import { CACHE_STORE, type CacheStore } from './store.js';
+import { CacheStore } from './store.js';
 import { aRecords, decode, flush, ManualClock, makeQuery, makeResponse, soa, ttlsOf } from './test-util.js';
 
 const CLIENT: ClientInfo = { address: '192.0.2.10', port: 5300, family: 4, transport: 'udp' };
@@ -21,11 +31,13 @@ function fakeUpstream(handler: Handler) {
       return current(decode(query), query);
     },
   };
+  const FAKE = Symbol('fake upstream');
   const plugin: HeimdallPlugin = {
     name: 'fake-upstream',
-    module: new ContainerModule((o) => {
-      o.bind(UPSTREAM).toConstantValue(upstream);
+    module: new ContainerModule(({ bind }) => {
+      bind(FAKE).toConstantValue(upstream);
     }),
+    provides: [{ token: UPSTREAM, use: FAKE }],
     middleware: () => async (ctx) => {
       ctx.response = await upstream.resolve(ctx.request);
     },
@@ -61,10 +73,10 @@ afterEach(async () => {
 function setup(options: Parameters<typeof cache>[0], handler: Handler) {
   const clock = new ManualClock();
   const up = fakeUpstream(handler);
-  const metrics = new Registry();
+  const metrics: RegistryType = new Registry();
   const resolver = createResolver({ plugins: [cache(options), up.plugin], clock, metrics });
   resolvers.push(resolver);
-  const store = resolver.container.get<CacheStore>(CACHE_STORE);
+  const store = resolver.scope('cache').get(CacheStore);
   return { clock, up, resolver, store, metrics };
 }
 
@@ -167,19 +179,23 @@ describe('cache plugin', () => {
     expect(up.calls.length).toBe(4);
   });
 
-  it('does not store a response marked NO_CACHE', async () => {
+  it('does not store a response marked ctx.noCache', async () => {
     const clock = new ManualClock();
+    let noCache = true;
     const marker: HeimdallPlugin = {
       name: 'marker',
       middleware: () => (ctx) => {
-        ctx.state.set(NO_CACHE, true);
+        ctx.noCache = noCache;
         ctx.response = answerA(60)(decode(ctx.request), ctx.request) as Buffer;
       },
     };
     const resolver = createResolver({ plugins: [cache(), marker], clock });
     resolvers.push(resolver);
     await ask(resolver, makeQuery('private.example'));
-    expect(resolver.container.get<CacheStore>(CACHE_STORE).size).toBe(0);
+    expect(resolver.container.get<CacheControl>(CACHE_CONTROL).size).toBe(0);
+    noCache = false;
+    await ask(resolver, makeQuery('private.example'));
+    expect(resolver.container.get<CacheControl>(CACHE_CONTROL).size).toBe(1);
   });
 
   it('prefetches a popular entry in the background before it expires', async () => {
@@ -419,13 +435,19 @@ describe('cache plugin', () => {
 
   it('validates options with ConfigError naming the field', () => {
     expect(() => cache({ maxTtl: -1 })).toThrow(ConfigError);
-    expect(() => cache({ maxTtl: -1 })).toThrow(/^cache\.maxTtl:/);
-    expect(() => cache({ prefetch: { percentage: 95 } })).toThrow(/cache\.prefetch\.percentage/);
-    expect(() => cache({ servfailTtl: 600 })).toThrow(/cache\.servfailTtl: must be between 0 and 300/);
-    expect(() => cache({ policy: 'fifo' as any })).toThrow(/cache\.policy/);
-    expect(() => cache({ minTtl: 100, maxTtl: 10 })).toThrow(/cache\.minTtl/);
-    expect(() => cache({ serveStale: 'yes' as any })).toThrow(/cache\.serveStale/);
-    expect(() => cache({ bogus: 1 } as any)).toThrow(/cache\.bogus: unknown option/);
+    expect(() => cache({ maxTtl: -1 })).toThrow(/^cache\.maxTtl: must be an integer in 0\.\.2147483647$/);
+    expect(() => cache({ prefetch: { percentage: 95 } })).toThrow('cache.prefetch.percentage: must be an integer in 10..90');
+    expect(() => cache({ servfailTtl: 600 })).toThrow('cache.servfailTtl: must be an integer in 0..300');
+    expect(() => cache({ policy: 'fifo' as any })).toThrow('cache.policy: must be "sieve" or "lru" or "s3fifo"');
+    expect(() => cache({ minTtl: 100, maxTtl: 10 })).toThrow('cache.minTtl: must not exceed maxTtl (10)');
+    expect(() => cache({ minNegativeTtl: 100, maxNegativeTtl: 10 })).toThrow('cache.minNegativeTtl: must not exceed maxNegativeTtl (10)');
+    expect(() => cache({ minTtl: 100, maxTtl: 10 }, { name: 'cache-lan' })).toThrow(/^cache-lan\.minTtl:/);
+    expect(() => cache({ serveStale: 'yes' as any })).toThrow('cache.serveStale: must be true or false or an object');
+    expect(() => cache({ serveStale: { answerTtl: 0 } })).toThrow('cache.serveStale.answerTtl: must be an integer in 1..86400');
+    expect(() => cache({ tiers: { timeoutMs: 0 } })).toThrow('cache.tiers.timeoutMs: must be an integer in 1..2000');
+    expect(() => cache({ bogus: 1 } as any)).toThrow(/^cache\.bogus: unknown option \(known: maxEntries, /);
+    expect(cache().options).toMatchObject({ maxEntries: 100_000, prefetch: false, serveStale: false, tiers: { timeoutMs: 20 } });
+    expect(cache({ prefetch: true, serveStale: {} }).options).toMatchObject({ prefetch: true, serveStale: { maxStaleAge: 86_400_000, clientTimeout: 1800 } });
   });
 });
 

@@ -1,26 +1,19 @@
 /**
- * The `cache` plugin factory: binds the store under CACHE_STORE, builds the
- * middleware, registers the metrics and runs the expiry sweep between
- * `start` and `stop`.
+ * The `cache` plugin: an in-memory L1 of wire-format answers in the plugin's
+ * scope (store, tiers, middleware), `CACHE_CONTROL` and an `ADMIN_ACTIONS`
+ * group for everyone else, and the expiry sweep between `start` and `stop`.
  */
-import { CLOCK, type Clock, type HeimdallPlugin, LOGGER, type Logger, METRICS, type Registry, systemClock, UPSTREAM, type Upstream } from '@heimdall/core';
-import { ContainerModule } from 'inversify';
-import { createCacheMiddleware } from './middleware.js';
-import { type CacheOptions, resolveCacheOptions } from './options.js';
-import { registerCacheMetrics } from './stats.js';
-import { CACHE_STORE, CacheStore } from './store.js';
-
-type Container = Parameters<NonNullable<HeimdallPlugin['start']>>[0];
-
-const registered = new WeakSet<object>();
-
-function optional<T>(container: Container, token: symbol): T | undefined {
-  return container.isBound(token) ? container.get<T>(token) : undefined;
-}
+import { ADMIN_ACTIONS, CACHE_CONTROL, definePlugin } from '@heimdall/core';
+import { ContainerModule } from '@heimdall/core/di';
+import { CacheAdmin, CacheControlService } from './control.js';
+import { CacheMiddleware } from './middleware.js';
+import { cacheOptionsSchema, cacheSettings } from './options.js';
+import { CacheStore } from './store.js';
+import { CacheTiers } from './tiers.js';
 
 /**
- * The cache plugin. Options are validated now (a bad field throws
- * `ConfigError` naming it, e.g. `cache.maxTtl: must be an integer`).
+ * The cache plugin. Options are validated at the call (a bad field throws
+ * `ConfigError` naming it, e.g. `cache.maxTtl: must be an integer in 0..2147483647`).
  *
  * Place it after policy plugins (blocking, ACL) and before dedup and
  * upstream: `plugins: [blocking(...), cache({ prefetch: true }), dedup(), upstream(...)]`.
@@ -30,42 +23,29 @@ function optional<T>(container: Container, token: symbol): T | undefined {
  *   plugins: [cache({ maxEntries: 50_000, serveStale: { maxStaleAge: 86_400_000 } }), upstream({ servers: ['1.1.1.1'] })],
  * });
  */
-export function cache(options: CacheOptions = {}): HeimdallPlugin {
-  const resolved = resolveCacheOptions(options);
-  return {
-    name: 'cache',
-    module: new ContainerModule((o) => {
-      o.bind<CacheStore>(CACHE_STORE)
-        .toDynamicValue((ctx) => new CacheStore(resolved, ctx.get<Clock>(CLOCK, { optional: true }) ?? systemClock))
-        .inSingletonScope();
-    }),
-    middleware(container) {
-      const store = container.get<CacheStore>(CACHE_STORE);
-      const clock = optional<Clock>(container, CLOCK) ?? systemClock;
-      const registry = optional<Registry>(container, METRICS);
-      if (registry !== undefined && !registered.has(registry)) {
-        registered.add(registry);
-        registerCacheMetrics(
-          registry,
-          store.stats,
-          () => store.size,
-          () => store.bytes,
-        );
-      }
-      const logger = optional<Logger>(container, LOGGER);
-      return createCacheMiddleware(store, {
-        clock,
-        upstream: optional<Upstream>(container, UPSTREAM) ?? null,
-        logger: logger?.child({ plugin: 'cache' }) ?? null,
-      });
-    },
-    start(container) {
-      container.get<CacheStore>(CACHE_STORE).startSweeping(optional<Clock>(container, CLOCK) ?? systemClock);
-    },
-    stop(container) {
-      container.get<CacheStore>(CACHE_STORE).stopSweeping();
-    },
-  };
-}
+export const cache = definePlugin({
+  name: 'cache',
+  description: 'In-memory cache of wire-format answers: RFC 2308 negative caching, prefetch, RFC 8767 serve-stale, tiers below it.',
+  options: cacheOptionsSchema,
+  setup: (o, { name }) => {
+    cacheSettings(o, name); // the cross-field checks, at the factory call
+    return {
+      module: new ContainerModule(({ bind }) => {
+        bind(CacheStore).toSelf();
+        bind(CacheTiers).toSelf();
+        bind(CacheMiddleware).toSelf();
+        bind(CacheControlService).toSelf();
+        bind(CacheAdmin).toSelf();
+      }),
+      provides: [
+        { token: CACHE_CONTROL, use: CacheControlService },
+        { token: ADMIN_ACTIONS, use: CacheAdmin },
+      ],
+      middleware: (scope) => scope.get(CacheMiddleware).handle,
+      start: (scope) => scope.get(CacheStore).startSweeping(),
+      stop: (scope) => scope.get(CacheStore).stopSweeping(),
+    };
+  },
+});
 
 export default cache;

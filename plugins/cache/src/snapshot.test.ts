@@ -1,14 +1,14 @@
+import { plainNameEnd, QuestionKeyInfo, questionKey } from '@heimdall/core/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CacheSnapshotError, createSnapshot, readEntry, restoreSnapshot, serializeEntry } from './snapshot.js';
-import { CacheStore } from './store.js';
-import { aRecords, decode, makeQuery, makeResponse, soa, ttlsOf } from './test-util.js';
-import { plainNameEnd, QuestionKeyInfo, questionKey } from '@heimdall/core/wire';
+import type { CacheStore } from './store.js';
+import { aRecords, decode, makeQuery, makeResponse, newStore, soa, ttlsOf } from './test-util.js';
 
 const T0 = 1_700_000_000_000;
 
 function filled(): CacheStore {
-  const store = new CacheStore({ serveStale: { maxStaleAge: 60_000 } });
+  const store = newStore({ serveStale: { maxStaleAge: 60_000 } });
   for (let i = 0; i < 20; i++) {
     const name = `Host${i}.Example.com`;
     const q = makeQuery(name, { edns: i % 2 === 0, do: i % 4 === 0 });
@@ -25,7 +25,7 @@ describe('cache snapshots', () => {
   it('round-trips a store: same keys, same answers, TTLs keep counting from the original store time', () => {
     const a = filled();
     const snap = createSnapshot(a);
-    const b = new CacheStore({ serveStale: { maxStaleAge: 60_000 } });
+    const b = newStore({ serveStale: { maxStaleAge: 60_000 } });
     expect(restoreSnapshot(b, snap, T0 + 50_000)).toEqual({ restored: 20, skipped: 0 });
     expect(b.size).toBe(20);
     for (const [key, e] of a.entries()) {
@@ -46,7 +46,7 @@ describe('cache snapshots', () => {
 
   it('skips entries too old to keep', () => {
     const snap = createSnapshot(filled());
-    const b = new CacheStore({ serveStale: { maxStaleAge: 60_000 } });
+    const b = newStore({ serveStale: { maxStaleAge: 60_000 } });
     const r = restoreSnapshot(b, snap, T0 + 170_000); // TTLs 100..120 s + 60 s stale window
     expect(r.restored + r.skipped).toBe(20);
     expect(r.skipped).toBeGreaterThan(0);
@@ -54,7 +54,7 @@ describe('cache snapshots', () => {
 
   it('rejects a foreign or truncated snapshot without touching the store', () => {
     const snap = createSnapshot(filled());
-    const b = new CacheStore();
+    const b = newStore();
     expect(() => restoreSnapshot(b, Buffer.from('nope nope'))).toThrow(CacheSnapshotError);
     expect(() => restoreSnapshot(b, snap.subarray(0, snap.length - 3), T0)).toThrow(/truncated/);
     expect(() => restoreSnapshot(b, Buffer.concat([snap, Buffer.from([0])]), T0)).toThrow(/trailing/);
@@ -75,7 +75,7 @@ describe('cache snapshots', () => {
       fc.property(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (edits) => {
         const s = Buffer.from(snap);
         for (const [pos, val] of edits) s[pos % s.length] = val;
-        const b = new CacheStore({ serveStale: true });
+        const b = newStore({ serveStale: true });
         try {
           restoreSnapshot(b, s, T0);
         } catch (e) {

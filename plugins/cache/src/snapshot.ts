@@ -7,9 +7,9 @@
  * corrupt or foreign snapshot raises {@link CacheSnapshotError} instead of
  * putting bad entries in the cache.
  */
+import { KEY_CD, KEY_DO, KEY_EDNS, plainNameEnd, trySkipName } from '@heimdall/core/wire';
 import { type CacheEntry, ENTRY_KINDS } from './entry.js';
 import type { CacheStore } from './store.js';
-import { KEY_CD, KEY_DO, KEY_EDNS, plainNameEnd } from '@heimdall/core/wire';
 
 const ENTRY_VERSION = 1;
 const MAGIC = 0x48444331; // "HDC1"
@@ -62,12 +62,25 @@ export function serializeEntry(key: string, entry: CacheEntry): Buffer {
   return out;
 }
 
+/** What {@link readEntry} returns. */
+export interface ReadEntry {
+  readonly key: string;
+  readonly entry: CacheEntry;
+  /** Offset just after the entry in the buffer read. */
+  readonly next: number;
+  /** Offset in `entry.wire` of the OPT record's CLASS field (the UDP payload size), or -1 without OPT. */
+  readonly optPayload: number;
+}
+
 /**
  * Reads one entry at `offset`. The returned entry's `wire` is a copy (it
  * never points into `buf`). Throws {@link CacheSnapshotError} on anything
- * inconsistent.
+ * inconsistent: lengths, timestamps, a key that is not the one the stored
+ * question produces, records that do not parse, TTL offsets that are not
+ * exactly the TTL fields of the records (OPT excluded), an OPT record that
+ * disagrees with the key's EDNS/DO flags.
  */
-export function readEntry(buf: Buffer, offset = 0): { key: string; entry: CacheEntry; next: number } {
+export function readEntry(buf: Buffer, offset = 0): ReadEntry {
   let p = offset;
   const need = (n: number, what: string): void => {
     if (p + n > buf.length) throw new CacheSnapshotError(`truncated ${what}`, p);
@@ -118,11 +131,42 @@ export function readEntry(buf: Buffer, offset = 0): { key: string; entry: CacheE
   for (let i = 0; i < n; i++) {
     const o = buf.readUInt16BE(p + 2 * i);
     if (o < nameEnd + 4 || o + 4 > wireLength) throw new CacheSnapshotError(`TTL offset ${o} outside the records`, p + 2 * i);
-    if (wire.readUInt32BE(o) > ttl) throw new CacheSnapshotError('record TTL above the entry TTL', wireStart + o);
+    // Records keep their own TTLs (an RRset may outlive the entry's minimum), within RFC 2181 §8.
+    if (wire.readUInt32BE(o) > 0x7fffffff) throw new CacheSnapshotError('record TTL over 2^31 - 1', wireStart + o);
     offsets.push(o);
   }
   p += 2 * n;
-  return { key, entry: { wire, nameEnd, ttlOffsets: offsets, kind, ttl, storedAt, expiresAt }, next: p };
+  const optPayload = checkRecords(wire, nameEnd, offsets, flagChar, wireStart);
+  return { key, entry: { wire, nameEnd, ttlOffsets: offsets, kind, ttl, storedAt, expiresAt }, next: p, optPayload };
+}
+
+/**
+ * Walks the records of a stored response: they must parse to the end of the
+ * wire, the TTL offsets must be exactly their TTL fields in order (OPT
+ * excluded), and an OPT record must be present exactly when the key says
+ * EDNS, with the key's DO bit. Returns the offset of the OPT's CLASS field, or -1.
+ */
+function checkRecords(wire: Buffer, nameEnd: number, offsets: readonly number[], flags: number, at: number): number {
+  const records = ((wire[6] << 8) | wire[7]) + ((wire[8] << 8) | wire[9]) + ((wire[10] << 8) | wire[11]);
+  const answerAndAuthority = ((wire[6] << 8) | wire[7]) + ((wire[8] << 8) | wire[9]);
+  let p = nameEnd + 4;
+  let k = 0;
+  let opt = -1;
+  for (let i = 0; i < records; i++) {
+    p = trySkipName(wire, p);
+    if (p < 0 || p + 10 > wire.length) throw new CacheSnapshotError('records do not parse', at + Math.max(p, 0));
+    const type = (wire[p] << 8) | wire[p + 1];
+    if (type === 41) {
+      if (opt >= 0 || i < answerAndAuthority) throw new CacheSnapshotError('misplaced or repeated OPT record', at + p);
+      opt = p + 2;
+    } else if (offsets[k++] !== p + 4) throw new CacheSnapshotError('TTL offsets do not match the records', at + p + 4);
+    p += 10 + ((wire[p + 8] << 8) | wire[p + 9]);
+  }
+  if (p !== wire.length) throw new CacheSnapshotError('records do not end with the wire', at + Math.min(p, wire.length));
+  if (k !== offsets.length) throw new CacheSnapshotError('more TTL offsets than records', at);
+  if ((opt >= 0) !== ((flags & KEY_EDNS) !== 0)) throw new CacheSnapshotError('OPT record and key EDNS flag disagree', at);
+  if (opt >= 0 && ((wire[opt + 4] & 0x80) !== 0) !== ((flags & KEY_DO) !== 0)) throw new CacheSnapshotError('OPT DO bit and key DO flag disagree', at + opt + 4);
+  return opt;
 }
 
 /**

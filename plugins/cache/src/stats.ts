@@ -3,8 +3,7 @@
  * prom-client only when the registry is scraped (`collect()`), so a hit costs
  * one integer increment and no label lookup.
  */
-import type { Registry } from 'prom-client';
-import { Counter, Gauge } from 'prom-client';
+import type { PluginMetrics } from '@heimdall/core';
 
 /** Counters of one cache. All monotonic except where noted. */
 export class CacheStats {
@@ -32,6 +31,12 @@ export class CacheStats {
   refreshFailures = 0;
   /** Stale answers served (RFC 8767). */
   staleAnswers = 0;
+  /** L1 misses answered from a cache tier (also counted in `hits`). */
+  tierHits = 0;
+  /** Asynchronous tier reads abandoned at the `tiers.timeoutMs` budget. */
+  tierTimeouts = 0;
+  /** Tier reads that threw, rejected or returned an entry that did not hold up; tier writes/flushes that threw. */
+  tierErrors = 0;
 }
 
 /** Metric names (with the `heimdall_cache_` prefix) and the stat each one reads. */
@@ -48,44 +53,39 @@ const COUNTERS: ReadonlyArray<readonly [string, keyof CacheStats, string]> = [
   ['prefetches_total', 'prefetches', 'Background prefetches started.'],
   ['refresh_failures_total', 'refreshFailures', 'Background refreshes that failed.'],
   ['stale_answers_total', 'staleAnswers', 'Stale answers served (RFC 8767).'],
+  ['tier_hits_total', 'tierHits', 'L1 misses answered from a cache tier.'],
+  ['tier_timeouts_total', 'tierTimeouts', 'Tier reads abandoned at the tiers.timeoutMs budget.'],
+  ['tier_errors_total', 'tierErrors', 'Tier reads, writes or flushes that failed, and tier entries that did not validate.'],
 ];
 
 /**
- * Registers the cache's metrics in `registry`: one counter per stat plus the
- * `heimdall_cache_entries` and `heimdall_cache_bytes` gauges read from
- * `size()`/`bytes()`. Values are copied from `stats` at scrape time.
+ * Registers the cache's metrics through the plugin's `PLUGIN_METRICS` (names
+ * `heimdall_<instance>_hits_total`…, so `heimdall_cache_…` for the default
+ * instance): one counter per stat plus the `entries` and `bytes` gauges read
+ * from `size()`/`bytes()`. Values are copied from `stats` at scrape time.
  */
-export function registerCacheMetrics(
-  registry: Registry,
-  stats: CacheStats,
-  size: () => number,
-  bytes: () => number,
-  prefix = 'heimdall_cache_',
-): void {
-  for (const [suffix, field, help] of COUNTERS) {
-    new Counter({
-      name: prefix + suffix,
+export function registerCacheMetrics(metrics: PluginMetrics, stats: CacheStats, size: () => number, bytes: () => number): void {
+  for (const [name, field, help] of COUNTERS) {
+    metrics.counter({
+      name,
       help,
-      registers: [registry],
-      collect(this: Counter) {
+      collect() {
         this.reset();
         this.inc(stats[field]);
       },
     });
   }
-  new Gauge({
-    name: `${prefix}entries`,
+  metrics.gauge({
+    name: 'entries',
     help: 'Entries in the cache (fresh and stale).',
-    registers: [registry],
-    collect(this: Gauge) {
+    collect() {
       this.set(size());
     },
   });
-  new Gauge({
-    name: `${prefix}bytes`,
+  metrics.gauge({
+    name: 'bytes',
     help: 'Bytes charged against maxBytes.',
-    registers: [registry],
-    collect(this: Gauge) {
+    collect() {
       this.set(bytes());
     },
   });

@@ -1,8 +1,8 @@
+import { KEY_DO, KEY_EDNS, plainNameEnd } from '@heimdall/core/wire';
 import { describe, expect, it } from 'vitest';
 import { analyzeResponse, entrySize } from './entry.js';
-import { CacheStore } from './store.js';
-import { aRecords, compressedResponse, decode, makeQuery, makeResponse, soa, ttlsOf } from './test-util.js';
-import { KEY_DO, KEY_EDNS, plainNameEnd } from '@heimdall/core/wire';
+import type { CacheStore } from './store.js';
+import { aRecords, compressedResponse, decode, makeQuery, makeResponse, newStore, soa, ttlsOf } from './test-util.js';
 
 const T0 = 1_700_000_000_000;
 const limits = { minTtl: 0, maxTtl: 3600, minNegativeTtl: 0, maxNegativeTtl: 1800, servfailTtl: 5 };
@@ -15,7 +15,7 @@ function serveAt(store: CacheStore, key: string, request: Buffer, now: number, f
 
 describe('CacheStore: TTLs', () => {
   it('counts TTLs down and stops serving at expiry', () => {
-    const store = new CacheStore();
+    const store = newStore();
     const q = makeQuery('example.com');
     const r = makeResponse('example.com', { answers: aRecords('example.com', 300) });
     expect(store.insert('k', r, q, T0).entry?.ttl).toBe(300);
@@ -27,14 +27,14 @@ describe('CacheStore: TTLs', () => {
   });
 
   it('never serves TTLs above the stored ones when the clock steps back', () => {
-    const store = new CacheStore();
+    const store = newStore();
     const q = makeQuery('example.com');
     store.insert('k', makeResponse('example.com', { answers: aRecords('example.com', 300) }), q, T0);
     expect(ttlsOf(serveAt(store, 'k', q, T0 - 60_000)!)).toEqual([300, 300]);
   });
 
-  it('uses the minimum answer TTL and caps other records at it', () => {
-    const store = new CacheStore();
+  it('expires with the minimum answer TTL; every RRset counts down from its own TTL, capped at maxTtl', () => {
+    const store = newStore();
     const q = makeQuery('example.com');
     const r = makeResponse('example.com', {
       answers: [...aRecords('example.com', 600, 1), ...aRecords('example.com', 120, 1)],
@@ -42,24 +42,39 @@ describe('CacheStore: TTLs', () => {
     });
     const e = store.insert('k', r, q, T0).entry!;
     expect(e.ttl).toBe(120);
-    expect(ttlsOf(serveAt(store, 'k', q, T0 + 20_000)!)).toEqual([100, 100, 100]);
+    // Before the fix every record was clamped to the entry's minimum: [100, 100, 100].
+    expect(ttlsOf(serveAt(store, 'k', q, T0 + 20_000)!)).toEqual([580, 100, 3580]);
+    expect(serveAt(store, 'k', q, T0 + 120_000)).toBeNull();
+  });
+
+  it('a CNAME chain keeps the CNAME TTL and the A TTL apart', () => {
+    const store = newStore();
+    const q = makeQuery('www.example.com');
+    const r = makeResponse('www.example.com', {
+      answers: [
+        { type: 'CNAME', name: 'www.example.com', ttl: 3000, data: 'cdn.example.net' },
+        { type: 'A', name: 'cdn.example.net', ttl: 60, data: '192.0.2.1' },
+      ] as any,
+    });
+    expect(store.insert('k', r, q, T0).entry!.ttl).toBe(60);
+    expect(ttlsOf(serveAt(store, 'k', q, T0 + 10_000)!)).toEqual([2990, 50]);
   });
 
   it('clamps to maxTtl and raises to minTtl', () => {
-    const high = new CacheStore({ maxTtl: 60 });
+    const high = newStore({ maxTtl: 60 });
     const q = makeQuery('example.com');
     high.insert('k', makeResponse('example.com', { answers: aRecords('example.com', 86400) }), q, T0);
     expect(high.getRaw('k')!.ttl).toBe(60);
     expect(ttlsOf(serveAt(high, 'k', q, T0)!)).toEqual([60, 60]);
 
-    const low = new CacheStore({ minTtl: 30 });
+    const low = newStore({ minTtl: 30 });
     low.insert('k', makeResponse('example.com', { answers: aRecords('example.com', 2) }), q, T0);
     expect(low.getRaw('k')!.ttl).toBe(30);
     expect(ttlsOf(serveAt(low, 'k', q, T0 + 10_000)!)).toEqual([20, 20]);
   });
 
   it('does not cache TTL 0 answers (with minTtl 0)', () => {
-    const store = new CacheStore();
+    const store = newStore();
     const q = makeQuery('example.com');
     expect(store.insert('k', makeResponse('example.com', { answers: aRecords('example.com', 0) }), q, T0).reason).toBe('zero-ttl');
     expect(store.size).toBe(0);
@@ -75,7 +90,7 @@ describe('CacheStore: TTLs', () => {
 
 describe('CacheStore: negative caching (RFC 2308)', () => {
   it('caches NXDOMAIN for min(SOA TTL, SOA MINIMUM)', () => {
-    const store = new CacheStore();
+    const store = newStore();
     const q = makeQuery('nope.example.com');
     const r = makeResponse('nope.example.com', { rcode: 3, authorities: [soa('example.com', 900, 300)] });
     const e = store.insert('k', r, q, T0).entry!;
@@ -92,7 +107,7 @@ describe('CacheStore: negative caching (RFC 2308)', () => {
   });
 
   it('caches NODATA with an SOA and clamps to maxNegativeTtl', () => {
-    const store = new CacheStore({ maxNegativeTtl: 100 });
+    const store = newStore({ maxNegativeTtl: 100 });
     const q = makeQuery('example.com', { type: 'AAAA' });
     const r = makeResponse('example.com', { type: 'AAAA', authorities: [soa('example.com', 3600, 3600)] });
     const e = store.insert('k', r, q, T0).entry!;
@@ -102,7 +117,7 @@ describe('CacheStore: negative caching (RFC 2308)', () => {
   });
 
   it('does not cache NXDOMAIN or NODATA without an SOA', () => {
-    const store = new CacheStore();
+    const store = newStore();
     const q = makeQuery('nope.example.com');
     expect(store.insert('k', makeResponse('nope.example.com', { rcode: 3 }), q, T0).reason).toBe('no-soa');
     expect(store.insert('k', makeResponse('nope.example.com'), q, T0).reason).toBe('no-soa');
@@ -110,13 +125,13 @@ describe('CacheStore: negative caching (RFC 2308)', () => {
   });
 
   it('caches SERVFAIL for servfailTtl, and not at all with 0', () => {
-    const store = new CacheStore({ servfailTtl: 5 });
+    const store = newStore({ servfailTtl: 5 });
     const q = makeQuery('broken.example');
     const e = store.insert('k', makeResponse('broken.example', { rcode: 2 }), q, T0).entry!;
     expect(e.kind).toBe('servfail');
     expect(serveAt(store, 'k', q, T0 + 4999)).not.toBeNull();
     expect(serveAt(store, 'k', q, T0 + 5000)).toBeNull();
-    const none = new CacheStore({ servfailTtl: 0 });
+    const none = newStore({ servfailTtl: 0 });
     expect(none.insert('k', makeResponse('broken.example', { rcode: 2 }), q, T0).reason).toBe('rcode');
   });
 });
@@ -135,7 +150,7 @@ describe('CacheStore: never cached', () => {
     ['malformed', makeResponse('example.com', ok).subarray(0, 40)],
     ['malformed', Buffer.alloc(5)],
   ])('%s', (reason, response) => {
-    const store = new CacheStore();
+    const store = newStore();
     expect(store.insert('k', response, q, T0).reason).toBe(reason);
     expect(store.size).toBe(0);
   });
@@ -171,7 +186,7 @@ describe('CacheStore: never cached', () => {
 
 describe('CacheStore: serving copies', () => {
   it('patches ID, restores letter case, sets RD from the query, clears AA', () => {
-    const store = new CacheStore();
+    const store = newStore();
     const stored = makeQuery('www.Example.COM', { id: 1 });
     const r = makeResponse('www.Example.COM', { id: 1, aa: true, answers: aRecords('www.Example.COM', 300) });
     store.insert('k', r, stored, T0);
@@ -189,7 +204,7 @@ describe('CacheStore: serving copies', () => {
   });
 
   it('restores the case in answer names that point at the question', () => {
-    const store = new CacheStore();
+    const store = newStore();
     store.insert('k', compressedResponse('example.com', 7, 60), makeQuery('example.com', { id: 7 }), T0);
     const d = decode(serveAt(store, 'k', makeQuery('ExAmple.Com', { id: 8 }), T0)!);
     expect(d.answers![0].name).toBe('ExAmple.Com');
@@ -197,7 +212,7 @@ describe('CacheStore: serving copies', () => {
   });
 
   it('clears AD unless the query set AD or DO', () => {
-    const store = new CacheStore();
+    const store = newStore();
     const q = makeQuery('example.com', { do: true });
     const r = makeResponse('example.com', { do: true, answers: aRecords('example.com', 300) });
     r[3] |= 0x20;
@@ -218,7 +233,7 @@ describe('CacheStore: serving copies', () => {
         { code: 12, data: Buffer.alloc(30) },
       ],
     });
-    const store = new CacheStore();
+    const store = newStore();
     const e = store.insert('k', r, q, T0).entry!;
     expect(e.wire.length).toBe(r.length - 28 - 34);
     const out = serveAt(store, 'k', q, T0 + 1000, KEY_EDNS)!;
@@ -234,7 +249,7 @@ describe('CacheStore: bounds and eviction', () => {
 
   for (const policy of ['sieve', 'lru', 's3fifo'] as const) {
     it(`${policy}: never exceeds maxEntries`, () => {
-      const store = new CacheStore({ maxEntries: 10, policy });
+      const store = newStore({ maxEntries: 10, policy });
       for (let i = 0; i < 100; i++) {
         store.insert(`k${i}`, r(i), q(i), T0);
         if (i % 3 === 0) serveAt(store, 'k0', q(0), T0);
@@ -246,7 +261,7 @@ describe('CacheStore: bounds and eviction', () => {
     });
 
     it(`${policy}: never exceeds maxBytes`, () => {
-      const store = new CacheStore({ maxBytes: 4096, policy });
+      const store = newStore({ maxBytes: 4096, policy });
       for (let i = 0; i < 100; i++) {
         store.insert(`k${i}`, r(i), q(i), T0);
         expect(store.bytes).toBeLessThanOrEqual(4096);
@@ -259,14 +274,14 @@ describe('CacheStore: bounds and eviction', () => {
   }
 
   it('refuses an entry larger than maxBytes', () => {
-    const store = new CacheStore({ maxBytes: 1024 });
+    const store = newStore({ maxBytes: 1024 });
     const big = makeResponse('big.example', { type: 'TXT', answers: [{ type: 'TXT', name: 'big.example', ttl: 60, data: 'x'.repeat(250).repeat(1) }, { type: 'TXT', name: 'big.example', ttl: 60, data: ['y'.repeat(250), 'z'.repeat(250), 'w'.repeat(250)] }] as any });
-    expect(store.insert('k', big, makeQuery('big.example', { type: 'TXT' }), T0).entry).toBeDefined();
+    expect(store.insert('k', big, makeQuery('big.example', { type: 'TXT' }), T0).reason).toBe('not-stored');
     expect(store.size).toBe(0);
   });
 
   it('replacing a key keeps one node and fixes the byte count', () => {
-    const store = new CacheStore();
+    const store = newStore();
     store.insert('k', r(1), q(1), T0);
     const before = store.bytes;
     store.insert('k', r(1), q(1), T0 + 1000);
@@ -277,7 +292,7 @@ describe('CacheStore: bounds and eviction', () => {
 
 describe('CacheStore: expiry', () => {
   it('sweeps expired entries incrementally, keeping the stale window', () => {
-    const store = new CacheStore({ sweepBatch: 3 });
+    const store = newStore({ sweepBatch: 3 });
     for (let i = 0; i < 10; i++) {
       const name = `n${i}.example`;
       store.insert(`k${i}`, makeResponse(name, { answers: aRecords(name, i < 5 ? 10 : 1000) }), makeQuery(name), T0);
@@ -288,14 +303,14 @@ describe('CacheStore: expiry', () => {
     expect(store.size).toBe(5);
     expect(store.stats.expiredEvictions).toBe(5);
 
-    const stale = new CacheStore({ serveStale: { maxStaleAge: 60_000 } });
+    const stale = newStore({ serveStale: { maxStaleAge: 60_000 } });
     stale.insert('k', makeResponse('a.example', { answers: aRecords('a.example', 10) }), makeQuery('a.example'), T0);
     expect(stale.sweep(T0 + 30_000)).toBe(0);
     expect(stale.sweep(T0 + 70_000)).toBe(1);
   });
 
   it('get() returns fresh entries only, getRaw() any', () => {
-    const store = new CacheStore({ serveStale: true });
+    const store = newStore({ serveStale: true });
     store.insert('k', makeResponse('a.example', { answers: aRecords('a.example', 10) }), makeQuery('a.example'), T0);
     expect(store.get('k', T0 + 1000)).toBeDefined();
     expect(store.get('k', T0 + 10_000)).toBeUndefined();
@@ -303,12 +318,12 @@ describe('CacheStore: expiry', () => {
   });
 
   it('setRaw round-trips entries into another store (snapshot/restore)', () => {
-    const a = new CacheStore();
+    const a = newStore();
     for (let i = 0; i < 5; i++) {
       const name = `n${i}.example`;
       a.insert(`k${i}`, makeResponse(name, { answers: aRecords(name, 100) }), makeQuery(name), T0);
     }
-    const b = new CacheStore();
+    const b = newStore();
     for (const [k, e] of a.entries()) expect(b.setRaw(k, e, T0 + 1000)).toBe(true);
     expect(b.size).toBe(5);
     expect(b.bytes).toBe(a.bytes);
@@ -318,7 +333,7 @@ describe('CacheStore: expiry', () => {
 
 describe('CacheStore: flush', () => {
   function filled(): CacheStore {
-    const store = new CacheStore();
+    const store = newStore();
     const names = ['example.com', 'www.example.com', 'a.b.Example.com', 'badexample.com', 'example.org', 'com'];
     for (const name of names) {
       for (const type of ['A', 'AAAA'] as const) {
@@ -358,7 +373,7 @@ describe('CacheStore: flush', () => {
   });
 
   it('handles 100k entries quickly', () => {
-    const store = new CacheStore({ maxEntries: 200_000, maxBytes: 1 << 30 });
+    const store = newStore({ maxEntries: 200_000, maxBytes: 1 << 30 });
     const base = makeResponse('host00000.zone0.example', { answers: aRecords('host00000.zone0.example', 300) });
     const q0 = makeQuery('host00000.zone0.example');
     for (let i = 0; i < 100_000; i++) {
@@ -385,7 +400,7 @@ describe('CacheStore: wire arena', () => {
   }
 
   it('keeps entries in shared slabs and frees a slab once its entries are gone', () => {
-    const store = new CacheStore({ maxEntries: 10_000 });
+    const store = newStore({ maxEntries: 10_000 });
     fill(store, 3000); // ~100 bytes each: several 64 KiB slabs
     const full = store.slabs;
     expect(full).toBeGreaterThan(2);
@@ -395,7 +410,7 @@ describe('CacheStore: wire arena', () => {
   });
 
   it('the sweep moves survivors out of mostly-dead slabs; answers stay intact', () => {
-    const store = new CacheStore({ maxEntries: 10_000, sweepBatch: 100_000 });
+    const store = newStore({ maxEntries: 10_000, sweepBatch: 100_000 });
     fill(store, 3000);
     const before = store.slabs;
     for (let i = 0; i < 3000; i++) if (i % 10 !== 0) store.delete(`k${i}`);
@@ -412,10 +427,10 @@ describe('CacheStore: wire arena', () => {
   });
 
   it('setRaw copies a foreign wire into the arena', () => {
-    const a = new CacheStore();
+    const a = newStore();
     const e = a.insert('k', makeResponse('a.example', { answers: aRecords('a.example', 60) }), makeQuery('a.example'), T0).entry!;
     const foreign = { ...e, wire: Buffer.from(e.wire) };
-    const b = new CacheStore();
+    const b = newStore();
     expect(b.setRaw('k', foreign, T0)).toBe(true);
     expect(b.getRaw('k')!.wire).not.toBe(foreign.wire);
     expect(b.getRaw('k')!.wire.equals(foreign.wire)).toBe(true);
@@ -430,7 +445,7 @@ describe('CacheStore: slots', () => {
     store.insert(`k${i}`, makeResponse(name(i), { answers: aRecords(name(i), ttl) }), makeQuery(name(i)), T0);
 
   it('grows the per-slot arrays by doubling up to maxEntries + 1, recycles freed slots, shrinks on flush', () => {
-    const store = new CacheStore({ maxEntries: 3000 });
+    const store = newStore({ maxEntries: 3000 });
     expect(store.slotCapacity).toBe(1024);
     for (let i = 0; i < 2500; i++) put(store, i);
     expect(store.slotCapacity).toBe(3001);
@@ -451,7 +466,7 @@ describe('CacheStore: slots', () => {
   });
 
   it('a reused slot never answers with the bytes of its previous entry (the per-slot view is dropped)', () => {
-    const store = new CacheStore();
+    const store = newStore();
     put(store, 1);
     const q1 = makeQuery(name(1));
     expect(decode(serveAt(store, 'k1', q1, T0)!).questions[0].name).toBe(name(1)); // makes k1's view
@@ -469,7 +484,7 @@ describe('CacheStore: slots', () => {
   });
 
   it('an entry taken with entryAt/getRaw outlives its slot', () => {
-    const store = new CacheStore();
+    const store = newStore();
     put(store, 1);
     const kept = store.getRaw('k1')!;
     const copy = Buffer.from(kept.wire);
@@ -480,7 +495,7 @@ describe('CacheStore: slots', () => {
   });
 
   it('refuses a wire longer than 65535 bytes (u16 TTL offsets), stores nothing', () => {
-    const store = new CacheStore({ maxBytes: 1 << 20 });
+    const store = newStore({ maxBytes: 1 << 20 });
     put(store, 1);
     const e = store.getRaw('k1')!;
     const huge = Buffer.alloc(70_000);

@@ -6,10 +6,12 @@
  * flushing. No JS object exists per entry besides the key string (and,
  * once the entry has been hit, a view of its wire bytes, see `views`): a
  * {@link CacheEntry} is built only on the cold paths (`get`, `getRaw`,
- * `entries`, snapshots, serve-stale). Exported under {@link CACHE_STORE} so
- * that other plugins (persistence, an L2 cache) can snapshot, read and fill it.
+ * `entries`, snapshots, serve-stale). Bound in the plugin's scope; other
+ * packages see it through core's `CACHE_CONTROL` and `ADMIN_ACTIONS`.
  */
-import type { Clock, ClockTimer } from '@heimdall/core';
+import { CLOCK, type Clock, type ClockTimer, PLUGIN_OPTIONS } from '@heimdall/core';
+import { inject, injectable } from '@heimdall/core/di';
+import { BadRequestError } from '@heimdall/core/errors';
 import { WireArena } from './arena.js';
 import {
   type Analysis,
@@ -22,16 +24,12 @@ import {
   KIND_POSITIVE,
   KIND_SERVFAIL,
 } from './entry.js';
-import { type CacheOptions, type ResolvedCacheOptions, resolveCacheOptions } from './options.js';
+import { type CacheOptions, type CacheSettings, cacheSettings } from './options.js';
 import { createPolicy, type EvictionPolicy } from './policy.js';
 import { CacheStats } from './stats.js';
 import { copyForQuery, equalsIgnoreCase, KEY_DO, writeTtlsAt } from '@heimdall/core/wire';
-import { flushNameToWire as nameToWire } from './wire.js';
+import { CacheNameError, flushNameToWire } from './wire.js';
 
-/** DI token of the {@link CacheStore} bound by the cache plugin. */
-export const CACHE_STORE: unique symbol = Symbol.for('heimdall.cache.store');
-
-const systemNow = (): number => Date.now();
 const poolAlloc = (length: number): Buffer => Buffer.allocUnsafe(length);
 /** Slots allocated up front (the arrays then double up to maxEntries + 1). */
 const INITIAL_SLOTS = 1024;
@@ -55,9 +53,10 @@ const MAX_WIRE = 0xffff;
  * every policy); flushes by name/suffix scan all entries (a few ms per
  * 100 000 entries plus the removals, see README).
  */
+@injectable()
 export class CacheStore {
-  /** Resolved options (bounds, TTL clamps, prefetch and stale settings). */
-  readonly options: ResolvedCacheOptions;
+  /** Settings derived from the options (bounds, TTL clamps, prefetch and stale settings). */
+  readonly options: CacheSettings;
   /** Counters (also exported as metrics by the plugin). */
   readonly stats = new CacheStats();
   private readonly map = new Map<string, number>();
@@ -65,10 +64,9 @@ export class CacheStore {
   private used = 0;
   /** How long past expiry an entry is kept for serve-stale (0 when disabled). */
   private readonly staleWindow: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private sweepCursor: Iterator<string> | null = null;
   private sweepTimer: ClockTimer | null = null;
-  private sweepClock: Clock | null = null;
   /** Slabs holding the entries' wire bytes and TTL tables. */
   private readonly arena = new WireArena();
   private readonly bufs: Array<Buffer | undefined>;
@@ -104,14 +102,14 @@ export class CacheStore {
   private lastHitOf = new Float64Array(0);
 
   /**
-   * @param options raw options (validated here) or already resolved ones.
-   * @param clock time source for the methods whose `now` argument is omitted (default `Date.now`).
+   * @param options the plugin's validated options (`PLUGIN_OPTIONS`; outside DI, `parseOptions(cacheOptionsSchema, {...}, 'cache')`).
+   * @param clock time source (`CLOCK`): the sweep's timer and the `now` of methods called without one.
    */
-  constructor(options: CacheOptions | ResolvedCacheOptions = {}, clock?: Pick<Clock, 'now'>) {
-    this.options = isResolved(options) ? options : resolveCacheOptions(options);
+  constructor(@inject(PLUGIN_OPTIONS) options: CacheOptions, @inject(CLOCK) clock: Clock) {
+    this.options = cacheSettings(options);
     this.policy = createPolicy(this.options.policy, this.options.maxEntries, (slot) => this.keys[slot] as string);
     this.staleWindow = this.options.serveStale?.maxStaleAge ?? 0;
-    this.now = clock ? () => clock.now() : systemNow;
+    this.clock = clock;
     this.bufs = this.arena.buffers;
     this.resize(Math.min(INITIAL_SLOTS, this.options.maxEntries + 1));
   }
@@ -268,7 +266,7 @@ export class CacheStore {
   }
 
   /** The fresh entry under `key` (no stats, no policy update), or undefined. Built on each call. */
-  get(key: string, now: number = this.now()): CacheEntry | undefined {
+  get(key: string, now: number = this.clock.now()): CacheEntry | undefined {
     const slot = this.map.get(key);
     return slot !== undefined && now < this.expiresAtOf[slot] ? this.entryAt(slot) : undefined;
   }
@@ -286,7 +284,7 @@ export class CacheStore {
    * already past its stale window.
    * For snapshots and L2 caches; the middleware uses {@link insert}.
    */
-  setRaw(key: string, entry: CacheEntry, now: number = this.now()): boolean {
+  setRaw(key: string, entry: CacheEntry, now: number = this.clock.now()): boolean {
     if (now >= entry.expiresAt + this.staleWindow) return false;
     const wire = entry.wire;
     const len = wire.length;
@@ -343,25 +341,26 @@ export class CacheStore {
    * rules and stores it under `key` when cacheable. Counts what was stored.
    * A SERVFAIL never replaces a non-SERVFAIL entry that is still fresh or
    * servable stale.
-   * Returns the analysis (the entry, or why it was not cached; the entry's
-   * `wire` is a scratch copy, the store keeps its own).
+   * Returns the analysis: the entry when stored (its `wire` is a scratch
+   * copy, the store keeps its own), else why not (`not-stored` when the
+   * response was cacheable but the store kept its entry or refused it).
+   * `ednsPayloadSize` goes into the stored OPT record (the resolver's own, RFC 6891 §6.1.1).
    */
-  insert(key: string, response: Buffer, request: Buffer, now: number = this.now()): Analysis {
-    const analysis = analyzeResponse(response, request, now, this.options, poolAlloc);
+  insert(key: string, response: Buffer, request: Buffer, now: number = this.clock.now(), ednsPayloadSize = 1232): Analysis {
+    const analysis = analyzeResponse(response, request, now, this.options, poolAlloc, ednsPayloadSize);
     const entry = analysis.entry;
     if (entry === undefined) return analysis;
     if (entry.kind === 'servfail') {
       // A failure must not wipe out data that can still answer (fresh, or stale under RFC 8767).
       const old = this.map.get(key);
-      if (old !== undefined && this.kindOf[old] !== KIND_SERVFAIL && now < this.expiresAtOf[old] + this.staleWindow) return analysis;
+      if (old !== undefined && this.kindOf[old] !== KIND_SERVFAIL && now < this.expiresAtOf[old] + this.staleWindow) return NOT_STORED;
     }
-    if (this.setRaw(key, entry, now)) {
-      const s = this.stats;
-      if (entry.kind === 'positive') s.positiveStored++;
-      else if (entry.kind === 'nxdomain') s.nxdomainStored++;
-      else if (entry.kind === 'nodata') s.nodataStored++;
-      else s.servfailStored++;
-    }
+    if (!this.setRaw(key, entry, now)) return NOT_STORED;
+    const s = this.stats;
+    if (entry.kind === 'positive') s.positiveStored++;
+    else if (entry.kind === 'nxdomain') s.nxdomainStored++;
+    else if (entry.kind === 'nodata') s.nodataStored++;
+    else s.servfailStored++;
     return analysis;
   }
 
@@ -397,11 +396,11 @@ export class CacheStore {
 
   /**
    * Removes every entry whose question name is `name` (all types, classes
-   * and flag variants; case-insensitive). Throws `CacheNameError` for an
+   * and flag variants; case-insensitive). Throws `BadRequestError` for an
    * invalid name. Returns the number removed.
    */
   flushName(name: string): number {
-    const target = nameToWire(name);
+    const target = wireName(name);
     const len = target.length;
     let removed = 0;
     for (const slot of this.map.values()) {
@@ -421,7 +420,7 @@ export class CacheStore {
    */
   flushSuffix(name: string): number {
     const bare = name.startsWith('*.') ? name.slice(2) : name === '*' ? '' : name;
-    const target = nameToWire(bare);
+    const target = wireName(bare);
     const len = target.length;
     let removed = 0;
     for (const slot of this.map.values()) {
@@ -454,7 +453,7 @@ export class CacheStore {
    * stopped; a call that reaches the end starts over next time) and removes those past expiry and the stale
    * window. Returns the number removed.
    */
-  sweep(now: number = this.now(), limit: number = this.options.sweepBatch): number {
+  sweep(now: number = this.clock.now(), limit: number = this.options.sweepBatch): number {
     let removed = 0;
     const cursor = this.sweepCursor ?? this.map.keys();
     this.sweepCursor = cursor;
@@ -487,10 +486,10 @@ export class CacheStore {
     return removed;
   }
 
-  /** Starts the periodic sweep on `clock` (every `sweepInterval` ms). Idempotent. */
-  startSweeping(clock: Clock): void {
+  /** Starts the periodic sweep on the store's clock (every `sweepInterval` ms). Idempotent. */
+  startSweeping(): void {
     if (this.sweepTimer !== null) return;
-    this.sweepClock = clock;
+    const clock = this.clock;
     const tick = (): void => {
       this.sweep(clock.now());
       this.sweepTimer = clock.setTimeout(tick, this.options.sweepInterval);
@@ -502,9 +501,8 @@ export class CacheStore {
 
   /** Stops the periodic sweep. */
   stopSweeping(): void {
-    if (this.sweepTimer !== null && this.sweepClock !== null) this.sweepClock.clearTimeout(this.sweepTimer);
+    if (this.sweepTimer !== null) this.clock.clearTimeout(this.sweepTimer);
     this.sweepTimer = null;
-    this.sweepClock = null;
   }
 
   /** Bytes an entry occupies in its slab: wire, then the TTL table (u16 count + u16 each). */
@@ -601,14 +599,14 @@ function unref(timer: ClockTimer): void {
   if (typeof timer === 'object' && timer !== null && 'unref' in timer && typeof timer.unref === 'function') timer.unref();
 }
 
-function isResolved(o: CacheOptions | ResolvedCacheOptions): o is ResolvedCacheOptions {
-  return (
-    typeof o === 'object' &&
-    o !== null &&
-    typeof (o as ResolvedCacheOptions).maxEntries === 'number' &&
-    (o as ResolvedCacheOptions).prefetch !== undefined &&
-    (o as ResolvedCacheOptions).serveStale !== undefined &&
-    typeof (o as ResolvedCacheOptions).sweepBatch === 'number' &&
-    Object.isFrozen(o)
-  );
+const NOT_STORED: Analysis = Object.freeze({ reason: 'not-stored' as const });
+
+/** A flush name in lowercased wire form; a bad name is the caller's mistake (admin API: 400). */
+function wireName(name: string): Buffer {
+  try {
+    return flushNameToWire(name);
+  } catch (e) {
+    if (e instanceof CacheNameError) throw new BadRequestError(e.message);
+    throw e;
+  }
 }

@@ -2,7 +2,10 @@
  * Test helpers (not built into dist): wire-format queries and responses made
  * with dns-packet, independent of Heimdall's own codec.
  */
+import { parseOptions } from '@heimdall/core';
 import * as packet from 'dns-packet';
+import { type CacheOptionsInput, cacheOptionsSchema } from './options.js';
+import { CacheStore } from './store.js';
 
 export interface QueryOpts {
   id?: number;
@@ -152,4 +155,9 @@ export class ManualClock {
 /** Lets pending promise callbacks run. */
 export async function flush(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+/** A store outside DI: options validated by core's parser (as the plugin's factory does), a manual clock unless given. */
+export function newStore(options: CacheOptionsInput = {}, clock: ManualClock = new ManualClock()): CacheStore {
+  return new CacheStore(parseOptions(cacheOptionsSchema, options, 'cache'), clock);
 }
