@@ -9,7 +9,8 @@ import { UdpServer } from './udp.js';
 export { TcpServer, tcpLimits, type TcpLimits } from './tcp.js';
 export type * from './types.js';
 export { reusePortSupported } from './types.js';
-export { checkPort, DEFAULT_MAX_UDP_PAYLOAD, isV4Mapped, UdpServer, udpResponseLimit } from './udp.js';
+export { DEFAULT_MAX_UDP_PAYLOAD, isV4Mapped, UdpServer, udpResponseLimit } from './udp.js';
+export { tcpListenSchema, tcpSettingsSchema, udpListenSchema, udpSettingsSchema } from './schema.js';
 
 /** Builds the server for one `listen` entry. Throws `ConfigError` (with `path`) on bad options. */
 export function createTransport(options: ListenOptions, deps: TransportDeps, path = 'listen'): TransportServer {

@@ -18,38 +18,17 @@ import { ConfigError, ListenError } from '../errors.js';
 import { truncateForUdp } from '../packet/index.js';
 import type { ClientInfo } from '../pipeline/types.js';
 import { type BoundAddress, reusePortSupported, type TcpListenOptions, type TransportDeps, type TransportServer } from './types.js';
-import { checkPort, isV4Mapped } from './udp.js';
+import { isV4Mapped } from './udp.js';
+import { tcpListenSchema } from './schema.js';
+import { parseOptions, type Static } from '../plugin/options.js';
 
 /** Resolved TCP limits (every one configurable, see {@link TcpListenOptions}). */
-export interface TcpLimits {
-  readonly idleTimeoutMs: number;
-  readonly frameTimeoutMs: number;
-  readonly maxConnections: number;
-  readonly maxConnectionsPerClient: number;
-  readonly maxMessageSize: number;
-  readonly maxInFlightPerConnection: number;
-  readonly maxQueriesPerConnection: number;
-  readonly maxWriteBuffer: number;
-}
+/** A TCP listener's validated settings, defaults filled in. */
+export type TcpLimits = Static<typeof tcpListenSchema>;
 
-function intIn(path: string, v: number | undefined, def: number, min: number, max: number): number {
-  if (v === undefined) return def;
-  if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(path, `must be an integer in ${min}..${max}`, v);
-  return v;
-}
-
-/** Checks TCP listener options and fills in defaults. Throws `ConfigError` naming the field. */
+/** Checks TCP listener options and fills in defaults ({@link tcpListenSchema}). Throws `ConfigError` naming the field. */
 export function tcpLimits(options: TcpListenOptions, path = 'listen'): TcpLimits {
-  return {
-    idleTimeoutMs: intIn(`${path}.idleTimeoutMs`, options.idleTimeoutMs, 10_000, 1, 3_600_000),
-    frameTimeoutMs: intIn(`${path}.frameTimeoutMs`, options.frameTimeoutMs, 2000, 1, 3_600_000),
-    maxConnections: intIn(`${path}.maxConnections`, options.maxConnections, 1000, 1, 1_000_000),
-    maxConnectionsPerClient: intIn(`${path}.maxConnectionsPerClient`, options.maxConnectionsPerClient, 100, 0, 1_000_000),
-    maxMessageSize: intIn(`${path}.maxMessageSize`, options.maxMessageSize, 65535, 12, 65535),
-    maxInFlightPerConnection: intIn(`${path}.maxInFlightPerConnection`, options.maxInFlightPerConnection, 100, 1, 65535),
-    maxQueriesPerConnection: intIn(`${path}.maxQueriesPerConnection`, options.maxQueriesPerConnection, 0, 0, 2 ** 31 - 1),
-    maxWriteBuffer: intIn(`${path}.maxWriteBuffer`, options.maxWriteBuffer, 1 << 20, 65537, 1 << 30),
-  };
+  return parseOptions(tcpListenSchema, { ...options, transport: 'tcp' }, path);
 }
 
 /** A TCP listener. */
@@ -77,14 +56,12 @@ export class TcpServer implements TransportServer {
     /** @internal */ readonly deps: TransportDeps,
     path = 'listen',
   ) {
-    const address = options.address ?? '127.0.0.1';
-    const ipVersion = net.isIP(address);
-    if (ipVersion === 0) throw new ConfigError(`${path}.address`, 'must be an IPv4 or IPv6 address', address);
-    this.address_ = address;
-    this.family = ipVersion as 4 | 6;
-    this.port = checkPort(`${path}.port`, options.port);
-    intIn(`${path}.backlog`, options.backlog, 511, 1, 65535);
     this.limits = tcpLimits(options, path);
+    const ipVersion = net.isIP(this.limits.address);
+    if (ipVersion === 0) throw new ConfigError(`${path}.address`, 'must be an IPv4 or IPv6 address', this.limits.address);
+    this.address_ = this.limits.address;
+    this.family = ipVersion as 4 | 6;
+    this.port = this.limits.port;
   }
 
   listen(): Promise<void> {
@@ -96,7 +73,7 @@ export class TcpServer implements TransportServer {
         reject(new ListenError(`tcp ${this.address_}:${this.port}: ${err.message}`, { cause: err }));
       };
       server.once('error', onError);
-      server.listen({ host: this.address_, port: this.port, backlog: this.options.backlog ?? 511, ipv6Only: this.options.ipv6Only ?? false, ...(this.options.reusePort && reusePortSupported ? { reusePort: true, exclusive: true } : {}) }, () => {
+      server.listen({ host: this.address_, port: this.port, backlog: this.limits.backlog, ipv6Only: this.limits.ipv6Only, ...(this.limits.reusePort && reusePortSupported ? { reusePort: true, exclusive: true } : {}) }, () => {
         server.off('error', onError);
         server.on('error', (err) => this.deps.logger.warn({ err }, 'tcp server error'));
         const a = server.address() as net.AddressInfo;

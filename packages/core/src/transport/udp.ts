@@ -4,6 +4,8 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { ConfigError, ListenError } from '../errors.js';
+import { parseOptions } from '../plugin/options.js';
+import { udpListenSchema } from './schema.js';
 import { MessageReader, truncateForUdp } from '../packet/index.js';
 import type { ClientInfo } from '../pipeline/types.js';
 import { type BoundAddress, reusePortSupported, type TransportDeps, type TransportServer, type UdpListenOptions } from './types.js';
@@ -48,23 +50,13 @@ export class UdpServer implements TransportServer {
     private readonly deps: TransportDeps,
     path = 'listen',
   ) {
-    const address = options.address ?? '127.0.0.1';
-    const ipVersion = net.isIP(address);
-    if (ipVersion === 0) throw new ConfigError(`${path}.address`, 'must be an IPv4 or IPv6 address', address);
-    this.address_ = address;
+    const settings = parseOptions(udpListenSchema, { ...options, transport: 'udp' }, path);
+    const ipVersion = net.isIP(settings.address);
+    if (ipVersion === 0) throw new ConfigError(`${path}.address`, 'must be an IPv4 or IPv6 address', settings.address);
+    this.address_ = settings.address;
     this.family = ipVersion as 4 | 6;
-    this.port = checkPort(`${path}.port`, options.port);
-    const ceiling = options.maxUdpPayload ?? DEFAULT_MAX_UDP_PAYLOAD;
-    if (!Number.isInteger(ceiling) || ceiling < 512 || ceiling > 65535) {
-      throw new ConfigError(`${path}.maxUdpPayload`, 'must be an integer in 512..65535', ceiling);
-    }
-    this.ceiling = ceiling;
-    for (const k of ['recvBufferSize', 'sendBufferSize'] as const) {
-      const v = options[k];
-      if (v !== undefined && (!Number.isInteger(v) || v < 1024 || v > 1 << 30)) {
-        throw new ConfigError(`${path}.${k}`, 'must be an integer in 1024..2^30', v);
-      }
-    }
+    this.port = settings.port;
+    this.ceiling = settings.maxUdpPayload;
   }
 
   listen(): Promise<void> {
@@ -196,9 +188,3 @@ function literalLookup(address: string, _options: unknown, callback: (err: NodeJ
   callback(null, address, address.includes(':') ? 6 : 4);
 }
 
-/** Validates a port option: an integer 0..65535 (0 = pick a free one). Default 53. */
-export function checkPort(path: string, port: number | undefined): number {
-  if (port === undefined) return 53;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(path, 'must be an integer in 0..65535', port);
-  return port;
-}
