@@ -52,7 +52,7 @@ export class TcpServer implements TransportServer {
   readonly perClient = new Map<string, number>();
 
   constructor(
-    private readonly options: TcpListenOptions,
+    options: TcpListenOptions,
     /** @internal */ readonly deps: TransportDeps,
     path = 'listen',
   ) {
