@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
 import { ConfigError } from '@heimdall/core';
 import { resolverSettingsSchema } from '@heimdall/core/pipeline';
-import { tcpLimits, UdpServer } from '@heimdall/core/transport';
+import { tcpLimits, tcpSettingsSchema, UdpServer, udpSettingsSchema } from '@heimdall/core/transport';
 import { describe, expect, it } from 'vitest';
 import { parseCli } from './args.js';
-import { applyOverrides, defaultConfig, type HeimdallConfig, parseHostPort, resolveConfig, resolvePluginPaths, resolverSettings, tcpSettingsSchema, udpSettingsSchema, validateConfig } from './config.js';
+import { appConfigSchema, applyOverrides, defaultConfig, type HeimdallConfig, parseHostPort, resolveConfig, resolvePluginPaths, resolverSettings, validateConfig } from './config.js';
 
 /** The message of the ConfigError `fn` throws. */
 function problem(fn: () => unknown): string {
@@ -27,7 +27,7 @@ describe('config', () => {
     expect(c.admin).toMatchObject({ enabled: true, listen: '127.0.0.1:8053', collectDefaultMetrics: true });
     // core's resolver settings, at the top level with their defaults
     expect([c.queryTimeoutMs, c.drainTimeoutMs, c.ednsPayloadSize, c.recursionAvailable, c.onUnanswered]).toEqual([5000, 5000, 1232, true, 'servfail']);
-    expect(c.tcp).toEqual({ idleTimeoutMs: 10_000, frameTimeoutMs: 2000, maxConnections: 1000, maxConnectionsPerClient: 100, maxMessageSize: 65_535, maxInFlightPerConnection: 100 });
+    expect(c.tcp).toMatchObject({ idleTimeoutMs: 10_000, frameTimeoutMs: 2000, maxConnections: 1000, maxConnectionsPerClient: 100, maxMessageSize: 65_535, maxInFlightPerConnection: 100 });
     expect(c.udp).toEqual({ maxUdpPayload: 1232 });
     expect(c.workers).toBe(1);
     expect(c.logLevel).toBe('info');
@@ -87,6 +87,8 @@ describe('config', () => {
   });
 
   it("accepts exactly the TCP and UDP bounds core's listeners accept", () => {
+    expect(Object.keys(appConfigSchema.properties.tcp.properties)).toEqual(Object.keys(tcpSettingsSchema.properties));
+    expect(Object.keys(appConfigSchema.properties.udp.properties)).toEqual(Object.keys(udpSettingsSchema.properties));
     for (const [field, s] of Object.entries(tcpSettingsSchema.properties)) {
       const { minimum, maximum } = s as { minimum: number; maximum: number };
       for (const v of [minimum, maximum]) {

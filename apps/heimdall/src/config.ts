@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { ConfigError, parseOptions, type Static, Type } from '@heimdall/core';
 import { resolverSettingsSchema } from '@heimdall/core/pipeline';
+import { tcpSettingsSchema, udpSettingsSchema } from '@heimdall/core/transport';
 import { parse as parseYaml } from 'yaml';
 
 const HOST_PORT = {
@@ -41,29 +42,6 @@ export const pluginEntrySchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** UDP listener settings (the bounds of core's `UdpServer`). */
-export const udpSettingsSchema = Type.Object(
-  {
-    maxUdpPayload: Type.Integer({ minimum: 512, maximum: 65_535, default: 1232, description: "Largest UDP response sent whatever the client's EDNS buffer size (DNS Flag Day 2020); larger answers are truncated (TC)." }),
-    recvBufferSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1_073_741_824, description: "SO_RCVBUF in bytes. Default: the OS's." })),
-    sendBufferSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1_073_741_824, description: "SO_SNDBUF in bytes. Default: the OS's." })),
-  },
-  { additionalProperties: false, default: {}, description: 'UDP listener limits.' },
-);
-
-/** TCP listener settings (the bounds of core's `TcpServer`). */
-export const tcpSettingsSchema = Type.Object(
-  {
-    idleTimeoutMs: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 10_000, description: 'Idle connection timeout, ms (RFC 7766 §6.2.3): no query in flight and no complete query or answer for this long; partial frames do not count.' }),
-    frameTimeoutMs: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 2000, description: 'A query must arrive whole within this many ms of its first byte, however slowly it trickles in (slow-loris); else the connection is closed.' }),
-    maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'Open connections at most; at the limit the longest-idle one is closed to admit a new one.' }),
-    maxConnectionsPerClient: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 100, description: 'Open connections from one client address at most (further ones are closed on accept); 0 = no limit.' }),
-    maxMessageSize: Type.Integer({ minimum: 12, maximum: 65_535, default: 65_535, description: 'Largest accepted message, bytes.' }),
-    maxInFlightPerConnection: Type.Integer({ minimum: 1, maximum: 65_535, default: 100, description: 'Pipelined queries processed at once per connection.' }),
-  },
-  { additionalProperties: false, default: {}, description: 'TCP listener limits (RFC 7766).' },
-);
-
 /** The configuration file's schema: the app's own fields plus core's resolver settings, at the top level. */
 export const appConfigSchema = Type.Object(
   {
@@ -80,8 +58,8 @@ export const appConfigSchema = Type.Object(
       default: ['udp', 'tcp'],
       description: 'Transports opened on each listen address.',
     }),
-    udp: udpSettingsSchema,
-    tcp: tcpSettingsSchema,
+    udp: Type.Object(udpSettingsSchema.properties, { additionalProperties: false, default: {}, description: "UDP listener limits (core's listener settings)." }),
+    tcp: Type.Object(tcpSettingsSchema.properties, { additionalProperties: false, default: {}, description: "TCP listener limits (core's listener settings, RFC 7766)." }),
     ...resolverSettingsSchema.properties,
     logLevel: Type.Union(
       [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
