@@ -21,10 +21,6 @@ export interface BuiltinPlugin {
 
 type Module = Record<string, unknown>;
 
-// A variable specifier: TypeScript does not resolve it, so the app builds
-// before @heimdall/plugin-rewrite exists; at run time it is an ordinary dependency.
-const REWRITE_PKG: string = '@heimdall/plugin-rewrite';
-
 /** Built-in plugin name → its package. The order is the docs' and the published schema's. */
 export const BUILTIN_PLUGINS: Readonly<Record<string, BuiltinPlugin>> = {
   metrics: { pkg: '@heimdall/app', load: () => import('./metrics.js') as Promise<Module> },
@@ -34,7 +30,7 @@ export const BUILTIN_PLUGINS: Readonly<Record<string, BuiltinPlugin>> = {
   cache: { pkg: '@heimdall/plugin-cache', load: () => import('@heimdall/plugin-cache') as Promise<Module> },
   dedup: { pkg: '@heimdall/plugin-dedup', load: () => import('@heimdall/plugin-dedup') as Promise<Module> },
   upstream: { pkg: '@heimdall/plugin-upstream', load: () => import('@heimdall/plugin-upstream') as Promise<Module> },
-  rewrite: { pkg: REWRITE_PKG, load: () => import(REWRITE_PKG) as Promise<Module> },
+  rewrite: { pkg: '@heimdall/plugin-rewrite', load: () => import('@heimdall/plugin-rewrite') as Promise<Module> },
 };
 
 /** The factory a plugin module exports (default export, or named `plugin`), if any. */
