@@ -250,9 +250,14 @@ export function forwardReply(reply: Buffer, p: PreparedQuery): Buffer {
     q += 4 + len;
   }
   if (kept === rdLen) {
+    // Same size: patch the header and the OPT's payload, version and flags in place.
     reply[2] = h2;
     reply[3] = h3;
-    writeOptHeader(reply, opt, p.replyPayload, extRcode, p.clientDo, rdLen);
+    reply[opt + 3] = p.replyPayload >>> 8;
+    reply[opt + 4] = p.replyPayload & 0xff;
+    reply[opt + 6] = 0;
+    reply[opt + 7] = p.clientDo ? 0x80 : 0;
+    reply[opt + 8] = 0;
     return reply;
   }
   const out = Buffer.allocUnsafe(reply.length - (rdLen - kept));

@@ -24,11 +24,79 @@ export class Attempt {
   /** Its per-attempt timeout passed (counted as a timeout); a reply may still come and is accepted. */
   slow = false;
   settled = false;
-  timer: ClockTimer | undefined = undefined;
   constructor(
     readonly server: UpstreamServer,
     readonly start: number,
+    /** The resolution it belongs to (told when the attempt turns slow). */
+    readonly owner: { onSlow(att: Attempt): void } | null = null,
   ) {}
+}
+
+/**
+ * Per-attempt timeouts without a timer per attempt: every attempt of a group
+ * has the same timeout, so their slow moments come in launch order. Attempts
+ * wait in a FIFO; one timer, armed for the oldest unsettled one, marks the
+ * overdue ones slow. Settled attempts leave the front as they settle, so the
+ * queue holds little more than the attempts actually in flight, and in steady
+ * traffic the timer is re-armed at most once per `timeout`, not per query.
+ */
+class SlowWatch {
+  #queue: Attempt[] = [];
+  #head = 0;
+  #timer: ClockTimer | undefined = undefined;
+  #firing = false;
+
+  constructor(
+    readonly timeout: number,
+    readonly clock: Clock,
+  ) {}
+
+  add(att: Attempt): void {
+    this.#queue.push(att);
+    if (this.#timer === undefined && !this.#firing) this.#arm(this.timeout);
+  }
+
+  /** An attempt settled: drop the settled ones from the front. */
+  settled(): void {
+    const q = this.#queue;
+    let h = this.#head;
+    while (h < q.length && q[h]!.settled) h++;
+    if (h === q.length) {
+      q.length = 0;
+      h = 0;
+    } else if (h > 1024 && h * 2 > q.length) {
+      q.splice(0, h);
+      h = 0;
+    }
+    this.#head = h;
+  }
+
+  #arm(ms: number): void {
+    const t = this.clock.setTimeout(() => this.#fire(), ms);
+    (t as NodeJS.Timeout).unref?.();
+    this.#timer = t;
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    this.#firing = true;
+    const q = this.#queue;
+    const now = this.clock.now();
+    // Attempts started by onSlow land at the back with a later due time: the loop stops before them.
+    while (this.#head < q.length) {
+      const att = q[this.#head]!;
+      if (!att.settled) {
+        if (att.start + this.timeout > now) break;
+        att.owner?.onSlow(att);
+      }
+      this.#head++;
+    }
+    this.#firing = false;
+    if (this.#head === q.length) {
+      q.length = 0;
+      this.#head = 0;
+    } else this.#arm(Math.max(0, q[this.#head]!.start + this.timeout - now));
+  }
 }
 
 /**
@@ -182,13 +250,17 @@ function fatal(err: UpstreamError): boolean {
  */
 export class UpstreamGroup {
   #rr = 0;
+  /** @internal Marks attempts slow when their timeout passes. */
+  readonly slowWatch: SlowWatch;
 
   constructor(
     /** Group name (`default` or the forwarded domain). */
     readonly name: string,
     readonly servers: readonly UpstreamServer[],
     readonly options: UpstreamGroupOptions,
-  ) {}
+  ) {
+    this.slowWatch = new SlowWatch(options.timeout, options.clock);
+  }
 
   /** The order in which upstreams are tried for one query. */
   order(now: number): UpstreamServer[] {
@@ -323,14 +395,13 @@ class Resolution {
     this.launched++;
     this.pending++;
     this.active++;
-    const att = new Attempt(server, now);
-    if (now + o.timeout < this.deadline) att.timer = o.clock.setTimeout(() => this.onSlow(att), o.timeout);
+    const att = new Attempt(server, now, this);
+    if (now + o.timeout < this.deadline) this.group.slowWatch.add(att);
     server.attempt(att, this.prep, this.deadline, signal, o.retry).then((out) => this.onOutcome(att, out));
     return true;
   }
 
   onSlow(att: Attempt): void {
-    att.timer = undefined;
     if (att.settled) return;
     // Counted even after another attempt won: a parallel loser still tells us its upstream is slow.
     att.server.slow(att);
@@ -342,10 +413,7 @@ class Resolution {
   onOutcome(att: Attempt, out: Outcome): void {
     att.settled = true;
     this.pending--;
-    if (att.timer !== undefined) {
-      this.group.options.clock.clearTimeout(att.timer);
-      att.timer = undefined;
-    }
+    this.group.slowWatch.settled();
     if (this.done) return;
     if (!att.slow) this.active--;
     if (out.ok) {
