@@ -1,13 +1,14 @@
 /**
- * Upstream plugin micro-benchmarks (built packages).
+ * Upstream plugin micro-benchmarks. The plugin's internals are not exported
+ * from its package: they are imported from its sources by relative path (run
+ * from bench/ so that tsx uses bench/tsconfig.json, which enables decorators).
  *
- *   cd /work/main && npx turbo run build --filter=@heimdall/plugin-upstream --output-logs=errors-only \
- *     && node --expose-gc --import tsx bench/upstream.bench.ts
+ *   cd /work/main/bench && node --expose-gc --import tsx upstream.bench.ts
  *
  * Cases, each beside a peer in the same run:
  * 1. rewrite: what the forwarder does to a query and its reply
- *    (`prepareQuery` + `finishReply`: fresh ID-preserving upstream query with
- *    our OPT, reply fixed up for the client) vs the naive way with
+ *    (`prepareQuery` + `forwardReply`: fresh ID-preserving upstream query with
+ *    our OPT, reply made ours for the client: header bits, question case, OPT) vs the naive way with
  *    dns-packet (decode + re-encode of both messages);
  * 2. forward: a batch of 64 concurrent queries through `UpstreamClient.resolve`
  *    (UDP, random IDs, source/ID/question checks, health and stats, EDNS
@@ -22,8 +23,9 @@
  */
 import dgram from 'node:dgram';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { MessageReader } from '@heimdall/core';
-import { finishReply, prepareQuery, UpstreamClient } from '@heimdall/plugin-upstream';
+import { MessageReader } from '@heimdall/core/packet';
+import { UpstreamClient } from '../plugins/upstream/src/client.js';
+import { forwardReply, prepareQuery } from '../plugins/upstream/src/edns.js';
 import dnsPacket from 'dns-packet';
 import { bench, do_not_optimize, run, summary } from 'mitata';
 
@@ -60,7 +62,7 @@ responder.on('message', (msg, rinfo) => {
 await new Promise<void>((r) => responder.bind(0, '127.0.0.1', () => r()));
 const port = responder.address().port;
 
-const client = new UpstreamClient({ servers: [`udp://127.0.0.1:${port}`], timeout: 2000, ...(process.env.UDP_QPS ? { udp: { queriesPerSocket: Number(process.env.UDP_QPS), sockets: Number(process.env.UDP_SOCKETS ?? 4) } } : {}) });
+const client = UpstreamClient.create({ servers: [`udp://127.0.0.1:${port}`], timeout: 2000, ...(process.env.UDP_QPS ? { udp: { queriesPerSocket: Number(process.env.UDP_QPS), sockets: Number(process.env.UDP_SOCKETS ?? 4) } } : {}) });
 
 // Peer: the least a Node UDP forwarder can do.
 const raw = dgram.createSocket('udp4');
@@ -92,10 +94,10 @@ if (check.readUInt16BE(0) !== 0xabcd) throw new Error('bad ID from client');
 await rawExchange(QUERY);
 
 summary(() => {
-  bench('heimdall: prepareQuery + finishReply', () => {
-    const prep = prepareQuery(QUERY, new MessageReader(QUERY), { mode: 'strip' }, 1232);
+  bench('heimdall: prepareQuery + forwardReply', () => {
+    const prep = prepareQuery(QUERY, new MessageReader(QUERY), { mode: 'strip' }, 1232, 1232);
     const reply = Buffer.from(REPLY);
-    do_not_optimize(finishReply(reply, QUERY, prep, false));
+    do_not_optimize(forwardReply(reply, prep));
   });
   bench('dns-packet: decode + encode query and reply', () => {
     const q = dnsPacket.decode(QUERY);
@@ -124,7 +126,7 @@ for (const b of res.benchmarks) for (const r of b.runs) if (r.stats) byName.set(
 
 const round = (n: number) => Math.round(n * 10) / 10;
 const cases = [
-  { name: 'rewrite query + reply', ours: 'heimdall: prepareQuery + finishReply', peer: 'dns-packet: decode + encode query and reply', peerName: 'dns-packet', per: 1 },
+  { name: 'rewrite query + reply', ours: 'heimdall: prepareQuery + forwardReply', peer: 'dns-packet: decode + encode query and reply', peerName: 'dns-packet', per: 1 },
   { name: 'forward over UDP loopback, per query', ours: `heimdall: UpstreamClient.resolve x${BATCH} (UDP loopback)`, peer: `raw dgram: send + match by ID x${BATCH}`, peerName: 'raw dgram', per: BATCH },
 ];
 const results = cases.map((c) => {
