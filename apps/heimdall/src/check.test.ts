@@ -77,6 +77,25 @@ describe('plugin registry', () => {
     await expect(buildPlugins([{ use: 'metrics', options: { bucket: [1] } }], dir)).rejects.toThrow('plugins[0].options.bucket: unknown option (known: buckets)');
   });
 
+  it('builds every built-in plugin through its package, errors at the config path', async () => {
+    const plugins = await buildPlugins(
+      [
+        { use: 'metrics' },
+        { use: 'query-log', options: { sampleRate: 0 } },
+        { use: 'special-use' },
+        { use: 'blocking', options: { groups: { default: { block: [] } } } },
+        { use: 'cache' },
+        { use: 'dedup' },
+        { use: 'rewrite', options: { rules: [{ suffix: 'lan', to: 'home.arpa' }] } },
+        { use: 'upstream', name: 'upstream-lan', options: { servers: ['192.0.2.53'] } },
+      ],
+      dir,
+    );
+    expect(plugins.map((p) => p.name)).toEqual(['metrics', 'query-log', 'special-use', 'blocking', 'cache', 'dedup', 'rewrite', 'upstream-lan']);
+    expect(plugins.map((p) => p.kind)).toEqual(['metrics', 'query-log', 'special-use', 'blocking', 'cache', 'dedup', 'rewrite', 'upstream']);
+    await expect(buildPlugins([{ use: 'metrics' }, { use: 'special-use' }, { use: 'cache', options: { maxTtl: -1 } }], dir)).rejects.toThrow(/^plugins\[2\]\.options\.maxTtl: must be an integer in 0\.\./);
+  });
+
   it('refuses an instance name for a plugin that cannot take one', async () => {
     await expect(buildPlugins([{ use: 'old-plugin', name: 'old-2' }], dir)).rejects.toThrow("plugins[0].name: plugin 'old-plugin' does not take an instance name");
   });
