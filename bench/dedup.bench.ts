@@ -1,9 +1,9 @@
 /**
- * Dedup hot path (@heimdall/plugin-dedup, from its TypeScript source) beside
- * an in-run peer: the same resolver with a pass-through step in dedup's place.
- * Report ratios to the peer (the machine is shared; absolute figures drift).
+ * Dedup hot path (@heimdall/plugin-dedup, built) beside an in-run peer: the
+ * same resolver with a pass-through step in dedup's place. Report ratios to
+ * the peer (the machine is shared; absolute figures drift).
  *
- *   cd /work/main && node --expose-gc --import tsx bench/dedup.bench.ts
+ *   cd /work/main && npx tsc -p plugins/dedup/tsconfig.build.json && node --expose-gc --import tsx bench/dedup.bench.ts
  *
  * 1. leader, synchronous downstream: `resolver.process()` of a 44-byte A query
  *    with EDNS through [dedup, answer] — dedup keys the question, opens a
@@ -13,14 +13,14 @@
  *    downstream (one microtask): 1 leader + 63 waiters, each waiter gets a
  *    patched copy. Peer: [pass, answer] where all 64 run downstream.
  *
- * Tight loops (best of 9 rounds, run before mitata) give the robust figures;
+ * Tight loops (best of 120 interleaved rounds, run before mitata) give the robust figures;
  * mitata's follow. Writes bench/results/dedup.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { type ClientInfo, createResolver, type HeimdallPlugin, type Middleware, silentLogger } from '@heimdall/core';
 import { query, response } from '@heimdall/testing';
 import { bench, do_not_optimize, run, summary } from 'mitata';
-import { dedup } from '../plugins/dedup/src/plugin.js';
+import { dedup } from '@heimdall/plugin-dedup';
 
 type Stats = { avg: number; p50: number; p75: number; p99: number };
 
@@ -51,28 +51,30 @@ if (!Buffer.isBuffer(dedupSync.process(Q, CLIENT))) throw new Error('dedup resol
 
 const burst = (r: typeof dedupAsync) => Promise.all(BURST.map((q) => r.handle(q, CLIENT)));
 
-// Tight loops first, best of 9 rounds, peers interleaved: the most robust
-// figure on a busy machine (mitata's averages are inflated by preemption).
-const bestOf = async (fn: () => unknown, iterations: number, isAsync: boolean): Promise<number> => {
-  let best = Number.POSITIVE_INFINITY;
-  for (let round = 0; round < 9; round++) {
-    const t0 = process.hrtime.bigint();
-    if (isAsync) for (let i = 0; i < iterations; i++) await fn();
-    else for (let i = 0; i < iterations; i++) fn();
-    const ns = Number(process.hrtime.bigint() - t0) / iterations;
-    if (ns < best) best = ns;
-  }
-  return best;
+// Tight loops first: 120 short rounds, dedup and its peer interleaved (the
+// order rotating), the best round of each kept — the most robust figure on a
+// busy machine (mitata's averages are inflated by preemption).
+const time = async (fn: () => unknown, iterations: number, isAsync: boolean): Promise<number> => {
+  const t0 = process.hrtime.bigint();
+  if (isAsync) for (let i = 0; i < iterations; i++) await fn();
+  else for (let i = 0; i < iterations; i++) fn();
+  return Number(process.hrtime.bigint() - t0) / iterations;
 };
-const tight: Record<string, number> = { leaderSync: 0, peerSync: 0, burst64: 0, peerBurst64: 0 };
-for (let pass = 0; pass < 2; pass++) {
-  tight.leaderSync = await bestOf(() => dedupSync.process(Q, CLIENT), 200_000, false);
-  tight.peerSync = await bestOf(() => peerSync.process(Q, CLIENT), 200_000, false);
-  tight.burst64 = await bestOf(() => burst(dedupAsync), 300, true);
-  tight.peerBurst64 = await bestOf(() => burst(peerAsync), 300, true);
+const tight: Record<string, number> = { leaderSync: Infinity, peerSync: Infinity, burst64: Infinity, peerBurst64: Infinity };
+const cases: Array<[keyof typeof tight, () => unknown, number, boolean]> = [
+  ['leaderSync', () => dedupSync.process(Q, CLIENT), 20_000, false],
+  ['peerSync', () => peerSync.process(Q, CLIENT), 20_000, false],
+  ['burst64', () => burst(dedupAsync), 20, true],
+  ['peerBurst64', () => burst(peerAsync), 20, true],
+];
+for (let round = 0; round < 120; round++) {
+  for (let j = 0; j < cases.length; j++) {
+    const [key, fn, n, isAsync] = cases[(j + round) % cases.length]!;
+    tight[key] = Math.min(tight[key]!, await time(fn, n, isAsync));
+  }
 }
 const tightRatios = { leaderSync: tight.leaderSync / tight.peerSync, burst64: tight.burst64 / tight.peerBurst64 };
-console.log('tight loops, best of 9 (ns/op):', tight);
+console.log('tight loops, best of 120 interleaved rounds (ns/op):', tight);
 console.log('tight-loop ratios to peer:', tightRatios);
 
 summary(() => {
