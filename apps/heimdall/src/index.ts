@@ -24,6 +24,7 @@ export {
   readConfigFile,
   resolveConfig,
   resolvePluginPaths,
+  resolverSettings,
   validateConfig,
 } from './config.js';
 export { DEFAULT_BUCKETS, type MetricsOptions, metrics, metricsOptionsSchema } from './plugins/metrics.js';
