@@ -20,7 +20,18 @@ const memoName: string[] = new Array(MEMO).fill('');
 /** Per-decode state: the name cursor (end of the last name, expansion budget) and the memo fill. */
 class DecodeState extends NameCursor {
   memoCount = 0;
+
+  /** Starts a new message of `length` octets. */
+  begin(length: number): void {
+    this.reset(length);
+    this.memoCount = 0;
+  }
 }
+
+// One state object, reset per message: decoding is synchronous and calls no
+// user code, so no two decodes overlap; it is passed explicitly to every
+// reader (no result travels through it between calls).
+const state = new DecodeState(0);
 
 /** The name at `pos`; `st.end` is set to the offset after it. */
 function nameAt(buf: Buffer, pos: number, st: DecodeState): string {
@@ -76,7 +87,8 @@ export function decode(bytes: Buffer | Uint8Array): Message {
   const ar = (buf[10] << 8) | buf[11];
   // RFC 9619: a message has at most one question (QDCOUNT > 1 is FORMERR).
   if (qd > 1) throw new PacketError('BAD_QUESTION', 4, `QDCOUNT ${qd}: more than one question`);
-  const st = new DecodeState(len);
+  const st = state;
+  st.begin(len);
   let pos = 12;
   const questions: Question[] = [];
   for (let i = 0; i < qd; i++) {

@@ -146,6 +146,13 @@ export class NameCursor {
   constructor(length: number) {
     this.budget = nameBudget(length);
   }
+
+  /** Makes the cursor new for another message of `length` octets. */
+  reset(length: number): void {
+    this.end = 0;
+    this.budget = nameBudget(length);
+    this.known = null;
+  }
 }
 
 /**
