@@ -47,7 +47,7 @@ export function tcpQuery(port: number, messages: Uint8Array | readonly Uint8Arra
   const address = options.address ?? '127.0.0.1';
   return new Promise<Buffer[]>((resolve, reject) => {
     const replies: Buffer[] = [];
-    let pending = Buffer.alloc(0);
+    let pending: Buffer = Buffer.alloc(0);
     const socket = net.connect({ port, host: address, localAddress: options.localAddress });
     const timer = setTimeout(() => done(new Error(`tcpQuery: ${replies.length} of ${list.length} replies from ${address}:${port} in ${options.timeoutMs ?? 3000} ms`)), options.timeoutMs ?? 3000);
     let finished = false;
@@ -60,11 +60,11 @@ export function tcpQuery(port: number, messages: Uint8Array | readonly Uint8Arra
       else resolve(replies);
     };
     socket.on('connect', () => {
-      const frames: Buffer[] = [];
+      const frames: Uint8Array[] = [];
       for (const m of list) {
         const len = Buffer.allocUnsafe(2);
         len.writeUInt16BE(m.length, 0);
-        frames.push(len, Buffer.from(m.buffer, m.byteOffset, m.byteLength));
+        frames.push(len, m);
       }
       socket.write(Buffer.concat(frames));
     });

@@ -22,9 +22,11 @@ export interface PluginDefinition<S extends TSchema> {
   readonly options?: S;
   /**
    * Called once per instance with the validated options (defaults filled
-   * in). Keep it synchronous and cheap: async work belongs in `start`.
+   * in), the instance name, and `path`, where the options live in a config
+   * (`cache`, `plugins[2].options`): prefix a cross-field `ConfigError` with
+   * it. Keep it synchronous and cheap: async work belongs in `start`.
    */
-  setup(options: Static<S>, instance: { readonly name: string }): PluginParts;
+  setup(options: Static<S>, instance: { readonly name: string; readonly path: string }): PluginParts;
 }
 
 const NO_OPTIONS = Type.Object({}, { additionalProperties: false });
@@ -55,8 +57,9 @@ export function definePlugin<S extends TSchema = typeof NO_OPTIONS>(definition: 
   const factory = (input?: OptionsInput<Static<S>>, instance: InstanceOptions = {}): HeimdallPlugin => {
     const name = instance.name ?? kind;
     if (typeof name !== 'string' || name.length === 0) throw new ConfigError(instance.path ?? kind, 'instance name must be a non-empty string', name);
-    const options = parseOptions(schema, input, instance.path ?? name);
-    const parts = setup(options, { name });
+    const path = instance.path ?? name;
+    const options = parseOptions(schema, input, path);
+    const parts = setup(options, { name, path });
     return { ...parts, name, kind, options };
   };
   return Object.assign(factory, { pluginName: kind, schema, description: definition.description });

@@ -79,10 +79,12 @@ export async function loadPlugin(spec: PluginSpec, options: LoadPluginOptions = 
     const instance = spec.name === undefined ? { path: `${where}.options` } : { name: spec.name, path: `${where}.options` };
     plugin = factory(spec.options === undefined ? {} : spec.options, instance);
   } catch (e) {
-    if (e instanceof ConfigError) {
+    // By code, not instanceof: a plugin may have been built against another copy of core.
+    if ((e as { code?: unknown })?.code === 'CONFIG' && typeof (e as ConfigError).path === 'string') {
+      const ce = e as ConfigError;
       // definePlugin factories already name the config path; older ones name their own.
-      if (e.path.startsWith(where)) throw e;
-      throw new ConfigError(`${where} (${use})`, e.message, e.value);
+      if (ce.path.startsWith(where)) throw e;
+      throw new ConfigError(`${where} (${use})`, ce.message, ce.value);
     }
     throw new PluginLoadError('PLUGIN_INVALID', use, `${where}: plugin factory of '${use}' threw: ${(e as Error)?.message ?? e}`, { cause: e });
   }

@@ -135,12 +135,62 @@ function firstError(schema: TSchema, value: unknown, pointer = ''): { pointer: s
   if (e.type === ValueErrorType.Union) {
     const members = ((e.schema as { anyOf?: TSchema[] }).anyOf ?? []) as TSchema[];
     const fitting = members.filter((m) => accepts(m as Record<string, unknown>, e.value) && !('const' in m));
-    if (fitting.length === 1) {
-      const inner = firstError(fitting[0]!, e.value, at);
+    const best = fitting.length === 1 ? fitting[0] : closestObject(fitting, e.value);
+    if (best !== undefined) {
+      const inner = firstError(best, e.value, at);
       if (inner !== undefined) return inner;
     }
   }
   return { pointer: at, message: describe(e) };
+}
+
+/** Among object schemas, the one whose properties best match the value's keys (for a useful error). */
+function closestObject(members: TSchema[], value: unknown): TSchema | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || members.length === 0) return undefined;
+  const keys = Object.keys(value);
+  let best: TSchema | undefined;
+  let bestScore = -Infinity;
+  for (const m of members) {
+    const props = (m as { properties?: Record<string, unknown> }).properties;
+    if (props === undefined) continue;
+    const score = keys.reduce((n, k) => n + (k in props ? 1 : -1), 0);
+    if (score > bestScore) {
+      best = m;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/**
+ * Fills defaults where a value is missing, descending only where the value
+ * has the schema's shape (TypeBox's `Value.Default` turns a wrong-typed
+ * value into the default, which would hide the mistake).
+ */
+function fillDefaults(schema: TSchema, value: unknown): unknown {
+  const s = schema as Record<string, unknown>;
+  if (value === undefined) {
+    if (!('default' in s)) return undefined;
+    return fillDefaults(schema, structuredClone(s.default));
+  }
+  if (Array.isArray(s.anyOf)) {
+    const fitting = (s.anyOf as TSchema[]).filter((m) => accepts(m as Record<string, unknown>, value) && !('const' in m));
+    const member = fitting.length === 1 ? fitting[0] : closestObject(fitting, value);
+    return member === undefined ? value : fillDefaults(member, value);
+  }
+  if (s.type === 'object' && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const props = (s.properties ?? {}) as Record<string, TSchema>;
+    const obj = value as Record<string, unknown>;
+    for (const [k, ps] of Object.entries(props)) {
+      const v = fillDefaults(ps, obj[k]);
+      if (v !== undefined) obj[k] = v;
+    }
+    return obj;
+  }
+  if (s.type === 'array' && Array.isArray(value) && typeof s.items === 'object' && s.items !== null) {
+    for (let i = 0; i < value.length; i++) value[i] = fillDefaults(s.items as TSchema, value[i]);
+  }
+  return value;
 }
 
 /**
@@ -155,7 +205,7 @@ function firstError(schema: TSchema, value: unknown, pointer = ''): { pointer: s
  * // ConfigError: geo.ttl: must be an integer of at least 0
  */
 export function parseOptions<S extends TSchema>(schema: S, input: unknown, path: string): Static<S> {
-  const value = Value.Default(schema, input === undefined || input === null ? {} : Value.Clone(input));
+  const value = fillDefaults(schema, input === undefined || input === null ? {} : Value.Clone(input));
   const error = firstError(schema, value);
   if (error !== undefined) {
     const at = toPath(path, error.pointer);

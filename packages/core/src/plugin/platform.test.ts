@@ -51,6 +51,19 @@ describe('parseOptions: one validator, one vocabulary', () => {
     expect((error as ConfigError).code).toBe('CONFIG');
   });
 
+  test('a wrong-typed value is reported, never replaced by the default', () => {
+    const s = options({ rules: Type.Array(Type.String(), { default: [] }), admin: options({ port: Type.Integer({ default: 1 }) }, { default: {} }) });
+    expect(() => parseOptions(s, { rules: {} }, 'x')).toThrow('x.rules: must be an array');
+    expect(() => parseOptions(s, { admin: [] }, 'x')).toThrow('x.admin: must be an object');
+    expect(parseOptions(s, {}, 'x')).toEqual({ rules: [], admin: { port: 1 } });
+  });
+
+  test('a union of object shapes reports the error of the shape the value is closest to', () => {
+    const s = options({ rule: Type.Union([options({ exact: Type.String(), to: Type.String() }), options({ suffix: Type.String(), to: Type.String() })]) });
+    expect(() => parseOptions(s, { rule: { suffix: 'a' } }, 'x')).toThrow('x.rule.to: is required');
+    expect(() => parseOptions(s, { rule: { exact: 'a', to: 1 } }, 'x')).toThrow('x.rule.to: must be a string');
+  });
+
   test('a schema may carry its own errorMessage', () => {
     const s = options({ name: Type.String({ pattern: '^[a-z]+$', errorMessage: 'must be lower-case letters' }) });
     expect(() => parseOptions(s, { name: 'A' }, 'p')).toThrow('p.name: must be lower-case letters');
