@@ -1,15 +1,17 @@
 /**
- * Cache micro-benchmarks (@heimdall/plugin-cache, built) beside a plain
- * `Map<string, Buffer>` peer, in one run.
+ * Cache micro-benchmarks (@heimdall/plugin-cache's internals, imported by
+ * relative path from its sources: the package exports only its factory)
+ * beside a plain `Map<string, Buffer>` peer, in one run.
  *
- *   cd /work/main && npx turbo run build --filter=@heimdall/plugin-cache... && node --expose-gc --import tsx bench/cache.bench.ts
+ *   cd /work/main/bench && node --expose-gc --import tsx cache.bench.ts   (or: npm run bench -- cache)
  *
  * 1. Hit path for a 76-byte response with 2 A records + OPT:
  *    - store: `peek(key)` + `serve()` (lookup, copy, ID/flags/case patch, 2 TTL
  *      rewrites) vs the peer `map.get(key)` + `Buffer.allocUnsafe` + `copy`;
- *    - middleware: the whole cache middleware on a fresh `MessageReader`
- *      (key from the question bytes, EDNS/DO/CD scan, clock read, hit) vs the
- *      peer `new MessageReader` + `cacheKey()` + Map lookup + copy;
+ *    - middleware: the whole cache middleware on a fresh `DnsContext` (as the
+ *      resolver makes one per query: key from the question bytes, EDNS/DO/CD
+ *      scan, clock read, hit, CACHE_RESULT) vs the peer `new DnsContext` +
+ *      `cacheKey()` + Map lookup + copy;
  *    - the key alone: `questionKey()` (one string) vs `cacheKey()` + flag char (a cons string).
  * 2. Insert (analysis + store) into a full store: one eviction per insert, per policy.
  * 3. Eviction policies: hit ratio on Zipf workloads (trace simulation) and ops/s.
@@ -20,10 +22,20 @@
  * Writes bench/results/cache.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { encode, MessageReader, RecordType, systemClock } from '@heimdall/core';
-import { type CacheEntry, CacheStore, createCacheMiddleware } from '@heimdall/plugin-cache';
+import { type ClientInfo, DnsContext, parseOptions } from '@heimdall/core';
+import { encode, MessageReader, RecordType } from '@heimdall/core/packet';
+import { type ContextEnv, silentLogger, systemClock } from '@heimdall/core/pipeline';
 import { KEY_EDNS, KEY_SUFFIX, QuestionKeyInfo, queryKeyFlags, questionKey } from '@heimdall/core/wire';
 import { bench, do_not_optimize, run, summary } from 'mitata';
+import type { CacheEntry } from '../plugins/cache/src/entry.js';
+import { createCacheMiddleware } from '../plugins/cache/src/middleware.js';
+import { type CacheOptionsInput, cacheOptionsSchema } from '../plugins/cache/src/options.js';
+import { CacheStore } from '../plugins/cache/src/store.js';
+
+/** A store outside DI, its options through core's parser as the plugin's factory does. */
+const newStore = (o: CacheOptionsInput = {}): CacheStore => new CacheStore(parseOptions(cacheOptionsSchema, o, 'cache'), systemClock);
+const ENV: ContextEnv = { logger: silentLogger(), clock: systemClock, ednsPayloadSize: 1232, recursionAvailable: true, queryTimeoutMs: 5000 };
+const CLIENT: ClientInfo = { address: '192.0.2.1', port: 5300, family: 4, transport: 'udp' };
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) console.warn('run with --expose-gc for the memory figures');
@@ -61,7 +73,7 @@ const FLAGS = KEY_EDNS;
 const KEY_INFO = new QuestionKeyInfo();
 
 // A store and a peer map with 10k other entries, so lookups hit a realistically sized table.
-const store = new CacheStore({ maxEntries: 100_000 });
+const store = newStore({ maxEntries: 100_000 });
 const peer = new Map<string, Buffer>();
 const now0 = Date.now();
 for (let i = 0; i < 10_000; i++) {
@@ -92,13 +104,13 @@ summary(() => {
 });
 summary(() => {
   bench('cache: middleware hit (parse+key+clock+hit)', () => {
-    const ctx = { request: CLIENT_QUERY, query: new MessageReader(CLIENT_QUERY), response: null as Buffer | null, deadline: 0 };
-    mw(ctx as never, noNext);
+    const ctx = new DnsContext(CLIENT_QUERY, CLIENT, ENV, new MessageReader(CLIENT_QUERY));
+    mw(ctx, noNext);
     do_not_optimize(ctx.response);
   });
   bench('peer: MessageReader+cacheKey+Map.get+copy', () => {
-    const r = new MessageReader(CLIENT_QUERY);
-    const b = peer.get(r.cacheKey() + '1')!;
+    const ctx = new DnsContext(CLIENT_QUERY, CLIENT, ENV, new MessageReader(CLIENT_QUERY));
+    const b = peer.get(ctx.query.cacheKey() + '1')!;
     const out = Buffer.allocUnsafe(b.length);
     b.copy(out, 0, 0, b.length);
     do_not_optimize(out);
@@ -122,7 +134,7 @@ for (let i = 0; i < INSERT_N; i++) {
   insertSet.push({ q, r: makeResponse(name), k: keyOf(q) });
 }
 const insertStores = (['sieve', 'lru', 's3fifo'] as const).map((policy) => {
-  const s = new CacheStore({ maxEntries: 10_000, policy });
+  const s = newStore({ maxEntries: 10_000, policy });
   for (let i = 0; i < 10_000; i++) s.insert(insertSet[i].k, insertSet[i].r, insertSet[i].q, now0);
   return s;
 });
@@ -221,7 +233,7 @@ const UNIVERSE = 200_000;
 const TRACE = 1_000_000;
 const keys = Array.from({ length: UNIVERSE }, (_, i) => `k${i}`);
 const template = (() => {
-  const s = new CacheStore();
+  const s = newStore();
   s.insert('t', RESPONSE, QUERY, now0);
   return s.getRaw('t') as CacheEntry;
 })();
@@ -240,7 +252,7 @@ for (const alpha of [0.8, 1.0, 'flood'] as const) {
   for (const size of [200, 2000, 20_000]) {
     for (const policy of ['sieve', 'lru', 's3fifo'] as const) {
       const simulate = (length: number) => {
-        const s = new CacheStore({ maxEntries: size, maxBytes: 1 << 30, policy });
+        const s = newStore({ maxEntries: size, maxBytes: 1 << 30, policy });
         let hits = 0;
         for (let n = 0; n < length; n++) {
           const k = keys[trace[n]];
@@ -277,7 +289,7 @@ function fill(into: (k: string, q: Buffer, r: Buffer) => void, n: number): void 
 }
 const N = 100_000;
 let before = mem();
-const memStore = new CacheStore({ maxEntries: N, maxBytes: 1 << 30 });
+const memStore = newStore({ maxEntries: N, maxBytes: 1 << 30 });
 fill((k, q, r) => memStore.insert(k, r, q, now0), N);
 const storeBytes = mem() - before;
 // Each entry served once: the store then keeps a wire view per hit entry (see store.ts `views`).
