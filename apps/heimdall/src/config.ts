@@ -163,27 +163,7 @@ export function configSchema(): Record<string, unknown> {
  */
 export function validateConfig(config: unknown): AppConfig {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new ConfigError('', 'the configuration must be an object (JSON or YAML mapping)', config);
-  mergedDefaultGuard(appConfigSchema, config, '');
   return parseOptions(appConfigSchema, config, '');
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/**
- * Workaround until core's `parseOptions` checks it: TypeBox's `Value.Default`
- * merges any object into an object or array default, so `plugins: { use: cache }`
- * (a mapping instead of a list) would pass as an empty chain and `admin: []`
- * as the default admin. Reports those as the type errors they are.
- */
-function mergedDefaultGuard(schema: unknown, value: unknown, path: string): void {
-  if (!isRecord(schema) || typeof value !== 'object' || value === null) return;
-  const def = schema.default;
-  if (typeof def === 'object' && def !== null && Array.isArray(def) !== Array.isArray(value)) {
-    throw new ConfigError(path, Array.isArray(def) ? 'must be an array' : 'must be an object', value);
-  }
-  const at = (key: string): string => (path === '' ? key : `${path}.${key}`);
-  if (isRecord(schema.properties) && isRecord(value)) for (const [k, s] of Object.entries(schema.properties)) mergedDefaultGuard(s, value[k], at(k));
-  if (isRecord(schema.items) && Array.isArray(value)) for (let i = 0; i < value.length; i++) mergedDefaultGuard(schema.items, value[i], `${path}[${i}]`);
 }
 
 /** Reads a JSON (`.json`) or YAML (anything else) config file. Throws `ConfigError` on unreadable or unparseable files. */
