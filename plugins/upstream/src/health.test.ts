@@ -1,5 +1,8 @@
+import { Writable } from 'node:stream';
+import { FakeClock } from '@heimdall/testing';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { Health } from './health.js';
+import { Health, HealthLog } from './health.js';
 
 const opts = { maxFailures: 3, backoff: 1000, maxBackoff: 4000, probe: true };
 
@@ -52,5 +55,42 @@ describe('Health', () => {
     expect(h.rtt).toBeGreaterThan(400);
     for (let i = 0; i < 40; i++) h.success(10);
     expect(h.rtt).toBeLessThan(11);
+  });
+});
+
+describe('HealthLog', () => {
+  it('logs the first change at once and at most one summary per interval, with the state at its end', () => {
+    const clock = new FakeClock();
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk, _e, cb) {
+          lines.push(JSON.parse(String(chunk)));
+          cb();
+        },
+      }),
+    );
+    let down = false;
+    const log = new HealthLog('udp://192.0.2.1:53', 10_000, clock, logger, () => ({ down, consecutiveFailures: 3, retryInMs: 1000 }));
+    for (let i = 0; i < 77; i++) {
+      down = i % 2 === 0;
+      log.change(down);
+      clock.advance(10);
+    }
+    // 77 changes in 770 ms: one line now, the rest summarised when the interval ends.
+    expect(lines.map((l) => l.msg)).toEqual(['upstream marked down']);
+    clock.advance(10_000);
+    expect(lines.map((l) => [l.msg, l.changesSinceLastLog])).toEqual([
+      ['upstream marked down', undefined],
+      ['upstream marked down', 76],
+    ]);
+    // Quiet afterwards: nothing more; a later change is logged at once again.
+    clock.advance(60_000);
+    expect(lines).toHaveLength(2);
+    down = false;
+    log.change(false);
+    expect(lines[2]).toMatchObject({ msg: 'upstream back up', upstream: 'udp://192.0.2.1:53' });
+    log.close();
   });
 });

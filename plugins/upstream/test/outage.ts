@@ -5,13 +5,15 @@
  * at a fixed rate. Reports RSS growth and how long the locally answered name
  * takes meanwhile (event-loop health), plus the rcodes the flood got.
  *
- *   node --import tsx plugins/upstream/test/outage.ts [plugin entry] [qps] [seconds]
+ *   TSX_TSCONFIG_PATH=plugins/upstream/tsconfig.json \
+ *     node --expose-gc --import tsx plugins/upstream/test/outage.ts [plugin entry] [qps] [seconds]
  *
  * The plugin entry defaults to this package's src/index.ts; pass the old
  * code's entry (a `git worktree` of an earlier commit) to compare.
  */
 import dgram from 'node:dgram';
 import { resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { createResolver, type HeimdallPlugin } from '@heimdall/core';
 import { FakeUpstream, query } from '@heimdall/testing';
@@ -47,6 +49,8 @@ const port = resolver.addresses()[0]!.port;
 
 const sock = dgram.createSocket('udp4');
 await new Promise<void>((r) => sock.connect(port, '127.0.0.1', () => r()));
+// A large receive buffer on the load side, so that what is lost is lost in the resolver, not here.
+sock.setRecvBufferSize(16 * 1024 * 1024);
 const rcodes = new Map<number, number>();
 const sentAt = new Map<number, number>();
 const cachedRtt: number[] = [];
@@ -71,6 +75,8 @@ function send(name: string, qid: number): void {
 }
 
 global.gc?.();
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
 const rss0 = process.memoryUsage().rss;
 const rssSamples: number[] = [];
 let n = 0;
@@ -116,6 +122,7 @@ console.log(
       rcodes: Object.fromEntries([...rcodes].map(([k, v]) => [['NOERROR', 'FORMERR', 'SERVFAIL'][k] ?? k, v])),
       floodMs: { p50: pct(floodRtt, 50), p99: pct(floodRtt, 99) },
       rssMB: { start: mb(rss0), peak: mb(Math.max(...rssSamples)), end: mb(rssSamples[rssSamples.length - 1]!), growth: mb(Math.max(...rssSamples) - rss0) },
+      eventLoopDelayMs: { p99: Math.round(loop.percentile(99) / 1e5) / 10, max: Math.round(loop.max / 1e5) / 10 },
       cachedMs: { n: cachedRtt.length, p50: pct(cachedRtt, 50), p99: pct(cachedRtt, 99), max: pct(cachedRtt, 100) },
     },
     null,
