@@ -222,6 +222,20 @@ describe('required lists', () => {
   });
 });
 
+describe('retries', () => {
+  it('a list missing at start is retried after refresh.retry even when the background downloads succeeded', async () => {
+    const file = join(dir, 'later.txt');
+    const { r, svc } = await started({ refresh: { retry: 60_000 }, groups: { ads: { block: [url, file] } } });
+    await blocked(r, 'ad1.example');
+    await passed(r, 'later.example');
+    await writeFile(file, 'later.example\n');
+    (r.clock as { advance(ms: number): number }).advance(60_000);
+    await expect.poll(async () => (await r.handle(query('later.example')))!.readUInt8(3) & 0xf).toBe(3);
+    await svc.idle();
+    expect(svc.status().lists[1]!.lastError).toBeNull();
+  });
+});
+
 describe('start() serves while lists load', () => {
   it('does not wait for downloads: serves unblocked with a warning, installs the list when it arrives', async () => {
     srv.hold();

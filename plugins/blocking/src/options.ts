@@ -73,10 +73,12 @@ const listSchema = Type.Union([Type.String({ minLength: 1, pattern: PATH_OR_URL,
   description: 'A path, an http(s) URL, or { source | inline, name, exact, registrable, maxEntries, required }.',
 });
 
+// Optional although defaulted: a group is a Record value, and defaults inside Record values are not
+// filled by every version of core's validator.
 const groupSchema = section(
   {
-    block: Type.Array(listSchema, { default: [], maxItems: MAX_SOURCES, description: 'Lists whose entries block.' }),
-    allow: Type.Array(listSchema, { default: [], maxItems: MAX_SOURCES, description: 'Lists whose entries allow (even without @@).' }),
+    block: Type.Optional(Type.Array(listSchema, { default: [], maxItems: MAX_SOURCES, description: 'Lists whose entries block.' })),
+    allow: Type.Optional(Type.Array(listSchema, { default: [], maxItems: MAX_SOURCES, description: 'Lists whose entries allow (even without @@).' })),
   },
   'Block and allow lists applied together to some clients.',
 );
@@ -225,7 +227,7 @@ export function compileOptions(o: BlockingOptions, path = 'blocking', env: NodeJ
   groupNames.forEach((group, groupIndex) => {
     const g = o.groups[group]!;
     for (const kind of ['block', 'allow'] as const) {
-      g[kind].forEach((item, i) => {
+      (g[kind] ?? []).forEach((item, i) => {
         const lp = `${path}.groups.${group}.${kind}[${i}]`;
         if (typeof item === 'object' && item.name !== undefined) explicitName.add(lists.length);
         lists.push(compileList(lp, item, lists.length, group, groupIndex, kind === 'allow', o.refresh.maxEntries));

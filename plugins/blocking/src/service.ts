@@ -171,6 +171,7 @@ export class BlockingService implements BlockingControl {
     await this.#run(() => this.#doReload(false, first, {}));
     const missing = this.states.find((s) => s.list.required && s.content === null);
     if (missing !== undefined) {
+      await this.stop();
       throw new RequiredListError(missing.list.path, missing.list.name, missing.lastError ?? 'nothing was loaded');
     }
     const pending = this.states.filter((s) => s.list.kind === 'url' && s.content === null);
@@ -178,7 +179,8 @@ export class BlockingService implements BlockingControl {
       this.#log.warn({ list: s.list.name, url: s.list.location }, 'blocking: list not on disk yet, serving without it until the download arrives');
     }
     // The downloads: in the background (status().building; idle() resolves when done).
-    if (this.states.some((s) => s.list.kind === 'url')) void this.#run(() => this.#doReload(false, this.states.filter((s) => s.list.kind === 'url'), {})).catch(() => {});
+    const remote = this.states.filter((s) => s.list.kind === 'url' && !first.includes(s));
+    if (remote.length > 0) void this.#run(() => this.#doReload(false, remote, {})).catch(() => {});
   }
 
   /** Stops timers and downloads; waits for a build in progress; deletes candidates. */
@@ -301,7 +303,8 @@ export class BlockingService implements BlockingControl {
         }
       }
     }
-    this.#schedule(failed > 0 || rejected > 0);
+    // Retry soon while any list has a problem (this reload's or an earlier one's).
+    this.#schedule(this.states.some((s) => s.lastError !== null));
     return { rebuilt, changed, failed, rejected };
   }
 
