@@ -8,7 +8,7 @@ import { decode } from './decode.js';
 import type { EdnsOption } from './edns.js';
 import { encode, encodingLength } from './encode.js';
 import { PacketError } from './errors.js';
-import { formatIPv4, formatIPv6 } from './ip.js';
+import { formatIPv4, formatIPv6 } from '../wire/ip.js';
 import type { MessageInit, ResourceRecordInit } from './message.js';
 import { readName } from './name.js';
 import { normalize } from './packet.test-helpers.js';

@@ -18,7 +18,7 @@ import {
   type MessageInit,
   type ResourceRecordInit,
 } from '../packet/index.js';
-import { parseIPv4, parseIPv6 } from '../packet/ip.js';
+import { parseIPv4, parseIPv6 } from '../wire/ip.js';
 import type { Clock } from '../tokens.js';
 import type { StateKey } from './state.js';
 import type { ClientInfo } from './types.js';
