@@ -337,6 +337,8 @@ class Resolution {
    * another wins: they run on in the background and update health and RTT.
    */
   initial = 1;
+  /** Forwards the caller's abort to {@link controller}; removed when the resolution ends. */
+  onCallerAbort: (() => void) | undefined = undefined;
 
   constructor(
     readonly group: UpstreamGroup,
@@ -388,7 +390,10 @@ class Resolution {
       if (this.controller === undefined) {
         const c = new AbortController();
         this.controller = c;
-        this.signal?.addEventListener('abort', () => c.abort(), { once: true });
+        if (this.signal !== undefined) {
+          this.onCallerAbort = () => c.abort();
+          this.signal.addEventListener('abort', this.onCallerAbort, { once: true });
+        }
       }
       signal = this.controller.signal;
     }
@@ -439,7 +444,10 @@ class Resolution {
 
   finish(): void {
     this.done = true;
-    this.controller?.abort();
+    if (this.controller !== undefined) {
+      this.controller.abort();
+      if (this.onCallerAbort !== undefined) this.signal!.removeEventListener('abort', this.onCallerAbort);
+    }
   }
 
   exhausted(): void {
