@@ -225,7 +225,7 @@ class HeimdallResolver implements Resolver {
     const provided = new Map<symbol, string>();
     this.plugins.forEach((p, i) => {
       const scope = new Container({ parent: container, defaultScope: 'Singleton' });
-      const info: PluginInfo = Object.freeze({ name: p.name, kind: p.kind ?? p.name, metricsPrefix: metricsPrefix(p.name) });
+      const info: PluginInfo = Object.freeze({ name: p.name, kind: p.kind ?? p.name, metricsPrefix: p.metricsPrefix ?? metricsPrefix(p.name) });
       scope.bind(PLUGIN).toConstantValue(info);
       scope.bind(PLUGIN_OPTIONS).toConstantValue(p.options ?? {});
       scope.bind(PLUGIN_LOGGER).toConstantValue(this.logger.child({ plugin: p.name }));

@@ -13,7 +13,7 @@
  * update and a short bucket scan; label strings are built only when
  * Prometheus scrapes.
  */
-import { ConfigError, definePlugin, type Middleware, options, PLUGIN, PLUGIN_METRICS, PLUGIN_OPTIONS, type PluginInfo, type PluginMetrics, type Static, Type } from '@heimdall/core';
+import { ConfigError, definePlugin, type Middleware, options, PLUGIN_METRICS, PLUGIN_OPTIONS, type PluginMetrics, type Static, Type } from '@heimdall/core';
 import { ContainerModule, inject, injectable } from '@heimdall/core/di';
 import { rcodeToString, typeToString } from '@heimdall/core/packet';
 import { Counter, type Registry } from 'prom-client';
@@ -60,9 +60,9 @@ const UNANSWERED = 16;
 class RequestMetrics {
   readonly handle: Middleware;
 
-  constructor(@inject(PLUGIN) info: PluginInfo, @inject(PLUGIN_OPTIONS) options: MetricsOptions, @inject(PLUGIN_METRICS) metrics: PluginMetrics) {
-    // The default instance keeps the app's historical names (heimdall_requests_total); others are prefixed by their name.
-    const prefix = info.name === 'metrics' ? 'heimdall_' : metrics.prefix;
+  constructor(@inject(PLUGIN_OPTIONS) options: MetricsOptions, @inject(PLUGIN_METRICS) metrics: PluginMetrics) {
+    // The default instance's prefix is `heimdall_` (definePlugin's metricsPrefix): heimdall_requests_total.
+    const prefix = metrics.prefix;
     const registry: Registry = metrics.registry;
     const buckets = options.buckets;
     const boundsMs = Float64Array.from(buckets, (b) => b * 1000);
@@ -165,6 +165,7 @@ class RequestMetrics {
 /** The metrics plugin: request counts by qtype, rcode and transport, and a latency histogram. */
 export const metrics = definePlugin({
   name: 'metrics',
+  metricsPrefix: 'heimdall_',
   description: 'Counts answered queries by type, response code and transport, and times them (Prometheus).',
   options: metricsOptionsSchema,
   setup(options, instance) {

@@ -18,6 +18,13 @@ export interface PluginDefinition<S extends TSchema> {
   readonly name: string;
   /** One line about it (docs, `--help`). */
   readonly description?: string;
+  /**
+   * Metric name prefix of the instance named like the plugin (default
+   * `heimdall_<name>_`). A plugin whose metrics are resolver-wide, such as
+   * the app's `metrics` (`heimdall_requests_total`), sets `heimdall_`. Other
+   * instances always get `heimdall_<instance>_`, so they never collide.
+   */
+  readonly metricsPrefix?: string;
   /** Options schema; build it with `options({...})` so unknown keys are rejected. Default: no options. */
   readonly options?: S;
   /**
@@ -50,6 +57,9 @@ export function definePlugin<S extends TSchema = typeof NO_OPTIONS>(definition: 
   readonly schema: S;
 } {
   const { name: kind, setup } = definition;
+  if (definition.metricsPrefix !== undefined && !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(definition.metricsPrefix)) {
+    throw new TypeError(`definePlugin: metricsPrefix must be a valid Prometheus name prefix, got ${JSON.stringify(definition.metricsPrefix)}`);
+  }
   if (typeof kind !== 'string' || !/^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*$/i.test(kind)) {
     throw new TypeError(`definePlugin: name must be a package-like name, got ${JSON.stringify(kind)}`);
   }
@@ -60,7 +70,8 @@ export function definePlugin<S extends TSchema = typeof NO_OPTIONS>(definition: 
     const path = instance.path ?? name;
     const options = parseOptions(schema, input, path);
     const parts = setup(options, { name, path });
-    return { ...parts, name, kind, options };
+    const plugin: HeimdallPlugin = { ...parts, name, kind, options };
+    return name === kind && definition.metricsPrefix !== undefined ? { ...plugin, metricsPrefix: definition.metricsPrefix } : plugin;
   };
   return Object.assign(factory, { pluginName: kind, schema, description: definition.description });
 }

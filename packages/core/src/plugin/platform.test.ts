@@ -87,6 +87,16 @@ describe('definePlugin', () => {
     expect(echo({}, { name: 'echo-2' })).toMatchObject({ name: 'echo-2', kind: 'echo' });
   });
 
+  test('a resolver-wide metrics prefix applies to the default instance only', () => {
+    const wide = definePlugin({ name: 'wide', metricsPrefix: 'heimdall_', setup: () => ({}) });
+    const r = createResolver({ plugins: [wide(), wide({}, { name: 'wide-2' })], logger: silentLogger() });
+    expect(r.scope('wide').get<PluginInfo>(PLUGIN).metricsPrefix).toBe('heimdall_');
+    expect(r.scope('wide-2').get<PluginInfo>(PLUGIN).metricsPrefix).toBe('heimdall_wide_2_');
+    expect(() => {
+      definePlugin({ name: 'bad', metricsPrefix: 'a-b', setup: () => ({}) });
+    }).toThrow(/metricsPrefix/);
+  });
+
   test('two instances of one plugin coexist in one resolver', async () => {
     const r = createResolver({ plugins: [echo({ ttl: 1 }), echo({ ttl: 2 }, { name: 'echo-2' })], logger: silentLogger() });
     expect(r.chain).toEqual(['echo', 'echo-2']);

@@ -40,6 +40,8 @@ export interface HeimdallPlugin {
   readonly name: string;
   /** The plugin's own name, shared by its instances (defaults to `name`). */
   readonly kind?: string;
+  /** Prefix of its metric names; default `heimdall_<name>_` (see `PluginDefinition.metricsPrefix`). */
+  readonly metricsPrefix?: string;
   /** Validated options, bound as `PLUGIN_OPTIONS` in the plugin's scope. */
   readonly options?: unknown;
   /** Bindings of the plugin's own services, loaded into its scope. */
