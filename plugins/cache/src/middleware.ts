@@ -260,7 +260,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
   /** L1 miss: the tiers (a sync tier answers at once; async ones within the budget), then the chain. */
   function miss(ctx: Ctx, next: Next, key: string, slot: number | undefined, nameEnd: number, flags: number, now: number): void | Promise<void> {
     ctx.set(CACHE_RESULT, 'miss');
-    payload = ctx._env.ednsPayloadSize;
+    payload = ctx.ednsPayloadSize;
     if (tiers !== null) {
       const found = tiers.lookup(key, now, payload);
       if (found instanceof Promise) {
@@ -270,7 +270,10 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
           if (entry === undefined || !fromTier(ctx, key, entry, nameEnd, flags, t)) return chain(ctx, next, key, store.peek(key), flags, t);
         });
       }
-      if (found !== undefined && fromTier(ctx, key, found, nameEnd, flags, now)) return;
+      if (found !== undefined) {
+        if (fromTier(ctx, key, found, nameEnd, flags, now)) return;
+        slot = store.peek(key); // the promotion attempt may have changed the store
+      }
     }
     return chain(ctx, next, key, slot, flags, now);
   }
