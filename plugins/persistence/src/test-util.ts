@@ -87,7 +87,9 @@ export class Child {
 
   constructor(options: Record<string, unknown>) {
     const script = fileURLToPath(new URL('./test-child.ts', import.meta.url));
-    this.proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script, JSON.stringify(options)], { stdio: 'pipe' });
+    // From the package directory, so that tsx reads its tsconfig (decorators).
+    const cwd = fileURLToPath(new URL('..', import.meta.url));
+    this.proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script, JSON.stringify(options)], { stdio: 'pipe', cwd });
     this.proc.stderr.on('data', (d: Buffer) => process.stderr.write(`[child ${this.proc.pid}] ${d}`));
     createInterface({ input: this.proc.stdout }).on('line', (line) => {
       this.lines.push(line);
