@@ -49,7 +49,7 @@ export class UpstreamMiddleware {
     const forward = async (ctx: DnsContext, group: UpstreamGroup): Promise<void> => {
       try {
         // The resolver's own payload size goes into the OPT of our answer.
-        const prep = client.prepare(ctx.request, ctx.query, ctx._env.ednsPayloadSize, ctx.client);
+        const prep = client.prepare(ctx.request, ctx.query, ctx.ednsPayloadSize, ctx.client);
         // Give up `deadlineMargin` before core's deadline, so that our SERVFAIL (with its EDE) is the one the client gets.
         ctx.response = await client.forward(group, prep, ctx.deadline - margin);
         ctx.set(UPSTREAM_USED, prep.upstream);

@@ -260,6 +260,15 @@ export class DnsContext {
     return this.response !== null;
   }
 
+  /**
+   * The UDP payload size this resolver advertises in its OPT records
+   * (`ednsPayloadSize`, RFC 6891 §6.2.3): what a plugin writes into an OPT
+   * it builds for this query's response.
+   */
+  get ednsPayloadSize(): number {
+    return this._env.ednsPayloadSize;
+  }
+
   /** Milliseconds left before the deadline (never negative), by the resolver's clock. */
   remaining(): number {
     const left = this.deadline - this._env.clock.now();
