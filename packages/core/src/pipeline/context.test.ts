@@ -71,6 +71,16 @@ describe('DnsContext answering', () => {
     expect(ctx.get(K)).toBe(1);
     expect(ctx.get(K2)).toBeUndefined(); // keys compare by identity, not description
     expect(ctx.has(K)).toBe(true);
+    expect(ctx._state).toBeUndefined(); // inline slots: nothing allocated for one or two keys
+    ctx.set(K2, 2);
+    const K3 = new StateKey<string>('k3');
+    const K4 = new StateKey<string>('k4');
+    ctx.set(K3, 'three');
+    ctx.set(K4, 'four');
+    ctx.set(K3, 'THREE');
+    ctx.set(K, 10);
+    expect([ctx.get(K), ctx.get(K2), ctx.get(K3), ctx.get(K4)]).toEqual([10, 2, 'THREE', 'four']);
+    expect([ctx.has(K3), ctx.has(new StateKey('k3'))]).toEqual([true, false]);
     expect(ctx._log).toBeUndefined();
     expect(ctx.log).toBe(ctx.log);
     expect(ctx.signal.aborted).toBe(false);

@@ -98,7 +98,13 @@ export class DnsContext {
   /** @internal Epoch ms of the deadline once fixed, else -1 (see {@link DnsContext.deadline}). */
   _deadline: number;
   /** @internal */ _env: ContextEnv;
-  /** @internal */ _state: Map<StateKey<unknown>, unknown> | undefined;
+  /** @internal Two inline state slots (no allocation for the common 1–2 keys), then pairs in `_state`. */
+  _k0: StateKey<unknown> | undefined;
+  /** @internal */ _v0: unknown;
+  /** @internal */ _k1: StateKey<unknown> | undefined;
+  /** @internal */ _v1: unknown;
+  /** @internal [key, value, key, value, …] beyond the inline slots. */
+  _state: unknown[] | undefined;
   /** @internal */ _log: Logger | undefined;
   /** @internal */ _abort: AbortController | undefined;
   /** @internal */ _expired: boolean;
@@ -121,6 +127,10 @@ export class DnsContext {
     this.original = null;
     this._deadline = -1;
     this._env = env;
+    this._k0 = undefined;
+    this._v0 = undefined;
+    this._k1 = undefined;
+    this._v1 = undefined;
     this._state = undefined;
     this._log = undefined;
     this._abort = undefined;
@@ -144,7 +154,11 @@ export class DnsContext {
 
   /** This query's value for `key` (set by an earlier middleware), or undefined. */
   get<T>(key: StateKey<T>): T | undefined {
-    return this._state?.get(key) as T | undefined;
+    if (this._k0 === key) return this._v0 as T;
+    if (this._k1 === key) return this._v1 as T;
+    const more = this._state;
+    if (more !== undefined) for (let i = 0; i < more.length; i += 2) if (more[i] === key) return more[i + 1] as T;
+    return undefined;
   }
 
   /**
@@ -153,12 +167,31 @@ export class DnsContext {
    * chain or observers such as a query log.
    */
   set<T>(key: StateKey<T>, value: T): void {
-    (this._state ??= new Map()).set(key, value);
+    const k = key as StateKey<unknown>;
+    if (this._k0 === undefined || this._k0 === k) {
+      this._k0 = k;
+      this._v0 = value;
+    } else if (this._k1 === undefined || this._k1 === k) {
+      this._k1 = k;
+      this._v1 = value;
+    } else {
+      const more = (this._state ??= []);
+      for (let i = 0; i < more.length; i += 2) {
+        if (more[i] === k) {
+          more[i + 1] = value;
+          return;
+        }
+      }
+      more.push(k, value);
+    }
   }
 
   /** Whether a value is stored under `key`. */
   has(key: StateKey<unknown>): boolean {
-    return this._state?.has(key) === true;
+    if (this._k0 === key || this._k1 === key) return true;
+    const more = this._state;
+    if (more !== undefined) for (let i = 0; i < more.length; i += 2) if (more[i] === key) return true;
+    return false;
   }
 
   /**
