@@ -185,6 +185,16 @@ function fillDefaults(schema: TSchema, value: unknown): unknown {
       const v = fillDefaults(ps, obj[k]);
       if (v !== undefined) obj[k] = v;
     }
+    // Records (`Type.Record`): every value present gets its schema's defaults.
+    const patterns = Object.entries((s.patternProperties ?? {}) as Record<string, TSchema>).map(([re, ps]) => [new RegExp(re), ps] as const);
+    const rest = typeof s.additionalProperties === 'object' ? (s.additionalProperties as TSchema) : undefined;
+    if (patterns.length > 0 || rest !== undefined) {
+      for (const k of Object.keys(obj)) {
+        if (k in props) continue;
+        const ps = patterns.find(([re]) => re.test(k))?.[1] ?? rest;
+        if (ps !== undefined) obj[k] = fillDefaults(ps, obj[k]);
+      }
+    }
     return obj;
   }
   if (s.type === 'array' && Array.isArray(value) && typeof s.items === 'object' && s.items !== null) {

@@ -58,6 +58,12 @@ describe('parseOptions: one validator, one vocabulary', () => {
     expect(parseOptions(s, {}, 'x')).toEqual({ rules: [], admin: { port: 1 } });
   });
 
+  test('defaults are filled inside record values', () => {
+    const s = options({ groups: Type.Record(Type.String(), options({ block: Type.Array(Type.String(), { default: [] }), ttl: Type.Integer({ default: 5 }) }), { default: {} }) });
+    expect(parseOptions(s, { groups: { ads: {}, kids: { ttl: 1 } } }, 'b')).toEqual({ groups: { ads: { block: [], ttl: 5 }, kids: { block: [], ttl: 1 } } });
+    expect(() => parseOptions(s, { groups: { ads: { ttl: 'x' } } }, 'b')).toThrow('b.groups.ads.ttl: must be an integer');
+  });
+
   test('a union of object shapes reports the error of the shape the value is closest to', () => {
     const s = options({ rule: Type.Union([options({ exact: Type.String(), to: Type.String() }), options({ suffix: Type.String(), to: Type.String() })]) });
     expect(() => parseOptions(s, { rule: { suffix: 'a' } }, 'x')).toThrow('x.rule.to: is required');
