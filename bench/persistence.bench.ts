@@ -1,0 +1,156 @@
+/**
+ * Disk tier micro-benchmarks (@heimdall/plugin-persistence), beside the
+ * cache's L1 in the same run.
+ *
+ *   cd /work/main/bench && TSX_TSCONFIG_PATH=../tsconfig.base.json node --conditions=source --import tsx persistence.bench.ts
+ *
+ * - middleware: the whole cache middleware on a fresh `DnsContext`, for
+ *   1 000 names cycled so that each lookup is:
+ *   (a) an L1 hit (cache of 10 000 entries, no tier), the peer;
+ *   (b) a disk-tier hit: an L1 of 16 entries (LRU, so the promoted entry is
+ *       never the one evicted) misses as the names cycle over 1 000, the disk tier answers,
+ *       the cache validates the entry (`readEntry`: key, records, TTL
+ *       offsets, OPT), promotes it into L1 and answers from it.
+ * - parts: the tier's `get` alone (LMDB read + expiry check + view), and
+ *   lmdb-js `getBinaryFast` alone, beside a `Map.get`.
+ *
+ * Figures go to bench/results/persistence.json.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CACHE_TIERS, type CacheTier, type ClientInfo, createResolver, DnsContext, definePlugin, type Resolver } from '@heimdall/core';
+import { encode, MessageReader, RecordType } from '@heimdall/core/packet';
+import { type ContextEnv, silentLogger, systemClock } from '@heimdall/core/pipeline';
+import { bench, do_not_optimize, run, summary } from 'mitata';
+import { cache } from '../plugins/cache/src/plugin.js';
+import { readEntry } from '../plugins/cache/src/snapshot.js';
+import { persistence } from '../plugins/persistence/src/plugin.js';
+import type { DiskTier } from '../plugins/persistence/src/tier.js';
+
+const ENV: ContextEnv = { logger: silentLogger(), clock: systemClock, ednsPayloadSize: 1232, recursionAvailable: true, queryTimeoutMs: 5000 };
+const CLIENT: ClientInfo = { address: '192.0.2.1', port: 5300, family: 4, transport: 'udp' };
+const N = 1000;
+
+const queries = Array.from({ length: N }, (_, i) =>
+  encode({ id: i, rd: true, questions: [{ name: `host${i}.example.net`, type: RecordType.A }], edns: { udpPayloadSize: 1232 } }),
+);
+/** An upstream stand-in: two A records, TTL 1 h. */
+const answering = definePlugin({
+  name: 'answer',
+  setup: () => ({
+    middleware: () => (ctx) => {
+      ctx.answer([
+        { name: ctx.query.qname, type: RecordType.A, ttl: 3600, data: '93.184.216.34' },
+        { name: ctx.query.qname, type: RecordType.A, ttl: 3600, data: '93.184.216.35' },
+      ]);
+    },
+  }),
+});
+
+const dir = mkdtempSync(join(tmpdir(), 'heimdall-persistence-bench-'));
+const l1Only = createResolver({ logger: silentLogger(), clock: systemClock, plugins: [cache({ maxEntries: 10_000 }), answering()] });
+const withDisk = createResolver({
+  logger: silentLogger(),
+  clock: systemClock,
+  plugins: [cache({ maxEntries: 16, policy: 'lru' }), persistence({ dir }), answering()],
+});
+await l1Only.start();
+await withDisk.start();
+for (const q of queries) {
+  await l1Only.handle(q, CLIENT);
+  await withDisk.handle(q, CLIENT);
+}
+const tier = withDisk.container.getAll<CacheTier>(CACHE_TIERS)[0] as DiskTier;
+await tier.drain();
+
+function middlewareOf(r: Resolver): (ctx: DnsContext, next: () => never) => unknown {
+  const mw = r.middleware('cache');
+  if (mw === undefined) throw new Error('no cache middleware');
+  return mw as never;
+}
+const mwL1 = middlewareOf(l1Only);
+const mwDisk = middlewareOf(withDisk);
+const noNext = (): never => {
+  throw new Error('miss in a hit benchmark');
+};
+
+// Sanity: (b) really is answered by the disk tier, synchronously.
+{
+  const ctx = new DnsContext(queries[5], CLIENT, ENV, new MessageReader(queries[5]));
+  const r = mwDisk(ctx, noNext);
+  if (r !== undefined || ctx.response === null) throw new Error('disk-tier hit is not synchronous');
+}
+// And every one of the N names is answered from the disk tier, none from the chain.
+for (let j = 0; j < 2 * N; j++) {
+  const q = queries[j % N];
+  mwDisk(new DnsContext(q, CLIENT, ENV, new MessageReader(q)), noNext);
+}
+
+const keys = queries.map((q) => {
+  const r = new MessageReader(q);
+  return Buffer.from(`${r.cacheKey()}1`, 'latin1');
+});
+const peerMap = new Map<string, Buffer>(keys.map((k) => [k.toString('latin1'), Buffer.alloc(150)]));
+const env = (tier as unknown as { env: { env: { entries: { getBinaryFast(k: Buffer): Buffer | undefined } } } }).env.env;
+
+let i = 0;
+summary(() => {
+  bench('cache middleware: L1 hit', () => {
+    const q = queries[i++ % N];
+    const ctx = new DnsContext(q, CLIENT, ENV, new MessageReader(q));
+    mwL1(ctx, noNext);
+    do_not_optimize(ctx.response);
+  });
+  bench('cache middleware: disk-tier hit (L1 miss, validate, promote)', () => {
+    const q = queries[i++ % N];
+    const ctx = new DnsContext(q, CLIENT, ENV, new MessageReader(q));
+    mwDisk(ctx, noNext);
+    do_not_optimize(ctx.response);
+  });
+});
+summary(() => {
+  bench('disk tier get (LMDB read + expiry + view)', () => do_not_optimize(tier.get(keys[i++ % N])));
+  bench('disk tier get + cache readEntry (validation)', () => {
+    const v = tier.get(keys[i++ % N])!;
+    do_not_optimize(readEntry(Buffer.from(v.buffer, v.byteOffset, v.byteLength), 0));
+  });
+  bench('lmdb getBinaryFast', () => do_not_optimize(env.entries.getBinaryFast(keys[i++ % N])));
+  bench('peer: Map.get (latin1 key)', () => do_not_optimize(peerMap.get(keys[i++ % N].latin1Slice(0, keys[0].length))));
+});
+
+type Stats = { avg: number; p50: number; p75: number; p99: number };
+const res = (await run()) as unknown as { benchmarks: { alias?: string; runs: { name: string; stats?: Stats }[] }[] };
+const byName = new Map<string, Stats>();
+for (const b of res.benchmarks) for (const r of b.runs) if (r.stats) byName.set(r.name ?? b.alias, r.stats);
+const r1 = (x: number) => Math.round(x * 10) / 10;
+function row(name: string, ours: string, peerName: string | null, target?: string) {
+  const a = byName.get(ours);
+  const p = peerName ? byName.get(peerName) : undefined;
+  return {
+    name,
+    avgNs: a ? r1(a.avg) : null,
+    p50Ns: a ? r1(a.p50) : null,
+    p99Ns: a ? r1(a.p99) : null,
+    peer: peerName,
+    peerAvgNs: p ? r1(p.avg) : null,
+    peerP50Ns: p ? r1(p.p50) : null,
+    ratio: a && p ? Math.round((a.avg / p.avg) * 100) / 100 : null,
+    ...(target ? { target } : {}),
+  };
+}
+const results = [
+  row('disk-tier hit through the cache middleware', 'cache middleware: disk-tier hit (L1 miss, validate, promote)', 'cache middleware: L1 hit', 'avg <= 3000 ns'),
+  row('disk tier get + cache entry validation (readEntry)', 'disk tier get + cache readEntry (validation)', 'cache middleware: L1 hit'),
+  row('disk tier get alone', 'disk tier get (LMDB read + expiry + view)', 'peer: Map.get (latin1 key)'),
+  row('lmdb-js getBinaryFast alone', 'lmdb getBinaryFast', 'peer: Map.get (latin1 key)'),
+];
+console.table(results);
+await withDisk.stop();
+await l1Only.stop();
+rmSync(dir, { recursive: true, force: true });
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(
+  new URL('./results/persistence.json', import.meta.url),
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2)}\n`,
+);
