@@ -2,6 +2,7 @@
  * Command-line parsing for `heimdall` (no dependency: `node:util` parseArgs).
  * Flags override the config file.
  */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AppConfigError, type Overrides } from './config.js';
 
@@ -30,6 +31,8 @@ Options (flags override the config file):
   -b, --blocklist PATH|URL   turn blocking on with this list (repeatable)
       --admin ADDR:PORT|off  admin HTTP address (default 127.0.0.1:8053), or off
   -w, --workers N|auto       processes sharing the ports (Node cluster; default 1)
+      --cache-dir DIR        keep the cache (and runtime state) on disk in DIR: shared by
+                             the workers, survives restarts (plugin persistence, LMDB)
   -c, --config FILE          configuration file, JSON or YAML (see docs/config.md)
       --log-level LEVEL      fatal, error, warn, info, debug, trace or silent
       --check                validate the configuration, print it, and exit
@@ -55,6 +58,7 @@ export function parseCli(argv: string[]): CliArgs {
         blocklist: { type: 'string', short: 'b', multiple: true },
         admin: { type: 'string' },
         workers: { type: 'string', short: 'w' },
+        'cache-dir': { type: 'string' },
         config: { type: 'string', short: 'c' },
         'log-level': { type: 'string' },
         check: { type: 'boolean' },
@@ -71,6 +75,12 @@ export function parseCli(argv: string[]): CliArgs {
   if (v.upstream) overrides.upstreams = v.upstream as string[];
   if (v.blocklist) overrides.blocklists = v.blocklist as string[];
   if (v.admin !== undefined) overrides.admin = v.admin as string;
+  if (v['cache-dir'] !== undefined) {
+    const dir = v['cache-dir'] as string;
+    if (dir === '') throw new AppConfigError('--cache-dir', 'must be a directory path');
+    // Relative to the current directory, like --blocklist paths.
+    overrides.cacheDir = resolve(dir);
+  }
   if (v.workers !== undefined) {
     const w = v.workers as string;
     if (w === 'auto') overrides.workers = 'auto';

@@ -188,6 +188,8 @@ export interface Overrides {
   listen?: string[];
   upstreams?: string[];
   blocklists?: string[];
+  /** `--cache-dir`: the persistence plugin's `dir` (an absolute path). */
+  cacheDir?: string;
   admin?: string;
   workers?: number | 'auto';
   logLevel?: AppConfig['logLevel'];
@@ -200,7 +202,7 @@ const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
 /**
  * Makes the relative file paths in built-in plugins' options absolute,
  * resolved from `baseDir` (the config file's directory): blocking list
- * sources and `cacheDir`, the query log's `output`.
+ * sources and `cacheDir`, the query log's `output`, persistence's `dir`.
  */
 export function resolvePluginPaths(entries: PluginEntry[], baseDir: string): PluginEntry[] {
   const abs = (p: unknown): unknown => (typeof p === 'string' && p !== '' && !isUrl(p) && !isAbsolute(p) ? resolve(baseDir, p) : p);
@@ -210,6 +212,7 @@ export function resolvePluginPaths(entries: PluginEntry[], baseDir: string): Plu
     if (entry.use === 'query-log' && typeof options.output === 'string' && options.output !== 'stdout') {
       return { ...entry, options: { ...options, output: abs(options.output) } };
     }
+    if (entry.use === 'persistence' && typeof options.dir === 'string') return { ...entry, options: { ...options, dir: abs(options.dir) } };
     if (entry.use === 'blocking') {
       const out: Record<string, unknown> = { ...options };
       if (typeof options.cacheDir === 'string') out.cacheDir = abs(options.cacheDir);
@@ -266,6 +269,19 @@ export function applyOverrides(config: HeimdallConfig, o: Overrides): HeimdallCo
       let at = plugins.findIndex((p) => BLOCKING_BEFORE.has(p.use));
       if (at < 0) at = plugins.length;
       plugins.splice(at, 0, { use: 'blocking', options: { groups: { default: { block: o.blocklists } } } });
+    }
+  }
+  if (o.cacheDir !== undefined) {
+    // The disk tier: enable (or add) the persistence plugin, before the cache.
+    const entry = plugins.find((p) => p.use === 'persistence');
+    if (entry) {
+      entry.enabled = true;
+      entry.options = { ...(entry.options ?? {}), dir: o.cacheDir };
+    } else {
+      let at = plugins.findIndex((p) => p.use === 'cache');
+      if (at < 0) at = plugins.findIndex((p) => p.use === 'dedup' || p.use === 'upstream');
+      if (at < 0) at = plugins.length;
+      plugins.splice(at, 0, { use: 'persistence', options: { dir: o.cacheDir } });
     }
   }
   return out;
