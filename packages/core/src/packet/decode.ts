@@ -8,6 +8,7 @@ import type { Message, Question, ResourceRecord } from './message.js';
 import { NameCursor, readName } from './name.js';
 import { decodeRdataAt } from './rdata/index.js';
 import { RecordType } from './types.js';
+import { formatIPv4 } from '../wire/ip.js';
 
 // Names decoded so far in this message, by offset: a record name that is a
 // single pointer to one of them (the usual 0xC00C) reuses the string.
@@ -130,7 +131,9 @@ export function decode(bytes: Buffer | Uint8Array): Message {
       };
       continue;
     }
-    const rr: ResourceRecord = { name, type, class: klass, ttl, data: decodeRdataAt(buf, type, klass, rdata, rdlen, st) };
+    // The commonest record (A in class IN) skips the table dispatch.
+    const data = type === RecordType.A && klass === 1 && rdlen === 4 ? formatIPv4(buf, rdata) : decodeRdataAt(buf, type, klass, rdata, rdlen, st);
+    const rr: ResourceRecord = { name, type, class: klass, ttl, data };
     if (i < an) answers.push(rr);
     else if (i < an + ns) authorities.push(rr);
     else additionals.push(rr);
