@@ -100,7 +100,7 @@ describe('blocking (--blocklist)', () => {
     writeFileSync(app.configFile, '{"listen": 5}');
     app.child.kill('SIGHUP');
     await waitFor(() => /config file reload failed/.test(app.output()));
-    expect(app.output()).toMatch(/listen: must be array/);
+    expect(app.output()).toMatch(/listen: must be an array/);
     expect((await dig(app.port, ['ads.example.com'])).status).toBe('NXDOMAIN');
   });
 });

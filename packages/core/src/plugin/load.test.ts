@@ -33,6 +33,7 @@ beforeAll(() => {
   pkg('bad-factory', { exports: './p.js' }, { 'p.js': `export default () => ({ nom: 'x' });` });
   pkg('async-factory', { exports: './p.js' }, { 'p.js': `export default async () => ({ name: 'x' });` });
   pkg('broken-import', { exports: './p.js' }, { 'p.js': `throw new Error('top-level failure');` });
+  pkg('missing-dep', { exports: './p.js' }, { 'p.js': `import 'no-such-dependency-xyz';\nexport default () => ({ name: 'x' });` });
   mkdirSync(path.join(dir, 'config', 'plugins'), { recursive: true });
   writeFileSync(path.join(dir, 'config', 'plugins', 'local.mjs'), `export default (o) => ({ name: 'local', ttl: o.ttl ?? 0 });`);
 });
@@ -73,6 +74,8 @@ describe('loadPlugin', () => {
     await expect(loadPlugin({ use: 'not-a-plugin' }, at)).rejects.toMatchObject({ code: 'PLUGIN_INVALID', message: expect.stringMatching(/does not export a plugin factory/) });
     await expect(loadPlugin({ use: 'bad-factory' }, at)).rejects.toMatchObject({ code: 'PLUGIN_INVALID', message: expect.stringMatching(/did not return a plugin/) });
     await expect(loadPlugin({ use: 'async-factory' }, at)).rejects.toMatchObject({ code: 'PLUGIN_INVALID', message: expect.stringMatching(/returned a Promise/) });
+    // Found, but one of its own imports is missing: that error, not "cannot find plugin".
+    await expect(loadPlugin({ use: 'missing-dep' }, at)).rejects.toMatchObject({ code: 'PLUGIN_LOAD', message: expect.stringMatching(/failed to import: .*no-such-dependency-xyz/) });
     await expect(loadPlugin({ use: 'broken-import' }, at)).rejects.toMatchObject({ code: 'PLUGIN_LOAD', message: expect.stringMatching(/failed to import: top-level failure/) });
     await expect(loadPlugin({ use: '@acme/heimdall-geo', options: {} }, at)).rejects.toMatchObject({ message: expect.stringMatching(/factory of '@acme\/heimdall-geo' threw: geo.country/) });
     await expect(loadPlugin({ use: '' }, at)).rejects.toThrow(/plugins\[2\]\.use: must be a package name/);

@@ -2,7 +2,7 @@
  * Loading third-party plugins by package name (or file path) from a config:
  * `{ "use": "@acme/heimdall-geo", "options": { … } }`. No fork, no rebuild.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { register } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -54,7 +54,7 @@ export async function loadPlugin(spec: PluginSpec, options: LoadPluginOptions = 
     // "Cannot find" only when the plugin itself is missing: when it was found
     // (url resolved) and one of *its* imports failed, show that error.
     const notFound = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED';
-    const missing = notFound && (url === undefined ? String((e as Error)?.message ?? '').includes(`'${use}'`) : String((e as Error)?.message ?? '').includes(fileOf(url)));
+    const missing = notFound && (url === undefined ? String((e as Error)?.message ?? '').includes(`'${use}'`) : !existsSync(fileOf(url)));
     const msg = missing
       ? `${where}.use: cannot find plugin '${use}' (resolved from ${baseDir}); is it installed?`
       : `${where}.use: plugin '${use}' failed to import: ${(e as Error)?.message ?? e}`;
