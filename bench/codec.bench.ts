@@ -14,7 +14,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { decode, encode, MessageReader, RecordType } from '@heimdall/core';
+import { decode, encode, MessageReader } from '@heimdall/core/packet';
+import { RecordType } from '@heimdall/core';
 import dnsPacket from 'dns-packet';
 import { bench, do_not_optimize, run, summary } from 'mitata';
 

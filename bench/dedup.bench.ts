@@ -17,7 +17,8 @@
  * mitata's follow. Writes bench/results/dedup.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { type ClientInfo, createResolver, type HeimdallPlugin, type Middleware, silentLogger } from '@heimdall/core';
+import { type ClientInfo, createResolver, type HeimdallPlugin, type Middleware } from '@heimdall/core';
+import { silentLogger } from '@heimdall/core/pipeline';
 import { query, response } from '@heimdall/testing';
 import { bench, do_not_optimize, run, summary } from 'mitata';
 import { dedup } from '@heimdall/plugin-dedup';

@@ -24,7 +24,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { type ClientInfo, compose, createResolver, MessageReader, type Middleware, RecordType, silentLogger } from '@heimdall/core';
+import { type ClientInfo, createResolver, type Middleware, RecordType } from '@heimdall/core';
+import { compose, silentLogger } from '@heimdall/core/pipeline';
+import { MessageReader } from '@heimdall/core/packet';
 import koaCompose from 'koa-compose';
 import { bench, do_not_optimize, run, summary } from 'mitata';
 

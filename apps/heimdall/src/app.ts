@@ -4,7 +4,8 @@
  * optionally the admin HTTP server.
  */
 import type http from 'node:http';
-import { createResolver, type ListenOptions, type Resolver } from '@heimdall/core';
+import { createResolver, type Resolver } from '@heimdall/core';
+import type { ListenOptions } from '@heimdall/core/transport';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ActionTable } from './actions.js';

@@ -19,7 +19,7 @@ export type { PluginMetrics } from './plugin/metrics.js';
 export { DnsContext, type ExtendedError, type QueryEdns, type ReplyInit } from './pipeline/context.js';
 export { BLOCKED, type BlockedInfo, CACHE_RESULT, StateKey, UPSTREAM_USED } from './pipeline/state.js';
 export type { ClientInfo, Middleware, Next, TransportKind } from './pipeline/types.js';
-export { ConfigError, createError, HeimdallError, type HeimdallErrorClass } from './errors.js';
+export { ConfigError, createError, type HeimdallError, type HeimdallErrorClass } from './errors.js';
 export {
   ADMIN_ACTIONS,
   type AdminAction,
@@ -57,11 +57,3 @@ export { EdeCode } from './packet/edecodes.js';
 export { Rcode } from './packet/rcodes.js';
 export { RecordType } from './packet/types.js';
 export type { Message, MessageInit, Question, ResourceRecord, ResourceRecordInit } from './packet/message.js';
-
-// ---- TEMPORARY during the platform v2 migration: the old flat surface.
-// Removed once every package imports from the subpaths above.
-export * from './packet/index.js';
-export * from './transport/index.js';
-export * from './pipeline/index.js';
-export * from './di.js';
-export * from './errors.js';

@@ -4,7 +4,8 @@
  * response when they fail.
  */
 import { AssertionError } from 'node:assert';
-import { decode, type Message, OptionCode, rcodeToString, typeToString } from '@heimdall/core';
+import { decode, OptionCode, rcodeToString, typeToString } from '@heimdall/core/packet';
+import type { Message } from '@heimdall/core';
 import { type CodeLike, toRcode, toType } from './builders.js';
 
 /** Decodes a response, failing the test with a clear message when it is null or malformed. */

@@ -1,19 +1,8 @@
 /**
  * One-line builders for queries, records and responses in wire format.
  */
-import {
-  type EdnsOption,
-  encode,
-  MessageReader,
-  type MessageInit,
-  OptionCode,
-  RecordClass,
-  type RecordData,
-  type ResourceRecordInit,
-  Rcode,
-  rcodeFromString,
-  typeFromString,
-} from '@heimdall/core';
+import { type EdnsOption, encode, MessageReader, OptionCode, RecordClass, type RecordData, rcodeFromString, typeFromString } from '@heimdall/core/packet';
+import { type MessageInit, type ResourceRecordInit, Rcode } from '@heimdall/core';
 
 /** A record type or rcode given by mnemonic (`'AAAA'`, `'NXDOMAIN'`) or number. */
 export type CodeLike = string | number;

@@ -4,7 +4,8 @@
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { decode, encode, type Message, type MessageInit, OptionCode, type ResourceRecordInit, truncateForUdp } from '@heimdall/core';
+import { decode, encode, OptionCode, truncateForUdp } from '@heimdall/core/packet';
+import type { Message, MessageInit, ResourceRecordInit } from '@heimdall/core';
 import { type CodeLike, type RecordLike, toRcode, toType } from './builders.js';
 
 /** A query the fake upstream received. */

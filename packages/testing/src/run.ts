@@ -1,20 +1,8 @@
 /**
  * Running middleware and plugins in tests, without sockets.
  */
-import {
-  type ClientInfo,
-  type Clock,
-  compose,
-  type ContextEnv,
-  createResolver,
-  DnsContext,
-  type HeimdallPlugin,
-  type Logger,
-  type Middleware,
-  type Resolver,
-  type ResolverOptions,
-  silentLogger,
-} from '@heimdall/core';
+import { type ClientInfo, type Clock, createResolver, DnsContext, type HeimdallPlugin, type Logger, type Middleware, type Resolver, type ResolverOptions } from '@heimdall/core';
+import { compose, type ContextEnv, silentLogger } from '@heimdall/core/pipeline';
 import { FakeClock } from './clock.js';
 
 /** Default client of the kit: 192.0.2.10:53000 over UDP (TEST-NET-1). */

@@ -1,6 +1,8 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { ContainerModule, decode, type HeimdallPlugin, type Middleware, RecordType, StateKey } from '@heimdall/core';
+import { ContainerModule } from '@heimdall/core/di';
+import { decode } from '@heimdall/core/packet';
+import { type HeimdallPlugin, type Middleware, RecordType, StateKey } from '@heimdall/core';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
   createContext,

@@ -6,7 +6,8 @@
  * The analysis walks the response's wire bytes once, with bounds checks, and
  * never throws: a response it cannot fully account for is simply not cached.
  */
-import { OptionCode, RecordType } from '@heimdall/core';
+import { OptionCode } from '@heimdall/core/packet';
+import { RecordType } from '@heimdall/core';
 import { equalsIgnoreCase, KEY_DO, KEY_EDNS, plainNameEnd, queryKeyFlags, readTtl, trySkipName } from '@heimdall/core/wire';
 
 /** What an entry answers. */

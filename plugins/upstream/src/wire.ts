@@ -5,7 +5,7 @@
  * touch the fixed header and compare the question's bytes, which is what
  * RFC 5452 §9.1 asks of a reply before it is accepted.
  */
-import { MessageReader } from '@heimdall/core';
+import { MessageReader } from '@heimdall/core/packet';
 import { copyWithId, equalsIgnoreCase, setId } from '@heimdall/core/wire';
 
 export { copyWithId, setId };

@@ -1,7 +1,8 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
-import { type Clock, type ClockTimer, systemClock } from '@heimdall/core';
+import type { Clock, ClockTimer } from '@heimdall/core';
+import { systemClock } from '@heimdall/core/pipeline';
 import { UpstreamError } from '../errors.js';
 import { getId, isResponse, questionEnd, sameQuestion, setId } from '../wire.js';
 import type { ExchangeOptions, Transport, TransportEvents } from './types.js';

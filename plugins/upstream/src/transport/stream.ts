@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { type Clock, type ClockTimer, systemClock } from '@heimdall/core';
+import type { Clock, ClockTimer } from '@heimdall/core';
+import { systemClock } from '@heimdall/core/pipeline';
 import { UpstreamError } from '../errors.js';
 import { randomId } from '../random.js';
 import { getId, isResponse, questionEnd, sameQuestion, setId } from '../wire.js';

@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
-import { type Clock, systemClock } from '@heimdall/core';
+import type { Clock } from '@heimdall/core';
+import { systemClock } from '@heimdall/core/pipeline';
 import { UpstreamError } from '../errors.js';
 import { randomId } from '../random.js';
 import { copyWithId, getId, isResponse, questionEnd, sameQuestion, setId } from '../wire.js';
