@@ -1,4 +1,5 @@
 // The kit's FakeClock, imported by path (@heimdall/testing depends on core, not the reverse).
+import { compose } from './pipeline/compose.js';
 import { FakeClock } from '../../testing/src/clock.js';
 import { ContainerModule, inject, injectable } from 'inversify';
 import { Registry } from 'prom-client';
@@ -142,7 +143,10 @@ describe('failure rules', () => {
     const r = createResolver({ plugins: [plugin('twice', (_c, next) => { next(); next(); }), plugin('end', () => {})], logger: silentLogger() });
     expect(decode((await r.handle(q()))!).rcode).toBe(Rcode.SERVFAIL);
     expect(r.container.get<{ errors: Map<string, number> }>(CORE_METRICS).errors.get('twice')).toBe(1);
-    expect(NextCalledTwiceError).toBeDefined();
+    // The error behind that SERVFAIL is the typed one, naming the step.
+    const run = compose([{ name: 'twice', middleware: (_c: unknown, next: () => unknown) => { next(); next(); } }, { name: 'end', middleware: () => {} }]);
+    expect(() => run({})).toThrow(NextCalledTwiceError);
+    expect(() => run({})).toThrow('plugin/twice: next() called multiple times');
   });
 
   test('nobody answered → SERVFAIL, or REFUSED when configured', async () => {

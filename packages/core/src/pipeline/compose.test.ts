@@ -121,12 +121,24 @@ describe('compose', () => {
     expect(() => compose([42 as unknown as Middleware<Ctx>])).toThrow(TypeError);
   });
 
-  test('deep synchronous chains do not allocate promises', () => {
-    const steps: Middleware<Ctx>[] = Array.from({ length: 200 }, () => (c: Ctx, next) => { c.n++; return next(); });
+  test('deep synchronous chains stay synchronous: no step ever sees a Promise', () => {
+    let promises = 0;
+    const steps: Middleware<Ctx>[] = Array.from({ length: 200 }, () => (c: Ctx, next) => {
+      c.n++;
+      const r = next();
+      if (r !== undefined) promises++;
+      return r;
+    });
     const run = compose(steps);
     const c = ctx();
     expect(run(c)).toBeUndefined();
     expect(c.n).toBe(200);
+    expect(promises).toBe(0);
+    // …whereas one asynchronous step at the end makes every level see one.
+    const tail = compose([...steps, async () => {}]);
+    promises = 0;
+    expect(tail(ctx())).toBeInstanceOf(Promise);
+    expect(promises).toBe(200);
   });
 });
 
