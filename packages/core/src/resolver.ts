@@ -454,9 +454,13 @@ class HeimdallResolver implements Resolver {
     return bareResponse(request, rcode, this.env);
   }
 
-  private finish(ctx: DnsContext): Buffer {
+  private finish(ctx: DnsContext): Buffer | null {
     if (ctx.original !== null) ctx._finalize();
     let response = ctx.response;
+    if (response === null && ctx._dropped) {
+      this.metrics.dropped.policy++;
+      return null;
+    }
     if (response === null || !(response instanceof Uint8Array) || response.length < 12) {
       if (response !== null) ctx.log.warn({ type: typeof response }, 'a middleware set an invalid response (not wire bytes of at least 12 octets); answering as unanswered');
       if (this.unanswered === Rcode.REFUSED) ctx.refused();
@@ -484,7 +488,7 @@ class HeimdallResolver implements Resolver {
     return new Promise<Buffer | null>((resolve) => {
       let settled = false;
       let timer: ClockTimer | undefined;
-      const settle = (out: Buffer) => {
+      const settle = (out: Buffer | null) => {
         settled = true;
         if (timer !== undefined) this.clock.clearTimeout(timer);
         m.inFlight--;

@@ -111,6 +111,8 @@ export class DnsContext {
   /** @internal */ _ede: ExtendedError[] | undefined;
   /** @internal EDNS of the query: undefined = not looked at yet, null = none. */
   _edns: QueryEdns | null | undefined;
+  /** @internal Set by {@link drop}. */
+  _dropped: boolean;
 
   /**
    * @param request the query bytes (the header must be valid; the resolver checks it first)
@@ -137,6 +139,7 @@ export class DnsContext {
     this._expired = false;
     this._ede = undefined;
     this._edns = undefined;
+    this._dropped = false;
   }
 
   /**
@@ -291,6 +294,22 @@ export class DnsContext {
   /** True once a response is set. */
   get answered(): boolean {
     return this.response !== null;
+  }
+
+  /**
+   * Sends nothing back: the client sees a timeout (an ACL's `drop`, a rate
+   * limiter's excess). Clears the response; the resolver returns null and
+   * counts `heimdall_queries_dropped_total{reason="policy"}`. A middleware
+   * that sets a response afterwards answers after all.
+   */
+  drop(): void {
+    this.response = null;
+    this._dropped = true;
+  }
+
+  /** True when {@link drop} was called and no response was set since. */
+  get dropped(): boolean {
+    return this._dropped && this.response === null;
   }
 
   /**

@@ -6,10 +6,10 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { rcodeToString } from '../packet/index.js';
 
-/** Why a packet was dropped without an answer. */
-export type DropReason = 'malformed' | 'response' | 'oversize' | 'stopping' | 'overload';
+/** Why a packet was dropped without an answer. `policy`: a middleware called `ctx.drop()` (an ACL, a rate limiter). */
+export type DropReason = 'malformed' | 'response' | 'oversize' | 'stopping' | 'overload' | 'policy';
 
-const DROP_REASONS: readonly DropReason[] = ['malformed', 'response', 'oversize', 'stopping', 'overload'];
+const DROP_REASONS: readonly DropReason[] = ['malformed', 'response', 'oversize', 'stopping', 'overload', 'policy'];
 
 /**
  * Why the server closed a TCP connection for a limit (RFC 7766 §6):
@@ -34,7 +34,7 @@ export class CoreMetrics {
   /** Packets that reached the resolver (before any check). */
   queries = 0;
   /** Dropped packets by reason. */
-  readonly dropped: Record<DropReason, number> = { malformed: 0, response: 0, oversize: 0, stopping: 0, overload: 0 };
+  readonly dropped: Record<DropReason, number> = { malformed: 0, response: 0, oversize: 0, stopping: 0, overload: 0, policy: 0 };
   /** Responses by rcode (index = full rcode, 0..4095). Sparse growth; usual values are 0..23. */
   readonly responses: number[] = new Array(24).fill(0);
   /** Middleware errors by plugin name. */
