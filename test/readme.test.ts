@@ -4,7 +4,7 @@
  * reads cannot rot. Ports are turned into 0 (free ports) and the examples'
  * resolvers are stopped afterwards.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import * as app from '@heimdall/app';
@@ -15,10 +15,11 @@ import * as dedup from '@heimdall/plugin-dedup';
 import * as specialUse from '@heimdall/plugin-special-use';
 import * as upstream from '@heimdall/plugin-upstream';
 import * as pino from 'pino';
+import { readmeExamples, runExample } from '@heimdall/testing';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { REPO } from './helpers.js';
 
-const MODULES: Record<string, Record<string, unknown>> = {
+const MODULES: Record<string, object> = {
   '@heimdall/app': app,
   '@heimdall/core': core,
   '@heimdall/plugin-blocking': blocking,
@@ -29,27 +30,7 @@ const MODULES: Record<string, Record<string, unknown>> = {
   pino,
 };
 
-function examples(file: string): string[] {
-  return [...readFileSync(join(REPO, file), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
-}
-
-/** Runs a block with its imports bound; returns what `tail` evaluates to. */
-async function run(code: string, tail: string): Promise<unknown> {
-  const names: string[] = [];
-  const values: unknown[] = [];
-  const body = code.replace(/^import\s+\{([^}]*)\}\s+from\s+'([^']+)';$/gm, (_m, list: string, spec: string) => {
-    const mod = MODULES[spec];
-    if (mod === undefined) throw new Error(`example imports from ${spec}, which this test does not provide`);
-    for (const item of list.split(',').map((x) => x.trim()).filter(Boolean)) {
-      if (!(item in mod)) throw new Error(`example imports ${item} from ${spec}, which does not export it`);
-      names.push(item);
-      values.push(mod[item]);
-    }
-    return '';
-  });
-  const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (...args: string[]) => (...a: unknown[]) => Promise<unknown>;
-  return new AsyncFunction(...names, `${body}\n${tail}`)(...values);
-}
+const examples = (file: string): string[] => readmeExamples(join(REPO, file));
 
 let dir: string;
 let cwd: string;
@@ -68,7 +49,7 @@ afterAll(() => {
 test('root README: the assembled resolver starts (port 5353 → a free port)', async () => {
   const [block] = examples('README.md');
   expect(block).toContain('createResolver');
-  const resolver = (await run(block!.replaceAll('port: 5353', 'port: 0'), 'return resolver;')) as core.Resolver;
+  const { resolver } = (await runExample(block!.replaceAll('port: 5353', 'port: 0'), MODULES)) as { resolver: core.Resolver };
   try {
     expect(resolver.chain).toEqual(['special-use', 'blocking', 'cache', 'dedup', 'upstream']);
     expect(resolver.addresses().every((a) => a.port > 0)).toBe(true);
@@ -80,5 +61,5 @@ test('root README: the assembled resolver starts (port 5353 → a free port)', a
 test("app README: the library example starts and stops the app", async () => {
   const [block] = examples('apps/heimdall/README.md');
   expect(block).toContain('startApp');
-  await run(block!.replace('console.log(app.resolver.addresses());', 'if (app.resolver.addresses().length === 0) throw new Error("not listening");'), '');
+  await runExample(block!.replace('console.log(app.resolver.addresses());', 'if (app.resolver.addresses().length === 0) throw new Error("not listening");'), MODULES);
 });

@@ -8,4 +8,5 @@ export * from './builders.js';
 export * from './clients.js';
 export * from './clock.js';
 export * from './fake-upstream.js';
+export * from './readme.js';
 export * from './run.js';

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as core from '@heimdall/core';
 import { CACHE_CONTROL, type CacheControl, definePlugin, options, RecordType, type Resolver, type TSchema, Type } from '@heimdall/core';
 import * as di from '@heimdall/core/di';
+import { readmeExamples, runExample as runWith } from '@heimdall/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import * as self from './index.js';
@@ -11,8 +12,9 @@ import { decode, makeQuery, ttlsOf } from './test-util.js';
 // The README's examples run here as written (plain JavaScript in ```ts
 // blocks: no type annotations). Stand-ins take the place of the plugins this
 // package does not depend on, and listeners bind port 0.
-const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+const README = new URL('../README.md', import.meta.url);
+const readme = readFileSync(README, 'utf8');
+const examples = readmeExamples(README);
 
 let upstreamQueries = 0;
 const upstreamStandIn = definePlugin({
@@ -42,31 +44,7 @@ const modules: Record<string, object> = {
   '@heimdall/plugin-upstream': { default: upstreamStandIn },
 };
 
-const IMPORT = /^import\s+(?:(\w+)\s*,?\s*)?(?:\{([^}]*)\})?\s*from\s*'([^']+)';\s*$/;
-const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (...args: string[]) => (...a: unknown[]) => Promise<Record<string, unknown>>;
-
-/** Runs one example, its imports bound to `modules`; returns its top-level `const`s. */
-function runExample(code: string): Promise<Record<string, unknown>> {
-  const prologue: string[] = [];
-  const body: string[] = [];
-  for (const line of code.split('\n')) {
-    const m = IMPORT.exec(line);
-    if (m === null) {
-      if (/^import\s/.test(line)) throw new Error(`cannot run README import: ${line}`);
-      body.push(line);
-      continue;
-    }
-    const [, def, named, from] = m;
-    if (!(from! in modules)) throw new Error(`the README imports '${from}', which the test does not provide`);
-    const ref = `__modules[${JSON.stringify(from)}]`;
-    if (def !== undefined) prologue.push(`const ${def} = ${ref}.default;`);
-    for (const part of (named ?? '').split(',').map((s) => s.trim())) {
-      if (part !== '') prologue.push(`const ${part} = ${ref}[${JSON.stringify(part)}];`);
-    }
-  }
-  const declared = [...code.matchAll(/^const\s+(\w+)/gm)].map((m) => m[1]);
-  return new AsyncFunction('__modules', [...prologue, ...body, `return { ${declared.join(', ')} };`].join('\n'))(modules);
-}
+const runExample = (code: string): Promise<Record<string, unknown>> => runWith(code, modules);
 
 afterEach(async () => {
   for (const r of created.splice(0)) await r.stop();

@@ -3,7 +3,9 @@ import { decode } from '@heimdall/core/packet';
 import { query } from '@heimdall/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as self from './index.js';
-import { readmeExamples, runExample } from './test-util.js';
+import { readmeExamples as examplesOf, runExample } from '@heimdall/testing';
+
+const readmeExamples = (): string[] => examplesOf(new URL('../README.md', import.meta.url));
 
 // The README's examples run here as written. The cache and upstream plugins
 // are not dependencies of this package: stand-ins take their place (a

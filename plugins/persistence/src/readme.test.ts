@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs';
 import { CACHE_TIERS, type CacheTier, definePlugin, options, type Resolver, STATE_STORE, type StateStore, Type } from '@heimdall/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as self from './index.js';
-import { cleanupDirs, readmeExamples, runExample, tempDir } from './test-util.js';
+import { readmeExamples as examplesOf, runExample } from '@heimdall/testing';
+import { cleanupDirs, tempDir } from './test-util.js';
+
+const readmeExamples = (): string[] => examplesOf(new URL('../README.md', import.meta.url));
 
 // The README's examples run here as written. The cache and upstream plugins
 // are not dependencies of this package: stand-ins with their names and

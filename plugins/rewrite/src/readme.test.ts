@@ -4,7 +4,9 @@ import { decode } from '@heimdall/core/packet';
 import { query } from '@heimdall/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as self from './index.js';
-import { readmeExamples, runExample } from './test-util.js';
+import { readmeExamples as examplesOf, runExample } from '@heimdall/testing';
+
+const readmeExamples = (): string[] => examplesOf(new URL('../README.md', import.meta.url));
 
 // The README's examples run here as written. The upstream plugin is not a
 // dependency of this package: a stand-in answers the name it is asked.

@@ -3,7 +3,9 @@ import { decode, encode } from '@heimdall/core/packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as self from './index.js';
 import { specialUseOptionsSchema } from './options.js';
-import { readmeExamples, runExample } from './test-util.js';
+import { readmeExamples as examplesOf, runExample } from '@heimdall/testing';
+
+const readmeExamples = (): string[] => examplesOf(new URL('../README.md', import.meta.url));
 
 // Every TypeScript example of the README runs here, as written. The upstream
 // plugin is not a dependency of this package: a stand-in answers A 192.0.2.53.

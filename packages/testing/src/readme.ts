@@ -1,12 +1,22 @@
 /**
- * Test helper (not built): runs the TypeScript examples of the README.
+ * Running a README's TypeScript examples as tests, so documentation cannot
+ * rot: `readmeExamples(url)` extracts the ```ts blocks, `runExample(code,
+ * modules)` runs one with its `import` lines bound to the modules you give
+ * (an import of anything else fails) and returns its top-level `const`/`let`
+ * values. Examples are plain JavaScript in TypeScript clothing: no type
+ * annotations, so they run without a compiler.
+ *
+ * @example
+ * import * as cache from './index.js';
+ * const [example] = readmeExamples(new URL('../README.md', import.meta.url));
+ * const { resolver } = await runExample(example, { '@heimdall/plugin-cache': cache, '@heimdall/core': core });
  */
 import { readFileSync } from 'node:fs';
 
-/** The ```ts blocks of the package's README, in order. */
-export function readmeExamples(): string[] {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-  return [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+/** The ```ts blocks of a README (a file URL or path), in order. */
+export function readmeExamples(readme: URL | string): string[] {
+  const text = readFileSync(readme, 'utf8');
+  return [...text.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
 }
 
 const IMPORT = /^import\s+(?:(\w+)\s*,?\s*)?(?:\{([^}]*)\})?\s*from\s*'([^']+)';\s*$/;
@@ -18,7 +28,8 @@ const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (
  * top-level `const`/`let` declarations. Examples are plain JavaScript (no
  * type annotations), so they run without a compiler.
  */
-export function runExample(code: string, modules: Record<string, object>): Promise<Record<string, unknown>> {
+/** Runs one example; see the module comment. */
+export async function runExample(code: string, modules: Record<string, object>): Promise<Record<string, unknown>> {
   const prologue: string[] = [];
   const body: string[] = [];
   for (const line of code.split('\n')) {
