@@ -1,0 +1,232 @@
+/**
+ * The ratelimit service (the bucket table, its clock, counters, logs) and
+ * the middleware built from it once.
+ *
+ * Hot path of a query that is not limited: a transport check, the client
+ * address read into a number (IPv4) or one memoized `Map.get` (IPv6), the
+ * exemption check, one `Map.get` and a few integer operations on the
+ * bucket, then `next()` — no allocation, no clock call.
+ */
+import { type AdminAction, type AdminActions, CLOCK, type Clock, type DnsContext, type Logger, type Middleware, PLUGIN, PLUGIN_LOGGER, PLUGIN_METRICS, type PluginInfo, Rcode, Type } from '@heimdall/core';
+import { inject, injectable, type PluginMetrics } from '@heimdall/core/di';
+import { CoarseClock } from './coarse-clock.js';
+import { LogThrottle } from './log.js';
+import type { RatelimitConfig } from './options.js';
+import { ipv4Value, PrefixKeyer } from './prefix.js';
+import { type Bucket, BucketTable, LIMITED_HOLD_MS, type LimitedPrefix } from './table.js';
+
+/** DI token of the compiled options in the plugin's scope. */
+export const RATELIMIT_CONFIG: unique symbol = Symbol.for('heimdall.ratelimit.config');
+
+/** Interval of the sweep that forgets idle prefixes. */
+const SWEEP_MS = 10_000;
+/** At most one "limiting" log line per this interval. */
+const LOG_INTERVAL_MS = 10_000;
+
+/** An empty answer with TC=1 (RFC 1035 §4.1.1; RFC 7766: the client retries over TCP), the query's question and EDNS echoed. */
+export function truncatedAnswer(ctx: DnsContext, rcode: number = Rcode.NOERROR): Buffer {
+  const out = ctx.buildBare(rcode, true);
+  out[2] |= 0x02;
+  return out;
+}
+
+/** The plugin's state: buckets, coarse clock, counters. */
+@injectable()
+export class RatelimitService {
+  readonly config: RatelimitConfig;
+  readonly table: BucketTable;
+  readonly keyer: PrefixKeyer;
+  readonly clock: CoarseClock;
+  /** Queries over the limit answered with TC=1 / dropped. */
+  truncated = 0;
+  dropped = 0;
+  /** Limited episodes started (a prefix going over its limit after being under it). */
+  episodes = 0;
+  readonly #log: Logger;
+  readonly #logs = new LogThrottle(LOG_INTERVAL_MS);
+  #nextSweep = 0;
+
+  constructor(
+    @inject(RATELIMIT_CONFIG) config: RatelimitConfig,
+    @inject(CLOCK) clock: Clock,
+    @inject(PLUGIN_LOGGER) log: Logger,
+    @inject(PLUGIN_METRICS) metrics: PluginMetrics,
+  ) {
+    this.config = config;
+    this.table = new BucketTable(config.perMs, config.capacity, config.maxTracked);
+    this.keyer = new PrefixKeyer(config.ipv4Prefix, config.ipv6Prefix, config.allow);
+    this.clock = new CoarseClock(clock);
+    this.#log = log;
+    this.#nextSweep = this.clock.now + SWEEP_MS;
+    this.clock.onTick = (now) => {
+      if (now < this.#nextSweep) return;
+      this.#nextSweep = now + SWEEP_MS;
+      this.table.sweep(now);
+    };
+    const self = this;
+    metrics.counter({
+      name: 'limited_total',
+      help: "Queries over their prefix's limit, by what they got (truncated: TC=1, dropped: nothing)",
+      labelNames: ['action'],
+      collect() {
+        this.reset();
+        this.inc({ action: 'truncated' }, self.truncated);
+        this.inc({ action: 'dropped' }, self.dropped);
+      },
+    });
+    metrics.counter({
+      name: 'episodes_total',
+      help: 'Times a client prefix went over its limit',
+      collect() {
+        this.reset();
+        this.inc(self.episodes);
+      },
+    });
+    metrics.counter({
+      name: 'evictions_total',
+      help: 'Prefixes forgotten because the table was full (maxTracked)',
+      collect() {
+        this.reset();
+        this.inc(self.table.evictions);
+      },
+    });
+    metrics.gauge({
+      name: 'tracked_prefixes',
+      help: 'Client prefixes in the table',
+      collect() {
+        this.set(self.table.size);
+      },
+    });
+    metrics.gauge({
+      name: 'limited_prefixes',
+      help: 'Client prefixes over their limit in the last second',
+      collect() {
+        let n = 0;
+        for (const _ of self.table.limited(self.clock.read())) n++;
+        this.set(n);
+      },
+    });
+  }
+
+  /** Accounts a query over the limit of `key`'s bucket `b` at `now`; logs a new episode (rate-limited). */
+  over(key: number | string, b: Bucket, now: number): void {
+    if (b.since < 0 || now - b.limitedAt >= LIMITED_HOLD_MS) {
+      b.since = now;
+      b.excess = 0;
+      this.episodes++;
+      const suppressed = this.#logs.take(now);
+      if (suppressed >= 0) {
+        const c = this.config;
+        this.#log.warn(
+          { prefix: this.keyer.text(key), rate: c.rate, burst: c.burst, action: c.truncate ? 'truncate' : 'drop', otherPrefixesNotLogged: suppressed },
+          'client prefix over its query rate limit',
+        );
+      }
+    }
+    b.limitedAt = now;
+    b.excess++;
+    if (this.config.truncate) this.truncated++;
+    else this.dropped++;
+  }
+
+  /** Prefixes over their limit in the last second, most excess first. */
+  limited(max: number): LimitedPrefix[] {
+    const out: LimitedPrefix[] = [];
+    for (const [key, b] of this.table.limited(this.clock.read())) out.push({ prefix: this.keyer.text(key), since: b.since, excess: b.excess });
+    out.sort((a, b) => b.excess - a.excess || (a.prefix < b.prefix ? -1 : 1));
+    return out.slice(0, max);
+  }
+
+  stop(): void {
+    this.clock.stop();
+    this.table.clear();
+  }
+}
+
+/** Builds the middleware once; {@link handle} is what the chain runs. */
+@injectable()
+export class RatelimitMiddleware {
+  readonly handle: Middleware;
+
+  constructor(@inject(RatelimitService) service: RatelimitService) {
+    const { table, keyer, clock, config } = service;
+    const on: Record<string, boolean> = { udp: false, tcp: false, tls: false, https: false, internal: false };
+    for (const t of config.transports) on[t] = true;
+    const v4Allow = config.allow.some((c) => c.family === 4);
+    const truncate = config.truncate;
+    this.handle = (ctx, next) => {
+      const client = ctx.client;
+      if (on[client.transport] !== true) return next();
+      const address = client.address;
+      let key: number | string;
+      const v = ipv4Value(address);
+      if (v >= 0) {
+        if (v4Allow && keyer.v4Exempt(v)) return next();
+        key = keyer.v4Key(v);
+      } else {
+        const o = keyer.other(address);
+        if (o.key === null || o.exempt) return next();
+        key = o.key;
+      }
+      const now = clock.read();
+      const b = table.take(key, now);
+      if (b === null) return next();
+      service.over(key, b, now);
+      if (truncate) {
+        ctx.response = truncatedAnswer(ctx);
+        ctx.noCache = true;
+      } else ctx.drop();
+    };
+  }
+}
+
+const limitedArgs = Type.Object(
+  { max: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 1000, description: 'Most prefixes listed (most excess first).' })) },
+  { additionalProperties: false },
+);
+
+/** `GET /<instance>/limited`, `GET /<instance>/stats`, `POST /<instance>/reset`. */
+@injectable()
+export class RatelimitAdmin implements AdminActions {
+  readonly plugin: string;
+  readonly actions: readonly AdminAction[];
+
+  constructor(@inject(PLUGIN) info: PluginInfo, @inject(RatelimitService) service: RatelimitService) {
+    this.plugin = info.name;
+    this.actions = Object.freeze([
+      {
+        name: 'limited',
+        method: 'GET',
+        description: 'Client prefixes over their limit in the last second: prefix, since (epoch ms), excess queries (each worker its own list).',
+        args: limitedArgs,
+        combine: 'all',
+        run: (args: { max?: number }) => service.limited(args.max ?? 1000),
+      } satisfies AdminAction<{ max?: number }, LimitedPrefix[]>,
+      {
+        name: 'stats',
+        method: 'GET',
+        description: 'Tracked and limited prefixes, queries truncated and dropped, episodes, evictions.',
+        combine: 'sum',
+        run: () => ({
+          tracked: service.table.size,
+          limited: service.limited(Number.MAX_SAFE_INTEGER).length,
+          truncated: service.truncated,
+          dropped: service.dropped,
+          episodes: service.episodes,
+          evictions: service.table.evictions,
+        }),
+      },
+      {
+        name: 'reset',
+        method: 'POST',
+        description: 'Forgets every bucket: every prefix starts again with a full burst.',
+        combine: 'sum',
+        run: () => {
+          const forgotten = service.table.size;
+          service.table.clear();
+          return { forgotten };
+        },
+      },
+    ]);
+  }
+}
