@@ -117,10 +117,16 @@ export const redis = definePlugin({
         const channel = scope.get(SyncChannel);
         channel.attach();
         if (o.sync) scope.get(RemoteFlushes);
-        if (o.stateStore) scope.get(RedisStateStore);
+        const state = o.stateStore ? scope.get(RedisStateStore) : null;
         const conn = scope.get(RedisConnection);
         await conn.start(o.sync || o.stateStore);
         channel.listen();
+        // Connected: the current state is read before the resolver serves (bounded like the connection wait).
+        if (state !== null && conn.ready) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([state.load(), new Promise((resolve) => (timer = setTimeout(resolve, Math.max(100, o.startWaitMs))))]);
+          clearTimeout(timer);
+        }
       },
       async stop(scope) {
         const tier = scope.get(RedisTier);

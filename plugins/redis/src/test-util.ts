@@ -1,0 +1,304 @@
+/**
+ * Test helpers: real `redis-server` processes on free ports (standalone
+ * and a 3-node Cluster, each in its own temporary directory; never the
+ * system Redis), a stand-in cache that consults `CACHE_TIERS` and provides
+ * `CACHE_CONTROL` the way the cache plugin does (this package does not
+ * depend on the cache), an answering upstream stand-in, and waiting helpers.
+ */
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CACHE_CONTROL, CACHE_TIERS, type CacheControl, type CacheTier, definePlugin, type FlushScope, type HeimdallPlugin } from '@heimdall/core';
+import { ContainerModule, injectable, multiInject, optional } from '@heimdall/core/di';
+import { cacheKeyOf, QuestionKeyInfo } from '@heimdall/core/wire';
+import { type TestResolver, testResolver } from '@heimdall/testing';
+import { Redis } from 'ioredis';
+import { flushMatcher } from './keys.js';
+import { redis } from './plugin.js';
+import type { RedisOptions } from './options.js';
+import { systemClock } from '@heimdall/core/pipeline';
+
+const run = promisify(execFile);
+
+/** Whether `redis-server` is installed. Under CI it must be (scripts/ensure-tools.mjs installs it): tests fail rather than skip. */
+export function haveRedis(): boolean {
+  const ok = spawnSync('sh', ['-c', 'command -v redis-server && command -v redis-cli'], { stdio: 'ignore' }).status === 0;
+  if (!ok && process.env.CI === 'true') throw new Error('redis-server/redis-cli missing under CI: run node scripts/ensure-tools.mjs');
+  return ok;
+}
+
+/** A free TCP port on 127.0.0.1 (bound, then released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const dirs: string[] = [];
+/** A new temporary directory (removed by {@link cleanup}). */
+export function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'heimdall-redis-'));
+  dirs.push(d);
+  return d;
+}
+
+const servers = new Set<RedisServer>();
+
+/** Stops every server still running and removes the temporary directories. */
+export async function cleanup(): Promise<void> {
+  await Promise.all([...servers].map((s) => s.stop()));
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/** Polls `pred` every 20 ms until it is true; throws after `timeoutMs` with `what`. */
+export async function waitFor(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<number> {
+  const start = Date.now();
+  for (;;) {
+    if (await pred()) return Date.now() - start;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** One `redis-server` on 127.0.0.1:`port`, no persistence, in its own directory. */
+export class RedisServer {
+  proc: ChildProcess | null = null;
+  readonly dir: string;
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly port: number,
+    readonly extra: readonly string[] = [],
+  ) {
+    this.dir = tempDir();
+  }
+
+  static async start(extra: readonly string[] = [], port?: number): Promise<RedisServer> {
+    const s = new RedisServer(port ?? (await freePort()), extra);
+    await s.start();
+    return s;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number {
+    return this.proc?.pid ?? -1;
+  }
+
+  /** Starts (or restarts, on the same port) and waits until it answers PING. */
+  async start(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--protected-mode', 'no', ...this.extra];
+    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    servers.add(this);
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+    await waitFor(
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`redis-server exited: ${out.slice(-500)}`);
+        return /Ready to accept connections/.test(out);
+      },
+      `redis-server on ${this.port}`,
+      10_000,
+    );
+  }
+
+  /** kill -9. */
+  async kill(): Promise<void> {
+    this.proc?.kill('SIGKILL');
+    await this.exited;
+    this.proc = null;
+  }
+
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
+  async stop(): Promise<void> {
+    servers.delete(this);
+    if (this.proc === null) return;
+    this.proc.kill('SIGCONT');
+    this.proc.kill('SIGKILL');
+    await this.exited;
+    this.proc = null;
+  }
+
+  /** A plain client for assertions (the caller disconnects it). */
+  client(): Redis {
+    return new Redis({ host: '127.0.0.1', port: this.port, lazyConnect: false, maxRetriesPerRequest: 1 });
+  }
+}
+
+/** A local 3-master Redis Cluster (no replicas). */
+export async function startCluster(): Promise<RedisServer[]> {
+  const nodes: RedisServer[] = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    nodes.push(await RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'], port));
+  }
+  await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+  await waitFor(
+    async () => {
+      const infos = await Promise.all(nodes.map((n) => run('redis-cli', ['-p', String(n.port), 'cluster', 'info']).then((r) => r.stdout)));
+      return infos.every((i) => /cluster_state:ok/.test(i) && /cluster_slots_ok:16384/.test(i));
+    },
+    'cluster_state:ok on every node',
+    20_000,
+  );
+  return nodes;
+}
+
+/** A self-signed certificate for localhost (TLS tests): { cert, key } file paths. */
+export async function selfSigned(): Promise<{ cert: string; key: string }> {
+  const dir = tempDir();
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1']);
+  return { cert, key };
+}
+
+/** Writes a file in a temporary directory and returns its path. */
+export function tempFile(name: string, content: string): string {
+  const p = join(tempDir(), name);
+  writeFileSync(p, content);
+  return p;
+}
+
+export { readFileSync };
+
+// ------------------------------------------------------------------ stand-ins
+
+/** What the stand-in cache counts. */
+export class MiniCacheStats {
+  l1Hits = 0;
+  tierHits = 0;
+  misses = 0;
+}
+
+/**
+ * The cache's side of the contracts, minimal: L1 in a Map (key = core's
+ * question key), then each `CACHE_TIERS` tier in order within a 20 ms budget
+ * (a hit is promoted), else the chain; answers are written through to every
+ * tier with a 300 s expiry. `CACHE_CONTROL.flush` empties L1 (all, or
+ * matching names) and passes the scope on to the tiers, as the cache does.
+ * Values in the tiers are the raw answers (the tier treats them as opaque).
+ */
+@injectable()
+class MiniCache implements CacheControl {
+  readonly l1 = new Map<string, Buffer>();
+  readonly stats = new MiniCacheStats();
+  readonly tiers: readonly CacheTier[];
+  constructor(@multiInject(CACHE_TIERS) @optional() tiers: CacheTier[] | undefined) {
+    this.tiers = tiers ?? [];
+  }
+  get size(): number {
+    return this.l1.size;
+  }
+  flush(scope: FlushScope): number {
+    const m = flushMatcher(scope, Buffer.alloc(0));
+    let n = 0;
+    for (const k of [...this.l1.keys()]) {
+      if (m.matches(Buffer.from(k, 'latin1'), 0)) {
+        this.l1.delete(k);
+        n++;
+      }
+    }
+    for (const t of this.tiers) {
+      const r = t.flush(scope);
+      if (r instanceof Promise) r.catch(() => {});
+    }
+    return n;
+  }
+}
+
+const info = new QuestionKeyInfo();
+
+function answerFrom(stored: Buffer, request: Buffer): Buffer {
+  const out = Buffer.from(stored);
+  out[0] = request[0]!;
+  out[1] = request[1]!;
+  return out;
+}
+
+/** The stand-in cache plugin (name `cache`). */
+export const miniCache = definePlugin({
+  name: 'cache',
+  setup: () => ({
+    module: new ContainerModule(({ bind }) => {
+      bind(MiniCache).toSelf();
+    }),
+    provides: [{ token: CACHE_CONTROL, use: MiniCache }],
+    middleware: (scope) => {
+      const c = scope.get(MiniCache);
+      return async (ctx, next) => {
+        const key = cacheKeyOf(ctx.request, info);
+        if (key === null) return next();
+        const hit = c.l1.get(key);
+        if (hit !== undefined) {
+          c.stats.l1Hits++;
+          ctx.response = answerFrom(hit, ctx.request);
+          return;
+        }
+        const kb = Buffer.from(key, 'latin1');
+        for (const t of c.tiers) {
+          let v = t.get(kb);
+          if (v instanceof Promise) {
+            let timer: NodeJS.Timeout | undefined;
+            v = await Promise.race([v, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 20)))]);
+            clearTimeout(timer);
+          }
+          if (v !== undefined) {
+            c.stats.tierHits++;
+            const stored = Buffer.from(v);
+            c.l1.set(key, stored);
+            ctx.response = answerFrom(stored, ctx.request);
+            return;
+          }
+        }
+        c.stats.misses++;
+        await next();
+        if (ctx.response !== null) {
+          const stored = Buffer.from(ctx.response);
+          c.l1.set(key, stored);
+          for (const t of c.tiers) t.set(kb, stored, systemClock.now() + 300_000);
+        }
+      };
+    },
+  }),
+});
+
+/** An upstream stand-in: answers every A query with 192.0.2.1, counting queries. */
+export function answering(counter: { n: number }): HeimdallPlugin {
+  return definePlugin({
+    name: 'upstream',
+    setup: () => ({
+      middleware: () => (ctx) => {
+        counter.n++;
+        ctx.answer([{ name: ctx.query.qname, type: 1, class: 1, ttl: 300, data: '192.0.2.1' }]);
+      },
+    }),
+  })();
+}
+
+/** A started resolver of `[miniCache, redis(options), answering]` on the real clock. */
+export async function startResolver(options: Partial<RedisOptions> & { url: string }, upstream = { n: 0 }): Promise<{ resolver: TestResolver; upstream: { n: number }; cache: MiniCache }> {
+  const resolver = testResolver([miniCache(), redis({ startWaitMs: 3000, ...options } as never), answering(upstream)], { clock: systemClock });
+  await resolver.start();
+  return { resolver, upstream, cache: resolver.scope('cache').get(MiniCache) };
+}
