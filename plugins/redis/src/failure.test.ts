@@ -1,0 +1,126 @@
+import { Rcode } from '@heimdall/core';
+import { MessageReader } from '@heimdall/core/packet';
+import { query, type TestResolver } from '@heimdall/testing';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Breaker } from './breaker.js';
+import { RedisConnection } from './connection.js';
+import { RedisStats } from './stats.js';
+import { cleanup, haveRedis, RedisServer, startResolver, waitFor } from './test-util.js';
+
+const available = haveRedis();
+const started: TestResolver[] = [];
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((r) => r.stop()));
+});
+afterAll(cleanup);
+
+async function start(url: string, options: Record<string, unknown> = {}) {
+  const r = await startResolver({ url, reconnect: { minDelayMs: 50, maxDelayMs: 1000 }, ...options });
+  started.push(r.resolver);
+  const scope = r.resolver.scope('redis');
+  return { ...r, stats: scope.get(RedisStats), breaker: scope.get(Breaker), conn: scope.get(RedisConnection) };
+}
+
+/** Asks one query; returns its latency (ms) and whether it was a good answer. */
+async function ask(r: TestResolver, name: string): Promise<{ ms: number; ok: boolean }> {
+  const t = performance.now();
+  const res = await r.handle(query(name));
+  const ms = performance.now() - t;
+  if (res === null) return { ms, ok: false };
+  const m = new MessageReader(res);
+  return { ms, ok: m.rcode === Rcode.NOERROR && m.ancount === 1 };
+}
+
+/**
+ * Runs `qps` queries per second for `seconds` (ticks of 10 ms), names drawn
+ * from `names`; `at(ms)` is called each tick with the elapsed time.
+ */
+async function load(r: TestResolver, names: readonly string[], qps: number, seconds: number, at: (ms: number) => void | Promise<void>) {
+  const perTick = qps / 100;
+  const results: Promise<{ ms: number; ok: boolean }>[] = [];
+  const start = performance.now();
+  let tick = 0;
+  while (performance.now() - start < seconds * 1000) {
+    const due = Math.floor((performance.now() - start) / 10) + 1;
+    for (; tick < due; tick++) for (let i = 0; i < perTick; i++) results.push(ask(r, names[Math.floor(Math.random() * names.length)]!));
+    await at(performance.now() - start);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const all = await Promise.all(results);
+  return { sent: all.length, failed: all.filter((x) => !x.ok).length, worst: Math.max(...all.map((x) => x.ms)), elapsed: (performance.now() - start) / 1000 };
+}
+
+describe.runIf(available)('Redis trouble never fails or delays an answer', () => {
+  it('SIGSTOPped Redis: answers keep coming within the budget, the breaker opens; after SIGCONT it closes', async () => {
+    const server = await RedisServer.start();
+    const a = await start(server.url, { timeoutMs: 20, breaker: { failures: 5, cooldownMs: 300 } });
+    await ask(a.resolver, 'warm.example');
+    server.pause();
+    try {
+      const latencies: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const r = await ask(a.resolver, `stopped${i}.example`); // L1 misses: each one would read Redis
+        expect(r.ok).toBe(true);
+        latencies.push(r.ms);
+      }
+      expect(a.stats.timeouts).toBe(5);
+      expect(a.breaker.state).not.toBe(0);
+      // The first 5 waited for the budget; once open, none waits.
+      expect(Math.max(...latencies)).toBeLessThan(20 + 60);
+      expect(Math.max(...latencies.slice(10))).toBeLessThan(15);
+      // Half-open probes keep failing while Redis is stopped.
+      await new Promise((r) => setTimeout(r, 350));
+      expect((await ask(a.resolver, 'probe1.example')).ok).toBe(true);
+      expect(a.breaker.state).not.toBe(0);
+    } finally {
+      server.resume();
+    }
+    const ms = await waitFor(async () => (await ask(a.resolver, `after${Date.now()}.example`), a.breaker.state === 0), 'the breaker to close after SIGCONT', 5000);
+    expect(ms).toBeLessThan(5000);
+    await server.stop();
+  });
+
+  it('kill -9 of Redis under 2,000 QPS of mixed hits: 0 failed answers; after a restart sharing resumes within 10 s', async () => {
+    const server = await RedisServer.start();
+    const a = await start(server.url);
+    const b = await start(server.url);
+    // B fills Redis with 1,000 names; A asks 2,000 (L1 hits, Redis-tier hits, misses to the upstream).
+    const names = Array.from({ length: 2000 }, (_, i) => `n${i}.load.example`);
+    for (let i = 0; i < 1000; i++) await b.resolver.handle(query(names[i]!));
+    await waitFor(() => b.stats.writes >= 1000, 'B to write 1,000 entries');
+    let killed = false;
+    let restarted = false;
+    let sharing: Promise<number> | null = null;
+    // Sharing resumed: a name B answers is a tier hit in A (polled from the moment Redis is back, during the load).
+    const shared = async (): Promise<boolean> => {
+      const fresh = `fresh${Date.now()}${Math.random()}.example`;
+      await b.resolver.handle(query(fresh));
+      await new Promise((res) => setTimeout(res, 20));
+      const hits = a.cache.stats.tierHits;
+      await a.resolver.handle(query(fresh));
+      return a.cache.stats.tierHits > hits;
+    };
+    const r = await load(a.resolver, names, 2000, 4, async (ms) => {
+      if (!killed && ms >= 1000) {
+        killed = true;
+        await server.kill();
+      }
+      if (killed && !restarted && ms >= 2000) {
+        restarted = true;
+        sharing = server.start().then(() => waitFor(shared, 'a name answered by B to be a tier hit in A', 10_000));
+      }
+    });
+    expect(r.sent).toBeGreaterThanOrEqual(7000);
+    expect(r.failed).toBe(0);
+    expect(a.cache.stats.tierHits).toBeGreaterThan(0);
+    expect(a.cache.stats.l1Hits).toBeGreaterThan(0);
+    expect(a.stats.errors + a.stats.skipped).toBeGreaterThan(0); // the outage was seen
+    expect(sharing).not.toBeNull();
+    const resumed = await sharing!;
+    console.log(
+      `kill -9 under load: ${r.sent} queries in ${r.elapsed.toFixed(1)} s (${Math.round(r.sent / r.elapsed)} QPS), ${r.failed} failed, slowest ${r.worst.toFixed(1)} ms; sharing resumed ${resumed} ms after Redis was back`,
+    );
+    expect(resumed).toBeLessThan(10_000);
+    await server.stop();
+  }, 30_000);
+});
