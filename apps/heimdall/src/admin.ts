@@ -29,6 +29,15 @@
  * - POST needs `Content-Type: application/json` or an
  *   `X-Heimdall-Request` header (or the bearer token): none can be sent
  *   cross-site without a CORS preflight, which this server never grants.
+ *
+ * The web dashboard (`src/dashboard.ts`, built into `dist/dashboard`) is
+ * served at `/` and `/assets/*` to anyone who passes the Host/Origin
+ * checks (the files hold no data). A browser logs in with
+ * `POST /login {"token": …}` (JSON only), which sets an HttpOnly
+ * SameSite=Strict session cookie accepted like the bearer token; a POST
+ * with the cookie still needs the JSON content type or the
+ * `X-Heimdall-Request` header. `GET /session` says whether a token is
+ * needed and whether the request has a session; `POST /logout` ends it.
  */
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
@@ -38,6 +47,7 @@ import { ConfigError } from '@heimdall/core';
 import { errorCodes, ListenError } from '@heimdall/core/errors';
 import type { Logger } from 'pino';
 import type { ActionInfo } from './actions.js';
+import { DashboardFiles, defaultDashboardDir, Sessions } from './dashboard.js';
 
 /** What `/ready` reports: `ok` → 200, else 503; `body` is the JSON answer. */
 export interface ReadyState {
@@ -63,6 +73,8 @@ export interface AdminOptions {
   /** Host names (or addresses) accepted in the `Host` header besides loopback and the bound address; `*` accepts any. */
   allowedHosts?: readonly string[];
   logger: Logger;
+  /** The built dashboard to serve at `/` (default: `dashboard/` next to this module, when built); null serves none. */
+  dashboardDir?: string | null;
 }
 
 /** Header that marks a request as made by a program, not a cross-site form (any value). */
@@ -249,6 +261,9 @@ export async function startAdmin(backend: AdminBackend, options: AdminOptions): 
   const token = options.token === undefined ? undefined : Buffer.from(options.token);
   const { logger } = options;
   const hostAllowed = hostPolicy(options.host, options.allowedHosts ?? []);
+  const dashboardDir = options.dashboardDir === undefined ? defaultDashboardDir() : (options.dashboardDir ?? undefined);
+  const dashboard = dashboardDir === undefined ? undefined : new DashboardFiles(dashboardDir);
+  const sessions = new Sessions();
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://admin.invalid');
@@ -263,12 +278,44 @@ export async function startAdmin(backend: AdminBackend, options: AdminOptions): 
       logger.warn({ origin, path }, 'cross-origin admin request refused');
       return send(res, 403, { error: 'cross-origin requests are refused' });
     }
+    if ((method === 'GET' || method === 'HEAD') && dashboard?.has(path)) {
+      dashboard.serve(req, res, path);
+      return;
+    }
+    const bearer = token !== undefined && authorized(req, token);
+    const authed = token === undefined || bearer || sessions.valid(req);
+    if (path === '/session' || path === '/login' || path === '/logout') {
+      if (path === '/session') return send(res, 200, { tokenRequired: token !== undefined, authenticated: authed, dashboard: dashboard !== undefined });
+      if (method !== 'POST') {
+        res.setHeader('allow', 'POST');
+        return send(res, 405, { error: 'use POST' });
+      }
+      if (path === '/logout') {
+        if (mediaType(req) !== 'application/json' && req.headers[REQUEST_HEADER] === undefined) return send(res, 403, { error: 'POST needs Content-Type: application/json or an X-Heimdall-Request: 1 header' });
+        res.setHeader('set-cookie', sessions.close(req));
+        return send(res, 200, { ok: true });
+      }
+      // Login: a JSON body only (a cross-site form cannot send one without a preflight).
+      if (mediaType(req) !== 'application/json') return send(res, 415, { error: 'POST /login needs Content-Type: application/json and {"token": "…"}' });
+      const body = await readBody(req);
+      if (token === undefined) return send(res, 200, { ok: true, tokenRequired: false });
+      if (sessions.throttled()) return send(res, 429, { error: 'too many failed logins; wait a minute' });
+      const given = Buffer.from(typeof body.token === 'string' ? body.token : '');
+      if (!(given.length === token.length && timingSafeEqual(given, token))) {
+        sessions.failed();
+        logger.warn({ path }, 'dashboard login with a wrong token refused');
+        return send(res, 401, { error: 'wrong token' });
+      }
+      res.setHeader('set-cookie', sessions.open());
+      logger.info('dashboard login');
+      return send(res, 200, { ok: true });
+    }
     if (path === '/health') return send(res, 200, { status: 'ok' });
     if (path === '/ready') {
       const r = backend.ready();
       return send(res, r.ok ? 200 : 503, r.body);
     }
-    if (!authorized(req, token)) {
+    if (!authed) {
       res.setHeader('www-authenticate', 'Bearer realm="heimdall"');
       return send(res, 401, { error: 'missing or wrong bearer token' });
     }
@@ -296,7 +343,8 @@ export async function startAdmin(backend: AdminBackend, options: AdminOptions): 
     const args = queryArgs(action.args, url.searchParams);
     if (method === 'POST') {
       // A cross-site form or fetch without preflight can send neither a JSON content type nor a custom header.
-      const programmatic = mediaType(req) === 'application/json' || req.headers[REQUEST_HEADER] !== undefined || token !== undefined;
+      // The bearer header cannot be sent cross-site either; a session cookie can (same-site), so it needs one of the other two.
+      const programmatic = mediaType(req) === 'application/json' || req.headers[REQUEST_HEADER] !== undefined || bearer;
       if (!programmatic) {
         logger.warn({ path }, 'POST without Content-Type: application/json or X-Heimdall-Request refused');
         return send(res, 403, { error: 'POST needs Content-Type: application/json (a JSON body, may be {}) or an X-Heimdall-Request: 1 header' });

@@ -10,6 +10,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ActionTable } from './actions.js';
 import { adminUrl, assertAdminExposure, startAdmin } from './admin.js';
+import { dashboardLine } from './dashboard.js';
 import { parseHostPort, type ResolvedConfig, resolverSettings } from './config.js';
 import { buildPlugins } from './plugins/registry.js';
 
@@ -126,5 +127,6 @@ export async function startApp(config: ResolvedConfig, options: StartAppOptions)
     },
     'listening',
   );
+  if (app.admin) dashboardLine(logger, adminUrl(app.admin), config.admin.token !== undefined);
   return app;
 }

@@ -40,6 +40,7 @@ import type { Logger } from 'pino';
 import { type ActionInfo, combineResults } from './actions.js';
 import { type AdminBackend, adminUrl, HttpError, startAdmin } from './admin.js';
 import { type RunningApp, startApp } from './app.js';
+import { dashboardLine } from './dashboard.js';
 import { parseHostPort, type ReloadPlan, type ResolvedConfig } from './config.js';
 import { installSignalHandlers } from './signals.js';
 
@@ -356,4 +357,5 @@ export async function runPrimary(config: ResolvedConfig, logger: Logger, reread:
   await Promise.all(Array.from({ length: count }, () => fork()));
   started = true;
   logger.info({ workers: count, listen: config.listen, admin: admin ? adminUrl(admin) : null, pid: process.pid }, 'cluster ready');
+  if (admin) dashboardLine(logger, adminUrl(admin), config.admin.token !== undefined);
 }

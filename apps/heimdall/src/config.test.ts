@@ -22,7 +22,7 @@ describe('config', () => {
     const c = resolveConfig(undefined);
     expect(c.listen).toEqual(['127.0.0.1:5353']);
     expect(c.transports).toEqual(['udp', 'tcp']);
-    expect(c.plugins.map((p) => p.use)).toEqual(['metrics', 'special-use', 'cache', 'dedup', 'upstream']);
+    expect(c.plugins.map((p) => p.use)).toEqual(['metrics', 'stats', 'special-use', 'cache', 'dedup', 'upstream']);
     expect(c.plugins.every((p) => p.enabled === true)).toBe(true);
     expect(c.admin).toMatchObject({ enabled: true, listen: '127.0.0.1:8053', collectDefaultMetrics: true });
     // core's resolver settings, at the top level with their defaults
@@ -119,11 +119,11 @@ describe('config', () => {
     expect(c.listen).toEqual(['[::1]:53']);
     expect(c.admin?.enabled).toBe(false);
     expect(c.workers).toBe('auto');
-    expect(c.plugins!.map((p) => p.use)).toEqual(['metrics', 'special-use', 'blocking', 'cache', 'dedup', 'upstream']);
-    expect(c.plugins![5]!.options).toEqual({ servers: ['9.9.9.9'] });
+    expect(c.plugins!.map((p) => p.use)).toEqual(['metrics', 'stats', 'special-use', 'blocking', 'cache', 'dedup', 'upstream']);
+    expect(c.plugins![6]!.options).toEqual({ servers: ['9.9.9.9'] });
     const again = applyOverrides(c, { blocklists: ['b.txt'] });
-    expect(again.plugins![2]!.options).toEqual({ groups: { default: { block: [resolve('b.txt')] } } });
-    expect(applyOverrides(defaultConfig(), { blocklists: ['https://x.example/l.txt'] }).plugins![2]!.options).toEqual({ groups: { default: { block: ['https://x.example/l.txt'] } } });
+    expect(again.plugins![3]!.options).toEqual({ groups: { default: { block: [resolve('b.txt')] } } });
+    expect(applyOverrides(defaultConfig(), { blocklists: ['https://x.example/l.txt'] }).plugins![3]!.options).toEqual({ groups: { default: { block: ['https://x.example/l.txt'] } } });
   });
 
   it('resolves relative paths in plugin options from the config directory', () => {

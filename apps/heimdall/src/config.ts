@@ -90,7 +90,7 @@ export const appConfigSchema = Type.Object(
       maxItems: 256,
       default: [],
       description:
-        'The middleware chain, in order. `use` is a built-in name (metrics, query-log, special-use, blocking, cache, dedup, upstream, rewrite), a package name or a path to a module exporting a plugin factory.',
+        'The middleware chain, in order. `use` is a built-in name (metrics, query-log, stats, special-use, blocking, cache, dedup, upstream, rewrite), a package name or a path to a module exporting a plugin factory.',
     }),
   },
   { additionalProperties: false },
@@ -129,7 +129,8 @@ export const DEFAULT_UPSTREAMS: readonly string[] = ['1.1.1.1', '9.9.9.9'];
 /**
  * The embedded default (what `heimdall` with no flags runs): 127.0.0.1:5353
  * over UDP and TCP, admin on 127.0.0.1:8053, and the chain
- * metrics → special-use → cache → dedup → upstream (public resolvers).
+ * metrics → stats (the dashboard's numbers) → special-use → cache → dedup →
+ * upstream (public resolvers).
  * Blocking joins the chain, before the cache, when lists are given.
  */
 export function defaultConfig(): HeimdallConfig {
@@ -140,6 +141,7 @@ export function defaultConfig(): HeimdallConfig {
     workers: 1,
     plugins: [
       { use: 'metrics' },
+      { use: 'stats' },
       { use: 'special-use' },
       { use: 'cache' },
       { use: 'dedup' },

@@ -14,4 +14,5 @@ export { type AppConfig, appConfigSchema, type HeimdallConfig, type PluginEntry,
 export { type MetricsOptions, metrics } from './plugins/metrics.js';
 export { type QueryLogLine, type QueryLogOptions, queryLog } from './plugins/query-log.js';
 export { buildPlugins, checkPlugins } from './plugins/registry.js';
+export { type StatsOptions, stats } from './plugins/stats.js';
 export { publishedSchema } from './schema.js';

@@ -3,7 +3,7 @@
  *
  * Built-in names map to the workspace plugin packages (imported lazily, so a
  * chain without blocking never loads it) or to the app's own plugins
- * (`metrics`, `query-log`); anything else goes through core's `loadPlugin`
+ * (`metrics`, `query-log`, `stats`); anything else goes through core's `loadPlugin`
  * (package name or path, resolved from the config file's directory). Every
  * factory gets `{ name, path: 'plugins[i].options' }`, so its errors name
  * the config field (`plugins[2].options.maxTtl: must be an integer in 0..604800`).
@@ -25,6 +25,7 @@ type Module = Record<string, unknown>;
 export const BUILTIN_PLUGINS: Readonly<Record<string, BuiltinPlugin>> = {
   metrics: { pkg: '@heimdall/app', load: () => import('./metrics.js') as Promise<Module> },
   'query-log': { pkg: '@heimdall/app', load: () => import('./query-log.js') as Promise<Module> },
+  stats: { pkg: '@heimdall/app', load: () => import('./stats.js') as Promise<Module> },
   'special-use': { pkg: '@heimdall/plugin-special-use', load: () => import('@heimdall/plugin-special-use') as Promise<Module> },
   blocking: { pkg: '@heimdall/plugin-blocking', load: () => import('@heimdall/plugin-blocking') as Promise<Module> },
   cache: { pkg: '@heimdall/plugin-cache', load: () => import('@heimdall/plugin-cache') as Promise<Module> },
