@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 afterAll(cleanup);
 
-async function start(url: string, options: Record<string, unknown> = {}) {
+async function start(url: string, options: Omit<NonNullable<Parameters<typeof startResolver>[0]>, 'url'> = {}) {
   const r = await startResolver({ url, reconnect: { minDelayMs: 50, maxDelayMs: 1000 }, ...options });
   started.push(r.resolver);
   const scope = r.resolver.scope('redis');
@@ -75,7 +75,14 @@ describe.runIf(available)('Redis trouble never fails or delays an answer', () =>
     } finally {
       server.resume();
     }
-    const ms = await waitFor(async () => (await ask(a.resolver, `after${Date.now()}.example`), a.breaker.state === 0), 'the breaker to close after SIGCONT', 5000);
+    const ms = await waitFor(
+      async () => {
+        await ask(a.resolver, `after${Date.now()}.example`);
+        return a.breaker.state === 0;
+      },
+      'the breaker to close after SIGCONT',
+      5000,
+    );
     expect(ms).toBeLessThan(5000);
     await server.stop();
   });

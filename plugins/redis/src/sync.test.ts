@@ -9,7 +9,7 @@ const available = haveRedis();
 let server: RedisServer;
 const started: TestResolver[] = [];
 
-async function start(options: Record<string, unknown> = {}) {
+async function start(options: Omit<NonNullable<Parameters<typeof startResolver>[0]>, 'url'> = {}) {
   const r = await startResolver({ url: server.url, ...options });
   started.push(r.resolver);
   return { ...r, stats: r.resolver.scope('redis').get(RedisStats), control: r.resolver.get<CacheControl>(CACHE_CONTROL), state: r.resolver.get<StateStore>(STATE_STORE) };

@@ -18,7 +18,6 @@ import { type TestResolver, testResolver } from '@heimdall/testing';
 import { Redis } from 'ioredis';
 import { flushMatcher } from './keys.js';
 import { redis } from './plugin.js';
-import type { RedisOptions } from './options.js';
 import { systemClock } from '@heimdall/core/pipeline';
 
 const run = promisify(execFile);
@@ -193,7 +192,7 @@ export class MiniCacheStats {
 
 /**
  * The cache's side of the contracts, minimal: L1 in a Map (key = core's
- * question key), then each `CACHE_TIERS` tier in order within a 20 ms budget
+ * question key), then each `CACHE_TIERS` tier in order within a 250 ms budget (the tier keeps its own)
  * (a hit is promoted), else the chain; answers are written through to every
  * tier with a 300 s expiry. `CACHE_CONTROL.flush` empties L1 (all, or
  * matching names) and passes the scope on to the tiers, as the cache does.
@@ -260,7 +259,7 @@ export const miniCache = definePlugin({
           let v = t.get(kb);
           if (v instanceof Promise) {
             let timer: NodeJS.Timeout | undefined;
-            v = await Promise.race([v, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 20)))]);
+            v = await Promise.race([v, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 250)))]);
             clearTimeout(timer);
           }
           if (v !== undefined) {
@@ -297,8 +296,8 @@ export function answering(counter: { n: number }): HeimdallPlugin {
 }
 
 /** A started resolver of `[miniCache, redis(options), answering]` on the real clock. */
-export async function startResolver(options: Partial<RedisOptions> & { url: string }, upstream = { n: 0 }): Promise<{ resolver: TestResolver; upstream: { n: number }; cache: MiniCache }> {
-  const resolver = testResolver([miniCache(), redis({ startWaitMs: 3000, ...options } as never), answering(upstream)], { clock: systemClock });
+export async function startResolver(options: NonNullable<Parameters<typeof redis>[0]>, upstream = { n: 0 }): Promise<{ resolver: TestResolver; upstream: { n: number }; cache: MiniCache }> {
+  const resolver = testResolver([miniCache(), redis({ startWaitMs: 3000, ...options }), answering(upstream)], { clock: systemClock });
   await resolver.start();
   return { resolver, upstream, cache: resolver.scope('cache').get(MiniCache) };
 }
