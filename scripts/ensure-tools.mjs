@@ -7,6 +7,9 @@ const wanted = [
   { bin: 'dig', pkg: 'bind9-dnsutils' },
   { bin: 'kdig', pkg: 'knot-dnsutils' },
   { bin: 'openssl', pkg: 'openssl' },
+  // plugins/redis tests start their own servers (standalone, a 3-node Cluster, TLS).
+  { bin: 'redis-server', pkg: 'redis-server' },
+  { bin: 'redis-cli', pkg: 'redis-tools' },
 ];
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 const missing = wanted.filter((t) => !has(t.bin));
