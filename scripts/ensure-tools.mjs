@@ -10,6 +10,8 @@ const wanted = [
   // plugins/redis tests start their own servers (standalone, a 3-node Cluster, TLS).
   { bin: 'redis-server', pkg: 'redis-server' },
   { bin: 'redis-cli', pkg: 'redis-tools' },
+  // The dashboard's browser tests (test/dashboard.e2e.test.ts) drive Debian's Chromium with playwright-core.
+  { bin: 'chromium', pkg: 'chromium' },
 ];
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 const missing = wanted.filter((t) => !has(t.bin));
