@@ -30,6 +30,7 @@ export const BUILTIN_PLUGINS: Readonly<Record<string, BuiltinPlugin>> = {
   blocking: { pkg: '@heimdall/plugin-blocking', load: () => import('@heimdall/plugin-blocking') as Promise<Module> },
   cache: { pkg: '@heimdall/plugin-cache', load: () => import('@heimdall/plugin-cache') as Promise<Module> },
   persistence: { pkg: '@heimdall/plugin-persistence', load: () => import('@heimdall/plugin-persistence') as Promise<Module> },
+  redis: { pkg: '@heimdall/plugin-redis', load: () => import('@heimdall/plugin-redis') as Promise<Module> },
   dedup: { pkg: '@heimdall/plugin-dedup', load: () => import('@heimdall/plugin-dedup') as Promise<Module> },
   upstream: { pkg: '@heimdall/plugin-upstream', load: () => import('@heimdall/plugin-upstream') as Promise<Module> },
   rewrite: { pkg: '@heimdall/plugin-rewrite', load: () => import('@heimdall/plugin-rewrite') as Promise<Module> },
