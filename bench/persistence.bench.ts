@@ -24,7 +24,7 @@ import { encode, MessageReader, RecordType } from '@heimdall/core/packet';
 import { type ContextEnv, silentLogger, systemClock } from '@heimdall/core/pipeline';
 import { bench, do_not_optimize, run, summary } from 'mitata';
 import { cache } from '../plugins/cache/src/plugin.js';
-import { readEntry } from '../plugins/cache/src/snapshot.js';
+import { checkEntry, EntryLayout, readEntry } from '../plugins/cache/src/snapshot.js';
 import { persistence } from '../plugins/persistence/src/plugin.js';
 import type { DiskTier } from '../plugins/persistence/src/tier.js';
 
@@ -55,8 +55,15 @@ const withDisk = createResolver({
   clock: systemClock,
   plugins: [cache({ maxEntries: 16, policy: 'lru' }), persistence({ dir }), answering()],
 });
+// (c): a second resolver on the same directory (as a second worker would be), SIEVE L1.
+const withDiskSieve = createResolver({
+  logger: silentLogger(),
+  clock: systemClock,
+  plugins: [cache({ maxEntries: 16 }), persistence({ dir }), answering()],
+});
 await l1Only.start();
 await withDisk.start();
+await withDiskSieve.start();
 for (const q of queries) {
   await l1Only.handle(q, CLIENT);
   await withDisk.handle(q, CLIENT);
@@ -71,6 +78,7 @@ function middlewareOf(r: Resolver): (ctx: DnsContext, next: () => never) => unkn
 }
 const mwL1 = middlewareOf(l1Only);
 const mwDisk = middlewareOf(withDisk);
+const mwSieve = middlewareOf(withDiskSieve);
 const noNext = (): never => {
   throw new Error('miss in a hit benchmark');
 };
@@ -85,6 +93,7 @@ const noNext = (): never => {
 for (let j = 0; j < 2 * N; j++) {
   const q = queries[j % N];
   mwDisk(new DnsContext(q, CLIENT, ENV, new MessageReader(q)), noNext);
+  mwSieve(new DnsContext(q, CLIENT, ENV, new MessageReader(q)), noNext);
 }
 
 const keys = queries.map((q) => {
@@ -108,9 +117,20 @@ summary(() => {
     mwDisk(ctx, noNext);
     do_not_optimize(ctx.response);
   });
+  bench('cache middleware: disk-tier hit, SIEVE L1', () => {
+    const q = queries[i++ % N];
+    const ctx = new DnsContext(q, CLIENT, ENV, new MessageReader(q));
+    mwSieve(ctx, noNext);
+    do_not_optimize(ctx.response);
+  });
 });
+const layout = new EntryLayout();
 summary(() => {
   bench('disk tier get (LMDB read + expiry + view)', () => do_not_optimize(tier.get(keys[i++ % N])));
+  bench('disk tier get + cache checkEntry (in place)', () => {
+    const v = tier.get(keys[i++ % N]) as Buffer;
+    do_not_optimize(checkEntry(v, 0, layout));
+  });
   bench('disk tier get + cache readEntry (validation)', () => {
     const v = tier.get(keys[i++ % N])!;
     do_not_optimize(readEntry(Buffer.from(v.buffer, v.byteOffset, v.byteLength), 0));
@@ -141,16 +161,21 @@ function row(name: string, ours: string, peerName: string | null, target?: strin
 }
 const results = [
   row('disk-tier hit through the cache middleware', 'cache middleware: disk-tier hit (L1 miss, validate, promote)', 'cache middleware: L1 hit', 'avg <= 3000 ns'),
-  row('disk tier get + cache entry validation (readEntry)', 'disk tier get + cache readEntry (validation)', 'cache middleware: L1 hit'),
+  row('disk-tier hit through the cache middleware, SIEVE L1', 'cache middleware: disk-tier hit, SIEVE L1', 'cache middleware: L1 hit', 'avg <= 3000 ns'),
+  row('disk tier get + in-place entry check (checkEntry)', 'disk tier get + cache checkEntry (in place)', 'cache middleware: L1 hit'),
+  row('disk tier get + copying entry read (readEntry)', 'disk tier get + cache readEntry (validation)', 'cache middleware: L1 hit'),
   row('disk tier get alone', 'disk tier get (LMDB read + expiry + view)', 'peer: Map.get (latin1 key)'),
   row('lmdb-js getBinaryFast alone', 'lmdb getBinaryFast', 'peer: Map.get (latin1 key)'),
 ];
 console.table(results);
+await withDiskSieve.stop();
 await withDisk.stop();
 await l1Only.stop();
 rmSync(dir, { recursive: true, force: true });
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+// HEIMDALL_BENCH_OUT=path: write the figures there instead (repeated runs that must not touch the committed results).
+const out = process.env.HEIMDALL_BENCH_OUT ?? new URL('./results/persistence.json', import.meta.url);
+if (process.env.HEIMDALL_BENCH_OUT === undefined) mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(
-  new URL('./results/persistence.json', import.meta.url),
+  out,
   `${JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2)}\n`,
 );

@@ -20,6 +20,8 @@ import { systemClock } from '@heimdall/core/pipeline';
 import { BadRequestError } from '@heimdall/core/errors';
 import { type TestResolver, testResolver } from '@heimdall/testing';
 import * as packet from 'dns-packet';
+import fc from 'fast-check';
+import { trySkipName } from '@heimdall/core/wire';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cache } from './plugin.js';
 import { readEntry, serializeEntry } from './snapshot.js';
@@ -425,5 +427,199 @@ describe('cache tiers (CACHE_TIERS)', () => {
     expect(b.flushes).toEqual(a.flushes);
     expect(() => control.flush({ name: 'bad..name' })).toThrow(BadRequestError);
     expect(a.flushes.length).toBe(3); // a bad name reaches no tier
+  });
+});
+
+describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12)', () => {
+  const T0 = 1_700_000_000_000;
+  const names = Array.from({ length: 40 }, (_, i) => `n${i}.example`);
+
+  /** A tier holding an answer (TTL `ttl`, stored at T0) for each of `names`, written by another resolver. */
+  async function filledTier(ttl: number, cacheOptions: Parameters<typeof cache>[0] = {}, edns = false): Promise<MemoryTier> {
+    const tier = new MemoryTier('disk');
+    const writer = build([cache(cacheOptions), tierPlugin(tier), fakeChain(answerA(ttl)).plugin], new ManualClock(T0));
+    for (const n of names) await writer.handle(makeQuery(n, { edns }));
+    return tier;
+  }
+
+  for (const policy of ['sieve', 'lru', 's3fifo'] as const) {
+    it(`a promoted entry answers even when L1 is full and the policy would evict it at once (${policy}, maxEntries 1 and 16)`, async () => {
+      const tier = await filledTier(300);
+      for (const maxEntries of [1, 16]) {
+        const up = fakeChain(answerA(300));
+        const r = build([cache({ maxEntries, policy }), tierPlugin(tier), up.plugin], new ManualClock(T0 + 1000));
+        for (let round = 0; round < 3; round++) {
+          for (const n of names) {
+            expect(ttlsOf((await r.handle(makeQuery(n)))!)).toEqual([299, 299]);
+            // An L1 hit right after: marks the entry visited (SIEVE) / frequent (S3-FIFO), the case that made SIEVE drop the next promotion.
+            expect(ttlsOf((await r.handle(makeQuery(n)))!)).toEqual([299, 299]);
+          }
+        }
+        expect(up.calls.length).toBe(0);
+        const store = r.scope('cache').get(CacheStore);
+        expect(store.size).toBeLessThanOrEqual(maxEntries);
+        expect(store.stats.tierHits).toBeGreaterThanOrEqual(names.length);
+      }
+    });
+  }
+
+  it('tiers keep an entry for the serve-stale window after it expires (no stale window without serve-stale, none for SERVFAIL)', async () => {
+    const stale = await filledTier(60, { serveStale: { maxStaleAge: 3_600_000 } });
+    expect(stale.data.get([...stale.data.keys()][0]!)!.expiresAt).toBe(T0 + 60_000 + 3_600_000);
+    expect(readEntry(stale.data.get([...stale.data.keys()][0]!)!.entry).entry.expiresAt).toBe(T0 + 60_000);
+    const plain = await filledTier(60);
+    expect(plain.data.get([...plain.data.keys()][0]!)!.expiresAt).toBe(T0 + 60_000);
+    const tier = new MemoryTier('disk');
+    const sf = build([cache({ serveStale: true, servfailTtl: 5 }), tierPlugin(tier), fakeChain((q) => makeResponse(q.questions[0].name, { id: q.id, rcode: 2 })).plugin], new ManualClock(T0));
+    await sf.handle(makeQuery('sf.example'));
+    expect([...tier.data.values()][0]!.expiresAt).toBe(T0 + 5000);
+  });
+
+  it('serve-stale from a tier: an expired entry within the window answers stale (TTL 30, EDE 3) when the chain fails, like a stale L1 entry', async () => {
+    const tier = await filledTier(60, { serveStale: true }, true);
+    const clock = new ManualClock(T0 + 120_000);
+    let fail = true;
+    const up = fakeChain((q) => {
+      if (fail) throw new Error('upstream down');
+      return answerA(60)(q);
+    });
+    const obs = observer();
+    const r = build([obs.plugin, cache({ serveStale: true }), tierPlugin(tier), up.plugin], clock);
+    const store = r.scope('cache').get(CacheStore);
+    const out = (await r.handle(makeQuery('n1.example', { edns: true, id: 9 })))!;
+    const d = decode(out);
+    expect([d.id, d.rcode, d.questions[0].name]).toEqual([9, 'NOERROR', 'n1.example']);
+    expect(ttlsOf(out)).toEqual([30, 30]);
+    expect(d.additionals.find((a: any) => a.type === 'OPT').options.some((o: any) => o.code === 15)).toBe(true);
+    expect(up.calls.length).toBe(1); // the chain was tried first
+    expect(obs.seen).toEqual(['stale']);
+    expect([store.stats.staleAnswers, store.stats.tierHits, store.stats.tierErrors]).toEqual([1, 0, 0]);
+    // Failure recheck, as for L1: stale answers without asking the chain for 30 s (the tiers are asked: another process may have a fresh answer).
+    clock.advance(10_000);
+    expect(ttlsOf((await r.handle(makeQuery('n1.example', { edns: true })))!)).toEqual([30, 30]);
+    expect(up.calls.length).toBe(1);
+    // The chain is back: a fresh answer, stored and written through.
+    clock.advance(21_000);
+    fail = false;
+    const sets = tier.sets;
+    expect(ttlsOf((await r.handle(makeQuery('n1.example', { edns: true })))!)).toEqual([60, 60]);
+    expect([up.calls.length, tier.sets]).toEqual([2, sets + 1]);
+  });
+
+  it('serve-stale from a tier: a slow chain gets the stale answer out at the client-response timer, and its late answer refreshes L1 and the tier', async () => {
+    const tier = await filledTier(60, { serveStale: true });
+    const clock = new ManualClock(T0 + 120_000);
+    let release!: () => void;
+    const up = fakeChain(answerA(60));
+    const slow: HeimdallPlugin = {
+      name: 'slow',
+      middleware: () => (ctx) =>
+        new Promise<void>((resolve) => {
+          release = () => {
+            const q = decode(ctx.request);
+            up.calls.push(ctx.request);
+            ctx.response = answerA(60)(q);
+            resolve();
+          };
+        }),
+    };
+    const r = build([cache({ serveStale: { clientTimeout: 1800 } }), tierPlugin(tier), slow], clock);
+    const store = r.scope('cache').get(CacheStore);
+    const pending = r.handle(makeQuery('n2.example'));
+    await flush();
+    clock.advance(1800);
+    expect(ttlsOf((await pending)!)).toEqual([30, 30]);
+    expect(store.stats.staleAnswers).toBe(1);
+    const sets = tier.sets;
+    release();
+    await flush();
+    expect(tier.sets).toBe(sets + 1);
+    expect(ttlsOf((await r.handle(makeQuery('n2.example')))!)).toEqual([60, 60]);
+  });
+
+  it('an expired tier entry is a plain miss without serve-stale, past the stale window, and when L1 holds a later stale entry', async () => {
+    const tier = await filledTier(60, { serveStale: { maxStaleAge: 60_000 } });
+    // Without serve-stale.
+    const up = fakeChain(answerA(60));
+    const r = build([cache(), tierPlugin(tier), up.plugin], new ManualClock(T0 + 90_000));
+    expect(ttlsOf((await r.handle(makeQuery('n3.example')))!)).toEqual([60, 60]);
+    expect(up.calls.length).toBe(1);
+    // Past the window (expiry + 60 s).
+    const up2 = fakeChain(() => {
+      throw new Error('down');
+    });
+    const r2 = build([cache({ serveStale: { maxStaleAge: 60_000 } }), tierPlugin(tier), up2.plugin], new ManualClock(T0 + 121_000));
+    const out = decode((await r2.handle(makeQuery('n4.example')))!);
+    expect(out.rcode).toBe('SERVFAIL');
+    expect(r2.scope('cache').get(CacheStore).stats.tierErrors).toBe(0);
+  });
+
+  it('a plain Uint8Array value (not a Buffer) is read like a Buffer', async () => {
+    const tier = await filledTier(300);
+    const plain: CacheTier = {
+      name: 'plain',
+      get: (key) => {
+        const v = tier.get(key) as Buffer | undefined;
+        return v === undefined ? undefined : new Uint8Array(v);
+      },
+      set: () => {},
+      flush: () => {},
+    };
+    const up = fakeChain(answerA(300));
+    const r = build([cache(), tierPlugin(plain), up.plugin], new ManualClock(T0 + 5000));
+    expect(ttlsOf((await r.handle(makeQuery('n5.example')))!)).toEqual([295, 295]);
+    expect(up.calls.length).toBe(0);
+  });
+
+  it('a tier entry whose OPT carries options other than EDE, or that is cut short or followed by bytes, is ignored and counted', async () => {
+    const tier = await filledTier(300, {}, true);
+    const key = [...tier.data.keys()].find((k) => k.includes('\x02n6'))!;
+    const good = tier.data.get(key)!.entry;
+    const e = readEntry(good);
+    // An OPT with a COOKIE option (10) instead of nothing: RDLENGTH 6, option 10 length 2.
+    const wire = Buffer.concat([e.entry.wire, Buffer.from([0, 10, 0, 2, 1, 2])]);
+    wire.writeUInt16BE(6, e.optPayload + 6);
+    const bad = serializeEntry(key, { ...e.entry, wire });
+    const up = fakeChain(answerA(300));
+    const r = build([cache(), tierPlugin(tier), up.plugin], new ManualClock(T0 + 1000));
+    const store = r.scope('cache').get(CacheStore);
+    for (const value of [bad, good.subarray(0, good.length - 1), Buffer.concat([good, Buffer.from([0])])]) {
+      tier.data.set(key, { entry: value, expiresAt: T0 + 1e6 });
+      await r.handle(makeQuery('n6.example', { edns: true }));
+      store.flush();
+    }
+    expect([up.calls.length, store.stats.tierErrors, store.stats.tierHits]).toEqual([3, 3, 0]);
+  });
+
+  it('never throws on corrupted tier values: each query gets a well-formed answer to its question', async () => {
+    const tier = await filledTier(300, {}, true);
+    const [key, { entry: good }] = [...tier.data].find(([k]) => k.includes('\x02n7'))!;
+    const up = fakeChain(answerA(300));
+    const r = build([cache(), tierPlugin(tier), up.plugin], new ManualClock(T0 + 1000));
+    const store = r.scope('cache').get(CacheStore);
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), async (edits) => {
+        const v = Buffer.from(good);
+        for (const [pos, val] of edits) v[pos % v.length] = val;
+        tier.data.set(key, { entry: v, expiresAt: T0 + 1e6 });
+        store.flush();
+        const query = makeQuery('n7.example', { edns: true, id: 0x4242 });
+        const raw = (await r.handle(query))!;
+        // For this query: its ID and question, a response; the records frame (names, RDLENGTHs) to the end of the message.
+        // Record contents are not checksummed: a flipped letter, address or type byte goes unnoticed.
+        const qEnd = 12 + 'n7.example'.length + 2 + 4;
+        expect([raw.readUInt16BE(0), raw[2] & 0x80, raw.readUInt16BE(4)]).toEqual([0x4242, 0x80, 1]);
+        expect(raw.subarray(12, qEnd).equals(query.subarray(12, qEnd))).toBe(true);
+        const records = raw.readUInt16BE(6) + raw.readUInt16BE(8) + raw.readUInt16BE(10);
+        let p = qEnd;
+        for (let i = 0; i < records; i++) {
+          p = trySkipName(raw, p);
+          expect(p).toBeGreaterThan(0);
+          p += 10 + raw.readUInt16BE(p + 8);
+        }
+        expect(p).toBe(raw.length);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

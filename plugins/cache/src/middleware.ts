@@ -23,7 +23,7 @@ import { cacheKeyOf, KEY_CD, KEY_DO, KEY_EDNS, QuestionKeyInfo } from '@heimdall
 import { type CacheEntry, KIND_SERVFAIL } from './entry.js';
 import { registerCacheMetrics } from './stats.js';
 import { CacheStore } from './store.js';
-import { CacheTiers } from './tiers.js';
+import { CacheTiers, TIER_STALE } from './tiers.js';
 
 type Ctx = DnsContext;
 
@@ -242,38 +242,40 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     });
   }
 
-  /** Answers from an entry a tier returned, promoted into L1 first. False when it cannot (the chain then answers). */
-  function fromTier(ctx: Ctx, key: string, entry: CacheEntry, nameEnd: number, flags: number, now: number): boolean {
-    // A tier's SERVFAIL must not replace an L1 entry that can still answer stale.
-    if (entry.kind === 'servfail' && store.peek(key) !== undefined) return false;
-    if (!store.setRaw(key, entry, now)) return false;
-    const slot = store.peek(key) as number;
+  /** Answers from the L1 slot a fresh tier entry was just promoted into; false when it cannot. */
+  function fromTier(ctx: Ctx, slot: number, nameEnd: number, flags: number, now: number): boolean {
     const out = store.serve(slot, ctx.request, nameEnd, flags, now);
     if (out === null) return false;
     stats.tierHits++;
     ctx.response = out;
     ctx.set(CACHE_RESULT, 'hit');
-    if (entry.kind === 'servfail') ctx.ede(EDE_CACHED_ERROR);
+    if (store.slotKind(slot) === KIND_SERVFAIL) ctx.ede(EDE_CACHED_ERROR);
     return true;
   }
 
-  /** L1 miss: the tiers (a sync tier answers at once; async ones within the budget), then the chain. */
+  /**
+   * L1 miss: the tiers (a sync tier answers at once; async ones within the
+   * budget), then the chain — with a stale entry (L1's own, or a tier's now
+   * promoted into L1) taking the serve-stale path.
+   */
   function miss(ctx: Ctx, next: Next, key: string, slot: number | undefined, nameEnd: number, flags: number, now: number): void | Promise<void> {
     ctx.set(CACHE_RESULT, 'miss');
     payload = ctx.ednsPayloadSize;
     if (tiers !== null) {
       const found = tiers.lookup(key, now, payload);
-      if (found instanceof Promise) {
-        return found.then((entry) => {
+      if (typeof found !== 'number') {
+        return found.then((f) => {
           const t = clock.now();
           // The slot number did not survive the await: look it up again.
-          if (entry === undefined || !fromTier(ctx, key, entry, nameEnd, flags, t)) return chain(ctx, next, key, store.peek(key), flags, t);
+          const s = store.peek(key);
+          if (f >= 0 && s !== undefined && fromTier(ctx, s, nameEnd, flags, t)) return;
+          return chain(ctx, next, key, s, flags, t);
         });
       }
-      if (found !== undefined) {
-        if (fromTier(ctx, key, found, nameEnd, flags, now)) return;
-        slot = store.peek(key); // the promotion attempt may have changed the store
-      }
+      if (found >= 0) {
+        if (fromTier(ctx, found, nameEnd, flags, now)) return;
+        slot = found;
+      } else if (found === TIER_STALE) slot = store.peek(key);
     }
     return chain(ctx, next, key, slot, flags, now);
   }

@@ -73,100 +73,161 @@ export interface ReadEntry {
 }
 
 /**
- * Reads one entry at `offset`. The returned entry's `wire` is a copy (it
- * never points into `buf`). Throws {@link CacheSnapshotError} on anything
- * inconsistent: lengths, timestamps, a key that is not the one the stored
- * question produces, records that do not parse, TTL offsets that are not
- * exactly the TTL fields of the records (OPT excluded), an OPT record that
- * disagrees with the key's EDNS/DO flags.
+ * Where the parts of one serialized entry are, as {@link checkEntry} found
+ * them (offsets are absolute in the buffer checked unless said otherwise).
+ * A caller-owned scratch object: make one and reuse it, so that checking
+ * allocates nothing.
  */
-export function readEntry(buf: Buffer, offset = 0): ReadEntry {
-  let p = offset;
-  const need = (n: number, what: string): void => {
-    if (p + n > buf.length) throw new CacheSnapshotError(`truncated ${what}`, p);
-  };
-  need(24, 'entry header');
-  if (buf[p] !== ENTRY_VERSION) throw new CacheSnapshotError(`unknown entry version ${buf[p]}`, p);
-  const kind = KINDS[buf[p + 1]];
-  if (kind === undefined) throw new CacheSnapshotError(`unknown entry kind ${buf[p + 1]}`, p + 1);
-  const ttl = buf.readUInt32BE(p + 2);
-  const storedAt = buf.readDoubleBE(p + 6);
-  const expiresAt = buf.readDoubleBE(p + 14);
-  if (ttl === 0 || ttl > 0x7fffffff) throw new CacheSnapshotError(`bad TTL ${ttl}`, p + 2);
-  if (!Number.isSafeInteger(storedAt) || storedAt < 0 || expiresAt !== storedAt + ttl * 1000) {
-    throw new CacheSnapshotError('inconsistent timestamps', p + 6);
-  }
-  p += 22;
-  need(2, 'key length');
-  const keyLength = buf.readUInt16BE(p);
-  p += 2;
-  need(keyLength, 'key');
-  const keyStart = p;
-  const key = buf.latin1Slice(p, p + keyLength);
-  p += keyLength;
-  need(2, 'wire length');
-  const wireLength = buf.readUInt16BE(p);
-  p += 2;
-  need(wireLength, 'wire');
-  const wire = Buffer.allocUnsafeSlow(wireLength);
-  buf.copy(wire, 0, p, p + wireLength);
-  const wireStart = p;
-  p += wireLength;
-  need(4, 'offsets');
-  const nameEnd = buf.readUInt16BE(p);
-  const n = buf.readUInt16BE(p + 2);
-  p += 4;
-  need(2 * n, 'offsets');
-  if (wireLength < 17 || ((wire[4] << 8) | wire[5]) !== 1 || (wire[2] & 0x80) === 0) throw new CacheSnapshotError('not a DNS response', wireStart);
-  if (plainNameEnd(wire, 12) !== nameEnd || nameEnd + 4 > wireLength) throw new CacheSnapshotError('bad question', wireStart + 12);
-  // The key must be the one this question produces: lowercased name, type, class, one flag character.
-  if (keyLength !== nameEnd - 12 + 5) throw new CacheSnapshotError('key does not match the question', keyStart);
-  for (let i = 0; i < keyLength - 1; i++) {
-    const b = wire[12 + i];
-    if (buf[keyStart + i] !== (b >= 0x41 && b <= 0x5a ? b | 0x20 : b)) throw new CacheSnapshotError('key does not match the question', keyStart + i);
-  }
-  const flagChar = buf[keyStart + keyLength - 1] - 0x30;
-  if (flagChar < 0 || flagChar > (KEY_EDNS | KEY_DO | KEY_CD)) throw new CacheSnapshotError('bad key flags', keyStart + keyLength - 1);
-  const offsets: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const o = buf.readUInt16BE(p + 2 * i);
-    if (o < nameEnd + 4 || o + 4 > wireLength) throw new CacheSnapshotError(`TTL offset ${o} outside the records`, p + 2 * i);
-    // Records keep their own TTLs (an RRset may outlive the entry's minimum), within RFC 2181 §8.
-    if (wire.readUInt32BE(o) > 0x7fffffff) throw new CacheSnapshotError('record TTL over 2^31 - 1', wireStart + o);
-    offsets.push(o);
-  }
-  p += 2 * n;
-  const optPayload = checkRecords(wire, nameEnd, offsets, flagChar, wireStart);
-  return { key, entry: { wire, nameEnd, ttlOffsets: offsets, kind, ttl, storedAt, expiresAt }, next: p, optPayload };
+export class EntryLayout {
+  /** Entry kind code (index in `ENTRY_KINDS`). */
+  kind = 0;
+  /** Entry TTL (s). */
+  ttl = 0;
+  /** Epoch ms when stored. */
+  storedAt = 0;
+  /** Epoch ms when it stops being fresh. */
+  expiresAt = 0;
+  /** The key's bytes (latin1) and their length. */
+  keyStart = 0;
+  keyLength = 0;
+  /** The wire answer's bytes and their length. */
+  wireStart = 0;
+  wireLength = 0;
+  /** Offset just past the question name, relative to the wire. */
+  nameEnd = 0;
+  /** The TTL table: a u16 count, then that many u16 offsets relative to the wire (the store's arena layout). */
+  tableStart = 0;
+  /** Number of TTL offsets. */
+  count = 0;
+  /** Offset of the OPT record's CLASS field relative to the wire, or -1 without OPT. */
+  optPayload = -1;
+  /** Offset just after the entry. */
+  next = 0;
+  /** Why the last check failed (a constant string), and where. */
+  error = '';
+  errorAt = 0;
+}
+
+function fail(out: EntryLayout, error: string, at: number): false {
+  out.error = error;
+  out.errorAt = at;
+  return false;
 }
 
 /**
- * Walks the records of a stored response: they must parse to the end of the
- * wire, the TTL offsets must be exactly their TTL fields in order (OPT
- * excluded), and an OPT record must be present exactly when the key says
- * EDNS, with the key's DO bit. Returns the offset of the OPT's CLASS field, or -1.
+ * Checks one serialized entry at `offset` of `buf` in place, without
+ * allocating, and fills `out` with where its parts are. False (with
+ * `out.error`, `out.errorAt`) on anything inconsistent: lengths,
+ * timestamps, a key that is not the one the stored question produces,
+ * records that do not parse to the end of the wire, TTL offsets that are not
+ * exactly the TTL fields of the records (OPT excluded), an OPT record that
+ * disagrees with the key's EDNS/DO flags. Never throws, never reads past
+ * `buf.length`.
  */
-function checkRecords(wire: Buffer, nameEnd: number, offsets: readonly number[], flags: number, at: number): number {
-  const records = ((wire[6] << 8) | wire[7]) + ((wire[8] << 8) | wire[9]) + ((wire[10] << 8) | wire[11]);
-  const answerAndAuthority = ((wire[6] << 8) | wire[7]) + ((wire[8] << 8) | wire[9]);
-  let p = nameEnd + 4;
+export function checkEntry(buf: Buffer, offset: number, out: EntryLayout): boolean {
+  const end = buf.length;
+  let p = offset;
+  if (p + 24 > end) return fail(out, 'truncated entry header', p);
+  if (buf[p] !== ENTRY_VERSION) return fail(out, 'unknown entry version', p);
+  const kind = buf[p + 1];
+  if (kind >= KINDS.length) return fail(out, 'unknown entry kind', p + 1);
+  const ttl = buf.readUInt32BE(p + 2);
+  const storedAt = buf.readDoubleBE(p + 6);
+  const expiresAt = buf.readDoubleBE(p + 14);
+  if (ttl === 0 || ttl > 0x7fffffff) return fail(out, 'bad TTL', p + 2);
+  if (!Number.isSafeInteger(storedAt) || storedAt < 0 || expiresAt !== storedAt + ttl * 1000) return fail(out, 'inconsistent timestamps', p + 6);
+  p += 22;
+  const keyLength = (buf[p] << 8) | buf[p + 1];
+  p += 2;
+  if (p + keyLength > end) return fail(out, 'truncated key', p);
+  const keyStart = p;
+  p += keyLength;
+  if (p + 2 > end) return fail(out, 'truncated wire length', p);
+  const wireLength = (buf[p] << 8) | buf[p + 1];
+  p += 2;
+  if (p + wireLength > end) return fail(out, 'truncated wire', p);
+  const w = p;
+  p += wireLength;
+  if (p + 4 > end) return fail(out, 'truncated offsets', p);
+  const nameEnd = (buf[p] << 8) | buf[p + 1];
+  const tableStart = p + 2;
+  const n = (buf[p + 2] << 8) | buf[p + 3];
+  p += 4;
+  if (p + 2 * n > end) return fail(out, 'truncated offsets', p);
+  if (wireLength < 17 || ((buf[w + 4] << 8) | buf[w + 5]) !== 1 || (buf[w + 2] & 0x80) === 0) return fail(out, 'not a DNS response', w);
+  const nameEndAbs = w + nameEnd;
+  // (Scanning past the wire would not end at a name end inside it: the equality bounds the name to the wire.)
+  if (nameEnd + 4 > wireLength || plainNameEnd(buf, w + 12) !== nameEndAbs) return fail(out, 'bad question', w + 12);
+  // The key must be the one this question produces: lowercased name, type, class, one flag character.
+  if (keyLength !== nameEnd - 12 + 5) return fail(out, 'key does not match the question', keyStart);
+  for (let i = 0; i < keyLength - 1; i++) {
+    const b = buf[w + 12 + i];
+    if (buf[keyStart + i] !== (b >= 0x41 && b <= 0x5a ? b | 0x20 : b)) return fail(out, 'key does not match the question', keyStart + i);
+  }
+  const flags = buf[keyStart + keyLength - 1] - 0x30;
+  if (flags < 0 || flags > (KEY_EDNS | KEY_DO | KEY_CD)) return fail(out, 'bad key flags', keyStart + keyLength - 1);
+  // Records: they must parse to the end of the wire, the TTL offsets must be exactly their TTL fields in order (OPT excluded).
+  const wireEnd = w + wireLength;
+  const records = ((buf[w + 6] << 8) | buf[w + 7]) + ((buf[w + 8] << 8) | buf[w + 9]) + ((buf[w + 10] << 8) | buf[w + 11]);
+  const answerAndAuthority = ((buf[w + 6] << 8) | buf[w + 7]) + ((buf[w + 8] << 8) | buf[w + 9]);
+  let q = nameEndAbs + 4;
   let k = 0;
   let opt = -1;
   for (let i = 0; i < records; i++) {
-    p = trySkipName(wire, p);
-    if (p < 0 || p + 10 > wire.length) throw new CacheSnapshotError('records do not parse', at + Math.max(p, 0));
-    const type = (wire[p] << 8) | wire[p + 1];
-    if (type === 41) {
-      if (opt >= 0 || i < answerAndAuthority) throw new CacheSnapshotError('misplaced or repeated OPT record', at + p);
-      opt = p + 2;
-    } else if (offsets[k++] !== p + 4) throw new CacheSnapshotError('TTL offsets do not match the records', at + p + 4);
-    p += 10 + ((wire[p + 8] << 8) | wire[p + 9]);
+    q = trySkipName(buf, q, wireEnd);
+    if (q < 0 || q + 10 > wireEnd) return fail(out, 'records do not parse', Math.max(q, w));
+    if (((buf[q] << 8) | buf[q + 1]) === 41) {
+      if (opt >= 0 || i < answerAndAuthority) return fail(out, 'misplaced or repeated OPT record', q);
+      opt = q + 2 - w;
+    } else {
+      if (k >= n) return fail(out, 'TTL offsets do not match the records', q + 4);
+      const t = p + 2 * k++;
+      if (((buf[t] << 8) | buf[t + 1]) !== q + 4 - w) return fail(out, 'TTL offsets do not match the records', t);
+      // Records keep their own TTLs (an RRset may outlive the entry's minimum), within RFC 2181 §8.
+      if (buf[q + 4] >= 0x80) return fail(out, 'record TTL over 2^31 - 1', q + 4);
+    }
+    q += 10 + ((buf[q + 8] << 8) | buf[q + 9]);
   }
-  if (p !== wire.length) throw new CacheSnapshotError('records do not end with the wire', at + Math.min(p, wire.length));
-  if (k !== offsets.length) throw new CacheSnapshotError('more TTL offsets than records', at);
-  if ((opt >= 0) !== ((flags & KEY_EDNS) !== 0)) throw new CacheSnapshotError('OPT record and key EDNS flag disagree', at);
-  if (opt >= 0 && ((wire[opt + 4] & 0x80) !== 0) !== ((flags & KEY_DO) !== 0)) throw new CacheSnapshotError('OPT DO bit and key DO flag disagree', at + opt + 4);
-  return opt;
+  if (q !== wireEnd) return fail(out, 'records do not end with the wire', Math.min(q, wireEnd));
+  if (k !== n) return fail(out, 'more TTL offsets than records', p);
+  if ((opt >= 0) !== ((flags & KEY_EDNS) !== 0)) return fail(out, 'OPT record and key EDNS flag disagree', w);
+  if (opt >= 0 && ((buf[w + opt + 4] & 0x80) !== 0) !== ((flags & KEY_DO) !== 0)) return fail(out, 'OPT DO bit and key DO flag disagree', w + opt + 4);
+  out.kind = kind;
+  out.ttl = ttl;
+  out.storedAt = storedAt;
+  out.expiresAt = expiresAt;
+  out.keyStart = keyStart;
+  out.keyLength = keyLength;
+  out.wireStart = w;
+  out.wireLength = wireLength;
+  out.nameEnd = nameEnd;
+  out.tableStart = tableStart;
+  out.count = n;
+  out.optPayload = opt;
+  out.next = p + 2 * n;
+  return true;
+}
+
+const layout = new EntryLayout();
+
+/**
+ * Reads one entry at `offset` ({@link checkEntry}, then the parts copied
+ * out). The returned entry's `wire` is a copy (it never points into `buf`).
+ * Throws {@link CacheSnapshotError} on anything {@link checkEntry} refuses.
+ */
+export function readEntry(buf: Buffer, offset = 0): ReadEntry {
+  const e = layout;
+  if (!checkEntry(buf, offset, e)) throw new CacheSnapshotError(e.error, e.errorAt);
+  const wire = Buffer.allocUnsafeSlow(e.wireLength);
+  buf.copy(wire, 0, e.wireStart, e.wireStart + e.wireLength);
+  const offsets = new Array<number>(e.count);
+  for (let i = 0, t = e.tableStart + 2; i < e.count; i++, t += 2) offsets[i] = (buf[t] << 8) | buf[t + 1];
+  return {
+    key: buf.latin1Slice(e.keyStart, e.keyStart + e.keyLength),
+    entry: { wire, nameEnd: e.nameEnd, ttlOffsets: offsets, kind: KINDS[e.kind], ttl: e.ttl, storedAt: e.storedAt, expiresAt: e.expiresAt },
+    next: e.next,
+    optPayload: e.optPayload,
+  };
 }
 
 /**

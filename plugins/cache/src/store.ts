@@ -18,6 +18,7 @@ import {
   analyzeResponse,
   type CacheEntry,
   ENTRY_KINDS,
+  ENTRY_OVERHEAD,
   entrySize,
   KIND_NODATA,
   KIND_NXDOMAIN,
@@ -26,6 +27,7 @@ import {
 } from './entry.js';
 import { type CacheOptions, type CacheSettings, cacheSettings } from './options.js';
 import { createPolicy, type EvictionPolicy } from './policy.js';
+import type { EntryLayout } from './snapshot.js';
 import { CacheStats } from './stats.js';
 import { copyForQuery, equalsIgnoreCase, KEY_DO, writeTtlsAt } from '@heimdall/core/wire';
 import { CacheNameError, flushNameToWire } from './wire.js';
@@ -307,6 +309,60 @@ export class CacheStore {
       dst[q++] = o >>> 8;
       dst[q++] = o & 0xff;
     }
+    this.place(key, sid, off, len, size, entry.nameEnd, kindCode(entry.kind), entry.ttl, entry.storedAt, entry.expiresAt, false);
+    return true;
+  }
+
+  /**
+   * Stores the serialized entry that {@link checkEntry} laid out in `src`
+   * (`e`) under `key`: its wire bytes and TTL table are copied once into the
+   * arena, straight from `src` (no {@link CacheEntry} is built), and the
+   * OPT record's payload size becomes `ednsPayloadSize`. The new slot is
+   * never the victim of the eviction this insertion causes, so
+   * {@link peek} finds it right after. Returns the slot, or -1 (nothing
+   * stored) on the same grounds as {@link setRaw}.
+   * For promotions from a cache tier; `src` may be a view that is only
+   * valid during this call (LMDB).
+   */
+  promote(key: string, src: Buffer, e: EntryLayout, now: number, ednsPayloadSize: number): number {
+    if (now >= e.expiresAt + this.staleWindow) return -1;
+    const len = e.wireLength;
+    const n = e.count;
+    if (len > MAX_WIRE) return -1;
+    const size = ENTRY_OVERHEAD + key.length + len + 2 + 2 * n;
+    if (size > this.options.maxBytes) return -1;
+    const foot = len + 2 + 2 * n;
+    const off = this.arena.alloc(foot);
+    const sid = this.arena.lastSlab;
+    const dst = this.bufs[sid] as Buffer;
+    src.copy(dst, off, e.wireStart, e.wireStart + len);
+    // The TTL table (count + offsets): the same layout in both, a few bytes.
+    for (let i = 0, from = e.tableStart, to = off + len; i < foot - len; i++) dst[to + i] = src[from + i];
+    if (e.optPayload >= 0) {
+      dst[off + e.optPayload] = ednsPayloadSize >>> 8;
+      dst[off + e.optPayload + 1] = ednsPayloadSize & 0xff;
+    }
+    return this.place(key, sid, off, len, size, e.nameEnd, e.kind, e.ttl, e.storedAt, e.expiresAt, true);
+  }
+
+  /**
+   * Points `key`'s slot (a new one, or the one it has, whose old bytes are
+   * released) at the entry bytes written at `off` in slab `sid`, then evicts
+   * until both bounds hold — never this slot when `protect`. Returns the slot.
+   */
+  private place(
+    key: string,
+    sid: number,
+    off: number,
+    len: number,
+    size: number,
+    nameEnd: number,
+    kind: number,
+    ttl: number,
+    storedAt: number,
+    expiresAt: number,
+    protect: boolean,
+  ): number {
     let slot = this.map.get(key);
     if (slot !== undefined) {
       this.used += size - this.sizeOf[slot];
@@ -326,14 +382,14 @@ export class CacheStore {
     this.slabOf[slot] = sid;
     this.offOf[slot] = off;
     this.lenOf[slot] = len;
-    this.nameEndOf[slot] = entry.nameEnd;
-    this.kindOf[slot] = kindCode(entry.kind);
-    this.ttlOf[slot] = entry.ttl;
-    this.storedAtOf[slot] = entry.storedAt;
-    this.expiresAtOf[slot] = entry.expiresAt;
+    this.nameEndOf[slot] = nameEnd;
+    this.kindOf[slot] = kind;
+    this.ttlOf[slot] = ttl;
+    this.storedAtOf[slot] = storedAt;
+    this.expiresAtOf[slot] = expiresAt;
     this.sizeOf[slot] = size;
-    this.enforceBounds();
-    return true;
+    this.enforceBounds(protect ? slot : -1);
+    return slot;
   }
 
   /**
@@ -570,15 +626,22 @@ export class CacheStore {
     this.capacity = capacity;
   }
 
-  private enforceBounds(): void {
+  /** Evicts until both bounds hold. `keep` (a slot, or -1): if the policy picks it, it is held out and put back after. */
+  private enforceBounds(keep: number): void {
     const { maxEntries, maxBytes } = this.options;
+    let held = -1;
     while (this.map.size > maxEntries || this.used > maxBytes) {
       const victim = this.policy.evict();
       if (victim < 0) break;
+      if (victim === keep) {
+        held = victim;
+        continue;
+      }
       this.map.delete(this.keys[victim] as string);
       this.freeSlot(victim);
       this.stats.evictions++;
     }
+    if (held >= 0) this.policy.insert(held);
   }
 }
 

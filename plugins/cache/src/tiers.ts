@@ -11,13 +11,28 @@
  * DO and CD). Nothing read from a tier is trusted: the entry must decode,
  * carry the key asked for (the stored question produces it), parse, and
  * still be fresh — else it is ignored (and counted in `tier_errors_total`).
+ * With serve-stale on, an expired entry within the stale window is taken
+ * too, as a stale L1 entry would be (RFC 8767: the chain is tried, the
+ * stale answer goes out when it fails or is slow); so that tiers keep such
+ * entries, the time a tier is given with each write is the entry's expiry
+ * plus the stale window.
+ *
+ * The hit path checks the value in place ({@link checkEntry}: no
+ * allocation) and copies it once, into the L1 slot it is served from: a
+ * tier's value may be a view that is only valid until the next read of
+ * that tier (LMDB).
  */
 import { CACHE_TIERS, type CacheTier, CLOCK, type Clock, type ClockTimer, type FlushScope, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable, multiInject, optional } from '@heimdall/core/di';
-import type { CacheEntry } from './entry.js';
+import { type CacheEntry, KIND_SERVFAIL } from './entry.js';
 import { type CacheOptions, cacheSettings } from './options.js';
-import { readEntry, serializeEntry } from './snapshot.js';
+import { checkEntry, EntryLayout, serializeEntry } from './snapshot.js';
 import { CacheStore } from './store.js';
+
+/** {@link CacheTiers.lookup}: no tier had a usable entry. (A fresh one is reported by its L1 slot number, >= 0.) */
+export const TIER_NONE = -1;
+/** {@link CacheTiers.lookup}: an expired entry within the serve-stale window is now in L1 under the key (and no tier had a fresh one). */
+export const TIER_STALE = -2;
 
 const TIMEOUT: unique symbol = Symbol('tier timeout');
 type TierValue = Uint8Array | undefined;
@@ -35,6 +50,10 @@ export class CacheTiers {
   private readonly store: CacheStore;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  /** How long past expiry an entry may still answer stale (0: serve-stale off). */
+  private readonly staleWindow: number;
+  /** Scratch for {@link checkEntry} (lookups are synchronous up to it). */
+  private readonly layout = new EntryLayout();
 
   constructor(
     @multiInject(CACHE_TIERS) @optional() tiers: CacheTier[] | undefined,
@@ -44,30 +63,40 @@ export class CacheTiers {
     @inject(PLUGIN_LOGGER) logger: Logger,
   ) {
     this.list = Object.freeze([...(tiers ?? [])]);
-    this.budget = cacheSettings(options).tierTimeoutMs;
+    const settings = cacheSettings(options);
+    this.budget = settings.tierTimeoutMs;
+    this.staleWindow = settings.serveStale?.maxStaleAge ?? 0;
     this.store = store;
     this.clock = clock;
     this.logger = logger;
   }
 
   /**
-   * The first valid, fresh entry for `key` in the tiers, in order. A
-   * synchronous tier's value is used at once (the result is then
-   * synchronous too); Promise-returning tiers are awaited within the
-   * `tiers.timeoutMs` budget counted from `now` for all of them together,
-   * after which they count as misses (their late values are dropped).
-   * A promoted entry's OPT gets `ednsPayloadSize` (the resolver's own).
+   * Consults the tiers in order for `key` and promotes what they hold into
+   * L1: the first valid, fresh entry ends the search, and its L1 slot number
+   * is returned (the promotion never evicts its own slot); with serve-stale
+   * on, an expired one within the stale window is promoted too (unless L1
+   * holds a later one) and the search goes on for a fresh one
+   * ({@link TIER_STALE} when none comes; {@link TIER_NONE} for nothing).
+   * From the Promise form, a slot number only says "fresh": other work ran
+   * meanwhile, look the key up again. Synchronous tiers are read at once (the result is then synchronous too);
+   * Promise-returning tiers are awaited within the `tiers.timeoutMs` budget
+   * counted from `now` for all of them together, after which they count as
+   * misses (their late values are dropped). A promoted entry's OPT gets
+   * `ednsPayloadSize` (the resolver's own).
    */
-  lookup(key: string, now: number, ednsPayloadSize: number): CacheEntry | undefined | Promise<CacheEntry | undefined> {
+  lookup(key: string, now: number, ednsPayloadSize: number): number | Promise<number> {
     const tiers = this.list;
     const keyBytes = Buffer.from(key, 'latin1');
+    let found = TIER_NONE;
     for (let i = 0; i < tiers.length; i++) {
       const v = this.read(tiers[i], keyBytes);
-      if (isPromise(v)) return this.lookupAsync(i, v, key, keyBytes, now + this.budget, ednsPayloadSize);
-      const entry = this.accept(v, key, now, ednsPayloadSize);
-      if (entry !== undefined) return entry;
+      if (isPromise(v)) return this.lookupAsync(i, v, key, keyBytes, now + this.budget, ednsPayloadSize, found);
+      const r = this.accept(v, key, keyBytes, now, ednsPayloadSize);
+      if (r >= 0) return r;
+      if (r === TIER_STALE) found = r;
     }
-    return undefined;
+    return found;
   }
 
   private async lookupAsync(
@@ -77,7 +106,8 @@ export class CacheTiers {
     keyBytes: Buffer,
     deadline: number,
     ednsPayloadSize: number,
-  ): Promise<CacheEntry | undefined> {
+    found: number,
+  ): Promise<number> {
     const tiers = this.list;
     for (let i = first; i < tiers.length; i++) {
       let v: TierValue | Promise<TierValue> = i === first ? pending : this.read(tiers[i], keyBytes);
@@ -89,10 +119,11 @@ export class CacheTiers {
         }
         v = r;
       }
-      const entry = this.accept(v, key, this.clock.now(), ednsPayloadSize);
-      if (entry !== undefined) return entry;
+      const r = this.accept(v, key, keyBytes, this.clock.now(), ednsPayloadSize);
+      if (r >= 0) return r;
+      if (r === TIER_STALE) found = r;
     }
-    return undefined;
+    return found;
   }
 
   /** A tier's `get`, a throw counted as an error and read as a miss. */
@@ -139,32 +170,42 @@ export class CacheTiers {
   }
 
   /**
-   * Decodes and checks a tier's value: the key asked for, a valid entry,
-   * still fresh at `now`, an OPT (if any) holding only EDE options; its
-   * payload size becomes ours.
+   * Checks a tier's value in place (the key asked for, a valid entry, an OPT
+   * (if any) holding only EDE options) and promotes it into L1 when it is
+   * fresh at `now`, or (serve-stale on) expired within the stale window and
+   * later than what L1 holds. Nothing is allocated unless the value is not
+   * a Buffer. Returns the slot of a fresh entry, {@link TIER_STALE} or {@link TIER_NONE}.
    */
-  private accept(value: TierValue, key: string, now: number, ednsPayloadSize: number): CacheEntry | undefined {
-    if (value === undefined || value === null) return undefined;
+  private accept(value: TierValue, key: string, keyBytes: Buffer, now: number, ednsPayloadSize: number): number {
+    if (value === undefined || value === null) return TIER_NONE;
     if (!(value instanceof Uint8Array)) {
       this.store.stats.tierErrors++;
-      return undefined;
+      return TIER_NONE;
     }
-    const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    try {
-      const r = readEntry(buf, 0);
-      if (r.next !== buf.length || r.key !== key) throw new Error('not the entry asked for');
-      if (now >= r.entry.expiresAt) return undefined; // expired in the tier: a miss, not an error
-      if (r.optPayload >= 0) {
-        const wire = r.entry.wire; // a copy made by readEntry: ours to patch
-        if (!onlyEde(wire, r.optPayload)) throw new Error('OPT record carries options other than EDE');
-        wire.writeUInt16BE(ednsPayloadSize, r.optPayload);
-      }
-      return r.entry;
-    } catch (err) {
+    // lmdb-js hands out Buffers (plain Uint8Arrays only for large values): wrap only those.
+    const buf = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    const e = this.layout;
+    let why: string | null = null;
+    if (!checkEntry(buf, 0, e)) why = e.error;
+    else if (e.next !== buf.length || !sameKey(buf, e.keyStart, e.keyLength, keyBytes)) why = 'not the entry asked for';
+    else if (e.optPayload >= 0 && !onlyEde(buf, e.wireStart + e.optPayload, e.wireStart + e.wireLength)) why = 'OPT record carries options other than EDE';
+    if (why !== null) {
       this.store.stats.tierErrors++;
-      this.logger.debug({ err }, 'plugin/cache: ignoring a tier entry that does not hold up');
-      return undefined;
+      this.logger.debug({ err: new Error(why) }, 'plugin/cache: ignoring a tier entry that does not hold up');
+      return TIER_NONE;
     }
+    const store = this.store;
+    if (now >= e.expiresAt) {
+      // Expired in the tier: a miss (not an error), unless serve-stale can use it.
+      if (this.staleWindow === 0 || now >= e.expiresAt + this.staleWindow || e.kind === KIND_SERVFAIL) return TIER_NONE;
+      const current = store.peek(key);
+      if (current !== undefined && store.slotExpiresAt(current) >= e.expiresAt) return TIER_NONE;
+      return store.promote(key, buf, e, now, ednsPayloadSize) < 0 ? TIER_NONE : TIER_STALE;
+    }
+    // A tier's SERVFAIL must not replace an L1 entry that can still answer stale.
+    if (e.kind === KIND_SERVFAIL && store.peek(key) !== undefined) return TIER_NONE;
+    const slot = store.promote(key, buf, e, now, ednsPayloadSize);
+    return slot < 0 ? TIER_NONE : slot;
   }
 
   /** Writes a newly stored entry through to every tier (each `set` must not block; a throw is counted and logged). */
@@ -173,9 +214,11 @@ export class CacheTiers {
     if (tiers.length === 0) return;
     const value = serializeEntry(key, entry);
     const keyBytes = Buffer.from(key, 'latin1');
+    // Kept for serve-stale after it expires (a stale SERVFAIL is never served).
+    const keepUntil = entry.kind === 'servfail' ? entry.expiresAt : entry.expiresAt + this.staleWindow;
     for (const tier of tiers) {
       try {
-        tier.set(keyBytes, value, entry.expiresAt);
+        tier.set(keyBytes, value, keepUntil);
       } catch (err) {
         this.store.stats.tierErrors++;
         this.logger.debug({ err, tier: tier.name }, 'plugin/cache: tier write failed');
@@ -200,11 +243,18 @@ export class CacheTiers {
   }
 }
 
-/** True when the OPT record whose CLASS field is at `at` holds only well-formed EDE options (what the cache stores). */
-function onlyEde(wire: Buffer, at: number): boolean {
+/** True when `buf[start..start+length)` is `key`. */
+function sameKey(buf: Buffer, start: number, length: number, key: Buffer): boolean {
+  if (length !== key.length) return false;
+  for (let i = 0; i < length; i++) if (buf[start + i] !== key[i]) return false;
+  return true;
+}
+
+/** True when the OPT record whose CLASS field is at `at` (a wire ending at `wireEnd`) holds only well-formed EDE options (what the cache stores). */
+function onlyEde(wire: Buffer, at: number, wireEnd: number): boolean {
   const start = at + 8;
   const end = start + ((wire[at + 6] << 8) | wire[at + 7]);
-  if (end > wire.length) return false;
+  if (end > wireEnd) return false;
   for (let q = start; q < end; ) {
     if (q + 4 > end || ((wire[q] << 8) | wire[q + 1]) !== 15) return false;
     q += 4 + ((wire[q + 2] << 8) | wire[q + 3]);
