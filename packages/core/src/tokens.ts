@@ -142,6 +142,14 @@ export interface BlockingControl {
  * cache's binary entry (wire answer + absolute expiry), keyed by the cache's
  * question key. Synchronous tiers (a local disk) return values directly;
  * remote ones a Promise, which the cache bounds by its own budget.
+ *
+ * A value returned by `get` (directly or through its Promise) may only be
+ * valid until the next `get` on that tier — e.g. a zero-copy view of an
+ * LMDB read buffer: the caller checks and copies what it needs before
+ * reading that tier again, and never keeps the value. The `expiresAt`
+ * given to `set` is how long the tier should keep the entry (its expiry
+ * plus the cache's serve-stale window, when on); the entry's own freshness
+ * is inside the value.
  */
 export interface CacheTier {
   readonly name: string;
