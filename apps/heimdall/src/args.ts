@@ -33,6 +33,10 @@ Options (flags override the config file):
   -w, --workers N|auto       processes sharing the ports (Node cluster; default 1)
       --cache-dir DIR        keep the cache (and runtime state) on disk in DIR: shared by
                              the workers, survives restarts (plugin persistence, LMDB)
+      --redis URL            share the cache, flushes and runtime state with other instances
+                             through Redis (plugin redis): redis://host:6379, rediss://…,
+                             redis+sentinel://s1,s2/master, redis+cluster://n1,n2;
+                             default from HEIMDALL_REDIS_URL or REDIS_URL
   -c, --config FILE          configuration file, JSON or YAML (see docs/config.md)
       --log-level LEVEL      fatal, error, warn, info, debug, trace or silent
       --check                validate the configuration, print it, and exit
@@ -44,8 +48,12 @@ Signals: SIGTERM/SIGINT drain in-flight queries and exit; SIGHUP reloads block l
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
-/** Parses argv (without node and the script). Throws {@link AppConfigError} naming the flag. */
-export function parseCli(argv: string[]): CliArgs {
+/**
+ * Parses argv (without node and the script). `env`: the environment to read
+ * `HEIMDALL_REDIS_URL`/`REDIS_URL` from when `--redis` is absent (the CLI
+ * passes `process.env`). Throws {@link AppConfigError} naming the flag.
+ */
+export function parseCli(argv: string[], env: Readonly<Record<string, string | undefined>> = {}): CliArgs {
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
@@ -59,6 +67,7 @@ export function parseCli(argv: string[]): CliArgs {
         admin: { type: 'string' },
         workers: { type: 'string', short: 'w' },
         'cache-dir': { type: 'string' },
+        redis: { type: 'string' },
         config: { type: 'string', short: 'c' },
         'log-level': { type: 'string' },
         check: { type: 'boolean' },
@@ -80,6 +89,14 @@ export function parseCli(argv: string[]): CliArgs {
     if (dir === '') throw new AppConfigError('--cache-dir', 'must be a directory path');
     // Relative to the current directory, like --blocklist paths.
     overrides.cacheDir = resolve(dir);
+  }
+  if (v.redis !== undefined) {
+    const url = v.redis as string;
+    if (url === '') throw new AppConfigError('--redis', 'must be a Redis URL (redis://host:6379)');
+    overrides.redisUrl = url;
+  } else {
+    const url = env.HEIMDALL_REDIS_URL || env.REDIS_URL;
+    if (url) overrides.redisUrl = url;
   }
   if (v.workers !== undefined) {
     const w = v.workers as string;

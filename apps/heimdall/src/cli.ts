@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     await runWorker(pino({ name: 'heimdall', level: config.logLevel }));
     return;
   }
-  const args = parseCli(process.argv.slice(2));
+  const args = parseCli(process.argv.slice(2), process.env);
   if (args.help) {
     process.stdout.write(HELP);
     return;

@@ -159,4 +159,19 @@ describe('config', () => {
     expect(() => parseCli(['--workers', '0'])).toThrow('--workers');
     expect(() => parseCli(['stray'])).toThrow(/positional|Unexpected argument/i);
   });
+
+  it('--redis (else HEIMDALL_REDIS_URL, else REDIS_URL) adds the redis plugin after persistence, else after the cache', () => {
+    expect(parseCli(['--redis', 'redis://r1'], { REDIS_URL: 'redis://env' }).overrides.redisUrl).toBe('redis://r1');
+    expect(parseCli([], { REDIS_URL: 'redis://env', HEIMDALL_REDIS_URL: 'redis://h' }).overrides.redisUrl).toBe('redis://h');
+    expect(parseCli([], { REDIS_URL: 'redis://env' }).overrides.redisUrl).toBe('redis://env');
+    expect(parseCli([]).overrides.redisUrl).toBeUndefined();
+    expect(() => parseCli(['--redis', ''])).toThrow('--redis');
+    const uses = (c: HeimdallConfig): string[] => c.plugins!.map((p) => p.use);
+    const plain = uses(applyOverrides(defaultConfig(), { redisUrl: 'redis://r' }));
+    expect(plain.indexOf('redis')).toBe(plain.indexOf('cache') + 1);
+    const both = applyOverrides(defaultConfig(), { cacheDir: '/var/cache/heimdall', redisUrl: 'redis://r' });
+    expect(uses(both).indexOf('redis')).toBe(uses(both).indexOf('persistence') + 1);
+    expect(both.plugins!.find((p) => p.use === 'redis')!.options).toEqual({ url: 'redis://r' });
+    expect(validateConfig(both).plugins.some((p) => p.use === 'redis')).toBe(true);
+  });
 });

@@ -192,6 +192,8 @@ export interface Overrides {
   blocklists?: string[];
   /** `--cache-dir`: the persistence plugin's `dir` (an absolute path). */
   cacheDir?: string;
+  /** `--redis` (or HEIMDALL_REDIS_URL/REDIS_URL): the redis plugin's `url`. */
+  redisUrl?: string;
   admin?: string;
   workers?: number | 'auto';
   logLevel?: AppConfig['logLevel'];
@@ -284,6 +286,20 @@ export function applyOverrides(config: HeimdallConfig, o: Overrides): HeimdallCo
       if (at < 0) at = plugins.findIndex((p) => p.use === 'dedup' || p.use === 'upstream');
       if (at < 0) at = plugins.length;
       plugins.splice(at, 0, { use: 'persistence', options: { dir: o.cacheDir } });
+    }
+  }
+  if (o.redisUrl !== undefined) {
+    // The shared tier: enable (or add) the redis plugin after persistence, else after the cache (tiers are consulted in chain order).
+    const entry = plugins.find((p) => p.use === 'redis');
+    if (entry) {
+      entry.enabled = true;
+      entry.options = { ...(entry.options ?? {}), url: o.redisUrl };
+    } else {
+      let at = plugins.findIndex((p) => p.use === 'persistence' && p.enabled !== false);
+      if (at < 0) at = plugins.findIndex((p) => p.use === 'cache');
+      at = at < 0 ? plugins.findIndex((p) => p.use === 'dedup' || p.use === 'upstream') : at + 1;
+      if (at < 0) at = plugins.length;
+      plugins.splice(at, 0, { use: 'redis', options: { url: o.redisUrl } });
     }
   }
   return out;
