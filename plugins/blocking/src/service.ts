@@ -13,10 +13,30 @@
  * keeps fewer than `refresh.minRetainedRatio` of the entries of the last good
  * copy is rejected (the last good copy stays, `lastError` says why, a
  * rate-limited warning is logged, `refresh_total{result="suspect"}` counts it).
+ *
+ * Shared switch: with a `STATE_STORE` (the persistence plugin's, on disk;
+ * Redis later), `disable`/`enable` are also written under
+ * `<instance>.disabledUntil` (`blocking.disabledUntil` for the default
+ * instance): the absolute epoch ms at which blocking turns itself back on,
+ * `0` for "until enabled again", `null` once enabled. `start()` applies the
+ * stored value (a time already past is ignored), so a disable survives a
+ * restart, and follows the changes other processes make (every worker of
+ * the host, every instance on the same store).
  */
 import { mkdir } from 'node:fs/promises';
-import { type BlockingControl, CLOCK, type Clock, type ClockTimer, createError, type Logger, PLUGIN_LOGGER, type BlockingStatus as CoreBlockingStatus } from '@heimdall/core';
-import { inject, injectable } from '@heimdall/core/di';
+import {
+  type BlockingControl,
+  CLOCK,
+  type Clock,
+  type ClockTimer,
+  type BlockingStatus as CoreBlockingStatus,
+  createError,
+  type Logger,
+  PLUGIN_LOGGER,
+  STATE_STORE,
+  type StateStore,
+} from '@heimdall/core';
+import { inject, injectable, optional } from '@heimdall/core/di';
 import { BuildError, type BuildInput, buildEngine, buildInWorker } from './build.js';
 import { Engine } from './engine.js';
 import { ClientGroups } from './groups.js';
@@ -100,6 +120,8 @@ export interface BlockingReloadOptions {
 
 /** Longest accepted timed disable: 30 days. */
 export const MAX_DISABLE_MS = 30 * 86_400_000;
+/** Longest delay one timer can take (Node fires longer ones after 1 ms): longer disables re-arm. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** At most one warning per list and kind of problem in this window. */
 const WARN_INTERVAL_MS = 3_600_000;
 
@@ -118,6 +140,11 @@ export class BlockingService implements BlockingControl {
   readonly #metrics: BlockingMetrics;
   #disabledUntil: number | null = null;
   #disableTimer: ClockTimer | null = null;
+  /** The shared switch (`STATE_STORE`), its key, and the value last read or written there. */
+  readonly #state: StateStore | null;
+  readonly #stateKey: string;
+  #stateValue: unknown;
+  #unsubscribe: (() => void) | null = null;
   #refreshTimer: ClockTimer | null = null;
   #reloading: Promise<BlockingReloadResult> | null = null;
   /** A full reload (every list, forced build) queued or running: `reload()` joins it. */
@@ -135,7 +162,10 @@ export class BlockingService implements BlockingControl {
     @inject(CLOCK) clock: Clock,
     @inject(PLUGIN_LOGGER) log: Logger,
     @inject(BlockingMetrics) metrics: BlockingMetrics,
+    @inject(STATE_STORE) @optional() state?: StateStore,
   ) {
+    this.#state = state ?? null;
+    this.#stateKey = `${config.instance}.disabledUntil`;
     this.#config = config;
     this.#clock = clock;
     this.#log = log;
@@ -156,6 +186,7 @@ export class BlockingService implements BlockingControl {
   async start(): Promise<void> {
     this.#stopped = false;
     this.#abort = new AbortController();
+    this.#followState();
     const dir = this.#config.cacheDir;
     if (this.states.some((s) => s.list.kind !== 'inline')) {
       try {
@@ -187,6 +218,8 @@ export class BlockingService implements BlockingControl {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#abort.abort();
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
     if (this.#refreshTimer !== null) this.#clock.clearTimeout(this.#refreshTimer);
     if (this.#disableTimer !== null) this.#clock.clearTimeout(this.#disableTimer);
     this.#refreshTimer = null;
@@ -201,12 +234,8 @@ export class BlockingService implements BlockingControl {
   }
 
   enable(): void {
-    if (this.#disableTimer !== null) this.#clock.clearTimeout(this.#disableTimer);
-    this.#disableTimer = null;
-    this.#disabledUntil = null;
-    this.active = true;
-    this.#metrics.setEnabled(true);
-    this.#log.info('blocking enabled');
+    this.#enable('blocking enabled');
+    this.#publish(null);
   }
 
   /** Turns blocking off, for `durationMs` (1 ms … 30 days) when given, then back on by itself. */
@@ -214,21 +243,100 @@ export class BlockingService implements BlockingControl {
     if (durationMs !== undefined && (!Number.isFinite(durationMs) || durationMs <= 0 || durationMs > MAX_DISABLE_MS)) {
       throw new RangeError(`blocking.disable: duration must be between 1 and ${MAX_DISABLE_MS} ms`);
     }
+    const until = durationMs === undefined ? 0 : this.#clock.now() + durationMs;
+    this.#disable(until);
+    this.#log.info({ durationMs }, 'blocking disabled');
+    this.#publish(until, durationMs);
+  }
+
+  /** This process only: on. */
+  #enable(msg: string): void {
+    if (this.#disableTimer !== null) this.#clock.clearTimeout(this.#disableTimer);
+    this.#disableTimer = null;
+    this.#disabledUntil = null;
+    this.active = true;
+    this.#metrics.setEnabled(true);
+    this.#log.info(msg);
+  }
+
+  /** This process only: off until `until` (epoch ms), or until enabled again (`0`). */
+  #disable(until: number): void {
     if (this.#disableTimer !== null) this.#clock.clearTimeout(this.#disableTimer);
     this.#disableTimer = null;
     this.active = false;
     this.#metrics.setEnabled(false);
-    if (durationMs === undefined) {
-      this.#disabledUntil = null;
-    } else {
-      this.#disabledUntil = this.#clock.now() + durationMs;
-      this.#disableTimer = this.#clock.setTimeout(() => {
+    this.#disabledUntil = until === 0 ? null : until;
+    if (until !== 0) this.#armEnable(until);
+  }
+
+  /** The timer that turns blocking back on at `until` (re-armed in steps beyond what one timer can wait). */
+  #armEnable(until: number): void {
+    const wait = until - this.#clock.now();
+    this.#disableTimer = this.#clock.setTimeout(
+      () => {
         this.#disableTimer = null;
-        this.enable();
-      }, durationMs);
-      unref(this.#disableTimer);
+        if (this.#clock.now() < until) this.#armEnable(until);
+        else this.#enable('blocking enabled');
+      },
+      Math.max(0, Math.min(wait, MAX_TIMER_MS)),
+    );
+    unref(this.#disableTimer);
+  }
+
+  /** Writes the switch to the shared state (others follow; a timed disable is forgotten by the store when it ends). */
+  #publish(value: number | null, ttlMs?: number): void {
+    const state = this.#state;
+    if (state === null) return;
+    this.#stateValue = value;
+    try {
+      state.set(this.#stateKey, value, ttlMs !== undefined ? { ttlMs } : undefined);
+    } catch (err) {
+      this.#log.warn({ err, key: this.#stateKey }, 'blocking: could not store the enable/disable state');
     }
-    this.#log.info({ durationMs }, 'blocking disabled');
+  }
+
+  /** Start: applies the stored switch (a disable survives restarts), then follows other processes' changes. */
+  #followState(): void {
+    const state = this.#state;
+    if (state === null || this.#unsubscribe !== null) return;
+    let value: unknown;
+    try {
+      value = state.get(this.#stateKey);
+    } catch (err) {
+      this.#log.warn({ err, key: this.#stateKey }, 'blocking: could not read the enable/disable state');
+    }
+    this.#stateValue = value;
+    // At start only a disable is taken: no value (or `null`, or a time already past) leaves `enabled` from the options.
+    if (this.#isDisable(value)) this.#applyState(value);
+    try {
+      this.#unsubscribe = state.subscribe(this.#stateKey, (v) => {
+        // The store also reports the value it holds at subscription: already applied above.
+        if (v === this.#stateValue) return;
+        this.#stateValue = v;
+        this.#applyState(v);
+      });
+    } catch (err) {
+      this.#log.warn({ err, key: this.#stateKey }, 'blocking: cannot follow the enable/disable state of other processes');
+    }
+  }
+
+  /** True for a stored disable still in force: `0`, or a time to come. */
+  #isDisable(v: unknown): v is number {
+    return typeof v === 'number' && Number.isFinite(v) && (v === 0 || v > this.#clock.now());
+  }
+
+  /** Applies a stored value (another process's change, or the value found at start). */
+  #applyState(v: unknown): void {
+    if (this.#isDisable(v)) {
+      if (!this.active && (this.#disabledUntil ?? 0) === v) return;
+      this.#disable(v);
+      this.#log.info({ disabledUntil: v === 0 ? null : v }, 'blocking disabled (shared state)');
+    } else if (v === null || v === undefined || typeof v === 'number') {
+      // Enabled elsewhere, or a disable that is already over.
+      if (!this.active) this.#enable('blocking enabled (shared state)');
+    } else {
+      this.#log.warn({ key: this.#stateKey, value: v }, 'blocking: ignoring an enable/disable state that is not a time, 0 or null');
+    }
   }
 
   /**
