@@ -4,15 +4,15 @@
  * optionally the admin HTTP server.
  */
 import type http from 'node:http';
-import { createResolver, type Resolver } from '@heimdall/core';
+import { createResolver, type HeimdallPlugin, type Resolver } from '@heimdall/core';
 import type { ListenOptions } from '@heimdall/core/transport';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ActionTable } from './actions.js';
 import { adminUrl, assertAdminExposure, startAdmin } from './admin.js';
 import { dashboardLine } from './dashboard.js';
-import { parseHostPort, type ResolvedConfig, resolverSettings } from './config.js';
-import { buildPlugins } from './plugins/registry.js';
+import { OBSERVER_PLUGINS, parseHostPort, type ResolvedConfig, resolverSettings } from './config.js';
+import { buildPlugins, builtinFactory } from './plugins/registry.js';
 
 /** A started app (one process). */
 export interface RunningApp {
@@ -46,6 +46,19 @@ export function listenOptions(config: ResolvedConfig, reuse = false): ListenOpti
   return out;
 }
 
+/**
+ * Not an open resolver by default (dnsmasq's local-service): unless
+ * `openResolver` is set or the chain has an acl of its own, an `acl` with
+ * the `localOnly` preset goes first after the observers (metrics,
+ * query-log, stats). It logs at start that the resolver is not open.
+ */
+export async function addDefaultAcl(plugins: HeimdallPlugin[], config: Pick<ResolvedConfig, 'openResolver'>): Promise<void> {
+  if (config.openResolver || plugins.some((p) => (p.kind ?? p.name) === 'acl')) return;
+  let at = 0;
+  while (at < plugins.length && OBSERVER_PLUGINS.has(plugins[at]!.kind ?? plugins[at]!.name)) at++;
+  plugins.splice(at, 0, (await builtinFactory('acl'))({ preset: 'localOnly' }));
+}
+
 /** Options of {@link startApp}. */
 export interface StartAppOptions {
   logger: Logger;
@@ -62,6 +75,7 @@ export async function startApp(config: ResolvedConfig, options: StartAppOptions)
   const adminAt = withAdmin ? parseHostPort(config.admin.listen, 'admin.listen') : undefined;
   if (adminAt) assertAdminExposure(adminAt.host, config.admin.token);
   const plugins = await buildPlugins(config.plugins, config.baseDir);
+  await addDefaultAcl(plugins, config);
   const registry = new Registry();
   if (config.admin.collectDefaultMetrics) collectDefaultMetrics({ register: registry });
   const resolver = createResolver({

@@ -37,6 +37,10 @@ Options (flags override the config file):
                              through Redis (plugin redis): redis://host:6379, rediss://…,
                              redis+sentinel://s1,s2/master, redis+cluster://n1,n2;
                              default from HEIMDALL_REDIS_URL or REDIS_URL
+      --open-resolver        answer clients on any network (default: loopback and private
+                             networks only; others get REFUSED)
+      --rate-limit N         at most N queries per second per client /24 (IPv4) or /56
+                             (IPv6) over UDP; excess gets TC=1 (plugin ratelimit)
   -c, --config FILE          configuration file, JSON or YAML (see docs/config.md)
       --log-level LEVEL      fatal, error, warn, info, debug, trace or silent
       --check                validate the configuration, print it, and exit
@@ -68,6 +72,8 @@ export function parseCli(argv: string[], env: Readonly<Record<string, string | u
         workers: { type: 'string', short: 'w' },
         'cache-dir': { type: 'string' },
         redis: { type: 'string' },
+        'open-resolver': { type: 'boolean' },
+        'rate-limit': { type: 'string' },
         config: { type: 'string', short: 'c' },
         'log-level': { type: 'string' },
         check: { type: 'boolean' },
@@ -97,6 +103,12 @@ export function parseCli(argv: string[], env: Readonly<Record<string, string | u
   } else {
     const url = env.HEIMDALL_REDIS_URL || env.REDIS_URL;
     if (url) overrides.redisUrl = url;
+  }
+  if (v['open-resolver'] === true) overrides.openResolver = true;
+  if (v['rate-limit'] !== undefined) {
+    const n = v['rate-limit'] as string;
+    if (!/^\d+(\.\d+)?$/.test(n) || !(Number(n) > 0) || Number(n) > 1_000_000) throw new AppConfigError('--rate-limit', `must be a number of queries per second in (0, 1000000], got ${JSON.stringify(n)}`);
+    overrides.rateLimit = Number(n);
   }
   if (v.workers !== undefined) {
     const w = v.workers as string;

@@ -69,6 +69,11 @@ export const appConfigSchema = Type.Object(
       default: 1,
       description: 'Processes serving the same ports (node:cluster): 1..256, or "auto" for one per CPU.',
     }),
+    openResolver: Type.Boolean({
+      default: false,
+      description:
+        'Answer clients on any network. By default (false), when the chain has no enabled `acl` plugin, the app puts one with the `localOnly` preset first in the chain (after metrics, query-log and stats): clients outside loopback and private networks (RFC 1918, 100.64/10, link-local, fc00::/7) get REFUSED. An `acl` entry of your own replaces that default.',
+    }),
     admin: Type.Object(
       {
         enabled: Type.Boolean({ default: true, description: 'Serve the admin HTTP API.' }),
@@ -90,7 +95,7 @@ export const appConfigSchema = Type.Object(
       maxItems: 256,
       default: [],
       description:
-        'The middleware chain, in order. `use` is a built-in name (metrics, query-log, stats, special-use, blocking, cache, dedup, upstream, rewrite), a package name or a path to a module exporting a plugin factory.',
+        'The middleware chain, in order. `use` is a built-in name (metrics, query-log, stats, acl, ratelimit, rrl, special-use, blocking, cache, dedup, upstream, rewrite), a package name or a path to a module exporting a plugin factory.',
     }),
   },
   { additionalProperties: false },
@@ -197,6 +202,10 @@ export interface Overrides {
   admin?: string;
   workers?: number | 'auto';
   logLevel?: AppConfig['logLevel'];
+  /** `--open-resolver`: answer every client (no default `localOnly` acl). */
+  openResolver?: boolean;
+  /** `--rate-limit N`: the ratelimit plugin with `rate: N` (added after the acl, or enabled). */
+  rateLimit?: number;
 }
 
 const BLOCKING_BEFORE = new Set(['cache', 'dedup', 'upstream']);
@@ -252,6 +261,7 @@ export function applyOverrides(config: HeimdallConfig, o: Overrides): HeimdallCo
   if (o.listen) out.listen = o.listen;
   if (o.workers !== undefined) out.workers = o.workers;
   if (o.logLevel) out.logLevel = o.logLevel;
+  if (o.openResolver) out.openResolver = true;
   if (o.admin !== undefined) out.admin = { ...(out.admin ?? {}), enabled: o.admin !== 'off', ...(o.admin !== 'off' ? { listen: o.admin } : {}) };
   const plugins = (out.plugins ??= []);
   if (o.upstreams) {
@@ -302,7 +312,29 @@ export function applyOverrides(config: HeimdallConfig, o: Overrides): HeimdallCo
       plugins.splice(at, 0, { use: 'redis', options: { url: o.redisUrl } });
     }
   }
+  if (o.rateLimit !== undefined) {
+    // Query rate limiting: first in the chain after the observers and the acl, so excess queries cost nothing else.
+    const entry = plugins.find((p) => p.use === 'ratelimit');
+    if (entry) {
+      entry.enabled = true;
+      entry.options = { ...(entry.options ?? {}), rate: o.rateLimit };
+    } else {
+      let at = protectionIndex(plugins);
+      while (at < plugins.length && plugins[at]!.use === 'acl') at++;
+      plugins.splice(at, 0, { use: 'ratelimit', options: { rate: o.rateLimit } });
+    }
+  }
   return out;
+}
+
+/** Plugins that observe every query (counters, logs, the dashboard): the protection plugins go after them. */
+export const OBSERVER_PLUGINS: ReadonlySet<string> = new Set(['metrics', 'query-log', 'stats']);
+
+/** Index after the leading observer plugins: where the acl and the rate limiter go. */
+function protectionIndex(plugins: readonly { use: string }[]): number {
+  let at = 0;
+  while (at < plugins.length && OBSERVER_PLUGINS.has(plugins[at]!.use)) at++;
+  return at;
 }
 
 /** Core's resolver settings (`queryTimeoutMs`, `onUnanswered`, …: every field of core's `resolverSettingsSchema`) of a configuration, for `createResolver`. */

@@ -56,7 +56,7 @@ describe('published JSON Schema', () => {
 
   it('names every built-in plugin', async () => {
     const info = await builtinPluginInfo();
-    expect(info.map((p) => p.name)).toEqual(['metrics', 'query-log', 'stats', 'special-use', 'blocking', 'cache', 'persistence', 'redis', 'dedup', 'upstream', 'rewrite']);
+    expect(info.map((p) => p.name)).toEqual(['metrics', 'query-log', 'stats', 'acl', 'ratelimit', 'rrl', 'special-use', 'blocking', 'cache', 'persistence', 'redis', 'dedup', 'upstream', 'rewrite']);
     expect(Object.keys(BUILTIN_PLUGINS)).toEqual(info.map((p) => p.name));
     const published = publishedSchema(info) as Json;
     expect(published.definitions.metricsOptions.properties.buckets.items).toEqual({ exclusiveMinimum: 0, type: 'number' });
