@@ -225,7 +225,7 @@ describe('third-party plugins', () => {
       plugins: [{ use: 'metrics' }, { use: file, options: { text: 'hi from a plugin' } }, { use: 'special-use' }],
     });
     try {
-      expect(withPlugin.listening.chain).toEqual(['metrics', 'hello', 'special-use']);
+      expect(withPlugin.listening.chain).toEqual(['metrics', 'acl', 'hello', 'special-use']);
       const r = await dig(port, ['hello.example', 'TXT']);
       expect(r.answers[0]).toMatchObject({ type: 'TXT', data: '"hi from a plugin"' });
       expect((await dig(port, ['localhost'])).answers[0]?.data).toBe('127.0.0.1');

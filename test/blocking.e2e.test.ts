@@ -45,7 +45,7 @@ afterAll(async () => {
 
 describe('blocking (--blocklist)', () => {
   it('blocks a listed name and its subdomains, answers the rest', async () => {
-    expect(app.listening.chain).toEqual(['metrics', 'special-use', 'blocking', 'cache', 'upstream']);
+    expect(app.listening.chain).toEqual(['metrics', 'acl', 'special-use', 'blocking', 'cache', 'upstream']);
     const blocked = await dig(app.port, ['ads.example.com']);
     expect(blocked.status).toBe('NXDOMAIN');
     expect(blocked.raw).toMatch(/EDE: 15 \(Blocked\)/);
