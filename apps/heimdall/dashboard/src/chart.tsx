@@ -20,6 +20,14 @@ interface Props {
   yLabel: string;
 }
 
+/** Dots only where a series has few values (a line needs two points; a lone one would not show). */
+function sparsePoints(u: uPlot, i: number): boolean {
+  const values = u.data[i] ?? [];
+  let n = 0;
+  for (const v of values) if (v != null) n++;
+  return n <= 12;
+}
+
 export function Chart({ title, t, series, height = 220, yLabel }: Props) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -37,7 +45,7 @@ export function Chart({ title, t, series, height = 220, yLabel }: Props) {
         { stroke: '#333', grid: { stroke: '#e3e3e3' } },
         { stroke: '#333', grid: { stroke: '#e3e3e3' }, label: yLabel, size: 60 },
       ],
-      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, value: (_u: uPlot, v: number | null) => (v == null ? '–' : `${Number(v.toFixed(2))}${s.unit ?? ''}`) }))],
+      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: sparsePoints, size: 6, fill: s.color }, value: (_u: uPlot, v: number | null) => (v == null ? '–' : `${Number(v.toFixed(2))}${s.unit ?? ''}`) }))],
     };
     plot.current = new uPlot(opts, [t, ...series.map((s) => s.values)] as uPlot.AlignedData, el);
     const ro = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(200, el.clientWidth), height }));

@@ -143,9 +143,10 @@ function Overview({ plugins, live }: { plugins: Plugins; live: boolean }) {
 function OverviewBody({ o, health }: { o: StatsOverview; health: UpstreamHealth[] }) {
   const w = o.window;
   const s = o.series;
-  // Queries per second over the last complete 15 s.
-  const recent = s.queries.slice(-4, -1);
-  const qps = recent.length > 0 ? recent.reduce((a, b) => a + b, 0) / (recent.length * s.step) : 0;
+  // Queries per second over the last complete point and the current one.
+  const last = s.t.length - 1;
+  const intoCurrent = Math.max(0, Math.min(s.step, o.now / 1000 - s.t[last]!));
+  const qps = last >= 1 ? (s.queries[last]! + s.queries[last - 1]!) / (s.step + intoCurrent) : 0;
   const chartQ = useMemo(
     () => ({
       t: s.t,
