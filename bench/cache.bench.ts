@@ -19,7 +19,8 @@
  *    again after one hit per entry (a hit entry keeps a wire view).
  * 5. Flush by suffix over 100k entries.
  *
- * Writes bench/results/cache.json.
+ * Writes bench/results/cache.json. HEIMDALL_BENCH_QUICK=1: only 1 and 2 (hit
+ * path and insert, for A/B runs on a busy machine), printed, nothing written.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { type ClientInfo, DnsContext, parseOptions } from '@heimdall/core';
@@ -191,6 +192,10 @@ const results = [
   row('key + Map.get: questionKey (one string)', 'key: questionKey (one string)', 'key: cacheKey() + flag char'),
   ...insertStores.map((s) => row(`insert + evict, full 10k store (${s.policyName})`, `cache: insert+evict (${s.policyName})`, 'peer: Map.set copy + delete oldest')),
 ];
+if (process.env.HEIMDALL_BENCH_QUICK === '1') {
+  console.table(results.map(({ name, avgNs, p50Ns, peerAvgNs, ratio }) => ({ name, avgNs, p50Ns, peerAvgNs, ratio })));
+  process.exit(0);
+}
 
 // ---- Eviction policies: hit ratio on Zipf traces -------------------------------------------
 function zipfTrace(universe: number, alpha: number, length: number, seed: number): Int32Array {
