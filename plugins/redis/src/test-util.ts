@@ -50,6 +50,10 @@ export function tempDir(): string {
 }
 
 const servers = new Set<RedisServer>();
+// Whatever happens to this process, its servers do not outlive it.
+process.once('exit', () => {
+  for (const s of servers) s.proc?.kill('SIGKILL');
+});
 
 /** Stops every server still running and removes the temporary directories. */
 export async function cleanup(): Promise<void> {
