@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import { CACHE_TIERS, type CacheTier, definePlugin, options, type Resolver, Type } from '@heimdall/core';
+import { MessageReader } from '@heimdall/core/packet';
+import { query } from '@heimdall/testing';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import * as self from './index.js';
+import { redisOptionsSchema } from './options.js';
+import { RedisStats } from './stats.js';
+import { cleanup, haveRedis, miniCache, RedisServer, waitFor } from './test-util.js';
+
+// The README's examples run here as written, against a real redis-server.
+// The cache and upstream plugins are not dependencies of this package:
+// stand-ins with their names and option shapes take their place.
+const upstreamStandIn = definePlugin({
+  name: 'upstream',
+  options: options({ servers: Type.Array(Type.String(), { minItems: 1 }) }),
+  setup: () => ({
+    middleware: () => (ctx) => {
+      ctx.answer([{ name: ctx.query.qname, type: 1, class: 1, ttl: 300, data: '192.0.2.7' }]);
+    },
+  }),
+});
+const modules = {
+  '@heimdall/core': await import('@heimdall/core'),
+  '@heimdall/plugin-redis': self,
+  '@heimdall/plugin-cache': { default: miniCache },
+  '@heimdall/plugin-upstream': { default: upstreamStandIn },
+};
+
+const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const examples = (): string[] => [...README.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+
+const IMPORT = /^import\s+(?:(\w+)\s*,?\s*)?(?:\{([^}]*)\})?\s*from\s*'([^']+)';\s*$/;
+const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (...args: string[]) => (...a: unknown[]) => Promise<Record<string, unknown>>;
+
+/** Runs one README example as written, its imports bound to `modules`; returns its top-level `const`s. */
+function runExample(code: string): Promise<Record<string, unknown>> {
+  const prologue: string[] = [];
+  const body: string[] = [];
+  for (const line of code.split('\n')) {
+    const m = IMPORT.exec(line);
+    if (m === null) {
+      if (/^import\s/.test(line)) throw new Error(`cannot run README import: ${line}`);
+      body.push(line);
+      continue;
+    }
+    const [, def, named, from] = m;
+    if (!(from! in modules)) throw new Error(`the README imports '${from}', which the test does not provide`);
+    const ref = `__modules[${JSON.stringify(from)}]`;
+    if (def !== undefined) prologue.push(`const ${def} = ${ref}.default;`);
+    for (const part of (named ?? '').split(',').map((s) => s.trim())) {
+      if (part === '') continue;
+      const [name, alias] = part.split(/\s+as\s+/);
+      prologue.push(`const ${alias ?? name} = ${ref}[${JSON.stringify(name)}];`);
+    }
+  }
+  const declared = [...code.matchAll(/^(?:const|let)\s+(\w+)/gm)].map((m) => m[1]);
+  return new AsyncFunction('__modules', [...prologue, ...body, `return { ${declared.join(', ')} };`].join('\n'))(modules);
+}
+
+let started: Resolver | undefined;
+afterEach(async () => {
+  await started?.stop();
+  started = undefined;
+});
+afterAll(cleanup);
+
+describe('README', () => {
+  it.runIf(haveRedis())('the TypeScript example starts a resolver that answers and writes through to Redis', async () => {
+    expect(examples()).toHaveLength(1);
+    const server = await RedisServer.start();
+    process.env.REDIS_URL = server.url;
+    try {
+      const { resolver } = await runExample(examples()[0]!);
+      started = resolver as Resolver;
+    } finally {
+      delete process.env.REDIS_URL;
+    }
+    expect(started.container.getAll<CacheTier>(CACHE_TIERS).map((t) => t.name)).toEqual(['redis']);
+    const res = await started.handle(query('readme.example'));
+    expect(new MessageReader(res!).ancount).toBe(1);
+    const stats = started.scope('redis').get(RedisStats);
+    await waitFor(() => stats.writes === 1, 'the answer to reach Redis');
+    await server.stop();
+  });
+
+  it('the YAML config options are valid', () => {
+    const m = /- use: redis\n\s+options: (\{[^\n]*\})/.exec(README);
+    expect(m).not.toBeNull();
+    // A YAML flow mapping of plain keys, URLs, paths and numbers: quote the URLs and paths and read it as JS.
+    const js = m![1]!.replace(/(:\s*)((?:[a-z+]+:\/\/|\/)[^,}\s]+)/g, "$1'$2'");
+    const parsed: unknown = new Function(`return (${js});`)();
+    expect(self.redis(parsed as never).options).toMatchObject({
+      url: 'rediss://redis.internal:6380/0',
+      passwordFile: '/run/secrets/redis',
+      tls: { caFile: '/etc/ssl/redis-ca.pem', rejectUnauthorized: true },
+      timeoutMs: 20,
+    });
+  });
+
+  it('the generated options table names every option with its default', () => {
+    const table = /<!-- options:start -->([\s\S]*?)<!-- options:end -->/.exec(README)![1]!;
+    const walk = (schema: { properties?: Record<string, unknown> }, prefix: string): string[] =>
+      Object.entries(schema.properties ?? {}).flatMap(([k, v]) => [`${prefix}${k}`, ...walk(v as { properties?: Record<string, unknown> }, `${prefix}${k}.`)]);
+    const names = walk(redisOptionsSchema as never, '');
+    expect(names.length).toBeGreaterThan(20);
+    for (const n of names) expect(table, n).toContain(`| \`${n}\` |`);
+    expect(table).toContain('| `timeoutMs` | integer | `20` |');
+    expect(table).toContain('| `keyPrefix` | string | `"heimdall:"` |');
+  });
+});
