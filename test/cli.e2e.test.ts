@@ -35,7 +35,7 @@ describe('heimdall CLI', () => {
     const cfg = JSON.parse(r.stdout) as { listen: string[]; admin: { enabled: boolean }; plugins: Array<{ use: string; options?: Record<string, unknown> }> };
     expect(cfg.listen).toEqual(['127.0.0.1:5400']);
     expect(cfg.admin.enabled).toBe(false);
-    expect(cfg.plugins.map((p) => p.use)).toEqual(['metrics', 'special-use', 'blocking', 'cache', 'dedup', 'upstream']);
+    expect(cfg.plugins.map((p) => p.use)).toEqual(['metrics', 'stats', 'special-use', 'blocking', 'cache', 'dedup', 'upstream']);
     expect(cfg.plugins.at(-1)!.options!.servers).toEqual(['127.0.0.1:5399']);
     // the plugins' check() preflight: a list file that does not exist is a problem --check reports
     const missing = await runCli(['--check', '--blocklist', join(dir, 'no-such-list.txt'), '--admin', 'off']);
