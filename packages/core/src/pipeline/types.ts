@@ -11,6 +11,12 @@ export interface ClientInfo {
   /** The local address the query arrived at (replies over UDP leave from it). */
   readonly localAddress?: string;
   readonly localPort?: number;
+  /**
+   * The client's own name for itself, when the transport carries one: DoH
+   * `<path>/<client-id>` (letters, digits, `.`, `_`, `-`; at most 64). For
+   * groups and logs; not authenticated.
+   */
+  readonly clientId?: string;
 }
 
 /**

@@ -113,6 +113,79 @@ export interface TcpListenOptions {
    * where Node supports it ({@link reusePortSupported}); ignored elsewhere. Default false.
    */
   readonly reusePort?: boolean;
+  /** PROXY protocol v2 from these sources (load balancers); see {@link ProxyProtocolOptions}. Default off. */
+  readonly proxyProtocol?: ProxyProtocolOptions;
+}
+
+/**
+ * PROXY protocol v2 (the HAProxy binary header) on a stream listener. A
+ * connection from a `trusted` source must start with a valid header (else it
+ * is closed) and its client address is the header's source; `LOCAL`
+ * (health checks) keeps the connection's own address. A connection from any
+ * other source is served as is, and closed if it starts with a header.
+ * Headers are at most 16 + 1024 octets.
+ */
+export interface ProxyProtocolOptions {
+  /** Addresses or CIDRs (`10.0.0.0/8`, `::1`). */
+  readonly trusted: readonly string[];
+  /** The header must arrive whole within this long. 1..60 000, default 2000 ms. */
+  readonly timeoutMs?: number;
+}
+
+/** Certificate settings of the encrypted listeners. */
+export interface TlsCertificateOptions {
+  /** PEM certificate chain file. Required. Reloaded on `reloadCertificates()` and when the file changes. */
+  readonly cert?: string;
+  /** PEM private key file. Required. */
+  readonly key?: string;
+  /** The TLS handshake must complete within this long. Default 5000 ms. */
+  readonly handshakeTimeoutMs?: number;
+  /**
+   * EDNS padding of responses (RFC 7830) to a multiple of 468 octets (RFC 8467
+   * block-length policy). `'always'` (default): every response carrying an OPT
+   * record, i.e. whenever the query used EDNS (RFC 8467 §4.1 recommends that
+   * responders pad; RFC 7830 §4 allows it when the query had EDNS but no
+   * padding option); `'query'`: only when the query carried the padding
+   * option (what RFC 7830 requires); `'off'`.
+   */
+  readonly padding?: 'always' | 'query' | 'off';
+}
+
+/** A DNS-over-TLS listener (RFC 7858): TCP's framing, pipelining and limits inside TLS 1.2/1.3, ALPN `dot`. */
+export interface TlsListenOptions extends Omit<TcpListenOptions, 'transport' | 'port'>, TlsCertificateOptions {
+  readonly transport: 'tls';
+  /** Default 853. */
+  readonly port?: number;
+}
+
+/**
+ * A DNS-over-HTTPS listener (RFC 8484) on `node:http2`, HTTP/1.1 allowed:
+ * `GET <path>?dns=` and `POST <path>` (`application/dns-message`), and
+ * `<path>/<client-id>` naming the client (`ClientInfo.clientId`).
+ */
+export interface HttpsListenOptions extends TlsCertificateOptions {
+  readonly transport: 'https';
+  readonly address?: string;
+  /** Default 443. */
+  readonly port?: number;
+  /** Default `/dns-query`. */
+  readonly path?: string;
+  /** Also serve the JSON API (`application/dns-json`, `?name=&type=`). Default false. */
+  readonly json?: boolean;
+  /** Reverse proxies (addresses or CIDRs) whose `Forwarded`/`X-Forwarded-For` name the client. Default none. */
+  readonly trustedProxies?: readonly string[];
+  /** Close a connection with no request for this long. Default 30 000 ms. */
+  readonly idleTimeoutMs?: number;
+  /** Open connections at most; the longest-idle is closed to admit a new one. Default 1000. */
+  readonly maxConnections?: number;
+  /** Open connections at most per client address (0: no limit). Default 100. */
+  readonly maxConnectionsPerClient?: number;
+  /** HTTP/2 streams in progress at once per connection. Default 100. */
+  readonly maxConcurrentStreams?: number;
+  readonly backlog?: number;
+  readonly proxyProtocol?: ProxyProtocolOptions;
+  readonly reusePort?: boolean;
+  readonly ipv6Only?: boolean;
 }
 
 /**
@@ -125,11 +198,11 @@ export const reusePortSupported: boolean = (() => {
 })();
 
 /** One entry of `createResolver({ listen })`. */
-export type ListenOptions = UdpListenOptions | TcpListenOptions;
+export type ListenOptions = UdpListenOptions | TcpListenOptions | TlsListenOptions | HttpsListenOptions;
 
 /** An address a transport actually bound (port 0 resolved). */
 export interface BoundAddress {
-  readonly transport: 'udp' | 'tcp';
+  readonly transport: 'udp' | 'tcp' | 'tls' | 'https';
   readonly address: string;
   readonly port: number;
   readonly family: 4 | 6;
@@ -145,6 +218,12 @@ export interface TransportServer {
   stopAccepting(): void;
   /** Closes every socket. Pending answers are discarded. */
   close(): Promise<void>;
+  /**
+   * Encrypted listeners: re-reads the certificate and key files and uses them
+   * for new connections (open ones keep theirs). Rejects, keeping the old
+   * pair, when the new one is unreadable or mismatched.
+   */
+  reloadCertificates?(): Promise<void>;
 }
 
 /** Shared dependencies of transports. */
