@@ -53,7 +53,7 @@ async function load(r: TestResolver, names: readonly string[], qps: number, seco
 describe.runIf(available)('Redis trouble never fails or delays an answer', () => {
   it('SIGSTOPped Redis: answers keep coming within the budget, the breaker opens; after SIGCONT it closes', async () => {
     const server = await RedisServer.start();
-    const a = await start(server.url, { timeoutMs: 20, breaker: { failures: 5, cooldownMs: 300 } });
+    const a = await start(server.url, { timeoutMs: 20, breaker: { failures: 5, cooldownMs: 1000 } });
     await ask(a.resolver, 'warm.example');
     server.pause();
     try {
@@ -63,13 +63,14 @@ describe.runIf(available)('Redis trouble never fails or delays an answer', () =>
         expect(r.ok).toBe(true);
         latencies.push(r.ms);
       }
-      expect(a.stats.timeouts).toBe(5);
+      expect(a.stats.timeouts).toBeGreaterThanOrEqual(5);
+      expect(a.stats.breakerOpened).toBeGreaterThanOrEqual(1);
       expect(a.breaker.state).not.toBe(0);
       // The first 5 waited for the budget; once open, none waits.
       expect(Math.max(...latencies)).toBeLessThan(20 + 60);
       expect(Math.max(...latencies.slice(10))).toBeLessThan(15);
       // Half-open probes keep failing while Redis is stopped.
-      await new Promise((r) => setTimeout(r, 350));
+      await new Promise((r) => setTimeout(r, 1050));
       expect((await ask(a.resolver, 'probe1.example')).ok).toBe(true);
       expect(a.breaker.state).not.toBe(0);
     } finally {
