@@ -40,7 +40,7 @@ describe('heimdall CLI', () => {
     // the plugins' check() preflight: a list file that does not exist is a problem --check reports
     const missing = await runCli(['--check', '--blocklist', join(dir, 'no-such-list.txt'), '--admin', 'off']);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain(`heimdall: config error: plugins[2].options.groups.default.block[0]: list file '${join(dir, 'no-such-list.txt')}' does not exist`);
+    expect(missing.stderr).toContain(`heimdall: config error: plugins[3].options.groups.default.block[0]: list file '${join(dir, 'no-such-list.txt')}' does not exist`);
   });
 
   it.each([
