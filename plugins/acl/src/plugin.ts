@@ -10,6 +10,7 @@
  */
 import { CLOCK, type Clock, type DnsContext, definePlugin, EdeCode, type Logger, type Middleware, PLUGIN_LOGGER, PLUGIN_METRICS } from '@heimdall/core';
 import { ContainerModule, inject, injectable, type PluginMetrics } from '@heimdall/core/di';
+import { LogThrottle } from '@heimdall/core/pipeline';
 import { cidrContains, ipToBytes } from '@heimdall/core/wire';
 import { ACTIONS, ALLOW, aclOptionsSchema, type CompiledRule, compileAcl, DROP } from './options.js';
 
@@ -39,8 +40,7 @@ export class AclService {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #preset: string;
-  #nextLog = Number.NEGATIVE_INFINITY;
-  #notLogged = 0;
+  readonly #logThrottle = new LogThrottle(LOG_INTERVAL_MS);
 
   constructor(
     @inject(ACL_RULES) rules: readonly CompiledRule[],
@@ -109,14 +109,8 @@ export class AclService {
 
   /** One log line per interval about refused or dropped queries, with how many were not logged. */
   #note(ctx: DnsContext, r: CompiledRule): void {
-    const now = this.#clock.now();
-    if (now < this.#nextLog) {
-      this.#notLogged++;
-      return;
-    }
-    this.#nextLog = now + LOG_INTERVAL_MS;
-    const notLogged = this.#notLogged;
-    this.#notLogged = 0;
+    const notLogged = this.#logThrottle.take(this.#clock.now());
+    if (notLogged < 0) return;
     this.#log.info(
       { client: ctx.client.address, transport: ctx.client.transport, question: ctx.query.qname, action: ACTIONS[r.action], rule: r.origin, othersNotLogged: notLogged },
       r.origin === 'localOnly' ? 'refused a query from outside the local networks (not an open resolver)' : `ACL: ${ACTIONS[r.action]} a query`,

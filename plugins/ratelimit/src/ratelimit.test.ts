@@ -5,9 +5,9 @@ import type { CoreMetrics } from '@heimdall/core/pipeline';
 import { decodeResponse, FakeClock, query, testResolver } from '@heimdall/testing';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { CoarseClock, TICK_MS } from './coarse-clock.js';
+import { CoarseClock, TICK_MS } from '@heimdall/core/pipeline';
 import { ratelimit } from './index.js';
-import { ipv4Value, PrefixKeyer } from './prefix.js';
+import { ipv4Value, PrefixKeyer } from '@heimdall/core/wire';
 import { BucketTable } from './table.js';
 
 /** Answers every query with one A record. */

@@ -4,7 +4,9 @@ import { decodeResponse, query } from '@heimdall/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as self from './index.js';
 import { ratelimitOptionsSchema } from './options.js';
-import { readmeExamples, runExample } from './test-util.js';
+import { readmeExamples as examplesOf, runExample } from '@heimdall/testing';
+
+const readmeExamples = (): string[] => examplesOf(new URL('../README.md', import.meta.url));
 
 // The README's examples run here as written; a stand-in replaces the upstream plugin.
 const upstreamStandIn = definePlugin({

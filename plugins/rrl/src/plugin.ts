@@ -26,10 +26,10 @@ import {
 } from '@heimdall/core';
 import { ContainerModule, inject, injectable, type PluginMetrics } from '@heimdall/core/di';
 import { Account, AccountTable, type Classified, classifyOther, KeyHasher } from './accounts.js';
-import { CoarseClock } from './coarse-clock.js';
-import { LogThrottle } from './log.js';
+import { CoarseClock } from '@heimdall/core/pipeline';
+import { LogThrottle } from '@heimdall/core/pipeline';
 import { ALL, ANSWER, CLASS_NAMES, compileRrl, type RrlConfig, rrlOptionsSchema } from './options.js';
-import { ipv4Value, PrefixKeyer } from './prefix.js';
+import { ipv4Value, PrefixKeyer } from '@heimdall/core/wire';
 
 const RRL_CONFIG: unique symbol = Symbol.for('heimdall.rrl.config');
 const SWEEP_MS = 10_000;

@@ -6,7 +6,7 @@
  * without any it stops, and the next query reads the clock itself and
  * starts it again. Under a fake clock the ticks are fake timers too.
  */
-import type { Clock, ClockTimer } from '@heimdall/core';
+import type { Clock, ClockTimer } from '../tokens.js';
 
 /** Resolution of the coarse time. */
 export const TICK_MS = 10;

@@ -43,3 +43,4 @@ export {
   questionKey,
 } from './key.js';
 export { copyForQuery, copyWithId, readTtl, setId, writeTtls, writeTtlsAt } from './patch.js';
+export { ipv4Value, PrefixKeyer } from './prefix.js';

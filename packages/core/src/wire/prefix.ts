@@ -6,7 +6,7 @@
  * bounded map: a returning client costs one `Map.get`; its key is the
  * prefix's own text (`2001:db8:0:1200::/56`), made once.
  */
-import { type Cidr, cidrContains, formatIPv4, formatIPv6, ipToBytes, maskBytes } from '@heimdall/core/wire';
+import { type Cidr, cidrContains, formatIPv4, formatIPv6, ipToBytes, maskBytes } from './ip.js';
 
 /** The value of strict dotted-quad text (no leading `+`, at most 3 digits a part), or -1. Allocation-free. */
 export function ipv4Value(s: string): number {
