@@ -537,7 +537,7 @@ describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12
     expect(ttlsOf((await r.handle(makeQuery('n2.example')))!)).toEqual([60, 60]);
   });
 
-  it('an expired tier entry is a plain miss without serve-stale, past the stale window, and when L1 holds a later stale entry', async () => {
+  it('an expired tier entry is a plain miss without serve-stale and past the stale window', async () => {
     const tier = await filledTier(60, { serveStale: { maxStaleAge: 60_000 } });
     // Without serve-stale.
     const up = fakeChain(answerA(60));
@@ -552,6 +552,39 @@ describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12
     const out = decode((await r2.handle(makeQuery('n4.example')))!);
     expect(out.rcode).toBe('SERVFAIL');
     expect(r2.scope('cache').get(CacheStore).stats.tierErrors).toBe(0);
+  });
+
+  it('a stale tier entry does not replace a later stale L1 entry, but does replace a stale SERVFAIL', async () => {
+    const tier = await filledTier(60, { serveStale: true });
+    const key = [...tier.data.keys()].find((k) => k.includes('\x02n8'))!;
+    const old = tier.data.get(key)!;
+    const clock = new ManualClock(T0 + 70_000);
+    let mode: 'answer' | 'fail' | 'servfail' = 'answer';
+    const up = fakeChain((q) => {
+      if (mode === 'fail') throw new Error('down');
+      if (mode === 'servfail') return makeResponse(q.questions[0].name, { id: q.id, rcode: 2 });
+      return makeResponse(q.questions[0].name, { id: q.id, answers: [{ type: 'A', name: q.questions[0].name, ttl: 60, data: '192.0.2.99' } as packet.Answer] });
+    });
+    const r = build([cache({ serveStale: true, servfailTtl: 5 }), tierPlugin(tier), up.plugin], clock);
+    // The tier's entry is stale: promoted, the chain answers and refreshes L1 (expires T0 + 130 s) and the tier.
+    expect(decode((await r.handle(makeQuery('n8.example')))!).answers[0].data).toBe('192.0.2.99');
+    tier.data.set(key, old); // another process wrote the old entry back
+    clock.advance(70_000);
+    mode = 'fail';
+    const stale = decode((await r.handle(makeQuery('n8.example')))!);
+    expect([stale.answers[0].data, stale.answers[0].ttl]).toEqual(['192.0.2.99', 30]); // L1's later entry, not the tier's
+    // A stale SERVFAIL in L1 gives way to a stale answer from a tier.
+    const sfKey = [...tier.data.keys()].find((k) => k.includes('\x02n9'))!;
+    const sfOld = tier.data.get(sfKey)!;
+    const r2 = build([cache({ serveStale: true, servfailTtl: 5 }), tierPlugin(tier), up.plugin], new ManualClock(T0 + 100_000));
+    tier.data.delete(sfKey);
+    mode = 'servfail';
+    expect(decode((await r2.handle(makeQuery('n9.example')))!).rcode).toBe('SERVFAIL');
+    tier.data.set(sfKey, sfOld);
+    (r2.clock as ManualClock).advance(10_000);
+    mode = 'fail';
+    const out = decode((await r2.handle(makeQuery('n9.example')))!);
+    expect([out.rcode, out.answers[0]?.data, out.answers[0]?.ttl]).toEqual(['NOERROR', '192.0.2.1', 30]);
   });
 
   it('a plain Uint8Array value (not a Buffer) is read like a Buffer', async () => {

@@ -79,11 +79,12 @@ export class CacheTiers {
    * holds a later one) and the search goes on for a fresh one
    * ({@link TIER_STALE} when none comes; {@link TIER_NONE} for nothing).
    * From the Promise form, a slot number only says "fresh": other work ran
-   * meanwhile, look the key up again. Synchronous tiers are read at once (the result is then synchronous too);
-   * Promise-returning tiers are awaited within the `tiers.timeoutMs` budget
-   * counted from `now` for all of them together, after which they count as
-   * misses (their late values are dropped). A promoted entry's OPT gets
-   * `ednsPayloadSize` (the resolver's own).
+   * meanwhile, look the key up again. Synchronous tiers are read at once
+   * (the result is then synchronous too); Promise-returning tiers are
+   * awaited within the `tiers.timeoutMs` budget counted from `now` for all
+   * of them together, after which they count as misses (their late values
+   * are dropped). A promoted entry's OPT gets `ednsPayloadSize` (the
+   * resolver's own).
    */
   lookup(key: string, now: number, ednsPayloadSize: number): number | Promise<number> {
     const tiers = this.list;
@@ -173,8 +174,10 @@ export class CacheTiers {
    * Checks a tier's value in place (the key asked for, a valid entry, an OPT
    * (if any) holding only EDE options) and promotes it into L1 when it is
    * fresh at `now`, or (serve-stale on) expired within the stale window and
-   * later than what L1 holds. Nothing is allocated unless the value is not
-   * a Buffer. Returns the slot of a fresh entry, {@link TIER_STALE} or {@link TIER_NONE}.
+   * later than what L1 holds (unless that is a SERVFAIL). The check
+   * allocates nothing (unless the value is not a Buffer); the promotion
+   * copies the entry once, into its L1 slot. Returns the slot of a fresh
+   * entry, {@link TIER_STALE} or {@link TIER_NONE}.
    */
   private accept(value: TierValue, key: string, keyBytes: Buffer, now: number, ednsPayloadSize: number): number {
     if (value === undefined || value === null) return TIER_NONE;
@@ -199,7 +202,7 @@ export class CacheTiers {
       // Expired in the tier: a miss (not an error), unless serve-stale can use it.
       if (this.staleWindow === 0 || now >= e.expiresAt + this.staleWindow || e.kind === KIND_SERVFAIL) return TIER_NONE;
       const current = store.peek(key);
-      if (current !== undefined && store.slotExpiresAt(current) >= e.expiresAt) return TIER_NONE;
+      if (current !== undefined && store.slotKind(current) !== KIND_SERVFAIL && store.slotExpiresAt(current) >= e.expiresAt) return TIER_NONE;
       return store.promote(key, buf, e, now, ednsPayloadSize) < 0 ? TIER_NONE : TIER_STALE;
     }
     // A tier's SERVFAIL must not replace an L1 entry that can still answer stale.
