@@ -1,0 +1,82 @@
+/**
+ * DNS over TLS (RFC 7858): the framed connection of `stream.ts` (TCP's
+ * framing, pipelining, limits and hostile-client protections) inside TLS 1.2
+ * or 1.3 with ALPN `dot` (RFC 7858 §3.2 via RFC 8310; a client offering ALPN
+ * without `dot` is refused). PROXY v2 headers are read before the handshake.
+ * Responses are padded (RFC 7830, 468-octet blocks of RFC 8467) and answer
+ * edns-tcp-keepalive (RFC 7828). The certificate is reloaded without
+ * touching open connections: new connections use the new pair.
+ */
+import type net from 'node:net';
+import tls from 'node:tls';
+import { ConfigError } from '../errors.js';
+import { parseOptions, type Static } from '../plugin/options.js';
+import type { ClientInfo } from '../pipeline/types.js';
+import { type CertificatePair, CertificateFiles } from './certs.js';
+import { tlsListenSchema } from './schema.js';
+import { FramedConnection, type FramedHost, StreamServer } from './stream.js';
+import type { TlsListenOptions, TransportDeps } from './types.js';
+
+/** A DoT listener's validated settings, defaults filled in. */
+export type TlsSettings = Static<typeof tlsListenSchema>;
+
+/** The secure context of a pair (TLS 1.2 and later). */
+export function secureContext(pair: CertificatePair): tls.SecureContext {
+  return tls.createSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' });
+}
+
+/** A DNS-over-TLS listener. */
+export class TlsServer extends StreamServer<FramedConnection> implements FramedHost {
+  readonly limits: TlsSettings;
+  readonly padding: TlsSettings['padding'];
+  /** The certificate files (reloaded on change). */
+  readonly certificates: CertificateFiles;
+  private context: tls.SecureContext;
+
+  constructor(options: TlsListenOptions, deps: TransportDeps, path = 'listen') {
+    const limits = parseOptions(tlsListenSchema, { ...options, transport: 'tls' }, path);
+    if (limits.cert === undefined) throw new ConfigError(`${path}.cert`, 'is required for a tls listener (PEM certificate file)');
+    if (limits.key === undefined) throw new ConfigError(`${path}.key`, 'is required for a tls listener (PEM private key file)');
+    super('tls', limits, deps, path);
+    this.limits = limits;
+    this.padding = limits.padding;
+    this.certificates = new CertificateFiles(limits.cert, limits.key, path, deps.logger, (pair) => {
+      this.context = secureContext(pair);
+    });
+    this.context = secureContext(this.certificates.pair);
+  }
+
+  protected override prepare(): Promise<void> {
+    this.certificates.watch();
+    return Promise.resolve();
+  }
+
+  protected override closed(): void {
+    this.certificates.close();
+  }
+
+  async reloadCertificates(): Promise<void> {
+    await this.certificates.reload();
+  }
+
+  protected open(socket: net.Socket, client: ClientInfo): FramedConnection {
+    const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: this.context, ALPNProtocols: ['dot'] });
+    let established = false;
+    const conn = new FramedConnection(this, secure, client);
+    const timer = setTimeout(() => {
+      if (established) return;
+      this.stats.handshakeFailed++;
+      conn.destroy();
+    }, this.limits.handshakeTimeoutMs);
+    timer.unref();
+    secure.once('secure', () => {
+      established = true;
+      clearTimeout(timer);
+    });
+    secure.once('close', () => clearTimeout(timer));
+    secure.on('error', () => {
+      if (!established) this.stats.handshakeFailed++;
+    });
+    return conn;
+  }
+}
