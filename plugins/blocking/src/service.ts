@@ -307,7 +307,10 @@ export class BlockingService implements BlockingControl {
     }
     this.#stateValue = value;
     // At start only a disable is taken: no value (or `null`, or a time already past) leaves `enabled` from the options.
-    if (this.#isDisable(value)) this.#applyState(value);
+    if (this.#isDisable(value)) {
+      this.#disable(value);
+      this.#log.info({ disabledUntil: value === 0 ? null : value }, 'blocking disabled (stored state)');
+    }
     try {
       this.#unsubscribe = state.subscribe(this.#stateKey, (v) => {
         // The store also reports the value it holds at subscription: already applied above.
