@@ -23,12 +23,12 @@
  * AdGuard Home's `anonymize_client_ip` does: IPv4 to /16 (`192.0.2.7` →
  * `192.0.0.0`), IPv6 to /48.
  */
-import net from 'node:net';
 import {
   ADMIN_ACTIONS,
   type AdminAction,
   type AdminActions,
   BLOCKED,
+  type BlockedInfo,
   CACHE_RESULT,
   CLOCK,
   type Clock,
@@ -44,10 +44,12 @@ import {
   UPSTREAM_USED,
 } from '@heimdall/core';
 import { ContainerModule, inject, injectable } from '@heimdall/core/di';
+import { type MessageReader, rcodeToString, typeToString } from '@heimdall/core/packet';
+import { CoarseClock } from '@heimdall/core/pipeline';
+import { formatIPv4, formatIPv6, ipToBytes, maskBytes } from '@heimdall/core/wire';
 import { bucketOf, matchesQuery, percentile, type QueryEntry, type QueryFilter, type StatsOverview, type StatsQueries, type StatsTop } from '../stats/model.js';
 import { C_BLOCKED, C_CACHED, C_FORWARDED, C_MISSES, C_QUERIES, rcodeCounter, StatsSeries } from '../stats/series.js';
 import { SpaceSaving } from '../stats/topk.js';
-import { queryLogLine } from './query-log.js';
 
 /** Options of the {@link stats} plugin. */
 export const statsOptionsSchema = options({
@@ -76,50 +78,15 @@ export type StatsOptions = Static<typeof statsOptionsSchema>;
 
 /** A client address masked as AdGuard Home does: IPv4 /16 (last two bytes zeroed), IPv6 /48 (last ten bytes zeroed). */
 export function anonymizeAddress(address: string): string {
-  if (net.isIPv4(address)) {
-    const [a, b] = address.split('.');
-    return `${a}.${b}.0.0`;
+  const bytes = ipToBytes(address);
+  if (bytes === null) return address;
+  if (bytes.length === 4) {
+    maskBytes(bytes, 16);
+    const v4 = formatIPv4(bytes, 0);
+    return address.includes(':') ? `::ffff:${v4}` : v4;
   }
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return `::ffff:${anonymizeAddress(mapped[1]!)}`;
-  if (net.isIPv6(address)) {
-    // Expand to 8 groups, keep the first 3 (48 bits).
-    const groups = expand6(address.replace(/%.*$/, ''));
-    return compress6([...groups.slice(0, 3), 0, 0, 0, 0, 0]);
-  }
-  return address;
-}
-
-function expand6(a: string): number[] {
-  // An embedded IPv4 tail (`64:ff9b::192.0.2.1`) is two groups.
-  a = a.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, w, x, y, z) => `${((+w << 8) | +x).toString(16)}:${((+y << 8) | +z).toString(16)}`);
-  const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
-  const h = head ? head.split(':').filter(Boolean) : [];
-  const t = tail ? tail.split(':').filter(Boolean) : [];
-  const fill = tail === undefined ? [] : new Array<string>(8 - h.length - t.length).fill('0');
-  return [...h, ...fill, ...t].map((g) => Number.parseInt(g, 16));
-}
-
-function compress6(groups: number[]): string {
-  // Longest run of zeros → '::'.
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestLen < 2) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  maskBytes(bytes, 48);
+  return formatIPv6(bytes, 0);
 }
 
 /** Everything counted: series, top lists, recent queries. */
@@ -129,13 +96,18 @@ export class StatsStore {
   readonly names: SpaceSaving;
   readonly blockedNames: SpaceSaving;
   readonly clients: SpaceSaving;
-  /** Ring of recent queries. */
-  private readonly log: Array<QueryEntry | undefined>;
+  /**
+   * Ring of recent queries as parallel arrays (no object per query: the
+   * entries are built when someone reads the log).
+   */
+  private readonly log: QueryRing;
   private next = 0;
   private count = 0;
   startedAt: number;
   /** Client address → stored form (identity unless anonymising). */
   readonly client: (address: string) => string;
+  /** The clock read per query: 10 ms resolution, no clock call on the hot path. */
+  private readonly coarse: CoarseClock;
 
   constructor(
     @inject(PLUGIN_OPTIONS) readonly options: StatsOptions,
@@ -145,20 +117,22 @@ export class StatsStore {
     this.names = new SpaceSaving(options.topSize);
     this.blockedNames = new SpaceSaving(options.topSize);
     this.clients = new SpaceSaving(options.topSize);
-    this.log = new Array<QueryEntry | undefined>(options.logSize);
+    this.log = new QueryRing(options.logSize);
+    this.coarse = new CoarseClock(clock);
     this.startedAt = clock.now();
     this.client = options.anonymizeClients ? anonymizeAddress : (a) => a;
   }
 
-  /** Counts one answered query (called after the chain returned). */
+  /** Counts one answered query (called after the chain returned). Allocation-free but for the name it lower-cases. */
   record(ctx: DnsContext, ms: number): void {
-    const now = this.clock.now();
+    const now = this.coarse.read();
     const sec = Math.floor(now / 1000);
     const series = this.series;
     const row = series.row(sec);
     series.inc(row, C_QUERIES);
     const res = ctx.response;
-    series.inc(row, rcodeCounter(res === null || res.length < 12 ? -1 : res[3]! & 15));
+    const rcode = res === null || res.length < 12 ? -1 : res[3]! & 15;
+    series.inc(row, rcodeCounter(rcode));
     const blocked = ctx.get(BLOCKED);
     const cache = ctx.get(CACHE_RESULT);
     const upstream = ctx.get(UPSTREAM_USED);
@@ -168,23 +142,38 @@ export class StatsStore {
     if (upstream !== undefined) series.inc(row, C_FORWARDED);
     series.time(sec, bucketOf(ms), upstream);
     const asked = ctx.original?.query ?? ctx.query;
-    let qname: string;
+    let asName = '';
+    let qname = '';
+    let qtype = 0;
     try {
-      qname = asked.qname.toLowerCase();
+      asName = asked.qname;
+      qname = asName.toLowerCase();
+      qtype = asked.qtype;
     } catch {
-      qname = '';
+      // unparseable question: count what we have
     }
     const client = this.client(ctx.client.address);
     this.names.add(qname);
     this.clients.add(client);
     if (blocked !== undefined) this.blockedNames.add(qname);
-    if (this.log.length > 0) {
-      const line = queryLogLine(ctx, ms) as QueryEntry;
-      line.t = now;
-      line.client = client;
-      this.log[this.next] = line;
-      this.next = (this.next + 1) % this.log.length;
-      if (this.count < this.log.length) this.count++;
+    const log = this.log;
+    if (log.size > 0) {
+      const i = this.next;
+      log.t[i] = now;
+      log.ms[i] = ms;
+      log.id[i] = ctx.query.id;
+      log.qtype[i] = qtype;
+      log.rcode[i] = rcode;
+      log.answers[i] = res === null || res.length < 12 ? 0 : res.readUInt16BE(6);
+      log.client[i] = client;
+      log.transport[i] = ctx.client.transport;
+      log.qname[i] = asName;
+      log.blocked[i] = blocked;
+      log.cache[i] = cache;
+      log.upstream[i] = upstream;
+      log.rewritten[i] = ctx.original === null ? undefined : ctx.query;
+      this.next = i + 1 === log.size ? 0 : i + 1;
+      if (this.count < log.size) this.count++;
     }
   }
 
@@ -232,12 +221,17 @@ export class StatsStore {
   queries(filter: QueryFilter): StatsQueries {
     const limit = filter.limit ?? 100;
     const entries: QueryEntry[] = [];
-    const size = this.log.length;
+    const size = this.log.size;
     for (let i = 1; i <= this.count && entries.length < limit; i++) {
-      const e = this.log[(this.next - i + size) % size]!;
+      const e = this.log.entry((this.next - i + size) % size);
       if (matchesQuery(e, filter)) entries.push(e);
     }
     return { entries, kept: this.count, capacity: size };
+  }
+
+  /** Stops the coarse clock's timer. */
+  stop(): void {
+    this.coarse.stop();
   }
 
   reset(): void {
@@ -245,10 +239,75 @@ export class StatsStore {
     this.names.reset();
     this.blockedNames.reset();
     this.clients.reset();
-    this.log.fill(undefined);
+    this.log.clear();
     this.next = 0;
     this.count = 0;
     this.startedAt = this.clock.now();
+  }
+}
+
+/** The query log's ring: one slot per array index, entries built on read. */
+class QueryRing {
+  readonly t: Float64Array;
+  readonly ms: Float32Array;
+  readonly id: Uint16Array;
+  readonly qtype: Uint16Array;
+  readonly rcode: Int8Array;
+  readonly answers: Uint16Array;
+  readonly client: string[];
+  readonly transport: string[];
+  readonly qname: string[];
+  readonly blocked: Array<BlockedInfo | undefined>;
+  readonly cache: Array<'hit' | 'stale' | 'miss' | undefined>;
+  readonly upstream: Array<string | undefined>;
+  /** The question the chain worked on, when the client's was rewritten. */
+  readonly rewritten: Array<MessageReader | undefined>;
+
+  constructor(readonly size: number) {
+    this.t = new Float64Array(size);
+    this.ms = new Float32Array(size);
+    this.id = new Uint16Array(size);
+    this.qtype = new Uint16Array(size);
+    this.rcode = new Int8Array(size);
+    this.answers = new Uint16Array(size);
+    this.client = new Array<string>(size).fill('');
+    this.transport = new Array<string>(size).fill('');
+    this.qname = new Array<string>(size).fill('');
+    this.blocked = new Array<BlockedInfo | undefined>(size).fill(undefined);
+    this.cache = new Array<'hit' | 'stale' | 'miss' | undefined>(size).fill(undefined);
+    this.upstream = new Array<string | undefined>(size).fill(undefined);
+    this.rewritten = new Array<MessageReader | undefined>(size).fill(undefined);
+  }
+
+  entry(i: number): QueryEntry {
+    const e: QueryEntry = {
+      t: this.t[i]!,
+      client: this.client[i]!,
+      transport: this.transport[i]!,
+      id: this.id[i]!,
+      qname: this.qname[i]!,
+      qtype: typeToString(this.qtype[i]!),
+      rcode: this.rcode[i]! < 0 ? 'none' : rcodeToString(this.rcode[i]!),
+      answers: this.answers[i]!,
+      ms: Number(this.ms[i]!.toFixed(3)),
+    };
+    const blocked = this.blocked[i];
+    if (blocked !== undefined) {
+      e.blocked = { list: blocked.list, group: blocked.group, reason: blocked.reason };
+      if (blocked.reason === 'cname') e.blocked.name = blocked.name;
+    }
+    if (this.cache[i] !== undefined) e.cache = this.cache[i];
+    if (this.upstream[i] !== undefined) e.upstream = this.upstream[i];
+    const rw = this.rewritten[i];
+    if (rw !== undefined) e.rewrite = { qname: rw.qname, qtype: typeToString(rw.qtype) };
+    return e;
+  }
+
+  clear(): void {
+    this.blocked.fill(undefined);
+    this.rewritten.fill(undefined);
+    this.upstream.fill(undefined);
+    this.cache.fill(undefined);
   }
 }
 
@@ -352,6 +411,7 @@ export const stats = definePlugin({
     }),
     provides: [{ token: ADMIN_ACTIONS, use: StatsAdmin }],
     middleware: (scope) => scope.get(StatsMiddleware).handle,
+    stop: (scope) => scope.get(StatsStore).stop(),
   }),
 });
 
