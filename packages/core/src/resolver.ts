@@ -222,7 +222,8 @@ class HeimdallResolver implements Resolver {
     // Each plugin gets its own scope (a child container) with its name,
     // options, logger and metrics; what it provides is bound in the
     // resolver's container for everyone else.
-    const provided = new Map<symbol, string>();
+    // A single token offered by several plugins: the highest priority wins, then the first in chain order.
+    const provided = new Map<symbol, { plugin: string; priority: number; bind: () => void }>();
     this.plugins.forEach((p, i) => {
       const scope = new Container({ parent: container, defaultScope: 'Singleton' });
       const info: PluginInfo = Object.freeze({ name: p.name, kind: p.kind ?? p.name, metricsPrefix: p.metricsPrefix ?? metricsPrefix(p.name) });
@@ -240,18 +241,23 @@ class HeimdallResolver implements Resolver {
       for (const [j, prov] of (p.provides ?? []).entries()) {
         if (typeof prov?.token !== 'symbol') throw new ConfigError(`plugins[${i}] (${p.name}).provides[${j}]`, 'token must be a symbol', prov?.token);
         const multi = prov.multi === true || MULTI_TOKENS.has(prov.token);
-        if (!multi) {
-          const first = provided.get(prov.token);
-          if (first !== undefined) {
-            this.logger.info({ token: prov.token.description, plugin: p.name, provider: first }, 'service provided by an earlier plugin in the chain; this one is not used for it');
-            continue;
-          }
-          provided.set(prov.token, p.name);
+        const bind = () => void container.bind(prov.token).toDynamicValue(() => scope.get(prov.use)).inSingletonScope();
+        if (multi) {
+          bind();
+          continue;
         }
-        container.bind(prov.token).toDynamicValue(() => scope.get(prov.use)).inSingletonScope();
+        const priority = prov.priority ?? 0;
+        const current = provided.get(prov.token);
+        if (current === undefined || priority > current.priority) {
+          if (current !== undefined) this.logger.info({ token: prov.token.description, plugin: p.name, over: current.plugin }, 'service provided by a plugin of higher priority');
+          provided.set(prov.token, { plugin: p.name, priority, bind });
+        } else {
+          this.logger.info({ token: prov.token.description, plugin: p.name, provider: current.plugin }, 'service provided by another plugin; this one is not used for it');
+        }
       }
       this.scopes.set(p.name, scope);
     });
+    for (const { bind } of provided.values()) bind();
 
     // Build all middleware after all plugins are loaded, exactly once: a
     // plugin may use a service provided by a plugin listed after it.

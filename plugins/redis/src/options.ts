@@ -117,7 +117,7 @@ export const redisOptionsSchema = options({
   }),
   stateStore: Type.Boolean({
     default: true,
-    description: "Provide STATE_STORE (runtime state such as blocking's disable-until) in Redis, shared by every instance. The first provider in the chain is used.",
+    description: "Provide STATE_STORE (runtime state such as blocking's disable-until) in Redis, shared by every instance. It outranks a host-local provider (persistence).",
   }),
   flush: redisFlushSchema,
 });

@@ -96,7 +96,7 @@ export const redis = definePlugin({
   setup: (o, { path }) => {
     parseRedisUrl(o.url, `${path}.url`); // a bad URL fails at config time, naming the field
     const provides: Provision[] = [{ token: CACHE_TIERS, use: RedisTier }];
-    if (o.stateStore) provides.push({ token: STATE_STORE, use: RedisStateStore });
+    if (o.stateStore) provides.push({ token: STATE_STORE, use: RedisStateStore, priority: 10 }); // shared state outranks a host-local store (persistence)
     return {
       module: new ContainerModule(({ bind }) => {
         bind(RedisStats).toSelf();

@@ -194,6 +194,21 @@ describe('plugin scopes: DI that does the wiring', () => {
     const r = createResolver({ plugins: [fake('a'), fake('b')], logger: silentLogger() });
     expect((await r.container.get<Upstream>(UPSTREAM).resolve(Buffer.alloc(0))).toString()).toBe('a');
   });
+
+  test('a provider of higher priority wins over chain order', async () => {
+    const fake = (tag: string, priority?: number) =>
+      definePlugin({
+        name: `state-${tag}`,
+        setup: () => ({
+          module: new (require_ContainerModule())(({ bind }) => {
+            bind('client').toConstantValue({ resolve: async () => Buffer.from(tag) } satisfies Upstream);
+          }),
+          provides: [{ token: UPSTREAM, use: 'client', ...(priority === undefined ? {} : { priority }) }],
+        }),
+      })();
+    const r = createResolver({ plugins: [fake('disk'), fake('redis', 10), fake('other')], logger: silentLogger() });
+    expect((await r.container.get<Upstream>(UPSTREAM).resolve(Buffer.alloc(0))).toString()).toBe('redis');
+  });
 });
 
 describe('query rewriting', () => {

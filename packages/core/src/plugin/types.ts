@@ -16,9 +16,15 @@ export interface Provision {
   /**
    * Several plugins may provide the token (collected with `getAll`). Core's
    * `ADMIN_ACTIONS` and `CACHE_TIERS` are always multi. For a single token
-   * provided twice, the first plugin in chain order wins.
+   * provided twice, the higher `priority` wins, then the first plugin in chain order.
    */
   readonly multi?: boolean;
+  /**
+   * For a single token offered by several plugins: the highest wins (default 0).
+   * A shared backend outranks a local one: Redis provides `STATE_STORE` at 10,
+   * the disk tier at 0, so blocking's state is shared when both are on.
+   */
+  readonly priority?: number;
 }
 
 /**
