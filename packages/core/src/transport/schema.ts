@@ -13,6 +13,11 @@ export const udpSettingsSchema = options({
   maxUdpPayload: Type.Integer({ minimum: 512, maximum: 65_535, default: 1232, description: 'Largest UDP response we send, whatever the client’s EDNS buffer size (RFC 6891 §6.2.5; DNS Flag Day 2020: 1232).' }),
   recvBufferSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 2 ** 30, description: 'Kernel receive buffer (SO_RCVBUF), bytes. Default: the OS’s.' })),
   sendBufferSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 2 ** 30, description: 'Kernel send buffer (SO_SNDBUF), bytes. Default: the OS’s.' })),
+  native: Type.Union([Type.Boolean(), Type.Literal('auto')], {
+    default: 'auto',
+    description:
+      "Batched native UDP (@heimdall/udp, Linux: recvmmsg/sendmmsg, 64 datagrams a call, SO_REUSEPORT on every Node version, replies from the arrival address on wildcard listeners). 'auto': when the addon is built, else node:dgram (one info log line); true: required (listening fails without it); false: node:dgram.",
+  }),
 });
 
 /** PROXY protocol v2 (HAProxy) on a stream listener: who may send the header. */

@@ -7,7 +7,19 @@ import type { Middleware } from '../pipeline/types.js';
 import { CORE_METRICS, createResolver, type Resolver } from '../resolver.js';
 import { silentLogger } from '../util/logger.js';
 import { type ListenOptions, reusePortSupported } from './types.js';
-import { isV4Mapped, udpResponseLimit } from './udp.js';
+import { isV4Mapped, loadNativeUdp, udpResponseLimit } from './udp.js';
+
+/**
+ * Every UDP test runs over both paths: node:dgram (the fallback, always) and
+ * the batched native addon (@heimdall/udp). Without the addon the native runs
+ * are skipped locally; under CI=true they run and fail.
+ */
+const nativeAvailable = (await loadNativeUdp()).available;
+const UDP_PATHS = [
+  { name: 'node:dgram', native: false },
+  { name: 'native', native: true },
+] as const;
+const runs = (native: boolean): boolean => !native || nativeAvailable || process.env.CI === 'true';
 
 function q(name = 'example.com', extra: Partial<MessageInit> = {}, id = 0x4242): Buffer {
   return encode({ id, rd: true, questions: [{ name, type: RecordType.A }], ...extra });
@@ -130,11 +142,12 @@ class TcpClient {
   }
 }
 
-describe('UDP transport', () => {
+describe.each(UDP_PATHS)('UDP transport ($name)', ({ native }) => {
+  if (!runs(native)) return void test.skip('native UDP addon not built', () => {});
   test('port 0, IPv4 and IPv6, replies from the bound address', async () => {
     const r = await serve([
-      { transport: 'udp', address: '127.0.0.1', port: 0 },
-      { transport: 'udp', address: '::1', port: 0 },
+      { native, transport: 'udp', address: '127.0.0.1', port: 0 },
+      { native, transport: 'udp', address: '::1', port: 0 },
     ]);
     const [v4, v6] = r.addresses();
     expect(v4.port).toBeGreaterThan(0);
@@ -149,7 +162,7 @@ describe('UDP transport', () => {
   });
 
   test('truncates to 512 without EDNS, to the EDNS size up to the 1232 ceiling, with TC', async () => {
-    const r = await serve([{ transport: 'udp', port: 0 }]);
+    const r = await serve([{ native, transport: 'udp', port: 0 }]);
     const port = r.addresses()[0].port;
     const plain = (await udpAsk(port, q('big.test')))!.msg;
     expect(plain.length).toBeLessThanOrEqual(512);
@@ -165,11 +178,11 @@ describe('UDP transport', () => {
   });
 
   test('maxUdpPayload is configurable and checked', async () => {
-    const r = await serve([{ transport: 'udp', port: 0, maxUdpPayload: 4096 }]);
+    const r = await serve([{ native, transport: 'udp', port: 0, maxUdpPayload: 4096 }]);
     const big = (await udpAsk(r.addresses()[0].port, q('big.test', { edns: { udpPayloadSize: 4096 } })))!.msg;
     expect(decode(big).tc).toBe(false);
     expect(big.length).toBeGreaterThan(1232);
-    expect(() => createResolver({ plugins: [], listen: [{ transport: 'udp', port: 0, maxUdpPayload: 100 }] })).toThrow(/maxUdpPayload/);
+    expect(() => createResolver({ plugins: [], listen: [{ native, transport: 'udp', port: 0, maxUdpPayload: 100 }] })).toThrow(/maxUdpPayload/);
   });
 
   test('IPv4-mapped client addresses are recognised (dual-stack sockets report IPv4 clients as plain IPv4)', () => {
@@ -189,12 +202,150 @@ describe('UDP transport', () => {
   });
 
   test('async answers are sent; a second listener on a busy port fails with ListenError', async () => {
-    const r = await serve([{ transport: 'udp', port: 0 }]);
+    const r = await serve([{ native, transport: 'udp', port: 0 }]);
     const port = r.addresses()[0].port;
     const a = await udpAsk(port, q('d30.test'));
     expect(decode(a!.msg).answers).toHaveLength(1);
-    const other = createResolver({ plugins: [], listen: [{ transport: 'udp', port }], logger: silentLogger() });
+    const other = createResolver({ plugins: [], listen: [{ native, transport: 'udp', port }], logger: silentLogger() });
     await expect(other.start()).rejects.toMatchObject({ code: 'LISTEN' });
+  });
+
+  test('serves on the path asked for', async () => {
+    const r = await serve([{ native, transport: 'udp', port: 0 }]);
+    const { UdpServer } = await import('./udp.js');
+    const servers = (r as unknown as { listening: unknown[] }).listening.filter((t) => t instanceof UdpServer) as InstanceType<typeof UdpServer>[];
+    expect(servers.map((t) => t.path)).toEqual([native ? 'native' : 'dgram']);
+  });
+
+  test('a burst of 500 queries from one socket (several batches), sync and async mixed: every one answered, each to its ID', async () => {
+    const r = await serve([{ native, transport: 'udp', port: 0, recvBufferSize: 1 << 20 }]);
+    const port = r.addresses()[0].port;
+    // The native path answers 64 at a time: a default-sized client buffer (≈ 256 loopback datagrams) would overflow.
+    const c = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+    const got = new Map<number, string>();
+    c.on('message', (m) => {
+      const d = decode(m);
+      got.set(d.id, d.questions[0].name);
+    });
+    await new Promise<void>((res) => c.bind(0, '127.0.0.1', () => res()));
+    for (let i = 0; i < 500; i++) c.send(q(i % 7 === 0 ? `d1.n${i}.test` : `n${i}.test`, {}, i), port, '127.0.0.1');
+    await until(() => expect(got.size).toBe(500), 5000);
+    c.close();
+    for (let i = 0; i < 500; i += 37) expect(got.get(i)).toBe(i % 7 === 0 ? `d1.n${i}.test` : `n${i}.test`);
+    expect(metricsOf(r).queries).toBe(500);
+  });
+
+  test('a wildcard listener tells the chain, and replies from, the address the query arrived at (native: IP_PKTINFO)', async () => {
+    const seen: string[] = [];
+    const r = await serve(
+      [{ native, transport: 'udp', address: '0.0.0.0', port: 0 }],
+      [
+        (ctx, next) => {
+          seen.push(`${ctx.client.address}>${ctx.client.localAddress}`);
+          return next();
+        },
+        answerMany,
+      ],
+    );
+    const port = r.addresses()[0].port;
+    const a = await udpAsk(port, q(), '127.0.0.2');
+    expect(decode(a!.msg).id).toBe(0x4242);
+    if (native) {
+      expect(a!.from.address).toBe('127.0.0.2');
+      expect(seen).toEqual(['127.0.0.1>127.0.0.2']);
+    } else expect(seen).toEqual(['127.0.0.1>0.0.0.0']);
+  });
+
+  test('a dual-stack :: listener reports IPv4 clients as IPv4 and answers them', async () => {
+    const seen: Array<[string, number]> = [];
+    const r = await serve(
+      [{ native, transport: 'udp', address: '::', port: 0 }],
+      [
+        (ctx, next) => {
+          seen.push([ctx.client.address, ctx.client.family]);
+          return next();
+        },
+        answerMany,
+      ],
+    );
+    const port = r.addresses()[0].port;
+    const a = await udpAsk(port, q(), '127.0.0.1');
+    expect(a!.from.address).toBe('127.0.0.1');
+    const b = await udpAsk(port, q(), '::1');
+    expect(b!.from.address).toBe('::1');
+    expect(seen).toEqual([
+      ['127.0.0.1', 4],
+      ['::1', 6],
+    ]);
+  });
+
+  test('datagrams shorter than a header are dropped as malformed; the listener keeps serving', async () => {
+    const r = await serve([{ native, transport: 'udp', port: 0 }]);
+    const port = r.addresses()[0].port;
+    const c = dgram.createSocket('udp4');
+    c.send(Buffer.alloc(0), port, '127.0.0.1');
+    c.send(Buffer.from([1, 2, 3]), port, '127.0.0.1');
+    await until(() => expect(metricsOf(r).dropped.malformed).toBe(2));
+    c.close();
+    expect(decode((await udpAsk(port, q()))!.msg).id).toBe(0x4242);
+  });
+
+  test('reusePort: two resolvers share a port (native: on every Node version; dgram: where Node supports it)', async () => {
+    const first = await serve([{ native, transport: 'udp', address: '127.0.0.1', port: 0, reusePort: true }]);
+    const port = first.addresses()[0].port;
+    const second = createResolver({
+      plugins: [{ name: 'a', middleware: () => answerMany }],
+      listen: [{ native, transport: 'udp', address: '127.0.0.1', port, reusePort: true }],
+      logger: silentLogger(),
+    });
+    try {
+      if (native || reusePortSupported) {
+        await second.start();
+        expect(second.addresses()[0].port).toBe(port);
+        // The kernel spreads clients by their address hash: ask from many source ports, every one is answered.
+        for (let i = 0; i < 8; i++) expect(decode((await udpAsk(port, q('shared.test', {}, i)))!.msg).id).toBe(i);
+      } else {
+        await expect(second.start()).rejects.toThrow(/EADDRINUSE/);
+      }
+    } finally {
+      await second.stop();
+    }
+  });
+
+  test('stop() answers SERVFAIL to UDP queries still running after drainTimeoutMs', async () => {
+    const hang: Middleware = () => new Promise<void>(() => {});
+    const r = await serve([{ native, transport: 'udp', port: 0 }], [hang], { drainTimeoutMs: 100 });
+    const port = r.addresses()[0].port;
+    const answer = udpAsk(port, q('hang.test', {}, 31), '127.0.0.1', 2000);
+    await until(() => expect(metricsOf(r).inFlight).toBe(1));
+    await r.stop();
+    resolver = undefined;
+    const m = decode((await answer)!.msg);
+    expect(m.id).toBe(31);
+    expect(m.rcode).toBe(2);
+  });
+
+  test('a handler that throws or rejects does not kill the listener', async () => {
+    const { UdpServer } = await import('./udp.js');
+    const { CoreMetrics } = await import('../pipeline/metrics.js');
+    let mode = 0;
+    const handler = {
+      process: (): Buffer | null | Promise<Buffer | null> => {
+        mode++;
+        if (mode % 2 === 1) throw new Error('sync bug');
+        return Promise.reject(new Error('async bug'));
+      },
+    };
+    const udp = new UdpServer({ native, transport: 'udp', port: 0 }, { handler, logger: silentLogger(), metrics: new CoreMetrics() });
+    await udp.listen();
+    expect(udp.path).toBe(native ? 'native' : 'dgram');
+    const u = dgram.createSocket('udp4');
+    for (let i = 0; i < 4; i++) u.send(q(), udp.address().port, '127.0.0.1');
+    await until(() => expect(mode).toBe(4));
+    u.send(q(), udp.address().port, '127.0.0.1');
+    await until(() => expect(mode).toBe(5));
+    u.close();
+    await udp.close();
   });
 });
 
@@ -429,15 +580,15 @@ test('stop() answers SERVFAIL to queries still running after drainTimeoutMs and 
 });
 
 describe('reusePort', () => {
-  test('two resolvers share a port with reusePort where Node supports it; elsewhere the flag is ignored and the second bind fails', async () => {
+  test('node:dgram: two resolvers share a port with reusePort where Node supports it; elsewhere the flag is ignored and the second bind fails', async () => {
     const first = await serve([
-      { transport: 'udp', address: '127.0.0.1', port: 0, reusePort: true },
+      { native: false, transport: 'udp', address: '127.0.0.1', port: 0, reusePort: true },
     ]);
     const port = first.addresses()[0].port;
     const second = createResolver({
       plugins: [{ name: 'a', middleware: () => answerMany }],
       listen: [
-        { transport: 'udp', address: '127.0.0.1', port, reusePort: true },
+        { native: false, transport: 'udp', address: '127.0.0.1', port, reusePort: true },
         { transport: 'tcp', address: '127.0.0.1', port, reusePort: true },
       ],
       logger: silentLogger(),

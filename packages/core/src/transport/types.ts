@@ -36,12 +36,21 @@ export interface UdpListenOptions {
   /** Kernel receive/send buffer sizes in bytes (SO_RCVBUF/SO_SNDBUF). Default: the OS's. */
   readonly recvBufferSize?: number;
   readonly sendBufferSize?: number;
+  /**
+   * The batched native path (`@heimdall/udp`, Linux): `recvmmsg`/`sendmmsg`,
+   * one JavaScript call per batch of up to 64 datagrams, `SO_REUSEPORT` on
+   * every Node version, and on a wildcard address replies from the address
+   * each query arrived at. `'auto'` (default): used when the addon is built,
+   * else `node:dgram` (logged once at info); `true`: required; `false`: `node:dgram`.
+   */
+  readonly native?: boolean | 'auto';
   /** Set `SO_REUSEADDR` (Node cluster workers sharing a port through the primary). Default false. */
   readonly reuseAddr?: boolean;
   /**
    * Set `SO_REUSEPORT`: every process (cluster worker) binds its own socket
-   * and the kernel spreads datagrams across them. Only where Node supports it
-   * (22.12+, 23.1+; see {@link reusePortSupported}); ignored elsewhere, where
+   * and the kernel spreads datagrams across them. On the native path on every
+   * Node version; with `node:dgram` only where Node supports it (22.12+,
+   * 23.1+; see {@link reusePortSupported}) and ignored elsewhere, where
    * cluster workers share the primary's socket instead. Default false.
    */
   readonly reusePort?: boolean;

@@ -10,6 +10,54 @@ import { MessageReader, truncateForUdp } from '../packet/index.js';
 import type { ClientInfo } from '../pipeline/types.js';
 import { type BoundAddress, reusePortSupported, type TransportDeps, type TransportServer, type UdpListenOptions } from './types.js';
 
+/**
+ * What core uses of `@heimdall/udp` (the optional batched native path). Core
+ * does not depend on that package: it is loaded with a guarded dynamic import.
+ */
+interface NativeSocket {
+  valid(i: number): boolean;
+  family(i: number): 4 | 6;
+  port(i: number): number;
+  address(i: number): string;
+  localAddress(i: number): string | null;
+  request(i: number): Buffer;
+  record(i: number): Buffer;
+  answer(j: number, i: number, response: Uint8Array): boolean;
+  send(response: Buffer, record: Buffer): number;
+  start(): void;
+  close(): void;
+  localPort(): number;
+}
+type NativeLoad =
+  | {
+      readonly available: true;
+      open(options: {
+        address: string;
+        port: number;
+        reusePort?: boolean;
+        reuseAddr?: boolean;
+        ipv6Only?: boolean;
+        recvBufferSize?: number;
+        sendBufferSize?: number;
+        maxResponseSize: number;
+        onBatch: (socket: NativeSocket, count: number) => number;
+      }): NativeSocket;
+    }
+  | { readonly available: false; readonly reason: string };
+
+const NATIVE_PACKAGE: string = '@heimdall/udp';
+let native: Promise<NativeLoad> | undefined;
+let fallbackLogged = false;
+
+/** Loads `@heimdall/udp` once; never rejects (a missing package or addon is a reason). */
+export function loadNativeUdp(): Promise<NativeLoad> {
+  native ??= import(NATIVE_PACKAGE).then(
+    (m: { loadNativeUdp(): NativeLoad }) => m.loadNativeUdp(),
+    (err: NodeJS.ErrnoException) => ({ available: false as const, reason: `${NATIVE_PACKAGE} is not installed (${err.code ?? err.message})` }),
+  );
+  return native;
+}
+
 /** Default ceiling for UDP responses (DNS Flag Day 2020). */
 export const DEFAULT_MAX_UDP_PAYLOAD = 1232;
 
@@ -40,7 +88,9 @@ export class UdpServer implements TransportServer {
   private readonly port: number;
   private readonly family: 4 | 6;
   private readonly ceiling: number;
+  private readonly native: boolean | 'auto';
   private socket: dgram.Socket | null = null;
+  private nativeSocket: NativeSocket | null = null;
   private accepting = false;
   private closed = false;
   private bound: BoundAddress | null = null;
@@ -57,9 +107,109 @@ export class UdpServer implements TransportServer {
     this.family = ipVersion as 4 | 6;
     this.port = settings.port;
     this.ceiling = settings.maxUdpPayload;
+    this.native = settings.native;
   }
 
-  listen(): Promise<void> {
+  /** Which path serves: `native` (recvmmsg/sendmmsg batches) or `dgram`; null before listen. */
+  get path(): 'native' | 'dgram' | null {
+    return this.nativeSocket !== null ? 'native' : this.socket !== null ? 'dgram' : null;
+  }
+
+  async listen(): Promise<void> {
+    if (this.native !== false) {
+      const load = await loadNativeUdp();
+      if (load.available) return this.listenNative(load);
+      if (this.native === true) throw new ListenError(`udp ${this.address_}:${this.port}: native UDP requested (udp.native: true) but unavailable: ${load.reason}`);
+      if (!fallbackLogged) {
+        fallbackLogged = true;
+        this.deps.logger.info({ reason: load.reason }, 'udp: batched native path unavailable, using node:dgram');
+      }
+    }
+    return this.listenDgram();
+  }
+
+  /**
+   * The batched path: one socket of our own per process (SO_REUSEPORT when
+   * asked, on every Node version, so cluster workers never share the
+   * primary's socket), one call per batch of up to 64 datagrams, the
+   * synchronous answers sent in one sendmmsg.
+   */
+  private listenNative(load: Extract<NativeLoad, { available: true }>): void {
+    let sock: NativeSocket;
+    try {
+      sock = load.open({
+        address: this.address_,
+        port: this.port,
+        reusePort: this.options.reusePort === true,
+        reuseAddr: this.options.reuseAddr === true,
+        ipv6Only: this.options.ipv6Only === true,
+        recvBufferSize: this.options.recvBufferSize,
+        sendBufferSize: this.options.sendBufferSize,
+        maxResponseSize: this.ceiling,
+        onBatch: (socket, count) => this.onBatch(socket, count),
+      });
+    } catch (err) {
+      throw new ListenError(`udp ${this.address_}:${this.port}: ${(err as Error).message}`, { cause: err });
+    }
+    this.nativeSocket = sock;
+    this.wildcard = this.address_ === '0.0.0.0' || this.address_ === '::';
+    this.bound = { transport: 'udp', address: this.address_, port: sock.localPort(), family: this.family };
+    this.accepting = true;
+    sock.start();
+  }
+
+  private wildcard = false;
+
+  private onBatch(sock: NativeSocket, count: number): number {
+    const m = this.deps.metrics;
+    if (!this.accepting) {
+      m.dropped.stopping += count;
+      return 0;
+    }
+    const bound = this.bound!;
+    const handler = this.deps.handler;
+    let answers = 0;
+    for (let i = 0; i < count; i++) {
+      if (!sock.valid(i)) {
+        m.dropped.malformed++;
+        continue;
+      }
+      const msg = sock.request(i);
+      const client: ClientInfo = {
+        address: sock.address(i),
+        port: sock.port(i),
+        family: sock.family(i),
+        transport: 'udp',
+        localAddress: this.wildcard ? (sock.localAddress(i) ?? bound.address) : bound.address,
+        localPort: bound.port,
+      };
+      let r: Buffer | null | Promise<Buffer | null>;
+      try {
+        r = handler.process(msg, client);
+      } catch (err) {
+        this.deps.logger.error({ err }, 'query handler threw; packet dropped');
+        continue;
+      }
+      if (r === null) continue;
+      if (r instanceof Promise) {
+        const record = sock.record(i);
+        r.then(
+          (resp) => {
+            if (resp === null || this.closed) return;
+            const out = this.fit(msg, resp);
+            if (out !== null) sock.send(out, record);
+          },
+          (err) => this.deps.logger.error({ err }, 'query handler rejected; packet dropped'),
+        );
+        continue;
+      }
+      const out = this.fit(msg, r);
+      if (out !== null && sock.answer(answers, i, out)) answers++;
+    }
+    return answers;
+  }
+
+  private listenDgram(): Promise<void> {
     const reusePort = this.options.reusePort === true && reusePortSupported;
     const socket = dgram.createSocket({
       type: this.family === 6 ? 'udp6' : 'udp4',
@@ -136,20 +286,28 @@ export class UdpServer implements TransportServer {
     }
   }
 
-  private send(request: Buffer, response: Buffer, port: number, address: string): void {
-    if (this.closed || this.socket === null) return;
+  /** The response as it may leave over UDP to this client (TC=1 when too big), or null: dropped. */
+  private fit(request: Buffer, response: Buffer): Buffer | null {
     if (response.length > 512) {
       const limit = udpResponseLimit(request, this.ceiling);
       if (response.length > limit) {
         try {
-          response = truncateForUdp(response, limit);
+          return truncateForUdp(response, limit);
         } catch (err) {
           this.deps.logger.warn({ err }, 'could not truncate an oversize UDP response; dropped');
           this.deps.metrics.dropped.oversize++;
-          return;
+          return null;
         }
       }
     }
+    return response;
+  }
+
+  private send(request: Buffer, response: Buffer, port: number, address: string): void {
+    if (this.closed || this.socket === null) return;
+    const out = this.fit(request, response);
+    if (out === null) return;
+    response = out;
     // No callback: Node then tries a synchronous send (uv_udp_try_send) and
     // skips the per-packet completion round trip through the event loop.
     // Failures surface as the socket's 'error' event (logged at debug).
@@ -162,6 +320,12 @@ export class UdpServer implements TransportServer {
 
   close(): Promise<void> {
     this.accepting = false;
+    if (this.nativeSocket !== null) {
+      this.closed = true;
+      this.nativeSocket.close();
+      this.nativeSocket = null;
+      return Promise.resolve();
+    }
     if (this.closed || this.socket === null) {
       this.closed = true;
       return Promise.resolve();
