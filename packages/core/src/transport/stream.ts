@@ -101,16 +101,16 @@ export abstract class StreamServer<C extends TrackedConnection = TrackedConnecti
   protected constructor(
     /** The transport clients see in `ClientInfo.transport`. */
     readonly kind: 'tcp' | 'tls' | 'https',
-    private readonly settings: StreamSettings,
+    private readonly streamSettings: StreamSettings,
     /** @internal */ readonly deps: TransportDeps,
     path: string,
   ) {
-    const ipVersion = net.isIP(settings.address);
-    if (ipVersion === 0) throw new ConfigError(`${path}.address`, 'must be an IPv4 or IPv6 address', settings.address);
-    this.address_ = settings.address;
+    const ipVersion = net.isIP(streamSettings.address);
+    if (ipVersion === 0) throw new ConfigError(`${path}.address`, 'must be an IPv4 or IPv6 address', streamSettings.address);
+    this.address_ = streamSettings.address;
     this.family = ipVersion as 4 | 6;
-    this.port = settings.port;
-    this.proxyTrusted = settings.proxyProtocol ? new AddressSet(settings.proxyProtocol.trusted, `${path}.proxyProtocol.trusted`) : null;
+    this.port = streamSettings.port;
+    this.proxyTrusted = streamSettings.proxyProtocol ? new AddressSet(streamSettings.proxyProtocol.trusted, `${path}.proxyProtocol.trusted`) : null;
   }
 
   /** Starts serving a connection that passed the limits. */
@@ -125,7 +125,7 @@ export abstract class StreamServer<C extends TrackedConnection = TrackedConnecti
     await this.prepare();
     const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onConnection(socket));
     this.server = server;
-    const s = this.settings;
+    const s = this.streamSettings;
     return new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {
         this.server = null;
@@ -167,14 +167,14 @@ export abstract class StreamServer<C extends TrackedConnection = TrackedConnecti
       return;
     }
     // PROXY v2: trusted sources must send a header; others must not.
-    if (this.preamble.size >= this.settings.maxConnections) {
+    if (this.preamble.size >= this.streamSettings.maxConnections) {
       this.deps.metrics.dropped.overload++;
       socket.destroy();
       return;
     }
     const trusted = this.proxyTrusted.has(peer.address);
     this.preamble.add(socket);
-    readProxyPreamble(socket, trusted, this.settings.proxyProtocol!.timeoutMs, (r) => {
+    readProxyPreamble(socket, trusted, this.streamSettings.proxyProtocol!.timeoutMs, (r) => {
       this.preamble.delete(socket);
       if (!r.ok) {
         this.stats.proxyRejected++;
@@ -196,12 +196,12 @@ export abstract class StreamServer<C extends TrackedConnection = TrackedConnecti
 
   private admit(socket: net.Socket, client: ClientInfo): void {
     const perClient = this.perClient.get(client.address) ?? 0;
-    if (this.settings.maxConnectionsPerClient > 0 && perClient >= this.settings.maxConnectionsPerClient) {
+    if (this.streamSettings.maxConnectionsPerClient > 0 && perClient >= this.streamSettings.maxConnectionsPerClient) {
       this.deps.metrics.tcpClosed.clientLimit++;
       socket.destroy();
       return;
     }
-    while (this.connections.size >= this.settings.maxConnections) if (!this.evictOne()) break;
+    while (this.connections.size >= this.streamSettings.maxConnections) if (!this.evictOne()) break;
     this.perClient.set(client.address, perClient + 1);
     this.deps.metrics.tcpConnections++;
     const conn = this.open(socket, client);
