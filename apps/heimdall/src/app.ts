@@ -5,7 +5,7 @@
  */
 import type http from 'node:http';
 import { createResolver, type HeimdallPlugin, type Resolver } from '@heimdall/core';
-import type { ListenOptions } from '@heimdall/core/transport';
+import { type ListenOptions, reloadCertificates } from '@heimdall/core/transport';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ActionTable } from './actions.js';
@@ -25,7 +25,7 @@ export interface RunningApp {
   ready(): boolean;
   /** The admin actions the chain contributes (core's `ADMIN_ACTIONS`), mounted by the admin server. */
   readonly actions: ActionTable;
-  /** SIGHUP: runs every contributed admin action named `reload`. */
+  /** SIGHUP: runs every contributed admin action named `reload`, and re-reads the DoT/DoH certificate files. */
   reload(): Promise<void>;
   /** Graceful stop: admin closed, queries drained (bounded), plugins stopped. Idempotent. */
   stop(): Promise<void>;
@@ -42,6 +42,17 @@ export function listenOptions(config: ResolvedConfig, reuse = false): ListenOpti
       if (t === 'udp') out.push({ transport: 'udp', address: host, port, ...config.udp, ...(reuse ? { reuseAddr: true, reusePort: true } : {}) });
       else out.push({ transport: 'tcp', address: host, port, ...config.tcp, ...(reuse ? { reusePort: true } : {}) });
     }
+  });
+  // Encrypted listeners (DoT, DoH): `dot.listen` / `doh.listen` with their sections' settings.
+  const { listen: dot, ...tlsSettings } = config.dot;
+  dot.forEach((l, i) => {
+    const { host, port } = parseHostPort(l, `dot.listen[${i}]`);
+    out.push({ transport: 'tls', address: host, port, ...tlsSettings, ...(reuse ? { reusePort: true } : {}) });
+  });
+  const { listen: doh, ...httpsSettings } = config.doh;
+  doh.forEach((l, i) => {
+    const { host, port } = parseHostPort(l, `doh.listen[${i}]`);
+    out.push({ transport: 'https', address: host, port, ...httpsSettings, ...(reuse ? { reusePort: true } : {}) });
   });
   return out;
 }
@@ -97,7 +108,10 @@ export async function startApp(config: ResolvedConfig, options: StartAppOptions)
     registry,
     ready: () => serving,
     actions,
-    reload: () => actions.reloadAll(logger),
+    reload: async () => {
+      // A failed certificate reload keeps the current pair (and is logged by core).
+      await Promise.all([actions.reloadAll(logger), reloadCertificates().catch(() => undefined)]);
+    },
     stop() {
       stopping ??= (async () => {
         // /ready answers 503 while the resolver drains; the admin server closes last.

@@ -26,6 +26,10 @@ metrics and admin endpoints on http://127.0.0.1:8053.
 
 Options (flags override the config file):
   -l, --listen ADDR:PORT     serve DNS on ADDR:PORT over UDP and TCP (repeatable)
+      --dot ADDR:PORT        serve DNS over TLS (RFC 7858) on ADDR:PORT (repeatable)
+      --doh ADDR:PORT        serve DNS over HTTPS (RFC 8484, /dns-query) on ADDR:PORT (repeatable)
+      --tls-cert FILE        PEM certificate chain for --dot/--doh (reloaded on change and SIGHUP)
+      --tls-key FILE         PEM private key for --dot/--doh
   -u, --upstream URL         upstream resolver (repeatable): 1.1.1.1, udp://…, tcp://…,
                              tls://1.1.1.1:853#cloudflare-dns.com, https://…/dns-query
   -b, --blocklist PATH|URL   turn blocking on with this list (repeatable)
@@ -47,7 +51,8 @@ Options (flags override the config file):
   -h, --help                 this help
   -v, --version              print the version
 
-Signals: SIGTERM/SIGINT drain in-flight queries and exit; SIGHUP reloads block lists.
+Signals: SIGTERM/SIGINT drain in-flight queries and exit; SIGHUP reloads block lists
+and TLS certificates.
 `;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -74,6 +79,10 @@ export function parseCli(argv: string[], env: Readonly<Record<string, string | u
         redis: { type: 'string' },
         'open-resolver': { type: 'boolean' },
         'rate-limit': { type: 'string' },
+        dot: { type: 'string', multiple: true },
+        doh: { type: 'string', multiple: true },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         config: { type: 'string', short: 'c' },
         'log-level': { type: 'string' },
         check: { type: 'boolean' },
@@ -105,6 +114,18 @@ export function parseCli(argv: string[], env: Readonly<Record<string, string | u
     if (url) overrides.redisUrl = url;
   }
   if (v['open-resolver'] === true) overrides.openResolver = true;
+  if (v.dot) overrides.dot = v.dot as string[];
+  if (v.doh) overrides.doh = v.doh as string[];
+  for (const [flag, field] of [
+    ['tls-cert', 'tlsCert'],
+    ['tls-key', 'tlsKey'],
+  ] as const) {
+    if (v[flag] === undefined) continue;
+    const file = v[flag] as string;
+    if (file === '') throw new AppConfigError(`--${flag}`, 'must be a file path');
+    // Relative to the current directory, like --blocklist paths.
+    overrides[field] = resolve(file);
+  }
   if (v['rate-limit'] !== undefined) {
     const n = v['rate-limit'] as string;
     if (!/^\d+(\.\d+)?$/.test(n) || !(Number(n) > 0) || Number(n) > 1_000_000) throw new AppConfigError('--rate-limit', `must be a number of queries per second in (0, 1000000], got ${JSON.stringify(n)}`);

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { ConfigError, parseOptions, type Static, Type } from '@heimdall/core';
 import { resolverSettingsSchema } from '@heimdall/core/pipeline';
-import { tcpSettingsSchema, udpSettingsSchema } from '@heimdall/core/transport';
+import { httpsSettingsSchema, tcpSettingsSchema, tlsSettingsSchema, udpSettingsSchema } from '@heimdall/core/transport';
 import { parse as parseYaml } from 'yaml';
 
 const HOST_PORT = {
@@ -61,6 +61,28 @@ export const appConfigSchema = Type.Object(
     udp: Type.Object(udpSettingsSchema.properties, { additionalProperties: false, default: {}, description: "UDP listener limits (core's listener settings)." }),
     tcp: Type.Object(tcpSettingsSchema.properties, { additionalProperties: false, default: {}, description: "TCP listener limits (core's listener settings, RFC 7766)." }),
     ...resolverSettingsSchema.properties,
+    dot: Type.Object(
+      {
+        listen: Type.Array(Type.String({ minLength: 3, maxLength: 64, ...HOST_PORT }), {
+          maxItems: 64,
+          default: [],
+          description: 'Addresses to serve DNS over TLS on (RFC 7858; `ADDR:PORT`, usually port 853). Needs `cert` and `key` (or `--tls-cert`/`--tls-key`).',
+        }),
+        ...tlsSettingsSchema.properties,
+      },
+      { additionalProperties: false, default: {}, description: "DNS over TLS listeners (core's `tls` listener: TCP's limits plus certificate, handshake and padding). `cert`/`key` paths resolve from the config file's directory." },
+    ),
+    doh: Type.Object(
+      {
+        listen: Type.Array(Type.String({ minLength: 3, maxLength: 64, ...HOST_PORT }), {
+          maxItems: 64,
+          default: [],
+          description: 'Addresses to serve DNS over HTTPS on (RFC 8484; `ADDR:PORT`, usually port 443). Needs `cert` and `key` (or `--tls-cert`/`--tls-key`).',
+        }),
+        ...httpsSettingsSchema.properties,
+      },
+      { additionalProperties: false, default: {}, description: "DNS over HTTPS listeners (core's `https` listener on node:http2, HTTP/1.1 allowed). `cert`/`key` paths resolve from the config file's directory." },
+    ),
     logLevel: Type.Union(
       [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
       { default: 'info', description: 'pino log level.' },
@@ -206,6 +228,13 @@ export interface Overrides {
   openResolver?: boolean;
   /** `--rate-limit N`: the ratelimit plugin with `rate: N` (added after the acl, or enabled). */
   rateLimit?: number;
+  /** `--dot ADDR:PORT` (repeatable): `dot.listen`. */
+  dot?: string[];
+  /** `--doh ADDR:PORT` (repeatable): `doh.listen`. */
+  doh?: string[];
+  /** `--tls-cert FILE` / `--tls-key FILE` (absolute paths): `cert`/`key` of `dot` and `doh`. */
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 const BLOCKING_BEFORE = new Set(['cache', 'dedup', 'upstream']);
@@ -259,6 +288,13 @@ export function resolvePluginPaths(entries: PluginEntry[], baseDir: string): Plu
 export function applyOverrides(config: HeimdallConfig, o: Overrides): HeimdallConfig {
   const out: HeimdallConfig = structuredClone(config);
   if (o.listen) out.listen = o.listen;
+  // Encrypted listeners: --dot/--doh replace the addresses, --tls-cert/--tls-key the pair of both.
+  if (o.dot) out.dot = { ...(out.dot ?? {}), listen: o.dot };
+  if (o.doh) out.doh = { ...(out.doh ?? {}), listen: o.doh };
+  for (const section of ['dot', 'doh'] as const) {
+    if (o.tlsCert !== undefined) out[section] = { ...(out[section] ?? {}), cert: o.tlsCert };
+    if (o.tlsKey !== undefined) out[section] = { ...(out[section] ?? {}), key: o.tlsKey };
+  }
   if (o.workers !== undefined) out.workers = o.workers;
   if (o.logLevel) out.logLevel = o.logLevel;
   if (o.openResolver) out.openResolver = true;
@@ -354,8 +390,21 @@ export function resolveConfig(file: string | undefined, overrides: Overrides = {
   const fromFile = file === undefined ? defaultConfig() : validateConfig(readConfigFile(file));
   const { $schema: _, ...c } = validateConfig(applyOverrides(fromFile as HeimdallConfig, overrides));
   for (let i = 0; i < c.listen.length; i++) parseHostPort(c.listen[i]!, `listen[${i}]`);
+  for (const section of ['dot', 'doh'] as const) {
+    const enc = c[section];
+    for (let i = 0; i < enc.listen.length; i++) parseHostPort(enc.listen[i]!, `${section}.listen[${i}]`);
+    const what = section === 'dot' ? 'TLS' : 'HTTPS';
+    if (enc.listen.length > 0 && enc.cert === undefined) throw new ConfigError(`${section}.cert`, `is required when serving DNS over ${what} (or --tls-cert FILE)`);
+    if (enc.listen.length > 0 && enc.key === undefined) throw new ConfigError(`${section}.key`, `is required when serving DNS over ${what} (or --tls-key FILE)`);
+  }
   if (c.admin.enabled) parseHostPort(c.admin.listen, 'admin.listen');
   const baseDir = file === undefined ? process.cwd() : dirname(resolve(file));
+  // Certificate paths from the file resolve from its directory (flags are already absolute).
+  for (const section of ['dot', 'doh'] as const) {
+    const enc = c[section];
+    if (enc.cert !== undefined) enc.cert = resolve(baseDir, enc.cert);
+    if (enc.key !== undefined) enc.key = resolve(baseDir, enc.key);
+  }
   return { ...c, plugins: resolvePluginPaths(c.plugins, baseDir), baseDir, file: file === undefined ? undefined : resolve(file) };
 }
 
