@@ -35,7 +35,7 @@ describe('formatAddress (the addon hands addresses as bytes)', () => {
     const t = tail ? tail.split(':') : [];
     const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
     const b = Buffer.alloc(16);
-    groups.forEach((g, i) => b.writeUInt16BE(Number.parseInt(g, 16), i * 2));
+    for (const [i, g] of groups.entries()) b.writeUInt16BE(Number.parseInt(g, 16), i * 2);
     return b;
   };
   test.each(['::1', '::', '2001:db8::1', 'fe80::1:2', '2001:db8:0:1:1:1:1:1', '2001:0:0:1::1', '1::', 'ff02::1:ff00:1'])('%s', (a) => {
