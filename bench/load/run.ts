@@ -12,11 +12,15 @@
  * - `app` (issue 7): the reference app (full default chain, blocking on with
  *   a 100k-entry list) vs dnsmasq and unbound as caching forwarders: resident
  *   memory with 100k cached entries, cache hits at full speed, p99 at a fixed
- *   10,000 QPS, cache misses at full speed.
+ *   10,000 QPS, cache misses at full speed;
+ * - `encrypted` (issue 13): cache hits over DNS over TLS and DNS over HTTPS
+ *   (dnsperf `-m dot` / `-m doh`, 16 connections kept for the run, 200
+ *   queries outstanding) from a Heimdall caching forwarder (cache →
+ *   upstream) beside unbound's DoT (1 thread) in the same run.
  *
  * Output: `bench/results/load.json` and `bench/results/load.md`; a full run
  * (no `--only`, default `--out`) also refreshes the table in README.md.
- * Flags: `--seconds N` (per measurement, default 8), `--only pipeline,forward,app`,
+ * Flags: `--seconds N` (per measurement, default 8), `--only pipeline,forward,app,encrypted`,
  * `--out DIR`. Loopback only; every child is killed when the harness exits.
  */
 import { spawnSync } from 'node:child_process';
@@ -26,7 +30,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DnsperfResult, runDnsperf } from './lib/dnsperf.js';
 import { hasBinary, ensureTools } from './lib/packages.js';
-import { type Command, dnsmasqForwarder, dnsmasqUpstream, unboundForwarder } from './lib/peers.js';
+import { type Command, dnsmasqForwarder, dnsmasqUpstream, unboundDot, unboundForwarder } from './lib/peers.js';
 import { cpuMicros, freePort, type Pinned, rssBytes, sleep, startPinned, waitForDns } from './lib/proc.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 
@@ -40,7 +44,8 @@ function flag(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
 const seconds = Number(flag('seconds', '8'));
-const only = new Set(flag('only', 'pipeline,forward,app').split(','));
+const SCENARIOS = 'pipeline,forward,app,encrypted';
+const only = new Set(flag('only', SCENARIOS).split(','));
 const outDir = resolve(flag('out', join(repo, 'bench/results')));
 const HIT_NAMES = 1000;
 const CACHE_FILL = 100_000;
@@ -87,7 +92,13 @@ async function startServer(name: string, cmd: Command, port: number, core: numbe
 }
 
 /** Runs dnsperf against `server` and records a row with its CPU cost per query. */
-async function measure(scenario: string, server: Pinned, port: number, queryFile: string, opts: { qps?: number; maxRuns?: number; seconds?: number; keep?: boolean } = {}): Promise<Row> {
+async function measure(
+  scenario: string,
+  server: Pinned,
+  port: number,
+  queryFile: string,
+  opts: { qps?: number; maxRuns?: number; seconds?: number; keep?: boolean; mode?: 'udp' | 'tcp' | 'dot' | 'doh'; extra?: string[]; clients?: number } = {},
+): Promise<Row> {
   const cpu0 = cpuMicros(server.pid);
   const r: DnsperfResult = await runDnsperf({
     port,
@@ -97,6 +108,9 @@ async function measure(scenario: string, server: Pinned, port: number, queryFile
     qps: opts.qps,
     core: CLIENT_CORE,
     tmpDir: tmp,
+    mode: opts.mode,
+    extra: opts.extra,
+    clients: opts.clients,
   });
   const cpu1 = cpuMicros(server.pid);
   const row: Row = {
@@ -253,6 +267,97 @@ async function scenarioApp(): Promise<void> {
   }
 }
 
+/** Measures DoH with the bounded Node client (clients/doh-load.ts) pinned to the client core. */
+async function measureDoh(scenario: string, server: Pinned, port: number, queryFile: string, secs: number, keep: boolean): Promise<void> {
+  const cpu0 = cpuMicros(server.pid);
+  const args = ['--import', 'tsx', join(here, 'clients/doh-load.ts'), `https://127.0.0.1:${port}/dns-query`, queryFile, String(secs), '4', '32'];
+  const argv = spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status === 0 ? ['taskset', '-c', String(CLIENT_CORE), process.execPath, ...args] : [process.execPath, ...args];
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: (secs + 30) * 1000 });
+  const cpu1 = cpuMicros(server.pid);
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  let res: { sent: number; completed: number; lost: number; qps: number; avgUs: number; p50Us: number | null; p99Us: number | null; p999Us: number | null; rcodes: Record<string, number> };
+  try {
+    res = JSON.parse(line);
+  } catch {
+    throw new Error(`doh-load failed (${r.status}): ${r.stderr.slice(0, 2000)}`);
+  }
+  if (!keep) return;
+  const row: Row = {
+    scenario,
+    server: server.name,
+    qps: Math.round(res.qps),
+    avgUs: Math.round(res.avgUs),
+    p50Us: res.p50Us,
+    p99Us: res.p99Us,
+    p999Us: res.p999Us,
+    sent: res.sent,
+    completed: res.completed,
+    lost: res.lost,
+    rcodes: res.rcodes,
+    cpuUsPerQuery: res.completed > 0 ? Number(((cpu1 - cpu0) / res.completed).toFixed(2)) : Number.NaN,
+    rssMB: Number((rssBytes(server.pid) / 2 ** 20).toFixed(1)),
+  };
+  rows.push(row);
+  console.log(`  ${scenario.padEnd(22)} ${server.name.padEnd(16)} ${String(row.qps).padStart(7)} qps  avg ${row.avgUs} µs  p99 ${row.p99Us} µs  lost ${row.lost}  cpu ${row.cpuUsPerQuery} µs/q  rss ${row.rssMB} MB`);
+}
+
+/** A self-signed EC pair for the encrypted listeners (openssl). */
+function benchCertificate(): { cert: string; key: string } {
+  const cert = join(tmp, 'bench.crt');
+  const key = join(tmp, 'bench.key');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error('openssl could not make the bench certificate');
+  return { cert, key };
+}
+
+async function scenarioEncrypted(): Promise<void> {
+  console.log('encrypted: cache hits over DoT and DoH, reused connections (issue 13)');
+  const upstream = await startUpstream();
+  const hit = await nameFile(join(tmp, 'hit-enc.txt'), 'hit', HIT_NAMES);
+  const { cert, key } = benchCertificate();
+  const dot = { mode: 'dot' as const, clients: 16 };
+  notes.push(
+    'encrypted: DoT with dnsperf -m dot, 16 connections kept for the run, 200 outstanding; DoH with clients/doh-load.ts (Node http2, pinned with the client core: 4 sessions × 32 streams of POST; dnsperf 2.10 cannot keep queries in flight on a DoH session), so the DoH row may be client-bound — compare its server CPU µs/query; TLS 1.3, P-256 ECDSA; heimdall: cache → upstream (node --conditions=source), tls/https listeners with default settings (padding on); unbound: 1 thread, tls-port',
+  );
+  try {
+    // Heimdall: UDP (probe, warm-up), DoT and DoH in one process.
+    const [port, dotPort, dohPort] = [await freePort(), await freePort(), await freePort()];
+    const heimdall = await startServer(
+      'heimdall',
+      {
+        command: process.execPath,
+        args: ['--conditions=source', '--import', 'tsx', join(here, 'servers/encrypted.ts'), String(port), String(dotPort), String(dohPort), String(upstream.port), cert, key],
+        env: { TSX_TSCONFIG_PATH: join(repo, 'tsconfig.base.json') },
+      },
+      port,
+    );
+    try {
+      await measure('warm', heimdall, port, hit, { maxRuns: 2, seconds: 30, keep: false });
+      await measure('dot-cache-hit', heimdall, dotPort, hit, { ...dot, seconds: 1, keep: false });
+      await measure('dot-cache-hit', heimdall, dotPort, hit, dot);
+      await measureDoh('doh-cache-hit', heimdall, dohPort, hit, 1, false);
+      await measureDoh('doh-cache-hit', heimdall, dohPort, hit, seconds, true);
+      await measure('udp-cache-hit', heimdall, port, hit);
+    } finally {
+      await heimdall.stop();
+    }
+    if (hasBinary('unbound')) {
+      const [uport, udot] = [await freePort(), await freePort()];
+      const unbound = await startServer('unbound', unboundDot(tmp, uport, udot, upstream.port, cert, key), uport);
+      try {
+        await measure('warm', unbound, uport, hit, { maxRuns: 2, seconds: 30, keep: false });
+        await measure('dot-cache-hit', unbound, udot, hit, { ...dot, seconds: 1, keep: false });
+        await measure('dot-cache-hit', unbound, udot, hit, dot);
+        await measure('udp-cache-hit', unbound, uport, hit);
+      } finally {
+        await unbound.stop();
+      }
+    }
+  } finally {
+    await upstream.server.stop();
+  }
+}
+
 function versionOf(cmd: string, args: string[], re: RegExp): string | null {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   const m = re.exec(`${r.stdout}${r.stderr}`);
@@ -284,6 +389,7 @@ async function main(): Promise<void> {
   if (only.has('pipeline')) await scenarioPipeline();
   if (only.has('forward')) await scenarioForward();
   if (only.has('app')) await scenarioApp();
+  if (only.has('encrypted')) await scenarioEncrypted();
 
   const machine = {
     cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -310,6 +416,9 @@ async function main(): Promise<void> {
     'forward by CPU µs/query: dnsmasq-nocache / heimdall-forward': cpuRatio('forward', 'heimdall-forward', 'dnsmasq-nocache'),
     'cache-hit by CPU µs/query: dnsmasq / heimdall': cpuRatio('cache-hit', 'heimdall', 'dnsmasq'),
     'cache-hit by CPU µs/query: unbound / heimdall': cpuRatio('cache-hit', 'heimdall', 'unbound'),
+    'dot-cache-hit: heimdall / unbound (target ≥ 0.8)': ratio('dot-cache-hit', 'heimdall', 'unbound'),
+    'dot-cache-hit by CPU µs/query: unbound / heimdall': cpuRatio('dot-cache-hit', 'heimdall', 'unbound'),
+    'doh-cache-hit: heimdall doh / unbound dot': ratio('doh-cache-hit', 'heimdall', 'unbound', 'dot-cache-hit'),
   };
   const date = new Date().toISOString();
   const result = { date, machine, versions, secondsPerRun: seconds, serverCore: SERVER_CORE, clientCore: CLIENT_CORE, rows, ratios, notes, elapsedSeconds: Math.round((Date.now() - started) / 1000) };
@@ -317,7 +426,7 @@ async function main(): Promise<void> {
   writeFileSync(join(outDir, 'load.json'), `${JSON.stringify(result, null, 2)}\n`);
 
   let md = `Load test, ${date.slice(0, 10)}: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB, Linux ${machine.kernel}, Node ${machine.node}, dnsperf ${versions.dnsperf}, dnsmasq ${versions.dnsmasq ?? '–'}, unbound ${versions.unbound ?? '–'}. `;
-  md += `Each server pinned to CPU ${SERVER_CORE}, dnsperf (and the local upstream) to CPU ${CLIENT_CORE}; ${seconds} s per run; UDP over loopback.\n\n`;
+  md += `Each server pinned to CPU ${SERVER_CORE}, dnsperf (and the local upstream) to CPU ${CLIENT_CORE}; ${seconds} s per run; UDP over loopback (the dot-/doh- rows: DNS over TLS / HTTPS, connections kept for the run).\n\n`;
   md += '| scenario | server | QPS | avg µs | p50 µs | p99 µs | lost | server CPU µs/query | RSS MB |\n';
   md += '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n';
   for (const r of rows) {
@@ -331,7 +440,7 @@ async function main(): Promise<void> {
   console.log(`\n${md}\nwritten ${join(outDir, 'load.json')} and load.md`);
   // A full run with the default output also refreshes the table in the root README (between its markers).
   const readme = join(repo, 'README.md');
-  if (only.size === 3 && outDir === resolve(join(repo, 'bench/results')) && existsSync(readme)) {
+  if (only.size === SCENARIOS.split(',').length && outDir === resolve(join(repo, 'bench/results')) && existsSync(readme)) {
     const text = readFileSync(readme, 'utf8');
     const start = '<!-- load-table:start -->';
     const end = '<!-- load-table:end -->';

@@ -34,6 +34,10 @@ export interface DnsperfOptions {
   core?: number | null;
   /** Directory for the verbose output file. */
   tmpDir: string;
+  /** Transport (`-m`): udp (default), tcp, dot or doh; each client keeps its connection for the run. */
+  mode?: 'udp' | 'tcp' | 'dot' | 'doh';
+  /** More dnsperf arguments (e.g. `-O doh-uri=…`). */
+  extra?: string[];
 }
 
 /** Parsed dnsperf report. Latencies in microseconds. */
@@ -121,6 +125,8 @@ export async function runDnsperf(opts: DnsperfOptions): Promise<DnsperfResult> {
   if (opts.seconds !== undefined) args.push('-l', String(opts.seconds));
   if (opts.maxRuns !== undefined) args.push('-n', String(opts.maxRuns));
   if (opts.qps !== undefined) args.push('-Q', String(opts.qps));
+  if (opts.mode !== undefined && opts.mode !== 'udp') args.push('-m', opts.mode);
+  if (opts.extra) args.push(...opts.extra);
   const core = opts.core === undefined ? 1 : opts.core;
   const argv = core !== null && hasTaskset ? ['taskset', '-c', String(core), 'dnsperf', ...args] : ['dnsperf', ...args];
   const verboseFile = join(opts.tmpDir, `dnsperf-${process.pid}-${Date.now()}.out`);

@@ -102,3 +102,52 @@ forward-zone:
   );
   return { command: binaryPath('unbound'), args: ['-d', '-c', conf] };
 }
+
+/**
+ * unbound as a caching forwarder serving UDP on `port` and DNS over TLS on
+ * `dotPort` (`tls-port`, `tls-service-key`/`-pem`, `interface: …@port`),
+ * one thread, same caches as {@link unboundForwarder}.
+ */
+export function unboundDot(dir: string, port: number, dotPort: number, upstreamPort: number, cert: string, key: string): Command {
+  const conf = join(dir, `unbound-dot-${port}.conf`);
+  writeFileSync(
+    conf,
+    `server:
+  interface: 127.0.0.1@${port}
+  interface: 127.0.0.1@${dotPort}
+  tls-port: ${dotPort}
+  tls-service-key: "${key}"
+  tls-service-pem: "${cert}"
+  incoming-num-tcp: 1000
+  tcp-idle-timeout: 30000
+  do-ip6: no
+  do-tcp: yes
+  num-threads: 1
+  so-reuseport: no
+  access-control: 127.0.0.0/8 allow
+  chroot: ""
+  username: ""
+  directory: "${dir}"
+  pidfile: ""
+  use-syslog: no
+  logfile: ""
+  verbosity: 0
+  module-config: "iterator"
+  do-not-query-localhost: no
+  msg-cache-size: 128m
+  rrset-cache-size: 256m
+  num-queries-per-thread: 4096
+  outgoing-range: 8192
+  qname-minimisation: no
+  minimal-responses: yes
+  harden-referral-path: no
+  prefetch: no
+remote-control:
+  control-enable: no
+forward-zone:
+  name: "."
+  forward-addr: 127.0.0.1@${upstreamPort}
+`,
+  );
+  return { command: binaryPath('unbound'), args: ['-d', '-c', conf] };
+}
