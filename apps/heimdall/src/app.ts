@@ -5,7 +5,7 @@
  */
 import type http from 'node:http';
 import { createResolver, type HeimdallPlugin, type Resolver } from '@heimdall/core';
-import { type ListenOptions, reloadCertificates } from '@heimdall/core/transport';
+import type { ListenOptions } from '@heimdall/core/transport';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ActionTable } from './actions.js';
@@ -110,7 +110,7 @@ export async function startApp(config: ResolvedConfig, options: StartAppOptions)
     actions,
     reload: async () => {
       // A failed certificate reload keeps the current pair (and is logged by core).
-      await Promise.all([actions.reloadAll(logger), reloadCertificates().catch(() => undefined)]);
+      await Promise.all([actions.reloadAll(logger), resolver.reloadCertificates().catch(() => undefined)]);
     },
     stop() {
       stopping ??= (async () => {

@@ -84,6 +84,13 @@ export interface Resolver extends QueryHandler {
   scope(name: string): Container;
   /** The middleware a plugin contributed (built once, at construction), or undefined when it has none. */
   middleware(name: string): Middleware | undefined;
+  /**
+   * Re-reads the certificate files of this resolver's DoT/DoH listeners (the
+   * app does it on SIGHUP; they also reload when the files change). Open
+   * connections keep theirs. Resolves to the number reloaded; rejects with
+   * the first failure (a failed listener keeps its pair).
+   */
+  reloadCertificates(): Promise<number>;
 }
 
 const QTYPE_IXFR = 251;
@@ -365,6 +372,14 @@ class HeimdallResolver implements Resolver {
 
   middleware(name: string): Middleware | undefined {
     return this.built.get(name);
+  }
+
+  async reloadCertificates(): Promise<number> {
+    const encrypted = this.listening.filter((t) => t.reloadCertificates !== undefined);
+    const results = await Promise.allSettled(encrypted.map((t) => t.reloadCertificates!()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return results.length;
   }
 
   addresses(): BoundAddress[] {

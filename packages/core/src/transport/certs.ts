@@ -13,22 +13,6 @@ import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
 
-/** Every started encrypted listener of this process (see {@link reloadCertificates}). */
-const live = new Set<CertificateFiles>();
-
-/**
- * Re-reads the certificate files of every started DoT/DoH listener of this
- * process (what the app does on SIGHUP). Resolves to the number reloaded;
- * rejects with the first failure (the failed ones keep their pair; each
- * failure is logged).
- */
-export async function reloadCertificates(): Promise<number> {
-  const results = await Promise.allSettled([...live].map((c) => c.reload()));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed !== undefined) throw failed.reason;
-  return results.length;
-}
-
 /** A checked certificate chain and private key (PEM). */
 export interface CertificatePair {
   readonly cert: Buffer;
@@ -118,7 +102,6 @@ export class CertificateFiles {
 
   /** Watches both files' directories; a change reloads after `debounceMs` of quiet. */
   watch(): void {
-    live.add(this);
     if (this.watchers.length > 0) return;
     const names = new Map<string, Set<string>>();
     for (const f of [this.certFile, this.keyFile]) {
@@ -149,7 +132,6 @@ export class CertificateFiles {
   }
 
   close(): void {
-    live.delete(this);
     for (const w of this.watchers) w.close();
     this.watchers = [];
     if (this.debounce !== null) clearTimeout(this.debounce);

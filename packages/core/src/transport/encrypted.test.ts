@@ -18,7 +18,6 @@ import { createResolver, type Resolver } from '../resolver.js';
 import { silentLogger } from '../util/logger.js';
 import { cacheAge } from './https.js';
 import { buildProxyV2, parseProxyV2 } from './proxy.js';
-import { reloadCertificates } from './certs.js';
 import { addResponseOptions, lastOptRdlength, queryOptions } from './edns-options.js';
 import type { ListenOptions } from './types.js';
 
@@ -290,7 +289,7 @@ describe('DNS over TLS', () => {
     expect(doh).toBe('second.test');
     // A broken file: the reload fails and the current pair stays.
     writeFileSync(live.key, 'broken');
-    await expect(reloadCertificates()).rejects.toThrow(/live\.key is not a PEM private key/);
+    await expect(resolver!.reloadCertificates()).rejects.toThrow(/live\.key is not a PEM private key/);
     expect(await subject()).toBe('second.test');
     persistent.destroy();
   });
