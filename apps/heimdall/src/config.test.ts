@@ -28,7 +28,7 @@ describe('config', () => {
     // core's resolver settings, at the top level with their defaults
     expect([c.queryTimeoutMs, c.drainTimeoutMs, c.ednsPayloadSize, c.recursionAvailable, c.onUnanswered]).toEqual([5000, 5000, 1232, true, 'servfail']);
     expect(c.tcp).toMatchObject({ idleTimeoutMs: 10_000, frameTimeoutMs: 2000, maxConnections: 1000, maxConnectionsPerClient: 100, maxMessageSize: 65_535, maxInFlightPerConnection: 100 });
-    expect(c.udp).toEqual({ maxUdpPayload: 1232 });
+    expect(c.udp).toEqual({ maxUdpPayload: 1232, native: 'auto' });
     expect(c.workers).toBe(1);
     expect(c.logLevel).toBe('info');
   });
