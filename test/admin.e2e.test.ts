@@ -60,7 +60,16 @@ describe('admin API: actions contributed by the chain', () => {
   it("mounts a third-party plugin's actions and lists them at GET /actions", async () => {
     const list = (await request(base, '/actions')).json().endpoints as Array<{ method: string; path: string; description: string }>;
     expect(list).toContainEqual(expect.objectContaining({ method: 'POST', path: '/counter/bump', description: 'adds to the counter' }));
-    expect(list.map((e) => e.path)).toEqual(['/health', '/ready', '/metrics', '/actions', '/counter/bump', '/counter/stats', '/counter/whoami', '/counter/reload']);
+    expect(list.map((e) => e.path)).toEqual([
+      '/health',
+      '/ready',
+      '/metrics',
+      '/actions',
+      '/counter/bump',
+      '/counter/stats',
+      '/counter/whoami',
+      '/counter/reload',
+    ]);
     const before = await hits();
     const bump = await request(base, '/counter/bump?by=5', { method: 'POST', headers: { 'content-type': 'application/json' } });
     expect(bump.status).toBe(200);
@@ -86,7 +95,11 @@ describe('admin API: actions contributed by the chain', () => {
 describe('admin API: other web pages cannot use it', () => {
   it('refuses a cross-site text/plain POST with a foreign Origin (the action does not run)', async () => {
     const before = await hits();
-    const r = await request(base, '/counter/bump?by=9', { method: 'POST', headers: { 'content-type': 'text/plain', origin: 'http://evil.example' }, body: 'x' });
+    const r = await request(base, '/counter/bump?by=9', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', origin: 'http://evil.example' },
+      body: 'x',
+    });
     expect(r.status).toBe(403);
     // A simple POST without Origin (an older browser, a form) lacks the JSON type / custom header.
     const simple = await request(base, '/counter/bump?by=9', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
@@ -97,7 +110,10 @@ describe('admin API: other web pages cannot use it', () => {
   it('refuses a foreign Host (DNS rebinding): no change, no read', async () => {
     const before = await hits();
     const port = new URL(base).port;
-    const post = await request(base, '/counter/bump', { method: 'POST', headers: { host: `rebound.evil.example:${port}`, 'content-type': 'application/json' } });
+    const post = await request(base, '/counter/bump', {
+      method: 'POST',
+      headers: { host: `rebound.evil.example:${port}`, 'content-type': 'application/json' },
+    });
     expect(post.status).toBe(403);
     expect(await hits()).toBe(before);
     for (const path of ['/metrics', '/counter/stats', '/actions']) {
@@ -108,8 +124,11 @@ describe('admin API: other web pages cannot use it', () => {
 
   it('refuses to start with a non-loopback admin address and no token, naming the setting', async () => {
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
-      execFile(process.execPath, [CLI, '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0', '--upstream', '127.0.0.1:9', '--log-level', 'silent'], { timeout: 15_000 }, (err, _out, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      execFile(
+        process.execPath,
+        [CLI, '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0', '--upstream', '127.0.0.1:9', '--log-level', 'silent'],
+        { timeout: 15_000 },
+        (err, _out, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
       ),
     );
     expect(r.code).toBe(2);
@@ -122,8 +141,11 @@ describe('admin API: other web pages cannot use it', () => {
     const port = (srv.address() as net.AddressInfo).port;
     try {
       const r = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
-        execFile(process.execPath, [CLI, '--listen', '127.0.0.1:0', '--admin', `127.0.0.1:${port}`, '--upstream', '127.0.0.1:9', '--log-level', 'silent'], { timeout: 15_000 }, (err, _out, stderr) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+        execFile(
+          process.execPath,
+          [CLI, '--listen', '127.0.0.1:0', '--admin', `127.0.0.1:${port}`, '--upstream', '127.0.0.1:9', '--log-level', 'silent'],
+          { timeout: 15_000 },
+          (err, _out, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
         ),
       );
       expect(r.code).toBe(1);

@@ -24,7 +24,11 @@ beforeAll(async () => {
   up.on('www.example.com', 'AAAA', [record('www.example.com', 'AAAA', '2001:db8::1', 300)]);
   up.on('example.com', 'MX', [record('example.com', 'MX', { preference: 10, exchange: 'mail.example.com' }, 300)]);
   up.on('example.com', 'TXT', [record('example.com', 'TXT', ['v=spf1 -all'], 300)]);
-  up.on('big.example.com', 'TXT', bigTxt.map((t) => record('big.example.com', 'TXT', [t], 300)));
+  up.on(
+    'big.example.com',
+    'TXT',
+    bigTxt.map((t) => record('big.example.com', 'TXT', [t], 300)),
+  );
   up.on('ttl.example.com', 'A', [record('ttl.example.com', 'A', '192.0.2.7', 100)]);
   up.on('flush.example.com', 'A', [record('flush.example.com', 'A', '192.0.2.8', 300)]);
   up.on('mixed.example.com', 'A', [record('mixed.example.com', 'A', '192.0.2.9', 300)]);

@@ -41,7 +41,11 @@ describe('blocking + persistence in one process tree: two resolvers on one direc
   };
   async function worker(): Promise<TestResolver> {
     const r = testResolver(
-      [persistence({ dir: stateDir, statePollMs: 50 }), blocking({ build: 'inline', cacheDir: join(dir, 'lists'), groups: { ads: { block: [{ inline: 'ads.example\n' }] } } }), stub],
+      [
+        persistence({ dir: stateDir, statePollMs: 50 }),
+        blocking({ build: 'inline', cacheDir: join(dir, 'lists'), groups: { ads: { block: [{ inline: 'ads.example\n' }] } } }),
+        stub,
+      ],
       { clock: systemClock },
     );
     resolvers.push(r);

@@ -40,7 +40,9 @@ describe('heimdall CLI', () => {
     // the plugins' check() preflight: a list file that does not exist is a problem --check reports
     const missing = await runCli(['--check', '--blocklist', join(dir, 'no-such-list.txt'), '--admin', 'off']);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain(`heimdall: config error: plugins[3].options.groups.default.block[0]: list file '${join(dir, 'no-such-list.txt')}' does not exist`);
+    expect(missing.stderr).toContain(
+      `heimdall: config error: plugins[3].options.groups.default.block[0]: list file '${join(dir, 'no-such-list.txt')}' does not exist`,
+    );
   });
 
   it.each([
@@ -50,7 +52,11 @@ describe('heimdall CLI', () => {
     ['bad workers', '{"workers": 0}', 'workers: must be an integer in 1..256'],
     ['bad log level', '{"logLevel": "loud"}', 'logLevel: must be "fatal" or "error"'],
     ['plugin without use', '{"plugins": [{"options": {}}]}', 'plugins[0].use: is required'],
-    ['schema-checked plugin option', '{"plugins": [{"use": "special-use", "options": {"ttl": "long"}}]}', 'plugins[0].options.ttl: must be an integer in 0..2147483647'],
+    [
+      'schema-checked plugin option',
+      '{"plugins": [{"use": "special-use", "options": {"ttl": "long"}}]}',
+      'plugins[0].options.ttl: must be an integer in 0..2147483647',
+    ],
     ['unknown plugin option', '{"plugins": [{"use": "metrics", "options": {"bucket": [1]}}]}', 'plugins[0].options.bucket: unknown option (known: buckets)'],
     ['duplicate instance name', '{"plugins": [{"use": "metrics"}, {"use": "metrics"}]}', "plugins[1]: instance name 'metrics' is already used by plugins[0]"],
     ['option rejected by the plugin', '{"plugins": [{"use": "special-use", "options": {"zones": ["bad..zone"]}}]}', 'plugins[0].options.zones[0]'],
@@ -68,7 +74,10 @@ describe('heimdall CLI', () => {
     const pkg = join(home, 'node_modules', '@acme', 'heimdall-hello');
     mkdirSync(pkg, { recursive: true });
     // @heimdall/core is a peer dependency that is not installed here: the app's own copy serves (shareHostPackages).
-    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: '@acme/heimdall-hello', type: 'module', exports: './index.js', peerDependencies: { '@heimdall/core': '*' } }));
+    writeFileSync(
+      join(pkg, 'package.json'),
+      JSON.stringify({ name: '@acme/heimdall-hello', type: 'module', exports: './index.js', peerDependencies: { '@heimdall/core': '*' } }),
+    );
     writeFileSync(
       join(pkg, 'index.js'),
       `import { definePlugin, options, Type } from '@heimdall/core';
@@ -80,16 +89,24 @@ export default definePlugin({
 `,
     );
     const good = join(home, 'good.yaml');
-    writeFileSync(good, "plugins:\n  - use: '@acme/heimdall-hello'\n    name: hello-1\n  - use: '@acme/heimdall-hello'\n    name: hello-2\n    options: { ttl: 5 }\n");
+    writeFileSync(
+      good,
+      "plugins:\n  - use: '@acme/heimdall-hello'\n    name: hello-1\n  - use: '@acme/heimdall-hello'\n    name: hello-2\n    options: { ttl: 5 }\n",
+    );
     const ok = await runCli(['--config', good, '--check']);
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout).plugins.map((p: { name: string }) => p.name)).toEqual(['hello-1', 'hello-2']);
     const bad = join(home, 'bad.yaml');
-    writeFileSync(bad, "plugins:\n  - use: '@acme/heimdall-hello'\n    options: { ttl: 7200 }\n  - use: '@acme/heimdall-hello'\n    name: hello-2\n    options: { greeting: yo }\n");
+    writeFileSync(
+      bad,
+      "plugins:\n  - use: '@acme/heimdall-hello'\n    options: { ttl: 7200 }\n  - use: '@acme/heimdall-hello'\n    name: hello-2\n    options: { greeting: yo }\n",
+    );
     const r = await runCli(['--config', bad, '--check']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('heimdall: config error: plugins[0].options.ttl: must be an integer in 0..3600\nheimdall: config error: plugins[1].options.greeting: not a greeting\n');
+    expect(r.stderr).toBe(
+      'heimdall: config error: plugins[0].options.ttl: must be an integer in 0..3600\nheimdall: config error: plugins[1].options.greeting: not a greeting\n',
+    );
   });
 
   it('reads YAML and reports its errors with the field path', async () => {
@@ -117,7 +134,15 @@ export default definePlugin({
     const r = await runCli(['--config', join(exampleDir, 'heimdall.yaml'), '--check']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).plugins.map((p: { use: string }) => p.use)).toEqual(['metrics', 'query-log', 'special-use', 'blocking', 'cache', 'dedup', 'upstream']);
+    expect(JSON.parse(r.stdout).plugins.map((p: { use: string }) => p.use)).toEqual([
+      'metrics',
+      'query-log',
+      'special-use',
+      'blocking',
+      'cache',
+      'dedup',
+      'upstream',
+    ]);
   });
 
   it('runs the code example of the root README', async () => {
@@ -126,16 +151,22 @@ export default definePlugin({
     const cwd = mkdtempSync(join(dir, 'readme-'));
     writeFileSync(join(cwd, 'ads.txt'), 'ads.example\n');
     code = code.replaceAll('port: 5353', 'port: 0').replaceAll("'./ads.txt'", JSON.stringify(join(cwd, 'ads.txt')));
-    code = code.replace('await resolver.start();', 'await resolver.start();\nconst probe = await resolver.handle(Buffer.from("12340100000100000000000003616473076578616d706c650000010001", "hex"));\nconsole.log(probe![3]! & 15);');
-    code += "console.log(JSON.stringify(resolver.addresses()));\nawait resolver.stop();\n";
+    code = code.replace(
+      'await resolver.start();',
+      'await resolver.start();\nconst probe = await resolver.handle(Buffer.from("12340100000100000000000003616473076578616d706c650000010001", "hex"));\nconsole.log(probe![3]! & 15);',
+    );
+    code += 'console.log(JSON.stringify(resolver.addresses()));\nawait resolver.stop();\n';
     // Inside the repo so that the @heimdall/* imports resolve.
     const file = join(REPO, 'test', `.readme-example-${process.pid}.ts`);
     writeFileSync(file, code);
     try {
       const { execFile } = await import('node:child_process');
       const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
-        execFile(process.execPath, ['--import', 'tsx', file], { cwd: REPO, timeout: 20_000, env: { ...process.env, HEIMDALL_LOG_LEVEL: 'silent' } }, (err, stdout, stderr) =>
-          res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', file],
+          { cwd: REPO, timeout: 20_000, env: { ...process.env, HEIMDALL_LOG_LEVEL: 'silent' } },
+          (err, stdout, stderr) => res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
         );
       });
       expect(out.stderr).toBe('');

@@ -33,7 +33,16 @@ const dir = mkdtempSync(join(os.tmpdir(), 'heimdall-dash-'));
 const list = join(dir, 'ads.txt');
 
 /** Browser flags for this machine: headless, no sandbox as root, nothing that calls out to the network. */
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
 
 describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
   beforeAll(async () => {
@@ -45,7 +54,13 @@ describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () 
         listen: [`127.0.0.1:${port}`],
         admin: { listen: '127.0.0.1:0', token: TOKEN },
         logLevel: 'info',
-        plugins: [{ use: 'metrics' }, { use: 'stats' }, { use: 'special-use' }, { use: 'cache' }, { use: 'upstream', options: { servers: [`127.0.0.1:${up.port}`] } }],
+        plugins: [
+          { use: 'metrics' },
+          { use: 'stats' },
+          { use: 'special-use' },
+          { use: 'cache' },
+          { use: 'upstream', options: { servers: [`127.0.0.1:${up.port}`] } },
+        ],
       },
       ['--blocklist', list],
     );
@@ -81,10 +96,12 @@ describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () 
     expect(js.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     // A foreign Host header is refused for the page too (DNS rebinding).
     const foreign = await new Promise<number>((resolve, reject) =>
-      http.get(`${app.adminUrl}/`, { headers: { host: 'evil.example' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      }).once('error', reject),
+      http
+        .get(`${app.adminUrl}/`, { headers: { host: 'evil.example' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+        .once('error', reject),
     );
     expect(foreign).toBe(403);
   });
@@ -125,10 +142,22 @@ describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () 
     await expect.poll(() => page.getByTestId('blocked-share').textContent(), POLL).not.toBe('0.0 %');
 
     // Some background traffic so the charts have a shape (real UDP queries, bounded).
-    const names = ['example.com', 'www.example.org', 'ads.example.com', 'cdn.example.net', 'mail.example.com', 'api.example.io', 'tracker.example.net', 'nothing.invalid'];
+    const names = [
+      'example.com',
+      'www.example.org',
+      'ads.example.com',
+      'cdn.example.net',
+      'mail.example.com',
+      'api.example.io',
+      'tracker.example.net',
+      'nothing.invalid',
+    ];
     for (let i = 0; i < 240; i++) {
       const name = names[(i * 7) % names.length]!;
-      await udpQuery(app.port, encode({ id: i, rd: true, questions: [{ name: i % 11 === 0 ? `host${i}.example.com` : name, type: i % 5 === 0 ? RecordType.AAAA : RecordType.A }] }));
+      await udpQuery(
+        app.port,
+        encode({ id: i, rd: true, questions: [{ name: i % 11 === 0 ? `host${i}.example.com` : name, type: i % 5 === 0 ? RecordType.AAAA : RecordType.A }] }),
+      );
     }
     await expect.poll(async () => Number((await total.textContent())!.replace(/,/g, '')), POLL).toBeGreaterThanOrEqual(before + 245);
     await page.screenshot({ path: join(REPO, 'docs/dashboard-overview.png'), fullPage: true });
@@ -140,7 +169,9 @@ describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () 
     await page.getByLabel('Name contains').fill('tracker');
     await page.getByLabel('Blocked').selectOption('true');
     await page.getByRole('button', { name: 'Filter' }).click();
-    await expect.poll(async () => (await rows.allTextContents()).every((r) => r.includes('tracker.example.net') && r.includes('blocked by list')), POLL).toBe(true);
+    await expect
+      .poll(async () => (await rows.allTextContents()).every((r) => r.includes('tracker.example.net') && r.includes('blocked by list')), POLL)
+      .toBe(true);
     await page.getByRole('button', { name: 'Clear' }).click();
     await page.getByLabel('Forwarded').selectOption('true');
     await page.getByRole('button', { name: 'Filter' }).click();
@@ -157,7 +188,10 @@ describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () 
     await page.getByRole('button', { name: 'Disable blocking' }).click();
     await expect.poll(() => page.getByRole('status').first().textContent(), POLL).toMatch(/^Blocking disabled until /);
     await expect.poll(() => page.getByTestId('blocking-state').textContent(), POLL).toMatch(/disabled until/);
-    const status = (await admin(app.adminUrl!, '/blocking/status', { headers: { authorization: `Bearer ${TOKEN}` } })).json() as { enabled: boolean; disabledUntil: number };
+    const status = (await admin(app.adminUrl!, '/blocking/status', { headers: { authorization: `Bearer ${TOKEN}` } })).json() as {
+      enabled: boolean;
+      disabledUntil: number;
+    };
     expect(status.enabled).toBe(false);
     expect(status.disabledUntil - Date.now()).toBeGreaterThan(50_000);
     expect(status.disabledUntil - Date.now()).toBeLessThanOrEqual(60_000);
@@ -209,7 +243,10 @@ describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () 
     await page.getByTestId('queries-total').waitFor();
     await page.screenshot({ path: join(REPO, 'docs/dashboard-phone.png'), fullPage: false });
     // Every form control has a label (getByLabel finds them).
-    const unlabeled = await page.evaluate(() => [...(globalThis as any).document.querySelectorAll('input, select')].filter((e) => (e as { labels?: { length: number } }).labels?.length === 0).length);
+    const unlabeled = await page.evaluate(
+      () =>
+        [...(globalThis as any).document.querySelectorAll('input, select')].filter((e) => (e as { labels?: { length: number } }).labels?.length === 0).length,
+    );
     expect(unlabeled).toBe(0);
     expect(errors).toEqual([]);
   });

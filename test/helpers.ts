@@ -178,7 +178,15 @@ function section(raw: string, title: RegExp): string {
 export function parseDig(raw: string): DigResult {
   const status = /status: ([A-Z]+)/.exec(raw)?.[1] ?? 'NONE';
   const flags = (/flags: ([a-z ]+);/.exec(raw)?.[1] ?? /Flags: ([a-z ]+);/.exec(raw)?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
-  const question = (section(raw, /;; QUESTION SECTION:\n/).trim().split('\n')[0] ?? '').replace(/^;+/, '').trim().split(/\s+/)[0] ?? '';
+  const question =
+    (
+      section(raw, /;; QUESTION SECTION:\n/)
+        .trim()
+        .split('\n')[0] ?? ''
+    )
+      .replace(/^;+/, '')
+      .trim()
+      .split(/\s+/)[0] ?? '';
   const edns = /udp: (\d+)/i.exec(raw) ?? /UDP size: (\d+)/i.exec(raw);
   return {
     raw,

@@ -16,7 +16,9 @@ import { dig, freePort, REPO } from './helpers.js';
 
 const run = promisify(execFile);
 /** Every publishable workspace package (packages/*, plugins/*, apps/*). */
-const PACKAGES = ['packages', 'plugins', 'apps'].flatMap((group) => readdirSync(join(REPO, group)).map((name) => `${group}/${name}`)).filter((dir) => existsSync(join(REPO, dir, 'package.json')));
+const PACKAGES = ['packages', 'plugins', 'apps']
+  .flatMap((group) => readdirSync(join(REPO, group)).map((name) => `${group}/${name}`))
+  .filter((dir) => existsSync(join(REPO, dir, 'package.json')));
 const NPM_FLAGS = ['--no-audit', '--no-fund', '--loglevel=error', '--ignore-scripts'];
 
 let work: string;
@@ -49,7 +51,10 @@ beforeAll(async () => {
   mkdirSync(join(work, 'tgz'), { recursive: true });
   tarballs = new Map();
   for (const pkg of PACKAGES) {
-    const out = JSON.parse(await npm(['pack', '--json', '--pack-destination', join(work, 'tgz'), ...NPM_FLAGS], join(REPO, pkg))) as Array<{ name: string; filename: string }>;
+    const out = JSON.parse(await npm(['pack', '--json', '--pack-destination', join(work, 'tgz'), ...NPM_FLAGS], join(REPO, pkg))) as Array<{
+      name: string;
+      filename: string;
+    }>;
     tarballs.set(out[0]!.name, join(work, 'tgz', out[0]!.filename));
   }
   // The app and what it depends on, from tarballs, in an empty folder.
@@ -76,7 +81,10 @@ export default definePlugin({
   writePackage(join(work, 'src', 'broken'), plugin('heimdall-plugin-broken', `import 'no-such-dependency-xyz';\nexport default () => ({ name: 'broken' });\n`));
   for (const p of ['hello', 'broken']) await npm(['pack', '--pack-destination', join(work, 'tgz'), ...NPM_FLAGS], join(work, 'src', p));
   writePackage(join(work, 'cfg'), { 'package.json': '{ "name": "config-dir", "private": true }' });
-  await npm(['install', ...NPM_FLAGS, join(work, 'tgz', 'heimdall-plugin-hello-1.0.0.tgz'), join(work, 'tgz', 'heimdall-plugin-broken-1.0.0.tgz')], join(work, 'cfg'));
+  await npm(
+    ['install', ...NPM_FLAGS, join(work, 'tgz', 'heimdall-plugin-hello-1.0.0.tgz'), join(work, 'tgz', 'heimdall-plugin-broken-1.0.0.tgz')],
+    join(work, 'cfg'),
+  );
 }, 300_000);
 
 afterAll(() => {

@@ -58,8 +58,11 @@ test('root README: the assembled resolver starts (port 5353 → a free port)', a
   }
 });
 
-test("app README: the library example starts and stops the app", async () => {
+test('app README: the library example starts and stops the app', async () => {
   const [block] = examples('apps/heimdall/README.md');
   expect(block).toContain('startApp');
-  await runExample(block!.replace('console.log(app.resolver.addresses());', 'if (app.resolver.addresses().length === 0) throw new Error("not listening");'), MODULES);
+  await runExample(
+    block!.replace('console.log(app.resolver.addresses());', 'if (app.resolver.addresses().length === 0) throw new Error("not listening");'),
+    MODULES,
+  );
 });

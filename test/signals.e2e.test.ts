@@ -156,7 +156,10 @@ describe('npm start', () => {
     const pkg = join(dir, 'npm-start');
     rmSync(pkg, { recursive: true, force: true });
     mkdirSync(pkg);
-    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'npm-start-check', private: true, scripts: { start: [`cd ${JSON.stringify(REPO)}`, ...rest].join(' && ') } }));
+    writeFileSync(
+      join(pkg, 'package.json'),
+      JSON.stringify({ name: 'npm-start-check', private: true, scripts: { start: [`cd ${JSON.stringify(REPO)}`, ...rest].join(' && ') } }),
+    );
     const port = await freePort();
     const config = configFile('npm', { listen: [`127.0.0.1:${port}`], admin: { enabled: false }, plugins: [{ use: 'special-use' }] });
     const npm = run('npm', ['start', '--silent', '--', '--config', config], pkg);

@@ -16,7 +16,18 @@ test('core: at most 30 runtime values at the root', async () => {
   const core = await import('@heimdall/core');
   const values = Object.keys(core).filter((k) => k !== 'default');
   expect(values.length, values.join(', ')).toBeLessThanOrEqual(30);
-  for (const expected of ['createResolver', 'definePlugin', 'options', 'Type', 'DnsContext', 'StateKey', 'ConfigError', 'UPSTREAM', 'ADMIN_ACTIONS', 'RecordType']) {
+  for (const expected of [
+    'createResolver',
+    'definePlugin',
+    'options',
+    'Type',
+    'DnsContext',
+    'StateKey',
+    'ConfigError',
+    'UPSTREAM',
+    'ADMIN_ACTIONS',
+    'RecordType',
+  ]) {
     expect(values).toContain(expected);
   }
 });

@@ -90,7 +90,7 @@ describe('cluster workers', () => {
     expect(reloads).toBe(2);
   }, 30_000);
 
-  it('fans a cache flush out to every worker (the cache plugin\'s `cache/flush`, combine sum)', async () => {
+  it("fans a cache flush out to every worker (the cache plugin's `cache/flush`, combine sum)", async () => {
     const flushed = (await admin(app.adminUrl!, '/cache/flush', POST)).json() as { removed: number; workers: number };
     expect(flushed.workers).toBe(2);
     expect(flushed.removed).toBe(10);

@@ -64,4 +64,7 @@ for (const [label, options] of [
   rows.push([label, (await run([stats(options), answerer])) - base]);
 }
 console.log(`100k distinct names, 5,000 clients; heap retained beyond a chain without stats (baseline ${mb(base)}):`);
-for (const [i, [label, bytes]] of rows.entries()) console.log(`  ${label}: ${mb(bytes)}  (${(times[i + 2]! / 1000).toFixed(1)} µs/query through resolver.handle vs ${(times[1]! / 1000).toFixed(1)} µs without stats)`);
+for (const [i, [label, bytes]] of rows.entries())
+  console.log(
+    `  ${label}: ${mb(bytes)}  (${(times[i + 2]! / 1000).toFixed(1)} µs/query through resolver.handle vs ${(times[1]! / 1000).toFixed(1)} µs without stats)`,
+  );

@@ -30,7 +30,11 @@ class CounterAdmin implements AdminActions {
         description: 'adds',
         combine: 'sum' as const,
         args: Type.Object(
-          { by: Type.Integer({ minimum: 1, maximum: 100, default: 1 }), dry: Type.Boolean({ default: false }), note: Type.Optional(Type.String({ maxLength: 10 })) },
+          {
+            by: Type.Integer({ minimum: 1, maximum: 100, default: 1 }),
+            dry: Type.Boolean({ default: false }),
+            note: Type.Optional(Type.String({ maxLength: 10 })),
+          },
           { additionalProperties: false },
         ),
         run: (args: unknown) => {
@@ -95,12 +99,15 @@ interface Reply {
 function request(base: string, path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
   const u = new URL(path, base);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port, path: u.pathname + u.search, method: init.method ?? 'GET', headers: init.headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text, json: () => JSON.parse(text) }));
-    });
+    const req = http.request(
+      { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port, path: u.pathname + u.search, method: init.method ?? 'GET', headers: init.headers },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text, json: () => JSON.parse(text) }));
+      },
+    );
     req.on('error', reject);
     req.end(init.body);
   });
@@ -239,7 +246,11 @@ describe('admin API: contributed actions', () => {
 describe('admin API: cross-site and DNS-rebinding protection', () => {
   it('refuses a cross-site text/plain POST with a foreign Origin, and one with no marker at all', async () => {
     calls.length = 0;
-    const csrf = await request(base, '/counter/add', { method: 'POST', headers: { 'content-type': 'text/plain', origin: 'http://evil.example' }, body: 'by=5' });
+    const csrf = await request(base, '/counter/add', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', origin: 'http://evil.example' },
+      body: 'by=5',
+    });
     expect(csrf.status).toBe(403);
     // Same-origin but a form-style content type: still not a program's request.
     const form = await request(base, '/counter/add', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
@@ -318,7 +329,10 @@ describe('combining the workers answers', () => {
   const r = (worker: number, result: unknown) => ({ worker, result });
   it('sum adds numeric fields (nested too), keeps the first for the rest, and counts workers', () => {
     expect(
-      combineResults('sum', [r(1, { removed: 3, entries: 10, name: 'a', tiers: { disk: 1 }, note: null }), r(2, { removed: 4, entries: 5, name: 'b', tiers: { disk: 2 }, note: 'x' })]),
+      combineResults('sum', [
+        r(1, { removed: 3, entries: 10, name: 'a', tiers: { disk: 1 }, note: null }),
+        r(2, { removed: 4, entries: 5, name: 'b', tiers: { disk: 2 }, note: 'x' }),
+      ]),
     ).toEqual({ removed: 7, entries: 15, name: 'a', tiers: { disk: 3 }, note: null, workers: 2 });
     expect(combineResults('sum', [r(1, 2), r(2, 3)])).toBe(5);
   });

@@ -219,10 +219,12 @@ function coerce(s: Schema | undefined, text: string): unknown {
     if (v.const === text || (Array.isArray(v.enum) && v.enum.includes(text))) return text;
   }
   for (const v of vs) {
-    const wantsNumber = v.type === 'number' || v.type === 'integer' || typeof v.const === 'number' || (Array.isArray(v.enum) && v.enum.some((e) => typeof e === 'number'));
+    const wantsNumber =
+      v.type === 'number' || v.type === 'integer' || typeof v.const === 'number' || (Array.isArray(v.enum) && v.enum.some((e) => typeof e === 'number'));
     if (wantsNumber && NUMERIC.test(text)) return Number(text);
     const wantsBoolean = v.type === 'boolean' || typeof v.const === 'boolean';
-    if (wantsBoolean && (text === 'true' || text === 'false' || text === '1' || text === '0' || text === '')) return text === 'true' || text === '1' || text === '';
+    if (wantsBoolean && (text === 'true' || text === 'false' || text === '1' || text === '0' || text === ''))
+      return text === 'true' || text === '1' || text === '';
     if (v.type === 'null' && (text === 'null' || text === '')) return null;
   }
   return text;
@@ -291,7 +293,8 @@ export async function startAdmin(backend: AdminBackend, options: AdminOptions): 
         return send(res, 405, { error: 'use POST' });
       }
       if (path === '/logout') {
-        if (mediaType(req) !== 'application/json' && req.headers[REQUEST_HEADER] === undefined) return send(res, 403, { error: 'POST needs Content-Type: application/json or an X-Heimdall-Request: 1 header' });
+        if (mediaType(req) !== 'application/json' && req.headers[REQUEST_HEADER] === undefined)
+          return send(res, 403, { error: 'POST needs Content-Type: application/json or an X-Heimdall-Request: 1 header' });
         res.setHeader('set-cookie', sessions.close(req));
         return send(res, 200, { ok: true });
       }
@@ -326,7 +329,13 @@ export async function startAdmin(backend: AdminBackend, options: AdminOptions): 
         return send(res, 405, { error: 'use GET' });
       }
       if (path === '/actions') {
-        const mounted = (actions ?? []).map((a) => ({ method: a.method, path: a.path, description: a.description, combine: a.combine, ...(a.args ? { args: a.args } : {}) }));
+        const mounted = (actions ?? []).map((a) => ({
+          method: a.method,
+          path: a.path,
+          description: a.description,
+          combine: a.combine,
+          ...(a.args ? { args: a.args } : {}),
+        }));
         return send(res, 200, { endpoints: [...BUILTIN, ...mounted] });
       }
       const m = await backend.metrics();
@@ -334,7 +343,8 @@ export async function startAdmin(backend: AdminBackend, options: AdminOptions): 
     }
     if (actions === undefined) return send(res, 503, { error: 'starting: the actions are not known yet' });
     const action = actions.find((a) => a.path === path);
-    if (action === undefined) return send(res, 404, { error: `no such endpoint ${path}`, endpoints: [...BUILTIN.map((b) => b.path), ...actions.map((a) => a.path)] });
+    if (action === undefined)
+      return send(res, 404, { error: `no such endpoint ${path}`, endpoints: [...BUILTIN.map((b) => b.path), ...actions.map((a) => a.path)] });
     const allowedMethods = action.method === 'GET' ? ['GET', 'HEAD'] : ['POST'];
     if (!allowedMethods.includes(method)) {
       res.setHeader('allow', allowedMethods.join(', '));

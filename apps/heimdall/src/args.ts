@@ -128,7 +128,8 @@ export function parseCli(argv: string[], env: Readonly<Record<string, string | u
   }
   if (v['rate-limit'] !== undefined) {
     const n = v['rate-limit'] as string;
-    if (!/^\d+(\.\d+)?$/.test(n) || !(Number(n) > 0) || Number(n) > 1_000_000) throw new AppConfigError('--rate-limit', `must be a number of queries per second in (0, 1000000], got ${JSON.stringify(n)}`);
+    if (!/^\d+(\.\d+)?$/.test(n) || !(Number(n) > 0) || Number(n) > 1_000_000)
+      throw new AppConfigError('--rate-limit', `must be a number of queries per second in (0, 1000000], got ${JSON.stringify(n)}`);
     overrides.rateLimit = Number(n);
   }
   if (v.workers !== undefined) {

@@ -27,7 +27,10 @@ function write(path: string, text: string): void {
 // @heimdall/core is its peer dependency, installed beside it (as npm does for a config directory).
 mkdirSync(join(dir, 'node_modules/@heimdall'), { recursive: true });
 symlinkSync(CORE, join(dir, 'node_modules/@heimdall/core'), 'dir');
-write('node_modules/@acme/heimdall-geo/package.json', JSON.stringify({ name: '@acme/heimdall-geo', type: 'module', exports: './index.js', peerDependencies: { '@heimdall/core': '*' } }));
+write(
+  'node_modules/@acme/heimdall-geo/package.json',
+  JSON.stringify({ name: '@acme/heimdall-geo', type: 'module', exports: './index.js', peerDependencies: { '@heimdall/core': '*' } }),
+);
 write(
   'node_modules/@acme/heimdall-geo/index.js',
   `import { existsSync } from 'node:fs';
@@ -48,12 +51,18 @@ export default definePlugin({
 );
 // An old-style plugin: a bare factory, no schema, no instance names, a check() whose message names no path.
 write('node_modules/old-plugin/package.json', JSON.stringify({ name: 'old-plugin', type: 'module', main: 'index.js' }));
-write('node_modules/old-plugin/index.js', `export default (options) => ({ name: 'old', middleware: () => null, check: () => (options.warn ? ['something is off'] : []) });\n`);
+write(
+  'node_modules/old-plugin/index.js',
+  `export default (options) => ({ name: 'old', middleware: () => null, check: () => (options.warn ? ['something is off'] : []) });\n`,
+);
 write('geo.mmdb', '');
 
 describe('plugin registry', () => {
   it('builds two instances of one plugin under their names', async () => {
-    const plugins = await buildPlugins([{ use: 'metrics' }, { use: 'metrics', name: 'metrics-inner', options: { buckets: [1] } }, { use: 'query-log', enabled: false }], dir);
+    const plugins = await buildPlugins(
+      [{ use: 'metrics' }, { use: 'metrics', name: 'metrics-inner', options: { buckets: [1] } }, { use: 'query-log', enabled: false }],
+      dir,
+    );
     expect(plugins.map((p) => [p.name, p.kind])).toEqual([
       ['metrics', 'metrics'],
       ['metrics-inner', 'metrics'],
@@ -63,18 +72,34 @@ describe('plugin registry', () => {
 
   it('refuses one instance name twice, naming the entry', async () => {
     await expect(buildPlugins([{ use: 'metrics' }, { use: 'query-log' }, { use: 'metrics' }], dir)).rejects.toThrow(
-      "plugins[2]: instance name 'metrics' is already used by plugins[0]; give one of them another \"name\"",
+      'plugins[2]: instance name \'metrics\' is already used by plugins[0]; give one of them another "name"',
     );
-    await expect(buildPlugins([{ use: 'metrics', name: 'm' }, { use: 'query-log', name: 'm' }], dir)).rejects.toThrow("plugins[1].name: instance name 'm' is already used by plugins[0]");
+    await expect(
+      buildPlugins(
+        [
+          { use: 'metrics', name: 'm' },
+          { use: 'query-log', name: 'm' },
+        ],
+        dir,
+      ),
+    ).rejects.toThrow("plugins[1].name: instance name 'm' is already used by plugins[0]");
     // a disabled entry takes no name
     await expect(buildPlugins([{ use: 'metrics', enabled: false }, { use: 'metrics' }], dir)).resolves.toHaveLength(1);
   });
 
   it('names the config field in option errors, including cross-field checks in setup', async () => {
-    await expect(buildPlugins([{ use: 'metrics' }, { use: 'query-log', options: { sampleRate: 2 } }], dir)).rejects.toThrow('plugins[1].options.sampleRate: must be a number in 0..1');
-    await expect(buildPlugins([{ use: 'metrics', options: { buckets: [1, 0.5] } }], dir)).rejects.toThrow('plugins[0].options.buckets[1]: must be greater than the previous bucket');
-    await expect(buildPlugins([{ use: 'metrics', name: 'm2', options: { buckets: [1, 0.5] } }], dir)).rejects.toThrow('plugins[0].options.buckets[1]: must be greater');
-    await expect(buildPlugins([{ use: 'metrics', options: { bucket: [1] } }], dir)).rejects.toThrow('plugins[0].options.bucket: unknown option (known: buckets)');
+    await expect(buildPlugins([{ use: 'metrics' }, { use: 'query-log', options: { sampleRate: 2 } }], dir)).rejects.toThrow(
+      'plugins[1].options.sampleRate: must be a number in 0..1',
+    );
+    await expect(buildPlugins([{ use: 'metrics', options: { buckets: [1, 0.5] } }], dir)).rejects.toThrow(
+      'plugins[0].options.buckets[1]: must be greater than the previous bucket',
+    );
+    await expect(buildPlugins([{ use: 'metrics', name: 'm2', options: { buckets: [1, 0.5] } }], dir)).rejects.toThrow(
+      'plugins[0].options.buckets[1]: must be greater',
+    );
+    await expect(buildPlugins([{ use: 'metrics', options: { bucket: [1] } }], dir)).rejects.toThrow(
+      'plugins[0].options.bucket: unknown option (known: buckets)',
+    );
   });
 
   it('builds every built-in plugin through its package, errors at the config path', async () => {
@@ -93,11 +118,15 @@ describe('plugin registry', () => {
     );
     expect(plugins.map((p) => p.name)).toEqual(['metrics', 'query-log', 'special-use', 'blocking', 'cache', 'dedup', 'rewrite', 'upstream-lan']);
     expect(plugins.map((p) => p.kind)).toEqual(['metrics', 'query-log', 'special-use', 'blocking', 'cache', 'dedup', 'rewrite', 'upstream']);
-    await expect(buildPlugins([{ use: 'metrics' }, { use: 'special-use' }, { use: 'cache', options: { maxTtl: -1 } }], dir)).rejects.toThrow(/^plugins\[2\]\.options\.maxTtl: must be an integer in 0\.\./);
+    await expect(buildPlugins([{ use: 'metrics' }, { use: 'special-use' }, { use: 'cache', options: { maxTtl: -1 } }], dir)).rejects.toThrow(
+      /^plugins\[2\]\.options\.maxTtl: must be an integer in 0\.\./,
+    );
   });
 
   it('refuses an instance name for a plugin that cannot take one', async () => {
-    await expect(buildPlugins([{ use: 'old-plugin', name: 'old-2' }], dir)).rejects.toThrow("plugins[0].name: plugin 'old-plugin' does not take an instance name");
+    await expect(buildPlugins([{ use: 'old-plugin', name: 'old-2' }], dir)).rejects.toThrow(
+      "plugins[0].name: plugin 'old-plugin' does not take an instance name",
+    );
   });
 });
 
@@ -118,7 +147,7 @@ describe('checkPlugins (heimdall --check)', () => {
     expect(problems).toEqual([
       expect.stringMatching(/^plugins\[1\]\.use: cannot find plugin '@acme\/not-installed' \(resolved from .*\); is it installed\?$/),
       'plugins[2].options.output: must not be empty',
-      "plugins[3]: instance name 'metrics' is already used by plugins[0]; give one of them another \"name\"",
+      'plugins[3]: instance name \'metrics\' is already used by plugins[0]; give one of them another "name"',
       'plugins[5].options.buckets[1]: must be greater than the previous bucket',
       'plugins[4] (old): something is off',
     ]);
@@ -139,21 +168,37 @@ describe('checkPlugins (heimdall --check)', () => {
     options: { database: ./missing.mmdb }
 `,
     );
-    write('good.yaml', `listen: ['127.0.0.1:5399']\nplugins:\n  - use: metrics\n  - use: '@acme/heimdall-geo'\n    name: geo-eu\n    options: { database: ${join(dir, 'geo.mmdb')} }\n`);
+    write(
+      'good.yaml',
+      `listen: ['127.0.0.1:5399']\nplugins:\n  - use: metrics\n  - use: '@acme/heimdall-geo'\n    name: geo-eu\n    options: { database: ${join(dir, 'geo.mmdb')} }\n`,
+    );
     const run = (file: string) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((res) => {
         // The CLI from its TypeScript sources (workspace packages through their "source" export condition).
-        execFile(process.execPath, ['--conditions=source', '--import', 'tsx', join(APP, 'src/cli.ts'), '--check', '--config', join(dir, file)], { cwd: APP, timeout: 60_000 }, (err, stdout, stderr) =>
-          res({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        execFile(
+          process.execPath,
+          ['--conditions=source', '--import', 'tsx', join(APP, 'src/cli.ts'), '--check', '--config', join(dir, file)],
+          { cwd: APP, timeout: 60_000 },
+          (err, stdout, stderr) => res({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
         );
       });
     const [bad, good] = await Promise.all([run('bad.yaml'), run('good.yaml')]);
     expect(bad.stderr).toBe(
-      ['heimdall: config error: plugins[1].options.ttl: must be an integer in 0..86400', 'heimdall: config error: plugins[2].options.database: cannot read ./missing.mmdb', ''].join('\n'),
+      [
+        'heimdall: config error: plugins[1].options.ttl: must be an integer in 0..86400',
+        'heimdall: config error: plugins[2].options.database: cannot read ./missing.mmdb',
+        '',
+      ].join('\n'),
     );
     expect(bad.code).toBe(2);
     expect(good.stderr).toBe('');
     expect(good.code).toBe(0);
-    expect(JSON.parse(good.stdout)).toMatchObject({ listen: ['127.0.0.1:5399'], plugins: [{ use: 'metrics', enabled: true }, { use: '@acme/heimdall-geo', name: 'geo-eu' }] });
+    expect(JSON.parse(good.stdout)).toMatchObject({
+      listen: ['127.0.0.1:5399'],
+      plugins: [
+        { use: 'metrics', enabled: true },
+        { use: '@acme/heimdall-geo', name: 'geo-eu' },
+      ],
+    });
   }, 60_000);
 });

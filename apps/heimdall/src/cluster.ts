@@ -168,7 +168,8 @@ export async function runPrimary(config: ResolvedConfig, logger: Logger, reread:
   let backoffLevel = 0;
   const restartTimers = new Set<NodeJS.Timeout>();
   let nextRestartAt = 0;
-  const backoffMs = (): number => (backoffLevel === 0 || Date.now() - lastDeath > RESTART_WINDOW_MS ? 0 : Math.min(BACKOFF_BASE_MS * 2 ** (backoffLevel - 1), BACKOFF_CAP_MS));
+  const backoffMs = (): number =>
+    backoffLevel === 0 || Date.now() - lastDeath > RESTART_WINDOW_MS ? 0 : Math.min(BACKOFF_BASE_MS * 2 ** (backoffLevel - 1), BACKOFF_CAP_MS);
 
   const registry = new Registry();
   const restartsTotal = new Counter({ name: 'heimdall_cluster_worker_restarts_total', help: 'Workers restarted after dying', registers: [registry] });
@@ -266,7 +267,12 @@ export async function runPrimary(config: ResolvedConfig, logger: Logger, reread:
             const done = (reply: WorkerReply): void => resolve({ worker: w.id, reply });
             const timer = setTimeout(() => {
               pending.delete(id);
-              done({ type: 'heimdall:admin:res', id, ok: false, error: { name: 'Error', message: `worker ${w.id} did not answer in ${ASK_TIMEOUT_MS / 1000} s` } });
+              done({
+                type: 'heimdall:admin:res',
+                id,
+                ok: false,
+                error: { name: 'Error', message: `worker ${w.id} did not answer in ${ASK_TIMEOUT_MS / 1000} s` },
+              });
             }, ASK_TIMEOUT_MS);
             const fail = (message: string): void => {
               clearTimeout(timer);

@@ -4,7 +4,17 @@ import { resolverSettingsSchema } from '@heimdall/core/pipeline';
 import { tcpLimits, tcpSettingsSchema, UdpServer, udpSettingsSchema } from '@heimdall/core/transport';
 import { describe, expect, it } from 'vitest';
 import { parseCli } from './args.js';
-import { appConfigSchema, applyOverrides, defaultConfig, type HeimdallConfig, parseHostPort, resolveConfig, resolvePluginPaths, resolverSettings, validateConfig } from './config.js';
+import {
+  appConfigSchema,
+  applyOverrides,
+  defaultConfig,
+  type HeimdallConfig,
+  parseHostPort,
+  resolveConfig,
+  resolvePluginPaths,
+  resolverSettings,
+  validateConfig,
+} from './config.js';
 
 /** The message of the ConfigError `fn` throws. */
 function problem(fn: () => unknown): string {
@@ -27,7 +37,14 @@ describe('config', () => {
     expect(c.admin).toMatchObject({ enabled: true, listen: '127.0.0.1:8053', collectDefaultMetrics: true });
     // core's resolver settings, at the top level with their defaults
     expect([c.queryTimeoutMs, c.drainTimeoutMs, c.ednsPayloadSize, c.recursionAvailable, c.onUnanswered]).toEqual([5000, 5000, 1232, true, 'servfail']);
-    expect(c.tcp).toMatchObject({ idleTimeoutMs: 10_000, frameTimeoutMs: 2000, maxConnections: 1000, maxConnectionsPerClient: 100, maxMessageSize: 65_535, maxInFlightPerConnection: 100 });
+    expect(c.tcp).toMatchObject({
+      idleTimeoutMs: 10_000,
+      frameTimeoutMs: 2000,
+      maxConnections: 1000,
+      maxConnectionsPerClient: 100,
+      maxMessageSize: 65_535,
+      maxInFlightPerConnection: 100,
+    });
     expect(c.udp).toEqual({ maxUdpPayload: 1232, native: 'auto' });
     expect(c.workers).toBe(1);
     expect(c.logLevel).toBe('info');
@@ -123,13 +140,18 @@ describe('config', () => {
     expect(c.plugins![6]!.options).toEqual({ servers: ['9.9.9.9'] });
     const again = applyOverrides(c, { blocklists: ['b.txt'] });
     expect(again.plugins![3]!.options).toEqual({ groups: { default: { block: [resolve('b.txt')] } } });
-    expect(applyOverrides(defaultConfig(), { blocklists: ['https://x.example/l.txt'] }).plugins![3]!.options).toEqual({ groups: { default: { block: ['https://x.example/l.txt'] } } });
+    expect(applyOverrides(defaultConfig(), { blocklists: ['https://x.example/l.txt'] }).plugins![3]!.options).toEqual({
+      groups: { default: { block: ['https://x.example/l.txt'] } },
+    });
   });
 
   it('resolves relative paths in plugin options from the config directory', () => {
     const out = resolvePluginPaths(
       [
-        { use: 'blocking', options: { cacheDir: 'cache', groups: { a: { block: ['l.txt', '/abs.txt', 'http://h/x', { source: 'o.txt', exact: true }], allow: ['ok.txt'] } } } },
+        {
+          use: 'blocking',
+          options: { cacheDir: 'cache', groups: { a: { block: ['l.txt', '/abs.txt', 'http://h/x', { source: 'o.txt', exact: true }], allow: ['ok.txt'] } } },
+        },
         { use: 'query-log', options: { output: 'q.log' } },
         { use: 'query-log', options: { output: 'stdout' } },
         { use: 'other', options: { file: 'x' } },
@@ -138,7 +160,9 @@ describe('config', () => {
     );
     expect(out[0]!.options).toEqual({
       cacheDir: '/etc/heimdall/cache',
-      groups: { a: { block: ['/etc/heimdall/l.txt', '/abs.txt', 'http://h/x', { source: '/etc/heimdall/o.txt', exact: true }], allow: ['/etc/heimdall/ok.txt'] } },
+      groups: {
+        a: { block: ['/etc/heimdall/l.txt', '/abs.txt', 'http://h/x', { source: '/etc/heimdall/o.txt', exact: true }], allow: ['/etc/heimdall/ok.txt'] },
+      },
     });
     expect(out[1]!.options).toEqual({ output: '/etc/heimdall/q.log' });
     expect(out[2]!.options).toEqual({ output: 'stdout' });

@@ -33,7 +33,8 @@ export const pluginEntrySchema = Type.Object(
         maxLength: 128,
         pattern: '^(@[A-Za-z0-9][\\w.-]*/)?[A-Za-z0-9][\\w.-]*$',
         errorMessage: 'must be letters, digits, ".", "_" or "-" (optionally @scope/…)',
-        description: "Instance name (default: the plugin's name): give one to run two instances of a plugin. Names metrics (`heimdall_<name>_…`), logs and admin paths.",
+        description:
+          "Instance name (default: the plugin's name): give one to run two instances of a plugin. Names metrics (`heimdall_<name>_…`), logs and admin paths.",
       }),
     ),
     enabled: Type.Optional(Type.Boolean({ default: true, description: 'Set false to keep the entry in the file but out of the chain.' })),
@@ -58,8 +59,16 @@ export const appConfigSchema = Type.Object(
       default: ['udp', 'tcp'],
       description: 'Transports opened on each listen address.',
     }),
-    udp: Type.Object(udpSettingsSchema.properties, { additionalProperties: false, default: {}, description: "UDP listener limits (core's listener settings)." }),
-    tcp: Type.Object(tcpSettingsSchema.properties, { additionalProperties: false, default: {}, description: "TCP listener limits (core's listener settings, RFC 7766)." }),
+    udp: Type.Object(udpSettingsSchema.properties, {
+      additionalProperties: false,
+      default: {},
+      description: "UDP listener limits (core's listener settings).",
+    }),
+    tcp: Type.Object(tcpSettingsSchema.properties, {
+      additionalProperties: false,
+      default: {},
+      description: "TCP listener limits (core's listener settings, RFC 7766).",
+    }),
     ...resolverSettingsSchema.properties,
     dot: Type.Object(
       {
@@ -70,7 +79,12 @@ export const appConfigSchema = Type.Object(
         }),
         ...tlsSettingsSchema.properties,
       },
-      { additionalProperties: false, default: {}, description: "DNS over TLS listeners (core's `tls` listener: TCP's limits plus certificate, handshake and padding). `cert`/`key` paths resolve from the config file's directory." },
+      {
+        additionalProperties: false,
+        default: {},
+        description:
+          "DNS over TLS listeners (core's `tls` listener: TCP's limits plus certificate, handshake and padding). `cert`/`key` paths resolve from the config file's directory.",
+      },
     ),
     doh: Type.Object(
       {
@@ -81,10 +95,23 @@ export const appConfigSchema = Type.Object(
         }),
         ...httpsSettingsSchema.properties,
       },
-      { additionalProperties: false, default: {}, description: "DNS over HTTPS listeners (core's `https` listener on node:http2, HTTP/1.1 allowed). `cert`/`key` paths resolve from the config file's directory." },
+      {
+        additionalProperties: false,
+        default: {},
+        description:
+          "DNS over HTTPS listeners (core's `https` listener on node:http2, HTTP/1.1 allowed). `cert`/`key` paths resolve from the config file's directory.",
+      },
     ),
     logLevel: Type.Union(
-      [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
+      [
+        Type.Literal('fatal'),
+        Type.Literal('error'),
+        Type.Literal('warn'),
+        Type.Literal('info'),
+        Type.Literal('debug'),
+        Type.Literal('trace'),
+        Type.Literal('silent'),
+      ],
       { default: 'info', description: 'pino log level.' },
     ),
     workers: Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], {
@@ -101,7 +128,11 @@ export const appConfigSchema = Type.Object(
         enabled: Type.Boolean({ default: true, description: 'Serve the admin HTTP API.' }),
         listen: Type.String({ minLength: 3, maxLength: 64, ...HOST_PORT, default: '127.0.0.1:8053', description: 'ADDR:PORT of the admin server.' }),
         token: Type.Optional(
-          Type.String({ minLength: 8, maxLength: 4096, description: 'When set, every endpoint except /health and /ready requires `Authorization: Bearer <token>`.' }),
+          Type.String({
+            minLength: 8,
+            maxLength: 4096,
+            description: 'When set, every endpoint except /health and /ready requires `Authorization: Bearer <token>`.',
+          }),
         ),
         collectDefaultMetrics: Type.Boolean({ default: true, description: 'Export Node process metrics (CPU, memory, event loop lag, GC).' }),
         allowedHosts: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
@@ -191,7 +222,8 @@ export function configSchema(): Record<string, unknown> {
  * own (see `plugins/registry.ts`). Throws `ConfigError` naming the field.
  */
 export function validateConfig(config: unknown): AppConfig {
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new ConfigError('', 'the configuration must be an object (JSON or YAML mapping)', config);
+  if (typeof config !== 'object' || config === null || Array.isArray(config))
+    throw new ConfigError('', 'the configuration must be an object (JSON or YAML mapping)', config);
   return parseOptions(appConfigSchema, config, '');
 }
 
@@ -271,7 +303,11 @@ export function resolvePluginPaths(entries: PluginEntry[], baseDir: string): Plu
             const lists = gr[kind];
             if (!Array.isArray(lists)) continue;
             gr[kind] = lists.map((l: unknown) =>
-              typeof l === 'string' ? abs(l) : typeof l === 'object' && l !== null && typeof (l as { source?: unknown }).source === 'string' ? { ...l, source: abs((l as { source: string }).source) } : l,
+              typeof l === 'string'
+                ? abs(l)
+                : typeof l === 'object' && l !== null && typeof (l as { source?: unknown }).source === 'string'
+                  ? { ...l, source: abs((l as { source: string }).source) }
+                  : l,
             );
           }
           g2[name] = gr;
@@ -394,8 +430,10 @@ export function resolveConfig(file: string | undefined, overrides: Overrides = {
     const enc = c[section];
     for (let i = 0; i < enc.listen.length; i++) parseHostPort(enc.listen[i]!, `${section}.listen[${i}]`);
     const what = section === 'dot' ? 'TLS' : 'HTTPS';
-    if (enc.listen.length > 0 && enc.cert === undefined) throw new ConfigError(`${section}.cert`, `is required when serving DNS over ${what} (or --tls-cert FILE)`);
-    if (enc.listen.length > 0 && enc.key === undefined) throw new ConfigError(`${section}.key`, `is required when serving DNS over ${what} (or --tls-key FILE)`);
+    if (enc.listen.length > 0 && enc.cert === undefined)
+      throw new ConfigError(`${section}.cert`, `is required when serving DNS over ${what} (or --tls-cert FILE)`);
+    if (enc.listen.length > 0 && enc.key === undefined)
+      throw new ConfigError(`${section}.key`, `is required when serving DNS over ${what} (or --tls-key FILE)`);
   }
   if (c.admin.enabled) parseHostPort(c.admin.listen, 'admin.listen');
   const baseDir = file === undefined ? process.cwd() : dirname(resolve(file));

@@ -64,7 +64,11 @@ function range(lo: unknown, hi: unknown, unit: string): string {
 
 function boundsOf(s: Json): string {
   const union = (s.anyOf ?? s.oneOf) as Json[] | undefined;
-  if (Array.isArray(union)) return union.map(boundsOf).filter((b) => b !== '').join('; ');
+  if (Array.isArray(union))
+    return union
+      .map(boundsOf)
+      .filter((b) => b !== '')
+      .join('; ');
   const parts: string[] = [];
   const n = numberBounds(s);
   if (n !== '') parts.push(n);
@@ -87,7 +91,8 @@ function nested(s: Json): Array<{ schema: Json; suffix: string }> {
   if (isObject(s.properties) && Object.keys(s.properties).length > 0) out.push({ schema: s, suffix: '' });
   if (s.type === 'array' && isObject(s.items)) for (const n of nested(s.items)) out.push({ schema: n.schema, suffix: `[]${n.suffix}` });
   if (isObject(s.patternProperties)) {
-    for (const value of Object.values(s.patternProperties)) if (isObject(value)) for (const n of nested(value)) out.push({ schema: n.schema, suffix: `.<name>${n.suffix}` });
+    for (const value of Object.values(s.patternProperties))
+      if (isObject(value)) for (const n of nested(value)) out.push({ schema: n.schema, suffix: `.<name>${n.suffix}` });
   }
   if (isObject(s.additionalProperties)) for (const n of nested(s.additionalProperties)) out.push({ schema: n.schema, suffix: `.<name>${n.suffix}` });
   const union = (s.anyOf ?? s.oneOf) as Json[] | undefined;
@@ -103,7 +108,13 @@ export function optionRows(schema: TSchema | Json, prefix = ''): OptionRow[] {
   for (const [key, value] of Object.entries((s.properties ?? {}) as Record<string, Json>)) {
     const field = prefix === '' ? key : `${prefix}.${key}`;
     const def = 'default' in value ? JSON.stringify(value.default) : required.has(key) ? 'required' : '';
-    rows.push({ field, type: typeOf(value), default: def, bounds: boundsOf(value), description: typeof value.description === 'string' ? value.description : '' });
+    rows.push({
+      field,
+      type: typeOf(value),
+      default: def,
+      bounds: boundsOf(value),
+      description: typeof value.description === 'string' ? value.description : '',
+    });
     for (const n of nested(value)) rows.push(...optionRows(n.schema, `${field}${n.suffix}`));
   }
   return rows;

@@ -22,7 +22,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function makeCert(name: string, cn: string): { cert: string; key: string } {
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`],
+    { stdio: 'ignore' },
+  );
   return { cert, key };
 }
 
@@ -31,12 +35,25 @@ describe('app: DoT and DoH', () => {
     const args = parseCli(['--dot', '127.0.0.1:853', '--doh', '[::1]:443', '--tls-cert', 'c.pem', '--tls-key', '/k.pem']);
     expect(args.overrides).toMatchObject({ dot: ['127.0.0.1:853'], doh: ['[::1]:443'], tlsCert: join(process.cwd(), 'c.pem'), tlsKey: '/k.pem' });
     const file = join(dir, 'h.json');
-    writeFileSync(file, JSON.stringify({ listen: ['127.0.0.1:5353'], admin: { enabled: false }, dot: { listen: ['127.0.0.1:8853'], cert: 'a.crt', key: 'a.key', idleTimeoutMs: 5000 }, doh: { listen: ['127.0.0.1:8443'], cert: 'a.crt', key: 'a.key', json: true }, plugins: [] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        listen: ['127.0.0.1:5353'],
+        admin: { enabled: false },
+        dot: { listen: ['127.0.0.1:8853'], cert: 'a.crt', key: 'a.key', idleTimeoutMs: 5000 },
+        doh: { listen: ['127.0.0.1:8443'], cert: 'a.crt', key: 'a.key', json: true },
+        plugins: [],
+      }),
+    );
     const c = resolveConfig(file, {});
     expect(c.dot).toMatchObject({ cert: join(dir, 'a.crt'), key: join(dir, 'a.key'), idleTimeoutMs: 5000, padding: 'always' });
     const l = listenOptions(c);
-    expect(l.filter((x) => x.transport === 'tls')).toEqual([expect.objectContaining({ transport: 'tls', address: '127.0.0.1', port: 8853, cert: join(dir, 'a.crt'), idleTimeoutMs: 5000 })]);
-    expect(l.filter((x) => x.transport === 'https')).toEqual([expect.objectContaining({ transport: 'https', address: '127.0.0.1', port: 8443, json: true, path: '/dns-query' })]);
+    expect(l.filter((x) => x.transport === 'tls')).toEqual([
+      expect.objectContaining({ transport: 'tls', address: '127.0.0.1', port: 8853, cert: join(dir, 'a.crt'), idleTimeoutMs: 5000 }),
+    ]);
+    expect(l.filter((x) => x.transport === 'https')).toEqual([
+      expect.objectContaining({ transport: 'https', address: '127.0.0.1', port: 8443, json: true, path: '/dns-query' }),
+    ]);
     // Flags override the file's addresses and pair.
     const o = resolveConfig(file, { dot: ['127.0.0.1:9853'], tlsCert: '/x.crt', tlsKey: '/x.key' });
     expect(o.dot).toMatchObject({ listen: ['127.0.0.1:9853'], cert: '/x.crt', key: '/x.key' });
@@ -55,7 +72,9 @@ describe('app: DoT and DoH', () => {
     const file = join(dir, 'serve.json');
     writeFileSync(file, JSON.stringify({ listen: ['127.0.0.1:0'], admin: { enabled: false }, logLevel: 'silent', plugins: [{ use: 'special-use' }] }));
     const bad = resolveConfig(file, { dot: ['127.0.0.1:0'], tlsCert: a.cert, tlsKey: b.key });
-    await expect(startApp(bad, { logger: silentLogger() })).rejects.toThrow(/dot\.listen\[0\]|listen\[\d\]\.key: .*b\.key is not the private key of the certificate in .*a\.crt/);
+    await expect(startApp(bad, { logger: silentLogger() })).rejects.toThrow(
+      /dot\.listen\[0\]|listen\[\d\]\.key: .*b\.key is not the private key of the certificate in .*a\.crt/,
+    );
     const config = resolveConfig(file, { dot: ['127.0.0.1:0'], doh: ['127.0.0.1:0'], tlsCert: live.cert, tlsKey: live.key });
     const app = await startApp(config, { logger: silentLogger() });
     try {

@@ -41,7 +41,12 @@ describe('published JSON Schema', () => {
       [{ properties: { use: { const: 'geo' } }, required: ['use'] }, { properties: { options: { $ref: '#/definitions/geoOptions' } } }],
       [{ properties: { use: { const: 'old-one' } }, required: ['use'] }, { properties: { options: { $ref: '#/definitions/oldOneOptions' } } }],
     ]);
-    expect(schema.definitions.geoOptions).toMatchObject({ type: 'object', additionalProperties: false, description: 'Geo answers', properties: { ttl: { minimum: 0, maximum: 86_400, default: 60 } } });
+    expect(schema.definitions.geoOptions).toMatchObject({
+      type: 'object',
+      additionalProperties: false,
+      description: 'Geo answers',
+      properties: { ttl: { minimum: 0, maximum: 86_400, default: 60 } },
+    });
     // a plugin without a schema: any object
     expect(schema.definitions.oldOneOptions).toMatchObject({ type: 'object' });
     expect(schema.definitions.oldOneOptions.properties).toBeUndefined();
@@ -56,7 +61,22 @@ describe('published JSON Schema', () => {
 
   it('names every built-in plugin', async () => {
     const info = await builtinPluginInfo();
-    expect(info.map((p) => p.name)).toEqual(['metrics', 'query-log', 'stats', 'acl', 'ratelimit', 'rrl', 'special-use', 'blocking', 'cache', 'persistence', 'redis', 'dedup', 'upstream', 'rewrite']);
+    expect(info.map((p) => p.name)).toEqual([
+      'metrics',
+      'query-log',
+      'stats',
+      'acl',
+      'ratelimit',
+      'rrl',
+      'special-use',
+      'blocking',
+      'cache',
+      'persistence',
+      'redis',
+      'dedup',
+      'upstream',
+      'rewrite',
+    ]);
     expect(Object.keys(BUILTIN_PLUGINS)).toEqual(info.map((p) => p.name));
     const published = publishedSchema(info) as Json;
     expect(published.definitions.metricsOptions.properties.buckets.items).toEqual({ exclusiveMinimum: 0, type: 'number' });

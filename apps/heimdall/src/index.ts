@@ -10,7 +10,16 @@
  */
 export type { AdminBackend, AdminOptions, ReadyState } from './admin.js';
 export { type RunningApp, type StartAppOptions, startApp } from './app.js';
-export { type AppConfig, appConfigSchema, type HeimdallConfig, type PluginEntry, type ResolvedConfig, readConfigFile, resolveConfig, validateConfig } from './config.js';
+export {
+  type AppConfig,
+  appConfigSchema,
+  type HeimdallConfig,
+  type PluginEntry,
+  type ResolvedConfig,
+  readConfigFile,
+  resolveConfig,
+  validateConfig,
+} from './config.js';
 export { type MetricsOptions, metrics } from './plugins/metrics.js';
 export { type QueryLogLine, type QueryLogOptions, queryLog } from './plugins/query-log.js';
 export { buildPlugins, checkPlugins } from './plugins/registry.js';

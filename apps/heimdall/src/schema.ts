@@ -110,7 +110,8 @@ export function publishedSchema(plugins: readonly PluginSchemaInfo[]): Json {
     $schema: 'http://json-schema.org/draft-07/schema#',
     $id: 'urn:heimdall:config:v1',
     title: 'Heimdall resolver configuration',
-    description: 'Configuration of the Heimdall reference resolver (JSON or YAML). Plugins run in the order of the `plugins` list. Generated from the option schemas; see docs/config.md.',
+    description:
+      'Configuration of the Heimdall reference resolver (JSON or YAML). Plugins run in the order of the `plugins` list. Generated from the option schemas; see docs/config.md.',
     ...app,
     definitions,
   }) as Json;

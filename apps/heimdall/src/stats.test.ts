@@ -63,7 +63,7 @@ describe('space-saving top-k', () => {
     const s = new SpaceSaving(100);
     const truth = new Map<string, number>();
     let seed = 42;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     let n = 0;
     // 100k distinct one-off names interleaved with a few heavy ones.
     for (let i = 0; i < 100_000; i++) {
@@ -184,7 +184,17 @@ describe('stats plugin', () => {
 });
 
 describe('merging workers (combine: all)', () => {
-  const entry = (t: number, qname: string): QueryEntry => ({ t, client: '192.0.2.1', transport: 'udp', id: 1, qname, qtype: 'A', rcode: 'NOERROR', answers: 1, ms: 1 });
+  const entry = (t: number, qname: string): QueryEntry => ({
+    t,
+    client: '192.0.2.1',
+    transport: 'udp',
+    id: 1,
+    qname,
+    qtype: 'A',
+    rcode: 'NOERROR',
+    answers: 1,
+    ms: 1,
+  });
 
   it('adds counters, series and histograms, and recomputes percentiles', () => {
     const base = (queries: number, hist: SparseHist): StatsOverview => ({
@@ -210,7 +220,13 @@ describe('merging workers (combine: all)', () => {
   });
 
   it('adds top lists and interleaves queries by time', () => {
-    const top = (names: Array<[string, number]>): StatsTop => ({ names: names.map(([key, count]) => ({ key, count, error: 0 })), blocked: [], clients: [], capacity: 10, anonymized: false });
+    const top = (names: Array<[string, number]>): StatsTop => ({
+      names: names.map(([key, count]) => ({ key, count, error: 0 })),
+      blocked: [],
+      clients: [],
+      capacity: 10,
+      anonymized: false,
+    });
     expect(
       mergeTop(
         [

@@ -19,7 +19,9 @@ describe('whoami plugin', () => {
     const r = testResolver([whoami()]);
     const res = await r.handle(query('whoami.test', 'A'), { address: '198.51.100.7', port: 40212, family: 4, transport: 'udp' });
     const m = expectAnswers(res, [{ name: 'whoami.test', type: 'A', ttl: 0, data: '198.51.100.7' }]);
-    expect(m.additionals).toEqual([{ name: '_udp.whoami.test', type: RecordType.SRV, class: 1, ttl: 0, data: { priority: 0, weight: 0, port: 40212, target: '' } }]);
+    expect(m.additionals).toEqual([
+      { name: '_udp.whoami.test', type: RecordType.SRV, class: 1, ttl: 0, data: { priority: 0, weight: 0, port: 40212, target: '' } },
+    ]);
     expectFlags(res, { qr: true, aa: false, rd: true });
   });
 

@@ -12,12 +12,25 @@
  * an injectable service with a metric, a provided token, start/stop); the
  * test next to it runs in the repository's suite.
  */
-import { definePlugin, type Logger, options, PLUGIN_LOGGER, PLUGIN_METRICS, type PluginMetrics, RecordType, type ResourceRecordInit, type Static, Type } from '@heimdall/core';
+import {
+  definePlugin,
+  type Logger,
+  options,
+  PLUGIN_LOGGER,
+  PLUGIN_METRICS,
+  type PluginMetrics,
+  RecordType,
+  type ResourceRecordInit,
+  type Static,
+  Type,
+} from '@heimdall/core';
 import { ContainerModule, inject, injectable } from '@heimdall/core/di';
 
 /** The options, declared once: type, validation, defaults, JSON Schema and docs. */
 export const whoamiOptions = options({
-  zone: Type.Optional(Type.String({ maxLength: 253, description: 'Answer only for names in this zone (and below); others go down the chain. Default: every name.' })),
+  zone: Type.Optional(
+    Type.String({ maxLength: 253, description: 'Answer only for names in this zone (and below); others go down the chain. Default: every name.' }),
+  ),
   ttl: Type.Integer({ minimum: 0, maximum: 86_400, default: 0, description: 'TTL of the records (0: never cache "who am I").' }),
 });
 export type WhoamiOptions = Static<typeof whoamiOptions>;

@@ -69,7 +69,8 @@ export function createError<Args extends unknown[] = unknown[]>(code: string, me
     static readonly code = code;
     constructor(...args: Args | [...Args, { cause: unknown }]) {
       const last = args[args.length - 1] as { cause?: unknown } | undefined;
-      const hasCause = args.length > 0 && typeof last === 'object' && last !== null && !Array.isArray(last) && 'cause' in last && Object.keys(last).length === 1;
+      const hasCause =
+        args.length > 0 && typeof last === 'object' && last !== null && !Array.isArray(last) && 'cause' in last && Object.keys(last).length === 1;
       const fmt = hasCause ? args.slice(0, -1) : args;
       super(code, fmt.length === 0 ? message : format(message, ...fmt), { cause: hasCause ? last!.cause : undefined, statusCode });
     }

@@ -64,7 +64,7 @@ describe('queries core answers itself', () => {
     const fwd = resolver({ anyQueries: 'forward' });
     await fwd.r.handle(q);
     expect(fwd.seen).toEqual(['example.com/1/255']);
-    expect(() => resolver({ anyQueries: 'all' as never })).toThrow("anyQueries: must be \"rfc8482\" or \"refused\" or \"forward\"");
+    expect(() => resolver({ anyQueries: 'all' as never })).toThrow('anyQueries: must be "rfc8482" or "refused" or "forward"');
   });
 
   test('ordinary queries still reach the chain', async () => {
@@ -77,7 +77,12 @@ describe('queries core answers itself', () => {
 describe('header-only replies carry our OPT and echo the question when it parses', () => {
   test('NOTIMP for another opcode: question and OPT (our payload, DO echoed)', async () => {
     const { r } = resolver();
-    const q = encode({ id: 9, opcode: Opcode.NOTIFY ?? 4, questions: [{ name: 'Example.COM', type: RecordType.SOA }], edns: { udpPayloadSize: 4096, dnssecOk: true } });
+    const q = encode({
+      id: 9,
+      opcode: Opcode.NOTIFY ?? 4,
+      questions: [{ name: 'Example.COM', type: RecordType.SOA }],
+      edns: { udpPayloadSize: 4096, dnssecOk: true },
+    });
     const res = decode((await r.handle(q))!);
     expect(res.rcode).toBe(4);
     expect(res.opcode).toBe(4);
@@ -88,7 +93,14 @@ describe('header-only replies carry our OPT and echo the question when it parses
   test('FORMERR for QDCOUNT 0 and 2: OPT kept, no question echoed', async () => {
     const { r } = resolver();
     const none = encode({ id: 9, questions: [], edns: { udpPayloadSize: 4096 } });
-    const two = encode({ id: 9, questions: [{ name: 'a.test', type: 1 }, { name: 'b.test', type: 1 }], edns: { udpPayloadSize: 4096 } });
+    const two = encode({
+      id: 9,
+      questions: [
+        { name: 'a.test', type: 1 },
+        { name: 'b.test', type: 1 },
+      ],
+      edns: { udpPayloadSize: 4096 },
+    });
     for (const q of [none, two]) {
       const res = decode((await r.handle(q))!);
       expect(res.rcode).toBe(1);

@@ -52,7 +52,12 @@ describe('createResolver + handle', () => {
   });
 
   test('answering helpers: nxdomain/nodata with SOA, refused, servfail with EDE, formerr, notimp', async () => {
-    const soa = { name: 'example.com', type: RecordType.SOA, ttl: 300, data: { mname: 'ns.example.com', rname: 'h.example.com', serial: 1, refresh: 2, retry: 3, expire: 4, minimum: 60 } };
+    const soa = {
+      name: 'example.com',
+      type: RecordType.SOA,
+      ttl: 300,
+      data: { mname: 'ns.example.com', rname: 'h.example.com', serial: 1, refresh: 2, retry: 3, expire: 4, minimum: 60 },
+    };
     const cases: Array<[(ctx: DnsContext) => void, number, number, number]> = [
       [(c) => c.nxdomain(soa), Rcode.NXDOMAIN, 0, 1],
       [(c) => c.nxdomain(), Rcode.NXDOMAIN, 0, 0],
@@ -118,7 +123,12 @@ describe('failure rules', () => {
     const { pino } = await import('pino');
     const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
     const r = createResolver({
-      plugins: [plugin('outer', (_c, next) => next()), plugin('broken', () => { throw new Error('kaput'); })],
+      plugins: [
+        plugin('outer', (_c, next) => next()),
+        plugin('broken', () => {
+          throw new Error('kaput');
+        }),
+      ],
       logger,
     });
     const m = decode((await r.handle(q()))!);
@@ -132,7 +142,15 @@ describe('failure rules', () => {
 
   test('an async rejection → SERVFAIL with the plugin name', async () => {
     const r = createResolver({
-      plugins: [plugin('a', async (_c, next) => { await next(); }), plugin('late', async () => { await new Promise((x) => setTimeout(x, 1)); throw new Error('no'); })],
+      plugins: [
+        plugin('a', async (_c, next) => {
+          await next();
+        }),
+        plugin('late', async () => {
+          await new Promise((x) => setTimeout(x, 1));
+          throw new Error('no');
+        }),
+      ],
       logger: silentLogger(),
     });
     expect(decode((await r.handle(q()))!).rcode).toBe(Rcode.SERVFAIL);
@@ -140,11 +158,29 @@ describe('failure rules', () => {
   });
 
   test('next() twice → SERVFAIL', async () => {
-    const r = createResolver({ plugins: [plugin('twice', (_c, next) => { next(); next(); }), plugin('end', () => {})], logger: silentLogger() });
+    const r = createResolver({
+      plugins: [
+        plugin('twice', (_c, next) => {
+          next();
+          next();
+        }),
+        plugin('end', () => {}),
+      ],
+      logger: silentLogger(),
+    });
     expect(decode((await r.handle(q()))!).rcode).toBe(Rcode.SERVFAIL);
     expect(r.container.get<{ errors: Map<string, number> }>(CORE_METRICS).errors.get('twice')).toBe(1);
     // The error behind that SERVFAIL is the typed one, naming the step.
-    const run = compose([{ name: 'twice', middleware: (_c: unknown, next: () => unknown) => { next(); next(); } }, { name: 'end', middleware: () => {} }]);
+    const run = compose([
+      {
+        name: 'twice',
+        middleware: (_c: unknown, next: () => unknown) => {
+          next();
+          next();
+        },
+      },
+      { name: 'end', middleware: () => {} },
+    ]);
     expect(() => run({})).toThrow(NextCalledTwiceError);
     expect(() => run({})).toThrow('plugin/twice: next() called multiple times');
   });
@@ -214,7 +250,17 @@ describe('failure rules', () => {
     expect(notimp.opcode).toBe(2);
     const zero = decode((await r.handle(encode({ id: 3, questions: [] })))!);
     expect(zero.rcode).toBe(Rcode.FORMERR);
-    const two = decode((await r.handle(encode({ id: 4, questions: [{ name: 'a', type: 1 }, { name: 'b', type: 1 }] })))!);
+    const two = decode(
+      (await r.handle(
+        encode({
+          id: 4,
+          questions: [
+            { name: 'a', type: 1 },
+            { name: 'b', type: 1 },
+          ],
+        }),
+      ))!,
+    );
     expect(two.rcode).toBe(Rcode.FORMERR);
     expect(await r.handle(Buffer.from([1, 2, 3]))).toBeNull();
     // Header says one question but the bytes stop: FORMERR, not a crash.
@@ -258,7 +304,7 @@ describe('plugins and DI', () => {
     ) {}
   }
 
-  test('modules load into each plugin\'s scope; what is provided is shared; middleware can use services of later plugins; start/stop order', async () => {
+  test("modules load into each plugin's scope; what is provided is shared; middleware can use services of later plugins; start/stop order", async () => {
     const events: string[] = [];
     const provider: HeimdallPlugin = {
       name: 'provider',
@@ -301,7 +347,13 @@ describe('plugins and DI', () => {
     const r = createResolver({
       plugins: [
         { name: 'ok', start: () => void events.push('start ok'), stop: () => void events.push('stop ok') },
-        { name: 'bad', start: () => { throw new Error('cannot'); }, stop: () => void events.push('stop bad') },
+        {
+          name: 'bad',
+          start: () => {
+            throw new Error('cannot');
+          },
+          stop: () => void events.push('stop bad'),
+        },
       ],
       logger: silentLogger(),
     });
@@ -334,7 +386,10 @@ describe('invalid responses from middleware', () => {
 
 test('handle() fills in client defaults and derives the family from the address', async () => {
   const seen: Array<[string, number, string]> = [];
-  const r = createResolver({ plugins: [plugin('spy', (ctx) => void seen.push([ctx.client.address, ctx.client.family, ctx.client.transport]))], logger: silentLogger() });
+  const r = createResolver({
+    plugins: [plugin('spy', (ctx) => void seen.push([ctx.client.address, ctx.client.family, ctx.client.transport]))],
+    logger: silentLogger(),
+  });
   await r.handle(q());
   await r.handle(q(), { address: '2001:db8::1' });
   await r.handle(q(), { address: '192.0.2.1', transport: 'tcp' });

@@ -16,7 +16,20 @@ import { ResolverLifecycle } from './plugin/lifecycle.js';
 import { type HeimdallPlugin, isHeimdallPlugin } from './plugin/types.js';
 import { metricsPrefix, PluginMetrics } from './plugin/metrics.js';
 import { options, parseOptions, Type } from './plugin/options.js';
-import { CLOCK, type Clock, type ClockTimer, LIFECYCLE, LOGGER, METRICS, MULTI_TOKENS, PLUGIN, PLUGIN_LOGGER, PLUGIN_METRICS, PLUGIN_OPTIONS, type PluginInfo } from './tokens.js';
+import {
+  CLOCK,
+  type Clock,
+  type ClockTimer,
+  LIFECYCLE,
+  LOGGER,
+  METRICS,
+  MULTI_TOKENS,
+  PLUGIN,
+  PLUGIN_LOGGER,
+  PLUGIN_METRICS,
+  PLUGIN_OPTIONS,
+  type PluginInfo,
+} from './tokens.js';
 import { createTransport } from './transport/index.js';
 import type { BoundAddress, ListenOptions, QueryHandler, TransportServer } from './transport/types.js';
 import { systemClock } from './util/clock.js';
@@ -99,24 +112,40 @@ const QTYPE_ANY = 255;
 
 const DEFAULT_CLIENT: ClientInfo = Object.freeze({ address: '127.0.0.1', port: 0, family: 4, transport: 'internal' });
 
-
 /**
  * Schema of the resolver's scalar settings (the rest of {@link ResolverOptions}
  * is objects and functions). The app's config schema includes it.
  */
 export const resolverSettingsSchema = options({
-  queryTimeoutMs: Type.Integer({ minimum: 1, maximum: 120_000, default: 5000, description: 'Per-query deadline (ms from arrival); after it the client gets SERVFAIL.' }),
+  queryTimeoutMs: Type.Integer({
+    minimum: 1,
+    maximum: 120_000,
+    default: 5000,
+    description: 'Per-query deadline (ms from arrival); after it the client gets SERVFAIL.',
+  }),
   drainTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 5000, description: 'Bound on waiting for in-flight queries at stop (ms).' }),
-  ednsPayloadSize: Type.Integer({ minimum: 512, maximum: 65_535, default: 1232, description: 'UDP payload size advertised in our OPT records (RFC 6891 §6.2.3).' }),
+  ednsPayloadSize: Type.Integer({
+    minimum: 512,
+    maximum: 65_535,
+    default: 1232,
+    description: 'UDP payload size advertised in our OPT records (RFC 6891 §6.2.3).',
+  }),
   recursionAvailable: Type.Boolean({ default: true, description: 'RA bit of the responses we build.' }),
-  onUnanswered: Type.Union([Type.Literal('servfail'), Type.Literal('refused')], { default: 'servfail', description: 'What to answer when the chain returned without a response.' }),
+  onUnanswered: Type.Union([Type.Literal('servfail'), Type.Literal('refused')], {
+    default: 'servfail',
+    description: 'What to answer when the chain returned without a response.',
+  }),
   chaos: options(
     {
       'version.bind': Type.Optional(Type.String({ maxLength: 255, description: 'TXT answer to `version.bind CH TXT`.' })),
       'hostname.bind': Type.Optional(Type.String({ maxLength: 255, description: 'TXT answer to `hostname.bind CH TXT`.' })),
       'id.server': Type.Optional(Type.String({ maxLength: 255, description: 'TXT answer to `id.server CH TXT` (RFC 4892).' })),
     },
-    { default: {}, description: 'Answers to CHAOS-class identity queries. They are always answered locally, never forwarded; a name not set here gets REFUSED (the default for all).' },
+    {
+      default: {},
+      description:
+        'Answers to CHAOS-class identity queries. They are always answered locally, never forwarded; a name not set here gets REFUSED (the default for all).',
+    },
   ),
   anyQueries: Type.Union([Type.Literal('rfc8482'), Type.Literal('refused'), Type.Literal('forward')], {
     default: 'rfc8482',
@@ -248,7 +277,11 @@ class HeimdallResolver implements Resolver {
       for (const [j, prov] of (p.provides ?? []).entries()) {
         if (typeof prov?.token !== 'symbol') throw new ConfigError(`plugins[${i}] (${p.name}).provides[${j}]`, 'token must be a symbol', prov?.token);
         const multi = prov.multi === true || MULTI_TOKENS.has(prov.token);
-        const bind = () => void container.bind(prov.token).toDynamicValue(() => scope.get(prov.use)).inSingletonScope();
+        const bind = () =>
+          void container
+            .bind(prov.token)
+            .toDynamicValue(() => scope.get(prov.use))
+            .inSingletonScope();
         if (multi) {
           bind();
           continue;
@@ -256,10 +289,14 @@ class HeimdallResolver implements Resolver {
         const priority = prov.priority ?? 0;
         const current = provided.get(prov.token);
         if (current === undefined || priority > current.priority) {
-          if (current !== undefined) this.logger.info({ token: prov.token.description, plugin: p.name, over: current.plugin }, 'service provided by a plugin of higher priority');
+          if (current !== undefined)
+            this.logger.info({ token: prov.token.description, plugin: p.name, over: current.plugin }, 'service provided by a plugin of higher priority');
           provided.set(prov.token, { plugin: p.name, priority, bind });
         } else {
-          this.logger.info({ token: prov.token.description, plugin: p.name, provider: current.plugin }, 'service provided by another plugin; this one is not used for it');
+          this.logger.info(
+            { token: prov.token.description, plugin: p.name, provider: current.plugin },
+            'service provided by another plugin; this one is not used for it',
+          );
         }
       }
       this.scopes.set(p.name, scope);
@@ -320,13 +357,15 @@ class HeimdallResolver implements Resolver {
     }
     this.state = 'stopping';
     const started = this.starting ?? Promise.resolve();
-    this.stopping = started.then(
-      () => this.teardown(),
-      () => this.teardown(),
-    ).then(() => {
-      this.state = 'stopped';
-      this.logger.info('resolver stopped');
-    });
+    this.stopping = started
+      .then(
+        () => this.teardown(),
+        () => this.teardown(),
+      )
+      .then(() => {
+        this.state = 'stopped';
+        this.logger.info('resolver stopped');
+      });
     return this.stopping;
   }
 
@@ -483,7 +522,8 @@ class HeimdallResolver implements Resolver {
       return null;
     }
     if (response === null || !(response instanceof Uint8Array) || response.length < 12) {
-      if (response !== null) ctx.log.warn({ type: typeof response }, 'a middleware set an invalid response (not wire bytes of at least 12 octets); answering as unanswered');
+      if (response !== null)
+        ctx.log.warn({ type: typeof response }, 'a middleware set an invalid response (not wire bytes of at least 12 octets); answering as unanswered');
       if (this.unanswered === Rcode.REFUSED) ctx.refused();
       else ctx.servfail();
       response = ctx.response!;

@@ -4,7 +4,9 @@ import { expect, test } from 'vitest';
 
 const T = Symbol('T');
 @injectable()
-class B { constructor(@inject(T) readonly v: number) {} }
+class B {
+  constructor(@inject(T) readonly v: number) {}
+}
 test('decorators work under the test transformer', () => {
   const c = new Container();
   c.bind(T).toConstantValue(42);

@@ -88,10 +88,7 @@ export function expectNoData(response: Buffer | null | undefined): Message {
 }
 
 /** Asserts header flags (only the ones given). */
-export function expectFlags(
-  response: Buffer | null | undefined,
-  flags: Partial<Record<'qr' | 'aa' | 'tc' | 'rd' | 'ra' | 'ad' | 'cd', boolean>>,
-): Message {
+export function expectFlags(response: Buffer | null | undefined, flags: Partial<Record<'qr' | 'aa' | 'tc' | 'rd' | 'ra' | 'ad' | 'cd', boolean>>): Message {
   const m = decodeResponse(response);
   for (const [k, v] of Object.entries(flags)) {
     if (m[k as keyof typeof flags] !== v) fail(`expected ${k}=${v}`, m);

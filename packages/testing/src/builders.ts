@@ -54,7 +54,8 @@ export interface QueryOptions {
  * const q = query('example.com', 'AAAA', { id: 7, do: true });
  */
 export function query(name: string, type: CodeLike = 'A', options: QueryOptions = {}): Buffer {
-  const useEdns = options.edns !== undefined && options.edns !== false ? true : options.do === true || options.ednsOptions !== undefined || options.ednsVersion !== undefined;
+  const useEdns =
+    options.edns !== undefined && options.edns !== false ? true : options.do === true || options.ednsOptions !== undefined || options.ednsVersion !== undefined;
   const message: MessageInit = {
     id: options.id ?? 0x1234,
     opcode: options.opcode ?? 0,

@@ -49,7 +49,10 @@ export function tcpQuery(port: number, messages: Uint8Array | readonly Uint8Arra
     const replies: Buffer[] = [];
     let pending: Buffer = Buffer.alloc(0);
     const socket = net.connect({ port, host: address, localAddress: options.localAddress });
-    const timer = setTimeout(() => done(new Error(`tcpQuery: ${replies.length} of ${list.length} replies from ${address}:${port} in ${options.timeoutMs ?? 3000} ms`)), options.timeoutMs ?? 3000);
+    const timer = setTimeout(
+      () => done(new Error(`tcpQuery: ${replies.length} of ${list.length} replies from ${address}:${port} in ${options.timeoutMs ?? 3000} ms`)),
+      options.timeoutMs ?? 3000,
+    );
     let finished = false;
     const done = (err: Error | null) => {
       if (finished) return;
@@ -78,6 +81,8 @@ export function tcpQuery(port: number, messages: Uint8Array | readonly Uint8Arra
       if (replies.length >= list.length) done(null);
     });
     socket.on('error', (e) => done(e));
-    socket.on('close', () => done(replies.length >= list.length ? null : new Error(`tcpQuery: connection closed after ${replies.length} of ${list.length} replies`)));
+    socket.on('close', () =>
+      done(replies.length >= list.length ? null : new Error(`tcpQuery: connection closed after ${replies.length} of ${list.length} replies`)),
+    );
   });
 }

@@ -54,7 +54,9 @@ export interface UpstreamBehaviour {
 export type UpstreamAnswer =
   | Array<RecordLike | ResourceRecordInit>
   | UpstreamBehaviour
-  | ((query: ReceivedQuery) => UpstreamBehaviour | Array<RecordLike | ResourceRecordInit> | Promise<UpstreamBehaviour | Array<RecordLike | ResourceRecordInit>>);
+  | ((
+      query: ReceivedQuery,
+    ) => UpstreamBehaviour | Array<RecordLike | ResourceRecordInit> | Promise<UpstreamBehaviour | Array<RecordLike | ResourceRecordInit>>);
 
 /** Options of {@link FakeUpstream.start}. */
 export interface FakeUpstreamOptions {
@@ -179,7 +181,9 @@ export class FakeUpstream {
   count(name?: string, type?: CodeLike, transport?: 'udp' | 'tcp'): number {
     const n = name?.replace(/\.$/, '').toLowerCase();
     const t = type === undefined ? undefined : toType(type);
-    return this.received.filter((q) => (n === undefined || q.name.toLowerCase() === n) && (t === undefined || q.type === t) && (transport === undefined || q.transport === transport)).length;
+    return this.received.filter(
+      (q) => (n === undefined || q.name.toLowerCase() === n) && (t === undefined || q.type === t) && (transport === undefined || q.transport === transport),
+    ).length;
   }
 
   /** Resolves once at least `n` queries have been received in total (rejects after `timeoutMs`, default 5000). */

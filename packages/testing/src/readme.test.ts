@@ -4,7 +4,9 @@ import { readmeExamples, runExample } from './readme.js';
 
 // The README's runnable examples (the blocks that import from '@heimdall/testing') run here.
 test('README examples run', async () => {
-  const blocks = readmeExamples(new URL('../README.md', import.meta.url)).filter((b) => b.startsWith('import') && b.includes("from '@heimdall/testing'") && b.split('\n').length > 4);
+  const blocks = readmeExamples(new URL('../README.md', import.meta.url)).filter(
+    (b) => b.startsWith('import') && b.includes("from '@heimdall/testing'") && b.split('\n').length > 4,
+  );
   expect(blocks.length).toBeGreaterThan(0);
   for (const block of blocks) await runExample(block, { '@heimdall/testing': kit });
 });

@@ -1,7 +1,17 @@
 /**
  * Running middleware and plugins in tests, without sockets.
  */
-import { type ClientInfo, type Clock, createResolver, DnsContext, type HeimdallPlugin, type Logger, type Middleware, type Resolver, type ResolverOptions } from '@heimdall/core';
+import {
+  type ClientInfo,
+  type Clock,
+  createResolver,
+  DnsContext,
+  type HeimdallPlugin,
+  type Logger,
+  type Middleware,
+  type Resolver,
+  type ResolverOptions,
+} from '@heimdall/core';
 import { compose, type ContextEnv, silentLogger } from '@heimdall/core/pipeline';
 import { FakeClock } from './clock.js';
 
@@ -83,7 +93,10 @@ export async function runMiddleware(middleware: Middleware | HeimdallPlugin, que
     return downstream ? downstream(ctx, next) : undefined;
   };
   const ctx = createContext(query, options);
-  const r = compose([{ name: 'under-test', middleware: underTest }, { name: 'next', middleware: counting }])(ctx);
+  const r = compose([
+    { name: 'under-test', middleware: underTest },
+    { name: 'next', middleware: counting },
+  ])(ctx);
   if (r !== undefined) await r;
   ctx._finalize();
   return { ctx, response: ctx.response, sync: r === undefined, nextCalls };

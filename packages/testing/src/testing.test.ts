@@ -122,7 +122,10 @@ describe('FakeClock', () => {
     expect(seen).toEqual([['a', 1010]]);
     expect(c.now()).toBe(1015);
     await c.advanceAsync(5);
-    expect(seen).toEqual([['a', 1010], ['b', 1020]]);
+    expect(seen).toEqual([
+      ['a', 1010],
+      ['b', 1020],
+    ]);
     c.setTimeout(() => c.setTimeout(() => seen.push(['nested', c.now()]), 5), 5);
     c.runAll();
     expect(seen.at(-1)).toEqual(['nested', 1030]);
@@ -152,7 +155,11 @@ describe('runMiddleware / runChain / testResolver', () => {
     expect(r2.ctx.get(SEEN)).toBe(true);
     expectAnswers(r2.response, ['192.0.2.10']);
 
-    await expect(runMiddleware(() => { throw new Error('boom'); }, query('a.test'))).rejects.toThrow('boom');
+    await expect(
+      runMiddleware(() => {
+        throw new Error('boom');
+      }, query('a.test')),
+    ).rejects.toThrow('boom');
     const c = await runChain([(_c, next) => next(), whoami], query('w.test'));
     expect(c.sync).toBe(true);
     expectAnswers(c.response, ['192.0.2.10']);

@@ -342,7 +342,10 @@ describe('cache tiers (CACHE_TIERS)', () => {
     const q3 = makeQuery('bad3.example');
     const other = build([cache(), fakeChain(answerA(300)).plugin], new ManualClock(T0));
     await other.handle(q3);
-    const e3 = other.scope('cache').get(CacheStore).getRaw([...other.scope('cache').get(CacheStore).entries()][0][0])!;
+    const e3 = other
+      .scope('cache')
+      .get(CacheStore)
+      .getRaw([...other.scope('cache').get(CacheStore).entries()][0][0])!;
     const tampered = serializeEntry(keyOf('bad3'), { ...e3, ttlOffsets: [e3.ttlOffsets[0], e3.ttlOffsets[1] + 6] });
     tier.data.set(keyOf('bad3'), { entry: tampered, expiresAt: T0 + 1e6 });
     control.flush({ all: true });
@@ -470,7 +473,10 @@ describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12
     const plain = await filledTier(60);
     expect(plain.data.get([...plain.data.keys()][0]!)!.expiresAt).toBe(T0 + 60_000);
     const tier = new MemoryTier('disk');
-    const sf = build([cache({ serveStale: true, servfailTtl: 5 }), tierPlugin(tier), fakeChain((q) => makeResponse(q.questions[0].name, { id: q.id, rcode: 2 })).plugin], new ManualClock(T0));
+    const sf = build(
+      [cache({ serveStale: true, servfailTtl: 5 }), tierPlugin(tier), fakeChain((q) => makeResponse(q.questions[0].name, { id: q.id, rcode: 2 })).plugin],
+      new ManualClock(T0),
+    );
     await sf.handle(makeQuery('sf.example'));
     expect([...tier.data.values()][0]!.expiresAt).toBe(T0 + 5000);
   });

@@ -26,26 +26,22 @@ describe('analyzeResponse on hostile input', () => {
 
   it('never throws on mutated valid responses; entries it accepts are consistent', () => {
     fc.assert(
-      fc.property(
-        fc.constantFrom(...valid),
-        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
-        (base, edits) => {
-          const r = Buffer.from(base);
-          for (const [pos, val] of edits) r[12 + (pos % (r.length - 12))] = val;
-          const a = analyzeResponse(r, q, T0, limits);
-          if (a.entry) {
-            const e = a.entry;
-            expect(e.ttl).toBeGreaterThan(0);
-            expect(e.expiresAt).toBe(T0 + e.ttl * 1000);
-            expect(e.nameEnd).toBe(plainNameEnd(e.wire, 12));
-            for (const o of e.ttlOffsets) {
-              expect(o + 4).toBeLessThanOrEqual(e.wire.length);
-              // Each record keeps its own TTL, capped at maxTtl (a negative entry's at the entry TTL).
-              expect(e.wire.readUInt32BE(o)).toBeLessThanOrEqual(e.kind === 'positive' ? limits.maxTtl : e.ttl);
-            }
+      fc.property(fc.constantFrom(...valid), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }), (base, edits) => {
+        const r = Buffer.from(base);
+        for (const [pos, val] of edits) r[12 + (pos % (r.length - 12))] = val;
+        const a = analyzeResponse(r, q, T0, limits);
+        if (a.entry) {
+          const e = a.entry;
+          expect(e.ttl).toBeGreaterThan(0);
+          expect(e.expiresAt).toBe(T0 + e.ttl * 1000);
+          expect(e.nameEnd).toBe(plainNameEnd(e.wire, 12));
+          for (const o of e.ttlOffsets) {
+            expect(o + 4).toBeLessThanOrEqual(e.wire.length);
+            // Each record keeps its own TTL, capped at maxTtl (a negative entry's at the entry TTL).
+            expect(e.wire.readUInt32BE(o)).toBeLessThanOrEqual(e.kind === 'positive' ? limits.maxTtl : e.ttl);
           }
-        },
-      ),
+        }
+      }),
       { numRuns: 1000 },
     );
   });

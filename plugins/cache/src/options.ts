@@ -24,7 +24,9 @@ export const cachePrefetchSchema = options(
         description: 'Hits, each less than `duration` ms after the previous one, that make an entry popular (CoreDNS AMOUNT).',
       }),
     ),
-    duration: Type.Optional(Type.Integer({ minimum: 1, maximum: DAY_MS, default: 60_000, description: 'Longest gap (ms) between two hits of a popular entry (CoreDNS DURATION).' })),
+    duration: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: DAY_MS, default: 60_000, description: 'Longest gap (ms) between two hits of a popular entry (CoreDNS DURATION).' }),
+    ),
     percentage: Type.Optional(
       Type.Integer({
         minimum: 10,
@@ -33,7 +35,9 @@ export const cachePrefetchSchema = options(
         description: "Refresh when the remaining TTL is at most this percentage of the entry's TTL, at least 1 s (CoreDNS PERCENTAGE).",
       }),
     ),
-    maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 32, description: 'Most background refreshes in flight at once (more are skipped, not queued).' })),
+    maxConcurrent: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 10_000, default: 32, description: 'Most background refreshes in flight at once (more are skipped, not queued).' }),
+    ),
     timeout: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000, default: 5000, description: 'Deadline (ms) of one background refresh.' })),
   },
   { description: 'Prefetch settings.' },
@@ -59,7 +63,9 @@ export const cacheServeStaleSchema = options(
           'RFC 8767 client-response timer (ms): when the chain has not answered after this long (or by the query deadline), the stale entry answers. 0 = answer stale at once and refresh in the background.',
       }),
     ),
-    answerTtl: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, default: 30, description: 'TTL (s) of every record of a stale answer (RFC 8767 §4).' })),
+    answerTtl: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 86_400, default: 30, description: 'TTL (s) of every record of a stale answer (RFC 8767 §4).' }),
+    ),
     failureRecheck: Type.Optional(
       Type.Integer({
         minimum: 0,

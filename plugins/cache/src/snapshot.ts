@@ -190,7 +190,7 @@ export function checkEntry(buf: Buffer, offset: number, out: EntryLayout): boole
   }
   if (q !== wireEnd) return fail(out, 'records do not end with the wire', Math.min(q, wireEnd));
   if (k !== n) return fail(out, 'more TTL offsets than records', p);
-  if ((opt >= 0) !== ((flags & KEY_EDNS) !== 0)) return fail(out, 'OPT record and key EDNS flag disagree', w);
+  if (opt >= 0 !== ((flags & KEY_EDNS) !== 0)) return fail(out, 'OPT record and key EDNS flag disagree', w);
   if (opt >= 0 && ((buf[w + opt + 4] & 0x80) !== 0) !== ((flags & KEY_DO) !== 0)) return fail(out, 'OPT DO bit and key DO flag disagree', w + opt + 4);
   out.kind = kind;
   out.ttl = ttl;

@@ -275,7 +275,13 @@ describe('CacheStore: bounds and eviction', () => {
 
   it('refuses an entry larger than maxBytes', () => {
     const store = newStore({ maxBytes: 1024 });
-    const big = makeResponse('big.example', { type: 'TXT', answers: [{ type: 'TXT', name: 'big.example', ttl: 60, data: 'x'.repeat(250).repeat(1) }, { type: 'TXT', name: 'big.example', ttl: 60, data: ['y'.repeat(250), 'z'.repeat(250), 'w'.repeat(250)] }] as any });
+    const big = makeResponse('big.example', {
+      type: 'TXT',
+      answers: [
+        { type: 'TXT', name: 'big.example', ttl: 60, data: 'x'.repeat(250).repeat(1) },
+        { type: 'TXT', name: 'big.example', ttl: 60, data: ['y'.repeat(250), 'z'.repeat(250), 'w'.repeat(250)] },
+      ] as any,
+    });
     expect(store.insert('k', big, makeQuery('big.example', { type: 'TXT' }), T0).reason).toBe('not-stored');
     expect(store.size).toBe(0);
   });
@@ -337,7 +343,12 @@ describe('CacheStore: flush', () => {
     const names = ['example.com', 'www.example.com', 'a.b.Example.com', 'badexample.com', 'example.org', 'com'];
     for (const name of names) {
       for (const type of ['A', 'AAAA'] as const) {
-        store.insert(`${name}/${type}`, makeResponse(name, { type, answers: type === 'A' ? aRecords(name, 60) : [{ type: 'AAAA', name, ttl: 60, data: '2001:db8::1' }] }), makeQuery(name, { type }), T0);
+        store.insert(
+          `${name}/${type}`,
+          makeResponse(name, { type, answers: type === 'A' ? aRecords(name, 60) : [{ type: 'AAAA', name, ttl: 60, data: '2001:db8::1' }] }),
+          makeQuery(name, { type }),
+          T0,
+        );
       }
     }
     return store;

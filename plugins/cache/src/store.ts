@@ -213,7 +213,6 @@ export class CacheStore {
     return view;
   }
 
-
   /**
    * A stale answer (RFC 8767) from `entry`: every TTL set to `ttl` (the
    * configured stale answer TTL, 30 s by default). Counts a stale answer.

@@ -53,12 +53,7 @@ export function makeResponse(name: string, o: ResponseOpts = {}): Buffer {
   return packet.encode({
     id: o.id ?? 0x1234,
     type: 'response',
-    flags:
-      queryFlags(o) |
-      packet.RECURSION_AVAILABLE |
-      (o.rcode ?? 0) |
-      (o.tc ? packet.TRUNCATED_RESPONSE : 0) |
-      (o.aa ? packet.AUTHORITATIVE_ANSWER : 0),
+    flags: queryFlags(o) | packet.RECURSION_AVAILABLE | (o.rcode ?? 0) | (o.tc ? packet.TRUNCATED_RESPONSE : 0) | (o.aa ? packet.AUTHORITATIVE_ANSWER : 0),
     questions: [{ type: o.type ?? 'A', name: o.qname ?? name, class: 'IN' }],
     answers: o.answers ?? [],
     authorities: o.authorities ?? [],
@@ -97,9 +92,7 @@ export function decode(buf: Buffer): any {
 /** TTLs of every record except OPT. */
 export function ttlsOf(buf: Buffer): number[] {
   const p: any = packet.decode(buf);
-  return [...(p.answers ?? []), ...(p.authorities ?? []), ...(p.additionals ?? [])]
-    .filter((r: any) => r.type !== 'OPT')
-    .map((r: any) => r.ttl ?? -1);
+  return [...(p.answers ?? []), ...(p.authorities ?? []), ...(p.additionals ?? [])].filter((r: any) => r.type !== 'OPT').map((r: any) => r.ttl ?? -1);
 }
 
 /** A NOERROR response whose single A answer names the question through a compression pointer (0xC00C). */

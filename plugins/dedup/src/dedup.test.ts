@@ -64,7 +64,7 @@ function setup(options: Parameters<typeof dedup>[0] = {}, extra: HeimdallPlugin[
 /** `name` with the letter case of bit pattern `i`. */
 function mixCase(name: string, i: number): string {
   let out = '';
-  for (let k = 0; k < name.length; k++) out += (i >> k % 11) & 1 ? name[k].toUpperCase() : name[k];
+  for (let k = 0; k < name.length; k++) out += (i >> (k % 11)) & 1 ? name[k].toUpperCase() : name[k];
   return out;
 }
 
@@ -92,7 +92,13 @@ describe('dedup', () => {
 
   it('does not coalesce different questions or DO/CD variants', async () => {
     const { g, resolver } = setup();
-    const qs = [query('example.com'), query('example.com', 'AAAA'), query('example.org'), query('example.com', 'A', { do: true }), query('example.com', 'A', { cd: true })];
+    const qs = [
+      query('example.com'),
+      query('example.com', 'AAAA'),
+      query('example.org'),
+      query('example.com', 'A', { do: true }),
+      query('example.com', 'A', { cd: true }),
+    ];
     const pending = qs.map((q) => resolver.handle(q));
     await settle();
     expect(g.calls.length).toBe(5);
@@ -130,7 +136,7 @@ describe('dedup', () => {
     expect(d.inFlight).toBe(0);
   });
 
-  it('waiters are bounded by the leader\'s deadline, not their own', async () => {
+  it("waiters are bounded by the leader's deadline, not their own", async () => {
     const { g, resolver, d, clock } = setup();
     const leader = resolver.handle(query('lead.example', 'A', { id: 1 }));
     await settle();

@@ -29,7 +29,9 @@ describe('dedup + upstream over loopback', () => {
     });
     await resolver.start();
     up.on('example.com', 'A', { answers: [record('example.com', 'A', '192.0.2.7', 300)], delayMs: 30 });
-    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => resolver!.handle(query(i % 2 ? 'Example.COM' : 'example.com', 'A', { id: i }), CLIENT)));
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => resolver!.handle(query(i % 2 ? 'Example.COM' : 'example.com', 'A', { id: i }), CLIENT)),
+    );
     expect(up.count('example.com', 'A')).toBe(1);
     answers.forEach((a, i) => {
       const m = decode(a!);

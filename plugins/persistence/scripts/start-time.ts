@@ -61,7 +61,9 @@ try {
       await tier.drain();
     }
     await r.stop();
-    process.stderr.write(`filled ${N} entries in ${((performance.now() - t0) / 1000).toFixed(1)} s, data.mdb ${(statSync(join(full, 'data.mdb')).size / 1e6).toFixed(0)} MB\n`);
+    process.stderr.write(
+      `filled ${N} entries in ${((performance.now() - t0) / 1000).toFixed(1)} s, data.mdb ${(statSync(join(full, 'data.mdb')).size / 1e6).toFixed(0)} MB\n`,
+    );
   }
   const rows: Array<{ dir: string; startMs: number; firstGetUs: number; found: boolean }> = [];
   for (let round = 0; round < ROUNDS; round++) {

@@ -31,7 +31,10 @@ async function filledDir(): Promise<string> {
   return dir;
 }
 
-const aside = (dir: string): string[] => readdirSync(dir).filter((f) => f.includes('.corrupt-')).sort();
+const aside = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((f) => f.includes('.corrupt-'))
+    .sort();
 
 describe('opening the environment', () => {
   it('a healthy store reopens with its entries and state, and its header checks out', async () => {
@@ -127,4 +130,3 @@ describe('opening the environment', () => {
     expect(existsSync(join(file, 'sub'))).toBe(false);
   });
 });
-

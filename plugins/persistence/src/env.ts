@@ -106,7 +106,9 @@ export function checkDataFile(file: string): string | null {
 function environmental(err: unknown): boolean {
   const e = err as NodeJS.ErrnoException;
   const text = `${e?.code ?? ''} ${e?.message ?? ''}`;
-  return /EACCES|EPERM|EROFS|ENOSPC|EMFILE|ENFILE|ENOMEM|EAGAIN|READERS_FULL|Permission denied|No space left|Read-only file system|Cannot allocate memory|temporarily unavailable/i.test(text);
+  return /EACCES|EPERM|EROFS|ENOSPC|EMFILE|ENFILE|ENOMEM|EAGAIN|READERS_FULL|Permission denied|No space left|Read-only file system|Cannot allocate memory|temporarily unavailable/i.test(
+    text,
+  );
 }
 
 /** Sleeps synchronously (start-up only: waiting for another process's repair). */

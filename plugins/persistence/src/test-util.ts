@@ -64,7 +64,10 @@ export async function startInstance(options: Partial<PersistenceOptions> & { dir
 
 /** A cache key as the cache builds it: lowercased wire name, QTYPE A, QCLASS IN, flag character '1'. */
 export function keyOf(name: string, type = 1, flag = '1'): Buffer {
-  const labels = name.replace(/\.$/, '').split('.').filter((l) => l.length > 0);
+  const labels = name
+    .replace(/\.$/, '')
+    .split('.')
+    .filter((l) => l.length > 0);
   const parts: Buffer[] = [];
   for (const l of labels) parts.push(Buffer.from([l.length]), Buffer.from(l.toLowerCase(), 'latin1'));
   parts.push(Buffer.from([0, type >> 8, type & 0xff, 0, 1]), Buffer.from(flag, 'latin1'));

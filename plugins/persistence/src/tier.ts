@@ -193,7 +193,11 @@ export class DiskTier implements CacheTier {
     this.stats.fileBytes = u.fileBytes;
     this.stats.entries = u.entries;
     const refusing = u.usedBytes >= REFUSE_ABOVE * this.capBytes;
-    if (refusing && !this.refusing) this.logger.warn({ usedBytes: u.usedBytes, capBytes: this.capBytes }, 'plugin/persistence: store at 95 % of maxSizeMb; dropping new entries until eviction frees room');
+    if (refusing && !this.refusing)
+      this.logger.warn(
+        { usedBytes: u.usedBytes, capBytes: this.capBytes },
+        'plugin/persistence: store at 95 % of maxSizeMb; dropping new entries until eviction frees room',
+      );
     this.refusing = refusing;
     if (u.usedBytes > EVICT_ABOVE * this.capBytes) this.onPressure?.();
   }

@@ -15,22 +15,47 @@ const CIDR = Type.String({
 const transport = Type.Union([Type.Literal('udp'), Type.Literal('tcp'), Type.Literal('tls'), Type.Literal('https'), Type.Literal('internal')]);
 
 export const ratelimitOptionsSchema = options({
-  rate: Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000, default: 100, description: 'Queries per second allowed per client prefix (the bucket refill rate).' }),
+  rate: Type.Number({
+    exclusiveMinimum: 0,
+    maximum: 1_000_000,
+    default: 100,
+    description: 'Queries per second allowed per client prefix (the bucket refill rate).',
+  }),
   burst: Type.Optional(
-    Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Bucket size: queries a quiet prefix may send at once. Default: `rate` (one second of queries), at least 1.' }),
+    Type.Integer({
+      minimum: 1,
+      maximum: 1_000_000,
+      description: 'Bucket size: queries a quiet prefix may send at once. Default: `rate` (one second of queries), at least 1.',
+    }),
   ),
-  ipv4Prefix: Type.Integer({ minimum: 8, maximum: 32, default: 24, description: 'IPv4 clients are counted per prefix of this length (/24: a whole LAN or a NAT shares one bucket).' }),
-  ipv6Prefix: Type.Integer({ minimum: 16, maximum: 128, default: 56, description: 'IPv6 clients are counted per prefix of this length (/56: a typical customer allocation).' }),
-  allow: Type.Array(CIDR, { maxItems: 1024, default: [], description: 'Clients never limited (addresses or CIDR prefixes), e.g. your own networks or monitoring.' }),
+  ipv4Prefix: Type.Integer({
+    minimum: 8,
+    maximum: 32,
+    default: 24,
+    description: 'IPv4 clients are counted per prefix of this length (/24: a whole LAN or a NAT shares one bucket).',
+  }),
+  ipv6Prefix: Type.Integer({
+    minimum: 16,
+    maximum: 128,
+    default: 56,
+    description: 'IPv6 clients are counted per prefix of this length (/56: a typical customer allocation).',
+  }),
+  allow: Type.Array(CIDR, {
+    maxItems: 1024,
+    default: [],
+    description: 'Clients never limited (addresses or CIDR prefixes), e.g. your own networks or monitoring.',
+  }),
   transports: Type.Array(transport, {
     minItems: 1,
     uniqueItems: true,
     default: ['udp'],
-    description: "Transports that are limited. UDP only by default: TCP and encrypted clients prove their address, and 'truncate' sends excess UDP clients there.",
+    description:
+      "Transports that are limited. UDP only by default: TCP and encrypted clients prove their address, and 'truncate' sends excess UDP clients there.",
   }),
   action: Type.Union([Type.Literal('truncate'), Type.Literal('drop')], {
     default: 'truncate',
-    description: "What excess queries get: 'truncate' an empty answer with TC=1 (real clients retry over TCP, spoofed floods get nothing bigger than their query), 'drop' no answer.",
+    description:
+      "What excess queries get: 'truncate' an empty answer with TC=1 (real clients retry over TCP, spoofed floods get nothing bigger than their query), 'drop' no answer.",
   }),
   maxTracked: Type.Integer({
     minimum: 1000,

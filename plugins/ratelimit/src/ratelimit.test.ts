@@ -31,7 +31,8 @@ function outcome(res: Buffer | null): Outcome {
 
 function setup(options: Parameters<typeof ratelimit>[0], clock = new FakeClock(), logger?: pino.Logger) {
   const r = testResolver([ratelimit(options), answer()], { clock, ...(logger ? { logger } : {}) });
-  const ask = async (address: string, transport: 'udp' | 'tcp' | 'internal' = 'udp', name = 'a.example') => outcome(await r.handle(query(name, 'A', { id: 7 }), { address, transport }));
+  const ask = async (address: string, transport: 'udp' | 'tcp' | 'internal' = 'udp', name = 'a.example') =>
+    outcome(await r.handle(query(name, 'A', { id: 7 }), { address, transport }));
   const many = async (n: number, address: string, transport: 'udp' | 'tcp' | 'internal' = 'udp') => {
     const out: Record<Outcome, number> = { answered: 0, truncated: 0, dropped: 0 };
     for (let i = 0; i < n; i++) out[await ask(address, transport)]++;
@@ -173,7 +174,9 @@ describe('ratelimit', () => {
       }
       throw new Error('accepted');
     };
-    expect(error({ allow: ['10.0.0.0/8', '300.1.2.3/8'] })).toBe('plugins[1].options.allow[1]: must be an IP address or a CIDR prefix (192.0.2.0/24, 2001:db8::/32)');
+    expect(error({ allow: ['10.0.0.0/8', '300.1.2.3/8'] })).toBe(
+      'plugins[1].options.allow[1]: must be an IP address or a CIDR prefix (192.0.2.0/24, 2001:db8::/32)',
+    );
     expect(error({ allow: ['bad host'] })).toMatch(/^plugins\[1\]\.options\.allow\[0\]: must be an IP address or a CIDR prefix/);
     expect(error({ rate: 0 })).toMatch(/^plugins\[1\]\.options\.rate: /);
     expect(error({ ipv4Prefix: 33 })).toMatch(/^plugins\[1\]\.options\.ipv4Prefix: /);
@@ -189,7 +192,8 @@ describe('ratelimit internals', () => {
     expect(ipv4Value('0.0.0.0')).toBe(0);
     expect(ipv4Value('255.255.255.255')).toBe(0xffffffff);
     expect(ipv4Value('192.0.2.1')).toBe(0xc0000201);
-    for (const bad of ['', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1..2.3', '1.2.3.', '.1.2.3', '1.2.3.4a', '::1', '1.2.3.0004', '::ffff:1.2.3.4']) expect(ipv4Value(bad), bad).toBe(-1);
+    for (const bad of ['', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1..2.3', '1.2.3.', '.1.2.3', '1.2.3.4a', '::1', '1.2.3.0004', '::ffff:1.2.3.4'])
+      expect(ipv4Value(bad), bad).toBe(-1);
   });
 
   it('prefix keys and their text', () => {

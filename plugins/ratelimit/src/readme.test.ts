@@ -14,7 +14,11 @@ const upstreamStandIn = definePlugin({
   options: options({ servers: Type.Array(Type.String(), { minItems: 1 }) }),
   setup: () => ({ middleware: () => (ctx) => ctx.answer([{ name: ctx.query.qname, type: RecordType.A, ttl: 60, data: '192.168.1.20' }]) }),
 });
-const modules = { '@heimdall/core': await import('@heimdall/core'), '@heimdall/plugin-ratelimit': self, '@heimdall/plugin-upstream': { default: upstreamStandIn } };
+const modules = {
+  '@heimdall/core': await import('@heimdall/core'),
+  '@heimdall/plugin-ratelimit': self,
+  '@heimdall/plugin-upstream': { default: upstreamStandIn },
+};
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
 let started: Resolver | undefined;

@@ -7,7 +7,21 @@
  * exemption check, one `Map.get` and a few integer operations on the
  * bucket, then `next()` — no allocation, no clock call.
  */
-import { type AdminAction, type AdminActions, CLOCK, type Clock, type DnsContext, type Logger, type Middleware, PLUGIN, PLUGIN_LOGGER, PLUGIN_METRICS, type PluginInfo, Rcode, Type } from '@heimdall/core';
+import {
+  type AdminAction,
+  type AdminActions,
+  CLOCK,
+  type Clock,
+  type DnsContext,
+  type Logger,
+  type Middleware,
+  PLUGIN,
+  PLUGIN_LOGGER,
+  PLUGIN_METRICS,
+  type PluginInfo,
+  Rcode,
+  Type,
+} from '@heimdall/core';
 import { inject, injectable, type PluginMetrics } from '@heimdall/core/di';
 import { CoarseClock } from '@heimdall/core/pipeline';
 import { LogThrottle } from '@heimdall/core/pipeline';

@@ -34,7 +34,9 @@ async function serve(options: Parameters<typeof ratelimit>[0]): Promise<{ udp: n
 
 /** `n` UDP queries at once from `localAddress`; counts full answers and TC=1 answers. */
 async function flood(port: number, n: number, localAddress: string, timeoutMs = 3000) {
-  const replies = await Promise.allSettled(Array.from({ length: n }, (_, i) => udpQuery(port, query(`q${i}.example`, 'A', { id: i + 1 }), { localAddress, timeoutMs })));
+  const replies = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) => udpQuery(port, query(`q${i}.example`, 'A', { id: i + 1 }), { localAddress, timeoutMs })),
+  );
   const out = { answered: 0, truncated: 0, lost: 0 };
   for (const r of replies) {
     if (r.status === 'rejected') out.lost++;

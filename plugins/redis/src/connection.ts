@@ -113,7 +113,8 @@ export class RedisConnection {
     const { minDelayMs, maxDelayMs } = this.options.reconnect;
     if (t.mode === 'standalone') return new Redis({ ...base, host: t.node.host, port: t.node.port, db: t.db });
     if (t.mode === 'sentinel') {
-      const sentinelPassword = this.options.sentinelPasswordFile !== undefined ? readSecret(this.options.sentinelPasswordFile, 'sentinelPasswordFile') : undefined;
+      const sentinelPassword =
+        this.options.sentinelPasswordFile !== undefined ? readSecret(this.options.sentinelPasswordFile, 'sentinelPasswordFile') : undefined;
       return new Redis({
         ...base,
         sentinels: t.sentinels.map((n) => ({ host: n.host, port: n.port })),

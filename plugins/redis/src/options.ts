@@ -10,7 +10,9 @@ export const redisTlsSchema = Type.Object(
     caFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the CA(s) that signed the server certificate (default: the system CAs).' })),
     certFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM client certificate, when the server asks for one (`tls-auth-clients`).' })),
     keyFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of `certFile`.' })),
-    servername: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Name checked against the server certificate (default: the host of the URL).' })),
+    servername: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 253, description: 'Name checked against the server certificate (default: the host of the URL).' }),
+    ),
     rejectUnauthorized: Type.Boolean({ default: true, description: 'Refuse servers whose certificate does not verify. Turn off only for tests.' }),
   },
   { additionalProperties: false, default: {}, description: 'TLS settings, used with the rediss:// schemes.' },
@@ -23,7 +25,8 @@ export const redisBreakerSchema = Type.Object(
       minimum: 1,
       maximum: 10_000,
       default: 5,
-      description: 'Consecutive failed or timed-out reads after which the breaker opens: Redis is then not asked at all (reads are misses, writes are dropped).',
+      description:
+        'Consecutive failed or timed-out reads after which the breaker opens: Redis is then not asked at all (reads are misses, writes are dropped).',
     }),
     cooldownMs: Type.Integer({
       minimum: 50,
@@ -58,8 +61,18 @@ export const redisWritesSchema = Type.Object(
 /** Reconnection backoff. */
 export const redisReconnectSchema = Type.Object(
   {
-    minDelayMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 100, description: 'First delay (ms) before reconnecting; doubles on each failed attempt.' }),
-    maxDelayMs: Type.Integer({ minimum: 10, maximum: 300_000, default: 2000, description: 'Longest delay (ms) between reconnection attempts. The plugin never gives up.' }),
+    minDelayMs: Type.Integer({
+      minimum: 10,
+      maximum: 60_000,
+      default: 100,
+      description: 'First delay (ms) before reconnecting; doubles on each failed attempt.',
+    }),
+    maxDelayMs: Type.Integer({
+      minimum: 10,
+      maximum: 300_000,
+      default: 2000,
+      description: 'Longest delay (ms) between reconnection attempts. The plugin never gives up.',
+    }),
     connectTimeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 2000, description: 'Time (ms) allowed for one connection attempt.' }),
   },
   { additionalProperties: false, default: {}, description: 'Reconnecting with backoff (ioredis retryStrategy) while Redis is down.' },
@@ -69,7 +82,12 @@ export const redisReconnectSchema = Type.Object(
 export const redisFlushSchema = Type.Object(
   {
     scanCount: Type.Integer({ minimum: 10, maximum: 100_000, default: 1000, description: 'COUNT hint of each SCAN step when a flush deletes keys in Redis.' }),
-    maxKeys: Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 10_000_000, description: 'Most keys one flush examines in Redis (per node); beyond it the flush stops and logs a warning.' }),
+    maxKeys: Type.Integer({
+      minimum: 1,
+      maximum: 1_000_000_000,
+      default: 10_000_000,
+      description: 'Most keys one flush examines in Redis (per node); beyond it the flush stops and logs a warning.',
+    }),
     timeoutMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 120_000, description: 'Longest time (ms) one flush spends deleting keys in Redis.' }),
   },
   { additionalProperties: false, default: {}, description: 'How a cache flush deletes the matching keys in Redis (SCAN with MATCH, bounded).' },
@@ -88,19 +106,23 @@ export const redisOptionsSchema = options({
   passwordFile: Type.Optional(
     Type.String({ minLength: 1, description: 'File holding the Redis password (trailing newline ignored); it replaces a password in the URL. Read at start.' }),
   ),
-  sentinelPasswordFile: Type.Optional(Type.String({ minLength: 1, description: "File holding the Sentinels' own password (redis+sentinel:// only), when they require one." })),
+  sentinelPasswordFile: Type.Optional(
+    Type.String({ minLength: 1, description: "File holding the Sentinels' own password (redis+sentinel:// only), when they require one." }),
+  ),
   tls: redisTlsSchema,
   keyPrefix: Type.String({
     minLength: 1,
     maxLength: 64,
     default: 'heimdall:',
-    description: 'Prefix of every key and channel the plugin uses. Instances that share a prefix share a cache; give unrelated deployments on one Redis different prefixes.',
+    description:
+      'Prefix of every key and channel the plugin uses. Instances that share a prefix share a cache; give unrelated deployments on one Redis different prefixes.',
   }),
   timeoutMs: Type.Integer({
     minimum: 1,
     maximum: 2000,
     default: 20,
-    description: 'Budget (ms) of one read on a local miss: a read not answered by then is a miss (and counts towards the breaker). The cache also bounds all its tiers with `tiers.timeoutMs`.',
+    description:
+      'Budget (ms) of one read on a local miss: a read not answered by then is a miss (and counts towards the breaker). The cache also bounds all its tiers with `tiers.timeoutMs`.',
   }),
   breaker: redisBreakerSchema,
   writes: redisWritesSchema,
@@ -109,7 +131,8 @@ export const redisOptionsSchema = options({
     minimum: 0,
     maximum: 60_000,
     default: 1000,
-    description: 'How long (ms) start waits for the first connection. After that the resolver serves on its local tiers and the plugin keeps connecting in the background.',
+    description:
+      'How long (ms) start waits for the first connection. After that the resolver serves on its local tiers and the plugin keeps connecting in the background.',
   }),
   sync: Type.Boolean({
     default: true,
@@ -117,7 +140,8 @@ export const redisOptionsSchema = options({
   }),
   stateStore: Type.Boolean({
     default: true,
-    description: "Provide STATE_STORE (runtime state such as blocking's disable-until) in Redis, shared by every instance. It outranks a host-local provider (persistence).",
+    description:
+      "Provide STATE_STORE (runtime state such as blocking's disable-until) in Redis, shared by every instance. It outranks a host-local provider (persistence).",
   }),
   flush: redisFlushSchema,
 });

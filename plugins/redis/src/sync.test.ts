@@ -12,7 +12,12 @@ const started: TestResolver[] = [];
 async function start(options: Omit<NonNullable<Parameters<typeof startResolver>[0]>, 'url'> = {}) {
   const r = await startResolver({ url: server.url, ...options });
   started.push(r.resolver);
-  return { ...r, stats: r.resolver.scope('redis').get(RedisStats), control: r.resolver.get<CacheControl>(CACHE_CONTROL), state: r.resolver.get<StateStore>(STATE_STORE) };
+  return {
+    ...r,
+    stats: r.resolver.scope('redis').get(RedisStats),
+    control: r.resolver.get<CacheControl>(CACHE_CONTROL),
+    state: r.resolver.get<StateStore>(STATE_STORE),
+  };
 }
 
 beforeEach(async () => {
@@ -96,7 +101,11 @@ describe.runIf(available)('two resolvers sharing one Redis', () => {
     a.state.set('note', { from: 'a' });
     expect(b.cache.l1.has(keyString('kept.example'))).toBe(true);
     await server.start();
-    const ms = await waitFor(() => !b.cache.l1.has(keyString('kept.example')) && (b.state.get('note') as { from?: string } | undefined)?.from === 'a', 'B to catch up', 10_000);
+    const ms = await waitFor(
+      () => !b.cache.l1.has(keyString('kept.example')) && (b.state.get('note') as { from?: string } | undefined)?.from === 'a',
+      'B to catch up',
+      10_000,
+    );
     expect(ms).toBeLessThan(10_000);
   });
 });

@@ -211,7 +211,9 @@ export class RedisFlusher {
     if (client === null || !this.conn.ready) return this.enqueue(scope);
     let id: string | null = null;
     try {
-      id = (await client.xadd(this.logKey, 'MAXLEN', '~', String(FLUSH_LOG_LENGTH), '*', 'i', this.channel.instanceId, 's', JSON.stringify(scope))) as string | null;
+      id = (await client.xadd(this.logKey, 'MAXLEN', '~', String(FLUSH_LOG_LENGTH), '*', 'i', this.channel.instanceId, 's', JSON.stringify(scope))) as
+        | string
+        | null;
     } catch (err) {
       this.conn.logError(err, 'flush log append failed');
     }
@@ -230,7 +232,7 @@ export class RedisFlusher {
       let examined = 0;
       try {
         do {
-          const [next, keys] = await node.scanBuffer(cursor, 'MATCH', m.pattern as unknown as string, 'COUNT', scanCount) // ioredis sends a Buffer argument as raw bytes;
+          const [next, keys] = await node.scanBuffer(cursor, 'MATCH', m.pattern as unknown as string, 'COUNT', scanCount); // ioredis sends a Buffer argument as raw bytes;
           cursor = next.toString();
           examined += keys.length;
           const doomed = keys.filter((k) => m.matches(k, at));
@@ -241,7 +243,10 @@ export class RedisFlusher {
             for (const [err, n] of results) if (err === null) deleted += Number(n);
           }
           if (examined >= maxKeys || this.clock.now() > deadline) {
-            this.logger.warn({ scope, examined }, 'plugin/redis: flush stopped at its bound (flush.maxKeys / flush.timeoutMs); some keys may remain until they expire');
+            this.logger.warn(
+              { scope, examined },
+              'plugin/redis: flush stopped at its bound (flush.maxKeys / flush.timeoutMs); some keys may remain until they expire',
+            );
             break;
           }
         } while (cursor !== '0');

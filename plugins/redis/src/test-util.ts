@@ -100,7 +100,21 @@ export class RedisServer {
 
   /** Starts (or restarts, on the same port) and waits until it answers PING. */
   async start(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--protected-mode', 'no', ...this.extra];
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      this.dir,
+      '--protected-mode',
+      'no',
+      ...this.extra,
+    ];
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     servers.add(this);
@@ -172,7 +186,23 @@ export async function selfSigned(): Promise<{ cert: string; key: string }> {
   const dir = tempDir();
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '1',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    'subjectAltName=DNS:localhost,IP:127.0.0.1',
+  ]);
   return { cert, key };
 }
 
@@ -300,7 +330,10 @@ export function answering(counter: { n: number }): HeimdallPlugin {
 }
 
 /** A started resolver of `[miniCache, redis(options), answering]` on the real clock. */
-export async function startResolver(options: NonNullable<Parameters<typeof redis>[0]>, upstream = { n: 0 }): Promise<{ resolver: TestResolver; upstream: { n: number }; cache: MiniCache }> {
+export async function startResolver(
+  options: NonNullable<Parameters<typeof redis>[0]>,
+  upstream = { n: 0 },
+): Promise<{ resolver: TestResolver; upstream: { n: number }; cache: MiniCache }> {
   const resolver = testResolver([miniCache(), redis({ startWaitMs: 3000, ...options }), answering(upstream)], { clock: systemClock });
   await resolver.start();
   return { resolver, upstream, cache: resolver.scope('cache').get(MiniCache) };

@@ -75,7 +75,10 @@ describe.runIf(haveRedis())('TLS (rediss://) against redis-server --tls-port', (
   it('stores and reads through a TLS connection verified with caFile', async () => {
     const { cert, key } = await selfSigned();
     const port = await freePort();
-    const server = await RedisServer.start(['--port', '0', '--tls-port', String(port), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no'], port);
+    const server = await RedisServer.start(
+      ['--port', '0', '--tls-port', String(port), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no'],
+      port,
+    );
     const resolver = testResolver([redis({ url: `rediss://localhost:${port}`, tls: { caFile: cert } })], { clock: systemClock });
     await resolver.start();
     try {

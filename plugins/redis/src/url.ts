@@ -12,7 +12,14 @@ export interface RedisNode {
 
 /** What a `url` names. */
 export type RedisTarget =
-  | { readonly mode: 'standalone'; readonly tls: boolean; readonly node: RedisNode; readonly db: number; readonly username?: string; readonly password?: string }
+  | {
+      readonly mode: 'standalone';
+      readonly tls: boolean;
+      readonly node: RedisNode;
+      readonly db: number;
+      readonly username?: string;
+      readonly password?: string;
+    }
   | {
       readonly mode: 'sentinel';
       readonly tls: boolean;
@@ -51,7 +58,8 @@ function parseDb(s: string | undefined, path: string): number {
  */
 export function parseRedisUrl(url: string, path = 'redis.url'): RedisTarget {
   const m = URL_RE.exec(url);
-  if (m === null) throw new ConfigError(path, 'must be redis[s]://host[:port][/db], redis[s]+sentinel://host[:port],…/masterName[/db] or redis[s]+cluster://host[:port],…');
+  if (m === null)
+    throw new ConfigError(path, 'must be redis[s]://host[:port][/db], redis[s]+sentinel://host[:port],…/masterName[/db] or redis[s]+cluster://host[:port],…');
   const tls = m[1]!.toLowerCase() === 'rediss';
   const mode = (m[2]?.toLowerCase() ?? 'standalone') as RedisTarget['mode'];
   let username: string | undefined;

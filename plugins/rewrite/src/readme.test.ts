@@ -21,7 +21,11 @@ const upstreamStandIn = definePlugin({
     },
   }),
 });
-const modules = { '@heimdall/core': await import('@heimdall/core'), '@heimdall/plugin-rewrite': self, '@heimdall/plugin-upstream': { default: upstreamStandIn } };
+const modules = {
+  '@heimdall/core': await import('@heimdall/core'),
+  '@heimdall/plugin-rewrite': self,
+  '@heimdall/plugin-upstream': { default: upstreamStandIn },
+};
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const [example, excerpt] = readmeExamples();
 

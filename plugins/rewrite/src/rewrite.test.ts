@@ -67,7 +67,12 @@ describe('rewrite', () => {
   });
 
   it('the first matching rule wins; trailing dots in rules are ignored', async () => {
-    const rules = { rules: [{ suffix: '.b.example.', to: '.first.example.' }, { exact: 'a.b.example', to: 'second.example' }] };
+    const rules = {
+      rules: [
+        { suffix: '.b.example.', to: '.first.example.' },
+        { exact: 'a.b.example', to: 'second.example' },
+      ],
+    };
     expect((await ask('a.b.example', rules)).seen).toEqual(['a.first.example/1']);
     expect((await ask('a.b.example', { rules: [...rules.rules].reverse() })).seen).toEqual(['second.example/1']);
   });
@@ -86,7 +91,15 @@ describe('rewrite', () => {
   });
 
   it.each([
-    [{ rules: [{ exact: 'a.example', to: 'b.example' }, { suffix: '.lan', to: 'bad..name' }] }, 'rewrite.rules[1].to: must be a domain name'],
+    [
+      {
+        rules: [
+          { exact: 'a.example', to: 'b.example' },
+          { suffix: '.lan', to: 'bad..name' },
+        ],
+      },
+      'rewrite.rules[1].to: must be a domain name',
+    ],
     [{ rules: [{ exact: 'a b.example', to: 'b.example' }] }, 'rewrite.rules[0].exact: must be a domain name'],
     [{ rules: [{ suffix: '.lan' }] }, 'rewrite.rules[0]: must have `to` and one of `exact` or `suffix`'],
     [{ rules: [{ suffix: '.lan', exact: 'a.lan' }] }, 'rewrite.rules[0].to: is required'],

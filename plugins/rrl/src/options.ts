@@ -13,7 +13,13 @@ const CIDR = Type.String({
 });
 const transport = Type.Union([Type.Literal('udp'), Type.Literal('tcp'), Type.Literal('tls'), Type.Literal('https'), Type.Literal('internal')]);
 const perSecond = (what: string) =>
-  Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: `${what} per second per client prefix; 0 turns this limit off. Default: \`responsesPerSecond\`.` }));
+  Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 1_000_000,
+      description: `${what} per second per client prefix; 0 turns this limit off. Default: \`responsesPerSecond\`.`,
+    }),
+  );
 
 export const rrlOptionsSchema = options({
   responsesPerSecond: Type.Integer({
@@ -42,12 +48,26 @@ export const rrlOptionsSchema = options({
     minimum: 0,
     maximum: 10,
     default: 2,
-    description: 'Every Nth limited response is sent as an empty TC=1 answer instead of being dropped, so real clients retry over TCP. 0: drop all; 1: truncate all.',
+    description:
+      'Every Nth limited response is sent as an empty TC=1 answer instead of being dropped, so real clients retry over TCP. 0: drop all; 1: truncate all.',
   }),
-  ipv4Prefix: Type.Integer({ minimum: 8, maximum: 32, default: 24, description: 'IPv4 clients are accounted per prefix of this length (BIND `ipv4-prefix-length`).' }),
-  ipv6Prefix: Type.Integer({ minimum: 16, maximum: 128, default: 56, description: 'IPv6 clients are accounted per prefix of this length (BIND `ipv6-prefix-length`).' }),
+  ipv4Prefix: Type.Integer({
+    minimum: 8,
+    maximum: 32,
+    default: 24,
+    description: 'IPv4 clients are accounted per prefix of this length (BIND `ipv4-prefix-length`).',
+  }),
+  ipv6Prefix: Type.Integer({
+    minimum: 16,
+    maximum: 128,
+    default: 56,
+    description: 'IPv6 clients are accounted per prefix of this length (BIND `ipv6-prefix-length`).',
+  }),
   exemptClients: Type.Array(CIDR, { maxItems: 1024, default: [], description: 'Clients never limited (addresses or CIDR prefixes).' }),
-  logOnly: Type.Boolean({ default: false, description: 'Count and log what would be limited, but send every response (BIND `log-only`): try limits out first.' }),
+  logOnly: Type.Boolean({
+    default: false,
+    description: 'Count and log what would be limited, but send every response (BIND `log-only`): try limits out first.',
+  }),
   transports: Type.Array(transport, {
     minItems: 1,
     uniqueItems: true,
@@ -58,7 +78,8 @@ export const rrlOptionsSchema = options({
     minimum: 1000,
     maximum: 10_000_000,
     default: 20_000,
-    description: 'Most accounts (prefix × response class) tracked at once (BIND `max-table-size`); at the bound an idle or else the least recently used one is forgotten.',
+    description:
+      'Most accounts (prefix × response class) tracked at once (BIND `max-table-size`); at the bound an idle or else the least recently used one is forgotten.',
   }),
 });
 

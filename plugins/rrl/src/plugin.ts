@@ -66,7 +66,12 @@ export class RrlService {
   readonly #log: Logger;
   readonly #logs = new LogThrottle(LOG_INTERVAL_MS);
 
-  constructor(@inject(RRL_CONFIG) config: RrlConfig, @inject(CLOCK) clock: Clock, @inject(PLUGIN_LOGGER) log: Logger, @inject(PLUGIN_METRICS) metrics: PluginMetrics) {
+  constructor(
+    @inject(RRL_CONFIG) config: RrlConfig,
+    @inject(CLOCK) clock: Clock,
+    @inject(PLUGIN_LOGGER) log: Logger,
+    @inject(PLUGIN_METRICS) metrics: PluginMetrics,
+  ) {
     this.#config = config;
     this.#log = log;
     const rates = config.rates;
@@ -117,7 +122,16 @@ export class RrlService {
     const other: Classified = { cls: 0, name: '', qtype: 0 };
 
     /** Debits `cls`'s account; creates it when new (`name` undefined: the question's). Returns the account when over its rate. */
-    const debit = (ctx: DnsContext, key: number, rate: number, now: number, prefix: number | string, cls: number, name: string | undefined, qtype: number): Account | null => {
+    const debit = (
+      ctx: DnsContext,
+      key: number,
+      rate: number,
+      now: number,
+      prefix: number | string,
+      cls: number,
+      name: string | undefined,
+      qtype: number,
+    ): Account | null => {
       const a = table.debit(key, rate, now);
       if (a !== undefined) return a;
       const created = new Account(prefix, cls, name ?? ctx.query.qname.toLowerCase(), qtype, rate * 1000 - 1000, now);
@@ -223,7 +237,8 @@ export class RrlService {
   /** Counters by class and action, and the table size. */
   stats(): Record<string, number> {
     const out: Record<string, number> = { accounts: this.table.size, evictions: this.table.evictions };
-    for (let cl = 0; cl < CLASS_NAMES.length; cl++) for (let a = 0; a < ACTIONS.length; a++) out[`${CLASS_NAMES[cl]}_${ACTIONS[a]}`] = this.counts[cl * ACTIONS.length + a]!;
+    for (let cl = 0; cl < CLASS_NAMES.length; cl++)
+      for (let a = 0; a < ACTIONS.length; a++) out[`${CLASS_NAMES[cl]}_${ACTIONS[a]}`] = this.counts[cl * ACTIONS.length + a]!;
     return out;
   }
 
@@ -255,7 +270,13 @@ export class RrlAdmin implements AdminActions {
         combine: 'all',
         run: (args: { max?: number }) => service.limited(args.max ?? 1000),
       } satisfies AdminAction<{ max?: number }, RrlLimited[]>,
-      { name: 'stats', method: 'GET', description: 'Accounts tracked, evictions, limited responses by class and action.', combine: 'sum', run: () => service.stats() },
+      {
+        name: 'stats',
+        method: 'GET',
+        description: 'Accounts tracked, evictions, limited responses by class and action.',
+        combine: 'sum',
+        run: () => service.stats(),
+      },
       {
         name: 'reset',
         method: 'POST',

@@ -46,7 +46,11 @@ function setup(options: Parameters<typeof rrl>[0], logger?: pino.Logger) {
     for (let i = 0; i < n; i++) out.push(await ask(name(i), address));
     return out;
   };
-  const action = (name: string) => r.container.getAll<AdminActions>(ADMIN_ACTIONS).find((a) => a.plugin === 'rrl')!.actions.find((a) => a.name === name)!;
+  const action = (name: string) =>
+    r.container
+      .getAll<AdminActions>(ADMIN_ACTIONS)
+      .find((a) => a.plugin === 'rrl')!
+      .actions.find((a) => a.name === name)!;
   return { r, clock, ask, seq, action };
 }
 
@@ -106,7 +110,13 @@ describe('rrl', () => {
     expect(await seq(3, same)).toEqual(['sent', 'slipped', 'slipped']);
     await r.handle(query('a.nx.example'), { address: '198.51.100.7', transport: 'udp' });
     const m = decodeResponse(await r.handle(query('B.nx.example', 'A', { id: 77 }), { address: '198.51.100.7', transport: 'udp' }));
-    expect({ id: m.id, tc: m.tc, rcode: m.rcode, q: m.questions[0]!.name, records: m.answers.length + m.authorities.length }).toEqual({ id: 77, tc: true, rcode: 3, q: 'B.nx.example', records: 0 });
+    expect({ id: m.id, tc: m.tc, rcode: m.rcode, q: m.questions[0]!.name, records: m.answers.length + m.authorities.length }).toEqual({
+      id: 77,
+      tc: true,
+      rcode: 3,
+      q: 'B.nx.example',
+      records: 0,
+    });
   });
 
   it('logOnly sends everything, counts what it would limit and logs (rate-limited)', async () => {
@@ -122,7 +132,15 @@ describe('rrl', () => {
     await seq(3, same, '192.0.2.1');
     await new Promise((resolve) => setImmediate(resolve));
     expect(lines.filter((l) => l.plugin === 'rrl')).toEqual([
-      expect.objectContaining({ msg: 'would limit responses (log-only)', prefix: '198.51.100.0/24', class: 'answer', name: 'www.example.com', type: 1, rate: 2, otherAccountsNotLogged: 0 }),
+      expect.objectContaining({
+        msg: 'would limit responses (log-only)',
+        prefix: '198.51.100.0/24',
+        class: 'answer',
+        name: 'www.example.com',
+        type: 1,
+        rate: 2,
+        otherAccountsNotLogged: 0,
+      }),
     ]);
     expect(await action('stats').run({})).toMatchObject({ accounts: 2, answer_logged: 5, answer_dropped: 0, answer_slipped: 0 });
   });
@@ -176,9 +194,17 @@ describe('rrl classification', () => {
   const base = { id: 1, qr: true, questions: [{ name: 'a.b.example', type: 1, class: 1 }] };
   const into = () => ({ cls: -1, name: '', qtype: 0 });
   it('NXDOMAIN by SOA owner, else the parent; NODATA by SOA owner; referral by NS owner; errors unnamed', () => {
-    expect(classifyOther(encode({ ...base, rcode: 3, authorities: [soa('B.Example.')] }), 3, 'a.b.example', 1, into())).toEqual({ cls: NXDOMAIN, name: 'b.example', qtype: 0 });
+    expect(classifyOther(encode({ ...base, rcode: 3, authorities: [soa('B.Example.')] }), 3, 'a.b.example', 1, into())).toEqual({
+      cls: NXDOMAIN,
+      name: 'b.example',
+      qtype: 0,
+    });
     expect(classifyOther(encode({ ...base, rcode: 3 }), 3, 'a.b.example', 1, into())).toEqual({ cls: NXDOMAIN, name: 'b.example', qtype: 0 });
-    expect(classifyOther(encode({ ...base, aa: true, authorities: [soa('example')] }), 0, 'a.b.example', 1, into())).toEqual({ cls: NODATA, name: 'example', qtype: 0 });
+    expect(classifyOther(encode({ ...base, aa: true, authorities: [soa('example')] }), 0, 'a.b.example', 1, into())).toEqual({
+      cls: NODATA,
+      name: 'example',
+      qtype: 0,
+    });
     expect(classifyOther(encode({ ...base }), 0, 'a.b.example', 28, into())).toEqual({ cls: NODATA, name: 'a.b.example', qtype: 28 });
     const ns = { name: 'b.example', type: RecordType.NS, ttl: 300, data: 'ns1.b.example' };
     expect(classifyOther(encode({ ...base, authorities: [ns] }), 0, 'a.b.example', 1, into())).toEqual({ cls: REFERRAL, name: 'b.example', qtype: 0 });
@@ -207,6 +233,12 @@ describe('rrl on real sockets', () => {
     expect(slipped).toBeGreaterThanOrEqual(20); // every 2nd limited response
     expect(lost).toBeGreaterThanOrEqual(20);
     const other = await send('127.0.0.2', 5);
-    expect(other.map((r) => r.status === 'fulfilled' && !decodeResponse(r.value).tc && decodeResponse(r.value).answers.length === 1)).toEqual([true, true, true, true, true]);
+    expect(other.map((r) => r.status === 'fulfilled' && !decodeResponse(r.value).tc && decodeResponse(r.value).answers.length === 1)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
   });
 });

@@ -31,12 +31,20 @@ export const specialUseOptionsSchema = options({
     default: true,
     description: 'Serve the RFC 6303 reverse zones locally (10/8, 172.16/12, 192.168/16, 127/8, 169.254/16, 100.64/10, fc00::/7, fe80::/10, …).',
   }),
-  appendixG: Type.Boolean({ default: false, description: 'Also NXDOMAIN the private-use names of RFC 6762 Appendix G (`intranet internal private corp home lan`).' }),
-  zones: Type.Array(zoneName, { default: [], maxItems: 100_000, description: "More zones answered NXDOMAIN (and everything below them), e.g. `['corp.example']`." }),
+  appendixG: Type.Boolean({
+    default: false,
+    description: 'Also NXDOMAIN the private-use names of RFC 6762 Appendix G (`intranet internal private corp home lan`).',
+  }),
+  zones: Type.Array(zoneName, {
+    default: [],
+    maxItems: 100_000,
+    description: "More zones answered NXDOMAIN (and everything below them), e.g. `['corp.example']`.",
+  }),
   exclude: Type.Array(zoneName, {
     default: [],
     maxItems: 100_000,
-    description: "Zones to let through although a switch covers them, e.g. `['168.192.in-addr.arpa']` when your router answers your LAN's reverse zone. Exact zone names.",
+    description:
+      "Zones to let through although a switch covers them, e.g. `['168.192.in-addr.arpa']` when your router answers your LAN's reverse zone. Exact zone names.",
   }),
   ttl: ttl('TTL of the localhost answers and PTRs, seconds.'),
   negativeTtl: ttl('TTL and MINIMUM of the SOA sent with negative answers (RFC 2308), seconds.'),

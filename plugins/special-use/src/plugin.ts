@@ -22,7 +22,9 @@ function specialUseMiddleware(options: SpecialUseOptions): Middleware {
   const table = zoneTable(options);
   const answerTtl = options.ttl;
   const negTtl = options.negativeTtl;
-  const loopbackPtr = new Set(LOOPBACK_PTR_NAMES.filter((n) => [...table.values()].some((z) => z.kind === ZoneKind.LocallyServed && (n === z.name || n.endsWith(`.${z.name}`)))));
+  const loopbackPtr = new Set(
+    LOOPBACK_PTR_NAMES.filter((n) => [...table.values()].some((z) => z.kind === ZoneKind.LocallyServed && (n === z.name || n.endsWith(`.${z.name}`)))),
+  );
 
   // Fast pre-filter: the set of top-level labels of all zones, and their lengths.
   const tlds = new Set<string>();

@@ -14,7 +14,11 @@ const upstreamStandIn = definePlugin({
   options: options({ servers: Type.Array(Type.String(), { minItems: 1 }) }),
   setup: () => ({ middleware: () => (ctx) => ctx.answer([{ name: ctx.query.qname, type: RecordType.A, ttl: 60, data: '192.0.2.53' }]) }),
 });
-const modules = { '@heimdall/core': await import('@heimdall/core'), '@heimdall/plugin-special-use': self, '@heimdall/plugin-upstream': { default: upstreamStandIn } };
+const modules = {
+  '@heimdall/core': await import('@heimdall/core'),
+  '@heimdall/plugin-special-use': self,
+  '@heimdall/plugin-upstream': { default: upstreamStandIn },
+};
 
 const [defaultsExample, resolverExample] = readmeExamples();
 let started: Resolver | undefined;

@@ -45,14 +45,17 @@ describe('special-use plugin', () => {
     expect(mx.authorities[0]?.type).toBe(RecordType.SOA);
   });
 
-  it.each(['invalid', 'foo.invalid', 'printer.local', 'local', 'x.test', 'abc.onion', 'router.home.arpa'])('answers %s with NXDOMAIN and an SOA', async (name) => {
-    const m = await ask(name);
-    expect(m.rcode).toBe(3);
-    expect(m.answers).toHaveLength(0);
-    expect(m.authorities).toHaveLength(1);
-    expect(m.authorities[0]).toMatchObject({ type: RecordType.SOA, ttl: 3600 });
-    expect((m.authorities[0]!.data as { minimum: number }).minimum).toBe(3600);
-  });
+  it.each(['invalid', 'foo.invalid', 'printer.local', 'local', 'x.test', 'abc.onion', 'router.home.arpa'])(
+    'answers %s with NXDOMAIN and an SOA',
+    async (name) => {
+      const m = await ask(name);
+      expect(m.rcode).toBe(3);
+      expect(m.answers).toHaveLength(0);
+      expect(m.authorities).toHaveLength(1);
+      expect(m.authorities[0]).toMatchObject({ type: RecordType.SOA, ttl: 3600 });
+      expect((m.authorities[0]!.data as { minimum: number }).minimum).toBe(3600);
+    },
+  );
 
   it.each([
     '5.1.168.192.in-addr.arpa',
@@ -121,7 +124,10 @@ describe('special-use plugin', () => {
     expect((await ask('nas.LAN', RecordType.A, { appendixG: true })).rcode).toBe(3);
     await resolver!.stop();
     resolver = undefined;
-    expect((await ask('a.b.Corp.Example', RecordType.A, { zones: ['corp.example'], ttl: 60, negativeTtl: 30 })).authorities[0]).toMatchObject({ name: 'corp.example', ttl: 30 });
+    expect((await ask('a.b.Corp.Example', RecordType.A, { zones: ['corp.example'], ttl: 60, negativeTtl: 30 })).authorities[0]).toMatchObject({
+      name: 'corp.example',
+      ttl: 30,
+    });
     expect((await ask('localhost')).answers[0]?.ttl).toBe(60);
   });
 

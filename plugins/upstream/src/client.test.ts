@@ -330,7 +330,9 @@ describe('UpstreamClient: protocol details', () => {
     await set.resolve(query('s.example'), { client: { address: '203.0.113.77', port: 1, family: 4, transport: 'udp' } });
     expect(up.received[1]!.message.edns?.options).toEqual([{ ...ecs, address: '203.0.113.0' }]);
     await set.resolve(query('s6.example'), { client: { address: '2001:db8:aa:bb::1', port: 1, family: 6, transport: 'udp' } });
-    expect(up.received[2]!.message.edns?.options).toEqual([{ code: OptionCode.CLIENT_SUBNET, family: 2, sourcePrefixLength: 48, scopePrefixLength: 0, address: '2001:db8:aa::' }]);
+    expect(up.received[2]!.message.edns?.options).toEqual([
+      { code: OptionCode.CLIENT_SUBNET, family: 2, sourcePrefixLength: 48, scopePrefixLength: 0, address: '2001:db8:aa::' },
+    ]);
     // Opt-out (source prefix 0) is honoured.
     await set.resolve(query('o.example', 'A', { ednsOptions: [{ ...ecs, sourcePrefixLength: 0, address: '0.0.0.0' }] }), {
       client: { address: '203.0.113.77', port: 1, family: 4, transport: 'udp' },
@@ -381,7 +383,11 @@ describe('UpstreamClient: conditional forwarding', () => {
     const def = await fake('10.0.0.1');
     const corp = await fake('10.0.0.2');
     const deep = await fake('10.0.0.3');
-    const c = client({ servers: [def.endpoint], domains: { 'Corp.Example.': [corp.endpoint], 'a.corp.example': { servers: [deep.endpoint], strategy: 'random' } }, timeout: 1000 });
+    const c = client({
+      servers: [def.endpoint],
+      domains: { 'Corp.Example.': [corp.endpoint], 'a.corp.example': { servers: [deep.endpoint], strategy: 'random' } },
+      timeout: 1000,
+    });
     expect(addr(await c.resolve(query('x.corp.example')))).toBe('10.0.0.2');
     expect(addr(await c.resolve(query('CORP.example')))).toBe('10.0.0.2');
     expect(addr(await c.resolve(query('y.A.corp.example')))).toBe('10.0.0.3');

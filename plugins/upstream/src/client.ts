@@ -1,4 +1,18 @@
-import { CLOCK, type ClientInfo, type Clock, type ClockTimer, type Logger, parseOptions, PLUGIN, PLUGIN_LOGGER, PLUGIN_METRICS, PLUGIN_OPTIONS, type PluginInfo, type Upstream, type UpstreamResolveOptions } from '@heimdall/core';
+import {
+  CLOCK,
+  type ClientInfo,
+  type Clock,
+  type ClockTimer,
+  type Logger,
+  parseOptions,
+  PLUGIN,
+  PLUGIN_LOGGER,
+  PLUGIN_METRICS,
+  PLUGIN_OPTIONS,
+  type PluginInfo,
+  type Upstream,
+  type UpstreamResolveOptions,
+} from '@heimdall/core';
 import { inject, injectable, PluginMetrics } from '@heimdall/core/di';
 import { MessageReader } from '@heimdall/core/packet';
 import { silentLogger, systemClock } from '@heimdall/core/pipeline';
@@ -86,7 +100,13 @@ export class UpstreamClient implements Upstream {
     const name = deps.name ?? 'upstream';
     const options = parseOptions(upstreamOptionsSchema, input, name);
     const info: PluginInfo = { name, kind: 'upstream', metricsPrefix: `heimdall_${name.replace(/[^A-Za-z0-9]+/g, '_')}_` };
-    return new UpstreamClient(options, info, deps.clock ?? systemClock, deps.logger ?? silentLogger(), new PluginMetrics(deps.registry ?? new Registry(), info.metricsPrefix));
+    return new UpstreamClient(
+      options,
+      info,
+      deps.clock ?? systemClock,
+      deps.logger ?? silentLogger(),
+      new PluginMetrics(deps.registry ?? new Registry(), info.metricsPrefix),
+    );
   }
 
   #server(spec: UpstreamSpec): UpstreamServer {

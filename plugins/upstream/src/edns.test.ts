@@ -59,7 +59,8 @@ describe('prepareQuery', () => {
 });
 
 describe('forwardReply: forwarded answers are ours', () => {
-  const prepFor = (q: Buffer, policy: Parameters<typeof prepareQuery>[2] = strip, payload = 1232) => prepareQuery(q, new MessageReader(q), policy, 1232, payload);
+  const prepFor = (q: Buffer, policy: Parameters<typeof prepareQuery>[2] = strip, payload = 1232) =>
+    prepareQuery(q, new MessageReader(q), policy, 1232, payload);
   /** An upstream's reply to `q` that sets everything a forwarder must not relay. */
   const upstreamReply = (q: Buffer, o: { ad?: boolean; aa?: boolean; ra?: boolean; cd?: boolean; edns?: boolean; do?: boolean } = {}) =>
     encode({

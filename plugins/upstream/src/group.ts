@@ -159,7 +159,10 @@ export class UpstreamServer {
         this.stats.failures[failure]++;
         this.#failed(this.clock.now() - att.start);
       }
-      return { ok: false, error: err.upstream === undefined ? new UpstreamError(err.code, err.message.replace('plugin/upstream: ', ''), this.url, { cause: err }) : err };
+      return {
+        ok: false,
+        error: err.upstream === undefined ? new UpstreamError(err.code, err.message.replace('plugin/upstream: ', ''), this.url, { cause: err }) : err,
+      };
     } finally {
       this.inFlight--;
     }
@@ -456,7 +459,9 @@ class Resolution {
       this.prep.upstream = this.fallbackFrom;
       this.resolve(this.fallback);
     } else if (this.errors === undefined && this.saturated) {
-      this.reject(new UpstreamError('OVERLOADED', `every upstream of group ${this.group.name} has ${this.group.options.maxInFlightPerUpstream} attempts in flight`));
+      this.reject(
+        new UpstreamError('OVERLOADED', `every upstream of group ${this.group.name} has ${this.group.options.maxInFlightPerUpstream} attempts in flight`),
+      );
     } else this.reject(new UpstreamExhaustedError(this.errors ?? [], 'deadline passed before any attempt'));
   }
 }

@@ -185,7 +185,9 @@ describe('hardening: rcodes move a query on but do not mark an upstream down', (
         },
       }),
     );
-    const r = await resolver([upstream({ servers: [flappy.endpoint, good.endpoint], timeout: 20, health: { maxFailures: 1, backoff: 10, probe: false } })], { logger });
+    const r = await resolver([upstream({ servers: [flappy.endpoint, good.endpoint], timeout: 20, health: { maxFailures: 1, backoff: 10, probe: false } })], {
+      logger,
+    });
     for (let i = 0; i < 40; i++) {
       await r.handle(query(`f${i}.example`));
       await new Promise((res) => setTimeout(res, 12));
@@ -231,7 +233,9 @@ describe('hardening: in-flight work is bounded', () => {
     const hole = await fake();
     const good = await fake('10.0.0.2');
     hole.otherwise({ drop: true });
-    const r = await resolver([upstream({ servers: [hole.endpoint, good.endpoint], strategy: 'sequential', maxInFlightPerUpstream: 5, timeout: 1000, budget: 1500, maxAttempts: 1 })]);
+    const r = await resolver([
+      upstream({ servers: [hole.endpoint, good.endpoint], strategy: 'sequential', maxInFlightPerUpstream: 5, timeout: 1000, budget: 1500, maxAttempts: 1 }),
+    ]);
     const results = await Promise.all(Array.from({ length: 8 }, (_, i) => r.handle(query(`s${i}.example`))));
     // Five wait on the hole (its bound), the other three go straight to the good one.
     expect(results.filter((res) => decode(res!).answers[0]?.data === '10.0.0.2')).toHaveLength(3);

@@ -21,7 +21,8 @@ const STRATEGY = Type.Union(
 
 const SERVER = Type.String({
   pattern: UPSTREAM_URL_PATTERN,
-  errorMessage: 'must be an upstream address: IP, IP:port, [IPv6]:port, udp://IP, tcp://IP, tls://host[:port][#tls-name] or https://host[:port]/path[#tls-name] (host names only with tls:// and https://)',
+  errorMessage:
+    'must be an upstream address: IP, IP:port, [IPv6]:port, udp://IP, tcp://IP, tls://host[:port][#tls-name] or https://host[:port]/path[#tls-name] (host names only with tls:// and https://)',
   description: 'Upstream URL (see the README\'s "Upstream URLs").',
 });
 const SERVERS = Type.Array(SERVER, { maxItems: 64 });
@@ -45,7 +46,8 @@ function section<P extends Parameters<typeof options>[0]>(properties: P, descrip
   return options(properties, meta);
 }
 
-const ms = (def: number, min: number, max: number, description: string) => Type.Integer({ minimum: min, maximum: max, default: def, description: `${description} (ms).` });
+const ms = (def: number, min: number, max: number, description: string) =>
+  Type.Integer({ minimum: min, maximum: max, default: def, description: `${description} (ms).` });
 
 /** The schema of `upstream(options)`: every field, its default and its bounds. */
 export const upstreamOptionsSchema = options(
@@ -68,7 +70,12 @@ export const upstreamOptionsSchema = options(
         "Conditional forwarding: `{ 'corp.example': ['10.0.0.53'] }` or `{ 'corp.example': { servers, strategy } }`. Longest suffix wins; `'.'` replaces the default group. With no `servers`, other names go to the next middleware.",
     }),
     timeout: ms(2000, 10, 60_000, 'Per-attempt timeout: after it the next attempt starts; the slow one may still answer within the budget'),
-    maxAttempts: Type.Integer({ minimum: 1, maximum: 16, default: 3, description: "Attempts per query, cycling through the group's upstreams in strategy order." }),
+    maxAttempts: Type.Integer({
+      minimum: 1,
+      maximum: 16,
+      default: 3,
+      description: "Attempts per query, cycling through the group's upstreams in strategy order.",
+    }),
     budget: ms(5000, 10, 120_000, "Total time for one query, further bounded by the query's deadline minus `deadlineMargin`"),
     deadlineMargin: ms(
       100,
@@ -78,7 +85,8 @@ export const upstreamOptionsSchema = options(
     ),
     retryRcodes: Type.Array(RCODE, {
       default: ['SERVFAIL', 'REFUSED'],
-      description: 'Answers with these rcodes make the next upstream be tried (the upstream is not marked down for it); if nothing better comes, the last of them is returned.',
+      description:
+        'Answers with these rcodes make the next upstream be tried (the upstream is not marked down for it); if nothing better comes, the last of them is returned.',
     }),
     maxInFlight: Type.Integer({
       minimum: 1,
@@ -90,15 +98,30 @@ export const upstreamOptionsSchema = options(
       minimum: 1,
       maximum: 1_000_000,
       default: 2048,
-      description: 'Attempts outstanding to one upstream (slow ones included); a saturated upstream is skipped, and a query no upstream can take is answered SERVFAIL at once.',
+      description:
+        'Attempts outstanding to one upstream (slow ones included); a saturated upstream is skipped, and a query no upstream can take is answered SERVFAIL at once.',
     }),
     health: section(
       {
-        maxFailures: Type.Integer({ minimum: 0, maximum: 1000, default: 3, description: 'Consecutive failed attempts (timeouts, network/TLS/HTTP errors, malformed replies) that mark an upstream down. 0 disables health tracking.' }),
+        maxFailures: Type.Integer({
+          minimum: 0,
+          maximum: 1000,
+          default: 3,
+          description:
+            'Consecutive failed attempts (timeouts, network/TLS/HTTP errors, malformed replies) that mark an upstream down. 0 disables health tracking.',
+        }),
         backoff: ms(1000, 10, 3_600_000, 'First down period; doubles after each failed probe'),
         maxBackoff: ms(60_000, 10, 86_400_000, 'Longest down period (at least `backoff`)'),
-        probe: Type.Boolean({ default: true, description: 'Probe a down upstream with `. NS` when its period ends; false: let the next real query through instead (half-open).' }),
-        logInterval: ms(10_000, 0, 3_600_000, 'At most one health log line per upstream per interval; changes in between are summarised in the next line. 0: log every change'),
+        probe: Type.Boolean({
+          default: true,
+          description: 'Probe a down upstream with `. NS` when its period ends; false: let the next real query through instead (half-open).',
+        }),
+        logInterval: ms(
+          10_000,
+          0,
+          3_600_000,
+          'At most one health log line per upstream per interval; changes in between are summarised in the next line. 0: log every change',
+        ),
       },
       'Passive health tracking (see the README\'s "Health").',
     ),
@@ -115,14 +138,20 @@ export const upstreamOptionsSchema = options(
       ],
       {
         default: 'strip',
-        description: "RFC 7871 policy: 'strip' (never send ECS), 'forward' (pass the client's), or { mode: 'set', ipv4Prefix, ipv6Prefix, address? } (derive from the client address, or a fixed subnet).",
+        description:
+          "RFC 7871 policy: 'strip' (never send ECS), 'forward' (pass the client's), or { mode: 'set', ipv4Prefix, ipv6Prefix, address? } (derive from the client address, or a fixed subnet).",
       },
     ),
     ednsPayloadSize: Type.Integer({ minimum: 512, maximum: 4096, default: 1232, description: 'UDP payload size advertised upstream.' }),
     udp: section(
       {
         sockets: Type.Integer({ minimum: 1, maximum: 64, default: 4, description: 'UDP sockets per upstream, each on its own kernel-random source port.' }),
-        queriesPerSocket: Type.Integer({ minimum: 1, maximum: 16_384, default: 64, description: 'Queries per socket before it is retired and a fresh port bound.' }),
+        queriesPerSocket: Type.Integer({
+          minimum: 1,
+          maximum: 16_384,
+          default: 64,
+          description: 'Queries per socket before it is retired and a fresh port bound.',
+        }),
       },
       'UDP source-port pool.',
     ),
@@ -130,7 +159,12 @@ export const upstreamOptionsSchema = options(
       {
         maxConnections: Type.Integer({ minimum: 1, maximum: 64, default: 2, description: 'TCP/DoT connections per upstream.' }),
         maxInFlight: Type.Integer({ minimum: 1, maximum: 4096, default: 128, description: 'Pipelined queries per connection.' }),
-        maxQueue: Type.Integer({ minimum: 0, maximum: 65_536, default: 1024, description: 'Queries waiting for a connection slot (or a DoH stream); beyond it the attempt fails.' }),
+        maxQueue: Type.Integer({
+          minimum: 0,
+          maximum: 65_536,
+          default: 1024,
+          description: 'Queries waiting for a connection slot (or a DoH stream); beyond it the attempt fails.',
+        }),
         idleTimeout: ms(10_000, 100, 600_000, 'Idle TCP/DoT connection lifetime'),
         connectTimeout: ms(2000, 10, 60_000, 'TCP connect + TLS handshake timeout (also for DoH sessions)'),
       },
@@ -138,7 +172,7 @@ export const upstreamOptionsSchema = options(
     ),
     tls: section(
       {
-        ca: Type.Optional(Type.String({ minLength: 1, description: 'Extra trusted CA for DoT/DoH: PEM text or a path to a PEM file. Default: Node\'s roots.' })),
+        ca: Type.Optional(Type.String({ minLength: 1, description: "Extra trusted CA for DoT/DoH: PEM text or a path to a PEM file. Default: Node's roots." })),
         rejectUnauthorized: Type.Boolean({ default: true, description: 'Verify certificates (turn off only in tests).' }),
       },
       'TLS for DoT and DoH.',
@@ -147,14 +181,18 @@ export const upstreamOptionsSchema = options(
       {
         method: Type.Union([Type.Literal('POST'), Type.Literal('GET')], { default: 'POST', description: "DoH method: 'POST' or 'GET' (`?dns=` base64url)." }),
         idleTimeout: ms(30_000, 100, 600_000, 'Idle HTTP/2 session lifetime'),
-        maxStreams: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: "DoH streams in flight per upstream, further capped by the server's SETTINGS_MAX_CONCURRENT_STREAMS." }),
+        maxStreams: Type.Integer({
+          minimum: 1,
+          maximum: 1000,
+          default: 100,
+          description: "DoH streams in flight per upstream, further capped by the server's SETTINGS_MAX_CONCURRENT_STREAMS.",
+        }),
       },
       'DNS over HTTPS.',
     ),
   },
   { description: 'Forwarding to upstream resolvers over UDP, TCP, DoT and DoH.' },
 );
-
 
 /** Options of the `upstream` plugin with every default filled in (what `PLUGIN_OPTIONS` holds). */
 export type UpstreamOptions = Static<typeof upstreamOptionsSchema>;
@@ -235,7 +273,12 @@ export function deriveSettings(o: UpstreamOptions, path: string): UpstreamSettin
     let address: SubnetAddress | undefined;
     if (cs.address !== undefined) {
       const c = parseCidr(cs.address);
-      if (c === null) throw new ConfigError(`${path}.clientSubnet.address`, `"${cs.address}" is not an address/prefix such as 192.0.2.0/24 (prefix at most 32 for IPv4, 128 for IPv6)`, cs.address);
+      if (c === null)
+        throw new ConfigError(
+          `${path}.clientSubnet.address`,
+          `"${cs.address}" is not an address/prefix such as 192.0.2.0/24 (prefix at most 32 for IPv4, 128 for IPv6)`,
+          cs.address,
+        );
       address = { family: c.family === 4 ? 1 : 2, prefix: c.prefix, bytes: Buffer.from(c.bytes.subarray(0, Math.ceil(c.prefix / 8))) };
     }
     clientSubnet = { mode: 'set', ipv4Prefix: cs.ipv4Prefix, ipv6Prefix: cs.ipv6Prefix, ...(address ? { address } : {}) };

@@ -38,7 +38,9 @@ describe('upstream plugin', () => {
     expect(configError(() => upstream({ servers: ['1.1.1.1', 'dns.google'] })).path).toBe('upstream.servers[1]');
     expect(configError(() => upstream({ servers: ['1.1.1.1', 'dns.google'] })).message).toContain('host names only with tls:// and https://');
     // What the pattern lets through and the URL parser refuses, with the same path.
-    expect(configError(() => upstream({ servers: ['1.1.1.1', '1.1.1.1:70000'] })).message).toBe('upstream.servers[1]: invalid upstream "1.1.1.1:70000": port 70000 is out of range 1-65535');
+    expect(configError(() => upstream({ servers: ['1.1.1.1', '1.1.1.1:70000'] })).message).toBe(
+      'upstream.servers[1]: invalid upstream "1.1.1.1:70000": port 70000 is out of range 1-65535',
+    );
     expect(configError(() => upstream({ servers: ['udp://dns.google'] })).path).toBe('upstream.servers[0]');
     expect(configError(() => upstream({})).path).toBe('upstream.servers');
     expect(configError(() => upstream({ servers: ['1.1.1.1'], strategy: 'fast' as never })).path).toBe('upstream.strategy');
@@ -46,7 +48,9 @@ describe('upstream plugin', () => {
     expect(configError(() => upstream({ servers: ['1.1.1.1'], tcp: { maxInFlight: 1e6 } })).path).toBe('upstream.tcp.maxInFlight');
     expect(configError(() => upstream({ servers: ['1.1.1.1'], udp: { socket: 1 } as never })).path).toBe('upstream.udp.socket');
     expect(configError(() => upstream({ servers: ['1.1.1.1'], retryRcodes: ['SERVFAIL', 'BOGUS' as never] })).path).toBe('upstream.retryRcodes[1]');
-    expect(configError(() => upstream({ servers: ['1.1.1.1'], clientSubnet: { mode: 'set', address: '1.2.3.4/40' } })).path).toBe('upstream.clientSubnet.address');
+    expect(configError(() => upstream({ servers: ['1.1.1.1'], clientSubnet: { mode: 'set', address: '1.2.3.4/40' } })).path).toBe(
+      'upstream.clientSubnet.address',
+    );
     expect(configError(() => upstream({ servers: ['1.1.1.1'], clientSubnet: 'sometimes' as never })).path).toBe('upstream.clientSubnet');
     expect(configError(() => upstream({ domains: { 'bad domain': ['1.1.1.1'] } })).path).toBe('upstream.domains["bad domain"]');
     expect(configError(() => upstream({ domains: { 'corp.example': { servers: ['x'] } } })).path).toBe('upstream.domains["corp.example"].servers[0]');
@@ -57,7 +61,16 @@ describe('upstream plugin', () => {
     expect(configError(() => upstream({ servers: ['1.1.1.1', 'dns.google'] }, { name: 'upstream-lan' })).path).toBe('upstream-lan.servers[1]');
     const p = upstream({ servers: ['1.1.1.1'] });
     expect(p.name).toBe('upstream');
-    expect(p.options).toMatchObject({ timeout: 2000, maxAttempts: 3, budget: 5000, deadlineMargin: 100, maxInFlight: 4096, maxInFlightPerUpstream: 2048, zones: [], health: { maxFailures: 3, logInterval: 10_000 } });
+    expect(p.options).toMatchObject({
+      timeout: 2000,
+      maxAttempts: 3,
+      budget: 5000,
+      deadlineMargin: 100,
+      maxInFlight: 4096,
+      maxInFlightPerUpstream: 2048,
+      zones: [],
+      health: { maxFailures: 3, logInterval: 10_000 },
+    });
   });
 
   it('forwards through a resolver, preserving ID and question case, provides UPSTREAM and sets UPSTREAM_USED', async () => {
@@ -117,7 +130,10 @@ describe('upstream plugin', () => {
   it('split routing: two instances, each with its zones, servers and metrics prefix', async () => {
     const lan = await fake('192.168.1.10');
     const pub = await fake('203.0.113.10');
-    const r = testResolver([upstream({ zones: ['lan', 'corp.example'], servers: [lan.endpoint] }, { name: 'upstream-lan' }), upstream({ servers: [pub.endpoint] })], { clock: systemClock });
+    const r = testResolver(
+      [upstream({ zones: ['lan', 'corp.example'], servers: [lan.endpoint] }, { name: 'upstream-lan' }), upstream({ servers: [pub.endpoint] })],
+      { clock: systemClock },
+    );
     resolvers.push(r);
     await r.start();
     expect(r.chain).toEqual(['upstream-lan', 'upstream']);
@@ -143,7 +159,9 @@ describe('upstream plugin', () => {
     const good = await fake();
     const dead = await fake();
     dead.otherwise({ drop: true });
-    const r = testResolver([upstream({ servers: [dead.endpoint, good.endpoint], timeout: 50, health: { maxFailures: 1, backoff: 60_000 } })], { clock: systemClock });
+    const r = testResolver([upstream({ servers: [dead.endpoint, good.endpoint], timeout: 50, health: { maxFailures: 1, backoff: 60_000 } })], {
+      clock: systemClock,
+    });
     resolvers.push(r);
     await r.start();
     expectRcode(await r.handle(query('h.example')), 'NOERROR');

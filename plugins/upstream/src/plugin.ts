@@ -39,11 +39,7 @@ const OVERLOADED_TEXT = 'upstream capacity exceeded';
 export class UpstreamMiddleware {
   readonly handle: Middleware;
 
-  constructor(
-    @inject(UpstreamClient) client: UpstreamClient,
-    @inject(PLUGIN_OPTIONS) options: UpstreamOptions,
-    @inject(PLUGIN_LOGGER) logger: Logger,
-  ) {
+  constructor(@inject(UpstreamClient) client: UpstreamClient, @inject(PLUGIN_OPTIONS) options: UpstreamOptions, @inject(PLUGIN_LOGGER) logger: Logger) {
     const margin = options.deadlineMargin;
     const debug = logger.isLevelEnabled('debug');
     const forward = async (ctx: DnsContext, group: UpstreamGroup): Promise<void> => {

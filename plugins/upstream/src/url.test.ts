@@ -10,11 +10,17 @@ describe('parseUpstreamUrl', () => {
     ['udp://1.1.1.1', { protocol: 'udp', host: '1.1.1.1', port: 53 }],
     ['UDP://[2001:DB8::1]:54', { protocol: 'udp', host: '2001:db8::1', port: 54, url: 'udp://[2001:db8::1]:54' }],
     ['tcp://10.0.0.53:5353', { protocol: 'tcp', host: '10.0.0.53', port: 5353, url: 'tcp://10.0.0.53:5353' }],
-    ['tls://1.1.1.1:853#cloudflare-dns.com', { protocol: 'tls', host: '1.1.1.1', port: 853, servername: 'cloudflare-dns.com', url: 'tls://1.1.1.1:853#cloudflare-dns.com' }],
+    [
+      'tls://1.1.1.1:853#cloudflare-dns.com',
+      { protocol: 'tls', host: '1.1.1.1', port: 853, servername: 'cloudflare-dns.com', url: 'tls://1.1.1.1:853#cloudflare-dns.com' },
+    ],
     ['tls://1.1.1.1', { protocol: 'tls', host: '1.1.1.1', port: 853, servername: undefined }],
     ['tls://dns.quad9.net', { protocol: 'tls', host: 'dns.quad9.net', port: 853 }],
     ['https://dns.example/dns-query', { protocol: 'https', host: 'dns.example', port: 443, path: '/dns-query', url: 'https://dns.example/dns-query' }],
-    ['https://1.1.1.1:8443/dns-query?a=b#cloudflare-dns.com', { protocol: 'https', host: '1.1.1.1', port: 8443, path: '/dns-query?a=b', servername: 'cloudflare-dns.com' }],
+    [
+      'https://1.1.1.1:8443/dns-query?a=b#cloudflare-dns.com',
+      { protocol: 'https', host: '1.1.1.1', port: 8443, path: '/dns-query?a=b', servername: 'cloudflare-dns.com' },
+    ],
     ['https://[2606:4700::1111]/dns-query', { protocol: 'https', host: '2606:4700::1111', port: 443, url: 'https://[2606:4700::1111]/dns-query' }],
   ])('%s', (input, expected) => {
     expect(parseUpstreamUrl(input)).toMatchObject(expected);

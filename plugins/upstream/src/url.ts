@@ -2,7 +2,7 @@ import net from 'node:net';
 
 /** A parsed upstream server string. `url` is the canonical form, used as the metrics label. */
 export type UpstreamSpec =
-  | { protocol: 'udp'; host: string; port: number; family: 4 | 6; url: string; /** retry over TCP on TC (bare IPs and `udp://`) */ tcpFallback: boolean }
+  | { protocol: 'udp'; host: string; port: number; family: 4 | 6; url: string /** retry over TCP on TC (bare IPs and `udp://`) */; tcpFallback: boolean }
   | { protocol: 'tcp'; host: string; port: number; family: 4 | 6; url: string }
   | { protocol: 'tls'; host: string; port: number; servername: string | undefined; url: string }
   | { protocol: 'https'; host: string; port: number; path: string; servername: string | undefined; url: string };
@@ -113,7 +113,9 @@ export function parseUpstreamUrl(input: string): UpstreamSpec {
     if ((u.pathname !== '' && u.pathname !== '/') || u.search || u.hash) throw new UpstreamUrlError(input, `${proto}:// takes no path, query or fragment`);
     const ip = canonicalIp(host);
     const url = `${proto}://${hostPort(ip, port)}`;
-    return proto === 'udp' ? { protocol: 'udp', host: ip, port, family: family as 4 | 6, url, tcpFallback: true } : { protocol: 'tcp', host: ip, port, family: family as 4 | 6, url };
+    return proto === 'udp'
+      ? { protocol: 'udp', host: ip, port, family: family as 4 | 6, url, tcpFallback: true }
+      : { protocol: 'tcp', host: ip, port, family: family as 4 | 6, url };
   }
   if (family === 0 && !HOSTNAME.test(host)) throw new UpstreamUrlError(input, `"${host}" is not a valid host name`);
   const h = family ? canonicalIp(host) : host.toLowerCase();

@@ -13,7 +13,10 @@ import { generate } from 'selfsigned';
 export type Decoded = dnsPacket.Packet;
 
 /** A reply to `query` with one A record (address) unless overridden. */
-export function answer(query: Buffer, opts: { address?: string; rcode?: string; tc?: boolean; id?: number; name?: string; ttl?: number; pad?: number } = {}): Buffer {
+export function answer(
+  query: Buffer,
+  opts: { address?: string; rcode?: string; tc?: boolean; id?: number; name?: string; ttl?: number; pad?: number } = {},
+): Buffer {
   const q = dnsPacket.decode(query);
   const question = q.questions![0]!;
   const name = opts.name ?? question.name;
@@ -87,13 +90,17 @@ function framed(socket: net.Socket, handler: StreamHandler, queries: Buffer[]): 
       const q = buf.subarray(2, 2 + len);
       buf = buf.subarray(2 + len);
       queries.push(Buffer.from(q));
-      handler(Buffer.from(q), (b) => {
-        if (socket.destroyed) return;
-        const f = Buffer.alloc(b.length + 2);
-        f.writeUInt16BE(b.length);
-        b.copy(f, 2);
-        socket.write(f);
-      }, socket);
+      handler(
+        Buffer.from(q),
+        (b) => {
+          if (socket.destroyed) return;
+          const f = Buffer.alloc(b.length + 2);
+          f.writeUInt16BE(b.length);
+          b.copy(f, 2);
+          socket.write(f);
+        },
+        socket,
+      );
     }
   });
   socket.on('error', () => {});
@@ -198,7 +205,15 @@ export function testCert(): Promise<{ key: string; cert: string }> {
   certCache ??= generate([{ name: 'commonName', value: 'dns.test' }], {
     keyType: 'ec',
     curve: 'P-256',
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'dns.test' }, { type: 7, ip: '127.0.0.1' }] }],
+    extensions: [
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: 'dns.test' },
+          { type: 7, ip: '127.0.0.1' },
+        ],
+      },
+    ],
   }).then((r) => ({ key: r.private, cert: r.cert }));
   return certCache;
 }

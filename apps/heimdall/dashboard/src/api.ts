@@ -4,7 +4,17 @@
  * server's cross-site protections require; the session cookie set by
  * `POST /login` goes along by itself (same origin).
  */
-import { answersOf, mergeOverview, mergeQueries, mergeTop, type QueryFilter, type StatsOverview, type StatsQueries, type StatsTop, type WorkerAnswer } from '../../src/stats/model.js';
+import {
+  answersOf,
+  mergeOverview,
+  mergeQueries,
+  mergeTop,
+  type QueryFilter,
+  type StatsOverview,
+  type StatsQueries,
+  type StatsTop,
+  type WorkerAnswer,
+} from '../../src/stats/model.js';
 
 /** The admin server said 401: the page shows the login form. */
 export class AuthError extends Error {}
@@ -36,7 +46,10 @@ function query(args: Record<string, unknown> | undefined): string {
 }
 
 /** GET (query-string arguments) or POST (JSON body) `path`. */
-export async function call<T>(path: string, init: { method?: 'GET' | 'POST'; args?: Record<string, unknown>; body?: Record<string, unknown> } = {}): Promise<T> {
+export async function call<T>(
+  path: string,
+  init: { method?: 'GET' | 'POST'; args?: Record<string, unknown>; body?: Record<string, unknown> } = {},
+): Promise<T> {
   const method = init.method ?? 'GET';
   const res = await fetch(`${path}${query(init.args)}`, {
     method,
@@ -140,7 +153,10 @@ export async function upstreamHealth(plugins: readonly string[]): Promise<Upstre
   const all = await Promise.all(
     plugins.map(async (p) => {
       const r = await call<unknown>(`/${p}/health`);
-      const answers = Array.isArray(r) && r.every((x) => typeof x === 'object' && x !== null && 'worker' in x && 'result' in x) ? (r as Array<WorkerAnswer<UpstreamHealth[]>>) : [{ worker: 0, result: r as UpstreamHealth[] }];
+      const answers =
+        Array.isArray(r) && r.every((x) => typeof x === 'object' && x !== null && 'worker' in x && 'result' in x)
+          ? (r as Array<WorkerAnswer<UpstreamHealth[]>>)
+          : [{ worker: 0, result: r as UpstreamHealth[] }];
       return answers.flatMap((a) => (a.result ?? []).map((h) => ({ ...h, ...(answers.length > 1 ? { worker: a.worker } : {}) })));
     }),
   );

@@ -45,7 +45,16 @@ export function Chart({ title, t, series, height = 220, yLabel }: Props) {
         { stroke: '#333', grid: { stroke: '#e3e3e3' } },
         { stroke: '#333', grid: { stroke: '#e3e3e3' }, label: yLabel, size: 60 },
       ],
-      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: sparsePoints, size: 6, fill: s.color }, value: (_u: uPlot, v: number | null) => (v == null ? '–' : `${Number(v.toFixed(2))}${s.unit ?? ''}`) }))],
+      series: [
+        {},
+        ...series.map((s) => ({
+          label: s.label,
+          stroke: s.color,
+          width: 2,
+          points: { show: sparsePoints, size: 6, fill: s.color },
+          value: (_u: uPlot, v: number | null) => (v == null ? '–' : `${Number(v.toFixed(2))}${s.unit ?? ''}`),
+        })),
+      ],
     };
     plot.current = new uPlot(opts, [t, ...series.map((s) => s.values)] as uPlot.AlignedData, el);
     const ro = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(200, el.clientWidth), height }));

@@ -54,7 +54,12 @@ const ago = (t: number | null): string => {
 };
 
 /** Polls `load` every `every` ms while `active`; returns the latest value and error. */
-function usePoll<T>(load: () => Promise<T>, deps: unknown[], active = true, every = REFRESH_MS): { data: T | undefined; error: string | undefined; reload: () => void } {
+function usePoll<T>(
+  load: () => Promise<T>,
+  deps: unknown[],
+  active = true,
+  every = REFRESH_MS,
+): { data: T | undefined; error: string | undefined; reload: () => void } {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const [tick, setTick] = useState(0);
@@ -87,7 +92,17 @@ function usePoll<T>(load: () => Promise<T>, deps: unknown[], active = true, ever
 let authLost: () => void = () => undefined;
 const useAuthLost = () => authLost;
 
-function Table<T>({ caption, columns, rows, empty = 'Nothing yet.' }: { caption: string; columns: Array<{ head: string; cell: (r: T) => unknown; num?: boolean; narrow?: boolean }>; rows: T[]; empty?: string }) {
+function Table<T>({
+  caption,
+  columns,
+  rows,
+  empty = 'Nothing yet.',
+}: {
+  caption: string;
+  columns: Array<{ head: string; cell: (r: T) => unknown; num?: boolean; narrow?: boolean }>;
+  rows: T[];
+  empty?: string;
+}) {
   return (
     // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must take focus to scroll with the keyboard (narrow screens)
     // biome-ignore lint/a11y/useSemanticElements: a div wrapper keeps the table's layout; the role names the scroll region
@@ -131,10 +146,19 @@ function Overview({ plugins, live }: { plugins: Plugins; live: boolean }) {
   const stats = usePoll(() => (plugins.stats ? overview(plugins.stats, 5) : Promise.resolve(undefined)), [plugins.stats], live);
   const health = usePoll(() => upstreamHealth(plugins.upstreams), [plugins.upstreams.join()], live, 5000);
   const o = stats.data;
-  if (!plugins.stats) return <p>The chain has no <code>stats</code> plugin: add <code>{'{ "use": "stats" }'}</code> near the head of <code>plugins</code> to see numbers here.</p>;
+  if (!plugins.stats)
+    return (
+      <p>
+        The chain has no <code>stats</code> plugin: add <code>{'{ "use": "stats" }'}</code> near the head of <code>plugins</code> to see numbers here.
+      </p>
+    );
   return (
     <>
-      {stats.error && <p class="error" role="alert">{stats.error}</p>}
+      {stats.error && (
+        <p class="error" role="alert">
+          {stats.error}
+        </p>
+      )}
       {o && <OverviewBody o={o} health={health.data ?? []} />}
     </>
   );
@@ -271,7 +295,12 @@ function mergeUpstreams(o: StatsOverview, health: UpstreamHealth[]): UpstreamRow
 function Top({ plugins, live, onFilter }: { plugins: Plugins; live: boolean; onFilter: (f: QueryFilter) => void }) {
   const [limit, setLimit] = useState(10);
   const t = usePoll<StatsTop | undefined>(() => (plugins.stats ? top(plugins.stats, limit) : Promise.resolve(undefined)), [plugins.stats, limit], live, 5000);
-  if (!plugins.stats) return <p>The chain has no <code>stats</code> plugin.</p>;
+  if (!plugins.stats)
+    return (
+      <p>
+        The chain has no <code>stats</code> plugin.
+      </p>
+    );
   const list = (title: string, id: string, items: TopItem[], filter: (k: string) => QueryFilter) => (
     <section class="card" aria-labelledby={id}>
       <h3 id={id}>{title}</h3>
@@ -305,7 +334,11 @@ function Top({ plugins, live, onFilter }: { plugins: Plugins; live: boolean; onF
         </label>
         {t.data?.anonymized && <p class="muted">Client addresses are anonymised (IPv4 /16, IPv6 /48).</p>}
       </div>
-      {t.error && <p class="error" role="alert">{t.error}</p>}
+      {t.error && (
+        <p class="error" role="alert">
+          {t.error}
+        </p>
+      )}
       {t.data && (
         <div class="grid">
           {list('Top queried names', 'top-names', t.data.names, (k) => ({ name: k }))}
@@ -322,7 +355,10 @@ function Top({ plugins, live, onFilter }: { plugins: Plugins; live: boolean; onF
 function why(e: QueryEntry): string {
   const parts: string[] = [];
   if (e.rewrite) parts.push(`rewritten to ${e.rewrite.qname} ${e.rewrite.qtype}`);
-  if (e.blocked) parts.push(`blocked by ${e.blocked.reason === 'cname' ? `CNAME ${e.blocked.name} in ` : e.blocked.reason === 'regex' ? 'a rule in ' : ''}list ${e.blocked.list} (group ${e.blocked.group})`);
+  if (e.blocked)
+    parts.push(
+      `blocked by ${e.blocked.reason === 'cname' ? `CNAME ${e.blocked.name} in ` : e.blocked.reason === 'regex' ? 'a rule in ' : ''}list ${e.blocked.list} (group ${e.blocked.group})`,
+    );
   if (e.cache === 'hit') parts.push('cache hit');
   else if (e.cache === 'stale') parts.push('stale cache answer');
   else if (e.cache === 'miss') parts.push('cache miss');
@@ -342,12 +378,26 @@ function Queries({ plugins, live, filter, setFilter }: { plugins: Plugins; live:
   useEffect(() => {
     setDraft(Object.fromEntries(Object.entries(filter).map(([k, v]) => [k, v === undefined ? '' : String(v)])));
   }, [filter]);
-  const q = usePoll<StatsQueries | undefined>(() => (plugins.stats ? queries(plugins.stats, { ...filter, limit: 100 }) : Promise.resolve(undefined)), [plugins.stats, JSON.stringify(filter)], live);
-  if (!plugins.stats) return <p>The chain has no <code>stats</code> plugin.</p>;
+  const q = usePoll<StatsQueries | undefined>(
+    () => (plugins.stats ? queries(plugins.stats, { ...filter, limit: 100 }) : Promise.resolve(undefined)),
+    [plugins.stats, JSON.stringify(filter)],
+    live,
+  );
+  if (!plugins.stats)
+    return (
+      <p>
+        The chain has no <code>stats</code> plugin.
+      </p>
+    );
   const text = (key: string, label: string, placeholder: string) => (
     <label>
       {label}
-      <input name={key} value={draft[key] ?? ''} placeholder={placeholder} onInput={(e) => setDraft({ ...draft, [key]: (e.target as HTMLInputElement).value })} />
+      <input
+        name={key}
+        value={draft[key] ?? ''}
+        placeholder={placeholder}
+        onInput={(e) => setDraft({ ...draft, [key]: (e.target as HTMLInputElement).value })}
+      />
     </label>
   );
   const tri = (key: string, label: string) => (
@@ -405,11 +455,18 @@ function Queries({ plugins, live, filter, setFilter }: { plugins: Plugins; live:
           </button>
         </div>
       </form>
-      {q.error && <p class="error" role="alert">{q.error}</p>}
+      {q.error && (
+        <p class="error" role="alert">
+          {q.error}
+        </p>
+      )}
       {q.data && (
         <section class="card" aria-labelledby="log-h">
           <h3 id="log-h">
-            Latest queries <span class="muted">({fmt(q.data.entries.length)} shown, {fmt(q.data.kept)} kept)</span>
+            Latest queries{' '}
+            <span class="muted">
+              ({fmt(q.data.entries.length)} shown, {fmt(q.data.kept)} kept)
+            </span>
           </h3>
           <Table
             caption="Latest queries, newest first"
@@ -419,7 +476,12 @@ function Queries({ plugins, live, filter, setFilter }: { plugins: Plugins; live:
               { head: 'Time', cell: (e) => time(e.t) },
               { head: 'Client', narrow: false, cell: (e) => e.client },
               { head: 'Question', cell: (e) => <span class="name">{`${e.qname} ${e.qtype}`}</span> },
-              { head: 'Response', cell: (e) => <span class={`badge ${e.blocked ? 'bad' : e.rcode === 'NOERROR' ? 'ok' : 'warn'}`}>{e.blocked ? `${e.rcode} (blocked)` : e.rcode}</span> },
+              {
+                head: 'Response',
+                cell: (e) => (
+                  <span class={`badge ${e.blocked ? 'bad' : e.rcode === 'NOERROR' ? 'ok' : 'warn'}`}>{e.blocked ? `${e.rcode} (blocked)` : e.rcode}</span>
+                ),
+              },
               { head: 'Why', cell: (e) => why(e) },
               { head: 'Time taken', num: true, cell: (e) => ms(e.ms) },
             ]}
@@ -588,7 +650,8 @@ function CacheControls({ plugin }: { plugin: string }) {
             {(['name', 'suffix', 'all'] as const).map((s) => (
               <label class="radio">
                 <span>
-                  <input type="radio" name="scope" value={s} checked={scope === s} onChange={() => setScope(s)} /> {s === 'all' ? 'everything' : s === 'name' ? 'one name' : 'a name and below'}
+                  <input type="radio" name="scope" value={s} checked={scope === s} onChange={() => setScope(s)} />{' '}
+                  {s === 'all' ? 'everything' : s === 'name' ? 'one name' : 'a name and below'}
                 </span>
               </label>
             ))}
@@ -596,7 +659,13 @@ function CacheControls({ plugin }: { plugin: string }) {
           <div class="row">
             <label>
               Name
-              <input name="flush-name" value={value} disabled={scope === 'all'} placeholder="example.com" onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
+              <input
+                name="flush-name"
+                value={value}
+                disabled={scope === 'all'}
+                placeholder="example.com"
+                onInput={(e) => setValue((e.target as HTMLInputElement).value)}
+              />
             </label>
             <button type="submit" disabled={act.busy}>
               Flush cache
@@ -622,7 +691,12 @@ function UpstreamControls({ plugins, live }: { plugins: Plugins; live: boolean }
         columns={[
           ...(workers ? [{ head: 'Worker', cell: (r: UpstreamHealth) => r.worker }] : []),
           { head: 'Upstream', cell: (r: UpstreamHealth) => <span class="name">{r.upstream}</span> },
-          { head: 'State', cell: (r: UpstreamHealth) => <span class={`badge ${r.state === 'up' ? 'ok' : 'bad'}`}>{r.state === 'down' ? `down (retry in ${Math.ceil(r.retryInMs / 1000)} s)` : 'up'}</span> },
+          {
+            head: 'State',
+            cell: (r: UpstreamHealth) => (
+              <span class={`badge ${r.state === 'up' ? 'ok' : 'bad'}`}>{r.state === 'down' ? `down (retry in ${Math.ceil(r.retryInMs / 1000)} s)` : 'up'}</span>
+            ),
+          },
           { head: 'RTT avg', num: true, cell: (r: UpstreamHealth) => ms(r.rttMs) },
           { head: 'Requests', num: true, cell: (r: UpstreamHealth) => fmt(r.requests) },
           { head: 'Failures', num: true, cell: (r: UpstreamHealth) => fmt(r.failures.timeout + r.failures.network + r.failures.protocol + r.failures.rcode) },
@@ -636,7 +710,13 @@ function UpstreamControls({ plugins, live }: { plugins: Plugins; live: boolean }
 function Controls({ plugins, live }: { plugins: Plugins; live: boolean }) {
   return (
     <>
-      {plugins.blocking ? <BlockingControls plugin={plugins.blocking} live={live} /> : <p class="card">Blocking is not in the chain (start with <code>--blocklist FILE</code>).</p>}
+      {plugins.blocking ? (
+        <BlockingControls plugin={plugins.blocking} live={live} />
+      ) : (
+        <p class="card">
+          Blocking is not in the chain (start with <code>--blocklist FILE</code>).
+        </p>
+      )}
       {plugins.cache && <CacheControls plugin={plugins.cache} />}
       {plugins.upstreams.length > 0 && <UpstreamControls plugins={plugins} live={live} />}
     </>
@@ -652,7 +732,9 @@ function PluginData({ list }: { list: Endpoint[] }) {
   return (
     <section class="card" aria-labelledby="plugins-h">
       <h3 id="plugins-h">What every plugin offers</h3>
-      <p class="muted">Every read-only admin action of the chain (any plugin, including third-party ones, adds its own here). Actions that change things are under Controls.</p>
+      <p class="muted">
+        Every read-only admin action of the chain (any plugin, including third-party ones, adds its own here). Actions that change things are under Controls.
+      </p>
       <ul>
         {gets.map((e) => (
           <li>
@@ -714,7 +796,17 @@ function Login({ onDone }: { onDone: () => void }) {
         >
           <label>
             Admin token
-            <input ref={input} type="password" name="token" autoComplete="current-password" required value={token} onInput={(e) => setToken((e.target as HTMLInputElement).value)} aria-describedby="login-help" aria-invalid={error !== undefined} />
+            <input
+              ref={input}
+              type="password"
+              name="token"
+              autoComplete="current-password"
+              required
+              value={token}
+              onInput={(e) => setToken((e.target as HTMLInputElement).value)}
+              aria-describedby="login-help"
+              aria-invalid={error !== undefined}
+            />
           </label>
           <p id="login-help" class="muted">
             The <code>admin.token</code> of the configuration. The session lasts 12 hours in this browser.

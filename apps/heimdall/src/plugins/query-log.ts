@@ -10,7 +10,18 @@
  * Place it where it should observe: first in the chain logs every answer,
  * after the cache only misses.
  */
-import { BLOCKED, CACHE_RESULT, type DnsContext, definePlugin, type Middleware, options, PLUGIN_OPTIONS, type Static, Type, UPSTREAM_USED } from '@heimdall/core';
+import {
+  BLOCKED,
+  CACHE_RESULT,
+  type DnsContext,
+  definePlugin,
+  type Middleware,
+  options,
+  PLUGIN_OPTIONS,
+  type Static,
+  Type,
+  UPSTREAM_USED,
+} from '@heimdall/core';
 import { ContainerModule, inject, injectable } from '@heimdall/core/di';
 import { rcodeToString, typeToString } from '@heimdall/core/packet';
 import { type DestinationStream, type Logger, pino } from 'pino';

@@ -79,7 +79,8 @@ export async function builtinAvailable(name: string): Promise<boolean> {
 function atConfigPath(err: ConfigError, path: string, names: readonly string[]): ConfigError {
   if (err.path.startsWith(path)) return err;
   for (const n of names) {
-    if (err.path === n || err.path.startsWith(`${n}.`) || err.path.startsWith(`${n}[`)) return new ConfigError(`${path}.options${err.path.slice(n.length)}`, err.reason, err.value);
+    if (err.path === n || err.path.startsWith(`${n}.`) || err.path.startsWith(`${n}[`))
+      return new ConfigError(`${path}.options${err.path.slice(n.length)}`, err.reason, err.value);
   }
   return new ConfigError(`${path}.options`, err.message, err.value);
 }

@@ -216,7 +216,11 @@ export interface WorkerAnswer<T> {
 
 /** Whether `value` is a cluster answer (`[{ worker, result }, …]`) rather than one process's result. */
 export function isWorkerAnswers<T>(value: unknown): value is Array<WorkerAnswer<T>> {
-  return Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'object' && v !== null && typeof (v as { worker?: unknown }).worker === 'number' && 'result' in v);
+  return (
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.every((v) => typeof v === 'object' && v !== null && typeof (v as { worker?: unknown }).worker === 'number' && 'result' in v)
+  );
 }
 
 /** The results inside an answer: one process's result, or every worker's. */

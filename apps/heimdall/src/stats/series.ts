@@ -158,7 +158,10 @@ export class StatsSeries {
    * points on a grid aligned to epoch multiples of `step` (so workers'
    * points line up).
    */
-  window(now: number, step: number): { window: StatsCounters; series: { t: number[]; queries: number[]; cached: number[]; blocked: number[]; forwarded: number[]; failed: number[] } } {
+  window(
+    now: number,
+    step: number,
+  ): { window: StatsCounters; series: { t: number[]; queries: number[]; cached: number[]; blocked: number[]; forwarded: number[]; failed: number[] } } {
     const from = now - this.windowSeconds + 1;
     const sums = new Float64Array(NC);
     const first = Math.floor(from / step) * step;

@@ -19,12 +19,7 @@ export function buildTable(table: Readonly<Record<string, number>>): {
  * @internal Parses `name` against a table, accepting the generic form
  * `<PREFIX><number>` (RFC 3597 `TYPE65280`, `CLASS12`) when a prefix is given.
  */
-export function parseCode(
-  fromName: Map<string, number>,
-  name: string,
-  prefix: string | null,
-  max: number,
-): number | undefined {
+export function parseCode(fromName: Map<string, number>, name: string, prefix: string | null, max: number): number | undefined {
   const upper = name.toUpperCase();
   const known = fromName.get(upper);
   if (known !== undefined) return known;

@@ -98,7 +98,10 @@ export const SAMPLE_RECORDS: ResourceRecordInit[] = [
         ipv6hint: ['2001:db8::1'],
         dohpath: '/dns-query{?dns}',
         ohttp: true,
-        unknown: [{ key: 9, value: b('01') }, { key: 65000, value: Buffer.alloc(0) }],
+        unknown: [
+          { key: 9, value: b('01') },
+          { key: 65000, value: Buffer.alloc(0) },
+        ],
       },
     },
   },
@@ -192,7 +195,12 @@ describe('messages', () => {
   });
 
   it('a second question (QDCOUNT > 1) is FORMERR on both paths (RFC 9619)', () => {
-    const two = encode({ questions: [{ name: 'a.example', type: 1 }, { name: 'b.example', type: 28 }] });
+    const two = encode({
+      questions: [
+        { name: 'a.example', type: 1 },
+        { name: 'b.example', type: 28 },
+      ],
+    });
     expect(() => decode(two)).toThrow(expect.objectContaining({ code: 'BAD_QUESTION' }));
     const r = new MessageReader(two);
     expect(r.qdcount).toBe(2); // the header alone still reads
@@ -300,15 +308,9 @@ describe('names', () => {
     const label63 = 'a'.repeat(63);
     const longest = [label63, label63, label63, 'a'.repeat(61)].join('.'); // 255 octets in wire form
     roundTrip({ questions: [{ name: longest, type: 1 }] });
-    expect(() => encode({ questions: [{ name: `${longest}a`, type: 1 }] })).toThrow(
-      expect.objectContaining({ code: 'NAME_TOO_LONG' }),
-    );
-    expect(() => encode({ questions: [{ name: 'a'.repeat(64), type: 1 }] })).toThrow(
-      expect.objectContaining({ code: 'LABEL_TOO_LONG' }),
-    );
-    expect(() => encode({ questions: [{ name: `${'\\065'.repeat(64)}`, type: 1 }] })).toThrow(
-      expect.objectContaining({ code: 'LABEL_TOO_LONG' }),
-    );
+    expect(() => encode({ questions: [{ name: `${longest}a`, type: 1 }] })).toThrow(expect.objectContaining({ code: 'NAME_TOO_LONG' }));
+    expect(() => encode({ questions: [{ name: 'a'.repeat(64), type: 1 }] })).toThrow(expect.objectContaining({ code: 'LABEL_TOO_LONG' }));
+    expect(() => encode({ questions: [{ name: `${'\\065'.repeat(64)}`, type: 1 }] })).toThrow(expect.objectContaining({ code: 'LABEL_TOO_LONG' }));
   });
 
   it('rejects empty labels and bad escapes', () => {
@@ -361,7 +363,17 @@ describe('compression', () => {
       {
         name: owner,
         type: RecordType.RRSIG,
-        data: { typeCovered: 1, algorithm: 8, labels: 3, originalTtl: 1, expiration: 1, inception: 1, keyTag: 1, signerName: target, signature: Buffer.alloc(1) },
+        data: {
+          typeCovered: 1,
+          algorithm: 8,
+          labels: 3,
+          originalTtl: 1,
+          expiration: 1,
+          inception: 1,
+          keyTag: 1,
+          signerName: target,
+          signature: Buffer.alloc(1),
+        },
       },
     ];
     for (const rr of rdataCases) {
@@ -567,9 +579,7 @@ describe('decoder errors', () => {
     const opt = '00 0029 04d0 00000000 0000';
     expect(() => decode(hex(`0000 0000 0000 0000 0000 0002 ${opt} ${opt}`))).toThrow(expect.objectContaining({ code: 'DUPLICATE_OPT' }));
     expect(() => decode(hex(`0000 0000 0000 0001 0000 0000 ${opt}`))).toThrow(expect.objectContaining({ code: 'BAD_OPT' }));
-    expect(() => decode(hex('0000 0000 0000 0000 0000 0001 0161 00 0029 04d0 00000000 0000'))).toThrow(
-      expect.objectContaining({ code: 'BAD_OPT' }),
-    );
+    expect(() => decode(hex('0000 0000 0000 0000 0000 0001 0161 00 0029 04d0 00000000 0000'))).toThrow(expect.objectContaining({ code: 'BAD_OPT' }));
     // A pointer to a root label is still not the root owner the RFC asks for.
     const viaPointer = hex('0000 0000 0001 0000 0000 0001 00 0001 0001 c00c 0029 04d0 00000000 0000');
     expect(() => decode(viaPointer)).toThrow(expect.objectContaining({ code: 'BAD_OPT' }));

@@ -231,7 +231,9 @@ describe('differential: dns-packet', () => {
         ttl: 30,
         data: s.map((x) => Buffer.from(x)),
       })),
-      fc.tuple(name, name, fc.nat(0xffff)).map(([n, t, p]) => ({ name: n, type: RecordType.SRV, ttl: 30, data: { priority: p, weight: 1, port: 2, target: t } })),
+      fc
+        .tuple(name, name, fc.nat(0xffff))
+        .map(([n, t, p]) => ({ name: n, type: RecordType.SRV, ttl: 30, data: { priority: p, weight: 1, port: 2, target: t } })),
     );
     fc.assert(
       fc.property(name, fc.array(rr, { maxLength: 6 }), (qname, answers) => {

@@ -47,13 +47,7 @@ export interface RawOption {
 }
 
 /** One EDNS option. Options with a known code are decoded to their own shape; others are {@link RawOption}. */
-export type EdnsOption =
-  | ClientSubnetOption
-  | CookieOption
-  | TcpKeepaliveOption
-  | PaddingOption
-  | ExtendedErrorOption
-  | RawOption;
+export type EdnsOption = ClientSubnetOption | CookieOption | TcpKeepaliveOption | PaddingOption | ExtendedErrorOption | RawOption;
 
 /**
  * The OPT record's content (RFC 6891 §6.1). In a decoded `Message` this is

@@ -85,8 +85,7 @@ function writeMessage(w: Writer, m: MessageInit): void {
   if (w.pos + 10 > w.cap) w.overflow();
   const b = w.buf;
   let p = w.pos;
-  b[p++] =
-    (m.qr ? 0x80 : 0) | (opcode << 3) | (m.aa ? 0x04 : 0) | (m.tc ? 0x02 : 0) | (m.rd ? 0x01 : 0);
+  b[p++] = (m.qr ? 0x80 : 0) | (opcode << 3) | (m.aa ? 0x04 : 0) | (m.tc ? 0x02 : 0) | (m.rd ? 0x01 : 0);
   b[p++] = (m.ra ? 0x80 : 0) | (m.z ? 0x40 : 0) | (m.ad ? 0x20 : 0) | (m.cd ? 0x10 : 0) | (rcode & 0xf);
   b[p++] = qd >>> 8;
   b[p++] = qd & 0xff;

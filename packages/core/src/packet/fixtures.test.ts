@@ -25,7 +25,17 @@ const fx = (name: string): Buffer => {
 function readerAgrees(bytes: Buffer, m: Message): void {
   const r = new MessageReader(bytes);
   expect([r.id, r.qr, r.opcode, r.aa, r.tc, r.rd, r.ra, r.z, r.ad, r.cd, r.fullRcode]).toEqual([
-    m.id, m.qr, m.opcode, m.aa, m.tc, m.rd, m.ra, m.z, m.ad, m.cd, m.rcode,
+    m.id,
+    m.qr,
+    m.opcode,
+    m.aa,
+    m.tc,
+    m.rd,
+    m.ra,
+    m.z,
+    m.ad,
+    m.cd,
+    m.rcode,
   ]);
   if (m.questions.length > 0) {
     expect([r.qname, r.qtype, r.qclass]).toEqual([m.questions[0].name, m.questions[0].type, m.questions[0].class]);
@@ -76,7 +86,10 @@ describe('real-world fixtures', () => {
   });
 
   it('unbound: NXDOMAIN and NODATA carry the SOA', () => {
-    for (const [file, rcode] of [['unbound-nxdomain', 3], ['unbound-nodata', 0]] as const) {
+    for (const [file, rcode] of [
+      ['unbound-nxdomain', 3],
+      ['unbound-nodata', 0],
+    ] as const) {
       const m = decode(fx(file));
       expect(m.rcode).toBe(rcode);
       expect(m.answers).toEqual([]);

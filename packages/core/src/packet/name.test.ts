@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PacketError } from './errors.js';
 import { hex } from './packet.test-helpers.js';
-import {
-  canonicalName,
-  copyNameLower,
-  labelCount,
-  lowercaseName,
-  namesEqual,
-  nameToWire,
-  readName,
-  skipName,
-  wireNamesEqual,
-} from './name.js';
+import { canonicalName, copyNameLower, labelCount, lowercaseName, namesEqual, nameToWire, readName, skipName, wireNamesEqual } from './name.js';
 
 describe('names', () => {
   it('reads names with escapes for special and non-printable octets', () => {

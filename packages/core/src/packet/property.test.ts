@@ -47,17 +47,17 @@ const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const bytes = (max = 40, min = 0) => fc.uint8Array({ minLength: min, maxLength: max }).map((u) => Buffer.from(u));
 const latin1 = (max = 40, min = 0) => bytes(max, min).map((b) => b.toString('latin1'));
 const ipv4 = fc.uint8Array({ minLength: 4, maxLength: 4 }).map((u) => formatIPv4(u, 0));
-const ipv6 = fc
-  .array(fc.oneof(fc.constant(0), u16), { minLength: 8, maxLength: 8 })
-  .map((g) => {
-    const b = Buffer.alloc(16);
-    for (let i = 0; i < 8; i++) b.writeUInt16BE(g[i], i * 2);
-    return formatIPv6(b, 0);
-  });
+const ipv6 = fc.array(fc.oneof(fc.constant(0), u16), { minLength: 8, maxLength: 8 }).map((g) => {
+  const b = Buffer.alloc(16);
+  for (let i = 0; i < 8; i++) b.writeUInt16BE(g[i], i * 2);
+  return formatIPv6(b, 0);
+});
 const typeList = fc.uniqueArray(u16, { maxLength: 12 }).map((t) => t.sort((a, b) => a - b));
 const text = fc.string({ maxLength: 30 });
 
-const KNOWN = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 21, 28, 33, 35, 36, 39, 41, 43, 44, 46, 47, 48, 50, 51, 52, 53, 59, 60, 64, 65, 99, 257, 32768, 32769]);
+const KNOWN = new Set([
+  1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 21, 28, 33, 35, 36, 39, 41, 43, 44, 46, 47, 48, 50, 51, 52, 53, 59, 60, 64, 65, 99, 257, 32768, 32769,
+]);
 
 const svcParams = fc.record(
   {
@@ -93,10 +93,22 @@ const rdata: fc.Arbitrary<Pick<ResourceRecordInit, 'type' | 'data'>> = fc.oneof(
   fc
     .record({ order: u16, preference: u16, flags: latin1(3), services: latin1(20), regexp: latin1(40), replacement: name })
     .map((data) => ({ type: RecordType.NAPTR, data })),
-  fc.tuple(fc.constantFrom(43, 59, 32768, 32769), fc.record({ keyTag: u16, algorithm: u8, digestType: u8, digest: bytes(48) })).map(([type, data]) => ({ type, data })),
+  fc
+    .tuple(fc.constantFrom(43, 59, 32768, 32769), fc.record({ keyTag: u16, algorithm: u8, digestType: u8, digest: bytes(48) }))
+    .map(([type, data]) => ({ type, data })),
   fc.tuple(fc.constantFrom(48, 60), fc.record({ flags: u16, protocol: u8, algorithm: u8, publicKey: bytes(64) })).map(([type, data]) => ({ type, data })),
   fc
-    .record({ typeCovered: u16, algorithm: u8, labels: u8, originalTtl: u32, expiration: u32, inception: u32, keyTag: u16, signerName: name, signature: bytes(64) })
+    .record({
+      typeCovered: u16,
+      algorithm: u8,
+      labels: u8,
+      originalTtl: u32,
+      expiration: u32,
+      inception: u32,
+      keyTag: u16,
+      signerName: name,
+      signature: bytes(64),
+    })
     .map((data) => ({ type: RecordType.RRSIG, data })),
   fc.record({ nextDomain: name, types: typeList }).map((data) => ({ type: RecordType.NSEC, data })),
   fc
@@ -106,7 +118,12 @@ const rdata: fc.Arbitrary<Pick<ResourceRecordInit, 'type' | 'data'>> = fc.oneof(
   fc.tuple(fc.constantFrom(52, 53), fc.record({ usage: u8, selector: u8, matchingType: u8, certificate: bytes(64) })).map(([type, data]) => ({ type, data })),
   fc.record({ algorithm: u8, fingerprintType: u8, fingerprint: bytes(32) }).map((data) => ({ type: RecordType.SSHFP, data })),
   fc.tuple(fc.constantFrom(64, 65), fc.record({ priority: u16, target: name, params: svcParams })).map(([type, data]) => ({ type, data })),
-  fc.tuple(u16.filter((t) => !KNOWN.has(t)), bytes(40)).map(([type, data]) => ({ type, data })),
+  fc
+    .tuple(
+      u16.filter((t) => !KNOWN.has(t)),
+      bytes(40),
+    )
+    .map(([type, data]) => ({ type, data })),
 );
 
 /** Types whose format is defined for class IN only (RFC 3597 §4: opaque in other classes). */
@@ -133,13 +150,18 @@ const ednsOption: fc.Arbitrary<EdnsOption> = fc.oneof(
       address: family === 1 ? formatIPv4(addr, 0) : formatIPv6(addr, 0),
     } as EdnsOption;
   }),
-  fc.tuple(bytes(8, 8), fc.option(bytes(32, 8), { nil: undefined })).map(([client, server]) =>
-    (server === undefined ? { code: 10, client } : { code: 10, client, server }) as EdnsOption,
-  ),
+  fc
+    .tuple(bytes(8, 8), fc.option(bytes(32, 8), { nil: undefined }))
+    .map(([client, server]) => (server === undefined ? { code: 10, client } : { code: 10, client, server }) as EdnsOption),
   fc.option(u16, { nil: undefined }).map((timeout) => (timeout === undefined ? { code: 11 } : { code: 11, timeout }) as EdnsOption),
   fc.nat(300).map((length) => ({ code: 12, length }) as EdnsOption),
   fc.tuple(u16, text).map(([infoCode, extraText]) => ({ code: 15, infoCode, extraText }) as EdnsOption),
-  fc.tuple(u16.filter((c) => ![8, 10, 11, 12, 15].includes(c)), bytes(20)).map(([code, data]) => ({ code, data }) as EdnsOption),
+  fc
+    .tuple(
+      u16.filter((c) => ![8, 10, 11, 12, 15].includes(c)),
+      bytes(20),
+    )
+    .map(([code, data]) => ({ code, data }) as EdnsOption),
 );
 
 const message: fc.Arbitrary<MessageInit> = fc
@@ -158,9 +180,19 @@ const message: fc.Arbitrary<MessageInit> = fc
     questions: fc.array(fc.record({ name, type: u16, class: u16 }), { maxLength: 1 }),
     answers: fc.array(record, { maxLength: 5 }),
     authorities: fc.array(record, { maxLength: 3 }),
-    additionals: fc.array(record.filter((r) => r.type !== RecordType.OPT), { maxLength: 3 }),
+    additionals: fc.array(
+      record.filter((r) => r.type !== RecordType.OPT),
+      { maxLength: 3 },
+    ),
     edns: fc.option(
-      fc.record({ udpPayloadSize: u16, extendedRcode: u8, version: u8, dnssecOk: fc.boolean(), flags: fc.integer({ min: 0, max: 0x7fff }), options: fc.array(ednsOption, { maxLength: 4 }) }),
+      fc.record({
+        udpPayloadSize: u16,
+        extendedRcode: u8,
+        version: u8,
+        dnssecOk: fc.boolean(),
+        flags: fc.integer({ min: 0, max: 0x7fff }),
+        options: fc.array(ednsOption, { maxLength: 4 }),
+      }),
       { nil: undefined },
     ),
   })
@@ -280,7 +312,10 @@ describe('bad encoder input only raises PacketError', () => {
         fc.constantFrom(...types),
         nasty,
         fc.oneof(name, junk),
-        fc.oneof(fc.constant(undefined), fc.array(fc.oneof(junk, fc.record({ code: fc.constantFrom(8, 10, 11, 12, 15, 3), data: junk, client: junk, length: junk })), { maxLength: 2 })),
+        fc.oneof(
+          fc.constant(undefined),
+          fc.array(fc.oneof(junk, fc.record({ code: fc.constantFrom(8, 10, 11, 12, 15, 3), data: junk, client: junk, length: junk })), { maxLength: 2 }),
+        ),
         (type, data, owner, options) => {
           onlyPacketErrors(() =>
             encode({
@@ -296,7 +331,19 @@ describe('bad encoder input only raises PacketError', () => {
   });
 
   it('wrong top-level shapes', () => {
-    for (const m of [null, 1, 'x', [], { questions: 1 }, { answers: [1] }, { answers: [{}] }, { edns: 1 }, { edns: { options: 1 } }, { id: -1 }, { rcode: 1.5 }]) {
+    for (const m of [
+      null,
+      1,
+      'x',
+      [],
+      { questions: 1 },
+      { answers: [1] },
+      { answers: [{}] },
+      { edns: 1 },
+      { edns: { options: 1 } },
+      { id: -1 },
+      { rcode: 1.5 },
+    ]) {
       onlyPacketErrors(() => encode(m as never));
       onlyPacketErrors(() => encodingLength(m as never));
     }

@@ -14,17 +14,13 @@ describe('MessageReader', () => {
     const r = new MessageReader(QUERY);
     expect(QUERY.length).toBe(33);
     expect(r.id).toBe(0xabcd);
-    expect([r.qr, r.opcode, r.aa, r.tc, r.rd, r.ra, r.z, r.ad, r.cd, r.rcode]).toEqual([
-      false, 0, false, false, true, false, false, false, false, 0,
-    ]);
+    expect([r.qr, r.opcode, r.aa, r.tc, r.rd, r.ra, r.z, r.ad, r.cd, r.rcode]).toEqual([false, 0, false, false, true, false, false, false, false, 0]);
     expect([r.qdcount, r.ancount, r.nscount, r.arcount]).toEqual([1, 0, 0, 0]);
     const all = Buffer.from(QUERY);
     all[2] = 0xff;
     all[3] = 0xff;
     const f = new MessageReader(all);
-    expect([f.qr, f.opcode, f.aa, f.tc, f.rd, f.ra, f.z, f.ad, f.cd, f.rcode]).toEqual([
-      true, 15, true, true, true, true, true, true, true, 15,
-    ]);
+    expect([f.qr, f.opcode, f.aa, f.tc, f.rd, f.ra, f.z, f.ad, f.cd, f.rcode]).toEqual([true, 15, true, true, true, true, true, true, true, 15]);
   });
 
   it('reads the question lazily', () => {

@@ -75,8 +75,7 @@ export class RecordView {
       const buf = this.reader.buffer;
       const o = this.nameOffset;
       // The usual answer owner is a pointer to the question name: reuse its string.
-      this._name =
-        buf[o] === 0xc0 && buf[o + 1] === 12 && this.reader.qdcount > 0 ? this.reader.qname : readName(buf, o, this.reader.nameCursor());
+      this._name = buf[o] === 0xc0 && buf[o + 1] === 12 && this.reader.qdcount > 0 ? this.reader.qname : readName(buf, o, this.reader.nameCursor());
     }
     return this._name;
   }
@@ -488,4 +487,3 @@ export class MessageReader {
     });
   }
 }
-

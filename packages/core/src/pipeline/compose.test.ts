@@ -32,7 +32,14 @@ describe('compose', () => {
   test('empty and single-step chains', () => {
     expect(compose<Ctx>([])(ctx())).toBeUndefined();
     const c = ctx();
-    expect(compose<Ctx>([(x, next) => { x.n++; return next(); }])(c)).toBeUndefined();
+    expect(
+      compose<Ctx>([
+        (x, next) => {
+          x.n++;
+          return next();
+        },
+      ])(c),
+    ).toBeUndefined();
     expect(c.n).toBe(1);
   });
 
@@ -61,7 +68,13 @@ describe('compose', () => {
 
   test('next() twice throws (sync) and rejects (async)', async () => {
     const twice = compose<Ctx>([
-      { name: 'bad', middleware: (_c, next) => { next(); next(); } },
+      {
+        name: 'bad',
+        middleware: (_c, next) => {
+          next();
+          next();
+        },
+      },
       { name: 'end', middleware: () => {} },
     ]);
     expect(() => twice(ctx())).toThrow(NextCalledTwiceError);
@@ -71,11 +84,25 @@ describe('compose', () => {
       expect((e as Error).message).toContain('plugin/bad');
     }
     const twiceAsync = compose<Ctx>([
-      { name: 'bad', middleware: async (_c, next) => { await next(); await next(); } },
+      {
+        name: 'bad',
+        middleware: async (_c, next) => {
+          await next();
+          await next();
+        },
+      },
       { name: 'end', middleware: async () => {} },
     ]);
     await expect(twiceAsync(ctx())).rejects.toBeInstanceOf(NextCalledTwiceError);
-    const single = compose<Ctx>([{ name: 'one', middleware: (_c, next) => { next(); next(); } }]);
+    const single = compose<Ctx>([
+      {
+        name: 'one',
+        middleware: (_c, next) => {
+          next();
+          next();
+        },
+      },
+    ]);
     expect(() => single(ctx())).toThrow(/next\(\) called multiple times/);
   });
 
@@ -83,16 +110,32 @@ describe('compose', () => {
     const boom = new Error('boom');
     const run = compose<Ctx>([
       { name: 'outer', middleware: (_c, next) => next() },
-      { name: 'thrower', middleware: () => { throw boom; } },
+      {
+        name: 'thrower',
+        middleware: () => {
+          throw boom;
+        },
+      },
     ]);
     expect(() => run(ctx())).toThrow(boom);
     expect(errorOrigin(boom)).toBe('thrower');
 
     const late = new Error('late');
     const runAsync = compose<Ctx>([
-      { name: 'outer', middleware: async (_c, next) => { await next(); } },
+      {
+        name: 'outer',
+        middleware: async (_c, next) => {
+          await next();
+        },
+      },
       { name: 'middle', middleware: (_c, next) => next() },
-      { name: 'rejecter', middleware: async () => { await Promise.resolve(); throw late; } },
+      {
+        name: 'rejecter',
+        middleware: async () => {
+          await Promise.resolve();
+          throw late;
+        },
+      },
     ]);
     await expect(runAsync(ctx())).rejects.toBe(late);
     expect(errorOrigin(late)).toBe('rejecter');
@@ -145,7 +188,12 @@ describe('compose', () => {
 test('errorOrigin works for thrown primitives too', () => {
   const run = compose<{ n: number }>([
     { name: 'a', middleware: (_c, next) => next() },
-    { name: 'thrower', middleware: () => { throw 'plain string'; } },
+    {
+      name: 'thrower',
+      middleware: () => {
+        throw 'plain string';
+      },
+    },
   ]);
   expect(() => run({ n: 0 })).toThrow();
   expect(errorOrigin('plain string')).toBe('thrower');

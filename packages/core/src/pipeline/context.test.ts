@@ -19,11 +19,32 @@ describe('DnsContext answering', () => {
     const ipv6 = fc.array(fc.nat(0xffff), { minLength: 8, maxLength: 8 }).map((g) => g.map((x) => x.toString(16)).join(':'));
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(ipv4.map((d) => ({ type: RecordType.A, d })), ipv6.map((d) => ({ type: RecordType.AAAA, d }))), { minLength: 1, maxLength: 10 }),
-        fc.record({ edns: fc.boolean(), dnssecOk: fc.boolean(), cd: fc.boolean(), rd: fc.boolean(), aa: fc.boolean(), ede: fc.boolean(), ttl: fc.nat(2 ** 31 - 1), rcode: fc.constantFrom(0, 3) }),
+        fc.array(
+          fc.oneof(
+            ipv4.map((d) => ({ type: RecordType.A, d })),
+            ipv6.map((d) => ({ type: RecordType.AAAA, d })),
+          ),
+          { minLength: 1, maxLength: 10 },
+        ),
+        fc.record({
+          edns: fc.boolean(),
+          dnssecOk: fc.boolean(),
+          cd: fc.boolean(),
+          rd: fc.boolean(),
+          aa: fc.boolean(),
+          ede: fc.boolean(),
+          ttl: fc.nat(2 ** 31 - 1),
+          rcode: fc.constantFrom(0, 3),
+        }),
         fc.constantFrom('Example.COM', 'a.b.c.d.e', ''),
         (recs, o, name) => {
-          const query: MessageInit = { id: 0x5151, rd: o.rd, cd: o.cd, questions: [{ name, type: recs[0].type }], edns: o.edns ? { udpPayloadSize: 4096, dnssecOk: o.dnssecOk } : undefined };
+          const query: MessageInit = {
+            id: 0x5151,
+            rd: o.rd,
+            cd: o.cd,
+            questions: [{ name, type: recs[0].type }],
+            edns: o.edns ? { udpPayloadSize: 4096, dnssecOk: o.dnssecOk } : undefined,
+          };
           const ctx = ctxFor(query);
           if (o.ede) ctx.ede(18, 'prohibited');
           const answers: ResourceRecordInit[] = recs.map((r) => ({ name: ctx.query.qname, type: r.type, ttl: o.ttl, data: r.d }));
@@ -40,7 +61,9 @@ describe('DnsContext answering', () => {
               rcode: o.rcode,
               questions: [{ name, type: recs[0].type }],
               answers,
-              edns: o.edns ? { udpPayloadSize: 1232, dnssecOk: o.dnssecOk, options: o.ede ? [{ code: OptionCode.EDE, infoCode: 18, extraText: 'prohibited' }] : [] } : undefined,
+              edns: o.edns
+                ? { udpPayloadSize: 1232, dnssecOk: o.dnssecOk, options: o.ede ? [{ code: OptionCode.EDE, infoCode: 18, extraText: 'prohibited' }] : [] }
+                : undefined,
             }),
           );
           expect(fast).toEqual(slow);
@@ -100,7 +123,13 @@ describe('DnsContext answering', () => {
     const noOpt = encode({ id: 1, qr: true, questions: [{ name: 'a', type: 1 }] });
     expect(withEde(noOpt, { code: 1 })).toBe(noOpt);
     expect(withEde(Buffer.from([1, 2, 3]), { code: 1 })).toEqual(Buffer.from([1, 2, 3]));
-    const withOpt = encode({ id: 1, qr: true, questions: [{ name: 'a', type: 1 }], additionals: [{ name: 'a', type: 1, data: '192.0.2.9' }], edns: { options: [] } });
+    const withOpt = encode({
+      id: 1,
+      qr: true,
+      questions: [{ name: 'a', type: 1 }],
+      additionals: [{ name: 'a', type: 1, data: '192.0.2.9' }],
+      edns: { options: [] },
+    });
     const out = decode(withEde(withOpt, { code: 9, text: 'é' }));
     expect(out.edns?.options).toEqual([{ code: OptionCode.EDE, infoCode: 9, extraText: 'é' }]);
     expect(out.additionals).toHaveLength(1);

@@ -324,7 +324,7 @@ export class DnsContext {
   /** Milliseconds left before the deadline (never negative), by the resolver's clock. */
   remaining(): number {
     const left = this.deadline - this._env.clock.now();
-    return Math.max(left , 0);
+    return Math.max(left, 0);
   }
 
   /** @internal Marks the deadline as passed and aborts `signal` if anyone took it. */
@@ -543,14 +543,7 @@ function edeLength(list: readonly ExtendedError[] | undefined): number {
 }
 
 /** Writes an OPT record at `offset` (root owner, our payload size, ext rcode, version 0, DO, EDE options). */
-function writeOpt(
-  out: Buffer,
-  offset: number,
-  payload: number,
-  extRcode: number,
-  dnssecOk: boolean,
-  ede: readonly ExtendedError[] | undefined,
-): number {
+function writeOpt(out: Buffer, offset: number, payload: number, extRcode: number, dnssecOk: boolean, ede: readonly ExtendedError[] | undefined): number {
   out[offset] = 0;
   out.writeUInt16BE(RecordType.OPT, offset + 1);
   out.writeUInt16BE(payload, offset + 3);
@@ -624,4 +617,3 @@ export function headerOnlyResponse(request: Buffer, rcode: number, recursionAvai
   out[3] = (recursionAvailable ? 0x80 : 0) | (request[3] & 0x10) | (rcode & 0xf);
   return out;
 }
-

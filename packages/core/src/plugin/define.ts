@@ -52,7 +52,9 @@ const NO_OPTIONS = Type.Object({}, { additionalProperties: false });
  * whoami({ ttl: 60 });                 // instance named 'whoami'
  * whoami({ ttl: 60 }, { name: 'me' }); // a second one, named 'me'
  */
-export function definePlugin<S extends TSchema = typeof NO_OPTIONS>(definition: PluginDefinition<S>): PluginFactory<OptionsInput<Static<S>>> & {
+export function definePlugin<S extends TSchema = typeof NO_OPTIONS>(
+  definition: PluginDefinition<S>,
+): PluginFactory<OptionsInput<Static<S>>> & {
   readonly pluginName: string;
   readonly schema: S;
 } {

@@ -19,15 +19,23 @@ function pkg(name: string, packageJson: object, files: Record<string, string>): 
 
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'heimdall-load-'));
-  pkg('@acme/heimdall-geo', { exports: { '.': { types: './x.d.ts', import: './dist/index.js' } } }, {
-    'dist/index.js': `export default function geo(options) {
+  pkg(
+    '@acme/heimdall-geo',
+    { exports: { '.': { types: './x.d.ts', import: './dist/index.js' } } },
+    {
+      'dist/index.js': `export default function geo(options) {
       if (typeof options.country !== 'string') throw new TypeError('geo.country: must be a string');
       return { name: '@acme/geo', middleware: () => (ctx, next) => next(), country: options.country };
     }`,
-  });
-  pkg('named-plugin', { main: 'lib/main.js' }, {
-    'lib/main.js': `export function plugin(options) { return { name: 'named', options }; }`,
-  });
+    },
+  );
+  pkg(
+    'named-plugin',
+    { main: 'lib/main.js' },
+    {
+      'lib/main.js': `export function plugin(options) { return { name: 'named', options }; }`,
+    },
+  );
   pkg('object-plugin', { exports: './p.js' }, { 'p.js': `export default { name: 'object' };` });
   pkg('not-a-plugin', { exports: './p.js' }, { 'p.js': `export const answer = 42;` });
   pkg('bad-factory', { exports: './p.js' }, { 'p.js': `export default () => ({ nom: 'x' });` });
@@ -71,13 +79,30 @@ describe('loadPlugin', () => {
       code: 'PLUGIN_LOAD',
       message: expect.stringMatching(/plugins\[2\]\.use: cannot find plugin '@acme\/nope'.*is it installed/),
     });
-    await expect(loadPlugin({ use: 'not-a-plugin' }, at)).rejects.toMatchObject({ code: 'PLUGIN_INVALID', message: expect.stringMatching(/does not export a plugin factory/) });
-    await expect(loadPlugin({ use: 'bad-factory' }, at)).rejects.toMatchObject({ code: 'PLUGIN_INVALID', message: expect.stringMatching(/did not return a plugin/) });
-    await expect(loadPlugin({ use: 'async-factory' }, at)).rejects.toMatchObject({ code: 'PLUGIN_INVALID', message: expect.stringMatching(/returned a Promise/) });
+    await expect(loadPlugin({ use: 'not-a-plugin' }, at)).rejects.toMatchObject({
+      code: 'PLUGIN_INVALID',
+      message: expect.stringMatching(/does not export a plugin factory/),
+    });
+    await expect(loadPlugin({ use: 'bad-factory' }, at)).rejects.toMatchObject({
+      code: 'PLUGIN_INVALID',
+      message: expect.stringMatching(/did not return a plugin/),
+    });
+    await expect(loadPlugin({ use: 'async-factory' }, at)).rejects.toMatchObject({
+      code: 'PLUGIN_INVALID',
+      message: expect.stringMatching(/returned a Promise/),
+    });
     // Found, but one of its own imports is missing: that error, not "cannot find plugin".
-    await expect(loadPlugin({ use: 'missing-dep' }, at)).rejects.toMatchObject({ code: 'PLUGIN_LOAD', message: expect.stringMatching(/failed to import: .*no-such-dependency-xyz/) });
-    await expect(loadPlugin({ use: 'broken-import' }, at)).rejects.toMatchObject({ code: 'PLUGIN_LOAD', message: expect.stringMatching(/failed to import: top-level failure/) });
-    await expect(loadPlugin({ use: '@acme/heimdall-geo', options: {} }, at)).rejects.toMatchObject({ message: expect.stringMatching(/factory of '@acme\/heimdall-geo' threw: geo.country/) });
+    await expect(loadPlugin({ use: 'missing-dep' }, at)).rejects.toMatchObject({
+      code: 'PLUGIN_LOAD',
+      message: expect.stringMatching(/failed to import: .*no-such-dependency-xyz/),
+    });
+    await expect(loadPlugin({ use: 'broken-import' }, at)).rejects.toMatchObject({
+      code: 'PLUGIN_LOAD',
+      message: expect.stringMatching(/failed to import: top-level failure/),
+    });
+    await expect(loadPlugin({ use: '@acme/heimdall-geo', options: {} }, at)).rejects.toMatchObject({
+      message: expect.stringMatching(/factory of '@acme\/heimdall-geo' threw: geo.country/),
+    });
     await expect(loadPlugin({ use: '' }, at)).rejects.toThrow(/plugins\[2\]\.use: must be a package name/);
     await expect(loadPlugin(null as never, at)).rejects.toBeInstanceOf(ConfigError);
     await expect(loadPlugin({ use: './missing.js' }, at)).rejects.toBeInstanceOf(PluginLoadError);

@@ -65,7 +65,8 @@ export async function loadPlugin(spec: PluginSpec, options: LoadPluginOptions = 
   let factory: PluginFactory | undefined;
   if (typeof m.default === 'function') factory = m.default as PluginFactory;
   else if (typeof m.plugin === 'function') factory = m.plugin as PluginFactory;
-  else if (typeof (m.default as { default?: unknown })?.default === 'function') factory = (m.default as { default: PluginFactory }).default; // CJS interop
+  else if (typeof (m.default as { default?: unknown })?.default === 'function')
+    factory = (m.default as { default: PluginFactory }).default; // CJS interop
   else if (isHeimdallPlugin(m.default)) {
     if (spec.options !== undefined) throw new ConfigError(`${where}.options`, `plugin '${use}' exports a plugin object, which takes no options`, spec.options);
     return m.default;
@@ -89,10 +90,18 @@ export async function loadPlugin(spec: PluginSpec, options: LoadPluginOptions = 
     throw new PluginLoadError('PLUGIN_INVALID', use, `${where}: plugin factory of '${use}' threw: ${(e as Error)?.message ?? e}`, { cause: e });
   }
   if (plugin instanceof Promise) {
-    throw new PluginLoadError('PLUGIN_INVALID', use, `${where}: the factory of '${use}' returned a Promise; it must return the plugin synchronously (do async work in start())`);
+    throw new PluginLoadError(
+      'PLUGIN_INVALID',
+      use,
+      `${where}: the factory of '${use}' returned a Promise; it must return the plugin synchronously (do async work in start())`,
+    );
   }
   if (!isHeimdallPlugin(plugin)) {
-    throw new PluginLoadError('PLUGIN_INVALID', use, `${where}: the factory of '${use}' did not return a plugin (an object with a non-empty name and optional module/middleware/start/stop)`);
+    throw new PluginLoadError(
+      'PLUGIN_INVALID',
+      use,
+      `${where}: the factory of '${use}' did not return a plugin (an object with a non-empty name and optional module/middleware/start/stop)`,
+    );
   }
   return plugin;
 }

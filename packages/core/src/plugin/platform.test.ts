@@ -4,7 +4,17 @@ import { describe, expect, test } from 'vitest';
 import { ConfigError, createError, errorCodes, HeimdallError } from '../errors.js';
 import { decode, encode, RecordType } from '../packet/index.js';
 import { createResolver } from '../resolver.js';
-import { ADMIN_ACTIONS, type AdminActions, PLUGIN, PLUGIN_LOGGER, PLUGIN_METRICS, PLUGIN_OPTIONS, type PluginInfo, UPSTREAM, type Upstream } from '../tokens.js';
+import {
+  ADMIN_ACTIONS,
+  type AdminActions,
+  PLUGIN,
+  PLUGIN_LOGGER,
+  PLUGIN_METRICS,
+  PLUGIN_OPTIONS,
+  type PluginInfo,
+  UPSTREAM,
+  type Upstream,
+} from '../tokens.js';
 import { silentLogger } from '../util/logger.js';
 import { definePlugin } from './define.js';
 import type { PluginMetrics } from './metrics.js';
@@ -59,7 +69,9 @@ describe('parseOptions: one validator, one vocabulary', () => {
   });
 
   test('defaults are filled inside record values', () => {
-    const s = options({ groups: Type.Record(Type.String(), options({ block: Type.Array(Type.String(), { default: [] }), ttl: Type.Integer({ default: 5 }) }), { default: {} }) });
+    const s = options({
+      groups: Type.Record(Type.String(), options({ block: Type.Array(Type.String(), { default: [] }), ttl: Type.Integer({ default: 5 }) }), { default: {} }),
+    });
     expect(parseOptions(s, { groups: { ads: {}, kids: { ttl: 1 } } }, 'b')).toEqual({ groups: { ads: { block: [], ttl: 5 }, kids: { block: [], ttl: 1 } } });
     expect(() => parseOptions(s, { groups: { ads: { ttl: 'x' } } }, 'b')).toThrow('b.groups.ads.ttl: must be an integer');
   });
@@ -250,12 +262,15 @@ describe('query rewriting', () => {
   });
 
   test('type rewrite, and SERVFAIL after a failure still echoes the client question', async () => {
-    const toAaaa = definePlugin({ name: 'aaaa', setup: () => ({ middleware: () => (ctx, next) => {
+    const toAaaa = definePlugin({
+      name: 'aaaa',
+      setup: () => ({
+        middleware: () => (ctx, next) => {
           ctx.rewrite({ type: RecordType.AAAA });
           return next();
         },
       }),
-     });
+    });
     const r = createResolver({ plugins: [toAaaa(), rewriteLan(), answer()], logger: silentLogger() });
     const ok = decode((await r.handle(q('x.lan')))!);
     expect(seen).toBe('x.home.arpa/28');
@@ -267,16 +282,26 @@ describe('query rewriting', () => {
 
   test('an unchanged question is not rewritten; a bad name throws', async () => {
     const r = createResolver({
-      plugins: [definePlugin({ name: 'same', setup: () => ({ middleware: () => (ctx, next) => {
-          ctx.rewrite({ name: ctx.query.qname });
-          return next();
-        },
-      }) })(), answer()],
+      plugins: [
+        definePlugin({
+          name: 'same',
+          setup: () => ({
+            middleware: () => (ctx, next) => {
+              ctx.rewrite({ name: ctx.query.qname });
+              return next();
+            },
+          }),
+        })(),
+        answer(),
+      ],
       logger: silentLogger(),
     });
     await r.handle(q('a.test'));
     expect(seen).toBe('a.test/1');
-    const bad = createResolver({ plugins: [definePlugin({ name: 'bad', setup: () => ({ middleware: () => (ctx) => ctx.rewrite({ name: `${'x'.repeat(64)}.test` }) }) })()], logger: silentLogger() });
+    const bad = createResolver({
+      plugins: [definePlugin({ name: 'bad', setup: () => ({ middleware: () => (ctx) => ctx.rewrite({ name: `${'x'.repeat(64)}.test` }) }) })()],
+      logger: silentLogger(),
+    });
     expect(decode((await bad.handle(q('a.test')))!).rcode).toBe(2);
   });
 });

@@ -112,7 +112,8 @@ export function isHeimdallPlugin(value: unknown): value is HeimdallPlugin {
   for (const k of ['middleware', 'start', 'stop', 'check'] as const) {
     if (p[k] !== undefined && typeof p[k] !== 'function') return false;
   }
-  if (p.module !== undefined && (typeof p.module !== 'object' || p.module === null || typeof (p.module as { load?: unknown }).load !== 'function')) return false;
+  if (p.module !== undefined && (typeof p.module !== 'object' || p.module === null || typeof (p.module as { load?: unknown }).load !== 'function'))
+    return false;
   if (p.provides !== undefined && !Array.isArray(p.provides)) return false;
   return true;
 }

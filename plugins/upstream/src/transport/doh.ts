@@ -224,7 +224,8 @@ export class DohTransport implements Transport {
       return;
     }
     if (this.#room(session)) this.#start(session, req);
-    else if (this.#queue.length >= this.#maxQueue) this.#fail(req, new UpstreamError('QUEUE_FULL', `more than ${this.#maxQueue} queries waiting for a stream`, this.url));
+    else if (this.#queue.length >= this.#maxQueue)
+      this.#fail(req, new UpstreamError('QUEUE_FULL', `more than ${this.#maxQueue} queries waiting for a stream`, this.url));
     else {
       req.queued = true;
       this.#queue.push(req);
@@ -253,7 +254,10 @@ export class DohTransport implements Transport {
     } catch (err) {
       // e.g. ERR_HTTP2_OUT_OF_STREAMS on a session that has used all stream IDs.
       if (this.#session === session) this.#session = null;
-      this.#fail(req, new UpstreamError('NETWORK', `request failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, this.url, { cause: err }));
+      this.#fail(
+        req,
+        new UpstreamError('NETWORK', `request failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, this.url, { cause: err }),
+      );
       return;
     }
     session.active++;
@@ -277,7 +281,8 @@ export class DohTransport implements Transport {
         .trim()
         .toLowerCase();
       if (status !== 200) this.#fail(req, new UpstreamError('BAD_RESPONSE', `HTTP status ${status}`, this.url));
-      else if (type !== CONTENT_TYPE) this.#fail(req, new UpstreamError('BAD_RESPONSE', `content-type ${type || '(none)'}, expected ${CONTENT_TYPE}`, this.url));
+      else if (type !== CONTENT_TYPE)
+        this.#fail(req, new UpstreamError('BAD_RESPONSE', `content-type ${type || '(none)'}, expected ${CONTENT_TYPE}`, this.url));
     });
     stream.on('data', (chunk: Buffer) => {
       if (req.done || req.stream !== stream) return;

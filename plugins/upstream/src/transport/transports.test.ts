@@ -154,7 +154,11 @@ describe('UdpTransport', () => {
     const s = track(await tcpServer((q, write) => write(answer(q, { pad: 200 }))));
     // Same port number is not guaranteed on both protocols: point each transport at its own server.
     const t = track(
-      new UdpWithTcpFallback('x', new UdpTransport({ host: '127.0.0.1', port: u.port, family: 4 }), new StreamTransport({ protocol: 'tcp', host: '127.0.0.1', port: s.port })),
+      new UdpWithTcpFallback(
+        'x',
+        new UdpTransport({ host: '127.0.0.1', port: u.port, family: 4 }),
+        new StreamTransport({ protocol: 'tcp', host: '127.0.0.1', port: s.port }),
+      ),
     );
     const r = await t.exchange(makeQuery('big.example', 'A', 99), soon());
     expect(idOf(r)).toBe(99);
@@ -167,7 +171,13 @@ describe('UdpTransport', () => {
     const dead = await tcpServer(() => {});
     const port = dead.port;
     await dead.close();
-    const t = track(new UdpWithTcpFallback('x', new UdpTransport({ host: '127.0.0.1', port: u.port, family: 4 }), new StreamTransport({ protocol: 'tcp', host: '127.0.0.1', port })));
+    const t = track(
+      new UdpWithTcpFallback(
+        'x',
+        new UdpTransport({ host: '127.0.0.1', port: u.port, family: 4 }),
+        new StreamTransport({ protocol: 'tcp', host: '127.0.0.1', port }),
+      ),
+    );
     const r = await t.exchange(makeQuery('big.example', 'A', 98), soon());
     expect(dnsPacket.decode(r).flags! & dnsPacket.TRUNCATED_RESPONSE).toBeTruthy();
     expect(idOf(r)).toBe(98);
@@ -214,7 +224,8 @@ describe('StreamTransport (TCP)', () => {
     const srv = track(
       await tcpServer((q, write, socket) => {
         n++;
-        if (n === 2) socket.destroy(); // reset with the query in flight on a reused connection
+        if (n === 2)
+          socket.destroy(); // reset with the query in flight on a reused connection
         else write(answer(q));
       }),
     );

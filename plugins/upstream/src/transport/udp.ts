@@ -107,19 +107,26 @@ export class UdpTransport implements Transport {
       const p: Pending = { slot, id, origId: getId(query), sent, qEnd, resolve, reject, timer: undefined, signal: undefined, onAbort: undefined };
       slot.pending.set(id, p);
       const wait = options.deadline - this.#clock.now();
-      p.timer = this.#clock.setTimeout(() => {
-        p.timer = undefined;
-        // Sockets rotate every `queriesPerSocket` queries, so this set stays small and dies with its socket.
-        (slot.expired ??= new Set()).add(p.id);
-        this.#fail(p, new UpstreamError('TIMEOUT', `no reply within ${Math.max(0, Math.round(wait))} ms`, this.url));
-      }, Math.max(0, wait));
+      p.timer = this.#clock.setTimeout(
+        () => {
+          p.timer = undefined;
+          // Sockets rotate every `queriesPerSocket` queries, so this set stays small and dies with its socket.
+          (slot.expired ??= new Set()).add(p.id);
+          this.#fail(p, new UpstreamError('TIMEOUT', `no reply within ${Math.max(0, Math.round(wait))} ms`, this.url));
+        },
+        Math.max(0, wait),
+      );
       if (options.signal) {
         p.signal = options.signal;
         p.onAbort = () => this.#fail(p, new UpstreamError('ABORTED', 'aborted', this.url));
         options.signal.addEventListener('abort', p.onAbort, { once: true });
       }
       if (slot.connected) this.#send(p);
-      else slot.ready.then(() => this.#send(p), (err) => this.#fail(p, err));
+      else
+        slot.ready.then(
+          () => this.#send(p),
+          (err) => this.#fail(p, err),
+        );
     });
   }
 
@@ -159,7 +166,8 @@ export class UdpTransport implements Transport {
     const slot = new Slot(socket);
     socket.unref();
     slot.ready = new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(new UpstreamError('NETWORK', `connect failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`, this.url, { cause: err }));
+      const onError = (err: Error) =>
+        reject(new UpstreamError('NETWORK', `connect failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`, this.url, { cause: err }));
       socket.once('error', onError);
       socket.connect(this.#port, this.#host, () => {
         socket.off('error', onError);

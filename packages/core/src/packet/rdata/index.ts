@@ -278,9 +278,7 @@ function twoNames(compress: boolean): RdataCodec {
       const first = rname(buf, o, end, type, cur);
       const second = rname(buf, cur.end, end, type, cur);
       if (cur.end !== end) throw badRdata(o, type, 'trailing octets after names');
-      return type === RecordType.MINFO
-        ? ({ rmailbx: first, emailbx: second } satisfies MinfoData)
-        : ({ mbox: first, txt: second } satisfies RpData);
+      return type === RecordType.MINFO ? ({ rmailbx: first, emailbx: second } satisfies MinfoData) : ({ mbox: first, txt: second } satisfies RpData);
     },
     encode(w, data, type) {
       if (type === RecordType.MINFO) {
@@ -448,8 +446,7 @@ const DS: RdataCodec = {
   minLength: 4,
   compress: false,
   classIn: false,
-  decode: (buf, o, end) =>
-    ({ keyTag: u16(buf, o), algorithm: buf[o + 2], digestType: buf[o + 3], digest: copy(buf, o + 4, end) }) satisfies DsData,
+  decode: (buf, o, end) => ({ keyTag: u16(buf, o), algorithm: buf[o + 2], digestType: buf[o + 3], digest: copy(buf, o + 4, end) }) satisfies DsData,
   encode(w, data, type) {
     const d = obj<DsData>(data, type);
     w.u16(d.keyTag, 'DS key tag');
@@ -464,8 +461,7 @@ const DNSKEY: RdataCodec = {
   minLength: 4,
   compress: false,
   classIn: false,
-  decode: (buf, o, end) =>
-    ({ flags: u16(buf, o), protocol: buf[o + 2], algorithm: buf[o + 3], publicKey: copy(buf, o + 4, end) }) satisfies DnskeyData,
+  decode: (buf, o, end) => ({ flags: u16(buf, o), protocol: buf[o + 2], algorithm: buf[o + 3], publicKey: copy(buf, o + 4, end) }) satisfies DnskeyData,
   encode(w, data, type) {
     const d = obj<DnskeyData>(data, type);
     w.u16(d.flags, 'DNSKEY flags');
@@ -578,8 +574,7 @@ const TLSA: RdataCodec = {
   minLength: 3,
   compress: false,
   classIn: false,
-  decode: (buf, o, end) =>
-    ({ usage: buf[o], selector: buf[o + 1], matchingType: buf[o + 2], certificate: copy(buf, o + 3, end) }) satisfies TlsaData,
+  decode: (buf, o, end) => ({ usage: buf[o], selector: buf[o + 1], matchingType: buf[o + 2], certificate: copy(buf, o + 3, end) }) satisfies TlsaData,
   encode(w, data, type) {
     const d = obj<TlsaData>(data, type);
     w.u8(d.usage, 'TLSA usage');
