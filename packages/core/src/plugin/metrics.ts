@@ -33,6 +33,38 @@ export class PluginMetrics {
     return new Gauge<L>({ ...config, name: this.name(config.name), registers: [this.registry] });
   }
 
+  /**
+   * Counters whose values live in a plain object the hot path increments
+   * (`stats.hits++`, no prom-client call per query), copied into Prometheus
+   * at scrape time: one counter per `[name, field, help]`.
+   *
+   * @example
+   * metrics.counterFields(stats, [['hits_total', 'hits', 'Answers served from the tier.']]);
+   */
+  counterFields<T extends object>(source: T, fields: ReadonlyArray<readonly [name: string, field: { [K in keyof T]: T[K] extends number ? K : never }[keyof T], help: string]>): void {
+    for (const [name, field, help] of fields) {
+      this.counter({
+        name,
+        help,
+        collect() {
+          this.reset();
+          this.inc(source[field] as number);
+        },
+      });
+    }
+  }
+
+  /** A gauge named `<prefix><name>` whose value `read()` gives at scrape time. */
+  gaugeOf(name: string, help: string, read: () => number): Gauge<string> {
+    return this.gauge({
+      name,
+      help,
+      collect() {
+        this.set(read());
+      },
+    });
+  }
+
   /** A histogram named `<prefix><name>`. */
   histogram<L extends string = string>(config: Named<HistogramConfiguration<L>>): Histogram<L> {
     return new Histogram<L>({ ...config, name: this.name(config.name), registers: [this.registry] });

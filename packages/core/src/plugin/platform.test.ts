@@ -185,6 +185,29 @@ describe('plugin scopes: DI that does the wiring', () => {
     expect(() => r.scope('nope')).toThrow(/no plugin named 'nope'/);
   });
 
+  test('counterFields and gaugeOf copy plain numbers into Prometheus at scrape time', async () => {
+    const { PluginMetrics } = await import('./metrics.js');
+    const { Registry } = await import('prom-client');
+    const registry = new Registry();
+    const m = new PluginMetrics(registry, 'heimdall_x_');
+    const stats = { hits: 0, misses: 0, label: 'not a number' };
+    m.counterFields(stats, [
+      ['hits_total', 'hits', 'hits'],
+      ['misses_total', 'misses', 'misses'],
+    ]);
+    let size = 7;
+    m.gaugeOf('entries', 'entries', () => size);
+    stats.hits += 3;
+    stats.misses++;
+    size = 9;
+    const text = await registry.metrics();
+    expect(text).toContain('heimdall_x_hits_total 3');
+    expect(text).toContain('heimdall_x_misses_total 1');
+    expect(text).toContain('heimdall_x_entries 9');
+    stats.hits++;
+    expect(await registry.metrics()).toContain('heimdall_x_hits_total 4');
+  });
+
   test('contributions are multi-injected in chain order', async () => {
     const r = createResolver({ plugins: [greeter({ greeting: 'hej' }), greeter({}, { name: 'greeter-lan' })], logger: silentLogger() });
     const groups = r.container.getAll<AdminActions>(ADMIN_ACTIONS);
