@@ -65,28 +65,7 @@ const COUNTERS: ReadonlyArray<readonly [string, keyof CacheStats, string]> = [
  * from `size()`/`bytes()`. Values are copied from `stats` at scrape time.
  */
 export function registerCacheMetrics(metrics: PluginMetrics, stats: CacheStats, size: () => number, bytes: () => number): void {
-  for (const [name, field, help] of COUNTERS) {
-    metrics.counter({
-      name,
-      help,
-      collect() {
-        this.reset();
-        this.inc(stats[field]);
-      },
-    });
-  }
-  metrics.gauge({
-    name: 'entries',
-    help: 'Entries in the cache (fresh and stale).',
-    collect() {
-      this.set(size());
-    },
-  });
-  metrics.gauge({
-    name: 'bytes',
-    help: 'Bytes charged against maxBytes.',
-    collect() {
-      this.set(bytes());
-    },
-  });
+  metrics.counterFields(stats, COUNTERS);
+  metrics.gaugeOf('entries', 'Entries in the cache (fresh and stale).', size);
+  metrics.gaugeOf('bytes', 'Bytes charged against maxBytes.', bytes);
 }

@@ -4,36 +4,20 @@
  */
 import { definePlugin, PLUGIN_METRICS } from '@heimdall/core';
 import { ContainerModule, inject, injectable, type PluginMetrics } from '@heimdall/core/di';
-import { type DedupStats, Deduplicator } from './dedup.js';
+import { Deduplicator } from './dedup.js';
 import { dedupOptionsSchema } from './options.js';
 
 /** The plugin's Prometheus metrics, read from the {@link Deduplicator}'s counters at scrape time. */
 @injectable()
 export class DedupMetrics {
   constructor(@inject(PLUGIN_METRICS) metrics: PluginMetrics, @inject(Deduplicator) d: Deduplicator) {
-    const counters: ReadonlyArray<readonly [string, keyof DedupStats, string]> = [
+    metrics.counterFields(d.stats, [
       ['leaders_total', 'leaders', 'Queries that ran the chain for their question (first of a flight).'],
       ['coalesced_total', 'coalesced', 'Queries answered from an identical in-flight query.'],
       ['failures_total', 'failures', 'Waiting queries answered SERVFAIL because the shared query failed or timed out.'],
       ['overflows_total', 'overflows', 'Queries not coalesced because maxWaiters or maxInFlight was reached.'],
-    ];
-    for (const [name, field, help] of counters) {
-      metrics.counter({
-        name,
-        help,
-        collect() {
-          this.reset();
-          this.inc(d.stats[field]);
-        },
-      });
-    }
-    metrics.gauge({
-      name: 'in_flight',
-      help: 'Distinct questions in flight.',
-      collect() {
-        this.set(d.inFlight);
-      },
-    });
+    ]);
+    metrics.gaugeOf('in_flight', 'Distinct questions in flight.', () => d.inFlight);
   }
 }
 

@@ -16,7 +16,7 @@ import { DiskTier } from './tier.js';
 @injectable()
 export class PersistenceMetrics {
   constructor(@inject(PLUGIN_METRICS) metrics: PluginMetrics, @inject(PersistenceStats) stats: PersistenceStats) {
-    const counters: ReadonlyArray<readonly [string, keyof PersistenceStats, string]> = [
+    metrics.counterFields(stats, [
       ['hits_total', 'hits', 'Disk tier reads that found a fresh entry.'],
       ['misses_total', 'misses', 'Disk tier reads that found no fresh entry.'],
       ['read_errors_total', 'readErrors', 'Disk tier reads that failed (also counted as misses).'],
@@ -28,31 +28,10 @@ export class PersistenceMetrics {
       ['expired_removed_total', 'expiredRemoved', 'Expired entries removed by the sweep.'],
       ['flushed_total', 'flushed', 'Entries removed by cache flushes.'],
       ['moved_aside_total', 'movedAside', 'Unusable environments (corrupt, foreign, other format version) moved aside.'],
-    ];
-    for (const [name, field, help] of counters) {
-      metrics.counter({
-        name,
-        help,
-        collect() {
-          this.reset();
-          this.inc(stats[field] as number);
-        },
-      });
-    }
-    const gauges: ReadonlyArray<readonly [string, keyof PersistenceStats, string]> = [
-      ['entries', 'entries', 'Entries on disk (at the last maintenance tick or commit).'],
-      ['used_bytes', 'usedBytes', 'Bytes in use in the environment (pages of every tree).'],
-      ['file_bytes', 'fileBytes', 'Size of data.mdb (its high-water mark).'],
-    ];
-    for (const [name, field, help] of gauges) {
-      metrics.gauge({
-        name,
-        help,
-        collect() {
-          this.set(stats[field] as number);
-        },
-      });
-    }
+    ]);
+    metrics.gaugeOf('entries', 'Entries on disk (at the last maintenance tick or commit).', () => stats.entries);
+    metrics.gaugeOf('used_bytes', 'Bytes in use in the environment (pages of every tree).', () => stats.usedBytes);
+    metrics.gaugeOf('file_bytes', 'Size of data.mdb (its high-water mark).', () => stats.fileBytes);
   }
 }
 

@@ -88,37 +88,13 @@ export class RatelimitService {
         this.inc({ action: 'dropped' }, self.dropped);
       },
     });
-    metrics.counter({
-      name: 'episodes_total',
-      help: 'Times a client prefix went over its limit',
-      collect() {
-        this.reset();
-        this.inc(self.episodes);
-      },
-    });
-    metrics.counter({
-      name: 'evictions_total',
-      help: 'Prefixes forgotten because the table was full (maxTracked)',
-      collect() {
-        this.reset();
-        this.inc(self.table.evictions);
-      },
-    });
-    metrics.gauge({
-      name: 'tracked_prefixes',
-      help: 'Client prefixes in the table',
-      collect() {
-        this.set(self.table.size);
-      },
-    });
-    metrics.gauge({
-      name: 'limited_prefixes',
-      help: 'Client prefixes over their limit in the last second',
-      collect() {
-        let n = 0;
-        for (const _ of self.table.limited(self.clock.read())) n++;
-        this.set(n);
-      },
+    metrics.counterFields<RatelimitService>(this, [['episodes_total', 'episodes', 'Times a client prefix went over its limit']]);
+    metrics.counterFields(this.table, [['evictions_total', 'evictions', 'Prefixes forgotten because the table was full (maxTracked)']]);
+    metrics.gaugeOf('tracked_prefixes', 'Client prefixes in the table', () => this.table.size);
+    metrics.gaugeOf('limited_prefixes', 'Client prefixes over their limit in the last second', () => {
+      let n = 0;
+      for (const _ of this.table.limited(this.clock.read())) n++;
+      return n;
     });
   }
 

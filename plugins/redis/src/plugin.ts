@@ -24,7 +24,7 @@ export class RedisMetrics {
     @inject(RedisConnection) conn: RedisConnection,
     @inject(RedisTier) tier: RedisTier,
   ) {
-    const counters: ReadonlyArray<readonly [string, keyof RedisStats, string]> = [
+    metrics.counterFields(stats, [
       ['hits_total', 'hits', 'Tier reads that found an entry.'],
       ['misses_total', 'misses', 'Tier reads that found no entry.'],
       ['timeouts_total', 'timeouts', 'Tier reads not answered within timeoutMs (read as misses).'],
@@ -36,38 +36,14 @@ export class RedisMetrics {
       ['sync_sent_total', 'syncSent', 'Sync messages published (flushes, state changes).'],
       ['sync_received_total', 'syncReceived', 'Flushes from other instances applied here (pub/sub or replayed from the flush log).'],
       ['flushed_keys_total', 'flushedKeys', 'Keys deleted in Redis by flushes made here.'],
-    ];
-    for (const [name, field, help] of counters) {
-      metrics.counter({
-        name,
-        help,
-        collect() {
-          this.reset();
-          this.inc(stats[field]);
-        },
-      });
-    }
-    metrics.gauge({
-      name: 'breaker_state',
-      help: 'Circuit breaker: 0 closed (Redis in use), 1 open (Redis not asked), 2 half-open (one probe in flight).',
-      collect() {
-        this.set(breaker.state);
-      },
-    });
-    metrics.gauge({
-      name: 'connected',
-      help: '1 while the command connection to Redis is ready, else 0.',
-      collect() {
-        this.set(conn.ready ? 1 : 0);
-      },
-    });
-    metrics.gauge({
-      name: 'pending_writes',
-      help: 'Writes waiting in the buffer.',
-      collect() {
-        this.set(tier.pendingWrites);
-      },
-    });
+    ]);
+    metrics.gaugeOf(
+      'breaker_state',
+      'Circuit breaker: 0 closed (Redis in use), 1 open (Redis not asked), 2 half-open (one probe in flight).',
+      () => breaker.state,
+    );
+    metrics.gaugeOf('connected', '1 while the command connection to Redis is ready, else 0.', () => (conn.ready ? 1 : 0));
+    metrics.gaugeOf('pending_writes', 'Writes waiting in the buffer.', () => tier.pendingWrites);
   }
 }
 

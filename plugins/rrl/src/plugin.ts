@@ -99,21 +99,8 @@ export class RrlService {
         }
       },
     });
-    metrics.gauge({
-      name: 'accounts',
-      help: 'Accounts (client prefix × response class) tracked',
-      collect() {
-        this.set(table.size);
-      },
-    });
-    metrics.counter({
-      name: 'evictions_total',
-      help: 'Accounts forgotten because the table was full (maxTableSize)',
-      collect() {
-        this.reset();
-        this.inc(table.evictions);
-      },
-    });
+    metrics.gaugeOf('accounts', 'Accounts (client prefix × response class) tracked', () => table.size);
+    metrics.counterFields(table, [['evictions_total', 'evictions', 'Accounts forgotten because the table was full (maxTableSize)']]);
 
     const on: Record<string, boolean> = { udp: false, tcp: false, tls: false, https: false, internal: false };
     for (const t of config.transports) on[t] = true;

@@ -46,13 +46,7 @@ export function registerUpstreamMetrics(metrics: PluginMetrics, client: Upstream
       this.inc({ limit: 'upstream' }, client.shed.upstream);
     },
   });
-  metrics.gauge({
-    name: 'in_flight',
-    help: 'Queries being forwarded now',
-    collect() {
-      this.set(client.inFlight);
-    },
-  });
+  metrics.gaugeOf('in_flight', 'Queries being forwarded now', () => client.inFlight);
   metrics.gauge({
     name: 'attempts_in_flight',
     help: 'Attempts outstanding per upstream (slow ones included)',
