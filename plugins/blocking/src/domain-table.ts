@@ -18,6 +18,15 @@
  */
 import { type HashSeed, hashName } from './hash.js';
 
+/**
+ * How `readName` (core's packet codec) prints an octet of a label: 0 as
+ * itself, 1 as `\` + itself, 2 as `\DDD` (RFC 1035 §5.1). The wire-name walk
+ * hashes exactly those characters so that it agrees with the string walk.
+ */
+const ESCAPE = new Uint8Array(256);
+for (let i = 0; i < 256; i++) ESCAPE[i] = i <= 0x20 || i >= 0x7f ? 2 : 0;
+for (const c of '."();\\@$') ESCAPE[c.charCodeAt(0)] = 1;
+
 /** Load factor the builder sizes the final table for. */
 export const TARGET_LOAD = 0.7;
 /** Bit set on {@link DomainTable.matchSuffixes} outputs when the suffix is the whole name. */
@@ -45,6 +54,9 @@ export class DomainTable {
   readonly #s1: number;
   readonly #s2: number;
   readonly #filterShift: number;
+  /** Scratch of {@link matchSuffixesWire}: label offsets, and the characters one octet prints as. */
+  readonly #labels = new Int32Array(128);
+  readonly #seq = new Uint8Array(4);
 
   /** `filter` is computed from `slots` when not given (≈ 10 ms per million entries). */
   constructor(slots: Uint32Array, size: number, seed: HashSeed, filter?: Uint32Array) {
@@ -113,6 +125,108 @@ export class DomainTable {
       h2 ^= h2 >>> 15;
     }
     if (name.length === 0) return n;
+    const v = this.#lookup(h1 >>> 0, h2 >>> 0);
+    if (v !== 0 && n < max) out[n++] = (v | FULL_NAME) >>> 0;
+    return n;
+  }
+
+  /**
+   * {@link matchSuffixes} for a name in DNS wire format at `offset` of `buf`
+   * (compression pointers followed), with exactly the result
+   * `matchSuffixes(readName(buf, offset), out)` has, but without building the
+   * string: the characters of the presentation form (letters folded, the
+   * `\.`/`\DDD` escapes `readName` writes) are hashed straight from the
+   * bytes, last label first. Returns -1, having written nothing, when the
+   * name cannot be walked (truncated, reserved label type, a pointer that
+   * does not point backwards, more than 127 hops or 255 octets), where
+   * `readName` throws. Allocates nothing.
+   */
+  matchSuffixesWire(buf: Uint8Array, offset: number, out: Uint32Array): number {
+    // Pass 1: where each label starts (a name has at most 127 labels).
+    const labels = this.#labels;
+    const len = buf.length;
+    let count = 0;
+    let p = offset;
+    let limit = offset;
+    let hops = 0;
+    let wire = 1;
+    if (offset < 0 || offset >= len) return -1;
+    for (;;) {
+      if (p >= len) return -1;
+      const b = buf[p]!;
+      if (b === 0) break;
+      if (b >= 0xc0) {
+        if (p + 1 >= len) return -1;
+        const target = ((b & 0x3f) << 8) | buf[p + 1]!;
+        if (target >= limit || ++hops > 127) return -1;
+        p = limit = target;
+        continue;
+      }
+      if (b >= 0x40) return -1;
+      wire += b + 1;
+      if (wire > 255 || p + 1 + b > len) return -1;
+      labels[count++] = p;
+      p += b + 1;
+    }
+    // Pass 2: the presentation form's characters, last to first, as matchSuffixes walks the string.
+    const max = out.length;
+    const esc = ESCAPE;
+    const seq = this.#seq;
+    let n = 0;
+    let h1 = this.#s1;
+    let h2 = this.#s2;
+    let fed = 0; // characters hashed so far: the first one (the string's last) is never a boundary
+    let first = true;
+    for (let k = count - 1; k >= 0; k--) {
+      const start = labels[k]!;
+      for (let i = start + buf[start]!; i > start; i--) {
+        const byte = buf[i]!;
+        const e = esc[byte]!;
+        let m: number;
+        if (e === 0) {
+          seq[0] = byte;
+          m = 1;
+        } else if (e === 1) {
+          seq[0] = byte;
+          seq[1] = 0x5c;
+          m = 2;
+        } else {
+          seq[0] = 0x30 + (byte % 10);
+          seq[1] = 0x30 + (((byte / 10) | 0) % 10);
+          seq[2] = 0x30 + ((byte / 100) | 0);
+          seq[3] = 0x5c;
+          m = 4;
+        }
+        for (let j = 0; j < m; j++) {
+          let c = seq[j]!;
+          if (c === 0x2e && fed !== 0) {
+            if (first) first = false;
+            else {
+              const v = this.#lookup(h1 >>> 0, h2 >>> 0);
+              if (v !== 0 && n < max) out[n++] = v;
+            }
+          }
+          if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+          h1 = Math.imul(h1 ^ c, 0x01000193);
+          h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+          h2 ^= h2 >>> 15;
+          fed++;
+        }
+      }
+      if (k > 0) {
+        // The dot between labels (never the string's last character: a label has at least one).
+        if (first) first = false;
+        else {
+          const v = this.#lookup(h1 >>> 0, h2 >>> 0);
+          if (v !== 0 && n < max) out[n++] = v;
+        }
+        h1 = Math.imul(h1 ^ 0x2e, 0x01000193);
+        h2 = Math.imul(h2 ^ 0x2e, 0x5bd1e995);
+        h2 ^= h2 >>> 15;
+        fed++;
+      }
+    }
+    if (fed === 0) return n;
     const v = this.#lookup(h1 >>> 0, h2 >>> 0);
     if (v !== 0 && n < max) out[n++] = (v | FULL_NAME) >>> 0;
     return n;

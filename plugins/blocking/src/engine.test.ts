@@ -229,6 +229,11 @@ describe('Engine against a reference model (differential, fast-check)', () => {
           const block = hits.some((r) => !r.allow) || rxHits.some((r) => !r.allow);
           const expected = important ? DECISION_BLOCKED : allow ? DECISION_ALLOWED : block ? DECISION_BLOCKED : DECISION_NONE;
           const result = e.decide(q, mask);
+          // The wire walk (what the middleware runs) agrees, on an upper-cased copy of the name.
+          const wire = Buffer.from([...q.toUpperCase().split('.').flatMap((l) => [l.length, ...Buffer.from(l)]), 0]);
+          const w = e.decideWire(wire, 0, mask);
+          if (e.wireDecides(mask)) expect(w, `${q} mask ${mask} on the wire`).toBe(result);
+          else expect(w).toBe(-1);
           expect(result & DECISION_MASK, `${q} mask ${mask}`).toBe(expected);
           // The packed group is one of the client's groups (NONE carries no source).
           if (expected === DECISION_NONE) expect(resultSource(result)).toBe(-1);

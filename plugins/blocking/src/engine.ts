@@ -379,6 +379,54 @@ export class Engine {
     return this.#decideRegex(name.toLowerCase(), groupMask, block, allow, src, allowSrc);
   }
 
+  /** Whether {@link decideWire} can decide for a client in these groups (no regex entry applies to them). */
+  wireDecides(groupMask: number): boolean {
+    return (this.#regexMask & groupMask) === 0;
+  }
+
+  /**
+   * {@link decide} for the name in DNS wire format at `offset` of `buf`
+   * (compression followed, letters folded on the fly): the same result as
+   * `decide(readName(buf, offset), groupMask)`, with no string built. Returns
+   * -1 when it cannot decide that way: a regex entry applies to these groups
+   * ({@link wireDecides} false: they need the presentation string), or the
+   * name cannot be walked (where `readName` throws).
+   */
+  decideWire(buf: Uint8Array, offset: number, groupMask: number): number {
+    if ((this.#regexMask & groupMask) !== 0) return -1;
+    const n = this.table.matchSuffixesWire(buf, offset, this.#buf);
+    return n < 0 ? -1 : this.#decideFound(n, groupMask);
+  }
+
+  /** The decision from the `n` table values found (in `#buf`), for groups no regex entry applies to. */
+  #decideFound(n: number, groupMask: number): number {
+    const buf = this.#buf;
+    const pal = this.palette;
+    let block = 0;
+    let allow = 0;
+    let src = -1;
+    let allowSrc = -1;
+    for (let k = 0; k < n; k++) {
+      const v = buf[k]!;
+      const base = ((v & MAX_VALUE) - 1) * PALETTE_STRIDE;
+      const off = (v & FULL_NAME) !== 0 ? 0 : 1;
+      const important = pal[base + 4 + off]! & groupMask;
+      if (important !== 0) return packed(DECISION_BLOCKED, pal[base + 6]! & 0xffff, false, important);
+      const a = pal[base + 2 + off]! & groupMask;
+      if (a !== 0 && allow === 0) {
+        allow = a;
+        allowSrc = pal[base + 6]! >>> 16;
+      }
+      const b = pal[base + off]! & groupMask;
+      if (b !== 0 && block === 0) {
+        block = b;
+        src = pal[base + 6]! & 0xffff;
+      }
+    }
+    if (allow !== 0) return packed(DECISION_ALLOWED, allowSrc, false, allow);
+    return block !== 0 ? packed(DECISION_BLOCKED, src, false, block) : DECISION_NONE;
+  }
+
   #decideRegex(lower: string, groupMask: number, block: number, allow: number, src: number, allowSrc: number): number {
     let blockRe = -1;
     let allowRe = -1;

@@ -3,13 +3,16 @@
  *
  * Hot path for a query that is not blocked: a boolean (enabled), the client's
  * group mask (a constant, or one memoised `Map.get`), one pass over the
- * qname with a prefilter check per label, then `next()` — no Promise of our
- * own, no allocation. With CNAME inspection on, the response is looked at
- * after `next()` (answer section only, CNAME records only).
+ * question name's octets in the request (no qname string; letters folded on
+ * the fly) with a prefilter check per label, then `next()` — no Promise of
+ * our own, no allocation. With CNAME inspection on, the response's answer
+ * section is walked on the wire after `next()` (CNAME targets hashed in
+ * place; a string only for a target that blocks).
  */
 import { BLOCKED, type BlockedInfo, type DnsContext, EdeCode, type Middleware, RecordType, type ResourceRecordInit } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
-import { MessageReader, RecordClass } from '@heimdall/core/packet';
+import { RecordClass } from '@heimdall/core/packet';
+import { readName, trySkipName } from '@heimdall/core/wire';
 import { DECISION_ALLOWED, DECISION_BLOCKED, DECISION_MASK, RESULT_BY_REGEX, resultGroup, resultSource } from './engine.js';
 import { type BlockReason, BlockingMetrics } from './metrics.js';
 import type { BlockingConfig } from './options.js';
@@ -80,25 +83,50 @@ export class BlockingMiddleware {
       }
     };
 
-    /** After next(): block when a CNAME target in the answer is blocked for this client. */
+    /**
+     * After next(): block when a CNAME target in the answer is blocked for
+     * this client. Walks the response's answer section on the wire (no
+     * reader, no record objects, no target string unless it blocks); stops
+     * at the first thing it cannot parse (a response we cannot parse is not
+     * ours to judge).
+     */
     const inspect = (ctx: DnsContext, mask: number): void => {
       const res = ctx.response;
-      if (res === null || res.length < 12 || res.readUInt16BE(6) === 0) return; // no answers
+      if (res === null || res.length < 12) return;
+      let an = (res[6]! << 8) | res[7]!;
+      if (an === 0) return;
+      const qd = (res[4]! << 8) | res[5]!;
+      if (qd > 1) return; // RFC 9619: not a message we parse
+      const len = res.length;
+      let p = 12;
+      if (qd === 1) {
+        p = trySkipName(res, p);
+        if (p < 0 || p + 4 > len) return;
+        p += 4;
+      }
       const engine = service.engine;
-      try {
-        const r = new MessageReader(res);
-        for (const rec of r.records('answer')) {
-          if (rec.type !== RecordType.CNAME) continue;
-          const target = rec.data() as string;
-          const d = engine.decide(target, mask);
-          if ((d & DECISION_MASK) === DECISION_BLOCKED) {
-            ctx.response = null; // replaced, never mutated
-            respond(ctx, d, 'cname', target);
+      for (; an > 0; an--) {
+        p = trySkipName(res, p);
+        if (p < 0 || p + 10 > len) return;
+        const rdata = p + 10;
+        const end = rdata + ((res[p + 8]! << 8) | res[p + 9]!);
+        if (end > len) return;
+        if (((res[p]! << 8) | res[p + 1]!) === RecordType.CNAME) {
+          let d = engine.decideWire(res, rdata, mask);
+          let target: string | undefined;
+          try {
+            if (d < 0) d = engine.decide((target = readName(res, rdata)), mask);
+            if ((d & DECISION_MASK) === DECISION_BLOCKED) {
+              target ??= readName(res, rdata);
+              ctx.response = null; // replaced, never mutated
+              respond(ctx, d, 'cname', target);
+              return;
+            }
+          } catch {
             return;
           }
         }
-      } catch {
-        // A response we cannot parse is not ours to judge; leave it.
+        p = end;
       }
     };
 
@@ -108,7 +136,10 @@ export class BlockingMiddleware {
       if (q.qclass !== RecordClass.IN && q.qclass !== 255) return next();
       const mask = groups.maskFor(ctx.client.address);
       if (mask === 0) return next();
-      const d = service.engine.decide(q.qname, mask);
+      const engine = service.engine;
+      // On the wire: no qname string (the regex entries, when some apply to this client, need it).
+      let d = engine.decideWire(q.buffer, q.questionNameOffset, mask);
+      if (d < 0) d = engine.decide(q.qname, mask);
       const decision = d & DECISION_MASK;
       if (decision === DECISION_BLOCKED) {
         respond(ctx, d, (d & RESULT_BY_REGEX) !== 0 ? 'regex' : 'list', q.qname);
