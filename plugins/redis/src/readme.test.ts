@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CACHE_TIERS, type CacheTier, definePlugin, options, type Resolver, Type } from '@heimdall/core';
 import { MessageReader } from '@heimdall/core/packet';
-import { query } from '@heimdall/testing';
+import { query, readmeExamples, runExample } from '@heimdall/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import * as self from './index.js';
 import { redisOptionsSchema } from './options.js';
@@ -27,36 +27,9 @@ const modules = {
   '@heimdall/plugin-upstream': { default: upstreamStandIn },
 };
 
-const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-const examples = (): string[] => [...README.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
-
-const IMPORT = /^import\s+(?:(\w+)\s*,?\s*)?(?:\{([^}]*)\})?\s*from\s*'([^']+)';\s*$/;
-const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (...args: string[]) => (...a: unknown[]) => Promise<Record<string, unknown>>;
-
-/** Runs one README example as written, its imports bound to `modules`; returns its top-level `const`s. */
-function runExample(code: string): Promise<Record<string, unknown>> {
-  const prologue: string[] = [];
-  const body: string[] = [];
-  for (const line of code.split('\n')) {
-    const m = IMPORT.exec(line);
-    if (m === null) {
-      if (/^import\s/.test(line)) throw new Error(`cannot run README import: ${line}`);
-      body.push(line);
-      continue;
-    }
-    const [, def, named, from] = m;
-    if (!(from! in modules)) throw new Error(`the README imports '${from}', which the test does not provide`);
-    const ref = `__modules[${JSON.stringify(from)}]`;
-    if (def !== undefined) prologue.push(`const ${def} = ${ref}.default;`);
-    for (const part of (named ?? '').split(',').map((s) => s.trim())) {
-      if (part === '') continue;
-      const [name, alias] = part.split(/\s+as\s+/);
-      prologue.push(`const ${alias ?? name} = ${ref}[${JSON.stringify(name)}];`);
-    }
-  }
-  const declared = [...code.matchAll(/^(?:const|let)\s+(\w+)/gm)].map((m) => m[1]);
-  return new AsyncFunction('__modules', [...prologue, ...body, `return { ${declared.join(', ')} };`].join('\n'))(modules);
-}
+const README_URL = new URL('../README.md', import.meta.url);
+const README = readFileSync(README_URL, 'utf8');
+const examples = readmeExamples(README_URL);
 
 let started: Resolver | undefined;
 afterEach(async () => {
@@ -67,11 +40,11 @@ afterAll(cleanup);
 
 describe('README', () => {
   it.runIf(haveRedis())('the TypeScript example starts a resolver that answers and writes through to Redis', async () => {
-    expect(examples()).toHaveLength(1);
+    expect(examples).toHaveLength(1);
     const server = await RedisServer.start();
     process.env.REDIS_URL = server.url;
     try {
-      const { resolver } = await runExample(examples()[0]!);
+      const { resolver } = await runExample(examples[0]!, modules);
       started = resolver as Resolver;
     } finally {
       delete process.env.REDIS_URL;
