@@ -32,6 +32,7 @@ import type { CacheEntry } from '../plugins/cache/src/entry.js';
 import { createCacheMiddleware } from '../plugins/cache/src/middleware.js';
 import { type CacheOptionsInput, cacheOptionsSchema } from '../plugins/cache/src/options.js';
 import { CacheStore } from '../plugins/cache/src/store.js';
+import { resultRows } from './lib/micro.js';
 
 /** A store outside DI, its options through core's parser as the plugin's factory does. */
 const newStore = (o: CacheOptionsInput = {}): CacheStore => new CacheStore(parseOptions(cacheOptionsSchema, o, 'cache'), systemClock);
@@ -164,27 +165,8 @@ summary(() => {
   });
 });
 
-type Stats = { avg: number; p50: number; p75: number; p99: number };
-const res = (await run()) as unknown as { benchmarks: { alias?: string; runs: { name: string; stats?: Stats }[] }[] };
-const byName = new Map<string, Stats>();
-for (const b of res.benchmarks) for (const r of b.runs) if (r.stats) byName.set(r.name ?? b.alias, r.stats);
+const { row } = resultRows(await run(), { p75: true });
 const r1 = (x: number) => Math.round(x * 10) / 10;
-function row(name: string, ours: string, peerName: string | null, target?: string) {
-  const a = byName.get(ours);
-  const p = peerName ? byName.get(peerName) : undefined;
-  return {
-    name,
-    avgNs: a ? r1(a.avg) : null,
-    p50Ns: a ? r1(a.p50) : null,
-    p75Ns: a ? r1(a.p75) : null,
-    p99Ns: a ? r1(a.p99) : null,
-    peer: peerName,
-    peerAvgNs: p ? r1(p.avg) : null,
-    peerP50Ns: p ? r1(p.p50) : null,
-    ratio: a && p ? Math.round((a.avg / p.avg) * 100) / 100 : null,
-    ...(target ? { target } : {}),
-  };
-}
 const results = [
   row('hit path: lookup + copy + patch (2 A + OPT, 76 B)', 'cache: store hit (lookup+copy+patch)', 'peer: Map.get + Buffer copy', 'avg <= 150 ns'),
   row('hit path through the middleware (reader, key, flags, clock)', 'cache: middleware hit (parse+key+clock+hit)', 'peer: MessageReader+cacheKey+Map.get+copy'),

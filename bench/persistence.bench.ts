@@ -19,7 +19,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CACHE_TIERS, type CacheTier, type ClientInfo, createResolver, DnsContext, definePlugin, type Resolver } from '@heimdall/core';
+import { CACHE_TIERS, type CacheTier, type ClientInfo, createResolver, DnsContext, type Resolver } from '@heimdall/core';
 import { encode, MessageReader, RecordType } from '@heimdall/core/packet';
 import { type ContextEnv, silentLogger, systemClock } from '@heimdall/core/pipeline';
 import { bench, do_not_optimize, run, summary } from 'mitata';
@@ -27,6 +27,7 @@ import { cache } from '../plugins/cache/src/plugin.js';
 import { checkEntry, EntryLayout, readEntry } from '../plugins/cache/src/snapshot.js';
 import { persistence } from '../plugins/persistence/src/plugin.js';
 import type { DiskTier } from '../plugins/persistence/src/tier.js';
+import { answering, resultRows } from './lib/micro.js';
 
 const ENV: ContextEnv = { logger: silentLogger(), clock: systemClock, ednsPayloadSize: 1232, recursionAvailable: true, queryTimeoutMs: 5000 };
 const CLIENT: ClientInfo = { address: '192.0.2.1', port: 5300, family: 4, transport: 'udp' };
@@ -35,18 +36,6 @@ const N = 1000;
 const queries = Array.from({ length: N }, (_, i) =>
   encode({ id: i, rd: true, questions: [{ name: `host${i}.example.net`, type: RecordType.A }], edns: { udpPayloadSize: 1232 } }),
 );
-/** An upstream stand-in: two A records, TTL 1 h. */
-const answering = definePlugin({
-  name: 'answer',
-  setup: () => ({
-    middleware: () => (ctx) => {
-      ctx.answer([
-        { name: ctx.query.qname, type: RecordType.A, ttl: 3600, data: '93.184.216.34' },
-        { name: ctx.query.qname, type: RecordType.A, ttl: 3600, data: '93.184.216.35' },
-      ]);
-    },
-  }),
-});
 
 const dir = mkdtempSync(join(tmpdir(), 'heimdall-persistence-bench-'));
 const l1Only = createResolver({ logger: silentLogger(), clock: systemClock, plugins: [cache({ maxEntries: 10_000 }), answering()] });
@@ -139,26 +128,7 @@ summary(() => {
   bench('peer: Map.get (latin1 key)', () => do_not_optimize(peerMap.get(keys[i++ % N].latin1Slice(0, keys[0].length))));
 });
 
-type Stats = { avg: number; p50: number; p75: number; p99: number };
-const res = (await run()) as unknown as { benchmarks: { alias?: string; runs: { name: string; stats?: Stats }[] }[] };
-const byName = new Map<string, Stats>();
-for (const b of res.benchmarks) for (const r of b.runs) if (r.stats) byName.set(r.name ?? b.alias, r.stats);
-const r1 = (x: number) => Math.round(x * 10) / 10;
-function row(name: string, ours: string, peerName: string | null, target?: string) {
-  const a = byName.get(ours);
-  const p = peerName ? byName.get(peerName) : undefined;
-  return {
-    name,
-    avgNs: a ? r1(a.avg) : null,
-    p50Ns: a ? r1(a.p50) : null,
-    p99Ns: a ? r1(a.p99) : null,
-    peer: peerName,
-    peerAvgNs: p ? r1(p.avg) : null,
-    peerP50Ns: p ? r1(p.p50) : null,
-    ratio: a && p ? Math.round((a.avg / p.avg) * 100) / 100 : null,
-    ...(target ? { target } : {}),
-  };
-}
+const { row } = resultRows(await run());
 const results = [
   row('disk-tier hit through the cache middleware', 'cache middleware: disk-tier hit (L1 miss, validate, promote)', 'cache middleware: L1 hit', 'avg <= 3000 ns'),
   row('disk-tier hit through the cache middleware, SIEVE L1', 'cache middleware: disk-tier hit, SIEVE L1', 'cache middleware: L1 hit', 'avg <= 3000 ns'),

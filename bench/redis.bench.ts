@@ -23,7 +23,7 @@
  * Figures go to bench/results/redis.json.
  */
 import { writeFileSync } from 'node:fs';
-import { type ClientInfo, createResolver, definePlugin, type Resolver } from '@heimdall/core';
+import { type ClientInfo, createResolver, type Resolver } from '@heimdall/core';
 import { encode, MessageReader, RecordType } from '@heimdall/core/packet';
 import { silentLogger, systemClock } from '@heimdall/core/pipeline';
 import { Redis } from 'ioredis';
@@ -32,19 +32,9 @@ import { RedisConnection } from '../plugins/redis/src/connection.js';
 import { redis } from '../plugins/redis/src/plugin.js';
 import { RedisStats } from '../plugins/redis/src/stats.js';
 import { cleanup, RedisServer, waitFor } from '../plugins/redis/src/test-util.js';
+import { answering } from './lib/micro.js';
 
 const CLIENT: ClientInfo = { address: '192.0.2.1', port: 5300, family: 4, transport: 'udp' };
-const answering = definePlugin({
-  name: 'answer',
-  setup: () => ({
-    middleware: () => (ctx) => {
-      ctx.answer([
-        { name: ctx.query.qname, type: RecordType.A, ttl: 3600, data: '93.184.216.34' },
-        { name: ctx.query.qname, type: RecordType.A, ttl: 3600, data: '93.184.216.35' },
-      ]);
-    },
-  }),
-});
 /** What the raw-GET peer's `handle` resolves to (counted as a good answer). */
 const RAW_OK = encode({ id: 1, qr: true, questions: [{ name: 'raw.example', type: RecordType.A }], answers: [
   { name: 'raw.example', type: RecordType.A, ttl: 1, data: '192.0.2.1' },

@@ -1,0 +1,68 @@
+/**
+ * Pieces the mitata micro-benchmarks share: the upstream stand-in the cache
+ * tier benchmarks resolve through, and the `results` rows (ours beside an
+ * in-run peer, with their ratio) that bench/results/<name>.json holds and
+ * `npm run bench -- --compare` reads.
+ */
+import { definePlugin } from '@heimdall/core';
+import { RecordType } from '@heimdall/core/packet';
+
+/** An upstream stand-in: two A records, TTL 1 h. */
+export const answering = definePlugin({
+  name: 'answer',
+  setup: () => ({
+    middleware: () => (ctx) => {
+      ctx.answer([
+        { name: ctx.query.qname, type: RecordType.A, ttl: 3600, data: '93.184.216.34' },
+        { name: ctx.query.qname, type: RecordType.A, ttl: 3600, data: '93.184.216.35' },
+      ]);
+    },
+  }),
+});
+
+/** A benchmark's figures (ns) as mitata reports them. */
+export type BenchStats = { avg: number; p50: number; p75: number; p99: number };
+
+/** One row of a results file: our benchmark beside its peer; `ratio` = ours / peer (average; lower is better). */
+export interface ResultRow {
+  name: string;
+  avgNs: number | null;
+  p50Ns: number | null;
+  p75Ns?: number | null;
+  p99Ns: number | null;
+  peer: string | null;
+  peerAvgNs: number | null;
+  peerP50Ns: number | null;
+  ratio: number | null;
+  target?: string;
+}
+
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+/**
+ * The figures of mitata's `run()` result by benchmark name, and `row(name,
+ * ours, peer, target?)` building a results row from them (`p75: true` adds
+ * `p75Ns`).
+ */
+export function resultRows(runResult: unknown, { p75 = false }: { p75?: boolean } = {}) {
+  const res = runResult as { benchmarks: { alias?: string; runs: { name: string; stats?: BenchStats }[] }[] };
+  const byName = new Map<string, BenchStats>();
+  for (const b of res.benchmarks) for (const r of b.runs) if (r.stats) byName.set(r.name ?? b.alias, r.stats);
+  const row = (name: string, ours: string, peerName: string | null, target?: string): ResultRow => {
+    const a = byName.get(ours);
+    const p = peerName ? byName.get(peerName) : undefined;
+    return {
+      name,
+      avgNs: a ? r1(a.avg) : null,
+      p50Ns: a ? r1(a.p50) : null,
+      ...(p75 ? { p75Ns: a ? r1(a.p75) : null } : {}),
+      p99Ns: a ? r1(a.p99) : null,
+      peer: peerName,
+      peerAvgNs: p ? r1(p.avg) : null,
+      peerP50Ns: p ? r1(p.p50) : null,
+      ratio: a && p ? Math.round((a.avg / p.avg) * 100) / 100 : null,
+      ...(target ? { target } : {}),
+    };
+  };
+  return { byName, row };
+}
