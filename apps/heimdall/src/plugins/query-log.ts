@@ -25,6 +25,7 @@ import {
 import { ContainerModule, inject, injectable } from '@heimdall/core/di';
 import { rcodeToString, typeToString } from '@heimdall/core/packet';
 import { type DestinationStream, type Logger, pino } from 'pino';
+import type { QueryLogLine } from '../stats/model.js';
 
 /** Options of the {@link queryLog} plugin. */
 export const queryLogOptionsSchema = options({
@@ -39,27 +40,7 @@ export const queryLogOptionsSchema = options({
 /** The query log's options, defaults filled in. */
 export type QueryLogOptions = Static<typeof queryLogOptionsSchema>;
 
-/** One line of the query log. */
-export interface QueryLogLine {
-  client: string;
-  transport: string;
-  id: number;
-  /** The client's question. */
-  qname: string;
-  qtype: string;
-  /** `none` when the chain did not answer (core then answers SERVFAIL or REFUSED). */
-  rcode: string;
-  answers: number;
-  ms: number;
-  /** Set when a blocking plugin blocked the query (`name`: the CNAME target that matched, for `reason: 'cname'`). */
-  blocked?: { list: string; group: string; reason: string; name?: string };
-  /** How a cache answered. */
-  cache?: 'hit' | 'stale' | 'miss';
-  /** Which upstream answered. */
-  upstream?: string;
-  /** The question the chain worked on, when a plugin rewrote it. */
-  rewrite?: { qname: string; qtype: string };
-}
+export type { QueryLogLine };
 
 /** What the log says about one query, from its context after the chain returned. */
 export function queryLogLine(ctx: DnsContext, ms: number): QueryLogLine {

@@ -148,22 +148,32 @@ export interface StatsTop {
   anonymized: boolean;
 }
 
-/** One query of the recent log (the query log's line plus when it was answered). */
-export interface QueryEntry {
-  /** Epoch ms when the answer was ready. */
-  t: number;
+/** One line of the query log (the `query-log` plugin writes it; the `stats` plugin keeps the recent ones). */
+export interface QueryLogLine {
   client: string;
   transport: string;
   id: number;
+  /** The client's question. */
   qname: string;
   qtype: string;
+  /** `none` when the chain did not answer (core then answers SERVFAIL or REFUSED). */
   rcode: string;
   answers: number;
   ms: number;
+  /** Set when a blocking plugin blocked the query (`name`: the CNAME target that matched, for `reason: 'cname'`). */
   blocked?: { list: string; group: string; reason: string; name?: string };
+  /** How a cache answered. */
   cache?: 'hit' | 'stale' | 'miss';
+  /** Which upstream answered. */
   upstream?: string;
+  /** The question the chain worked on, when a plugin rewrote it. */
   rewrite?: { qname: string; qtype: string };
+}
+
+/** One query of the recent log (the query log's line plus when it was answered). */
+export interface QueryEntry extends QueryLogLine {
+  /** Epoch ms when the answer was ready. */
+  t: number;
   /** Worker id, set by {@link mergeQueries}. */
   worker?: number;
 }
