@@ -1,27 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { BLOCKED, CACHE_RESULT, createResolver, type HeimdallPlugin, RecordType, UPSTREAM_USED } from '@heimdall/core';
+import { createResolver } from '@heimdall/core';
 import { query } from '@heimdall/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { answerer } from './answerer.test-helpers.js';
 import { queryLog } from './plugins/query-log.js';
-
-/** Answers after a tick; blocks `ads.example`, says the cache missed and an upstream answered otherwise; rewrites `*.lan` to `*.home.arpa`. */
-const answerer: HeimdallPlugin = {
-  name: 'answer',
-  middleware: () => async (ctx) => {
-    await Promise.resolve();
-    if (ctx.query.qname.endsWith('.lan')) ctx.rewrite({ name: `${ctx.query.qname.slice(0, -4)}.home.arpa` });
-    if (ctx.query.qname === 'ads.example') {
-      ctx.set(BLOCKED, { group: 'kids', list: 'ads.txt', reason: 'list', name: 'ads.example' });
-      ctx.nxdomain();
-      return;
-    }
-    ctx.set(CACHE_RESULT, 'miss');
-    ctx.set(UPSTREAM_USED, 'udp://192.0.2.53:53');
-    ctx.answer([{ name: ctx.query.qname, type: RecordType.A, ttl: 5, data: '192.0.2.1' }]);
-  },
-};
 
 const dirs: string[] = [];
 afterEach(() => {

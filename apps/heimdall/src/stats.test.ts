@@ -1,6 +1,7 @@
-import { ADMIN_ACTIONS, type AdminActions, BLOCKED, CACHE_RESULT, createResolver, type HeimdallPlugin, RecordType, UPSTREAM_USED } from '@heimdall/core';
+import { ADMIN_ACTIONS, type AdminActions, createResolver } from '@heimdall/core';
 import { FakeClock, query } from '@heimdall/testing';
 import { describe, expect, it } from 'vitest';
+import { answerer } from './answerer.test-helpers.js';
 import { anonymizeAddress, stats } from './plugins/stats.js';
 import {
   bucketOf,
@@ -18,27 +19,6 @@ import {
   type StatsTop,
 } from './stats/model.js';
 import { SpaceSaving } from './stats/topk.js';
-
-/** Blocks `ads.example`; `cached.example` is a cache hit; the rest a miss answered by an upstream; `*.lan` is rewritten. */
-const answerer: HeimdallPlugin = {
-  name: 'answer',
-  middleware: () => async (ctx) => {
-    await Promise.resolve();
-    if (ctx.query.qname.endsWith('.lan')) ctx.rewrite({ name: `${ctx.query.qname.slice(0, -4)}.home.arpa` });
-    if (ctx.query.qname === 'ads.example') {
-      ctx.set(BLOCKED, { group: 'kids', list: 'ads.txt', reason: 'list', name: 'ads.example' });
-      ctx.nxdomain();
-      return;
-    }
-    if (ctx.query.qname.toLowerCase() === 'cached.example') {
-      ctx.set(CACHE_RESULT, 'hit');
-    } else {
-      ctx.set(CACHE_RESULT, 'miss');
-      ctx.set(UPSTREAM_USED, 'udp://192.0.2.53:53');
-    }
-    ctx.answer([{ name: ctx.query.qname, type: RecordType.A, ttl: 5, data: '192.0.2.1' }]);
-  },
-};
 
 function actionsOf(r: ReturnType<typeof createResolver>): (name: string, args?: Record<string, unknown>) => Promise<unknown> {
   const group = r.container.getAll<AdminActions>(ADMIN_ACTIONS).find((g) => g.plugin === 'stats')!;
