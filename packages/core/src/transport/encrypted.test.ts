@@ -11,10 +11,13 @@ import os from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
+import type { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { decode, encode, type Message, RecordType } from '../packet/index.js';
+import type { CoreMetrics } from '../pipeline/metrics.js';
 import type { Middleware } from '../pipeline/types.js';
-import { createResolver, type Resolver } from '../resolver.js';
+import { CORE_METRICS, createResolver, type Resolver } from '../resolver.js';
+import { METRICS } from '../tokens.js';
 import { silentLogger } from '../util/logger.js';
 import { cacheAge } from './https.js';
 import { buildProxyV2, parseProxyV2 } from './proxy.js';
@@ -571,5 +574,150 @@ describe('EDNS padding and keepalive', () => {
     const both = addResponseOptions(withOpt, 50, 468);
     expect(both.length).toBe(468);
     expect(addResponseOptions(both, 50, 468)).toBe(both); // already has both
+  });
+});
+
+describe('metrics of the encrypted transports', () => {
+  const metricsOf = () => resolver!.container.get<CoreMetrics>(CORE_METRICS);
+  /** The value of one series in the resolver's Prometheus text (0 when absent). */
+  const series = async (line: string): Promise<number> => {
+    const text = await resolver!.container.get<Registry>(METRICS).metrics();
+    const hit = text.split('\n').find((l) => l.startsWith(`${line} `));
+    return hit === undefined ? 0 : Number(hit.slice(line.length + 1));
+  };
+  /** A raw TCP connection that sends `bytes` (or nothing) and resolves when the server closes it. */
+  const rawClosed = (port: number, bytes: Buffer | null): Promise<boolean> => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      if (bytes !== null) s.write(bytes);
+    });
+    return closes(s, 3000);
+  };
+
+  test('heimdall_connections{transport} counts open DoT and DoH connections; closed ones leave it', async () => {
+    const ports = await serve([
+      { transport: 'tls', address: '127.0.0.1', port: 0, ...pair },
+      { transport: 'https', address: '127.0.0.1', port: 0, ...pair },
+      { transport: 'tcp', address: '127.0.0.1', port: 0 },
+    ]);
+    const m = metricsOf();
+    const a = await dot(ports.get('tls')!);
+    const b = await dot(ports.get('tls')!);
+    const session = http2.connect(`https://127.0.0.1:${ports.get('https')}`, { rejectUnauthorized: false });
+    session.on('error', () => {});
+    await new Promise((r) => session.once('connect', r));
+    await expect.poll(() => [m.connections.tls, m.connections.https, m.connections.tcp], { timeout: 3000, interval: 10 }).toEqual([2, 1, 0]);
+    expect(await series('heimdall_connections{transport="tls"}')).toBe(2);
+    expect(await series('heimdall_connections{transport="https"}')).toBe(1);
+    expect(await series('heimdall_connections{transport="tcp"}')).toBe(0);
+    // The deprecated total still counts every stream transport.
+    expect(await series('heimdall_tcp_connections')).toBe(3);
+    a.destroy();
+    session.destroy();
+    await expect.poll(() => [m.connections.tls, m.connections.https], { timeout: 3000, interval: 10 }).toEqual([1, 0]);
+    b.destroy();
+  });
+
+  test('heimdall_connections_closed_total{transport,reason}: the per-client cap on DoT and DoH', async () => {
+    const ports = await serve([
+      { transport: 'tls', address: '127.0.0.1', port: 0, maxConnectionsPerClient: 1, ...pair },
+      { transport: 'https', address: '127.0.0.1', port: 0, maxConnectionsPerClient: 1, ...pair },
+    ]);
+    const m = metricsOf();
+    const kept = await dot(ports.get('tls')!);
+    await expect.poll(() => m.connections.tls, { timeout: 3000, interval: 10 }).toBe(1);
+    expect(await rawClosed(ports.get('tls')!, null)).toBe(true);
+    const keptH2 = tls.connect({ host: '127.0.0.1', port: ports.get('https')!, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+    keptH2.on('error', () => {});
+    await new Promise((r) => keptH2.once('secureConnect', r));
+    expect(await rawClosed(ports.get('https')!, null)).toBe(true);
+    expect(await rawClosed(ports.get('https')!, null)).toBe(true);
+    expect(m.connectionsClosed.tls.clientLimit).toBe(1);
+    expect(m.connectionsClosed.https.clientLimit).toBe(2);
+    expect(m.connectionsClosed.tcp.clientLimit).toBe(0);
+    expect(await series('heimdall_connections_closed_total{transport="tls",reason="client_limit"}')).toBe(1);
+    expect(await series('heimdall_connections_closed_total{transport="https",reason="client_limit"}')).toBe(2);
+    expect(await series('heimdall_tcp_connections_closed_total{reason="client_limit"}')).toBe(3);
+    kept.destroy();
+    keptH2.destroy();
+  });
+
+  test('heimdall_tls_handshake_failures_total{transport,reason}: timeout, no ALPN, protocol error — DoT and DoH', async () => {
+    const ports = await serve([
+      { transport: 'tls', address: '127.0.0.1', port: 0, handshakeTimeoutMs: 200, ...pair },
+      { transport: 'https', address: '127.0.0.1', port: 0, handshakeTimeoutMs: 200, ...pair },
+    ]);
+    const m = metricsOf();
+    for (const transport of ['tls', 'https'] as const) {
+      const port = ports.get(transport)!;
+      const f = m.tlsHandshakeFailures[transport];
+      // A client offering ALPN without our protocol (DoT: dot; DoH: h2, http/1.1).
+      await expect(dot(port, { ALPNProtocols: [transport === 'tls' ? 'h2' : 'dot'] })).rejects.toThrow(/application protocol/i);
+      await expect.poll(() => f.noAlpn, { timeout: 3000, interval: 10 }).toBe(1);
+      // Not TLS at all, and a TLS version we do not speak.
+      expect(await rawClosed(port, Buffer.from('GET / HTTP/1.1\r\nhost: x\r\n\r\n'))).toBe(true);
+      await expect(dot(port, { ALPNProtocols: [], maxVersion: 'TLSv1.1', minVersion: 'TLSv1' })).rejects.toThrow();
+      await expect.poll(() => f.protocolError, { timeout: 3000, interval: 10 }).toBe(2);
+      // Silence: the handshake deadline.
+      expect(await rawClosed(port, null)).toBe(true);
+      await expect.poll(() => f.timeout, { timeout: 3000, interval: 10 }).toBe(1);
+      expect(await series(`heimdall_tls_handshake_failures_total{transport="${transport}",reason="no_alpn"}`)).toBe(1);
+      expect(await series(`heimdall_tls_handshake_failures_total{transport="${transport}",reason="protocol_error"}`)).toBe(2);
+      expect(await series(`heimdall_tls_handshake_failures_total{transport="${transport}",reason="timeout"}`)).toBe(1);
+    }
+    // A good handshake counts nothing.
+    (await dot(ports.get('tls')!)).destroy();
+    expect(m.tlsHandshakeFailures.tls).toEqual({ timeout: 1, noAlpn: 1, protocolError: 2 });
+  });
+
+  test('heimdall_proxy_protocol_rejected_total{transport,reason}: invalid, timeout, closed, untrusted header', async () => {
+    const trusted = { trusted: ['127.0.0.1'], timeoutMs: 200 };
+    const ports = await serve([
+      { transport: 'tcp', address: '127.0.0.1', port: 0, proxyProtocol: trusted },
+      { transport: 'tls', address: '127.0.0.1', port: 0, proxyProtocol: trusted, ...pair },
+      { transport: 'https', address: '127.0.0.1', port: 0, proxyProtocol: trusted, ...pair },
+    ]);
+    const m = metricsOf();
+    const bad = buildProxyV2({ address: '203.0.113.7', port: 1 });
+    bad[12] = 0x31; // version 3
+    for (const transport of ['tcp', 'tls', 'https'] as const) {
+      const port = ports.get(transport)!;
+      expect(await rawClosed(port, bad)).toBe(true);
+      expect(await rawClosed(port, null)).toBe(true); // no header within timeoutMs
+      const s = net.connect(port, '127.0.0.1', () => s.end(buildProxyV2({ address: '203.0.113.7', port: 1 }).subarray(0, 10)));
+      expect(await closes(s)).toBe(true);
+      await expect.poll(() => ({ ...m.proxyRejected[transport] }), { timeout: 3000, interval: 10 }).toEqual({ invalid: 1, timeout: 1, closed: 1, untrustedHeader: 0 });
+      expect(await series(`heimdall_proxy_protocol_rejected_total{transport="${transport}",reason="invalid"}`)).toBe(1);
+      expect(await series(`heimdall_proxy_protocol_rejected_total{transport="${transport}",reason="timeout"}`)).toBe(1);
+      expect(await series(`heimdall_proxy_protocol_rejected_total{transport="${transport}",reason="closed"}`)).toBe(1);
+    }
+    await resolver!.stop();
+    // From a source outside `trusted`, a header is refused.
+    const other = await serve([{ transport: 'https', address: '127.0.0.1', port: 0, proxyProtocol: { trusted: ['10.0.0.0/8'] }, ...pair }]);
+    expect(await rawClosed(other.get('https')!, buildProxyV2({ address: '203.0.113.7', port: 1 }))).toBe(true);
+    expect(metricsOf().proxyRejected.https.untrustedHeader).toBe(1);
+    expect(await series('heimdall_proxy_protocol_rejected_total{transport="https",reason="untrusted_header"}')).toBe(1);
+  });
+
+  test('heimdall_doh_responses_total{status}: every status sent, HTTP/2 and HTTP/1.1', async () => {
+    const ports = await serve([{ transport: 'https', address: '127.0.0.1', port: 0, ...pair }]);
+    const port = ports.get('https')!;
+    const m = metricsOf();
+    const ct = { 'content-type': 'application/dns-message' };
+    const ok = `/dns-query?dns=${q('a.test').toString('base64url')}`;
+    expect((await h2(port, ok)).status).toBe(200);
+    expect((await h2(port, '/dns-query', { method: 'POST', headers: ct, body: q('b.test') })).status).toBe(200);
+    expect((await h2(port, '/nope')).status).toBe(404);
+    expect((await h2(port, '/dns-query', { method: 'DELETE' })).status).toBe(405);
+    expect((await h2(port, '/dns-query?dns=@@')).status).toBe(400);
+    expect((await h2(port, `/dns-query?dns=${q('drop.test').toString('base64url')}`)).status).toBe(403);
+    expect((await h2(port, '/dns-query', { method: 'POST', headers: ct, body: Buffer.alloc(70_000, 1) })).status).toBe(413);
+    expect((await h2(port, '/dns-query', { method: 'POST', body: q('x.test') })).status).toBe(415);
+    const code = async (url: string) => (await run('curl', ['-sk', '--http1.1', '-o', '/dev/null', '-w', '%{http_code}', url], { timeout: 10_000 })).stdout;
+    expect(await code(`https://127.0.0.1:${port}${ok}`)).toBe('200');
+    expect(await code(`https://127.0.0.1:${port}/nope`)).toBe('404');
+    const want = { 200: 3, 400: 1, 403: 1, 404: 2, 405: 1, 413: 1, 415: 1 };
+    const counted = () => Object.fromEntries(m.dohResponses.flatMap((n, status) => (n > 0 ? [[status, n]] : [])));
+    await expect.poll(counted, { timeout: 3000, interval: 10 }).toEqual(want);
+    for (const [status, n] of Object.entries(want)) expect(await series(`heimdall_doh_responses_total{status="${status}"}`)).toBe(n);
   });
 });

@@ -22,13 +22,23 @@
  * the stream listener's (`stream.ts`); sockets are handed to an
  * `Http2SecureServer` that never listens itself. Certificates reload with
  * `setSecureContext` (open connections keep theirs).
+ *
+ * HTTP/2 is served through node:http2's core API (`'stream'` events,
+ * `stream.respond()` + `stream.end()`): no compatibility request/response
+ * pair per query, constant header objects built once, and no per-request
+ * closures on the synchronous (cache hit) path. The compatibility API
+ * (`'request'`) serves HTTP/1.1 connections only. Both go through one
+ * router, so statuses and headers are the same on either.
  */
+import type http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
+import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import { ConfigError } from '../errors.js';
 import { decode, encode, type ResourceRecord, typeFromString } from '../packet/index.js';
 import { parseOptions, type Static } from '../plugin/options.js';
+import type { HandshakeFailure } from '../pipeline/metrics.js';
 import type { ClientInfo } from '../pipeline/types.js';
 import { ipFamily } from '../wire/ip.js';
 import { trySkipName } from '../wire/name.js';
@@ -37,6 +47,7 @@ import { addResponseOptions, HAS_PADDING, queryOptions, RESPONSE_PAD_BLOCK } fro
 import { AddressSet } from './proxy.js';
 import { httpsListenSchema } from './schema.js';
 import { StreamServer, type TrackedConnection } from './stream.js';
+import { handshakeFailure } from './tls.js';
 import type { HttpsListenOptions, TransportDeps } from './types.js';
 
 /** A DoH listener's validated settings, defaults filled in. */
@@ -49,10 +60,123 @@ const DNS_MESSAGE = 'application/dns-message';
 const DNS_JSON = 'application/dns-json';
 const CLIENT_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const NO_ERROR = http2.constants.NGHTTP2_NO_ERROR;
+/** The connection of a TLS socket and of an HTTP/2 session. */
 const kConnection = Symbol('heimdall.dohConnection');
+/** The body being read of a POST request (on its HTTP/2 stream or HTTP/1.1 request). */
+const kBody = Symbol('heimdall.dohBody');
 
-type Req = http2.Http2ServerRequest;
-type Res = http2.Http2ServerResponse;
+type H2Stream = http2.ServerHttp2Stream;
+/** Where a response goes: an HTTP/2 stream (core API) or an HTTP/1.1 response. */
+type Target = H2Stream | http.ServerResponse;
+type Tagged<T> = T & { [kConnection]?: HttpsConnection };
+type BodySource = Readable & { [kBody]?: PostBody };
+
+const isH2 = (t: Target): t is H2Stream => typeof (t as H2Stream).respond === 'function';
+const ignore = (): void => {};
+
+/** A fixed response (errors): status, body, and its HTTP/2 and HTTP/1.1 header objects, built once. */
+interface Fixed {
+  readonly status: number;
+  readonly body: Buffer;
+  readonly h2: Readonly<http2.OutgoingHttpHeaders>;
+  readonly h1: Readonly<http.OutgoingHttpHeaders>;
+}
+
+function fixed(status: number, text: string, extra: Record<string, string> = {}): Fixed {
+  const body = Buffer.from(text);
+  const h1 = Object.freeze({ 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length, 'cache-control': 'no-store', ...extra });
+  return Object.freeze({ status, body, h1, h2: Object.freeze({ ':status': status, ...h1 }) });
+}
+
+const NOT_FOUND = fixed(404, 'not found\n');
+const NOT_ALLOWED = fixed(405, 'method not allowed\n', { allow: 'GET, POST' });
+const EXPECTATION_FAILED = fixed(417, 'expectation failed\n');
+const MISSING_DNS = fixed(400, 'missing dns parameter\n');
+const BAD_DNS = fixed(400, 'bad dns parameter (base64url without padding)\n');
+const DNS_TOO_LARGE = fixed(413, 'dns parameter too large\n');
+const BAD_MEDIA_TYPE = fixed(415, `content type must be ${DNS_MESSAGE}\n`);
+const BODY_TOO_LARGE = fixed(413, 'request body too large\n');
+const NOT_A_QUERY = fixed(400, 'not a DNS query\n');
+const QUERY_FAILED = fixed(400, 'query failed\n');
+const DROPPED = fixed(403, 'query dropped\n');
+const BAD_TYPE = fixed(400, 'bad type parameter\n');
+const BAD_NAME = fixed(400, 'bad name parameter\n');
+const UNDECODABLE = fixed(400, 'answer could not be decoded\n');
+const BAD_REQUEST = fixed(400, 'bad request\n');
+const CONTINUE = Object.freeze({ ':status': 100 });
+const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
+const NO_TRAILERS = Object.freeze({});
+
+/**
+ * Ends a response with an empty trailer block. Used after a POST body was
+ * read to its end: node:http2 then destroys the stream as soon as both
+ * sides have ended, before our DATA write completes, and that late
+ * completion builds an ERR_STREAM_DESTROYED error (a stack trace per
+ * query, a fifth of the server's CPU in the profile). Holding the end of
+ * the stream for the trailers lets the write complete first, as the
+ * compatibility API does.
+ */
+function sendNoTrailers(this: H2Stream): void {
+  try {
+    this.sendTrailers(NO_TRAILERS);
+  } catch {
+    // The stream went away meanwhile.
+  }
+}
+
+/** `max-age=<n>` strings, made once per value below an hour. */
+const maxAgeText: string[] = [];
+function maxAge(age: number): string {
+  if (age >= 3600) return `max-age=${age}`;
+  return (maxAgeText[age] ??= `max-age=${age}`);
+}
+
+/** The state of a POST body being read; its handlers are shared functions (no closures per request). */
+class PostBody {
+  chunks: Buffer[] = [];
+  size = 0;
+  done = false;
+
+  constructor(
+    readonly server: HttpsServer,
+    readonly target: Target,
+    readonly client: ClientInfo,
+    readonly conn: HttpsConnection | undefined,
+  ) {}
+
+  finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.conn?.finish();
+  }
+}
+
+function onBodyData(this: BodySource, chunk: Buffer): void {
+  const b = this[kBody];
+  if (b === undefined || b.done) return;
+  b.size += chunk.length;
+  if (b.size > DOH_MAX_BODY) {
+    b.finish();
+    b.chunks = [];
+    b.server.reply(b.target, BODY_TOO_LARGE);
+    return;
+  }
+  b.chunks.push(chunk);
+}
+
+function onBodyEnd(this: BodySource): void {
+  const b = this[kBody];
+  if (b === undefined || b.done) return;
+  b.finish();
+  const msg = b.chunks.length === 1 ? b.chunks[0]! : Buffer.concat(b.chunks, b.size);
+  b.chunks = [];
+  b.server.answer(msg, b.target, b.client, b.conn);
+}
+
+function onBodyClose(this: BodySource): void {
+  this[kBody]?.finish();
+}
 
 /** A DNS-over-HTTPS listener. */
 export class HttpsServer extends StreamServer<HttpsConnection> {
@@ -63,6 +187,10 @@ export class HttpsServer extends StreamServer<HttpsConnection> {
   private readonly proxies: AddressSet;
   /** Open connections by `address|port` of the peer, to find a TLS socket's connection. */
   private readonly byPeer = new Map<string, HttpsConnection>();
+  /** `heimdall_doh_responses_total{status}` (index = status). */
+  private readonly statusCounts: number[];
+  /** `heimdall_tls_handshake_failures_total{transport="https"}`. */
+  private readonly failures: Record<HandshakeFailure, number>;
 
   constructor(options: HttpsListenOptions, deps: TransportDeps, path = 'listen') {
     const settings = parseOptions(httpsListenSchema, { ...options, transport: 'https' }, path);
@@ -70,40 +198,49 @@ export class HttpsServer extends StreamServer<HttpsConnection> {
     if (settings.key === undefined) throw new ConfigError(`${path}.key`, 'is required for an https listener (PEM private key file)');
     super('https', settings, deps, path);
     this.settings = settings;
+    this.statusCounts = deps.metrics.dohResponses;
+    this.failures = deps.metrics.tlsHandshakeFailures.https;
     this.path = settings.path.length > 1 && settings.path.endsWith('/') ? settings.path.slice(0, -1) : settings.path;
     this.proxies = new AddressSet(settings.trustedProxies, `${path}.trustedProxies`);
     this.certificates = new CertificateFiles(settings.cert, settings.key, path, deps.logger, (pair) => {
       this.h2.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' });
     });
     const pair = this.certificates.pair;
-    this.h2 = http2.createSecureServer(
-      {
-        cert: pair.cert,
-        key: pair.key,
-        minVersion: 'TLSv1.2',
-        allowHTTP1: true,
-        handshakeTimeout: settings.handshakeTimeoutMs,
-        settings: { maxConcurrentStreams: settings.maxConcurrentStreams },
-      },
-      (req, res) => this.onRequest(req, res),
-    );
-    const h2 = this.h2;
-    h2.on('secureConnection', (s: tls.TLSSocket) => {
+    const h2 = http2.createSecureServer({
+      cert: pair.cert,
+      key: pair.key,
+      minVersion: 'TLSv1.2',
+      allowHTTP1: true,
+      handshakeTimeout: settings.handshakeTimeoutMs,
+      settings: { maxConcurrentStreams: settings.maxConcurrentStreams },
+    });
+    this.h2 = h2;
+    // node:http2 installs its compatibility layer (a request/response pair
+    // per stream) when a 'request' listener is added; its only 'newListener'
+    // listener does that. Dropping it keeps HTTP/2 on the core API
+    // (onStream) while 'request' still serves HTTP/1.1 connections.
+    h2.removeAllListeners('newListener');
+    h2.on('stream', this.onStream);
+    h2.on('request', this.onHttp1Request);
+    // Before node:http2's own listener (which creates the session): the session event then finds the connection.
+    h2.prependListener('secureConnection', (s: Tagged<tls.TLSSocket>) => {
       const conn = this.byPeer.get(`${s.remoteAddress}|${s.remotePort}`);
       if (conn === undefined) return;
-      (s as unknown as Record<symbol, unknown>)[kConnection] = conn;
+      s[kConnection] = conn;
       conn.secured(s);
     });
-    h2.on('tlsClientError', (_err: Error, s: tls.TLSSocket) => {
-      this.stats.handshakeFailed++;
+    h2.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
+      this.failures[handshakeFailure(err)]++;
       s.destroy();
     });
-    h2.on('session', (session: http2.ServerHttp2Session) => {
-      session.on('error', () => {});
-      const conn = (session.socket as unknown as Record<symbol, HttpsConnection | undefined>)[kConnection];
-      if (conn !== undefined) conn.session = session;
+    h2.on('session', (session: Tagged<http2.ServerHttp2Session>) => {
+      session.on('error', ignore);
+      const conn = (session.socket as Tagged<tls.TLSSocket>)[kConnection];
+      if (conn === undefined) return;
+      session[kConnection] = conn;
+      conn.session = session;
     });
-    h2.on('sessionError', () => {});
+    h2.on('sessionError', ignore);
     h2.on('clientError', (_err: Error, s: net.Socket) => s.destroy());
     h2.on('unknownProtocol', (s: tls.TLSSocket) => s.destroy());
     // Idle connections are closed by HttpsConnection's own timer.
@@ -133,115 +270,127 @@ export class HttpsServer extends StreamServer<HttpsConnection> {
     return conn;
   }
 
-  private onRequest(req: Req, res: Res): void {
-    req.on('error', () => {});
-    res.on('error', () => {});
-    const conn = (req.socket as unknown as Record<symbol, HttpsConnection | undefined>)[kConnection];
+  /** An HTTP/2 request (core API). */
+  private readonly onStream = (stream: H2Stream, headers: http2.IncomingHttpHeaders): void => {
+    stream.on('error', ignore);
+    const conn = (stream.session as Tagged<http2.ServerHttp2Session> | undefined)?.[kConnection];
     try {
-      this.route(req, res, conn);
+      if (headers.expect !== undefined) {
+        if (headers.expect !== '100-continue') {
+          this.reply(stream, EXPECTATION_FAILED);
+          return;
+        }
+        stream.additionalHeaders(CONTINUE);
+      }
+      const method = headers[':method'] ?? '';
+      this.route(stream, stream, method, headers[':path'], headers, conn ?? null, stream);
     } catch (err) {
       this.deps.logger.warn({ err }, 'DoH request failed');
-      reply(res, 400, 'bad request\n');
+      this.reply(stream, BAD_REQUEST);
     }
-  }
+  };
 
-  private route(req: Req, res: Res, conn: HttpsConnection | undefined): void {
-    const url = req.url ?? '';
+  /** An HTTP/1.1 request (compatibility API; HTTP/2 never comes here). */
+  private readonly onHttp1Request = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    req.on('error', ignore);
+    res.on('error', ignore);
+    const conn = (req.socket as Tagged<net.Socket>)[kConnection];
+    try {
+      this.route(res, req, req.method ?? '', req.url, req.headers, conn ?? null, null);
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'DoH request failed');
+      this.reply(res, BAD_REQUEST);
+    }
+  };
+
+  /**
+   * Routes one request. `source` is where its body comes from (the stream
+   * itself on HTTP/2); `h2` the HTTP/2 stream (null on HTTP/1.1), to find
+   * the peer when no connection is known.
+   */
+  private route(t: Target, source: BodySource, method: string, url: string | undefined, headers: http.IncomingHttpHeaders, conn: HttpsConnection | null, h2: H2Stream | null): void {
+    if (url === undefined) {
+      // HTTP/2 CONNECT (no :path).
+      this.reply(t, NOT_ALLOWED);
+      return;
+    }
     const q = url.indexOf('?');
     const p = q < 0 ? url : url.slice(0, q);
     let clientId: string | undefined;
     if (p !== this.path) {
       if (!p.startsWith(this.path) || p.charCodeAt(this.path.length) !== 47 /* / */) {
-        reply(res, 404, 'not found\n');
+        this.reply(t, NOT_FOUND);
         return;
       }
       clientId = p.slice(this.path.length + 1);
       if (!CLIENT_ID.test(clientId)) {
-        reply(res, 404, 'not found\n');
+        this.reply(t, NOT_FOUND);
         return;
       }
     }
-    const method = req.method;
     if (method !== 'GET' && method !== 'POST') {
-      res.setHeader('allow', 'GET, POST');
-      reply(res, 405, 'method not allowed\n');
+      this.reply(t, NOT_ALLOWED);
       return;
     }
-    const client = this.clientOf(req, conn, clientId);
+    const client = this.clientOf(headers, conn, clientId, t, h2);
+    const c = conn ?? undefined;
     if (method === 'GET') {
       const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
       const dns = params.get('dns');
       if (dns === null) {
         if (this.settings.json && params.has('name')) {
-          this.json(params, res, client, conn);
+          this.json(params, t, client, c);
           return;
         }
-        reply(res, 400, 'missing dns parameter\n');
+        this.reply(t, MISSING_DNS);
         return;
       }
       if (dns.length === 0 || !BASE64URL.test(dns)) {
-        reply(res, 400, 'bad dns parameter (base64url without padding)\n');
+        this.reply(t, BAD_DNS);
         return;
       }
       if (Math.floor((dns.length * 3) / 4) > DOH_MAX_BODY) {
-        reply(res, 413, 'dns parameter too large\n');
+        this.reply(t, DNS_TOO_LARGE);
         return;
       }
-      this.answer(Buffer.from(dns, 'base64url'), res, client, conn);
+      this.answer(Buffer.from(dns, 'base64url'), t, client, c);
       return;
     }
-    const type = req.headers['content-type'];
-    const mediaType = typeof type === 'string' ? type.split(';', 1)[0]!.trim().toLowerCase() : '';
-    if (mediaType !== DNS_MESSAGE) {
-      reply(res, 415, `content type must be ${DNS_MESSAGE}\n`);
-      return;
-    }
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > DOH_MAX_BODY) {
-      reply(res, 413, 'request body too large\n');
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    conn?.begin();
-    const finish = () => {
-      if (done) return;
-      done = true;
-      conn?.finish();
-    };
-    req.on('data', (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      if (size > DOH_MAX_BODY) {
-        finish();
-        reply(res, 413, 'request body too large\n');
+    const type = headers['content-type'];
+    if (type !== DNS_MESSAGE) {
+      const mediaType = typeof type === 'string' ? type.split(';', 1)[0]!.trim().toLowerCase() : '';
+      if (mediaType !== DNS_MESSAGE) {
+        this.reply(t, BAD_MEDIA_TYPE);
         return;
       }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (done) return;
-      finish();
-      this.answer(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), res, client, conn);
-    });
-    req.on('close', finish);
+    }
+    const declared = headers['content-length'];
+    if (declared !== undefined && Number(declared) > DOH_MAX_BODY) {
+      this.reply(t, BODY_TOO_LARGE);
+      return;
+    }
+    c?.begin();
+    source[kBody] = new PostBody(this, t, client, c);
+    source.on('data', onBodyData);
+    source.on('end', onBodyEnd);
+    source.on('close', onBodyClose);
   }
 
   /** The client of a request: the connection's, or the one a trusted proxy names; with its client id. */
-  private clientOf(req: Req, conn: HttpsConnection | undefined, clientId: string | undefined): ClientInfo {
-    let client = conn?.client ?? socketInfo(req.socket);
+  private clientOf(headers: http.IncomingHttpHeaders, conn: HttpsConnection | null, clientId: string | undefined, t: Target, h2: H2Stream | null): ClientInfo {
+    let client = conn?.client ?? socketInfo(h2 !== null ? h2.session?.socket : (t as http.ServerResponse).socket);
     if (this.proxies.size > 0 && this.proxies.has(client.address)) {
-      const named = forwardedClient(req.headers.forwarded, req.headers['x-forwarded-for'], this.proxies);
+      const named = forwardedClient(headers.forwarded, headers['x-forwarded-for'], this.proxies);
       if (named !== null && named !== client.address) client = { ...client, address: named, port: 0, family: named.includes(':') ? 6 : 4 };
     }
     return clientId === undefined ? client : { ...client, clientId };
   }
 
-  private answer(msg: Buffer, res: Res, client: ClientInfo, conn: HttpsConnection | undefined): void {
+  /** Answers a DNS message (GET parameter or POST body). @internal */
+  answer(msg: Buffer, t: Target, client: ClientInfo, conn: HttpsConnection | undefined): void {
     // A query: a header, QR=0 (a response sent to us could start a loop).
     if (msg.length < 12 || (msg[2]! & 0x80) !== 0) {
-      reply(res, 400, 'not a DNS query\n');
+      this.reply(t, NOT_A_QUERY);
       return;
     }
     let r: Buffer | null | Promise<Buffer | null>;
@@ -249,7 +398,7 @@ export class HttpsServer extends StreamServer<HttpsConnection> {
       r = this.deps.handler.process(msg, client);
     } catch (err) {
       this.deps.logger.error({ err }, 'query handler threw; DoH query refused');
-      reply(res, 400, 'query failed\n');
+      this.reply(t, QUERY_FAILED);
       return;
     }
     if (r instanceof Promise) {
@@ -257,20 +406,20 @@ export class HttpsServer extends StreamServer<HttpsConnection> {
       r.then(
         (resp) => {
           conn?.finish();
-          this.send(msg, resp, res);
+          this.send(msg, resp, t);
         },
         (err) => {
           conn?.finish();
           this.deps.logger.error({ err }, 'query handler rejected; DoH query refused');
-          reply(res, 400, 'query failed\n');
+          this.reply(t, QUERY_FAILED);
         },
       );
-    } else this.send(msg, r, res);
+    } else this.send(msg, r, t);
   }
 
-  private send(query: Buffer, response: Buffer | null, res: Res): void {
+  private send(query: Buffer, response: Buffer | null, t: Target): void {
     if (response === null) {
-      reply(res, 403, 'query dropped\n');
+      this.reply(t, DROPPED);
       return;
     }
     const padding = this.settings.padding;
@@ -278,22 +427,67 @@ export class HttpsServer extends StreamServer<HttpsConnection> {
       const bits = queryOptions(query);
       if (bits !== 0 && (padding === 'always' || (bits & HAS_PADDING) !== 0)) response = addResponseOptions(response, -1, RESPONSE_PAD_BLOCK);
     }
-    if (res.writableEnded || res.destroyed) return;
-    res.writeHead(200, {
-      'content-type': DNS_MESSAGE,
-      'content-length': response.length,
-      'cache-control': `max-age=${cacheAge(response)}`,
-    });
-    res.end(response);
+    this.ok(t, DNS_MESSAGE, response, response.length, cacheAge(response));
+  }
+
+  /** Sends a 200 unless the request is gone or answered. */
+  private ok(t: Target, contentType: string, body: Buffer | string, length: number, age: number): void {
+    try {
+      if (isH2(t)) {
+        if (t.destroyed || t.closed || t.headersSent) return;
+        const headers = { ':status': 200, 'content-type': contentType, 'content-length': length, 'cache-control': maxAge(age) };
+        if (t.readableEnded) {
+          // A POST whose body we read (see sendNoTrailers).
+          t.on('wantTrailers', sendNoTrailers);
+          t.respond(headers, WAIT_FOR_TRAILERS);
+        } else t.respond(headers);
+        t.end(body);
+      } else {
+        if (t.headersSent || t.writableEnded || t.destroyed) return;
+        t.writeHead(200, { 'content-type': contentType, 'content-length': length, 'cache-control': maxAge(age) });
+        t.end(body);
+      }
+      this.statusCounts[200]!++;
+    } catch {
+      // The stream went away meanwhile.
+    }
+  }
+
+  /**
+   * Sends a fixed (error) response unless one is already under way. On
+   * HTTP/2, a request body not read to its end is then refused with
+   * RST_STREAM(NO_ERROR) after the response (RFC 9113 §8.1), so the client
+   * stops sending it. @internal
+   */
+  reply(t: Target, r: Fixed): void {
+    try {
+      if (isH2(t)) {
+        if (t.destroyed || t.closed || t.headersSent) return;
+        if (t.writableEnded) {
+          t.respond(r.h2, { endStream: true }); // HEAD: no body
+        } else {
+          t.respond(r.h2);
+          t.end(r.body);
+        }
+        if (!t.endAfterHeaders && !t.readableEnded) t.close(NO_ERROR);
+      } else {
+        if (t.headersSent || t.writableEnded || t.destroyed) return;
+        t.writeHead(r.status, { ...r.h1 });
+        t.end(r.body);
+      }
+      this.statusCounts[r.status]!++;
+    } catch {
+      // The stream went away meanwhile.
+    }
   }
 
   /** The JSON API: `?name=&type=` (type a mnemonic or number, default A), `cd`, `do`. */
-  private json(params: URLSearchParams, res: Res, client: ClientInfo, conn: HttpsConnection | undefined): void {
+  private json(params: URLSearchParams, t: Target, client: ClientInfo, conn: HttpsConnection | undefined): void {
     const name = params.get('name')!;
     const typeText = params.get('type') ?? 'A';
     const type = /^\d{1,5}$/.test(typeText) ? Number(typeText) : typeFromString(typeText.toUpperCase());
     if (type === undefined || type > 65_535) {
-      reply(res, 400, 'bad type parameter\n');
+      this.reply(t, BAD_TYPE);
       return;
     }
     const flag = (v: string | null) => v !== null && v !== '0' && v.toLowerCase() !== 'false';
@@ -301,26 +495,31 @@ export class HttpsServer extends StreamServer<HttpsConnection> {
     try {
       query = encode({ id: 0, rd: true, cd: flag(params.get('cd')), questions: [{ name, type }], edns: { udpPayloadSize: 1232, dnssecOk: flag(params.get('do')) } });
     } catch {
-      reply(res, 400, 'bad name parameter\n');
+      this.reply(t, BAD_NAME);
       return;
     }
     const done = (resp: Buffer | null) => {
       if (resp === null) {
-        reply(res, 403, 'query dropped\n');
+        this.reply(t, DROPPED);
         return;
       }
       let body: string;
       try {
         body = JSON.stringify(toJson(resp));
       } catch {
-        reply(res, 400, 'answer could not be decoded\n');
+        this.reply(t, UNDECODABLE);
         return;
       }
-      if (res.writableEnded || res.destroyed) return;
-      res.writeHead(200, { 'content-type': DNS_JSON, 'content-length': Buffer.byteLength(body), 'cache-control': `max-age=${cacheAge(resp)}` });
-      res.end(body);
+      this.ok(t, DNS_JSON, body, Buffer.byteLength(body), cacheAge(resp));
     };
-    const r = this.deps.handler.process(query, client);
+    let r: Buffer | null | Promise<Buffer | null>;
+    try {
+      r = this.deps.handler.process(query, client);
+    } catch (err) {
+      this.deps.logger.error({ err }, 'query handler threw; DoH query refused');
+      this.reply(t, QUERY_FAILED);
+      return;
+    }
     if (r instanceof Promise) {
       conn?.begin();
       r.then(
@@ -330,7 +529,7 @@ export class HttpsServer extends StreamServer<HttpsConnection> {
         },
         () => {
           conn?.finish();
-          reply(res, 400, 'query failed\n');
+          this.reply(t, QUERY_FAILED);
         },
       );
     } else done(r);
@@ -437,21 +636,10 @@ export class HttpsConnection implements TrackedConnection {
   }
 }
 
-function socketInfo(s: net.Socket): ClientInfo {
-  const address = s.remoteAddress ?? '';
+function socketInfo(s: net.Socket | null | undefined): ClientInfo {
+  const address = s?.remoteAddress ?? '';
   const v4 = address.startsWith('::ffff:') && address.includes('.');
-  return { address: v4 ? address.slice(7) : address, port: s.remotePort ?? 0, family: address.includes(':') && !v4 ? 6 : 4, transport: 'https' };
-}
-
-/** Sends a short text error (or any non-200) unless the response is already under way. */
-function reply(res: Res, status: number, text: string): void {
-  try {
-    if (res.headersSent || res.writableEnded || res.destroyed) return;
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-    res.end(text);
-  } catch {
-    // The stream went away meanwhile.
-  }
+  return { address: v4 ? address.slice(7) : address, port: s?.remotePort ?? 0, family: address.includes(':') && !v4 ? 6 : 4, transport: 'https' };
 }
 
 /**

@@ -13,7 +13,7 @@ export { TlsServer, type TlsSettings } from './tls.js';
 export { cacheAge, DOH_MAX_BODY, HttpsServer, type HttpsSettings } from './https.js';
 export { buildProxyV2, parseProxyV2, type ProxyHeader, PROXY_V2_MAX_HEADER } from './proxy.js';
 export { checkPair, type CertificatePair } from './certs.js';
-export type { StreamStats } from './stream.js';
+export type { ConnectionCloseReason, EncryptedTransport, HandshakeFailure, ProxyRejectReason, StreamTransport } from '../pipeline/metrics.js';
 export type * from './types.js';
 export { reusePortSupported } from './types.js';
 export { DEFAULT_MAX_UDP_PAYLOAD, isV4Mapped, UdpServer, udpResponseLimit } from './udp.js';

@@ -22,6 +22,7 @@
 import net from 'node:net';
 import { ConfigError, ListenError } from '../errors.js';
 import { truncateForUdp } from '../packet/index.js';
+import type { ProxyRejectReason, StreamTransport, TcpCloseReason } from '../pipeline/metrics.js';
 import type { ClientInfo } from '../pipeline/types.js';
 import { addResponseOptions, HAS_KEEPALIVE, HAS_PADDING, queryOptions, RESPONSE_PAD_BLOCK } from './edns-options.js';
 import { AddressSet, readProxyPreamble } from './proxy.js';
@@ -51,14 +52,6 @@ export interface TrackedConnection {
   end(): void;
   /** No more queries: answer the pending ones, then close. */
   stopReading(): void;
-}
-
-/** Counters of a stream listener that core's metrics do not have yet. */
-export interface StreamStats {
-  /** Connections closed because a trusted source sent no valid PROXY header (or an untrusted one sent one). */
-  proxyRejected: number;
-  /** TLS handshakes that failed or timed out. */
-  handshakeFailed: number;
 }
 
 /** Who is at the other end of `socket` (IPv4-mapped addresses reported as IPv4). */
@@ -96,11 +89,14 @@ export abstract class StreamServer<C extends TrackedConnection = TrackedConnecti
   /** Connections still sending their PROXY header. @internal */
   private readonly preamble = new Set<net.Socket>();
   private readonly proxyTrusted: AddressSet | null;
-  readonly stats: StreamStats = { proxyRejected: 0, handshakeFailed: 0 };
+  /** This transport's `heimdall_connections_closed_total{transport}` counters (in core's metrics). @internal */
+  readonly closedCounts: Record<TcpCloseReason, number>;
+  /** This transport's `heimdall_proxy_protocol_rejected_total{transport}` counters. */
+  private readonly proxyCounts: Record<ProxyRejectReason, number>;
 
   protected constructor(
     /** The transport clients see in `ClientInfo.transport`. */
-    readonly kind: 'tcp' | 'tls' | 'https',
+    readonly kind: StreamTransport,
     private readonly streamSettings: StreamSettings,
     /** @internal */ readonly deps: TransportDeps,
     path: string,
@@ -111,6 +107,8 @@ export abstract class StreamServer<C extends TrackedConnection = TrackedConnecti
     this.family = ipVersion as 4 | 6;
     this.port = streamSettings.port;
     this.proxyTrusted = streamSettings.proxyProtocol ? new AddressSet(streamSettings.proxyProtocol.trusted, `${path}.proxyProtocol.trusted`) : null;
+    this.closedCounts = deps.metrics.connectionsClosed[kind];
+    this.proxyCounts = deps.metrics.proxyRejected[kind];
   }
 
   /** Starts serving a connection that passed the limits. */
@@ -177,7 +175,7 @@ export abstract class StreamServer<C extends TrackedConnection = TrackedConnecti
     readProxyPreamble(socket, trusted, this.streamSettings.proxyProtocol!.timeoutMs, (r) => {
       this.preamble.delete(socket);
       if (!r.ok) {
-        this.stats.proxyRejected++;
+        this.proxyCounts[r.reason === 'untrusted-header' ? 'untrustedHeader' : r.reason]++;
         this.deps.logger.debug({ client: peer.address, reason: r.reason, detail: r.detail }, `${this.kind}: PROXY header refused; connection closed`);
         socket.destroy();
         return;
@@ -197,13 +195,13 @@ export abstract class StreamServer<C extends TrackedConnection = TrackedConnecti
   private admit(socket: net.Socket, client: ClientInfo): void {
     const perClient = this.perClient.get(client.address) ?? 0;
     if (this.streamSettings.maxConnectionsPerClient > 0 && perClient >= this.streamSettings.maxConnectionsPerClient) {
-      this.deps.metrics.tcpClosed.clientLimit++;
+      this.closedCounts.clientLimit++;
       socket.destroy();
       return;
     }
     while (this.connections.size >= this.streamSettings.maxConnections) if (!this.evictOne()) break;
     this.perClient.set(client.address, perClient + 1);
-    this.deps.metrics.tcpConnections++;
+    this.deps.metrics.connections[this.kind]++;
     const conn = this.open(socket, client);
     this.connections.add(conn);
   }
@@ -223,7 +221,7 @@ export abstract class StreamServer<C extends TrackedConnection = TrackedConnecti
       victim ??= c;
     }
     if (victim === undefined) return false;
-    this.deps.metrics.tcpClosed.evicted++;
+    this.closedCounts.evicted++;
     victim.destroy();
     this.release(victim);
     return true;
@@ -232,7 +230,7 @@ export abstract class StreamServer<C extends TrackedConnection = TrackedConnecti
   /** Forgets `conn` (once); it no longer counts against any limit. @internal */
   release(conn: C): void {
     if (!this.connections.delete(conn)) return;
-    this.deps.metrics.tcpConnections--;
+    this.deps.metrics.connections[this.kind]--;
     const n = (this.perClient.get(conn.client.address) ?? 1) - 1;
     if (n > 0) this.perClient.set(conn.client.address, n);
     else this.perClient.delete(conn.client.address);
@@ -287,6 +285,8 @@ export interface FramedLimits {
 export interface FramedHost {
   readonly limits: FramedLimits;
   readonly deps: TransportDeps;
+  /** The listener's `heimdall_connections_closed_total{transport}` counters. */
+  readonly closedCounts: Record<TcpCloseReason, number>;
   /** Padding policy of the listener (`off` for TCP). */
   readonly padding: 'always' | 'query' | 'off';
   release(conn: FramedConnection): void;
@@ -369,7 +369,7 @@ export class FramedConnection implements TrackedConnection {
     const limits = this.server.limits;
     if (this.frameStart > 0 && now >= this.frameStart + limits.frameTimeoutMs) {
       // A frame that does not complete in time (slow-loris): the stream cannot be resynchronised.
-      this.server.deps.metrics.tcpClosed.frameTimeout++;
+      this.server.closedCounts.frameTimeout++;
       this.destroy();
       return;
     }

@@ -11,6 +11,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { ConfigError } from '../errors.js';
 import { parseOptions, type Static } from '../plugin/options.js';
+import type { HandshakeFailure } from '../pipeline/metrics.js';
 import type { ClientInfo } from '../pipeline/types.js';
 import { type CertificatePair, CertificateFiles } from './certs.js';
 import { tlsListenSchema } from './schema.js';
@@ -25,6 +26,17 @@ export function secureContext(pair: CertificatePair): tls.SecureContext {
   return tls.createSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' });
 }
 
+/**
+ * The reason label of a failed handshake's error: `noAlpn` when the client
+ * offered ALPN without a protocol we serve, else `protocolError` (timeouts
+ * are counted by whoever runs the deadline).
+ */
+export function handshakeFailure(err: unknown): HandshakeFailure {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'timeout';
+  return code === 'ERR_SSL_NO_APPLICATION_PROTOCOL' ? 'noAlpn' : 'protocolError';
+}
+
 /** A DNS-over-TLS listener. */
 export class TlsServer extends StreamServer<FramedConnection> implements FramedHost {
   readonly limits: TlsSettings;
@@ -32,6 +44,8 @@ export class TlsServer extends StreamServer<FramedConnection> implements FramedH
   /** The certificate files (reloaded on change). */
   readonly certificates: CertificateFiles;
   private context: tls.SecureContext;
+  /** `heimdall_tls_handshake_failures_total{transport="tls"}` counters. */
+  private readonly failures: Record<HandshakeFailure, number>;
 
   constructor(options: TlsListenOptions, deps: TransportDeps, path = 'listen') {
     const limits = parseOptions(tlsListenSchema, { ...options, transport: 'tls' }, path);
@@ -44,6 +58,7 @@ export class TlsServer extends StreamServer<FramedConnection> implements FramedH
       this.context = secureContext(pair);
     });
     this.context = secureContext(this.certificates.pair);
+    this.failures = deps.metrics.tlsHandshakeFailures.tls;
   }
 
   protected override prepare(): Promise<void> {
@@ -61,21 +76,25 @@ export class TlsServer extends StreamServer<FramedConnection> implements FramedH
 
   protected open(socket: net.Socket, client: ClientInfo): FramedConnection {
     const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: this.context, ALPNProtocols: ['dot'] });
-    let established = false;
+    // Settled: the handshake completed or its failure was counted (once).
+    let settled = false;
     const conn = new FramedConnection(this, secure, client);
     const timer = setTimeout(() => {
-      if (established) return;
-      this.stats.handshakeFailed++;
+      if (settled) return;
+      settled = true;
+      this.failures.timeout++;
       conn.destroy();
     }, this.limits.handshakeTimeoutMs);
     timer.unref();
     secure.once('secure', () => {
-      established = true;
+      settled = true;
       clearTimeout(timer);
     });
     secure.once('close', () => clearTimeout(timer));
-    secure.on('error', () => {
-      if (!established) this.stats.handshakeFailed++;
+    secure.on('error', (err) => {
+      if (settled) return;
+      settled = true;
+      this.failures[handshakeFailure(err)]++;
     });
     return conn;
   }

@@ -75,7 +75,7 @@ export interface TcpListenOptions {
   /**
    * A frame (length prefix and message) must arrive whole within this long of
    * its first byte, however bytes trickle in; otherwise the connection is
-   * closed at once (`heimdall_tcp_connections_closed_total{reason="frame_timeout"}`).
+   * closed at once (`heimdall_connections_closed_total{transport,reason="frame_timeout"}`).
    * Separate from, and usually shorter than, the idle timeout. 1..3 600 000,
    * default 2000 ms.
    */
@@ -84,13 +84,13 @@ export interface TcpListenOptions {
    * Open connections at most (all clients). At the limit a new connection is
    * admitted by closing the longest-idle one — the least recently active
    * connection without a query in flight, else the least recently active —
-   * (`heimdall_tcp_connections_closed_total{reason="evicted"}`), so a full
+   * (`heimdall_connections_closed_total{transport,reason="evicted"}`), so a full
    * table cannot lock other clients out. 1..1 000 000, default 1000.
    */
   readonly maxConnections?: number;
   /**
    * Open connections at most from one client address; further ones are
-   * closed on accept (`heimdall_tcp_connections_closed_total{reason="client_limit"}`).
+   * closed on accept (`heimdall_connections_closed_total{transport,reason="client_limit"}`).
    * Counted per exact address (IPv4, or IPv6 /128; IPv4-mapped as IPv4).
    * 0 = no per-client limit. 0..1 000 000, default 100.
    */
