@@ -21,10 +21,14 @@
  * Output: `bench/results/load.json` and `bench/results/load.md`; a full run
  * (no `--only`, default `--out`) also refreshes the table in README.md.
  * Flags: `--seconds N` (per measurement, default 8), `--only pipeline,forward,app,encrypted`,
- * `--out DIR`. Loopback only; every child is killed when the harness exits.
+ * `--out DIR`, `--profile-doh DIR` (encrypted only: measure DoH alone with
+ * the V8 CPU profiler running in the Heimdall server over the measured
+ * window, write the `.cpuprofile` to DIR and print its top frames;
+ * `lib/cpuprofile.ts` summarises any profile).
+ * Loopback only; every child is killed when the harness exits.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +37,7 @@ import { hasBinary, ensureTools } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream, unboundDot, unboundForwarder } from './lib/peers.js';
 import { cpuMicros, freePort, type Pinned, rssBytes, sleep, startPinned, waitForDns } from './lib/proc.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
+import { summarizeProfile } from './lib/cpuprofile.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -47,6 +52,7 @@ const seconds = Number(flag('seconds', '8'));
 const SCENARIOS = 'pipeline,forward,app,encrypted';
 const only = new Set(flag('only', SCENARIOS).split(','));
 const outDir = resolve(flag('out', join(repo, 'bench/results')));
+const profileDoh = flag('profile-doh', '');
 const HIT_NAMES = 1000;
 const CACHE_FILL = 100_000;
 const BLOCKLIST_SIZE = 100_000;
@@ -67,6 +73,11 @@ interface Row {
   rcodes: Record<string, number>;
   cpuUsPerQuery: number;
   rssMB: number;
+  /** Server CPU time over the run's wall time, % of one core (100 = the server's core was saturated). */
+  serverCpuPercent?: number;
+  /** DoH rows: the load client's own CPU per answered query, and as % of its core (near 100: the client bounds the QPS). */
+  clientCpuUsPerQuery?: number | null;
+  clientCpuPercent?: number;
 }
 
 const rows: Row[] = [];
@@ -270,12 +281,27 @@ async function scenarioApp(): Promise<void> {
 /** Measures DoH with the bounded Node client (clients/doh-load.ts) pinned to the client core. */
 async function measureDoh(scenario: string, server: Pinned, port: number, queryFile: string, secs: number, keep: boolean): Promise<void> {
   const cpu0 = cpuMicros(server.pid);
+  const t0 = performance.now();
   const args = ['--import', 'tsx', join(here, 'clients/doh-load.ts'), `https://127.0.0.1:${port}/dns-query`, queryFile, String(secs), '4', '32'];
   const argv = spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status === 0 ? ['taskset', '-c', String(CLIENT_CORE), process.execPath, ...args] : [process.execPath, ...args];
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: (secs + 30) * 1000 });
   const cpu1 = cpuMicros(server.pid);
+  const wallUs = (performance.now() - t0) * 1000;
   const line = r.stdout.trim().split('\n').pop() ?? '';
-  let res: { sent: number; completed: number; lost: number; qps: number; avgUs: number; p50Us: number | null; p99Us: number | null; p999Us: number | null; rcodes: Record<string, number> };
+  let res: {
+    sent: number;
+    completed: number;
+    lost: number;
+    qps: number;
+    runSeconds: number;
+    avgUs: number;
+    p50Us: number | null;
+    p99Us: number | null;
+    p999Us: number | null;
+    rcodes: Record<string, number>;
+    clientCpuUsPerQuery: number | null;
+    clientCpuPercent: number;
+  };
   try {
     res = JSON.parse(line);
   } catch {
@@ -296,9 +322,18 @@ async function measureDoh(scenario: string, server: Pinned, port: number, queryF
     rcodes: res.rcodes,
     cpuUsPerQuery: res.completed > 0 ? Number(((cpu1 - cpu0) / res.completed).toFixed(2)) : Number.NaN,
     rssMB: Number((rssBytes(server.pid) / 2 ** 20).toFixed(1)),
+    // The client process's wall time includes tsx start-up: the share is of that whole time (a slight under-estimate).
+    serverCpuPercent: Math.round(((cpu1 - cpu0) / wallUs) * 100),
+    clientCpuUsPerQuery: res.clientCpuUsPerQuery === null ? null : Number(res.clientCpuUsPerQuery.toFixed(2)),
+    clientCpuPercent: Math.round(res.clientCpuPercent),
   };
   rows.push(row);
-  console.log(`  ${scenario.padEnd(22)} ${server.name.padEnd(16)} ${String(row.qps).padStart(7)} qps  avg ${row.avgUs} µs  p99 ${row.p99Us} µs  lost ${row.lost}  cpu ${row.cpuUsPerQuery} µs/q  rss ${row.rssMB} MB`);
+  console.log(
+    `  ${scenario.padEnd(22)} ${server.name.padEnd(16)} ${String(row.qps).padStart(7)} qps  avg ${row.avgUs} µs  p99 ${row.p99Us} µs  lost ${row.lost}  cpu ${row.cpuUsPerQuery} µs/q  rss ${row.rssMB} MB  server core ${row.serverCpuPercent} %  client ${row.clientCpuUsPerQuery} µs/q, core ${row.clientCpuPercent} %`,
+  );
+  notes.push(
+    `${scenario} (${server.name}): server ${row.cpuUsPerQuery} µs CPU/query, ${row.serverCpuPercent} % of its core; DoH client ${row.clientCpuUsPerQuery} µs CPU/query, ${row.clientCpuPercent} % of its core (${row.clientCpuPercent! >= 90 ? 'the client is the bottleneck' : row.serverCpuPercent! >= 90 ? 'the server is the bottleneck' : 'neither core saturated'})`,
+  );
 }
 
 /** A self-signed EC pair for the encrypted listeners (openssl). */
@@ -327,10 +362,32 @@ async function scenarioEncrypted(): Promise<void> {
       {
         command: process.execPath,
         args: ['--conditions=source', '--import', 'tsx', join(here, 'servers/encrypted.ts'), String(port), String(dotPort), String(dohPort), String(upstream.port), cert, key],
-        env: { TSX_TSCONFIG_PATH: join(repo, 'tsconfig.base.json') },
+        env: { TSX_TSCONFIG_PATH: join(repo, 'tsconfig.base.json'), ...(profileDoh ? { HEIMDALL_PROFILE_DIR: resolve(profileDoh) } : {}) },
       },
       port,
     );
+    if (profileDoh) {
+      // Profile mode: DoH alone (its 1 s warm-up fills the cache), then the profile's top frames.
+      mkdirSync(profileDoh, { recursive: true });
+      const before = new Set(readdirSync(profileDoh));
+      let file: string | undefined;
+      try {
+        await measureDoh('doh-cache-hit', heimdall, dohPort, hit, 1, false);
+        // The client's start-up (tsx) falls inside the profile too; it is idle time on the server.
+        heimdall.child.kill('SIGUSR2');
+        await measureDoh('doh-cache-hit', heimdall, dohPort, hit, seconds, true);
+        heimdall.child.kill('SIGUSR2');
+        for (let i = 0; i < 300 && file === undefined; i++) {
+          await sleep(100);
+          file = readdirSync(profileDoh).find((f) => f.endsWith('.cpuprofile') && !before.has(f));
+        }
+      } finally {
+        await heimdall.stop();
+      }
+      if (file === undefined) throw new Error(`no .cpuprofile written to ${profileDoh}`);
+      console.log(`\n${join(profileDoh, file)}\n${summarizeProfile(join(profileDoh, file), 30).join('\n')}`);
+      return;
+    }
     try {
       await measure('warm', heimdall, port, hit, { maxRuns: 2, seconds: 30, keep: false });
       await measure('dot-cache-hit', heimdall, dotPort, hit, { ...dot, seconds: 1, keep: false });

@@ -3,7 +3,9 @@
  * in flight on a session): `connections` HTTP/2 sessions, each keeping
  * `streams` POST requests (`application/dns-message`) in flight, for
  * `seconds`, cycling through the query file. Prints one JSON line:
- * `{ sent, completed, errors, qps, runSeconds, avgUs, p50Us, p99Us, p999Us, rcodes }`.
+ * `{ sent, completed, errors, qps, runSeconds, avgUs, p50Us, p99Us, p999Us, rcodes, clientCpuUsPerQuery, clientCpuPercent }`
+ * (the client's own CPU per answered query and as a share of one core: near
+ * 100 % means the client, not the server, bounds the QPS).
  * Usage: `doh-load.ts <url> <queryFile> <seconds> <connections> <streams>`.
  */
 import { readFileSync } from 'node:fs';
@@ -47,6 +49,7 @@ let errors = 0;
 let next = 0;
 let latencySum = 0;
 const started = performance.now();
+const cpuStart = process.cpuUsage();
 const stopAt = started + seconds * 1000;
 let running = true;
 
@@ -93,6 +96,8 @@ const sessions = Array.from({ length: connections }, () => {
 setTimeout(() => {
   running = false;
   const runSeconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuUs = cpu.user + cpu.system;
   const pct = (p: number) => {
     const target = Math.ceil(completed * p);
     let seen = 0;
@@ -105,7 +110,7 @@ setTimeout(() => {
   const names = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
   const rc: Record<string, number> = {};
   for (const [k, v] of Object.entries(rcodes)) rc[names[Number(k)] ?? k] = v;
-  console.log(JSON.stringify({ sent, completed, errors, lost: sent - completed, qps: completed / runSeconds, runSeconds, avgUs: completed ? latencySum / completed : 0, p50Us: completed ? pct(0.5) : null, p99Us: completed ? pct(0.99) : null, p999Us: completed ? pct(0.999) : null, rcodes: rc }));
+  console.log(JSON.stringify({ sent, completed, errors, lost: sent - completed, qps: completed / runSeconds, runSeconds, avgUs: completed ? latencySum / completed : 0, p50Us: completed ? pct(0.5) : null, p99Us: completed ? pct(0.99) : null, p999Us: completed ? pct(0.999) : null, rcodes: rc, clientCpuUsPerQuery: completed ? cpuUs / completed : null, clientCpuPercent: (cpuUs / (runSeconds * 1e6)) * 100 }));
   for (const s of sessions) s.destroy();
   process.exit(0);
 }, Math.max(0, stopAt - performance.now()));

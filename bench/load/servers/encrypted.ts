@@ -4,7 +4,13 @@
  * TLS on `<dotPort>` and DNS over HTTPS on `<dohPort>` with the given PEM
  * pair. Run with `--conditions=source` (core and plugins from their sources).
  * Usage: `encrypted.ts <port> <dotPort> <dohPort> <upstreamPort> <cert> <key>`.
+ * With `HEIMDALL_PROFILE_DIR` set, SIGUSR2 starts the V8 CPU profiler and the
+ * next SIGUSR2 writes `doh-<time>.cpuprofile` there (so the profile covers
+ * the measured window only, not start-up and warm-up).
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { join } from 'node:path';
 import { createResolver, type HeimdallPlugin } from '@heimdall/core';
 import { pino } from 'pino';
 
@@ -28,3 +34,22 @@ const resolver = createResolver({
 await resolver.start();
 console.log(`listening ${JSON.stringify(resolver.addresses())}`);
 process.on('SIGTERM', () => void resolver.stop().then(() => process.exit(0)));
+
+const profileDir = process.env.HEIMDALL_PROFILE_DIR;
+if (profileDir) {
+  const session = new Session();
+  session.connect();
+  let profiling = false;
+  process.on('SIGUSR2', () => {
+    if (!profiling) {
+      profiling = true;
+      session.post('Profiler.setSamplingInterval', { interval: 500 }, () => session.post('Profiler.enable', () => session.post('Profiler.start')));
+      return;
+    }
+    profiling = false;
+    session.post('Profiler.stop', (err, r) => {
+      if (err) console.error(err);
+      else writeFileSync(join(profileDir, `doh-${Date.now()}.cpuprofile`), JSON.stringify(r.profile));
+    });
+  });
+}
