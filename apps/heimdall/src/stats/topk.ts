@@ -22,6 +22,9 @@ export class SpaceSaving {
   private size = 0;
   /** Every add since the last reset. */
   total = 0;
+  /** The key of the last add and its counter: a key repeated back to back (one client) skips the Map. */
+  private lastKey: string | undefined = undefined;
+  private lastAt = 0;
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('capacity must be a positive integer');
@@ -35,14 +38,18 @@ export class SpaceSaving {
   /** Counts one occurrence of `key`. */
   add(key: string): void {
     this.total++;
-    const at = this.index.get(key);
+    const at = key === this.lastKey ? this.lastAt : this.index.get(key);
     if (at !== undefined) {
       this.counts[at]!++;
       this.down(this.pos[at]!);
+      this.lastKey = key;
+      this.lastAt = at;
       return;
     }
     if (this.size < this.capacity) {
       const i = this.size++;
+      this.lastKey = key;
+      this.lastAt = i;
       this.keys[i] = key;
       this.counts[i] = 1;
       this.errors[i] = 0;
@@ -59,6 +66,8 @@ export class SpaceSaving {
     this.errors[i] = this.counts[i]!;
     this.counts[i]!++;
     this.index.set(key, i);
+    this.lastKey = key;
+    this.lastAt = i;
     this.down(0);
   }
 
@@ -79,6 +88,7 @@ export class SpaceSaving {
     this.keys.fill('');
     this.size = 0;
     this.total = 0;
+    this.lastKey = undefined;
   }
 
   private swap(a: number, b: number): void {

@@ -1,0 +1,45 @@
+import { readName } from '@heimdall/core/wire';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MISS, NameMemo, NOT_MEMOIZABLE } from './name-memo.js';
+
+const wire = (labels: number[][]): Buffer => Buffer.from([...labels.flatMap((l) => [l.length, ...l]), 0]);
+
+describe('NameMemo', () => {
+  it('gives back what readName prints for the octets it was given, and misses on any other octets', () => {
+    const octet = fc.oneof(
+      { weight: 6, arbitrary: fc.constantFrom(0x61, 0x41, 0x62, 0x42, 0x2e, 0x30) },
+      { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) },
+    );
+    const name = fc.array(fc.array(octet, { minLength: 1, maxLength: 5 }), { maxLength: 6 });
+    fc.assert(
+      fc.property(fc.array(name, { minLength: 1, maxLength: 40 }), fc.constantFrom(1, 4, 4096), (names, slots) => {
+        const memo = new NameMemo(slots); // few slots: names collide and replace one another
+        for (const n of [...names, ...names]) {
+          const buf = wire(n);
+          const text = readName(buf, 0);
+          const at = memo.find(buf, 0);
+          if (at >= 0) {
+            expect(memo.text[at]).toBe(text);
+            expect(memo.lower[at]).toBe(text.toLowerCase());
+          } else {
+            expect(at).toBe(buf.length <= 64 ? MISS : NOT_MEMOIZABLE);
+            if (at === MISS) memo.store(buf, 0, text, text.toLowerCase());
+          }
+        }
+        // Every name fits and was stored: the second pass finds the last one stored.
+        const last = wire(names[names.length - 1]!);
+        if (last.length <= 64) expect(memo.find(last, 0)).toBeGreaterThanOrEqual(0);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('does not memoize compressed, long or malformed names', () => {
+    const memo = new NameMemo();
+    expect(memo.find(Buffer.from([1, 0x61, 0xc0, 0]), 0)).toBe(NOT_MEMOIZABLE);
+    expect(memo.find(Buffer.from([5, 0x61]), 0)).toBe(NOT_MEMOIZABLE);
+    expect(memo.find(wire([new Array(63).fill(0x61), [0x62]]), 0)).toBe(NOT_MEMOIZABLE);
+    expect(memo.find(Buffer.from([0]), 0)).toBe(MISS);
+  });
+});
