@@ -52,7 +52,12 @@ const ENCRYPTED_TRANSPORTS: readonly EncryptedTransport[] = ['tls', 'https'];
 /** Label values of `reason` in `heimdall_connections_closed_total` (and `heimdall_tcp_connections_closed_total`). */
 const TCP_CLOSE_LABELS: Readonly<Record<TcpCloseReason, string>> = { frameTimeout: 'frame_timeout', clientLimit: 'client_limit', evicted: 'evicted' };
 const HANDSHAKE_LABELS: Readonly<Record<HandshakeFailure, string>> = { timeout: 'timeout', noAlpn: 'no_alpn', protocolError: 'protocol_error' };
-const PROXY_LABELS: Readonly<Record<ProxyRejectReason, string>> = { invalid: 'invalid', timeout: 'timeout', closed: 'closed', untrustedHeader: 'untrusted_header' };
+const PROXY_LABELS: Readonly<Record<ProxyRejectReason, string>> = {
+  invalid: 'invalid',
+  timeout: 'timeout',
+  closed: 'closed',
+  untrustedHeader: 'untrusted_header',
+};
 
 const closeCounts = (): Record<TcpCloseReason, number> => ({ frameTimeout: 0, clientLimit: 0, evicted: 0 });
 const proxyCounts = (): Record<ProxyRejectReason, number> => ({ invalid: 0, timeout: 0, closed: 0, untrustedHeader: 0 });

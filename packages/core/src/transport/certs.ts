@@ -91,7 +91,10 @@ export class CertificateFiles {
         this.logger.info({ cert: this.certFile, subject: pair.subject, validTo: pair.validTo }, 'TLS certificate reloaded');
         return pair;
       } catch (err) {
-        this.logger.error({ cert: this.certFile, key: this.keyFile, error: (err as Error).message }, 'TLS certificate reload failed; keeping the current certificate');
+        this.logger.error(
+          { cert: this.certFile, key: this.keyFile, error: (err as Error).message },
+          'TLS certificate reload failed; keeping the current certificate',
+        );
         throw err;
       } finally {
         this.reloading = null;

@@ -32,7 +32,29 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function makeCert(name: string, cn = 'dns.test'): { cert: string; key: string } {
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=DNS:dns.test,IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      'subjectAltName=DNS:dns.test,IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert, key };
 }
 
@@ -132,7 +154,11 @@ function txt(m: Message): string {
 }
 
 /** One HTTP/2 request; resolves status, headers and body. */
-function h2(port: number, path: string, init: { method?: string; headers?: Record<string, string>; body?: Buffer } = {}): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: Buffer }> {
+function h2(
+  port: number,
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: Buffer } = {},
+): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
     session.on('error', reject);
@@ -212,7 +238,9 @@ describe('DNS over TLS', () => {
     const garbage = join(dir, 'garbage.crt');
     writeFileSync(garbage, 'not a certificate');
     const make = (l: ListenOptions) => createResolver({ plugins: [], listen: [l], logger: silentLogger() });
-    expect(() => make({ transport: 'tls', port: 0, cert: pair.cert, key: other.key })).toThrow(new RegExp(`listen\\[0\\]\\.key: ${other.key.replace(/[.]/g, '\\.')} is not the private key of the certificate in`));
+    expect(() => make({ transport: 'tls', port: 0, cert: pair.cert, key: other.key })).toThrow(
+      new RegExp(`listen\\[0\\]\\.key: ${other.key.replace(/[.]/g, '\\.')} is not the private key of the certificate in`),
+    );
     expect(() => make({ transport: 'tls', port: 0, cert: garbage, key: pair.key })).toThrow(/listen\[0\]\.cert: .*garbage\.crt is not a PEM certificate/);
     expect(() => make({ transport: 'https', port: 0, cert: join(dir, 'missing.crt'), key: pair.key })).toThrow(/listen\[0\]\.cert: cannot read .*missing\.crt/);
     expect(() => make({ transport: 'tls', port: 0 })).toThrow(/listen\[0\]\.cert: is required/);
@@ -326,7 +354,9 @@ describe('DNS over HTTPS', () => {
       const { readFileSync } = await import('node:fs');
       const m = decode(readFileSync(out));
       expect(m.answers).toHaveLength(40);
-      const post = await run('curl', ['-sk', version, '-D-', '-o', out, '-H', 'content-type: application/dns-message', '--data-binary', `@${body}`, base], { timeout: 10_000 });
+      const post = await run('curl', ['-sk', version, '-D-', '-o', out, '-H', 'content-type: application/dns-message', '--data-binary', `@${body}`, base], {
+        timeout: 10_000,
+      });
       expect(post.stdout).toMatch(/ 200/);
       expect(post.stdout).toMatch(/cache-control: max-age=299/i);
       expect(decode(readFileSync(out)).answers).toHaveLength(40);
@@ -367,7 +397,8 @@ describe('DNS over HTTPS', () => {
     expect(r.headers['cache-control']).toBe('max-age=0');
     // HTTP/1.1: the same statuses through curl.
     const base = `https://127.0.0.1:${port}`;
-    const code = async (args: string[]) => (await run('curl', ['-sk', '--http1.1', '-o', '/dev/null', '-w', '%{http_code}', ...args], { timeout: 10_000 })).stdout;
+    const code = async (args: string[]) =>
+      (await run('curl', ['-sk', '--http1.1', '-o', '/dev/null', '-w', '%{http_code}', ...args], { timeout: 10_000 })).stdout;
     expect(await code([`${base}/dns-query?dns=@@`])).toBe('400');
     expect(await code(['-X', 'PUT', `${base}/dns-query`])).toBe('405');
     expect(await code([`${base}/nope`])).toBe('404');
@@ -393,7 +424,11 @@ describe('DNS over HTTPS', () => {
     const json = await h2(port, '/resolve?name=example.com&type=A', { headers: { accept: 'application/dns-json' } });
     expect(json.status).toBe(200);
     expect(json.headers['content-type']).toBe('application/dns-json');
-    expect(JSON.parse(json.body.toString())).toMatchObject({ Status: 0, Question: [{ name: 'example.com', type: 1 }], Answer: [{ name: 'example.com', type: 1, TTL: 60, data: '192.0.2.1' }] });
+    expect(JSON.parse(json.body.toString())).toMatchObject({
+      Status: 0,
+      Question: [{ name: 'example.com', type: 1 }],
+      Answer: [{ name: 'example.com', type: 1, TTL: 60, data: '192.0.2.1' }],
+    });
     expect((await h2(port, '/resolve?name=example.com&type=NOPE')).status).toBe(400);
   });
 
@@ -413,8 +448,22 @@ describe('DNS over HTTPS', () => {
 
   test('Cache-Control: answer TTLs, authority for negative answers, 0 for errors', () => {
     const resp = (init: Parameters<typeof encode>[0]) => encode({ id: 0, qr: true, questions: [{ name: 'a.test', type: 1 }], ...init });
-    expect(cacheAge(resp({ answers: [{ name: 'a.test', type: 1, ttl: 30, data: '192.0.2.1' }, { name: 'a.test', type: 1, ttl: 20, data: '192.0.2.2' }] }))).toBe(20);
-    const soa = { name: 'test', type: RecordType.SOA, ttl: 900, data: { mname: 'ns.test', rname: 'h.test', serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 60 } };
+    expect(
+      cacheAge(
+        resp({
+          answers: [
+            { name: 'a.test', type: 1, ttl: 30, data: '192.0.2.1' },
+            { name: 'a.test', type: 1, ttl: 20, data: '192.0.2.2' },
+          ],
+        }),
+      ),
+    ).toBe(20);
+    const soa = {
+      name: 'test',
+      type: RecordType.SOA,
+      ttl: 900,
+      data: { mname: 'ns.test', rname: 'h.test', serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 60 },
+    };
     expect(cacheAge(resp({ rcode: 3, authorities: [soa as never] }))).toBe(900);
     expect(cacheAge(resp({ rcode: 2 }))).toBe(0);
     expect(cacheAge(Buffer.alloc(3))).toBe(0);
@@ -451,9 +500,7 @@ describe('PROXY protocol v2', () => {
   }
 
   test('TCP: trusted source — address from the header, LOCAL keeps the peer, no header closes; untrusted — header closes, plain served', async () => {
-    const ports = await serve([
-      { transport: 'tcp', address: '127.0.0.1', port: 0, proxyProtocol: { trusted: ['127.0.0.0/8'], timeoutMs: 300 } },
-    ]);
+    const ports = await serve([{ transport: 'tcp', address: '127.0.0.1', port: 0, proxyProtocol: { trusted: ['127.0.0.0/8'], timeoutMs: 300 } }]);
     const port = ports.get('tcp')!;
     expect(await tcpWho(port, buildProxyV2({ address: '203.0.113.7', port: 4242 }))).toBe('203.0.113.7|tcp|');
     expect(await tcpWho(port, buildProxyV2({ address: '2001:db8::5', port: 1 }, { address: '::1', port: 53 }))).toBe('2001:db8::5|tcp|');
@@ -541,7 +588,12 @@ describe('EDNS padding and keepalive', () => {
     const p2 = await serve([{ transport: 'tls', address: '127.0.0.1', port: 0, padding: 'query', ...pair }]);
     const u = await dot(p2.get('tls')!);
     const ugot = framedResponses(u, 2);
-    u.write(Buffer.concat([frame(q('a.test', 1)), frame(q('a.test', 2, RecordType.A, { udpPayloadSize: 1232, options: [{ code: 12, data: Buffer.alloc(10) }] } as never))]));
+    u.write(
+      Buffer.concat([
+        frame(q('a.test', 1)),
+        frame(q('a.test', 2, RecordType.A, { udpPayloadSize: 1232, options: [{ code: 12, data: Buffer.alloc(10) }] } as never)),
+      ]),
+    );
     const urs = await ugot;
     const byId = new Map(urs.map((r) => [decode(r).id, r]));
     expect(byId.get(1)!.length % 468).not.toBe(0);
@@ -685,7 +737,9 @@ describe('metrics of the encrypted transports', () => {
       expect(await rawClosed(port, null)).toBe(true); // no header within timeoutMs
       const s = net.connect(port, '127.0.0.1', () => s.end(buildProxyV2({ address: '203.0.113.7', port: 1 }).subarray(0, 10)));
       expect(await closes(s)).toBe(true);
-      await expect.poll(() => ({ ...m.proxyRejected[transport] }), { timeout: 3000, interval: 10 }).toEqual({ invalid: 1, timeout: 1, closed: 1, untrustedHeader: 0 });
+      await expect
+        .poll(() => ({ ...m.proxyRejected[transport] }), { timeout: 3000, interval: 10 })
+        .toEqual({ invalid: 1, timeout: 1, closed: 1, untrustedHeader: 0 });
       expect(await series(`heimdall_proxy_protocol_rejected_total{transport="${transport}",reason="invalid"}`)).toBe(1);
       expect(await series(`heimdall_proxy_protocol_rejected_total{transport="${transport}",reason="timeout"}`)).toBe(1);
       expect(await series(`heimdall_proxy_protocol_rejected_total{transport="${transport}",reason="closed"}`)).toBe(1);

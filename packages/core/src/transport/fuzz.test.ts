@@ -74,7 +74,10 @@ describe('resolver.process on arbitrary bytes', () => {
         expect(bytes.length < 12 || (bytes[2] & 0x80) !== 0).toBe(true);
       }
     };
-    await fc.assert(fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 80 }), (a) => check(Buffer.from(a))), { numRuns: Number(process.env.PIPELINE_FUZZ_RUNS ?? 800) });
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 80 }), (a) => check(Buffer.from(a))),
+      { numRuns: Number(process.env.PIPELINE_FUZZ_RUNS ?? 800) },
+    );
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(fc.nat(valid.length - 1), fc.nat(255)), { minLength: 1, maxLength: 6 }), (flips) => {
         const b = Buffer.from(valid);
@@ -98,7 +101,10 @@ describe('UDP under garbage', () => {
     sock.on('message', () => {});
     const rnd = rng(42);
     for (let i = 0; i < 400; i++) {
-      const pkt = i % 2 === 0 ? mutate(valid, rnd, 1 + Math.floor(rnd() * 5)) : Buffer.from(Array.from({ length: Math.floor(rnd() * 600) }, () => Math.floor(rnd() * 256)));
+      const pkt =
+        i % 2 === 0
+          ? mutate(valid, rnd, 1 + Math.floor(rnd() * 5))
+          : Buffer.from(Array.from({ length: Math.floor(rnd() * 600) }, () => Math.floor(rnd() * 256)));
       sock.send(pkt, port, '127.0.0.1');
       if (i % 50 === 0) await new Promise((x) => setImmediate(x));
     }

@@ -308,7 +308,15 @@ export class HttpsServer extends StreamServer<HttpsConnection> {
    * itself on HTTP/2); `h2` the HTTP/2 stream (null on HTTP/1.1), to find
    * the peer when no connection is known.
    */
-  private route(t: Target, source: BodySource, method: string, url: string | undefined, headers: http.IncomingHttpHeaders, conn: HttpsConnection | null, h2: H2Stream | null): void {
+  private route(
+    t: Target,
+    source: BodySource,
+    method: string,
+    url: string | undefined,
+    headers: http.IncomingHttpHeaders,
+    conn: HttpsConnection | null,
+    h2: H2Stream | null,
+  ): void {
     if (url === undefined) {
       // HTTP/2 CONNECT (no :path).
       this.reply(t, NOT_ALLOWED);
@@ -493,7 +501,13 @@ export class HttpsServer extends StreamServer<HttpsConnection> {
     const flag = (v: string | null) => v !== null && v !== '0' && v.toLowerCase() !== 'false';
     let query: Buffer;
     try {
-      query = encode({ id: 0, rd: true, cd: flag(params.get('cd')), questions: [{ name, type }], edns: { udpPayloadSize: 1232, dnssecOk: flag(params.get('do')) } });
+      query = encode({
+        id: 0,
+        rd: true,
+        cd: flag(params.get('cd')),
+        questions: [{ name, type }],
+        edns: { udpPayloadSize: 1232, dnssecOk: flag(params.get('do')) },
+      });
     } catch {
       this.reply(t, BAD_NAME);
       return;

@@ -78,7 +78,9 @@ export function parseProxyV2(buf: Buffer, maxHeader = PROXY_V2_MAX_HEADER): Prox
       ok: true,
       header: {
         command: 'proxy',
-        source: mapped ? { address: formatIPv4(buf, 28), port: buf.readUInt16BE(48), family: 4 } : { address: formatIPv6(buf, 16), port: buf.readUInt16BE(48), family: 6 },
+        source: mapped
+          ? { address: formatIPv4(buf, 28), port: buf.readUInt16BE(48), family: 4 }
+          : { address: formatIPv6(buf, 16), port: buf.readUInt16BE(48), family: 6 },
         destination: { address: formatIPv6(buf, 32), port: buf.readUInt16BE(50) },
         length,
       },
@@ -89,7 +91,10 @@ export function parseProxyV2(buf: Buffer, maxHeader = PROXY_V2_MAX_HEADER): Prox
 }
 
 /** Builds a v2 header (tests, benchmarks and clients behind a balancer). */
-export function buildProxyV2(source: { address: string; port: number } | null, destination: { address: string; port: number } = { address: '127.0.0.1', port: 53 }): Buffer {
+export function buildProxyV2(
+  source: { address: string; port: number } | null,
+  destination: { address: string; port: number } = { address: '127.0.0.1', port: 53 },
+): Buffer {
   if (source === null) return Buffer.concat([PROXY_V2_SIGNATURE, Buffer.from([0x20, 0x00, 0, 0])]);
   const s = ipToBytes(source.address);
   let d = ipToBytes(destination.address);

@@ -10,7 +10,12 @@ const port = Type.Integer({ minimum: 0, maximum: 65_535, default: 53, descriptio
 
 /** UDP settings (besides address and port). */
 export const udpSettingsSchema = options({
-  maxUdpPayload: Type.Integer({ minimum: 512, maximum: 65_535, default: 1232, description: 'Largest UDP response we send, whatever the client’s EDNS buffer size (RFC 6891 §6.2.5; DNS Flag Day 2020: 1232).' }),
+  maxUdpPayload: Type.Integer({
+    minimum: 512,
+    maximum: 65_535,
+    default: 1232,
+    description: 'Largest UDP response we send, whatever the client’s EDNS buffer size (RFC 6891 §6.2.5; DNS Flag Day 2020: 1232).',
+  }),
   recvBufferSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 2 ** 30, description: 'Kernel receive buffer (SO_RCVBUF), bytes. Default: the OS’s.' })),
   sendBufferSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 2 ** 30, description: 'Kernel send buffer (SO_SNDBUF), bytes. Default: the OS’s.' })),
   native: Type.Union([Type.Boolean(), Type.Literal('auto')], {
@@ -36,14 +41,55 @@ export const proxyProtocolSchema = options(
 
 /** TCP settings (besides address and port), RFC 7766 §6 and the hostile-client protections. */
 export const tcpSettingsSchema = options({
-  idleTimeoutMs: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 10_000, description: 'Close a connection with no query outstanding and no complete frame or answer for this long (RFC 7766 §6.2.3). Partial frames are not activity.' }),
-  frameTimeoutMs: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 2000, description: 'A frame must arrive whole within this long of its first byte, however bytes trickle in.' }),
-  maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'Open connections at most; at the limit the longest-idle one is closed to admit a new one.' }),
-  maxConnectionsPerClient: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 100, description: 'Open connections at most from one client address (0: no limit).' }),
-  maxMessageSize: Type.Integer({ minimum: 12, maximum: 65_535, default: 65_535, description: 'Largest accepted message; a bigger length prefix closes the connection.' }),
-  maxInFlightPerConnection: Type.Integer({ minimum: 1, maximum: 65_535, default: 100, description: 'Queries processed concurrently per connection; reading pauses at the limit.' }),
-  maxQueriesPerConnection: Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 0, description: 'Queries answered on one connection before it is closed gracefully (0: unlimited).' }),
-  maxWriteBuffer: Type.Integer({ minimum: 65_537, maximum: 2 ** 30, default: 1 << 20, description: 'Bytes of answers queued for a client that does not read before the connection is dropped.' }),
+  idleTimeoutMs: Type.Integer({
+    minimum: 1,
+    maximum: 3_600_000,
+    default: 10_000,
+    description:
+      'Close a connection with no query outstanding and no complete frame or answer for this long (RFC 7766 §6.2.3). Partial frames are not activity.',
+  }),
+  frameTimeoutMs: Type.Integer({
+    minimum: 1,
+    maximum: 3_600_000,
+    default: 2000,
+    description: 'A frame must arrive whole within this long of its first byte, however bytes trickle in.',
+  }),
+  maxConnections: Type.Integer({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 1000,
+    description: 'Open connections at most; at the limit the longest-idle one is closed to admit a new one.',
+  }),
+  maxConnectionsPerClient: Type.Integer({
+    minimum: 0,
+    maximum: 1_000_000,
+    default: 100,
+    description: 'Open connections at most from one client address (0: no limit).',
+  }),
+  maxMessageSize: Type.Integer({
+    minimum: 12,
+    maximum: 65_535,
+    default: 65_535,
+    description: 'Largest accepted message; a bigger length prefix closes the connection.',
+  }),
+  maxInFlightPerConnection: Type.Integer({
+    minimum: 1,
+    maximum: 65_535,
+    default: 100,
+    description: 'Queries processed concurrently per connection; reading pauses at the limit.',
+  }),
+  maxQueriesPerConnection: Type.Integer({
+    minimum: 0,
+    maximum: 2 ** 31 - 1,
+    default: 0,
+    description: 'Queries answered on one connection before it is closed gracefully (0: unlimited).',
+  }),
+  maxWriteBuffer: Type.Integer({
+    minimum: 65_537,
+    maximum: 2 ** 30,
+    default: 1 << 20,
+    description: 'Bytes of answers queued for a client that does not read before the connection is dropped.',
+  }),
   backlog: Type.Integer({ minimum: 1, maximum: 65_535, default: 511, description: 'listen() backlog.' }),
   proxyProtocol: Type.Optional(proxyProtocolSchema),
 });
@@ -63,9 +109,20 @@ const padding = Type.Union([Type.Literal('always'), Type.Literal('query'), Type.
 
 /** Certificate and key files of an encrypted listener. */
 const certificate = {
-  cert: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'PEM certificate chain file (the app fills it from `--tls-cert`). Reloaded on SIGHUP and when the file changes.' })),
+  cert: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 4096,
+      description: 'PEM certificate chain file (the app fills it from `--tls-cert`). Reloaded on SIGHUP and when the file changes.',
+    }),
+  ),
   key: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'PEM private key file (the app fills it from `--tls-key`).' })),
-  handshakeTimeoutMs: Type.Integer({ minimum: 1, maximum: 600_000, default: 5000, description: 'The TLS handshake must complete within this long of the connection.' }),
+  handshakeTimeoutMs: Type.Integer({
+    minimum: 1,
+    maximum: 600_000,
+    default: 5000,
+    description: 'The TLS handshake must complete within this long of the connection.',
+  }),
   padding,
 };
 
@@ -75,7 +132,14 @@ export const tlsSettingsSchema = options({ ...tcpSettingsSchema.properties, ...c
 /** DNS over HTTPS (RFC 8484) settings besides address and port. */
 export const httpsSettingsSchema = options({
   ...certificate,
-  path: Type.String({ minLength: 2, maxLength: 256, pattern: '^/[A-Za-z0-9._~!$&\'()*+,;=:@/-]*$', errorMessage: 'must be an absolute URL path such as /dns-query', default: '/dns-query', description: 'URL path of the DoH endpoint; `<path>/<client-id>` names the client (`ClientInfo.clientId`).' }),
+  path: Type.String({
+    minLength: 2,
+    maxLength: 256,
+    pattern: "^/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$",
+    errorMessage: 'must be an absolute URL path such as /dns-query',
+    default: '/dns-query',
+    description: 'URL path of the DoH endpoint; `<path>/<client-id>` names the client (`ClientInfo.clientId`).',
+  }),
   json: Type.Boolean({ default: false, description: 'Also serve the JSON API (`GET <path>?name=&type=`, `application/dns-json`).' }),
   trustedProxies: Type.Array(Type.String({ minLength: 2, maxLength: 64 }), {
     maxItems: 1024,
@@ -85,7 +149,12 @@ export const httpsSettingsSchema = options({
   idleTimeoutMs: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 30_000, description: 'Close a connection with no request for this long.' }),
   maxConnections: tcpSettingsSchema.properties.maxConnections,
   maxConnectionsPerClient: tcpSettingsSchema.properties.maxConnectionsPerClient,
-  maxConcurrentStreams: Type.Integer({ minimum: 1, maximum: 65_535, default: 100, description: 'HTTP/2 streams (queries) in progress at once per connection.' }),
+  maxConcurrentStreams: Type.Integer({
+    minimum: 1,
+    maximum: 65_535,
+    default: 100,
+    description: 'HTTP/2 streams (queries) in progress at once per connection.',
+  }),
   backlog: tcpSettingsSchema.properties.backlog,
   proxyProtocol: tcpSettingsSchema.properties.proxyProtocol,
 });

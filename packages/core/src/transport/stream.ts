@@ -131,14 +131,23 @@ export abstract class StreamServer<C extends TrackedConnection = TrackedConnecti
         reject(new ListenError(`${this.kind} ${this.address_}:${this.port}: ${err.message}`, { cause: err }));
       };
       server.once('error', onError);
-      server.listen({ host: this.address_, port: this.port, backlog: s.backlog, ipv6Only: s.ipv6Only, ...(s.reusePort && reusePortSupported ? { reusePort: true, exclusive: true } : {}) }, () => {
-        server.off('error', onError);
-        server.on('error', (err) => this.deps.logger.warn({ err }, `${this.kind} server error`));
-        const a = server.address() as net.AddressInfo;
-        this.bound = { transport: this.kind, address: a.address, port: a.port, family: this.family };
-        this.accepting = true;
-        resolve();
-      });
+      server.listen(
+        {
+          host: this.address_,
+          port: this.port,
+          backlog: s.backlog,
+          ipv6Only: s.ipv6Only,
+          ...(s.reusePort && reusePortSupported ? { reusePort: true, exclusive: true } : {}),
+        },
+        () => {
+          server.off('error', onError);
+          server.on('error', (err) => this.deps.logger.warn({ err }, `${this.kind} server error`));
+          const a = server.address() as net.AddressInfo;
+          this.bound = { transport: this.kind, address: a.address, port: a.port, family: this.family };
+          this.accepting = true;
+          resolve();
+        },
+      );
     });
   }
 

@@ -163,38 +163,42 @@ describe('TCP against hostile clients', () => {
   test.each([
     ['with the default per-client cap', {}],
     ['with no per-client cap (eviction alone)', { maxConnectionsPerClient: 0 }],
-  ])('1,000 trickling connections from one address do not lock out another client (%s)', async (_, extra) => {
-    // Long deadlines: neither timer is what lets the other client in.
-    const { port, m } = await start({ maxConnections: 1000, frameTimeoutMs: 60_000, idleTimeoutMs: 60_000, ...extra });
-    const attackers = Array.from({ length: 1000 }, () => new Client(port, '127.0.0.1'));
-    await Promise.all(attackers.map((a) => Promise.race([a.connected, a.closedP])));
-    const header = Buffer.from([0x02, 0x00]); // a 512-byte frame that never completes
-    for (const a of attackers) if (!a.closed) a.socket.write(header);
-    await vi.waitFor(() => expect(m.tcpConnections + m.dropped.overload + (m.tcpClosed?.clientLimit ?? 0)).toBeGreaterThanOrEqual(1000), {
-      timeout: 5000,
-      interval: 10,
-    });
-    let n = 0;
-    const drip = setInterval(() => {
-      for (const a of attackers) if (!a.closed) a.socket.write(Buffer.from([n & 0xff]));
-      n++;
-    }, 100);
-    try {
-      for (let id = 1; id <= 3; id++) {
-        const victim = new Client(port, '127.0.0.2');
-        const t0 = performance.now();
-        expect(await victim.ask('victim.test', id, 1000)).toEqual([id]);
-        expect(performance.now() - t0).toBeLessThan(1000);
-        victim.socket.destroy();
-        await victim.closedP;
+  ])(
+    '1,000 trickling connections from one address do not lock out another client (%s)',
+    async (_, extra) => {
+      // Long deadlines: neither timer is what lets the other client in.
+      const { port, m } = await start({ maxConnections: 1000, frameTimeoutMs: 60_000, idleTimeoutMs: 60_000, ...extra });
+      const attackers = Array.from({ length: 1000 }, () => new Client(port, '127.0.0.1'));
+      await Promise.all(attackers.map((a) => Promise.race([a.connected, a.closedP])));
+      const header = Buffer.from([0x02, 0x00]); // a 512-byte frame that never completes
+      for (const a of attackers) if (!a.closed) a.socket.write(header);
+      await vi.waitFor(() => expect(m.tcpConnections + m.dropped.overload + (m.tcpClosed?.clientLimit ?? 0)).toBeGreaterThanOrEqual(1000), {
+        timeout: 5000,
+        interval: 10,
+      });
+      let n = 0;
+      const drip = setInterval(() => {
+        for (const a of attackers) if (!a.closed) a.socket.write(Buffer.from([n & 0xff]));
+        n++;
+      }, 100);
+      try {
+        for (let id = 1; id <= 3; id++) {
+          const victim = new Client(port, '127.0.0.2');
+          const t0 = performance.now();
+          expect(await victim.ask('victim.test', id, 1000)).toEqual([id]);
+          expect(performance.now() - t0).toBeLessThan(1000);
+          victim.socket.destroy();
+          await victim.closedP;
+        }
+      } finally {
+        clearInterval(drip);
       }
-    } finally {
-      clearInterval(drip);
-    }
-    expect(m.tcpConnections).toBeLessThanOrEqual(1000);
-    for (const a of attackers) a.socket.destroy();
-    await connections(m, 0);
-  }, 30_000);
+      expect(m.tcpConnections).toBeLessThanOrEqual(1000);
+      for (const a of attackers) a.socket.destroy();
+      await connections(m, 0);
+    },
+    30_000,
+  );
 
   test('at the global cap the longest-idle connection is closed to admit a new one; busy ones are spared', async () => {
     const { port, m } = await start({ maxConnections: 3, maxConnectionsPerClient: 0 });

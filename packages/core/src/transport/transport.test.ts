@@ -581,9 +581,7 @@ test('stop() answers SERVFAIL to queries still running after drainTimeoutMs and 
 
 describe('reusePort', () => {
   test('node:dgram: two resolvers share a port with reusePort where Node supports it; elsewhere the flag is ignored and the second bind fails', async () => {
-    const first = await serve([
-      { native: false, transport: 'udp', address: '127.0.0.1', port: 0, reusePort: true },
-    ]);
+    const first = await serve([{ native: false, transport: 'udp', address: '127.0.0.1', port: 0, reusePort: true }]);
     const port = first.addresses()[0].port;
     const second = createResolver({
       plugins: [{ name: 'a', middleware: () => answerMany }],
