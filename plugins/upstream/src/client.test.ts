@@ -8,18 +8,10 @@ import type { Strategy, UpstreamOptionsInput } from './options.js';
 
 const STRATEGIES: Strategy[] = ['sequential', 'round-robin', 'random', 'fastest', 'parallel'];
 import { answer, dohReply, dohServer, tcpServer, testCert } from '../test/servers.js';
+import { closeAll, fake, open } from '../test/harness.js';
 
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  while (open.length) await open.pop()!.close();
-});
+afterEach(closeAll);
 
-async function fake(address = '10.0.0.1'): Promise<FakeUpstream> {
-  const up = await FakeUpstream.start();
-  up.otherwise((q) => (q.type === 1 ? [record(q.name, 'A', address)] : {}));
-  open.push(up);
-  return up;
-}
 /** Short timeouts for the failure tests; tests where no upstream should time out pass `timeout: 1000` (robust on a loaded machine). */
 function client(options: UpstreamOptionsInput): UpstreamClient {
   const c = UpstreamClient.create({ timeout: 150, ...options });

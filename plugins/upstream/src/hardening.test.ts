@@ -8,30 +8,34 @@ import { Writable } from 'node:stream';
 import { type HeimdallPlugin, METRICS, type Registry } from '@heimdall/core';
 import { decode, encode, MessageReader, OptionCode } from '@heimdall/core/packet';
 import { systemClock } from '@heimdall/core/pipeline';
-import { expectEde, expectRcode, FakeUpstream, query, record, testResolver } from '@heimdall/testing';
+import { expectEde, expectRcode, query, record, testResolver } from '@heimdall/testing';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { upstream } from './index.js';
+import { closeAll, fake, resolvers } from '../test/harness.js';
 
-const open: { close(): Promise<void> }[] = [];
-const resolvers: { stop(): Promise<void> }[] = [];
-afterEach(async () => {
-  while (resolvers.length) await resolvers.pop()!.stop();
-  while (open.length) await open.pop()!.close();
-});
-
-async function fake(address = '10.0.0.1'): Promise<FakeUpstream> {
-  const up = await FakeUpstream.start();
-  up.otherwise((q) => (q.type === 1 ? [record(q.name, 'A', address)] : {}));
-  open.push(up);
-  return up;
-}
+afterEach(closeAll);
 
 async function resolver(plugins: HeimdallPlugin[], options: Parameters<typeof testResolver>[1] = {}) {
   const r = testResolver(plugins, { clock: systemClock, ...options });
   resolvers.push(r);
   await r.start();
   return r;
+}
+
+/** A pino logger at `info` whose lines land in `lines`. */
+function capturedLogger() {
+  const lines: string[] = [];
+  const logger = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    }),
+  );
+  return { logger, lines };
 }
 
 async function metric(r: { container: { get<T>(t: symbol): T } }, line: string): Promise<number | undefined> {
@@ -152,16 +156,7 @@ describe('hardening: rcodes move a query on but do not mark an upstream down', (
     const refusing = await fake();
     const good = await fake('10.0.0.2');
     refusing.otherwise({ rcode: 'REFUSED' });
-    const lines: string[] = [];
-    const logger = pino(
-      { level: 'info' },
-      new Writable({
-        write(chunk, _enc, cb) {
-          lines.push(String(chunk));
-          cb();
-        },
-      }),
-    );
+    const { logger, lines } = capturedLogger();
     const r = await resolver([upstream({ servers: [refusing.endpoint, good.endpoint] })], { logger });
     for (let i = 0; i < 30; i++) expect(decode((await r.handle(query(`r${i}.example`)))!).answers[0]!.data).toBe('10.0.0.2');
     expect(refusing.count()).toBe(30); // still first in line: it is up
@@ -175,16 +170,7 @@ describe('hardening: rcodes move a query on but do not mark an upstream down', (
     // Every other query times out: with maxFailures 1 it goes down and comes back again and again.
     let n = 0;
     flappy.otherwise((q) => (n++ % 2 === 0 ? { drop: true } : [record(q.name, 'A', '10.0.0.1')]));
-    const lines: string[] = [];
-    const logger = pino(
-      { level: 'info' },
-      new Writable({
-        write(chunk, _enc, cb) {
-          lines.push(String(chunk));
-          cb();
-        },
-      }),
-    );
+    const { logger, lines } = capturedLogger();
     const r = await resolver([upstream({ servers: [flappy.endpoint, good.endpoint], timeout: 20, health: { maxFailures: 1, backoff: 10, probe: false } })], {
       logger,
     });

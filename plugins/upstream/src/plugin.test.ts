@@ -6,20 +6,9 @@ import { expectEcho, expectEde, expectRcode, type FakeClock, FakeUpstream, middl
 import { afterEach, describe, expect, it } from 'vitest';
 import { UpstreamClient } from './client.js';
 import upstreamDefault, { upstream } from './index.js';
+import { closeAll, fake, resolvers } from '../test/harness.js';
 
-const open: { close(): Promise<void> }[] = [];
-const resolvers: { stop(): Promise<void> }[] = [];
-afterEach(async () => {
-  while (resolvers.length) await resolvers.pop()!.stop();
-  while (open.length) await open.pop()!.close();
-});
-
-async function fake(address = '10.0.0.1'): Promise<FakeUpstream> {
-  const up = await FakeUpstream.start();
-  up.otherwise((q) => (q.type === 1 ? [record(q.name, 'A', address)] : {}));
-  open.push(up);
-  return up;
-}
+afterEach(closeAll);
 
 function configError(fn: () => unknown): ConfigError {
   try {
