@@ -14,7 +14,7 @@ import blocking from '@heimdall/plugin-blocking';
 import persistence from '@heimdall/plugin-persistence';
 import { expectAnswers, expectRcode, FakeUpstream, query, record, response, type TestResolver, testResolver } from '@heimdall/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type AppProcess, admin, dig, freePort, startApp } from './helpers.js';
+import { type AppProcess, admin, dig, startServing } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'heimdall-e2e-blocking-state-'));
 
@@ -110,15 +110,8 @@ describe('the app with --cache-dir: a disable survives a restart', () => {
   });
 
   async function start(): Promise<AppProcess> {
-    const port = await freePort();
-    const adminPort = await freePort();
-    const app = await startApp(
-      {
-        listen: [`127.0.0.1:${port}`],
-        admin: { listen: `127.0.0.1:${adminPort}` },
-        logLevel: 'info',
-        plugins: [{ use: 'cache' }, { use: 'upstream', options: { servers: [`127.0.0.1:${up.port}`] } }],
-      },
+    const app = await startServing(
+      [{ use: 'cache' }, { use: 'upstream', options: { servers: [`127.0.0.1:${up.port}`] } }],
       ['--blocklist', list, '--cache-dir', cacheDir],
     );
     apps.push(app);

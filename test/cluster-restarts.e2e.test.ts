@@ -8,7 +8,7 @@ import { rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pluginDir, waitFor, writeCrashPlugin } from './fixture-plugins.js';
-import { type AppProcess, admin, dig, freePort, startApp } from './helpers.js';
+import { type AppProcess, admin, dig, startServing } from './helpers.js';
 
 const dir = pluginDir();
 const crash = writeCrashPlugin(dir);
@@ -22,19 +22,8 @@ afterAll(async () => {
 
 describe('cluster worker restarts', () => {
   it('backs off restarts of a crashing worker and keeps serving with the healthy one', async () => {
-    const port = await freePort();
-    const adminPort = await freePort();
-    app = await startApp(
-      {
-        listen: [`127.0.0.1:${port}`],
-        admin: { listen: `127.0.0.1:${adminPort}` },
-        logLevel: 'info',
-        plugins: [{ use: crash, options: { marker } }, { use: 'special-use' }],
-      },
-      ['--workers', '2'],
-    );
-    const base = `http://127.0.0.1:${adminPort}`;
-    await waitFor(() => /cluster ready/.test(app!.output()), 15_000, 'cluster ready');
+    app = await startServing([{ use: crash, options: { marker } }, { use: 'special-use' }], ['--workers', '2']);
+    const base = app.adminUrl!;
     expect((await admin(base, '/ready')).json()).toEqual({ status: 'ready', workers: { serving: 2, configured: 2 } });
     const pids = [...app.output().matchAll(/"pid":(\d+)[^\n]*"msg":"listening"/g)].map((m) => Number(m[1]));
     expect(pids).toHaveLength(2);
@@ -48,7 +37,7 @@ describe('cluster worker restarts', () => {
     const ready = await admin(base, '/ready');
     expect(ready.status).toBe(200);
     expect(ready.json()).toMatchObject({ status: 'degraded', workers: { serving: 1, configured: 2 } });
-    expect((await dig(port, ['localhost'])).answers[0]?.data).toBe('127.0.0.1');
+    expect((await dig(app.port, ['localhost'])).answers[0]?.data).toBe('127.0.0.1');
     const metrics = (await admin(base, '/metrics')).text;
     expect(Number(/^heimdall_cluster_worker_restarts_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(6);
     expect(Number(/^heimdall_cluster_worker_restart_backoff_seconds (\S+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);

@@ -222,3 +222,26 @@ export async function admin(base: string, path: string, init: RequestInit = {}):
   const text = await res.text();
   return { status: res.status, text, json: () => JSON.parse(text) };
 }
+
+/**
+ * Starts the app on a free loopback port with its admin server on another,
+ * logging at `info`, with the chain `plugins` (config entries) and
+ * `extraArgs`. With `--workers`: resolves once the primary logged `cluster
+ * ready`, `adminUrl` then being the primary's admin server.
+ */
+export async function startServing(plugins: unknown[], extraArgs: string[] = []): Promise<AppProcess> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const app = await startApp({ listen: [`127.0.0.1:${port}`], admin: { listen: `127.0.0.1:${adminPort}` }, logLevel: 'info', plugins }, extraArgs);
+  if (!extraArgs.includes('--workers')) return app;
+  // The first worker's `listening` line came; wait for the primary's `cluster ready`.
+  const deadline = Date.now() + 15_000;
+  while (!/cluster ready/.test(app.output())) {
+    if (Date.now() > deadline) {
+      await app.stop();
+      throw new Error(`no 'cluster ready' in 15 s:\n${app.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { ...app, adminUrl: `http://127.0.0.1:${adminPort}` };
+}

@@ -8,28 +8,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeUpstream, record } from '@heimdall/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AppProcess, admin, dig, freePort, startApp } from './helpers.js';
+import { type AppProcess, admin, dig, startServing } from './helpers.js';
 
 let up: FakeUpstream;
 const cacheDir = mkdtempSync(join(tmpdir(), 'heimdall-e2e-cache-dir-'));
 const apps: AppProcess[] = [];
 
 async function start(): Promise<AppProcess> {
-  const port = await freePort();
-  const adminPort = await freePort();
-  const app = await startApp(
-    {
-      listen: [`127.0.0.1:${port}`],
-      admin: { listen: `127.0.0.1:${adminPort}` },
-      logLevel: 'info',
-      plugins: [{ use: 'metrics' }, { use: 'cache' }, { use: 'upstream', options: { servers: [`127.0.0.1:${up.port}`] } }],
-    },
+  const app = await startServing(
+    [{ use: 'metrics' }, { use: 'cache' }, { use: 'upstream', options: { servers: [`127.0.0.1:${up.port}`] } }],
     ['--workers', '2', '--cache-dir', cacheDir],
   );
   apps.push(app);
-  const deadline = Date.now() + 15_000;
-  while (!/cluster ready/.test(app.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  (app as { adminUrl: string | null }).adminUrl = `http://127.0.0.1:${adminPort}`;
   return app;
 }
 

@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import { FakeUpstream, record } from '@heimdall/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pluginDir, writeCounterPlugin } from './fixture-plugins.js';
-import { type AppProcess, admin, dig, freePort, startApp } from './helpers.js';
+import { type AppProcess, admin, dig, startServing } from './helpers.js';
 
 let up: FakeUpstream;
 let app: AppProcess;
@@ -19,21 +19,10 @@ const POST = { method: 'POST', headers: { 'content-type': 'application/json' } }
 
 beforeAll(async () => {
   up = await FakeUpstream.start({ fallback: (q) => [record(q.name, 'A', '192.0.2.77', 60)] });
-  const port = await freePort();
-  const adminPort = await freePort();
-  app = await startApp(
-    {
-      listen: [`127.0.0.1:${port}`],
-      admin: { listen: `127.0.0.1:${adminPort}` },
-      logLevel: 'info',
-      plugins: [{ use: 'metrics' }, { use: counter }, { use: 'cache' }, { use: 'upstream', options: { servers: [`127.0.0.1:${up.port}`] } }],
-    },
+  app = await startServing(
+    [{ use: 'metrics' }, { use: counter }, { use: 'cache' }, { use: 'upstream', options: { servers: [`127.0.0.1:${up.port}`] } }],
     ['--workers', '2'],
   );
-  // The first worker's `listening` line came; wait for the primary's `cluster ready`.
-  const deadline = Date.now() + 15000;
-  while (!/cluster ready/.test(app.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  (app as { adminUrl: string | null }).adminUrl = `http://127.0.0.1:${adminPort}`;
 }, 30_000);
 
 afterAll(async () => {
