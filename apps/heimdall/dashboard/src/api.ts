@@ -4,6 +4,7 @@
  * server's cross-site protections require; the session cookie set by
  * `POST /login` goes along by itself (same origin).
  */
+import type { UpstreamHealth as PluginUpstreamHealth } from '@heimdall/plugin-upstream';
 import {
   answersOf,
   mergeOverview,
@@ -136,17 +137,8 @@ export async function queries(plugin: string, filter: QueryFilter): Promise<Stat
   return mergeQueries(answersOf<StatsQueries>(r), filter.limit ?? 100);
 }
 
-export interface UpstreamHealth {
-  upstream: string;
-  state: 'up' | 'down';
-  consecutiveFailures: number;
-  retryInMs: number;
-  rttMs: number;
-  inFlight: number;
-  requests: number;
-  failures: { timeout: number; network: number; protocol: number; rcode: number };
-  worker?: number;
-}
+/** One upstream of the upstream plugin's `health` action, and which worker answered (`--workers N`). */
+export type UpstreamHealth = PluginUpstreamHealth & { worker?: number };
 
 /** Health of every upstream of every instance (per worker with `--workers`). */
 export async function upstreamHealth(plugins: readonly string[]): Promise<UpstreamHealth[]> {
