@@ -41,7 +41,10 @@ export class PluginMetrics {
    * @example
    * metrics.counterFields(stats, [['hits_total', 'hits', 'Answers served from the tier.']]);
    */
-  counterFields<T extends object>(source: T, fields: ReadonlyArray<readonly [name: string, field: { [K in keyof T]: T[K] extends number ? K : never }[keyof T], help: string]>): void {
+  counterFields<T extends object>(
+    source: T,
+    fields: ReadonlyArray<readonly [name: string, field: { [K in keyof T]: T[K] extends number ? K : never }[keyof T], help: string]>,
+  ): void {
     for (const [name, field, help] of fields) {
       this.counter({
         name,
