@@ -6,9 +6,9 @@
  * In one run, every server pinned to CPU 0 and the client (and the local
  * upstream) to CPU 1:
  * - `raw-dgram`: the bare node:dgram server replying with precomputed bytes;
- * - `heimdall`: the reference app, full default chain (metrics, special-use,
- *   blocking with a 100k-entry list, cache, dedup, upstream), `udp.native` auto
- *   (the addon when built);
+ * - `heimdall`: the reference app, full default chain (the app's default
+ *   `localOnly` acl, metrics, stats, special-use, blocking with a 100k-entry
+ *   list, cache, dedup, upstream), `udp.native` auto (the addon when built);
  * - `heimdall-dgram`: the same with `udp: { native: false }` (the pure-JS fallback);
  * - `dnsmasq` (2.90) as a caching forwarder.
  * Each: warm-up (2 passes over 1000 names), cache hits at full speed, p99 at a
@@ -28,6 +28,7 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBatchperf, treeCpuMicros } from './lib/batchperf.js';
+import { runDnsperf } from './lib/dnsperf.js';
 import { ensureTools, hasBinary } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream } from './lib/peers.js';
 import { cpuMicros, freePort, type Pinned, rssBytes, sleep, startPinned, waitForDns } from './lib/proc.js';
@@ -76,9 +77,15 @@ async function startServer(name: string, cmd: Command, port: number, core: numbe
   return server;
 }
 
-async function measure(scenario: string, server: Pinned, port: number, file: string, opts: { qps?: number; maxRuns?: number; seconds?: number; keep?: boolean; clientCore?: number | null } = {}): Promise<NativeRow> {
+async function measure(
+  scenario: string,
+  server: Pinned,
+  port: number,
+  file: string,
+  opts: { qps?: number; maxRuns?: number; seconds?: number; keep?: boolean; clientCore?: number | null; dnsperf?: boolean } = {},
+): Promise<NativeRow> {
   const cpu0 = treeCpuMicros(server.pid, cpuMicros);
-  const r = await runBatchperf({ port, queryFile: file, seconds: opts.seconds ?? seconds, maxRuns: opts.maxRuns, qps: opts.qps, core: opts.clientCore === undefined ? CLIENT_CORE : opts.clientCore, tmpDir: tmp });
+  const r = await (opts.dnsperf ? runDnsperf : runBatchperf)({ port, queryFile: file, seconds: opts.seconds ?? seconds, maxRuns: opts.maxRuns, qps: opts.qps, core: opts.clientCore === undefined ? CLIENT_CORE : opts.clientCore, tmpDir: tmp });
   const cpu1 = treeCpuMicros(server.pid, cpuMicros);
   const row: NativeRow = {
     scenario,
@@ -100,7 +107,7 @@ async function measure(scenario: string, server: Pinned, port: number, file: str
   return row;
 }
 
-function appCommand(cli: string, port: number, blocklist: string, upstreamPort: number, extra: { udp?: object; workers?: number } = {}): Command {
+function appCommand(cli: string, port: number, blocklist: string, upstreamPort: number, extra: { udp?: object; workers?: number; releaseChain?: boolean } = {}): Command {
   const config = join(tmp, `heimdall-${port}.json`);
   writeFileSync(
     config,
@@ -110,8 +117,11 @@ function appCommand(cli: string, port: number, blocklist: string, upstreamPort: 
       logLevel: 'warn',
       ...(extra.udp ? { udp: extra.udp } : {}),
       ...(extra.workers ? { workers: extra.workers } : {}),
+      // The previous release's chain (bench/results/load.json): no acl (openResolver), no stats.
+      ...(extra.releaseChain ? { openResolver: true } : {}),
       plugins: [
         { use: 'metrics' },
+        ...(extra.releaseChain ? [] : [{ use: 'stats' }]),
         { use: 'special-use' },
         { use: 'blocking', options: { groups: { default: { block: [blocklist] } } } },
         { use: 'cache', options: { maxEntries: 250_000 } },
@@ -137,7 +147,7 @@ function cpuRatio(scenario: string, a: string, b: string): number | null {
 }
 
 async function main(): Promise<void> {
-  ensureTools(['dnsmasq']);
+  const missingTools = ensureTools(['dnsmasq', 'dnsperf']);
   if (!hasBinary('cc')) throw new Error('cc is required to build the batched client');
   const cli = join(repo, 'apps/heimdall/dist/cli.js');
   if (!existsSync(cli)) throw new Error('apps/heimdall/dist/cli.js is not built (npm run build)');
@@ -153,16 +163,28 @@ async function main(): Promise<void> {
     ['raw-dgram', (port) => ({ command: process.execPath, args: ['--import', 'tsx', join(here, 'servers/raw.ts'), String(port), 'www.example.com'] }), single],
     ['heimdall', (port) => appCommand(cli, port, blocklist, upPort), hit],
     ['heimdall-dgram', (port) => appCommand(cli, port, blocklist, upPort, { udp: { native: false } }), hit],
+    ['heimdall-dgram-release-chain', (port) => appCommand(cli, port, blocklist, upPort, { udp: { native: false }, releaseChain: true }), hit],
   ];
   if (hasBinary('dnsmasq')) servers.push(['dnsmasq', (port) => dnsmasqForwarder(port, upPort, 150_000), hit]);
   try {
     for (const [name, make, file] of servers) {
       const port = await freePort();
       const server = await startServer(name, make(port), port);
+      if (name === 'heimdall-dgram-release-chain') {
+        // Only the fallback-vs-release comparison: dnsperf, cache hits, the previous release's chain.
+        if (!missingTools.includes('dnsperf')) {
+          await measure('cache-hit-dnsperf', server, port, file, { maxRuns: 2, seconds: 30, keep: false, dnsperf: true });
+          await measure('cache-hit-dnsperf', server, port, file, { dnsperf: true });
+        }
+        await server.stop();
+        continue;
+      }
       await measure('cache-hit', server, port, file, { maxRuns: 2, seconds: 30, keep: false });
       await measure('cache-hit', server, port, file, { seconds: 1, keep: false });
       await measure('cache-hit', server, port, file);
       await measure(`fixed-${FIXED_QPS / 1000}k-qps`, server, port, file, { qps: FIXED_QPS, seconds: Math.min(seconds, 5) });
+      // The pure-JS fallback against the previous release (bench/results/load.json: dnsperf, cache hits): the same client here.
+      if ((name === 'raw-dgram' || name === 'heimdall-dgram') && !missingTools.includes('dnsperf')) await measure('cache-hit-dnsperf', server, port, file, { dnsperf: true });
       await server.stop();
     }
     if (!skipWorkers) {
@@ -178,6 +200,24 @@ async function main(): Promise<void> {
   } finally {
     await upstream.stop();
   }
+  // The previous release's figures (bench/results/load.json at HEAD, dnsperf): heimdall cache-hit and raw-dgram.
+  const release = (() => {
+    try {
+      const j = JSON.parse(readFileSync(join(repo, 'bench/results/load.json'), 'utf8')) as { date: string; rows: Array<{ scenario: string; server: string; cpuUsPerQuery: number }> };
+      const cpu = (sc: string, sv: string) => j.rows.find((r) => r.scenario === sc && r.server === sv)?.cpuUsPerQuery ?? null;
+      return { date: j.date, app: cpu('cache-hit', 'heimdall'), raw: cpu('pipeline', 'raw-dgram') };
+    } catch {
+      return null;
+    }
+  })();
+  const fallback = find('cache-hit-dnsperf', 'heimdall-dgram-release-chain') ?? find('cache-hit-dnsperf', 'heimdall-dgram');
+  const rawDnsperf = find('cache-hit-dnsperf', 'raw-dgram');
+  if (release?.app && fallback) {
+    notes.push(
+      `pure-JS fallback (udp.native false, ${fallback.server}) vs the previous release (load.json ${release.date.slice(0, 10)}, dnsperf, same chain: no acl, no stats): ${fallback.cpuUsPerQuery} vs ${release.app} µs CPU/query` +
+        (release.raw && rawDnsperf ? `; relative to raw-dgram in the same run: ${q(fallback.cpuUsPerQuery / rawDnsperf.cpuUsPerQuery)} vs ${q(release.app / release.raw)} then` : ''),
+    );
+  }
   const ratios: Record<string, number | null> = {
     'cache-hit: heimdall / raw-dgram, QPS (target ≥ 1.6)': qpsRatio('cache-hit', 'heimdall', 'raw-dgram'),
     'cache-hit: heimdall / raw-dgram, by CPU µs/query (target ≥ 1.6)': cpuRatio('cache-hit', 'heimdall', 'raw-dgram'),
@@ -186,6 +226,8 @@ async function main(): Promise<void> {
     'cache-hit: heimdall-dgram (fallback) / raw-dgram, QPS (issue 7 before: 0.93)': qpsRatio('cache-hit', 'heimdall-dgram', 'raw-dgram'),
     'cache-hit: heimdall-dgram (fallback) / raw-dgram, by CPU µs/query': cpuRatio('cache-hit', 'heimdall-dgram', 'raw-dgram'),
     'cache-hit: heimdall (native) / heimdall-dgram, by CPU µs/query': cpuRatio('cache-hit', 'heimdall', 'heimdall-dgram'),
+    'cache-hit-dnsperf: heimdall-dgram (fallback) / raw-dgram, by CPU µs/query (dnsperf, as the previous release was measured)': cpuRatio('cache-hit-dnsperf', 'heimdall-dgram', 'raw-dgram'),
+    'cache-hit-dnsperf: heimdall-dgram-release-chain (fallback, the release chain) / raw-dgram, by CPU µs/query (release: 0.931)': cpuRatio('cache-hit-dnsperf', 'heimdall-dgram-release-chain', 'raw-dgram'),
     'p99 at 10k QPS: heimdall / dnsmasq (target ≤ 1.5)': (() => {
       const a = find(`fixed-${FIXED_QPS / 1000}k-qps`, 'heimdall');
       const b = find(`fixed-${FIXED_QPS / 1000}k-qps`, 'dnsmasq');
@@ -200,7 +242,7 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'load-native.json'), `${JSON.stringify({ date, machine, loadavg, secondsPerRun: seconds, rows, ratios, notes, elapsedSeconds: Math.round((Date.now() - started) / 1000) }, null, 2)}\n`);
   let md = `Batched native UDP (issue 14), ${date.slice(0, 10)}: ${machine.cpu}, ${machine.cores} cores, Linux ${machine.kernel}, Node ${machine.node}; load average at start ${loadavg.start.join(' ')} (the machine is shared). `;
-  md += `Client: batchperf (sendmmsg/recvmmsg, 4000 in flight, 4 sockets). Servers pinned to CPU ${SERVER_CORE}, client and upstream to CPU ${CLIENT_CORE}; workers-hit: all unpinned on both cores. ${seconds} s per run.\n\n`;
+  md += `Client: batchperf (sendmmsg/recvmmsg, 4000 in flight, 4 sockets). Servers pinned to CPU ${SERVER_CORE}, client and upstream to CPU ${CLIENT_CORE}; workers-hit: server (primary + workers), client and upstream all unpinned on both cores, so compare the CPU µs/query of the server's process tree as well as QPS. heimdall: the default chain (localOnly acl, metrics, stats, special-use, blocking with a 100k-entry list, cache, dedup, upstream). ${seconds} s per run.\n\n`;
   md += '| scenario | server | QPS | p50 µs | p99 µs | lost | server CPU µs/query | RSS MB |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n';
   for (const r of rows) md += `| ${r.scenario} | ${r.server} | ${r.qps} | ${r.p50Us ?? '–'} | ${r.p99Us ?? '–'} | ${r.lost} | ${r.cpuUsPerQuery} | ${r.rssMB} |\n`;
   md += '\n';
