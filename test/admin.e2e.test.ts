@@ -88,7 +88,8 @@ describe('admin API: actions contributed by the chain', () => {
     const before = await reloads();
     app.child.kill('SIGHUP');
     await waitFor(async () => (await reloads()) === before + 1, 5000, 'reload action run');
-    expect(app.output()).toMatch(/"action":"\/counter\/reload"[^\n]*"msg":"reloaded"/);
+    // The action ran; its log line follows it (wait for the line, not a fixed time).
+    await waitFor(() => /"action":"\/counter\/reload"[^\n]*"msg":"reloaded"/.test(app.output()), 5000, 'reload logged');
   });
 });
 
