@@ -37,13 +37,6 @@ const SWEEP_MS = 10_000;
 /** At most one "limiting" log line per this interval. */
 const LOG_INTERVAL_MS = 10_000;
 
-/** An empty answer with TC=1 (RFC 1035 §4.1.1; RFC 7766: the client retries over TCP), the query's question and EDNS echoed. */
-export function truncatedAnswer(ctx: DnsContext, rcode: number = Rcode.NOERROR): Buffer {
-  const out = ctx.buildBare(rcode, true);
-  out[2] |= 0x02;
-  return out;
-}
-
 /** The plugin's state: buckets, coarse clock, counters. */
 @injectable()
 export class RatelimitService {
@@ -163,8 +156,7 @@ export class RatelimitMiddleware {
       if (b === null) return next();
       service.over(key, b, now);
       if (truncate) {
-        ctx.response = truncatedAnswer(ctx);
-        ctx.noCache = true;
+        ctx.truncated();
       } else ctx.drop();
     };
   }

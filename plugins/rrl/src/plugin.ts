@@ -201,9 +201,7 @@ export class RrlService {
     if (c.logOnly) action = LOGGED;
     else if (c.slip > 0 && a.limited % c.slip === 0) {
       action = SLIPPED;
-      const out = ctx.buildBare(rcode, true);
-      out[2] |= 0x02;
-      ctx.response = out;
+      ctx.truncated(rcode);
     } else {
       action = DROPPED;
       ctx.drop();

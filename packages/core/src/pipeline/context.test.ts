@@ -84,6 +84,16 @@ describe('DnsContext answering', () => {
     expect(() => bad.answer([{ name: bad.query.qname, type: RecordType.A, data: '300.1.1.1' }])).toThrow();
   });
 
+  test('truncated(): TC=1, no records, question echoed, never cached', () => {
+    const ctx = ctxFor({ id: 3, rd: true, questions: [{ name: 'X.test', type: RecordType.A }], edns: {} });
+    ctx.truncated();
+    const m = decode(ctx.response!);
+    expect([m.tc, m.rcode, m.answers.length, m.questions[0]!.name, m.edns !== undefined]).toEqual([true, 0, 0, 'X.test', true]);
+    expect(ctx.noCache).toBe(true);
+    ctx.truncated(3);
+    expect(decode(ctx.response!).rcode).toBe(3);
+  });
+
   test('lazy parts: state, log, signal, remaining', () => {
     const ctx = ctxFor({ id: 1, questions: [{ name: 'x.test', type: RecordType.A }] });
     expect(ctx._state).toBeUndefined();

@@ -376,6 +376,18 @@ export class DnsContext {
     this.response = this.buildBare(Rcode.SERVFAIL, true);
   }
 
+  /**
+   * Answers with TC=1 and no records (RFC 1035 §4.1.1), so a real client
+   * retries over TCP: what rate limiters answer instead of dropping (the
+   * "slip" of BIND's RRL). The answer is never cached (`noCache`).
+   */
+  truncated(rcode: number = Rcode.NOERROR): void {
+    const out = this.buildBare(rcode, true);
+    out[2] |= 0x02;
+    this.response = out;
+    this.noCache = true;
+  }
+
   /** Answers FORMERR (the query is malformed in a way the header did not show). */
   formerr(): void {
     this.response = this.buildBare(Rcode.FORMERR, true);
