@@ -3,15 +3,11 @@
  * the values the service works with.
  */
 import { ConfigError, options, type Static, Type } from '@heimdall/core';
+import { cidrSchema, transportSchema } from '@heimdall/core/transport';
 import { type Cidr, parseCidr } from '@heimdall/core/wire';
 
-const CIDR = Type.String({
-  minLength: 2,
-  maxLength: 64,
-  pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$',
-  errorMessage: 'must be an IP address or a CIDR prefix (192.0.2.0/24, 2001:db8::/32)',
-});
-const transport = Type.Union([Type.Literal('udp'), Type.Literal('tcp'), Type.Literal('tls'), Type.Literal('https'), Type.Literal('internal')]);
+const CIDR = cidrSchema;
+const transport = transportSchema;
 const perSecond = (what: string) =>
   Type.Optional(
     Type.Integer({

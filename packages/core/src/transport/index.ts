@@ -18,6 +18,7 @@ export type * from './types.js';
 export { reusePortSupported } from './types.js';
 export { DEFAULT_MAX_UDP_PAYLOAD, isV4Mapped, UdpServer, udpResponseLimit } from './udp.js';
 export {
+  cidrSchema,
   httpsListenSchema,
   httpsSettingsSchema,
   proxyProtocolSchema,
@@ -25,6 +26,7 @@ export {
   tcpSettingsSchema,
   tlsListenSchema,
   tlsSettingsSchema,
+  transportSchema,
   udpListenSchema,
   udpSettingsSchema,
 } from './schema.js';

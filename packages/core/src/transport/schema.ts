@@ -25,10 +25,27 @@ export const udpSettingsSchema = options({
   }),
 });
 
+/**
+ * An IP address or CIDR prefix as option text (`192.0.2.0/24`, `2001:db8::/32`,
+ * `192.0.2.7`): the one schema every option naming clients or proxies uses.
+ * The pattern catches typos early; parse with `parseCidr` from
+ * `@heimdall/core/wire` for the real check.
+ */
+export const cidrSchema = Type.String({
+  minLength: 2,
+  maxLength: 64,
+  pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$',
+  errorMessage: 'must be an IP address or a CIDR prefix (192.0.2.0/24, 2001:db8::/32)',
+  description: 'An address or CIDR (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`).',
+});
+
+/** A transport a query arrives on (`ClientInfo.transport`), for options that select by transport. */
+export const transportSchema = Type.Union([Type.Literal('udp'), Type.Literal('tcp'), Type.Literal('tls'), Type.Literal('https'), Type.Literal('internal')]);
+
 /** PROXY protocol v2 (HAProxy) on a stream listener: who may send the header. */
 export const proxyProtocolSchema = options(
   {
-    trusted: Type.Array(Type.String({ minLength: 2, maxLength: 64, description: 'An address or CIDR (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`).' }), {
+    trusted: Type.Array(cidrSchema, {
       minItems: 1,
       maxItems: 1024,
       description:
@@ -141,7 +158,7 @@ export const httpsSettingsSchema = options({
     description: 'URL path of the DoH endpoint; `<path>/<client-id>` names the client (`ClientInfo.clientId`).',
   }),
   json: Type.Boolean({ default: false, description: 'Also serve the JSON API (`GET <path>?name=&type=`, `application/dns-json`).' }),
-  trustedProxies: Type.Array(Type.String({ minLength: 2, maxLength: 64 }), {
+  trustedProxies: Type.Array(cidrSchema, {
     maxItems: 1024,
     default: [],
     description: 'Addresses or CIDRs of reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the client. Headers from anyone else are ignored.',
