@@ -108,7 +108,8 @@ async function main(): Promise<void> {
     'heimdall',
     0,
     process.execPath,
-    [...(usePerf ? ['--perf-basic-prof'] : []), '--max-semi-space-size=4', '--import', join(here, 'lib/profile-preload.mjs'), join(repo, 'apps/heimdall/dist/cli.js'), '--config', config],
+    // --perf-basic-prof also turns on V8's isolate logs: kept in the temp dir, not the working directory.
+    [...(usePerf ? ['--perf-basic-prof', `--logfile=${join(tmp, 'v8.log')}`, '--no-logfile-per-isolate'] : []), '--max-semi-space-size=4', '--import', join(here, 'lib/profile-preload.mjs'), join(repo, 'apps/heimdall/dist/cli.js'), '--config', config],
     { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072', HEIMDALL_PROFILE_DIR: outDir },
   );
   try {
