@@ -28,6 +28,39 @@ describe('metrics plugin', () => {
     await r.stop();
   });
 
+  it('counts synchronous answers as 0 s without reading a clock, and times asynchronous ones', async () => {
+    const slow: HeimdallPlugin = {
+      name: 'slow',
+      middleware: () => async (ctx) => {
+        await new Promise((done) => setTimeout(done, 30));
+        ctx.answer([{ name: ctx.query.qname, type: RecordType.A, ttl: 5, data: '192.0.2.1' }]);
+      },
+    };
+    const sync = createResolver({ plugins: [metrics(), answerer] });
+    const now = performance.now;
+    let reads = 0;
+    performance.now = () => {
+      reads++;
+      return now.call(performance);
+    };
+    try {
+      sync.process(query('a.example', 'A'), { address: '127.0.0.1', port: 1, family: 4, transport: 'udp' });
+    } finally {
+      performance.now = now;
+    }
+    expect(reads).toBe(0);
+    const text = await sync.container.get<Registry>(METRICS).metrics();
+    expect(text).toContain('heimdall_request_duration_seconds_bucket{le="0.00005",transport="udp"} 1');
+    expect(text).toContain('heimdall_request_duration_seconds_sum{transport="udp"} 0');
+    await sync.stop();
+    const async = createResolver({ plugins: [metrics(), slow] });
+    await async.handle(query('a.example', 'A'), { transport: 'udp' });
+    const timed = await async.container.get<Registry>(METRICS).metrics();
+    expect(timed).toContain('heimdall_request_duration_seconds_bucket{le="0.01",transport="udp"} 0');
+    expect(timed).toContain('heimdall_request_duration_seconds_bucket{le="0.05",transport="udp"} 1');
+    await async.stop();
+  });
+
   it('a second instance, named, counts under its own prefix', async () => {
     const inner = metrics({ buckets: [0.001, 1] }, { name: 'metrics-inner' });
     const r = createResolver({ plugins: [metrics(), inner, answerer] });
