@@ -141,21 +141,20 @@ const out = new Uint32Array(128);
 let i = 0;
 const lookups = process.env.BLOCKING_BENCH_LOOKUP !== '0';
 if (lookups) {
-summary(() => {
-  bench('hash table: 5-label name, not listed', () => do_not_optimize(engine.table.matchSuffixes(miss[i++ & (Q - 1)]!, out)));
-  bench('sorted array: 5-label name, not listed', () => do_not_optimize(sorted.matchSuffixes(miss[i++ & (Q - 1)]!, out)));
-  bench('naive Set of suffixes: 5-label name, not listed', () => do_not_optimize(naive.matchCount(miss[i++ & (Q - 1)]!)));
-});
-summary(() => {
-  bench('hash table: 5-label name, listed', () => do_not_optimize(engine.table.matchSuffixes(hit[i++ & (Q - 1)]!, out)));
-  bench('sorted array: 5-label name, listed', () => do_not_optimize(sorted.matchSuffixes(hit[i++ & (Q - 1)]!, out)));
-  bench('naive Set of suffixes: 5-label name, listed', () => do_not_optimize(naive.matchCount(hit[i++ & (Q - 1)]!)));
-});
-summary(() => {
-  bench('Engine.decide: not listed', () => do_not_optimize(engine.decide(miss[i++ & (Q - 1)]!, 1)));
-  bench('Engine.decide: listed', () => do_not_optimize(engine.decide(hit[i++ & (Q - 1)]!, 1)));
-});
-
+  summary(() => {
+    bench('hash table: 5-label name, not listed', () => do_not_optimize(engine.table.matchSuffixes(miss[i++ & (Q - 1)]!, out)));
+    bench('sorted array: 5-label name, not listed', () => do_not_optimize(sorted.matchSuffixes(miss[i++ & (Q - 1)]!, out)));
+    bench('naive Set of suffixes: 5-label name, not listed', () => do_not_optimize(naive.matchCount(miss[i++ & (Q - 1)]!)));
+  });
+  summary(() => {
+    bench('hash table: 5-label name, listed', () => do_not_optimize(engine.table.matchSuffixes(hit[i++ & (Q - 1)]!, out)));
+    bench('sorted array: 5-label name, listed', () => do_not_optimize(sorted.matchSuffixes(hit[i++ & (Q - 1)]!, out)));
+    bench('naive Set of suffixes: 5-label name, listed', () => do_not_optimize(naive.matchCount(hit[i++ & (Q - 1)]!)));
+  });
+  summary(() => {
+    bench('Engine.decide: not listed', () => do_not_optimize(engine.decide(miss[i++ & (Q - 1)]!, 1)));
+    bench('Engine.decide: listed', () => do_not_optimize(engine.decide(hit[i++ & (Q - 1)]!, 1)));
+  });
 }
 const res = (lookups ? await run() : { benchmarks: [] }) as unknown as {
   benchmarks: { alias?: string; runs: { name: string; stats?: { avg: number; p75: number; p99: number } }[] }[];
@@ -280,7 +279,11 @@ if (process.env.BLOCKING_BENCH_RELOAD !== '0') {
   naive.set.clear();
   gc();
   const dur = Number(process.env.BLOCKING_BENCH_RELOAD_MS ?? 15_000);
-  for (const [mode, reload] of [['worker', false], ['worker', true], ['inline', true]] as const) {
+  for (const [mode, reload] of [
+    ['worker', false],
+    ['worker', true],
+    ['inline', true],
+  ] as const) {
     const rep = await latencyUnderReload(mode, reload, dur);
     console.log(rep);
     reloadReports.push(rep);

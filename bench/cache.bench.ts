@@ -169,10 +169,16 @@ const { row } = resultRows(await run(), { p75: true });
 const r1 = (x: number) => Math.round(x * 10) / 10;
 const results = [
   row('hit path: lookup + copy + patch (2 A + OPT, 76 B)', 'cache: store hit (lookup+copy+patch)', 'peer: Map.get + Buffer copy', 'avg <= 150 ns'),
-  row('hit path through the middleware (reader, key, flags, clock)', 'cache: middleware hit (parse+key+clock+hit)', 'peer: MessageReader+cacheKey+Map.get+copy'),
+  row(
+    'hit path through the middleware (reader, key, flags, clock)',
+    'cache: middleware hit (parse+key+clock+hit)',
+    'peer: MessageReader+cacheKey+Map.get+copy',
+  ),
   row('Date.now()', 'Date.now()', null),
   row('key + Map.get: questionKey (one string)', 'key: questionKey (one string)', 'key: cacheKey() + flag char'),
-  ...insertStores.map((s) => row(`insert + evict, full 10k store (${s.policyName})`, `cache: insert+evict (${s.policyName})`, 'peer: Map.set copy + delete oldest')),
+  ...insertStores.map((s) =>
+    row(`insert + evict, full 10k store (${s.policyName})`, `cache: insert+evict (${s.policyName})`, 'peer: Map.set copy + delete oldest'),
+  ),
 ];
 if (process.env.HEIMDALL_BENCH_QUICK === '1') {
   console.table(results.map(({ name, avgNs, p50Ns, peerAvgNs, ratio }) => ({ name, avgNs, p50Ns, peerAvgNs, ratio })));
@@ -326,4 +332,14 @@ const out = {
 };
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/cache.json', import.meta.url), JSON.stringify(out, null, 2) + '\n');
-console.table(results.map((r) => ({ case: r.name, 'avg ns': r.avgNs, 'p50 ns': r.p50Ns, 'p99 ns': r.p99Ns, 'peer avg': r.peerAvgNs, 'peer p50': r.peerP50Ns, ratio: r.ratio })));
+console.table(
+  results.map((r) => ({
+    case: r.name,
+    'avg ns': r.avgNs,
+    'p50 ns': r.p50Ns,
+    'p99 ns': r.p99Ns,
+    'peer avg': r.peerAvgNs,
+    'peer p50': r.peerP50Ns,
+    ratio: r.ratio,
+  })),
+);

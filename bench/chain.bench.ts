@@ -89,7 +89,10 @@ const cases: Array<[string, HeimdallPlugin[]]> = [
   ['metrics', [metrics(), fixed]],
   ['stats', [stats(), fixed]],
   ['blocking (100k list, not listed)', [blockingPlugin(), fixed]],
-  ['default chain, cache hit', [metrics(), stats(), acl({ preset: 'localOnly' }), specialUse(), blockingPlugin(), cache({ maxEntries: 250_000 }), dedup(), answer]],
+  [
+    'default chain, cache hit',
+    [metrics(), stats(), acl({ preset: 'localOnly' }), specialUse(), blockingPlugin(), cache({ maxEntries: 250_000 }), dedup(), answer],
+  ],
 ];
 const resolvers = new Map<string, Awaited<ReturnType<typeof resolverOf>>>();
 for (const [name, plugins] of cases) {

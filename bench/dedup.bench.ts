@@ -97,4 +97,7 @@ const ratios = {
 };
 console.log('ratios to peer (avg):', ratios);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/dedup.json', import.meta.url), `${JSON.stringify({ date: new Date().toISOString(), tight, tightRatios, results: out, ratios }, null, 2)}\n`);
+writeFileSync(
+  new URL('./results/dedup.json', import.meta.url),
+  `${JSON.stringify({ date: new Date().toISOString(), tight, tightRatios, results: out, ratios }, null, 2)}\n`,
+);

@@ -130,7 +130,12 @@ summary(() => {
 
 const { row } = resultRows(await run());
 const results = [
-  row('disk-tier hit through the cache middleware', 'cache middleware: disk-tier hit (L1 miss, validate, promote)', 'cache middleware: L1 hit', 'avg <= 3000 ns'),
+  row(
+    'disk-tier hit through the cache middleware',
+    'cache middleware: disk-tier hit (L1 miss, validate, promote)',
+    'cache middleware: L1 hit',
+    'avg <= 3000 ns',
+  ),
   row('disk-tier hit through the cache middleware, SIEVE L1', 'cache middleware: disk-tier hit, SIEVE L1', 'cache middleware: L1 hit', 'avg <= 3000 ns'),
   row('disk tier get + in-place entry check (checkEntry)', 'disk tier get + cache checkEntry (in place)', 'cache middleware: L1 hit'),
   row('disk tier get + copying entry read (readEntry)', 'disk tier get + cache readEntry (validation)', 'cache middleware: L1 hit'),
@@ -145,7 +150,4 @@ rmSync(dir, { recursive: true, force: true });
 // HEIMDALL_BENCH_OUT=path: write the figures there instead (repeated runs that must not touch the committed results).
 const out = process.env.HEIMDALL_BENCH_OUT ?? new URL('./results/persistence.json', import.meta.url);
 if (process.env.HEIMDALL_BENCH_OUT === undefined) mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(
-  out,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2)}\n`,
-);
+writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2)}\n`);

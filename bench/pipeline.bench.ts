@@ -148,7 +148,6 @@ function fit(prefix: string, key: 'avg' | 'p50'): { perStep: number; fixed: numb
   return { perStep: b, fixed: my - b * mx };
 }
 
-
 const oursAvg = fit('heimdall', 'avg');
 const koaAvg = fit('koa-compose', 'avg');
 const oursP50 = fit('heimdall', 'p50');
@@ -242,4 +241,12 @@ const out = {
 };
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/pipeline.json', import.meta.url), JSON.stringify(out, null, 2) + '\n');
-console.table(results.map((r) => ({ case: r.name.slice(0, 90), 'avg ns': r.avgNs, 'p50 ns': 'p50Ns' in r ? r.p50Ns : '', 'koa avg ns': 'peerAvgNs' in r ? r.peerAvgNs : '', ratio: 'ratio' in r ? r.ratio : '' })));
+console.table(
+  results.map((r) => ({
+    case: r.name.slice(0, 90),
+    'avg ns': r.avgNs,
+    'p50 ns': 'p50Ns' in r ? r.p50Ns : '',
+    'koa avg ns': 'peerAvgNs' in r ? r.peerAvgNs : '',
+    ratio: 'ratio' in r ? r.ratio : '',
+  })),
+);

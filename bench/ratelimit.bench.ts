@@ -77,7 +77,10 @@ summary(() => {
 });
 
 const results = await run({ format: process.env.BENCH_FORMAT === 'json' ? 'json' : 'mitata' });
-const stats = (await limited.container.getAll<AdminActions>(ADMIN_ACTIONS)[0]!.actions.find((a) => a.name === 'stats')!.run({})) as { truncated: number };
+const stats = (await limited.container
+  .getAll<AdminActions>(ADMIN_ACTIONS)[0]!
+  .actions.find((a) => a.name === 'stats')!
+  .run({})) as { truncated: number };
 if (limitedAnswers > 0 || stats.truncated > 0) throw new Error(`the benchmark reached the limit (${limitedAnswers} TC answers): its figures are void`);
 await limited.stop();
 await peer.stop();
@@ -90,4 +93,7 @@ const avg = (name: string) => {
 const names = results.benchmarks.map((b) => b.alias);
 const out = Object.fromEntries(names.map((n) => [n, avg(n)]));
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/ratelimit.json', import.meta.url), `${JSON.stringify({ node: process.version, date: new Date().toISOString(), results: out }, null, 2)}\n`);
+writeFileSync(
+  new URL('./results/ratelimit.json', import.meta.url),
+  `${JSON.stringify({ node: process.version, date: new Date().toISOString(), results: out }, null, 2)}\n`,
+);

@@ -36,10 +36,15 @@ import { answering } from './lib/micro.js';
 
 const CLIENT: ClientInfo = { address: '192.0.2.1', port: 5300, family: 4, transport: 'udp' };
 /** What the raw-GET peer's `handle` resolves to (counted as a good answer). */
-const RAW_OK = encode({ id: 1, qr: true, questions: [{ name: 'raw.example', type: RecordType.A }], answers: [
-  { name: 'raw.example', type: RecordType.A, ttl: 1, data: '192.0.2.1' },
-  { name: 'raw.example', type: RecordType.A, ttl: 1, data: '192.0.2.2' },
-] });
+const RAW_OK = encode({
+  id: 1,
+  qr: true,
+  questions: [{ name: 'raw.example', type: RecordType.A }],
+  answers: [
+    { name: 'raw.example', type: RecordType.A, ttl: 1, data: '192.0.2.1' },
+    { name: 'raw.example', type: RecordType.A, ttl: 1, data: '192.0.2.2' },
+  ],
+});
 const queryFor = (name: string, id = 1): Buffer => encode({ id, rd: true, questions: [{ name, type: RecordType.A }], edns: { udpPayloadSize: 1232 } });
 
 interface Run {
@@ -140,10 +145,19 @@ const results: Record<string, unknown> = { node: process.version, date: new Date
   const a = merge(ra);
   const b = merge(rb);
   const c = merge(rc);
-  results.l2Latency = { l1Only: a, withRedisTier: b, rawRedisGet: c, redisHits, redisHitShare: Number((redisHits / b.sent).toFixed(3)), p99AddedMs: Number((b.p99 - a.p99).toFixed(3)) };
+  results.l2Latency = {
+    l1Only: a,
+    withRedisTier: b,
+    rawRedisGet: c,
+    redisHits,
+    redisHitShare: Number((redisHits / b.sent).toFixed(3)),
+    p99AddedMs: Number((b.p99 - a.p99).toFixed(3)),
+  };
   console.log('L2 hit latency at 5,000 QPS (ms):');
   console.log(`  L1 only           p50 ${a.p50}  p99 ${a.p99}  p99.9 ${a.p999}  max ${a.max}  (${a.qps} QPS, ${a.failed} failed)`);
-  console.log(`  L1 miss → Redis   p50 ${b.p50}  p99 ${b.p99}  p99.9 ${b.p999}  max ${b.max}  (${b.qps} QPS, ${b.failed} failed, ${redisHits} Redis hits = ${((redisHits / b.sent) * 100).toFixed(1)} %)`);
+  console.log(
+    `  L1 miss → Redis   p50 ${b.p50}  p99 ${b.p99}  p99.9 ${b.p999}  max ${b.max}  (${b.qps} QPS, ${b.failed} failed, ${redisHits} Redis hits = ${((redisHits / b.sent) * 100).toFixed(1)} %)`,
+  );
   console.log(`  raw ioredis GET   p50 ${c.p50}  p99 ${c.p99}  p99.9 ${c.p999}  max ${c.max}  (the same server and pacing, no DNS: the floor)`);
   console.log(`  p99 added by the Redis tier: ${(b.p99 - a.p99).toFixed(3)} ms (target ≤ 1 ms); tier p99 − raw GET p99: ${(b.p99 - c.p99).toFixed(3)} ms`);
   await l1Only.stop();
@@ -195,7 +209,14 @@ const results: Record<string, unknown> = { node: process.version, date: new Date
   });
   await waitFor(() => resumedAfter >= 0, 'sharing to resume', 15_000);
   const aConn = a.scope('redis').get(RedisConnection);
-  results.killUnderLoad = { ...run, killedAtMs: Math.round(killedAt), restartedAtMs: Math.round(backAt), sharingResumedAfterMs: resumedAfter, connected: aConn.ready, redis: { ...aStats } };
+  results.killUnderLoad = {
+    ...run,
+    killedAtMs: Math.round(killedAt),
+    restartedAtMs: Math.round(backAt),
+    sharingResumedAfterMs: resumedAfter,
+    connected: aConn.ready,
+    redis: { ...aStats },
+  };
   console.log(`kill -9 under 2,000 QPS: ${run.sent} queries (${run.qps} QPS), ${run.failed} failed (target 0), p99 ${run.p99} ms, max ${run.max} ms`);
   console.log(`  Redis back → a name answered by B is a Redis hit in A after ${resumedAfter} ms (target ≤ 10,000 ms)`);
   await a.stop();

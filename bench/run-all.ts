@@ -69,7 +69,10 @@ for (const file of files) {
 }
 if (compare && only.length === 0) {
   console.log('\n=== load/native.ts (under flock /tmp/heimdall-load.lock) ===');
-  const r = spawnSync('flock', ['/tmp/heimdall-load.lock', process.execPath, '--import', 'tsx', join(here, 'load/native.ts'), '--seconds', '5'], { cwd: here, stdio: 'inherit' });
+  const r = spawnSync('flock', ['/tmp/heimdall-load.lock', process.execPath, '--import', 'tsx', join(here, 'load/native.ts'), '--seconds', '5'], {
+    cwd: here,
+    stdio: 'inherit',
+  });
   if (r.status !== 0) failed++;
 }
 if (compare) {
@@ -89,7 +92,9 @@ if (compare) {
     }
   }
   if (worse.length > 0) {
-    console.error(`\n${worse.length} hot path(s) worsened by more than ${TOLERANCE * 100} % against the committed results:\n${worse.map((w) => `  ${w}`).join('\n')}`);
+    console.error(
+      `\n${worse.length} hot path(s) worsened by more than ${TOLERANCE * 100} % against the committed results:\n${worse.map((w) => `  ${w}`).join('\n')}`,
+    );
     process.exit(1);
   }
   console.log('\nno ratio worsened by more than 10 %');

@@ -79,7 +79,9 @@ async function server(): Promise<void> {
   const tcp = new TcpServer({ transport: 'tcp', address: '127.0.0.1', port: 0, ...JSON.parse(values.options!) }, { handler, logger, metrics });
   await tcp.listen();
   const port: number = tcp.address().port;
-  const child = fork(new URL(import.meta.url).pathname, [...process.argv.slice(2), '--role', 'clients', '--port', String(port)], { execArgv: ['--import', 'tsx'] });
+  const child = fork(new URL(import.meta.url).pathname, [...process.argv.slice(2), '--role', 'clients', '--port', String(port)], {
+    execArgv: ['--import', 'tsx'],
+  });
   const report = await new Promise<Record<string, unknown>>((resolve, reject) => {
     child.once('message', (m) => resolve(m as Record<string, unknown>));
     child.once('exit', (code) => reject(new Error(`clients exited with ${code}`)));
@@ -87,7 +89,15 @@ async function server(): Promise<void> {
   await tcp.close(50);
   console.log(
     JSON.stringify(
-      { impl: values.impl, options: JSON.parse(values.options!), conns: CONNS, trickleMs: TRICKLE_MS, reconnectMs: RECONNECT_MS, ...report, server: { dropped: metrics.dropped, tcpClosed: metrics.tcpClosed } },
+      {
+        impl: values.impl,
+        options: JSON.parse(values.options!),
+        conns: CONNS,
+        trickleMs: TRICKLE_MS,
+        reconnectMs: RECONNECT_MS,
+        ...report,
+        server: { dropped: metrics.dropped, tcpClosed: metrics.tcpClosed },
+      },
       null,
       2,
     ),
@@ -96,7 +106,6 @@ async function server(): Promise<void> {
 }
 
 async function clients(port: number): Promise<void> {
-
   let stopping = false;
   let attackerConnects = 0;
   let attackerCloses = 0;
@@ -118,66 +127,66 @@ async function clients(port: number): Promise<void> {
       // Come back, a little later (a persistent attacker, not a busy loop).
       if (RECONNECT_MS > 0) setTimeout(attacker, RECONNECT_MS).unref();
     });
-}
+  }
 
-const drip = setInterval(() => {
-  for (const s of live) s.write(Buffer.from([0]));
-}, TRICKLE_MS);
+  const drip = setInterval(() => {
+    for (const s of live) s.write(Buffer.from([0]));
+  }, TRICKLE_MS);
 
-// Open the attacker's connections, 100 at a time.
-for (let i = 0; i < CONNS; i += 100) {
-  await Promise.all(
-    Array.from({ length: Math.min(100, CONNS - i) }, () => {
-      attacker();
-      return new Promise((r) => setImmediate(r));
-    }),
-  );
-}
-// Let the attacker reach its steady state (several trickles).
-await new Promise((r) => setTimeout(r, SETTLE_MS));
-const attackerOpenAtStart = live.size;
+  // Open the attacker's connections, 100 at a time.
+  for (let i = 0; i < CONNS; i += 100) {
+    await Promise.all(
+      Array.from({ length: Math.min(100, CONNS - i) }, () => {
+        attacker();
+        return new Promise((r) => setImmediate(r));
+      }),
+    );
+  }
+  // Let the attacker reach its steady state (several trickles).
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  const attackerOpenAtStart = live.size;
 
-function probe(id: number): Promise<number | null> {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const s = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
-    const q = Buffer.from([0, 29, id >> 8, id & 255, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 6, 118, 105, 99, 116, 105, 109, 4, 116, 101, 115, 116, 0, 0, 1, 0, 1]);
-    let buf = Buffer.alloc(0);
-    const done = (v: number | null) => {
-      clearTimeout(t);
-      s.destroy();
-      resolve(v);
-    };
-    const t = setTimeout(() => done(null), PROBE_TIMEOUT_MS);
-    s.on('error', noop);
-    s.once('connect', () => s.write(q));
-    s.on('data', (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      if (buf.length >= 4 && buf.readUInt16BE(2) === id) done(performance.now() - t0);
+  function probe(id: number): Promise<number | null> {
+    return new Promise((resolve) => {
+      const t0 = performance.now();
+      const s = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+      const q = Buffer.from([0, 29, id >> 8, id & 255, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 6, 118, 105, 99, 116, 105, 109, 4, 116, 101, 115, 116, 0, 0, 1, 0, 1]);
+      let buf = Buffer.alloc(0);
+      const done = (v: number | null) => {
+        clearTimeout(t);
+        s.destroy();
+        resolve(v);
+      };
+      const t = setTimeout(() => done(null), PROBE_TIMEOUT_MS);
+      s.on('error', noop);
+      s.once('connect', () => s.write(q));
+      s.on('data', (c: Buffer) => {
+        buf = Buffer.concat([buf, c]);
+        if (buf.length >= 4 && buf.readUInt16BE(2) === id) done(performance.now() - t0);
+      });
+      s.once('close', () => done(null));
     });
-    s.once('close', () => done(null));
-  });
-}
+  }
 
-const results: Array<number | null> = [];
-for (let i = 1; i <= PROBES; i++) {
-  results.push(await probe(i));
-  await new Promise((r) => setTimeout(r, 200));
-}
+  const results: Array<number | null> = [];
+  for (let i = 1; i <= PROBES; i++) {
+    results.push(await probe(i));
+    await new Promise((r) => setTimeout(r, 200));
+  }
 
-const attackerOpenAtEnd = live.size;
-stopping = true;
-clearInterval(drip);
-for (const s of live) s.destroy();
+  const attackerOpenAtEnd = live.size;
+  stopping = true;
+  clearInterval(drip);
+  for (const s of live) s.destroy();
 
-const ok = results.filter((r): r is number => r !== null).sort((a, b) => a - b);
-process.send!(
-  {
-    probes: PROBES,
-    answered: ok.length,
-    latencyMs: ok.length ? { min: +ok[0].toFixed(1), median: +ok[Math.floor(ok.length / 2)].toFixed(1), max: +ok[ok.length - 1].toFixed(1) } : null,
-    attacker: { connects: attackerConnects, closedByServer: attackerCloses, openAtFirstProbe: attackerOpenAtStart, openAtEnd: attackerOpenAtEnd },
-  },
-  () => process.exit(0),
-);
+  const ok = results.filter((r): r is number => r !== null).sort((a, b) => a - b);
+  process.send!(
+    {
+      probes: PROBES,
+      answered: ok.length,
+      latencyMs: ok.length ? { min: +ok[0].toFixed(1), median: +ok[Math.floor(ok.length / 2)].toFixed(1), max: +ok[ok.length - 1].toFixed(1) } : null,
+      attacker: { connects: attackerConnects, closedByServer: attackerCloses, openAtFirstProbe: attackerOpenAtStart, openAtEnd: attackerOpenAtEnd },
+    },
+    () => process.exit(0),
+  );
 }

@@ -62,7 +62,11 @@ responder.on('message', (msg, rinfo) => {
 await new Promise<void>((r) => responder.bind(0, '127.0.0.1', () => r()));
 const port = responder.address().port;
 
-const client = UpstreamClient.create({ servers: [`udp://127.0.0.1:${port}`], timeout: 2000, ...(process.env.UDP_QPS ? { udp: { queriesPerSocket: Number(process.env.UDP_QPS), sockets: Number(process.env.UDP_SOCKETS ?? 4) } } : {}) });
+const client = UpstreamClient.create({
+  servers: [`udp://127.0.0.1:${port}`],
+  timeout: 2000,
+  ...(process.env.UDP_QPS ? { udp: { queriesPerSocket: Number(process.env.UDP_QPS), sockets: Number(process.env.UDP_SOCKETS ?? 4) } } : {}),
+});
 
 // Peer: the least a Node UDP forwarder can do.
 const raw = dgram.createSocket('udp4');
@@ -126,8 +130,20 @@ for (const b of res.benchmarks) for (const r of b.runs) if (r.stats) byName.set(
 
 const round = (n: number) => Math.round(n * 10) / 10;
 const cases = [
-  { name: 'rewrite query + reply', ours: 'heimdall: prepareQuery + forwardReply', peer: 'dns-packet: decode + encode query and reply', peerName: 'dns-packet', per: 1 },
-  { name: 'forward over UDP loopback, per query', ours: `heimdall: UpstreamClient.resolve x${BATCH} (UDP loopback)`, peer: `raw dgram: send + match by ID x${BATCH}`, peerName: 'raw dgram', per: BATCH },
+  {
+    name: 'rewrite query + reply',
+    ours: 'heimdall: prepareQuery + forwardReply',
+    peer: 'dns-packet: decode + encode query and reply',
+    peerName: 'dns-packet',
+    per: 1,
+  },
+  {
+    name: 'forward over UDP loopback, per query',
+    ours: `heimdall: UpstreamClient.resolve x${BATCH} (UDP loopback)`,
+    peer: `raw dgram: send + match by ID x${BATCH}`,
+    peerName: 'raw dgram',
+    per: BATCH,
+  },
 ];
 const results = cases.map((c) => {
   const a = byName.get(c.ours);

@@ -85,7 +85,15 @@ async function measure(
   opts: { qps?: number; maxRuns?: number; seconds?: number; keep?: boolean; clientCore?: number | null; dnsperf?: boolean } = {},
 ): Promise<NativeRow> {
   const cpu0 = treeCpuMicros(server.pid, cpuMicros);
-  const r = await (opts.dnsperf ? runDnsperf : runBatchperf)({ port, queryFile: file, seconds: opts.seconds ?? seconds, maxRuns: opts.maxRuns, qps: opts.qps, core: opts.clientCore === undefined ? CLIENT_CORE : opts.clientCore, tmpDir: tmp });
+  const r = await (opts.dnsperf ? runDnsperf : runBatchperf)({
+    port,
+    queryFile: file,
+    seconds: opts.seconds ?? seconds,
+    maxRuns: opts.maxRuns,
+    qps: opts.qps,
+    core: opts.clientCore === undefined ? CLIENT_CORE : opts.clientCore,
+    tmpDir: tmp,
+  });
   const cpu1 = treeCpuMicros(server.pid, cpuMicros);
   const row: NativeRow = {
     scenario,
@@ -103,11 +111,19 @@ async function measure(
   };
   if (opts.keep === false) return row;
   rows.push(row);
-  console.log(`  ${scenario.padEnd(22)} ${server.name.padEnd(15)} ${String(row.qps).padStart(7)} qps  p50 ${row.p50Us} µs  p99 ${row.p99Us} µs  lost ${row.lost}  cpu ${row.cpuUsPerQuery} µs/q  rss ${row.rssMB} MB`);
+  console.log(
+    `  ${scenario.padEnd(22)} ${server.name.padEnd(15)} ${String(row.qps).padStart(7)} qps  p50 ${row.p50Us} µs  p99 ${row.p99Us} µs  lost ${row.lost}  cpu ${row.cpuUsPerQuery} µs/q  rss ${row.rssMB} MB`,
+  );
   return row;
 }
 
-function appCommand(cli: string, port: number, blocklist: string, upstreamPort: number, extra: { udp?: object; workers?: number; releaseChain?: boolean } = {}): Command {
+function appCommand(
+  cli: string,
+  port: number,
+  blocklist: string,
+  upstreamPort: number,
+  extra: { udp?: object; workers?: number; releaseChain?: boolean } = {},
+): Command {
   const config = join(tmp, `heimdall-${port}.json`);
   writeFileSync(
     config,
@@ -154,7 +170,14 @@ async function main(): Promise<void> {
   const load0 = os.loadavg();
   const started = Date.now();
   const upPort = await freePort();
-  const upstream = await startServer('upstream', hasBinary('dnsmasq') ? dnsmasqUpstream(upPort) : { command: process.execPath, args: ['--import', 'tsx', join(here, 'servers/upstream.ts'), String(upPort)] }, upPort, CLIENT_CORE);
+  const upstream = await startServer(
+    'upstream',
+    hasBinary('dnsmasq')
+      ? dnsmasqUpstream(upPort)
+      : { command: process.execPath, args: ['--import', 'tsx', join(here, 'servers/upstream.ts'), String(upPort)] },
+    upPort,
+    CLIENT_CORE,
+  );
   const hit = await nameFile(join(tmp, 'hit.txt'), 'hit', 1000);
   const blocklist = await blocklistFile(join(tmp, 'blocklist.txt'), 100_000);
   const single = join(tmp, 'single.txt');
@@ -184,7 +207,8 @@ async function main(): Promise<void> {
       await measure('cache-hit', server, port, file);
       await measure(`fixed-${FIXED_QPS / 1000}k-qps`, server, port, file, { qps: FIXED_QPS, seconds: Math.min(seconds, 5) });
       // The pure-JS fallback against the previous release (bench/results/load.json: dnsperf, cache hits): the same client here.
-      if ((name === 'raw-dgram' || name === 'heimdall-dgram') && !missingTools.includes('dnsperf')) await measure('cache-hit-dnsperf', server, port, file, { dnsperf: true });
+      if ((name === 'raw-dgram' || name === 'heimdall-dgram') && !missingTools.includes('dnsperf'))
+        await measure('cache-hit-dnsperf', server, port, file, { dnsperf: true });
       await server.stop();
     }
     if (!skipWorkers) {
@@ -203,7 +227,10 @@ async function main(): Promise<void> {
   // The previous release's figures (bench/results/load.json at HEAD, dnsperf): heimdall cache-hit and raw-dgram.
   const release = (() => {
     try {
-      const j = JSON.parse(readFileSync(join(repo, 'bench/results/load.json'), 'utf8')) as { date: string; rows: Array<{ scenario: string; server: string; cpuUsPerQuery: number }> };
+      const j = JSON.parse(readFileSync(join(repo, 'bench/results/load.json'), 'utf8')) as {
+        date: string;
+        rows: Array<{ scenario: string; server: string; cpuUsPerQuery: number }>;
+      };
       const cpu = (sc: string, sv: string) => j.rows.find((r) => r.scenario === sc && r.server === sv)?.cpuUsPerQuery ?? null;
       return { date: j.date, app: cpu('cache-hit', 'heimdall'), raw: cpu('pipeline', 'raw-dgram') };
     } catch {
@@ -215,7 +242,9 @@ async function main(): Promise<void> {
   if (release?.app && fallback) {
     notes.push(
       `pure-JS fallback (udp.native false, ${fallback.server}) vs the previous release (load.json ${release.date.slice(0, 10)}, dnsperf, same chain: no acl, no stats): ${fallback.cpuUsPerQuery} vs ${release.app} µs CPU/query` +
-        (release.raw && rawDnsperf ? `; relative to raw-dgram in the same run: ${q(fallback.cpuUsPerQuery / rawDnsperf.cpuUsPerQuery)} vs ${q(release.app / release.raw)} then` : ''),
+        (release.raw && rawDnsperf
+          ? `; relative to raw-dgram in the same run: ${q(fallback.cpuUsPerQuery / rawDnsperf.cpuUsPerQuery)} vs ${q(release.app / release.raw)} then`
+          : ''),
     );
   }
   const ratios: Record<string, number | null> = {
@@ -226,25 +255,41 @@ async function main(): Promise<void> {
     'cache-hit: heimdall-dgram (fallback) / raw-dgram, QPS (issue 7 before: 0.93)': qpsRatio('cache-hit', 'heimdall-dgram', 'raw-dgram'),
     'cache-hit: heimdall-dgram (fallback) / raw-dgram, by CPU µs/query': cpuRatio('cache-hit', 'heimdall-dgram', 'raw-dgram'),
     'cache-hit: heimdall (native) / heimdall-dgram, by CPU µs/query': cpuRatio('cache-hit', 'heimdall', 'heimdall-dgram'),
-    'cache-hit-dnsperf: heimdall-dgram (fallback) / raw-dgram, by CPU µs/query (dnsperf, as the previous release was measured)': cpuRatio('cache-hit-dnsperf', 'heimdall-dgram', 'raw-dgram'),
-    'cache-hit-dnsperf: heimdall-dgram-release-chain (fallback, the release chain) / raw-dgram, by CPU µs/query (release: 0.931)': cpuRatio('cache-hit-dnsperf', 'heimdall-dgram-release-chain', 'raw-dgram'),
+    'cache-hit-dnsperf: heimdall-dgram (fallback) / raw-dgram, by CPU µs/query (dnsperf, as the previous release was measured)': cpuRatio(
+      'cache-hit-dnsperf',
+      'heimdall-dgram',
+      'raw-dgram',
+    ),
+    'cache-hit-dnsperf: heimdall-dgram-release-chain (fallback, the release chain) / raw-dgram, by CPU µs/query (release: 0.931)': cpuRatio(
+      'cache-hit-dnsperf',
+      'heimdall-dgram-release-chain',
+      'raw-dgram',
+    ),
     'p99 at 10k QPS: heimdall / dnsmasq (target ≤ 1.5)': (() => {
       const a = find(`fixed-${FIXED_QPS / 1000}k-qps`, 'heimdall');
       const b = find(`fixed-${FIXED_QPS / 1000}k-qps`, 'dnsmasq');
       return a?.p99Us && b?.p99Us ? q(a.p99Us / b.p99Us) : null;
     })(),
     'workers-hit: w2 / w1, QPS with the client on the same 2 cores (target ≥ 1.7)': qpsRatio('workers-hit', 'heimdall-w2', 'heimdall-w1'),
-    'workers-hit: w2 / w1, CPU µs/query of the process tree (1.0 = no per-query cost from the second worker)': cpuRatio('workers-hit', 'heimdall-w2', 'heimdall-w1'),
+    'workers-hit: w2 / w1, CPU µs/query of the process tree (1.0 = no per-query cost from the second worker)': cpuRatio(
+      'workers-hit',
+      'heimdall-w2',
+      'heimdall-w1',
+    ),
   };
   const loadavg = { start: load0.map((l) => Number(l.toFixed(2))), end: os.loadavg().map((l) => Number(l.toFixed(2))) };
   const date = new Date().toISOString();
   const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, kernel: os.release(), node: process.version };
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'load-native.json'), `${JSON.stringify({ date, machine, loadavg, secondsPerRun: seconds, rows, ratios, notes, elapsedSeconds: Math.round((Date.now() - started) / 1000) }, null, 2)}\n`);
+  writeFileSync(
+    join(outDir, 'load-native.json'),
+    `${JSON.stringify({ date, machine, loadavg, secondsPerRun: seconds, rows, ratios, notes, elapsedSeconds: Math.round((Date.now() - started) / 1000) }, null, 2)}\n`,
+  );
   let md = `Batched native UDP (issue 14), ${date.slice(0, 10)}: ${machine.cpu}, ${machine.cores} cores, Linux ${machine.kernel}, Node ${machine.node}; load average at start ${loadavg.start.join(' ')} (the machine is shared). `;
   md += `Client: batchperf (sendmmsg/recvmmsg, 4000 in flight, 4 sockets). Servers pinned to CPU ${SERVER_CORE}, client and upstream to CPU ${CLIENT_CORE}; workers-hit: server (primary + workers), client and upstream all unpinned on both cores, so compare the CPU µs/query of the server's process tree as well as QPS. heimdall: the default chain (localOnly acl, metrics, stats, special-use, blocking with a 100k-entry list, cache, dedup, upstream). ${seconds} s per run.\n\n`;
   md += '| scenario | server | QPS | p50 µs | p99 µs | lost | server CPU µs/query | RSS MB |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n';
-  for (const r of rows) md += `| ${r.scenario} | ${r.server} | ${r.qps} | ${r.p50Us ?? '–'} | ${r.p99Us ?? '–'} | ${r.lost} | ${r.cpuUsPerQuery} | ${r.rssMB} |\n`;
+  for (const r of rows)
+    md += `| ${r.scenario} | ${r.server} | ${r.qps} | ${r.p50Us ?? '–'} | ${r.p99Us ?? '–'} | ${r.lost} | ${r.cpuUsPerQuery} | ${r.rssMB} |\n`;
   md += '\n';
   for (const [k, v] of Object.entries(ratios)) if (v !== null) md += `- ${k}: **${v}**\n`;
   for (const n of notes) md += `- ${n}\n`;

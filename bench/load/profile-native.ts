@@ -49,7 +49,8 @@ export function totalFrames(file: string, top = 25): string[] {
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  const key = (n: Node): string => `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url === '' ? '' : `${n.callFrame.url.startsWith('node:') ? n.callFrame.url : basename(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`}`.trim();
+  const key = (n: Node): string =>
+    `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url === '' ? '' : `${n.callFrame.url.startsWith('node:') ? n.callFrame.url : basename(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`}`.trim();
   const total = new Map<string, number>();
   let busy = 0;
   for (let i = 0; i < p.samples.length; i++) {
@@ -109,7 +110,15 @@ async function main(): Promise<void> {
     0,
     process.execPath,
     // --perf-basic-prof also turns on V8's isolate logs: kept in the temp dir, not the working directory.
-    [...(usePerf ? ['--perf-basic-prof', `--logfile=${join(tmp, 'v8.log')}`, '--no-logfile-per-isolate'] : []), '--max-semi-space-size=4', '--import', join(here, 'lib/profile-preload.mjs'), join(repo, 'apps/heimdall/dist/cli.js'), '--config', config],
+    [
+      ...(usePerf ? ['--perf-basic-prof', `--logfile=${join(tmp, 'v8.log')}`, '--no-logfile-per-isolate'] : []),
+      '--max-semi-space-size=4',
+      '--import',
+      join(here, 'lib/profile-preload.mjs'),
+      join(repo, 'apps/heimdall/dist/cli.js'),
+      '--config',
+      config,
+    ],
     { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072', HEIMDALL_PROFILE_DIR: outDir },
   );
   try {
@@ -119,16 +128,33 @@ async function main(): Promise<void> {
     const before = new Set(readdirSync(outDir));
     if (profile) server.child.kill('SIGUSR2');
     const perfData = join(outDir, `perf-${server.pid}.data`);
-    const perf = usePerf ? spawn('perf', ['record', '-g', '-F', '2000', '-p', String(server.pid), '-o', perfData, '--', 'sleep', String(seconds)], { stdio: 'ignore' }) : null;
+    const perf = usePerf
+      ? spawn('perf', ['record', '-g', '-F', '2000', '-p', String(server.pid), '-o', perfData, '--', 'sleep', String(seconds)], { stdio: 'ignore' })
+      : null;
     const c0 = cpuMicros(server.pid);
     const r = await runBatchperf({ port, queryFile: hit, seconds, core: 1, tmpDir: tmp });
     const c1 = cpuMicros(server.pid);
     if (perf !== null) await new Promise((done) => perf.once('exit', done));
-    console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; native ${native}; ${Math.round(r.qps)} qps, ${((c1 - c0) / r.completed).toFixed(2)} µs CPU/query, lost ${r.lost}, rcodes ${JSON.stringify(r.rcodes)}`);
+    console.log(
+      `load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(
+          ' ',
+        )}; native ${native}; ${Math.round(r.qps)} qps, ${((c1 - c0) / r.completed).toFixed(2)} µs CPU/query, lost ${r.lost}, rcodes ${JSON.stringify(r.rcodes)}`,
+    );
     if (perf !== null) {
-      const report = (args: string[]) => spawnSync('perf', ['report', '-i', perfData, '--stdio', '--no-children', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout;
-      const lines = (text: string, n: number) => text.split('\n').filter((l) => /^\s+\d/.test(l)).slice(0, n).join('\n');
-      console.log(`\n${perfData}\nby object (self):\n${lines(report(['--sort', 'dso', '-g', 'none']), 12)}\ntop symbols (self):\n${lines(report(['--sort', 'dso,sym', '-g', 'none']), 40)}`);
+      const report = (args: string[]) =>
+        spawnSync('perf', ['report', '-i', perfData, '--stdio', '--no-children', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout;
+      const lines = (text: string, n: number) =>
+        text
+          .split('\n')
+          .filter((l) => /^\s+\d/.test(l))
+          .slice(0, n)
+          .join('\n');
+      console.log(
+        `\n${perfData}\nby object (self):\n${lines(report(['--sort', 'dso', '-g', 'none']), 12)}\ntop symbols (self):\n${lines(report(['--sort', 'dso,sym', '-g', 'none']), 40)}`,
+      );
       return;
     }
     if (!profile) return;
@@ -139,7 +165,9 @@ async function main(): Promise<void> {
       file = readdirSync(outDir).find((f) => f.endsWith('.cpuprofile') && !before.has(f));
     }
     if (file === undefined) throw new Error('no profile written');
-    console.log(`\n${join(outDir, file)}\n${summarizeProfile(join(outDir, file), 30).join('\n')}\ntop 30 frames by total time:\n${totalFrames(join(outDir, file), 30).join('\n')}`);
+    console.log(
+      `\n${join(outDir, file)}\n${summarizeProfile(join(outDir, file), 30).join('\n')}\ntop 30 frames by total time:\n${totalFrames(join(outDir, file), 30).join('\n')}`,
+    );
   } finally {
     await server.stop();
     await up.stop();

@@ -312,7 +312,10 @@ async function measureDoh(scenario: string, server: Pinned, port: number, queryF
   const cpu0 = cpuMicros(server.pid);
   const t0 = performance.now();
   const args = ['--import', 'tsx', join(here, 'clients/doh-load.ts'), `https://127.0.0.1:${port}/dns-query`, queryFile, String(secs), '4', '32'];
-  const argv = spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status === 0 ? ['taskset', '-c', String(CLIENT_CORE), process.execPath, ...args] : [process.execPath, ...args];
+  const argv =
+    spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status === 0
+      ? ['taskset', '-c', String(CLIENT_CORE), process.execPath, ...args]
+      : [process.execPath, ...args];
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: (secs + 30) * 1000 });
   const cpu1 = cpuMicros(server.pid);
   const wallUs = (performance.now() - t0) * 1000;
@@ -369,7 +372,29 @@ async function measureDoh(scenario: string, server: Pinned, port: number, queryF
 function benchCertificate(): { cert: string; key: string } {
   const cert = join(tmp, 'bench.crt');
   const key = join(tmp, 'bench.key');
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   if (r.status !== 0) throw new Error('openssl could not make the bench certificate');
   return { cert, key };
 }
@@ -390,7 +415,18 @@ async function scenarioEncrypted(): Promise<void> {
       'heimdall',
       {
         command: process.execPath,
-        args: ['--conditions=source', '--import', 'tsx', join(here, 'servers/encrypted.ts'), String(port), String(dotPort), String(dohPort), String(upstream.port), cert, key],
+        args: [
+          '--conditions=source',
+          '--import',
+          'tsx',
+          join(here, 'servers/encrypted.ts'),
+          String(port),
+          String(dotPort),
+          String(dohPort),
+          String(upstream.port),
+          cert,
+          key,
+        ],
         env: { TSX_TSCONFIG_PATH: join(repo, 'tsconfig.base.json'), ...(profileDoh ? { HEIMDALL_PROFILE_DIR: resolve(profileDoh) } : {}) },
       },
       port,
@@ -508,7 +544,18 @@ async function main(): Promise<void> {
     'doh-cache-hit: heimdall doh / unbound dot': ratio('doh-cache-hit', 'heimdall', 'unbound', 'dot-cache-hit'),
   };
   const date = new Date().toISOString();
-  const result = { date, machine, versions, secondsPerRun: seconds, serverCore: SERVER_CORE, clientCore: CLIENT_CORE, rows, ratios, notes, elapsedSeconds: Math.round((Date.now() - started) / 1000) };
+  const result = {
+    date,
+    machine,
+    versions,
+    secondsPerRun: seconds,
+    serverCore: SERVER_CORE,
+    clientCore: CLIENT_CORE,
+    rows,
+    ratios,
+    notes,
+    elapsedSeconds: Math.round((Date.now() - started) / 1000),
+  };
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'load.json'), `${JSON.stringify(result, null, 2)}\n`);
 
@@ -520,7 +567,8 @@ async function main(): Promise<void> {
     md += `| ${r.scenario} | ${r.server} | ${r.qps} | ${fmt(r.avgUs)} | ${fmt(r.p50Us)} | ${fmt(r.p99Us)} | ${r.lost} | ${fmt(r.cpuUsPerQuery)} | ${fmt(r.rssMB)} |\n`;
   }
   md += '\n';
-  md += 'QPS ratios (same run); "by CPU µs/query" is the ratio the QPS would have if both servers were CPU-bound, robust when the client or a noisy machine is the bottleneck:\n\n';
+  md +=
+    'QPS ratios (same run); "by CPU µs/query" is the ratio the QPS would have if both servers were CPU-bound, robust when the client or a noisy machine is the bottleneck:\n\n';
   for (const [k, v] of Object.entries(ratios)) if (v !== null) md += `- ${k}: **${v}**\n`;
   for (const n of notes) md += `- ${n}\n`;
   writeFileSync(join(outDir, 'load.md'), md);

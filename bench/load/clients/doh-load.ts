@@ -58,7 +58,13 @@ function issue(session: http2.ClientHttp2Session): void {
   const q = queries[next++ % queries.length]!;
   const t0 = performance.now();
   sent++;
-  const req = session.request({ ':method': 'POST', ':path': new URL(url).pathname, 'content-type': 'application/dns-message', accept: 'application/dns-message', 'content-length': q.length });
+  const req = session.request({
+    ':method': 'POST',
+    ':path': new URL(url).pathname,
+    'content-type': 'application/dns-message',
+    accept: 'application/dns-message',
+    'content-length': q.length,
+  });
   const chunks: Buffer[] = [];
   let status = 0;
   req.on('response', (h) => {
@@ -93,25 +99,44 @@ const sessions = Array.from({ length: connections }, () => {
   return s;
 });
 
-setTimeout(() => {
-  running = false;
-  const runSeconds = (performance.now() - started) / 1000;
-  const cpu = process.cpuUsage(cpuStart);
-  const cpuUs = cpu.user + cpu.system;
-  const pct = (p: number) => {
-    const target = Math.ceil(completed * p);
-    let seen = 0;
-    for (let i = 0; i < hist.length; i++) {
-      seen += hist[i]!;
-      if (seen >= target) return i;
-    }
-    return null;
-  };
-  const names = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
-  const rc: Record<string, number> = {};
-  for (const [k, v] of Object.entries(rcodes)) rc[names[Number(k)] ?? k] = v;
-  console.log(JSON.stringify({ sent, completed, errors, lost: sent - completed, qps: completed / runSeconds, runSeconds, avgUs: completed ? latencySum / completed : 0, p50Us: completed ? pct(0.5) : null, p99Us: completed ? pct(0.99) : null, p999Us: completed ? pct(0.999) : null, rcodes: rc, clientCpuUsPerQuery: completed ? cpuUs / completed : null, clientCpuPercent: (cpuUs / (runSeconds * 1e6)) * 100 }));
-  for (const s of sessions) s.destroy();
-  process.exit(0);
-}, Math.max(0, stopAt - performance.now()));
+setTimeout(
+  () => {
+    running = false;
+    const runSeconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuStart);
+    const cpuUs = cpu.user + cpu.system;
+    const pct = (p: number) => {
+      const target = Math.ceil(completed * p);
+      let seen = 0;
+      for (let i = 0; i < hist.length; i++) {
+        seen += hist[i]!;
+        if (seen >= target) return i;
+      }
+      return null;
+    };
+    const names = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+    const rc: Record<string, number> = {};
+    for (const [k, v] of Object.entries(rcodes)) rc[names[Number(k)] ?? k] = v;
+    console.log(
+      JSON.stringify({
+        sent,
+        completed,
+        errors,
+        lost: sent - completed,
+        qps: completed / runSeconds,
+        runSeconds,
+        avgUs: completed ? latencySum / completed : 0,
+        p50Us: completed ? pct(0.5) : null,
+        p99Us: completed ? pct(0.99) : null,
+        p999Us: completed ? pct(0.999) : null,
+        rcodes: rc,
+        clientCpuUsPerQuery: completed ? cpuUs / completed : null,
+        clientCpuPercent: (cpuUs / (runSeconds * 1e6)) * 100,
+      }),
+    );
+    for (const s of sessions) s.destroy();
+    process.exit(0);
+  },
+  Math.max(0, stopAt - performance.now()),
+);
 setTimeout(() => process.exit(2), (seconds + 10) * 1000).unref();

@@ -27,7 +27,20 @@ export function buildBatchperf(dir: string): string {
 /** Options: dnsperf's, plus `outstanding` (default 4000) and `clients` sockets (default 4). */
 export async function runBatchperf(opts: DnsperfOptions): Promise<DnsperfResult> {
   const bin = buildBatchperf(opts.tmpDir);
-  const args = ['-s', opts.address ?? '127.0.0.1', '-p', String(opts.port), '-d', opts.queryFile, '-c', String(opts.clients ?? 4), '-q', String(opts.outstanding ?? 4000), '-t', String((opts.timeout ?? 1) * 1000)];
+  const args = [
+    '-s',
+    opts.address ?? '127.0.0.1',
+    '-p',
+    String(opts.port),
+    '-d',
+    opts.queryFile,
+    '-c',
+    String(opts.clients ?? 4),
+    '-q',
+    String(opts.outstanding ?? 4000),
+    '-t',
+    String((opts.timeout ?? 1) * 1000),
+  ];
   if (opts.seconds !== undefined) args.push('-l', String(opts.seconds));
   if (opts.maxRuns !== undefined) args.push('-n', String(opts.maxRuns));
   if (opts.qps !== undefined) args.push('-Q', String(opts.qps));
@@ -44,8 +57,26 @@ export async function runBatchperf(opts: DnsperfOptions): Promise<DnsperfResult>
     child.once('exit', (c) => resolve(c ?? 1));
   });
   if (code !== 0) throw new Error(`batchperf exited ${code}: ${err.slice(0, 2000)}`);
-  const r = JSON.parse(out.trim()) as { sent: number; completed: number; lost: number; qps: number; runSeconds: number; avgUs: number; p50Us: number; p99Us: number; p999Us: number; rcodes: Record<string, number> };
-  return { ...r, minUs: Number.NaN, maxUs: Number.NaN, p50Us: r.p50Us < 0 ? null : r.p50Us, p99Us: r.p99Us < 0 ? null : r.p99Us, p999Us: r.p999Us < 0 ? null : r.p999Us };
+  const r = JSON.parse(out.trim()) as {
+    sent: number;
+    completed: number;
+    lost: number;
+    qps: number;
+    runSeconds: number;
+    avgUs: number;
+    p50Us: number;
+    p99Us: number;
+    p999Us: number;
+    rcodes: Record<string, number>;
+  };
+  return {
+    ...r,
+    minUs: Number.NaN,
+    maxUs: Number.NaN,
+    p50Us: r.p50Us < 0 ? null : r.p50Us,
+    p99Us: r.p99Us < 0 ? null : r.p99Us,
+    p999Us: r.p999Us < 0 ? null : r.p999Us,
+  };
 }
 
 /** CPU time (user + system) of a process and its direct children (cluster workers), µs. */

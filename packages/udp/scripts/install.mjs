@@ -27,7 +27,9 @@ if (!has(process.env.CC ?? 'cc') || !has('make') || !has('python3')) unavailable
 let gyp = process.env.npm_config_node_gyp;
 if (!gyp || !existsSync(gyp)) {
   try {
-    const npmDir = dirname(dirname(createRequire(import.meta.url).resolve('npm/package.json', { paths: [join(dirname(process.execPath), '../lib/node_modules')] })));
+    const npmDir = dirname(
+      dirname(createRequire(import.meta.url).resolve('npm/package.json', { paths: [join(dirname(process.execPath), '../lib/node_modules')] })),
+    );
     gyp = join(npmDir, 'npm/node_modules/node-gyp/bin/node-gyp.js');
   } catch {
     gyp = undefined;

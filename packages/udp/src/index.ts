@@ -72,7 +72,9 @@ export interface NativeUdpOptions {
 }
 
 /** The result of {@link loadNativeUdp}. */
-export type NativeUdpLoad = { readonly available: true; open(options: NativeUdpOptions): NativeUdpSocket } | { readonly available: false; readonly reason: string };
+export type NativeUdpLoad =
+  | { readonly available: true; open(options: NativeUdpOptions): NativeUdpSocket }
+  | { readonly available: false; readonly reason: string };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 let loaded: NativeUdpLoad | undefined;
@@ -94,7 +96,8 @@ function tryLoad(): NativeUdpLoad {
   }
   try {
     const binding = createRequire(import.meta.url)(file) as Binding;
-    if (binding.BATCH !== BATCH || binding.META !== META || binding.OUTMETA !== OUTMETA) return { available: false, reason: 'addon and wrapper disagree on the batch layout' };
+    if (binding.BATCH !== BATCH || binding.META !== META || binding.OUTMETA !== OUTMETA)
+      return { available: false, reason: 'addon and wrapper disagree on the batch layout' };
     return { available: true, open: (options) => new NativeUdpSocket(binding, options) };
   } catch (err) {
     return { available: false, reason: `could not load: ${(err as Error).message}` };

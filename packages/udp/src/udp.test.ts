@@ -115,7 +115,9 @@ native('native socket', () => {
   test('a port in use fails with EADDRINUSE; with reusePort both sockets bind', () => {
     const a = open(() => 0);
     if (!load.available) return;
-    expect(() => load.open({ address: '127.0.0.1', port: a.localPort(), maxResponseSize: 1232, onBatch: () => 0 })).toThrow(/EADDRINUSE|Address already in use/);
+    expect(() => load.open({ address: '127.0.0.1', port: a.localPort(), maxResponseSize: 1232, onBatch: () => 0 })).toThrow(
+      /EADDRINUSE|Address already in use/,
+    );
     a.close();
     const b = load.open({ address: '127.0.0.1', port: 0, reusePort: true, maxResponseSize: 1232, onBatch: () => 0 });
     const d = load.open({ address: '127.0.0.1', port: b.localPort(), reusePort: true, maxResponseSize: 1232, onBatch: () => 0 });
@@ -124,85 +126,80 @@ native('native socket', () => {
     d.close();
   });
 
-  test(
-    '1,000,000 random datagrams: no crash, every one accounted for, RSS stable',
-    async () => {
-      if (!has('cc')) {
-        if (CI) throw new Error('cc is required under CI (scripts/ensure-tools.mjs installs it)');
-        return;
+  test('1,000,000 random datagrams: no crash, every one accounted for, RSS stable', async () => {
+    if (!has('cc')) {
+      if (CI) throw new Error('cc is required under CI (scripts/ensure-tools.mjs installs it)');
+      return;
+    }
+    const bin = join(tmp, 'flood');
+    const cc = spawnSync('cc', ['-O2', '-o', bin, join(here, '../test/flood.c')], { encoding: 'utf8' });
+    expect(cc.status, cc.stderr).toBe(0);
+    let seen = 0;
+    let valid = 0;
+    let garbage = 0;
+    const s = open((sock, n) => {
+      let j = 0;
+      for (let i = 0; i < n; i++) {
+        seen++;
+        if (!sock.valid(i)) continue;
+        valid++;
+        // Touch everything JavaScript can get at: a bad length or address would show here.
+        const len = sock.length(i);
+        if (len > sock.slot || sock.port(i) === 0 || sock.family(i) !== 4) garbage++;
+        if (sock.address(i) !== '127.0.0.1' || sock.localAddress(i) !== '127.0.0.1') garbage++;
+        const req = sock.request(i);
+        if (req.length !== len) garbage++;
+        if (len >= 12 && sock.answer(j, i, req.subarray(0, Math.min(len, 512)))) j++;
       }
-      const bin = join(tmp, 'flood');
-      const cc = spawnSync('cc', ['-O2', '-o', bin, join(here, '../test/flood.c')], { encoding: 'utf8' });
-      expect(cc.status, cc.stderr).toBe(0);
-      let seen = 0;
-      let valid = 0;
-      let garbage = 0;
-      const s = open((sock, n) => {
-        let j = 0;
-        for (let i = 0; i < n; i++) {
-          seen++;
-          if (!sock.valid(i)) continue;
-          valid++;
-          // Touch everything JavaScript can get at: a bad length or address would show here.
-          const len = sock.length(i);
-          if (len > sock.slot || sock.port(i) === 0 || sock.family(i) !== 4) garbage++;
-          if (sock.address(i) !== '127.0.0.1' || sock.localAddress(i) !== '127.0.0.1') garbage++;
-          const req = sock.request(i);
-          if (req.length !== len) garbage++;
-          if (len >= 12 && sock.answer(j, i, req.subarray(0, Math.min(len, 512)))) j++;
-        }
-        return j;
+      return j;
+    });
+    const flood = (count: number, seed: number): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const p = spawn(bin, [String(s.localPort()), String(count), String(seed)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        p.stdout.on('data', (d: Buffer) => (out += d));
+        p.once('error', reject);
+        p.once('exit', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`flood exited ${code}`))));
       });
-      const flood = (count: number, seed: number): Promise<number> =>
-        new Promise((resolve, reject) => {
-          const p = spawn(bin, [String(s.localPort()), String(count), String(seed)], { stdio: ['ignore', 'pipe', 'inherit'] });
-          let out = '';
-          p.stdout.on('data', (d: Buffer) => (out += d));
-          p.once('error', reject);
-          p.once('exit', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`flood exited ${code}`))));
-        });
-      const settle = async (): Promise<void> => {
-        let last = -1;
-        while (seen !== last) {
-          last = seen;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      };
-      expect(await flood(100_000, 1)).toBe(100_000);
-      await settle();
-      global.gc?.();
-      const base = rssMB();
-      expect(await flood(900_000, 2)).toBe(900_000);
-      await settle();
-      global.gc?.();
-      const after = rssMB();
-      const st = s.stats();
-      s.close();
-      expect(garbage).toBe(0);
-      expect(st.received).toBe(seen);
-      expect(st.received - st.invalid).toBe(valid);
-      // Most arrive (the kernel drops what overflows the receive buffer on a busy machine).
-      expect(seen).toBeGreaterThan(500_000);
-      expect(after - base, `RSS ${base.toFixed(1)} → ${after.toFixed(1)} MB`).toBeLessThan(40);
-    },
-    180_000,
-  );
-
-  test(
-    'under valgrind memcheck: no invalid read, write or use of uninitialised memory in the addon',
-    () => {
-      if (!has('valgrind')) {
-        if (CI) throw new Error('valgrind is required under CI (scripts/ensure-tools.mjs installs it)');
-        return;
+    const settle = async (): Promise<void> => {
+      let last = -1;
+      while (seen !== last) {
+        last = seen;
+        await new Promise((r) => setTimeout(r, 100));
       }
-      const r = spawnSync('valgrind', ['--error-exitcode=99', '-q', process.execPath, join(here, '../test/valgrind-child.mjs')], { encoding: 'utf8', timeout: 240_000 });
-      expect(r.status, r.stderr.slice(-4000)).toBe(0);
-      expect(r.stderr).not.toMatch(/heimdall_udp/);
-      const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { seen: number; asyncSent: number; invalidSends: number[]; stats: { send_errors: number } };
-      expect(out.seen).toBeGreaterThan(0);
-      expect(out.asyncSent).toBeGreaterThan(0);
-      expect(out.invalidSends).toEqual([-1, -1, -1]);
-    },
-    300_000,
-  );
+    };
+    expect(await flood(100_000, 1)).toBe(100_000);
+    await settle();
+    global.gc?.();
+    const base = rssMB();
+    expect(await flood(900_000, 2)).toBe(900_000);
+    await settle();
+    global.gc?.();
+    const after = rssMB();
+    const st = s.stats();
+    s.close();
+    expect(garbage).toBe(0);
+    expect(st.received).toBe(seen);
+    expect(st.received - st.invalid).toBe(valid);
+    // Most arrive (the kernel drops what overflows the receive buffer on a busy machine).
+    expect(seen).toBeGreaterThan(500_000);
+    expect(after - base, `RSS ${base.toFixed(1)} → ${after.toFixed(1)} MB`).toBeLessThan(40);
+  }, 180_000);
+
+  test('under valgrind memcheck: no invalid read, write or use of uninitialised memory in the addon', () => {
+    if (!has('valgrind')) {
+      if (CI) throw new Error('valgrind is required under CI (scripts/ensure-tools.mjs installs it)');
+      return;
+    }
+    const r = spawnSync('valgrind', ['--error-exitcode=99', '-q', process.execPath, join(here, '../test/valgrind-child.mjs')], {
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
+    expect(r.status, r.stderr.slice(-4000)).toBe(0);
+    expect(r.stderr).not.toMatch(/heimdall_udp/);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { seen: number; asyncSent: number; invalidSends: number[]; stats: { send_errors: number } };
+    expect(out.seen).toBeGreaterThan(0);
+    expect(out.asyncSent).toBeGreaterThan(0);
+    expect(out.invalidSends).toEqual([-1, -1, -1]);
+  }, 300_000);
 });

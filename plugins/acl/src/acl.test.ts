@@ -67,10 +67,20 @@ describe('acl', () => {
   });
 
   it('refuse answers REFUSED with EDE 18 and the question echoed; drop makes the resolver return null and count dropped{reason=policy}', async () => {
-    const { r } = setup({ rules: [{ action: 'refuse', from: ['192.0.2.0/24'] }, { action: 'drop', from: ['198.51.100.0/24'] }] });
+    const { r } = setup({
+      rules: [
+        { action: 'refuse', from: ['192.0.2.0/24'] },
+        { action: 'drop', from: ['198.51.100.0/24'] },
+      ],
+    });
     const res = await r.handle(query('Www.Example.com', 'AAAA', { id: 321, edns: true }), { address: '192.0.2.1' });
     const m = expectEde(res, EdeCode.PROHIBITED);
-    expect({ id: m.id, rcode: m.rcode, q: m.questions, an: m.answers.length }).toEqual({ id: 321, rcode: 5, q: [{ name: 'Www.Example.com', type: RecordType.AAAA, class: 1 }], an: 0 });
+    expect({ id: m.id, rcode: m.rcode, q: m.questions, an: m.answers.length }).toEqual({
+      id: 321,
+      rcode: 5,
+      q: [{ name: 'Www.Example.com', type: RecordType.AAAA, class: 1 }],
+      an: 0,
+    });
     expect(await r.handle(query('a.example'), { address: '198.51.100.1' })).toBeNull();
     expect(await r.handle(query('a.example'), { address: '198.51.100.2' })).toBeNull();
     expect(r.get<CoreMetrics>(CORE_METRICS).dropped.policy).toBe(2);
@@ -94,7 +104,22 @@ describe('acl', () => {
 
   it('localOnly allows loopback and private networks and refuses everyone else', async () => {
     const { ask } = setup({ preset: 'localOnly' });
-    for (const a of ['127.0.0.1', '127.1.2.3', '::1', '10.1.2.3', '172.16.0.1', '172.31.255.254', '192.168.1.20', '100.64.0.1', '100.127.255.254', '169.254.1.1', 'fc00::1', 'fd12:3456::1', 'fe80::1', '::ffff:192.168.1.2']) {
+    for (const a of [
+      '127.0.0.1',
+      '127.1.2.3',
+      '::1',
+      '10.1.2.3',
+      '172.16.0.1',
+      '172.31.255.254',
+      '192.168.1.20',
+      '100.64.0.1',
+      '100.127.255.254',
+      '169.254.1.1',
+      'fc00::1',
+      'fd12:3456::1',
+      'fe80::1',
+      '::ffff:192.168.1.2',
+    ]) {
       expect(await ask(a), a).toBe('allow');
     }
     for (const a of ['203.0.113.5', '8.8.8.8', '172.32.0.1', '100.128.0.1', '192.169.0.1', '2001:db8::1', '::ffff:203.0.113.5', '11.0.0.1']) {
@@ -103,7 +128,13 @@ describe('acl', () => {
   });
 
   it('localOnly comes after the rules: a rule can open one public network or close a private one', async () => {
-    const { ask } = setup({ preset: 'localOnly', rules: [{ action: 'allow', from: ['203.0.113.0/24'] }, { action: 'drop', from: ['10.9.0.0/16'] }] });
+    const { ask } = setup({
+      preset: 'localOnly',
+      rules: [
+        { action: 'allow', from: ['203.0.113.0/24'] },
+        { action: 'drop', from: ['10.9.0.0/16'] },
+      ],
+    });
     expect(await ask('203.0.113.5')).toBe('allow');
     expect(await ask('10.9.1.1')).toBe('drop');
     expect(await ask('10.8.1.1')).toBe('allow');
@@ -131,7 +162,12 @@ describe('acl', () => {
   });
 
   it('counts decisions in heimdall_acl_queries_total{action}', async () => {
-    const { r, ask } = setup({ rules: [{ action: 'refuse', from: ['192.0.2.0/24'] }, { action: 'drop', from: ['198.51.100.0/24'] }] });
+    const { r, ask } = setup({
+      rules: [
+        { action: 'refuse', from: ['192.0.2.0/24'] },
+        { action: 'drop', from: ['198.51.100.0/24'] },
+      ],
+    });
     await ask('192.0.2.1');
     await ask('198.51.100.1');
     await ask('198.51.100.2');
@@ -165,7 +201,11 @@ describe('acl', () => {
 
 describe('acl on a real socket', () => {
   it('localOnly answers a loopback client over UDP', async () => {
-    started = createResolver({ plugins: [acl({ preset: 'localOnly' }), answer()], listen: [{ transport: 'udp', address: '127.0.0.1', port: 0 }], logger: silentLogger() });
+    started = createResolver({
+      plugins: [acl({ preset: 'localOnly' }), answer()],
+      listen: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
+      logger: silentLogger(),
+    });
     await started.start();
     const res = await udpQuery(started.addresses()[0]!.port, query('a.example', 'A', { id: 5 }), { localAddress: '127.0.0.2' });
     expect(decodeResponse(res).answers).toHaveLength(1);

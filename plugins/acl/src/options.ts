@@ -25,16 +25,26 @@ const rule = Type.Object(
     from: Type.Optional(
       Type.Array(CIDR, { minItems: 1, maxItems: 10_000, description: 'Client addresses or CIDR prefixes (`*`: every client). Absent: every client.' }),
     ),
-    transports: Type.Optional(Type.Array(transport, { minItems: 1, uniqueItems: true, description: 'Only queries over these transports. Absent: every transport.' })),
+    transports: Type.Optional(
+      Type.Array(transport, { minItems: 1, uniqueItems: true, description: 'Only queries over these transports. Absent: every transport.' }),
+    ),
     names: Type.Optional(
-      Type.Array(SUFFIX, { minItems: 1, maxItems: 10_000, description: 'Only these names and the names below them (`example.com` matches `www.example.com`). Absent: every name.' }),
+      Type.Array(SUFFIX, {
+        minItems: 1,
+        maxItems: 10_000,
+        description: 'Only these names and the names below them (`example.com` matches `www.example.com`). Absent: every name.',
+      }),
     ),
   },
   { additionalProperties: false },
 );
 
 export const aclOptionsSchema = options({
-  rules: Type.Array(rule, { maxItems: 10_000, default: [], description: 'Rules in order; the first that matches decides. A query no rule matches is allowed.' }),
+  rules: Type.Array(rule, {
+    maxItems: 10_000,
+    default: [],
+    description: 'Rules in order; the first that matches decides. A query no rule matches is allowed.',
+  }),
   preset: Type.Union([Type.Literal('none'), Type.Literal('localOnly')], {
     default: 'none',
     description:

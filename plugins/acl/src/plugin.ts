@@ -112,7 +112,14 @@ export class AclService {
     const notLogged = this.#logThrottle.take(this.#clock.now());
     if (notLogged < 0) return;
     this.#log.info(
-      { client: ctx.client.address, transport: ctx.client.transport, question: ctx.query.qname, action: ACTIONS[r.action], rule: r.origin, othersNotLogged: notLogged },
+      {
+        client: ctx.client.address,
+        transport: ctx.client.transport,
+        question: ctx.query.qname,
+        action: ACTIONS[r.action],
+        rule: r.origin,
+        othersNotLogged: notLogged,
+      },
       r.origin === 'localOnly' ? 'refused a query from outside the local networks (not an open resolver)' : `ACL: ${ACTIONS[r.action]} a query`,
     );
   }

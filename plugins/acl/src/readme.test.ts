@@ -42,7 +42,10 @@ describe('README', () => {
 
   it('the config example is valid', () => {
     const config = JSON.parse(/```json\n([\s\S]*?)```/.exec(readme)![1]!) as { plugins: { use: string; options: unknown }[] };
-    expect(self.acl(config.plugins[0]!.options as never).options).toEqual({ rules: [{ action: 'refuse', from: ['*'], names: ['internal.example'] }], preset: 'none' });
+    expect(self.acl(config.plugins[0]!.options as never).options).toEqual({
+      rules: [{ action: 'refuse', from: ['*'], names: ['internal.example'] }],
+      preset: 'none',
+    });
   });
 
   it('the options table lists every option with its default', () => {

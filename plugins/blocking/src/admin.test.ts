@@ -61,7 +61,9 @@ describe('admin actions', () => {
     } catch (e) {
       expect((e as BadRequestError).statusCode).toBe(400);
     }
-    expect(() => parseOptions(disable.args!, { duration: '5 minutes' }, 'args')).toThrow('args.duration: must be a number with a unit: ms, s, m, h or d (e.g. 30s, 5m, 1h)');
+    expect(() => parseOptions(disable.args!, { duration: '5 minutes' }, 'args')).toThrow(
+      'args.duration: must be a number with a unit: ms, s, m, h or d (e.g. 30s, 5m, 1h)',
+    );
     expect(() => parseOptions(disable.args!, { durationMs: 0 }, 'args')).toThrow('args.durationMs: must be an integer in 1..2592000000');
     expect(() => parseOptions(disable.args!, { until: 1 }, 'args')).toThrow(/args\.until: unknown option/);
     expect(parseOptions(disable.args!, { duration: '30s' }, 'args')).toEqual({ duration: '30s' });
@@ -71,7 +73,17 @@ describe('admin actions', () => {
     const { action } = await setup();
     expect(await action('reload').run({})).toEqual({ rebuilt: true, changed: 0, failed: 0, rejected: 0 });
     expect(await action('lists').run({})).toEqual([
-      { name: 'mine', group: 'ads', kind: 'block', type: 'inline', source: 'inline', required: false, entries: 2, lastRefresh: expect.any(Number), lastError: null },
+      {
+        name: 'mine',
+        group: 'ads',
+        kind: 'block',
+        type: 'inline',
+        source: 'inline',
+        required: false,
+        entries: 2,
+        lastRefresh: expect.any(Number),
+        lastError: null,
+      },
     ]);
   });
 });

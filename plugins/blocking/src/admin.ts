@@ -22,7 +22,11 @@ export function parseDuration(text: string): number {
 const disableArgs = Type.Object(
   {
     duration: Type.Optional(
-      Type.String({ pattern: DURATION.source, errorMessage: 'must be a number with a unit: ms, s, m, h or d (e.g. 30s, 5m, 1h)', description: 'How long: 30s, 5m, 1h, 2d.' }),
+      Type.String({
+        pattern: DURATION.source,
+        errorMessage: 'must be a number with a unit: ms, s, m, h or d (e.g. 30s, 5m, 1h)',
+        description: 'How long: 30s, 5m, 1h, 2d.',
+      }),
     ),
     durationMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_DISABLE_MS, description: 'How long, in milliseconds.' })),
   },
@@ -61,7 +65,13 @@ export class BlockingAdmin implements AdminActions {
   constructor(@inject(PLUGIN) info: PluginInfo, @inject(BlockingService) service: BlockingService) {
     this.plugin = info.name;
     this.actions = [
-      { name: 'status', method: 'GET', description: 'Blocking state, table size, last build and per-list counters', combine: 'first', run: () => service.status() },
+      {
+        name: 'status',
+        method: 'GET',
+        description: 'Blocking state, table size, last build and per-list counters',
+        combine: 'first',
+        run: () => service.status(),
+      },
       {
         name: 'enable',
         method: 'POST',
@@ -81,7 +91,8 @@ export class BlockingAdmin implements AdminActions {
         run: (args: { duration?: string; durationMs?: number }) => {
           if (args.duration !== undefined && args.durationMs !== undefined) throw new BadRequestError('give duration or durationMs, not both');
           const ms = args.duration !== undefined ? parseDuration(args.duration) : args.durationMs;
-          if (ms !== undefined && (!Number.isInteger(ms) || ms < 1 || ms > MAX_DISABLE_MS)) throw new BadRequestError(`durationMs must be an integer in 1..${MAX_DISABLE_MS}`);
+          if (ms !== undefined && (!Number.isInteger(ms) || ms < 1 || ms > MAX_DISABLE_MS))
+            throw new BadRequestError(`durationMs must be an integer in 1..${MAX_DISABLE_MS}`);
           service.disable(ms);
           return service.status();
         },

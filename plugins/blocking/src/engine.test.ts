@@ -69,7 +69,7 @@ describe('Engine decisions', () => {
     expect(e.decide('a.tracker.example.org', 1) & DECISION_MASK).toBe(DECISION_BLOCKED);
   });
 
-  it('a name listed by two groups: the result names the client\'s group', () => {
+  it("a name listed by two groups: the result names the client's group", () => {
     const e = build([
       [spec(0, 0), 'shared.example\n'],
       [spec(1, 1), 'shared.example\n'],
@@ -176,73 +176,83 @@ describe('Engine against a reference model (differential, fast-check)', () => {
 
   it('decides like a straightforward string-matching model', () => {
     fc.assert(
-      fc.property(fc.array(sourceArb, { minLength: 1, maxLength: 4 }), fc.array(fc.tuple(nameArb, fc.integer({ min: 1, max: 7 })), { maxLength: 25 }), (sources, queries) => {
-        const b = new EngineBuilder(randomSeed());
-        const rules: Rule[] = [];
-        const rxs: Rx[] = [];
-        sources.forEach((s, id) => {
-          const sp = spec(id, s.group, { allow: s.allow, exact: s.exact, registrable: s.registrable });
-          const text = s.lines.join('\n');
-          b.addText(sp, text);
-          // Reference: the same parsed rules, interpreted with plain string operations.
-          parseText(
-            text,
-            {
-              domain(name, flags) {
-                if (isPublicSuffix(name)) return;
-                let n = name;
-                let exact = (flags & RULE_EXACT) !== 0;
-                let children = (flags & RULE_CHILDREN) !== 0;
-                if (s.exact && (flags & RULE_PLAIN) !== 0) children = false;
-                if (s.registrable) {
-                  const parts = n.split('.');
-                  for (let k = parts.length - 1; k >= 0; k--) {
-                    const cand = parts.slice(k).join('.');
-                    if (!isPublicSuffix(cand)) {
-                      if (cand !== n) {
-                        n = cand;
-                        exact = true;
-                        children = true;
+      fc.property(
+        fc.array(sourceArb, { minLength: 1, maxLength: 4 }),
+        fc.array(fc.tuple(nameArb, fc.integer({ min: 1, max: 7 })), { maxLength: 25 }),
+        (sources, queries) => {
+          const b = new EngineBuilder(randomSeed());
+          const rules: Rule[] = [];
+          const rxs: Rx[] = [];
+          sources.forEach((s, id) => {
+            const sp = spec(id, s.group, { allow: s.allow, exact: s.exact, registrable: s.registrable });
+            const text = s.lines.join('\n');
+            b.addText(sp, text);
+            // Reference: the same parsed rules, interpreted with plain string operations.
+            parseText(
+              text,
+              {
+                domain(name, flags) {
+                  if (isPublicSuffix(name)) return;
+                  let n = name;
+                  let exact = (flags & RULE_EXACT) !== 0;
+                  let children = (flags & RULE_CHILDREN) !== 0;
+                  if (s.exact && (flags & RULE_PLAIN) !== 0) children = false;
+                  if (s.registrable) {
+                    const parts = n.split('.');
+                    for (let k = parts.length - 1; k >= 0; k--) {
+                      const cand = parts.slice(k).join('.');
+                      if (!isPublicSuffix(cand)) {
+                        if (cand !== n) {
+                          n = cand;
+                          exact = true;
+                          children = true;
+                        }
+                        break;
                       }
-                      break;
                     }
                   }
-                }
-                const allow = s.allow || (flags & RULE_ALLOW) !== 0;
-                rules.push({ name: n, exact, children, allow, important: !allow && (flags & RULE_IMPORTANT) !== 0, group: s.group });
+                  const allow = s.allow || (flags & RULE_ALLOW) !== 0;
+                  rules.push({ name: n, exact, children, allow, important: !allow && (flags & RULE_IMPORTANT) !== 0, group: s.group });
+                },
+                regex(source, flags) {
+                  const allow = s.allow || (flags & RULE_ALLOW) !== 0;
+                  rxs.push({ re: new RegExp(source), allow, important: !allow && (flags & RULE_IMPORTANT) !== 0, group: s.group });
+                },
               },
-              regex(source, flags) {
-                const allow = s.allow || (flags & RULE_ALLOW) !== 0;
-                rxs.push({ re: new RegExp(source), allow, important: !allow && (flags & RULE_IMPORTANT) !== 0, group: s.group });
-              },
-            },
-            emptyCounts(),
-          );
-        });
-        const e = new Engine(b.finish());
-        for (const [q, mask] of queries) {
-          const inGroup = (g: number) => ((1 << g) & mask) !== 0;
-          const hits = rules.filter((r) => inGroup(r.group) && ((r.exact && q === r.name) || (r.children && q.endsWith(`.${r.name}`))));
-          const rxHits = rxs.filter((r) => inGroup(r.group) && r.re.test(q));
-          const important = hits.some((r) => r.important) || rxHits.some((r) => r.important);
-          const allow = hits.some((r) => r.allow) || rxHits.some((r) => r.allow);
-          const block = hits.some((r) => !r.allow) || rxHits.some((r) => !r.allow);
-          const expected = important ? DECISION_BLOCKED : allow ? DECISION_ALLOWED : block ? DECISION_BLOCKED : DECISION_NONE;
-          const result = e.decide(q, mask);
-          // The wire walk (what the middleware runs) agrees, on an upper-cased copy of the name.
-          const wire = Buffer.from([...q.toUpperCase().split('.').flatMap((l) => [l.length, ...Buffer.from(l)]), 0]);
-          const w = e.decideWire(wire, 0, mask);
-          if (e.wireDecides(mask)) expect(w, `${q} mask ${mask} on the wire`).toBe(result);
-          else expect(w).toBe(-1);
-          expect(result & DECISION_MASK, `${q} mask ${mask}`).toBe(expected);
-          // The packed group is one of the client's groups (NONE carries no source).
-          if (expected === DECISION_NONE) expect(resultSource(result)).toBe(-1);
-          else {
-            expect(inGroup(resultGroup(result)), `${q} mask ${mask}: group ${resultGroup(result)}`).toBe(true);
-            expect(resultSource(result)).toBeGreaterThanOrEqual(0);
+              emptyCounts(),
+            );
+          });
+          const e = new Engine(b.finish());
+          for (const [q, mask] of queries) {
+            const inGroup = (g: number) => ((1 << g) & mask) !== 0;
+            const hits = rules.filter((r) => inGroup(r.group) && ((r.exact && q === r.name) || (r.children && q.endsWith(`.${r.name}`))));
+            const rxHits = rxs.filter((r) => inGroup(r.group) && r.re.test(q));
+            const important = hits.some((r) => r.important) || rxHits.some((r) => r.important);
+            const allow = hits.some((r) => r.allow) || rxHits.some((r) => r.allow);
+            const block = hits.some((r) => !r.allow) || rxHits.some((r) => !r.allow);
+            const expected = important ? DECISION_BLOCKED : allow ? DECISION_ALLOWED : block ? DECISION_BLOCKED : DECISION_NONE;
+            const result = e.decide(q, mask);
+            // The wire walk (what the middleware runs) agrees, on an upper-cased copy of the name.
+            const wire = Buffer.from([
+              ...q
+                .toUpperCase()
+                .split('.')
+                .flatMap((l) => [l.length, ...Buffer.from(l)]),
+              0,
+            ]);
+            const w = e.decideWire(wire, 0, mask);
+            if (e.wireDecides(mask)) expect(w, `${q} mask ${mask} on the wire`).toBe(result);
+            else expect(w).toBe(-1);
+            expect(result & DECISION_MASK, `${q} mask ${mask}`).toBe(expected);
+            // The packed group is one of the client's groups (NONE carries no source).
+            if (expected === DECISION_NONE) expect(resultSource(result)).toBe(-1);
+            else {
+              expect(inGroup(resultGroup(result)), `${q} mask ${mask}: group ${resultGroup(result)}`).toBe(true);
+              expect(resultSource(result)).toBeGreaterThanOrEqual(0);
+            }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: 300 },
     );
   });

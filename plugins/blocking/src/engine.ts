@@ -13,17 +13,7 @@
 import { getDomain } from 'tldts';
 import { buildFilter, DomainTable, DomainTableBuilder, FULL_NAME, MAX_VALUE } from './domain-table.js';
 import type { HashSeed } from './hash.js';
-import {
-  emptyCounts,
-  type ParseCounts,
-  type ParseOptions,
-  parseText,
-  RULE_ALLOW,
-  RULE_CHILDREN,
-  RULE_EXACT,
-  RULE_IMPORTANT,
-  RULE_PLAIN,
-} from './parser.js';
+import { emptyCounts, type ParseCounts, type ParseOptions, parseText, RULE_ALLOW, RULE_CHILDREN, RULE_EXACT, RULE_IMPORTANT, RULE_PLAIN } from './parser.js';
 
 /** Most groups one configuration may declare (they are bits of a 32-bit mask). */
 export const MAX_GROUPS = 32;

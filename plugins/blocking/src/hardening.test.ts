@@ -310,7 +310,10 @@ describe('check() preflight (heimdall --check)', () => {
     const plugin = blocking({
       cacheDir: join(dir, 'plain-file', 'cache'),
       groups: {
-        ads: { block: [file, { source: join(dir, 'missing.txt'), required: true }, dir, url], allow: [join(dir, 'plain-file', 'x.txt'), { inline: 'ok.example' }] },
+        ads: {
+          block: [file, { source: join(dir, 'missing.txt'), required: true }, dir, url],
+          allow: [join(dir, 'plain-file', 'x.txt'), { inline: 'ok.example' }],
+        },
       },
     });
     expect(await plugin.check!()).toEqual([

@@ -118,7 +118,8 @@ export function isIpLiteral(s: string): boolean {
     const c = s.charCodeAt(i);
     if (c === 0x3a) colon = true;
     else if (c === 0x2e) dots++;
-    else if (c === 0x25) return colon; // zone id (fe80::1%lo0)
+    else if (c === 0x25)
+      return colon; // zone id (fe80::1%lo0)
     else if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46))) return false;
   }
   if (colon) return true;

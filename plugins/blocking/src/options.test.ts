@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { blockingOptionsSchema, compileOptions, IPV4_PATTERN, IPV6_PATTERN } from './options.js';
 import { blocking } from './plugin.js';
 
-const compile = (o: unknown, env: NodeJS.ProcessEnv = { HOME: '/home/heimdall' }) => compileOptions(parseOptions(blockingOptionsSchema, o, 'blocking'), 'blocking', env);
+const compile = (o: unknown, env: NodeJS.ProcessEnv = { HOME: '/home/heimdall' }) =>
+  compileOptions(parseOptions(blockingOptionsSchema, o, 'blocking'), 'blocking', env);
 
 function errorOf(o: unknown): ConfigError {
   try {
@@ -46,9 +47,21 @@ describe('options: one schema, errors name the field', () => {
     [{ groups: { ads: {} }, build: 'gpu' }, 'blocking.build: must be "worker" or "inline"'],
     [{ groups: { ads: {} }, regex: { maxUnbounded: 9 } }, 'blocking.regex.maxUnbounded: must be an integer in 0..8'],
     [{ groups: { ads: {} }, cacheDir: '' }, 'blocking.cacheDir: must not be empty'],
-    [{ groups: { ads: {} }, typo: 1 }, 'blocking.typo: unknown option (known: groups, clients, response, cnameInspection, enabled, refresh, cacheDir, build, regex)'],
     [
-      { groups: { ads: { block: [{ source: 'a.txt', name: 'x' }, { source: 'b.txt', name: 'x' }] } } },
+      { groups: { ads: {} }, typo: 1 },
+      'blocking.typo: unknown option (known: groups, clients, response, cnameInspection, enabled, refresh, cacheDir, build, regex)',
+    ],
+    [
+      {
+        groups: {
+          ads: {
+            block: [
+              { source: 'a.txt', name: 'x' },
+              { source: 'b.txt', name: 'x' },
+            ],
+          },
+        },
+      },
       "blocking.groups.ads.block[1].name: list name 'x' is used twice: give one a distinct name",
     ],
   ])('%j → %s', (input, message) => {
@@ -62,7 +75,15 @@ describe('options: one schema, errors name the field', () => {
   it('applies defaults', () => {
     const o = compile({ groups: { ads: { block: ['https://lists.example/hosts.txt', './local.txt', { inline: 'x.example' }] } } });
     expect(o.response).toEqual({ mode: 'nxdomain', ttl: 10, ipv4: [], ipv6: [], ede: true });
-    expect(o.refresh).toEqual({ interval: 14_400_000, retry: 300_000, timeoutMs: 30_000, maxBytes: 67_108_864, maxEntries: 5_000_000, concurrency: 4, minRetainedRatio: 0.5 });
+    expect(o.refresh).toEqual({
+      interval: 14_400_000,
+      retry: 300_000,
+      timeoutMs: 30_000,
+      maxBytes: 67_108_864,
+      maxEntries: 5_000_000,
+      concurrency: 4,
+      minRetainedRatio: 0.5,
+    });
     expect(o.regex).toEqual({ maxLength: 256, maxUnbounded: 2 });
     expect(o.lists.map((l) => [l.kind, l.name, l.required, l.path])).toEqual([
       ['url', 'https://lists.example/hosts.txt', false, 'blocking.groups.ads.block[0]'],

@@ -45,11 +45,20 @@ function section<P extends Parameters<typeof options>[0]>(properties: P, descrip
 const listObjectSchema = options(
   {
     source: Type.Optional(
-      Type.String({ minLength: 1, pattern: PATH_OR_URL, errorMessage: PATH_OR_URL_MESSAGE, description: 'Path of a local file or an http:// / https:// URL. Exactly one of `source` and `inline`.' }),
+      Type.String({
+        minLength: 1,
+        pattern: PATH_OR_URL,
+        errorMessage: PATH_OR_URL_MESSAGE,
+        description: 'Path of a local file or an http:// / https:// URL. Exactly one of `source` and `inline`.',
+      }),
     ),
     inline: Type.Optional(Type.String({ description: 'The list text itself, one entry per line.' })),
     name: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 512, description: "Name in status, metrics and logs. Default: the source (inline lists: '<group>.<block|allow>[i]')." }),
+      Type.String({
+        minLength: 1,
+        maxLength: 512,
+        description: "Name in status, metrics and logs. Default: the source (inline lists: '<group>.<block|allow>[i]').",
+      }),
     ),
     // Optional although defaulted: core's validator does not fill defaults inside a union member that has
     // another error, and would then report "exact: is required" instead of the real mistake.
@@ -57,7 +66,9 @@ const listObjectSchema = options(
     registrable: Type.Optional(
       Type.Boolean({ default: false, description: 'Widen every entry to its registrable domain (a.ads.example.co.uk → example.co.uk).' }),
     ),
-    maxEntries: Type.Optional(Type.Integer({ minimum: 1, maximum: 50_000_000, description: 'Most entries taken from this list. Default: refresh.maxEntries.' })),
+    maxEntries: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 50_000_000, description: 'Most entries taken from this list. Default: refresh.maxEntries.' }),
+    ),
     required: Type.Optional(
       Type.Boolean({
         default: false,
@@ -104,7 +115,12 @@ export const blockingOptionsSchema = options({
         default: 'nxdomain',
         description: 'How a blocked query is answered.',
       }),
-      ttl: Type.Integer({ minimum: 0, maximum: 604_800, default: 10, description: 'TTL (s) of blocked answers and of the synthetic SOA (negative-caching time).' }),
+      ttl: Type.Integer({
+        minimum: 0,
+        maximum: 604_800,
+        default: 10,
+        description: 'TTL (s) of blocked answers and of the synthetic SOA (negative-caching time).',
+      }),
       ipv4: Type.Array(Type.String({ pattern: IPV4_PATTERN, errorMessage: 'must be an IPv4 address' }), {
         default: [],
         maxItems: 16,
@@ -124,10 +140,7 @@ export const blockingOptionsSchema = options({
   refresh: section(
     {
       interval: Type.Union(
-        [
-          Type.Literal(0),
-          Type.Integer({ minimum: 60_000, maximum: 30 * DAY, errorMessage: `must be 0 (never) or an integer in 60000..${30 * DAY} (ms)` }),
-        ],
+        [Type.Literal(0), Type.Integer({ minimum: 60_000, maximum: 30 * DAY, errorMessage: `must be 0 (never) or an integer in 60000..${30 * DAY} (ms)` })],
         { default: 4 * 3_600_000, description: 'Milliseconds between reloads of every list; 0 = never.' },
       ),
       retry: Type.Integer({ minimum: 1000, maximum: DAY, default: 300_000, description: 'Milliseconds before retrying after a failed or rejected refresh.' }),
@@ -148,7 +161,8 @@ export const blockingOptionsSchema = options({
   cacheDir: Type.Optional(
     Type.String({
       minLength: 1,
-      description: 'Directory for downloaded lists and last-good copies (survives restarts). Default: $XDG_CACHE_HOME/heimdall/lists or ~/.cache/heimdall/lists.',
+      description:
+        'Directory for downloaded lists and last-good copies (survives restarts). Default: $XDG_CACHE_HOME/heimdall/lists or ~/.cache/heimdall/lists.',
     }),
   ),
   build: Type.Union([Type.Literal('worker'), Type.Literal('inline')], {
@@ -157,7 +171,12 @@ export const blockingOptionsSchema = options({
   }),
   regex: section(
     {
-      maxLength: Type.Integer({ minimum: 1, maximum: 4096, default: DEFAULT_REGEX_LIMITS.maxLength, description: 'Longest accepted /regex/ entry, in characters.' }),
+      maxLength: Type.Integer({
+        minimum: 1,
+        maximum: 4096,
+        default: DEFAULT_REGEX_LIMITS.maxLength,
+        description: 'Longest accepted /regex/ entry, in characters.',
+      }),
       maxUnbounded: Type.Integer({
         minimum: 0,
         maximum: 8,
@@ -313,7 +332,9 @@ function compileList(path: string, item: BlockingListOption, id: number, group: 
     kind = 'file';
     location = isAbsolute(o.source) ? o.source : resolve(o.source);
   }
-  const name = o.name ?? (kind === 'inline' ? `${group}.${allow ? 'allow' : 'block'}[${path.slice(path.lastIndexOf('[') + 1, -1)}]` : kind === 'url' ? location : o.source!);
+  const name =
+    o.name ??
+    (kind === 'inline' ? `${group}.${allow ? 'allow' : 'block'}[${path.slice(path.lastIndexOf('[') + 1, -1)}]` : kind === 'url' ? location : o.source!);
   return {
     id,
     name,

@@ -59,9 +59,12 @@ describe('normalizeDomain against a reference (ASCII)', () => {
   it('agrees on random ASCII names', () => {
     const unit = fc.constantFrom(...'aZ09-_.x.'.split(''), 'A', '.', ' ', '/');
     fc.assert(
-      fc.property(fc.oneof(fc.string({ unit, maxLength: 80 }), fc.domain(), fc.string({ unit: fc.constantFrom('a', '.'), minLength: 60, maxLength: 300 })), (s) => {
-        expect(normalizeDomain(s)).toBe(reference(s));
-      }),
+      fc.property(
+        fc.oneof(fc.string({ unit, maxLength: 80 }), fc.domain(), fc.string({ unit: fc.constantFrom('a', '.'), minLength: 60, maxLength: 300 })),
+        (s) => {
+          expect(normalizeDomain(s)).toBe(reference(s));
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -236,9 +239,9 @@ describe('fuzz', () => {
   const lineArb = fc.oneof(
     fc.string({ maxLength: 120 }),
     fc.string({ unit: fc.constantFrom(...'ab.-_*|@^$/#! \t01:éü'.split('')), maxLength: 60 }),
-    fc.tuple(fc.constantFrom('0.0.0.0 ', '||', '@@||', '*.', '/', ''), fc.domain(), fc.constantFrom('', '^', '^$important', '/', ' # c')).map(
-      ([a, b, c]) => a + b + c,
-    ),
+    fc
+      .tuple(fc.constantFrom('0.0.0.0 ', '||', '@@||', '*.', '/', ''), fc.domain(), fc.constantFrom('', '^', '^$important', '/', ' # c'))
+      .map(([a, b, c]) => a + b + c),
   );
   it('never throws; every emitted domain is normalised; counters match what was emitted', () => {
     fc.assert(
@@ -261,7 +264,8 @@ describe('fuzz', () => {
           const before = { ...counts };
           parseLine(l, sink, counts);
           const moved =
-            counts.domains - before.domains +
+            counts.domains -
+            before.domains +
             (counts.regexes - before.regexes) +
             (counts.comments - before.comments) +
             (counts.invalid - before.invalid) +

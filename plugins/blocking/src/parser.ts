@@ -177,14 +177,7 @@ function parseHostsNames(line: string, i: number, sink: RuleSink, counts: ParseC
   return tokens;
 }
 
-function emitName(
-  token: string,
-  flags: number,
-  sink: RuleSink,
-  counts: ParseCounts,
-  options: ParseOptions,
-  hosts: boolean,
-): void {
+function emitName(token: string, flags: number, sink: RuleSink, counts: ParseCounts, options: ParseOptions, hosts: boolean): void {
   let name = token;
   let f = flags;
   if (name.charCodeAt(0) === 0x2a /* * */) {
@@ -337,12 +330,7 @@ export function parseText(text: string, sink: RuleSink, counts: ParseCounts, opt
  * Streams UTF-8 chunks (a file or HTTP body) through the parser, keeping only
  * the unfinished last line between chunks.
  */
-export async function parseStream(
-  chunks: AsyncIterable<Uint8Array | string>,
-  sink: RuleSink,
-  counts: ParseCounts,
-  options: ParseOptions = {},
-): Promise<void> {
+export async function parseStream(chunks: AsyncIterable<Uint8Array | string>, sink: RuleSink, counts: ParseCounts, options: ParseOptions = {}): Promise<void> {
   const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: false });
   let carry = '';
   for await (const chunk of chunks) {

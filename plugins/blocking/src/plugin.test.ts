@@ -3,7 +3,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { BLOCKED, BLOCKING_CONTROL, type BlockedInfo, type BlockingControl, EdeCode, type HeimdallPlugin, METRICS, Rcode, RecordType, type Registry } from '@heimdall/core';
+import {
+  BLOCKED,
+  BLOCKING_CONTROL,
+  type BlockedInfo,
+  type BlockingControl,
+  EdeCode,
+  type HeimdallPlugin,
+  METRICS,
+  Rcode,
+  RecordType,
+  type Registry,
+} from '@heimdall/core';
 import { decodeResponse, expectAnswers, expectEde, expectRcode, query, record, response, type TestResolver, testResolver } from '@heimdall/testing';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -41,7 +52,10 @@ afterAll(async () => {
   await rm(cacheDir, { recursive: true, force: true });
 });
 async function make(options: BlockingOptionsInput, chains?: Record<string, string[]>): Promise<TestResolver> {
-  const r = testResolver([blocking({ build: 'inline', cacheDir, groups: { ads: { block: [{ inline: 'ads.example\n' }] } }, ...options }), upstreamStub(chains)]);
+  const r = testResolver([
+    blocking({ build: 'inline', cacheDir, groups: { ads: { block: [{ inline: 'ads.example\n' }] } }, ...options }),
+    upstreamStub(chains),
+  ]);
   resolvers.push(r);
   await r.start();
   return r;
@@ -114,12 +128,7 @@ describe('blocking plugin: decisions through a resolver', () => {
     expectRcode(res, 'NXDOMAIN');
     expectEde(res, EdeCode.BLOCKED);
     const r2 = await make({ cnameInspection: false }, chains);
-    expectAnswers(await r2.handle(A('www.innocent.example')), [
-      'cdn.innocent.example',
-      'track.ads.example',
-      'edge.cdn.example',
-      '192.0.2.80',
-    ]);
+    expectAnswers(await r2.handle(A('www.innocent.example')), ['cdn.innocent.example', 'track.ads.example', 'edge.cdn.example', '192.0.2.80']);
     const r3 = await make({}, { 'www.fine.example': ['cdn.fine.example'] });
     expectRcode(await r3.handle(A('www.fine.example')), 'NOERROR');
   });
@@ -175,10 +184,24 @@ describe('blocking plugin: decisions through a resolver', () => {
     const hosts = st.lists.find((l) => l.name.endsWith('hosts.txt'))!;
     expect(hosts.entries).toBe(9);
     expect(hosts.ignored).toBe(14);
-    for (const blocked of ['c.adnetwork.example', 'xn--bcher-kva.example', 'a.track.adblock.example', 'ad12.regex.example', 'x.wild.mixed.example', 'y.tracker.net']) {
+    for (const blocked of [
+      'c.adnetwork.example',
+      'xn--bcher-kva.example',
+      'a.track.adblock.example',
+      'ad12.regex.example',
+      'x.wild.mixed.example',
+      'y.tracker.net',
+    ]) {
       expectRcode(await r.handle(A(blocked)), 'NXDOMAIN');
     }
-    for (const passed of ['good.adblock.example', 'ok12.ads.regex.example', 'www.exact.adblock.example', 'www.bbc.co.uk', 'someone.github.io', 'wild.mixed.example']) {
+    for (const passed of [
+      'good.adblock.example',
+      'ok12.ads.regex.example',
+      'www.exact.adblock.example',
+      'www.bbc.co.uk',
+      'someone.github.io',
+      'wild.mixed.example',
+    ]) {
       expectAnswers(await r.handle(A(passed)), ['192.0.2.80']);
     }
     // the query log sees why
@@ -215,7 +238,7 @@ describe('blocking plugin: decisions through a resolver', () => {
     expect(seen).toEqual({ group: 'g', list: 'regexes', reason: 'regex', name: 'ad1.example' });
   });
 
-  it('a name listed by two groups is reported under the client\'s group (query log and metrics)', async () => {
+  it("a name listed by two groups is reported under the client's group (query log and metrics)", async () => {
     let seen: BlockedInfo | undefined;
     const r = testResolver([
       {
@@ -269,15 +292,21 @@ describe('blocking plugin: decisions through a resolver', () => {
 
 it('public-suffix entries are refused with a warning that shows examples', async () => {
   const lines: { level: number; msg: string; list?: string; refusedPublicSuffix?: number; examples?: string[] }[] = [];
-  const logger = pino({ level: 'info' }, new Writable({
+  const logger = pino(
+    { level: 'info' },
+    new Writable({
       write(chunk, _enc, cb) {
         lines.push(JSON.parse(String(chunk)));
         cb();
       },
-    }),);
-  const r = testResolver([blocking({ build: 'inline', groups: { g: { block: [{ inline: 'co.uk\ngithub.io\nads.example\n', name: 'mine' }] } } }), upstreamStub()], {
-    logger,
-  });
+    }),
+  );
+  const r = testResolver(
+    [blocking({ build: 'inline', groups: { g: { block: [{ inline: 'co.uk\ngithub.io\nads.example\n', name: 'mine' }] } } }), upstreamStub()],
+    {
+      logger,
+    },
+  );
   resolvers.push(r);
   await r.start();
   const warn = lines.find((l) => l.level === 40 && l.list === 'mine');

@@ -49,10 +49,17 @@ async function script(): Promise<{ names: string[]; values: unknown[]; body: str
         continue;
       }
       const mod = (await import(m[3]!)) as Record<string, unknown>;
-      const bindings: [string, string][] = m[1] !== undefined ? [[m[1], 'default']] : m[2]!.split(',').map((s) => s.trim()).filter((s) => s !== '' && !s.startsWith('type ')).map((s) => {
-        const [from, as] = s.split(/\s+as\s+/);
-        return [as ?? from!, from!];
-      });
+      const bindings: [string, string][] =
+        m[1] !== undefined
+          ? [[m[1], 'default']]
+          : m[2]!
+              .split(',')
+              .map((s) => s.trim())
+              .filter((s) => s !== '' && !s.startsWith('type '))
+              .map((s) => {
+                const [from, as] = s.split(/\s+as\s+/);
+                return [as ?? from!, from!];
+              });
       for (const [local, exported] of bindings) {
         if (names.includes(local)) continue;
         expect(mod[exported], `${m[3]} exports ${exported}`).toBeDefined();

@@ -69,7 +69,10 @@ afterEach(async () => {
 async function make(extra: BlockingOptionsInput = {}): Promise<TestResolver> {
   const r = testResolver([
     blocking({ build: 'inline', cacheDir: dir, groups: { ads: { block: [url] } }, ...extra }),
-    { name: 'stub', middleware: () => (ctx) => void (ctx.response = response(ctx.request, { answers: [{ name: ctx.query.qname, type: 1, data: '192.0.2.80' }] })) },
+    {
+      name: 'stub',
+      middleware: () => (ctx) => void (ctx.response = response(ctx.request, { answers: [{ name: ctx.query.qname, type: 1, data: '192.0.2.80' }] })),
+    },
   ]);
   resolvers.push(r);
   await r.start();
@@ -143,7 +146,10 @@ describe('refresh from HTTP', () => {
 
   it('the same URL in two groups gets two names and works in both', async () => {
     const r = await make({ groups: { a: { block: [url] }, b: { block: [url] } }, clients: { default: ['a'], '10.0.0.0/8': ['b'] } });
-    const names = r.get<BlockingService>(BLOCKING_CONTROL).status().lists.map((l) => l.name);
+    const names = r
+      .get<BlockingService>(BLOCKING_CONTROL)
+      .status()
+      .lists.map((l) => l.name);
     expect(names).toEqual([`a.block:${url}`, `b.block:${url}`]);
     expectRcode(await r.handle(query('first.example')), 'NXDOMAIN');
     expectRcode(await r.handle(query('first.example'), { address: '10.1.1.1' }), 'NXDOMAIN');
@@ -177,7 +183,9 @@ describe('refresh from HTTP', () => {
   it('timeout bound on downloads', async () => {
     const slow = createServer(() => {}); // never answers
     await new Promise<void>((res) => slow.listen(0, '127.0.0.1', res));
-    const list = compileOptions(parseOptions(blockingOptionsSchema, { groups: { g: { block: [`http://127.0.0.1:${(slow.address() as AddressInfo).port}/x`] } } }, 'blocking')).lists[0]!;
+    const list = compileOptions(
+      parseOptions(blockingOptionsSchema, { groups: { g: { block: [`http://127.0.0.1:${(slow.address() as AddressInfo).port}/x`] } } }, 'blocking'),
+    ).lists[0]!;
     const state = initialState(list);
     const t = Date.now();
     const result = await refreshSource(state, { dir, timeoutMs: 200, maxBytes: 1000, now: Date.now });
@@ -213,7 +221,10 @@ describe('worker build', () => {
       expected: 5000,
       sources: [
         { spec: { id: 0, group: 0, allow: false, exact: false, registrable: false, maxEntries: 1e6 }, content: { kind: 'file', path: file } },
-        { spec: { id: 1, group: 0, allow: false, exact: false, registrable: false, maxEntries: 1e6 }, content: { kind: 'text', text: '/^rx[0-9]+\\./\nco.uk\n' } },
+        {
+          spec: { id: 1, group: 0, allow: false, exact: false, registrable: false, maxEntries: 1e6 },
+          content: { kind: 'text', text: '/^rx[0-9]+\\./\nco.uk\n' },
+        },
       ],
     });
     const e = new Engine(out);
@@ -229,7 +240,12 @@ describe('worker build', () => {
         seed: randomSeed(),
         regex: { maxLength: 256, maxUnbounded: 2 },
         expected: 10,
-        sources: [{ spec: { id: 0, group: 0, allow: false, exact: false, registrable: false, maxEntries: 10 }, content: { kind: 'file', path: join(dir, 'missing.txt') } }],
+        sources: [
+          {
+            spec: { id: 0, group: 0, allow: false, exact: false, registrable: false, maxEntries: 10 },
+            content: { kind: 'file', path: join(dir, 'missing.txt') },
+          },
+        ],
       }),
     ).rejects.toMatchObject({ name: 'BuildError', code: 'BUILD_FAILED' });
   });

@@ -83,7 +83,9 @@ export function initialState(list: ResolvedList): SourceState {
     list,
     content: null,
     goodEntries: null,
-    candidate: inline ? { content: { kind: 'text', text: list.location }, bytes: Buffer.byteLength(list.location), tmp: null, etag: null, lastModified: null, stamp: null } : null,
+    candidate: inline
+      ? { content: { kind: 'text', text: list.location }, bytes: Buffer.byteLength(list.location), tmp: null, etag: null, lastModified: null, stamp: null }
+      : null,
     rejected: null,
     lastRefresh: null,
     lastChange: null,
@@ -299,7 +301,14 @@ async function refreshUrl(state: SourceState, s: FetchSettings): Promise<Refresh
     await rm(tmp, { force: true });
     throw err;
   }
-  state.candidate = { content: { kind: 'file', path: tmp }, bytes, tmp, etag: res.headers.get('etag'), lastModified: res.headers.get('last-modified'), stamp: null };
+  state.candidate = {
+    content: { kind: 'file', path: tmp },
+    bytes,
+    tmp,
+    etag: res.headers.get('etag'),
+    lastModified: res.headers.get('last-modified'),
+    stamp: null,
+  };
   state.lastRefresh = s.now();
   state.lastError = null;
   return 'changed';

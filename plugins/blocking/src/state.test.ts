@@ -85,9 +85,16 @@ afterEach(async () => {
   for (const r of resolvers.splice(0)) await r.stop();
 });
 
-async function proc(store: StateStore | null, clock: FakeClock | typeof systemClock, options: { enabled?: boolean; name?: string } = {}): Promise<TestResolver> {
+async function proc(
+  store: StateStore | null,
+  clock: FakeClock | typeof systemClock,
+  options: { enabled?: boolean; name?: string } = {},
+): Promise<TestResolver> {
   const plugins: HeimdallPlugin[] = [
-    blocking({ build: 'inline', enabled: options.enabled ?? true, groups: { ads: { block: [{ inline: 'ads.example\n' }] } } }, options.name ? { name: options.name } : undefined),
+    blocking(
+      { build: 'inline', enabled: options.enabled ?? true, groups: { ads: { block: [{ inline: 'ads.example\n' }] } } },
+      options.name ? { name: options.name } : undefined,
+    ),
     upstreamStub,
   ];
   if (store !== null) plugins.unshift(statePlugin(store));

@@ -11,7 +11,15 @@ import { DECISION_BLOCKED, DECISION_MASK, DECISION_NONE, Engine, EngineBuilder, 
 import { randomSeed } from './hash.js';
 
 const keepFirst = (a: number) => a;
-const spec = (id: number, group: number, extra: Partial<SourceSpec> = {}): SourceSpec => ({ id, group, allow: false, exact: false, registrable: false, maxEntries: 1e6, ...extra });
+const spec = (id: number, group: number, extra: Partial<SourceSpec> = {}): SourceSpec => ({
+  id,
+  group,
+  allow: false,
+  exact: false,
+  registrable: false,
+  maxEntries: 1e6,
+  ...extra,
+});
 
 /** Wire form of labels (octets), optionally ending in a pointer to `ptr` instead of the root. */
 function wire(labels: Uint8Array[], ptr?: number): number[] {
@@ -28,7 +36,9 @@ const octet = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom(0x2e, 0x5c, 0x22, 0x28, 0x29, 0x3b, 0x40, 0x24, 0x20, 0x00, 0x7f, 0xff, 0xc3) },
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) },
 );
-const label = fc.uint8Array({ minLength: 1, maxLength: 6 }).chain((a) => fc.array(octet, { minLength: a.length, maxLength: a.length }).map((o) => Uint8Array.from(o)));
+const label = fc
+  .uint8Array({ minLength: 1, maxLength: 6 })
+  .chain((a) => fc.array(octet, { minLength: a.length, maxLength: a.length }).map((o) => Uint8Array.from(o)));
 const labels = fc.array(label, { minLength: 0, maxLength: 5 });
 
 describe('DomainTable.matchSuffixesWire', () => {

@@ -380,7 +380,8 @@ class StatsAdmin implements AdminActions {
       {
         name: 'overview',
         method: 'GET',
-        description: 'Queries, cache hits, blocked, forwarded and rcodes over the window and since start; series per `step` s; latency histograms with p50/p99, overall and per upstream',
+        description:
+          'Queries, cache hits, blocked, forwarded and rcodes over the window and since start; series per `step` s; latency histograms with p50/p99, overall and per upstream',
         args: overviewArgs,
         combine: 'all',
         run: (a: Static<typeof overviewArgs>) => store.overview(a.step),
@@ -396,7 +397,8 @@ class StatsAdmin implements AdminActions {
       {
         name: 'queries',
         method: 'GET',
-        description: 'Latest answered queries, newest first, with why (blocked list/rule, cache, upstream, rewrite); filters client, name, type, rcode, blocked, cached, forwarded',
+        description:
+          'Latest answered queries, newest first, with why (blocked list/rule, cache, upstream, rewrite); filters client, name, type, rcode, blocked, cached, forwarded',
         args: queriesArgs,
         combine: 'all',
         run: (a: Static<typeof queriesArgs>) => store.queries(a),
@@ -418,7 +420,8 @@ class StatsAdmin implements AdminActions {
 /** The stats plugin: bounded in-memory statistics for the dashboard. */
 export const stats = definePlugin({
   name: 'stats',
-  description: 'In-memory statistics for the dashboard: per-second counters, latency, top names/blocked/clients, the latest queries with why (admin actions stats/overview, stats/top, stats/queries).',
+  description:
+    'In-memory statistics for the dashboard: per-second counters, latency, top names/blocked/clients, the latest queries with why (admin actions stats/overview, stats/top, stats/queries).',
   options: statsOptionsSchema,
   setup: () => ({
     module: new ContainerModule(({ bind }) => {

@@ -75,7 +75,7 @@ export function udpResponseLimit(request: Buffer, ceiling: number): number {
     return 512;
   }
   if (size < 512) size = 512;
-  return Math.min(size , ceiling);
+  return Math.min(size, ceiling);
 }
 
 /**
@@ -119,7 +119,8 @@ export class UdpServer implements TransportServer {
     if (this.native !== false) {
       const load = await loadNativeUdp();
       if (load.available) return this.listenNative(load);
-      if (this.native === true) throw new ListenError(`udp ${this.address_}:${this.port}: native UDP requested (udp.native: true) but unavailable: ${load.reason}`);
+      if (this.native === true)
+        throw new ListenError(`udp ${this.address_}:${this.port}: native UDP requested (udp.native: true) but unavailable: ${load.reason}`);
       if (!fallbackLogged) {
         fallbackLogged = true;
         this.deps.logger.info({ reason: load.reason }, 'udp: batched native path unavailable, using node:dgram');
@@ -351,4 +352,3 @@ export function isV4Mapped(address: string): boolean {
 function literalLookup(address: string, _options: unknown, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
   callback(null, address, address.includes(':') ? 6 : 4);
 }
-

@@ -75,7 +75,7 @@ export class PrefixKeyer {
   /** Whether an IPv4 address value is exempt. */
   v4Exempt(value: number): boolean {
     const a = this.#v4Allow;
-    for (let i = 0; i < a.length; i += 2) if (((value & a[i + 1]) >>> 0) === a[i]) return true;
+    for (let i = 0; i < a.length; i += 2) if ((value & a[i + 1]) >>> 0 === a[i]) return true;
     return false;
   }
 
