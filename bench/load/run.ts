@@ -41,6 +41,7 @@ import { type Command, dnsmasqForwarder, dnsmasqUpstream, unboundDot, unboundFor
 import { cpuMicros, freePort, type Pinned, rssBytes, sleep, startPinned, waitForDns } from './lib/proc.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 import { summarizeProfile } from './lib/cpuprofile.js';
+import { selfSignedCertificate } from '@heimdall/testing';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -370,33 +371,7 @@ async function measureDoh(scenario: string, server: Pinned, port: number, queryF
 
 /** A self-signed EC pair for the encrypted listeners (openssl). */
 function benchCertificate(): { cert: string; key: string } {
-  const cert = join(tmp, 'bench.crt');
-  const key = join(tmp, 'bench.key');
-  const r = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
-  if (r.status !== 0) throw new Error('openssl could not make the bench certificate');
-  return { cert, key };
+  return selfSignedCertificate(tmp, { name: 'bench' });
 }
 
 async function scenarioEncrypted(): Promise<void> {

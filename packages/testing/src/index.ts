@@ -5,6 +5,7 @@
  */
 export * from './assert.js';
 export * from './builders.js';
+export * from './certs.js';
 export * from './clients.js';
 export * from './clock.js';
 export * from './fake-upstream.js';

@@ -12,19 +12,16 @@ import {
   type AdminActions,
   CLOCK,
   type Clock,
-  type DnsContext,
   type Logger,
   type Middleware,
   PLUGIN,
   PLUGIN_LOGGER,
   PLUGIN_METRICS,
   type PluginInfo,
-  Rcode,
   Type,
 } from '@heimdall/core';
 import { inject, injectable, type PluginMetrics } from '@heimdall/core/di';
-import { CoarseClock } from '@heimdall/core/pipeline';
-import { LogThrottle } from '@heimdall/core/pipeline';
+import { CoarseClock, LogThrottle } from '@heimdall/core/pipeline';
 import type { RatelimitConfig } from './options.js';
 import { ipv4Value, PrefixKeyer } from '@heimdall/core/wire';
 import { type Bucket, BucketTable, LIMITED_HOLD_MS, type LimitedPrefix } from './table.js';

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { CACHE_CONTROL, CACHE_TIERS, type CacheControl, type CacheTier, definePlugin, type FlushScope, type HeimdallPlugin } from '@heimdall/core';
 import { ContainerModule, injectable, multiInject, optional } from '@heimdall/core/di';
 import { cacheKeyOf, QuestionKeyInfo } from '@heimdall/core/wire';
-import { type TestResolver, testResolver } from '@heimdall/testing';
+import { selfSignedCertificate, type TestResolver, testResolver } from '@heimdall/testing';
 import { Redis } from 'ioredis';
 import { flushMatcher } from './keys.js';
 import { redis } from './plugin.js';
@@ -183,27 +183,7 @@ export async function startCluster(): Promise<RedisServer[]> {
 
 /** A self-signed certificate for localhost (TLS tests): { cert, key } file paths. */
 export async function selfSigned(): Promise<{ cert: string; key: string }> {
-  const dir = tempDir();
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '1',
-    '-subj',
-    '/CN=localhost',
-    '-addext',
-    'subjectAltName=DNS:localhost,IP:127.0.0.1',
-  ]);
-  return { cert, key };
+  return selfSignedCertificate(tempDir(), { cn: 'localhost' });
 }
 
 /** Writes a file in a temporary directory and returns its path. */

@@ -26,8 +26,7 @@ import {
 } from '@heimdall/core';
 import { ContainerModule, inject, injectable, type PluginMetrics } from '@heimdall/core/di';
 import { Account, AccountTable, type Classified, classifyOther, KeyHasher } from './accounts.js';
-import { CoarseClock } from '@heimdall/core/pipeline';
-import { LogThrottle } from '@heimdall/core/pipeline';
+import { CoarseClock, LogThrottle } from '@heimdall/core/pipeline';
 import { ALL, ANSWER, CLASS_NAMES, compileRrl, type RrlConfig, rrlOptionsSchema } from './options.js';
 import { ipv4Value, PrefixKeyer } from '@heimdall/core/wire';
 

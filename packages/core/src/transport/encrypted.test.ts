@@ -3,7 +3,9 @@
  * keepalive, with real clients (kdig, curl, Node's tls/http2) and
  * certificates made here with openssl. Every wait is bounded.
  */
-import { execFile, execFileSync } from 'node:child_process';
+// The kit's certificate helper, imported by path (@heimdall/testing depends on core, not the reverse).
+import { selfSignedCertificate } from '../../../testing/src/certs.js';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -28,35 +30,8 @@ const run = promisify(execFile);
 const dir = mkdtempSync(join(os.tmpdir(), 'heimdall-tls-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A self-signed EC certificate for `cn` (openssl), written to `<name>.crt/.key`. */
-function makeCert(name: string, cn = 'dns.test'): { cert: string; key: string } {
-  const cert = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${cn}`,
-      '-addext',
-      'subjectAltName=DNS:dns.test,IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert, key };
-}
+/** A self-signed EC certificate for `cn`, written to `<name>.crt/.key` (the kit's openssl helper). */
+const makeCert = (name: string, cn = 'dns.test'): { cert: string; key: string } => selfSignedCertificate(dir, { name, cn });
 
 let pair: { cert: string; key: string };
 let other: { cert: string; key: string };
