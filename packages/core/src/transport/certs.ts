@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
+import { StreamServer, type TrackedConnection } from './stream.js';
 
 /** A checked certificate chain and private key (PEM). */
 export interface CertificatePair {
@@ -139,5 +140,38 @@ export class CertificateFiles {
     this.watchers = [];
     if (this.debounce !== null) clearTimeout(this.debounce);
     this.debounce = null;
+  }
+}
+
+/**
+ * The certificate and key files named by an encrypted listener's settings;
+ * throws `ConfigError` naming the missing one (`listener`: "a tls listener").
+ */
+export function requireCertificateFiles(
+  settings: { readonly cert?: string | undefined; readonly key?: string | undefined },
+  path: string,
+  listener: string,
+): { cert: string; key: string } {
+  if (settings.cert === undefined) throw new ConfigError(`${path}.cert`, `is required for ${listener} (PEM certificate file)`);
+  if (settings.key === undefined) throw new ConfigError(`${path}.key`, `is required for ${listener} (PEM private key file)`);
+  return { cert: settings.cert, key: settings.key };
+}
+
+/** A stream listener with certificate files: watched while it listens, reloaded on demand. */
+export abstract class CertifiedStreamServer<C extends TrackedConnection> extends StreamServer<C> {
+  /** The certificate files (reloaded on change). */
+  abstract readonly certificates: CertificateFiles;
+
+  protected override prepare(): Promise<void> {
+    this.certificates.watch();
+    return Promise.resolve();
+  }
+
+  protected override closed(): void {
+    this.certificates.close();
+  }
+
+  async reloadCertificates(): Promise<void> {
+    await this.certificates.reload();
   }
 }

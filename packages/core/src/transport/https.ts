@@ -35,18 +35,17 @@ import http2 from 'node:http2';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import { ConfigError } from '../errors.js';
 import { decode, encode, type ResourceRecord, typeFromString } from '../packet/index.js';
 import { parseOptions, type Static } from '../plugin/options.js';
 import type { HandshakeFailure } from '../pipeline/metrics.js';
 import type { ClientInfo } from '../pipeline/types.js';
 import { ipFamily } from '../wire/ip.js';
 import { trySkipName } from '../wire/name.js';
-import { CertificateFiles } from './certs.js';
+import { CertificateFiles, CertifiedStreamServer, requireCertificateFiles } from './certs.js';
 import { addResponseOptions, HAS_PADDING, queryOptions, RESPONSE_PAD_BLOCK } from './edns-options.js';
 import { AddressSet } from './proxy.js';
 import { httpsListenSchema } from './schema.js';
-import { StreamServer, type TrackedConnection } from './stream.js';
+import type { TrackedConnection } from './stream.js';
 import { handshakeFailure } from './tls.js';
 import type { HttpsListenOptions, TransportDeps } from './types.js';
 
@@ -179,7 +178,7 @@ function onBodyClose(this: BodySource): void {
 }
 
 /** A DNS-over-HTTPS listener. */
-export class HttpsServer extends StreamServer<HttpsConnection> {
+export class HttpsServer extends CertifiedStreamServer<HttpsConnection> {
   readonly settings: HttpsSettings;
   readonly certificates: CertificateFiles;
   private readonly h2: http2.Http2SecureServer;
@@ -194,15 +193,14 @@ export class HttpsServer extends StreamServer<HttpsConnection> {
 
   constructor(options: HttpsListenOptions, deps: TransportDeps, path = 'listen') {
     const settings = parseOptions(httpsListenSchema, { ...options, transport: 'https' }, path);
-    if (settings.cert === undefined) throw new ConfigError(`${path}.cert`, 'is required for an https listener (PEM certificate file)');
-    if (settings.key === undefined) throw new ConfigError(`${path}.key`, 'is required for an https listener (PEM private key file)');
+    const files = requireCertificateFiles(settings, path, 'an https listener');
     super('https', settings, deps, path);
     this.settings = settings;
     this.statusCounts = deps.metrics.dohResponses;
     this.failures = deps.metrics.tlsHandshakeFailures.https;
     this.path = settings.path.length > 1 && settings.path.endsWith('/') ? settings.path.slice(0, -1) : settings.path;
     this.proxies = new AddressSet(settings.trustedProxies, `${path}.trustedProxies`);
-    this.certificates = new CertificateFiles(settings.cert, settings.key, path, deps.logger, (pair) => {
+    this.certificates = new CertificateFiles(files.cert, files.key, path, deps.logger, (pair) => {
       this.h2.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' });
     });
     const pair = this.certificates.pair;
@@ -245,19 +243,6 @@ export class HttpsServer extends StreamServer<HttpsConnection> {
     h2.on('unknownProtocol', (s: tls.TLSSocket) => s.destroy());
     // Idle connections are closed by HttpsConnection's own timer.
     h2.setTimeout(0);
-  }
-
-  protected override prepare(): Promise<void> {
-    this.certificates.watch();
-    return Promise.resolve();
-  }
-
-  protected override closed(): void {
-    this.certificates.close();
-  }
-
-  async reloadCertificates(): Promise<void> {
-    await this.certificates.reload();
   }
 
   protected open(socket: net.Socket, client: ClientInfo): HttpsConnection {
@@ -401,28 +386,36 @@ export class HttpsServer extends StreamServer<HttpsConnection> {
       this.reply(t, NOT_A_QUERY);
       return;
     }
-    let r: Buffer | null | Promise<Buffer | null>;
+    const r = this.process(msg, client, t);
+    if (r instanceof Promise) this.settle(r, t, conn, (resp) => this.send(msg, resp, t), true);
+    else if (r !== undefined) this.send(msg, r, t);
+  }
+
+  /** Runs the chain on a query; a throw is logged and answered 400 (`undefined` then). */
+  private process(query: Buffer, client: ClientInfo, t: Target): Buffer | null | Promise<Buffer | null> | undefined {
     try {
-      r = this.deps.handler.process(msg, client);
+      return this.deps.handler.process(query, client);
     } catch (err) {
       this.deps.logger.error({ err }, 'query handler threw; DoH query refused');
       this.reply(t, QUERY_FAILED);
-      return;
+      return undefined;
     }
-    if (r instanceof Promise) {
-      conn?.begin();
-      r.then(
-        (resp) => {
-          conn?.finish();
-          this.send(msg, resp, t);
-        },
-        (err) => {
-          conn?.finish();
-          this.deps.logger.error({ err }, 'query handler rejected; DoH query refused');
-          this.reply(t, QUERY_FAILED);
-        },
-      );
-    } else this.send(msg, r, t);
+  }
+
+  /** Waits for an asynchronous answer with the connection busy; a rejection is answered 400 (and logged when `log`). */
+  private settle(r: Promise<Buffer | null>, t: Target, conn: HttpsConnection | undefined, done: (resp: Buffer | null) => void, log: boolean): void {
+    conn?.begin();
+    r.then(
+      (resp) => {
+        conn?.finish();
+        done(resp);
+      },
+      (err) => {
+        conn?.finish();
+        if (log) this.deps.logger.error({ err }, 'query handler rejected; DoH query refused');
+        this.reply(t, QUERY_FAILED);
+      },
+    );
   }
 
   private send(query: Buffer, response: Buffer | null, t: Target): void {
@@ -526,27 +519,9 @@ export class HttpsServer extends StreamServer<HttpsConnection> {
       }
       this.ok(t, DNS_JSON, body, Buffer.byteLength(body), cacheAge(resp));
     };
-    let r: Buffer | null | Promise<Buffer | null>;
-    try {
-      r = this.deps.handler.process(query, client);
-    } catch (err) {
-      this.deps.logger.error({ err }, 'query handler threw; DoH query refused');
-      this.reply(t, QUERY_FAILED);
-      return;
-    }
-    if (r instanceof Promise) {
-      conn?.begin();
-      r.then(
-        (resp) => {
-          conn?.finish();
-          done(resp);
-        },
-        () => {
-          conn?.finish();
-          this.reply(t, QUERY_FAILED);
-        },
-      );
-    } else done(r);
+    const r = this.process(query, client, t);
+    if (r instanceof Promise) this.settle(r, t, conn, done, false);
+    else if (r !== undefined) done(r);
   }
 }
 

@@ -9,13 +9,12 @@
  */
 import type net from 'node:net';
 import tls from 'node:tls';
-import { ConfigError } from '../errors.js';
 import { parseOptions, type Static } from '../plugin/options.js';
 import type { HandshakeFailure } from '../pipeline/metrics.js';
 import type { ClientInfo } from '../pipeline/types.js';
-import { type CertificatePair, CertificateFiles } from './certs.js';
+import { type CertificatePair, CertificateFiles, CertifiedStreamServer, requireCertificateFiles } from './certs.js';
 import { tlsListenSchema } from './schema.js';
-import { FramedConnection, type FramedHost, StreamServer } from './stream.js';
+import { FramedConnection, type FramedHost } from './stream.js';
 import type { TlsListenOptions, TransportDeps } from './types.js';
 
 /** A DoT listener's validated settings, defaults filled in. */
@@ -38,7 +37,7 @@ export function handshakeFailure(err: unknown): HandshakeFailure {
 }
 
 /** A DNS-over-TLS listener. */
-export class TlsServer extends StreamServer<FramedConnection> implements FramedHost {
+export class TlsServer extends CertifiedStreamServer<FramedConnection> implements FramedHost {
   readonly limits: TlsSettings;
   readonly padding: TlsSettings['padding'];
   /** The certificate files (reloaded on change). */
@@ -49,29 +48,15 @@ export class TlsServer extends StreamServer<FramedConnection> implements FramedH
 
   constructor(options: TlsListenOptions, deps: TransportDeps, path = 'listen') {
     const limits = parseOptions(tlsListenSchema, { ...options, transport: 'tls' }, path);
-    if (limits.cert === undefined) throw new ConfigError(`${path}.cert`, 'is required for a tls listener (PEM certificate file)');
-    if (limits.key === undefined) throw new ConfigError(`${path}.key`, 'is required for a tls listener (PEM private key file)');
+    const files = requireCertificateFiles(limits, path, 'a tls listener');
     super('tls', limits, deps, path);
     this.limits = limits;
     this.padding = limits.padding;
-    this.certificates = new CertificateFiles(limits.cert, limits.key, path, deps.logger, (pair) => {
+    this.certificates = new CertificateFiles(files.cert, files.key, path, deps.logger, (pair) => {
       this.context = secureContext(pair);
     });
     this.context = secureContext(this.certificates.pair);
     this.failures = deps.metrics.tlsHandshakeFailures.tls;
-  }
-
-  protected override prepare(): Promise<void> {
-    this.certificates.watch();
-    return Promise.resolve();
-  }
-
-  protected override closed(): void {
-    this.certificates.close();
-  }
-
-  async reloadCertificates(): Promise<void> {
-    await this.certificates.reload();
   }
 
   protected open(socket: net.Socket, client: ClientInfo): FramedConnection {
