@@ -12,6 +12,7 @@
  * const { resolver } = await runExample(example, { '@heimdall/plugin-cache': cache, '@heimdall/core': core });
  */
 import { readFileSync } from 'node:fs';
+import { definePlugin, options, RecordType, type Resolver, Type } from '@heimdall/core';
 
 /** The ```ts blocks of a README (a file URL or path), in order. */
 export function readmeExamples(readme: URL | string): string[] {
@@ -28,7 +29,6 @@ const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (
  * top-level `const`/`let` declarations. Examples are plain JavaScript (no
  * type annotations), so they run without a compiler.
  */
-/** Runs one example; see the module comment. */
 export async function runExample(code: string, modules: Record<string, object>): Promise<Record<string, unknown>> {
   const prologue: string[] = [];
   const body: string[] = [];
@@ -51,4 +51,64 @@ export async function runExample(code: string, modules: Record<string, object>):
   }
   const declared = [...code.matchAll(/^(?:const|let)\s+(\w+)/gm)].map((m) => m[1]);
   return new AsyncFunction('__modules', [...prologue, ...body, `return { ${declared.join(', ')} };`].join('\n'))(modules);
+}
+
+/**
+ * A stand-in for a plugin a README example uses but the package does not
+ * depend on (typically `upstream`): it registers as `name`, accepts the
+ * upstream option shape (`{ servers: string[] }`, at least one) and answers
+ * every query with one A record `data` (TTL 60).
+ *
+ * @example
+ * const modules = { '@heimdall/plugin-upstream': { default: answeringStandIn('upstream', '192.168.1.20') } };
+ */
+export function answeringStandIn(name: string, data: string) {
+  return definePlugin({
+    name,
+    options: options({ servers: Type.Array(Type.String(), { minItems: 1 }) }),
+    setup: () => ({ middleware: () => (ctx) => ctx.answer([{ name: ctx.query.qname, type: RecordType.A, ttl: 60, data }]) }),
+  });
+}
+
+/**
+ * What the README's options table (between `<!-- options:start -->` and
+ * `<!-- options:end -->`) lacks of `schema`'s top-level options: a row per
+ * option (its name in code, first column) and, for an option with a default, the
+ * default as inline JSON code. Empty when the table is complete, so any
+ * runner can assert it.
+ */
+export function optionsTableGaps(readme: string, schema: { properties: Record<string, object> }): string[] {
+  const table = readme.slice(readme.indexOf('<!-- options:start -->'), readme.indexOf('<!-- options:end -->'));
+  const gaps: string[] = [];
+  for (const [name, option] of Object.entries(schema.properties)) {
+    if (!table.includes(`| \`${name}\` |`)) gaps.push(`row of \`${name}\``);
+    if ('default' in option && !table.includes(`\`${JSON.stringify(option.default)}\``)) gaps.push(`default of \`${name}\``);
+  }
+  return gaps;
+}
+
+/**
+ * A README's examples with the lifecycle of the resolver they build: `text`
+ * is the README, `run(i)` runs example `i` (default the first) with `modules`
+ * and returns its `resolver`, `stop()` (for `afterEach`) stops the last one
+ * started, and `config()` parses the first ```json block.
+ */
+export function readmeHarness(readme: URL, modules: Record<string, object>) {
+  const text = readFileSync(readme, 'utf8');
+  let started: Resolver | undefined;
+  return {
+    text,
+    async run(index = 0): Promise<Resolver> {
+      const { resolver } = await runExample(readmeExamples(readme)[index]!, modules);
+      started = resolver as Resolver;
+      return started;
+    },
+    async stop(): Promise<void> {
+      await started?.stop();
+      started = undefined;
+    },
+    config(): { plugins: { use: string; options: unknown }[] } {
+      return JSON.parse(/```json\n([\s\S]*?)```/.exec(text)![1]!);
+    },
+  };
 }
