@@ -24,6 +24,7 @@ import { silentLogger } from '../util/logger.js';
 import { cacheAge } from './https.js';
 import { buildProxyV2, parseProxyV2 } from './proxy.js';
 import { addResponseOptions, lastOptRdlength, queryOptions } from './edns-options.js';
+import { frame } from './transport.test-helpers.js';
 import type { ListenOptions } from './types.js';
 
 const run = promisify(execFile);
@@ -70,13 +71,6 @@ async function serve(listen: ListenOptions[]): Promise<Map<string, number>> {
 
 function q(name: string, id = 0x1234, type: number = RecordType.A, edns: Parameters<typeof encode>[0]['edns'] | null = { udpPayloadSize: 1232 }): Buffer {
   return encode({ id, rd: true, questions: [{ name, type }], ...(edns ? { edns } : {}) });
-}
-
-function frame(msg: Buffer): Buffer {
-  const f = Buffer.alloc(2 + msg.length);
-  f.writeUInt16BE(msg.length, 0);
-  msg.copy(f, 2);
-  return f;
 }
 
 /** Collects `count` framed responses from a stream socket. */

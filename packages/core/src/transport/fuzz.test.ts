@@ -13,6 +13,7 @@ import type { CoreMetrics } from '../pipeline/metrics.js';
 import type { Middleware } from '../pipeline/types.js';
 import { CORE_METRICS, createResolver, type Resolver } from '../resolver.js';
 import { silentLogger } from '../util/logger.js';
+import { frame } from './transport.test-helpers.js';
 
 const valid = encode({ id: 7, rd: true, questions: [{ name: 'www.example.com', type: RecordType.A }], edns: { udpPayloadSize: 1232, dnssecOk: true } });
 
@@ -126,13 +127,6 @@ describe('UDP under garbage', () => {
     expect(m.queries).toBeGreaterThan(300);
   });
 });
-
-function frame(msg: Buffer): Buffer {
-  const f = Buffer.alloc(2 + msg.length);
-  f.writeUInt16BE(msg.length, 0);
-  msg.copy(f, 2);
-  return f;
-}
 
 function connect(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {

@@ -9,17 +9,11 @@ import { encode, MessageReader, RecordType } from '../packet/index.js';
 import { CoreMetrics } from '../pipeline/metrics.js';
 import { silentLogger } from '../util/logger.js';
 import { TcpServer } from './tcp.js';
+import { frame, socketEvents } from './transport.test-helpers.js';
 import type { QueryHandler, TcpListenOptions } from './types.js';
 
 function q(name: string, id: number): Buffer {
   return encode({ id, rd: true, questions: [{ name, type: RecordType.A }] });
-}
-
-function frame(msg: Buffer): Buffer {
-  const f = Buffer.alloc(2 + msg.length);
-  f.writeUInt16BE(msg.length, 0);
-  msg.copy(f, 2);
-  return f;
 }
 
 /** Echoes the query as a response; names `dNNN.…` answer after NNN ms. */
@@ -60,15 +54,10 @@ class Client {
   constructor(port: number, from = '127.0.0.1') {
     this.socket = net.connect({ port, host: '127.0.0.1', localAddress: from });
     sockets.push(this.socket);
-    this.socket.on('error', () => {});
-    this.connected = new Promise((r) => this.socket.once('connect', () => r()));
-    this.closedP = new Promise((r) =>
-      this.socket.once('close', () => {
-        this.closed = true;
-        r();
-        for (const w of this.waiters.splice(0)) w();
-      }),
-    );
+    ({ connected: this.connected, closed: this.closedP } = socketEvents(this.socket, () => {
+      this.closed = true;
+      for (const w of this.waiters.splice(0)) w();
+    }));
     this.socket.on('data', (c: Buffer) => {
       this.buf = Buffer.concat([this.buf, c]);
       while (this.buf.length >= 2 && this.buf.length >= 2 + this.buf.readUInt16BE(0)) {
@@ -108,6 +97,17 @@ function closedWithin(c: Client, ms: number): Promise<boolean> {
   return Promise.race([c.closedP.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
 }
 
+/** Announces a 512-byte frame, then sends one byte every 40 ms until `c` closes (expected within 3 s). */
+async function dripUntilClosed(c: Client): Promise<void> {
+  c.socket.write(Buffer.from([0x02, 0x00]));
+  const drip = setInterval(() => !c.closed && c.socket.write(Buffer.from([0])), 40);
+  try {
+    expect(await closedWithin(c, 3000)).toBe(true);
+  } finally {
+    clearInterval(drip);
+  }
+}
+
 /** Waits until the server has registered `n` connections. */
 async function connections(m: CoreMetrics, n: number): Promise<void> {
   await vi.waitFor(() => expect(m.tcpConnections).toBe(n), { timeout: 3000, interval: 5 });
@@ -120,13 +120,7 @@ describe('TCP against hostile clients', () => {
     await slow.connected;
     // A 512-byte frame announced, then one byte every 40 ms (it would take 20 s to complete).
     const t0 = performance.now();
-    slow.socket.write(Buffer.from([0x02, 0x00]));
-    const drip = setInterval(() => !slow.closed && slow.socket.write(Buffer.from([0])), 40);
-    try {
-      expect(await closedWithin(slow, 3000)).toBe(true);
-    } finally {
-      clearInterval(drip);
-    }
+    await dripUntilClosed(slow);
     const took = performance.now() - t0;
     expect(took).toBeGreaterThanOrEqual(250);
     expect(took).toBeLessThan(2000);
@@ -149,13 +143,7 @@ describe('TCP against hostile clients', () => {
     const slow = new Client(port);
     await slow.connected;
     const t0 = performance.now();
-    slow.socket.write(Buffer.from([0x02, 0x00]));
-    const drip = setInterval(() => !slow.closed && slow.socket.write(Buffer.from([0])), 40);
-    try {
-      expect(await closedWithin(slow, 3000)).toBe(true);
-    } finally {
-      clearInterval(drip);
-    }
+    await dripUntilClosed(slow);
     expect(performance.now() - t0).toBeLessThan(2000);
     await connections(m, 0);
   });

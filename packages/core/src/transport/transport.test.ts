@@ -7,6 +7,7 @@ import type { Middleware } from '../pipeline/types.js';
 import { CORE_METRICS, createResolver, type Resolver } from '../resolver.js';
 import { silentLogger } from '../util/logger.js';
 import { type ListenOptions, reusePortSupported } from './types.js';
+import { BrokenHandler, frame, socketEvents } from './transport.test-helpers.js';
 import { isV4Mapped, loadNativeUdp, udpResponseLimit } from './udp.js';
 
 /**
@@ -23,13 +24,6 @@ const runs = (native: boolean): boolean => !native || nativeAvailable || process
 
 function q(name = 'example.com', extra: Partial<MessageInit> = {}, id = 0x4242): Buffer {
   return encode({ id, rd: true, questions: [{ name, type: RecordType.A }], ...extra });
-}
-
-function frame(msg: Buffer): Buffer {
-  const f = Buffer.alloc(2 + msg.length);
-  f.writeUInt16BE(msg.length, 0);
-  msg.copy(f, 2);
-  return f;
 }
 
 const answerMany: Middleware = (ctx) => {
@@ -97,14 +91,9 @@ class TcpClient {
 
   constructor(port: number, host = '127.0.0.1') {
     this.socket = net.connect({ port, host, allowHalfOpen: true });
-    this.socket.on('error', () => {});
-    this.connected = new Promise((r) => this.socket.once('connect', () => r()));
-    this.closedP = new Promise((r) =>
-      this.socket.once('close', () => {
-        this.closed = true;
-        r();
-      }),
-    );
+    ({ connected: this.connected, closed: this.closedP } = socketEvents(this.socket, () => {
+      this.closed = true;
+    }));
     this.socket.on('end', () => {
       this.ended = true;
       if (!this.socket.writableEnded) this.socket.end(); // like a real client: close when the server does
@@ -328,22 +317,15 @@ describe.each(UDP_PATHS)('UDP transport ($name)', ({ native }) => {
   test('a handler that throws or rejects does not kill the listener', async () => {
     const { UdpServer } = await import('./udp.js');
     const { CoreMetrics } = await import('../pipeline/metrics.js');
-    let mode = 0;
-    const handler = {
-      process: (): Buffer | null | Promise<Buffer | null> => {
-        mode++;
-        if (mode % 2 === 1) throw new Error('sync bug');
-        return Promise.reject(new Error('async bug'));
-      },
-    };
+    const handler = new BrokenHandler();
     const udp = new UdpServer({ native, transport: 'udp', port: 0 }, { handler, logger: silentLogger(), metrics: new CoreMetrics() });
     await udp.listen();
     expect(udp.path).toBe(native ? 'native' : 'dgram');
     const u = dgram.createSocket('udp4');
     for (let i = 0; i < 4; i++) u.send(q(), udp.address().port, '127.0.0.1');
-    await until(() => expect(mode).toBe(4));
+    await until(() => expect(handler.calls).toBe(4));
     u.send(q(), udp.address().port, '127.0.0.1');
-    await until(() => expect(mode).toBe(5));
+    await until(() => expect(handler.calls).toBe(5));
     u.close();
     await udp.close();
   });
@@ -530,14 +512,7 @@ describe('a broken handler does not kill the transports', () => {
     const { UdpServer } = await import('./udp.js');
     const { TcpServer } = await import('./tcp.js');
     const { CoreMetrics } = await import('../pipeline/metrics.js');
-    let mode = 0;
-    const handler = {
-      process: (): Buffer | null | Promise<Buffer | null> => {
-        mode++;
-        if (mode % 2 === 1) throw new Error('sync bug');
-        return Promise.reject(new Error('async bug'));
-      },
-    };
+    const handler = new BrokenHandler();
     const deps = { handler, logger: silentLogger(), metrics: new CoreMetrics() };
     const udp = new UdpServer({ transport: 'udp', port: 0 }, deps);
     const tcp = new TcpServer({ transport: 'tcp', port: 0 }, deps);
@@ -545,14 +520,14 @@ describe('a broken handler does not kill the transports', () => {
     await tcp.listen();
     const u = dgram.createSocket('udp4');
     for (let i = 0; i < 4; i++) u.send(q(), udp.address().port, '127.0.0.1');
-    await until(() => expect(mode).toBe(4)); // no answers to wait for: wait for the handler calls
+    await until(() => expect(handler.calls).toBe(4)); // no answers to wait for: wait for the handler calls
     u.close();
     const c = new TcpClient(tcp.address().port);
     c.socket.write(Buffer.concat([frame(q()), frame(q()), frame(q())]));
-    await until(() => expect(mode).toBe(7));
+    await until(() => expect(handler.calls).toBe(7));
     // Both transports still answer nothing but stay up: one more query reaches the handler.
     c.socket.write(frame(q()));
-    await until(() => expect(mode).toBe(8));
+    await until(() => expect(handler.calls).toBe(8));
     c.socket.destroy();
     await udp.close();
     await tcp.close();
