@@ -338,35 +338,8 @@ export class Engine {
    * lowercase copy of the name).
    */
   decide(name: string, groupMask: number): number {
-    const buf = this.#buf;
-    const pal = this.palette;
-    const n = this.table.matchSuffixes(name, buf);
-    let block = 0;
-    let allow = 0;
-    let src = -1;
-    let allowSrc = -1;
-    for (let k = 0; k < n; k++) {
-      const v = buf[k]!;
-      const base = ((v & MAX_VALUE) - 1) * PALETTE_STRIDE;
-      const off = (v & FULL_NAME) !== 0 ? 0 : 1;
-      const important = pal[base + 4 + off]! & groupMask;
-      if (important !== 0) return packed(DECISION_BLOCKED, pal[base + 6]! & 0xffff, false, important);
-      const a = pal[base + 2 + off]! & groupMask;
-      if (a !== 0 && allow === 0) {
-        allow = a;
-        allowSrc = pal[base + 6]! >>> 16;
-      }
-      const b = pal[base + off]! & groupMask;
-      if (b !== 0 && block === 0) {
-        block = b;
-        src = pal[base + 6]! & 0xffff;
-      }
-    }
-    if ((this.#regexMask & groupMask) === 0) {
-      if (allow !== 0) return packed(DECISION_ALLOWED, allowSrc, false, allow);
-      return block !== 0 ? packed(DECISION_BLOCKED, src, false, block) : DECISION_NONE;
-    }
-    return this.#decideRegex(name.toLowerCase(), groupMask, block, allow, src, allowSrc);
+    const n = this.table.matchSuffixes(name, this.#buf);
+    return this.#decideFound(n, groupMask, (this.#regexMask & groupMask) === 0 ? null : name);
   }
 
   /** Whether {@link decideWire} can decide for a client in these groups (no regex entry applies to them). */
@@ -385,11 +358,15 @@ export class Engine {
   decideWire(buf: Uint8Array, offset: number, groupMask: number): number {
     if ((this.#regexMask & groupMask) !== 0) return -1;
     const n = this.table.matchSuffixesWire(buf, offset, this.#buf);
-    return n < 0 ? -1 : this.#decideFound(n, groupMask);
+    return n < 0 ? -1 : this.#decideFound(n, groupMask, null);
   }
 
-  /** The decision from the `n` table values found (in `#buf`), for groups no regex entry applies to. */
-  #decideFound(n: number, groupMask: number): number {
+  /**
+   * The decision from the `n` table values found (in `#buf`); `name` is null
+   * for groups no regex entry applies to, else the name the regex entries
+   * then see (after an important block, which no regex overrides).
+   */
+  #decideFound(n: number, groupMask: number, name: string | null): number {
     const buf = this.#buf;
     const pal = this.palette;
     let block = 0;
@@ -413,6 +390,7 @@ export class Engine {
         src = pal[base + 6]! & 0xffff;
       }
     }
+    if (name !== null) return this.#decideRegex(name.toLowerCase(), groupMask, block, allow, src, allowSrc);
     if (allow !== 0) return packed(DECISION_ALLOWED, allowSrc, false, allow);
     return block !== 0 ? packed(DECISION_BLOCKED, src, false, block) : DECISION_NONE;
   }
