@@ -31,17 +31,12 @@ import { runBatchperf, treeCpuMicros } from './lib/batchperf.js';
 import { runDnsperf } from './lib/dnsperf.js';
 import { ensureTools, hasBinary } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream } from './lib/peers.js';
-import { cpuMicros, freePort, type Pinned, rssBytes, sleep, startPinned, waitForDns } from './lib/proc.js';
+import { cpuMicros, freePort, type Pinned, sleep } from './lib/proc.js';
+import { CLIENT_CORE, defaultChain, flag, resultRow, SERVER_CORE, startServer } from './lib/harness.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
-const SERVER_CORE = 0;
-const CLIENT_CORE = 1;
-const flag = (name: string, fallback: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-};
 const seconds = Number(flag('seconds', '8'));
 const outDir = resolve(flag('out', join(repo, 'bench/results')));
 const skipWorkers = process.argv.includes('--skip-workers');
@@ -66,17 +61,6 @@ const notes: string[] = [];
 const tmp = mkdtempSync(join(os.tmpdir(), 'heimdall-native-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
-async function startServer(name: string, cmd: Command, port: number, core: number | null = SERVER_CORE): Promise<Pinned> {
-  const server = startPinned(name, core, cmd.command, cmd.args, cmd.env ? { ...process.env, ...cmd.env } : undefined);
-  try {
-    await waitForDns(port, '127.0.0.1', 'probe.bench.example', 20000, () => server.child.exitCode === null);
-  } catch (err) {
-    await server.stop();
-    throw new Error(`${name} did not come up: ${(err as Error).message}\n${server.output().slice(-3000)}`);
-  }
-  return server;
-}
-
 async function measure(
   scenario: string,
   server: Pinned,
@@ -95,20 +79,7 @@ async function measure(
     tmpDir: tmp,
   });
   const cpu1 = treeCpuMicros(server.pid, cpuMicros);
-  const row: NativeRow = {
-    scenario,
-    server: server.name,
-    qps: Math.round(r.qps),
-    avgUs: Math.round(r.avgUs),
-    p50Us: r.p50Us,
-    p99Us: r.p99Us,
-    p999Us: r.p999Us,
-    sent: r.sent,
-    completed: r.completed,
-    lost: r.lost,
-    cpuUsPerQuery: r.completed > 0 ? Number(((cpu1 - cpu0) / r.completed).toFixed(2)) : Number.NaN,
-    rssMB: Number((rssBytes(server.pid) / 2 ** 20).toFixed(1)),
-  };
+  const row: NativeRow = resultRow(scenario, server, r, cpu1 - cpu0, {});
   if (opts.keep === false) return row;
   rows.push(row);
   console.log(
@@ -135,15 +106,7 @@ function appCommand(
       ...(extra.workers ? { workers: extra.workers } : {}),
       // The previous release's chain (bench/results/load.json): no acl (openResolver), no stats.
       ...(extra.releaseChain ? { openResolver: true } : {}),
-      plugins: [
-        { use: 'metrics' },
-        ...(extra.releaseChain ? [] : [{ use: 'stats' }]),
-        { use: 'special-use' },
-        { use: 'blocking', options: { groups: { default: { block: [blocklist] } } } },
-        { use: 'cache', options: { maxEntries: 250_000 } },
-        { use: 'dedup' },
-        { use: 'upstream', options: { servers: [`udp://127.0.0.1:${upstreamPort}`] } },
-      ],
+      plugins: defaultChain(blocklist, upstreamPort, !extra.releaseChain),
     }),
   );
   return { command: process.execPath, args: ['--max-semi-space-size=4', cli, '--config', config], env: { MALLOC_MMAP_THRESHOLD_: '131072' } };

@@ -23,14 +23,11 @@ import { runBatchperf } from './lib/batchperf.js';
 import { summarizeProfile } from './lib/cpuprofile.js';
 import { dnsmasqUpstream } from './lib/peers.js';
 import { cpuMicros, freePort, sleep, startPinned, waitForDns } from './lib/proc.js';
+import { defaultChain, flag } from './lib/harness.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
-const flag = (name: string, fallback: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-};
 const seconds = Number(flag('seconds', '10'));
 const outDir = resolve(flag('out', join(os.tmpdir(), 'heimdall-profile')));
 const native = flag('native', 'auto');
@@ -94,15 +91,7 @@ async function main(): Promise<void> {
       admin: { enabled: false },
       logLevel: 'warn',
       udp: { native: native === 'auto' ? 'auto' : native === 'true' },
-      plugins: [
-        { use: 'metrics' },
-        { use: 'stats' },
-        { use: 'special-use' },
-        { use: 'blocking', options: { groups: { default: { block: [blocklist] } } } },
-        { use: 'cache', options: { maxEntries: 250_000 } },
-        { use: 'dedup' },
-        { use: 'upstream', options: { servers: [`udp://127.0.0.1:${upPort}`] } },
-      ],
+      plugins: defaultChain(blocklist, upPort),
     }),
   );
   const server = startPinned(

@@ -38,20 +38,14 @@ import { buildBatchperf, runBatchperf } from './lib/batchperf.js';
 import { type DnsperfResult, runDnsperf } from './lib/dnsperf.js';
 import { hasBinary, ensureTools } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream, unboundDot, unboundForwarder } from './lib/peers.js';
-import { cpuMicros, freePort, type Pinned, rssBytes, sleep, startPinned, waitForDns } from './lib/proc.js';
+import { cpuMicros, freePort, type Pinned, rssBytes, sleep } from './lib/proc.js';
+import { CLIENT_CORE, type ClientReport, defaultChain, flag, resultRow, SERVER_CORE, startServer } from './lib/harness.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 import { summarizeProfile } from './lib/cpuprofile.js';
 import { selfSignedCertificate } from '@heimdall/testing';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
-const SERVER_CORE = 0;
-const CLIENT_CORE = 1;
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 const seconds = Number(flag('seconds', '8'));
 const SCENARIOS = 'pipeline,forward,app,encrypted';
 const only = new Set(flag('only', SCENARIOS).split(','));
@@ -94,18 +88,6 @@ const tsxNode = (script: string, args: string[]): Command => ({
   args: ['--import', 'tsx', join(here, script), ...args],
 });
 
-/** Starts a server pinned to the server core and waits until it answers DNS. */
-async function startServer(name: string, cmd: Command, port: number, core: number | null = SERVER_CORE): Promise<Pinned> {
-  const server = startPinned(name, core, cmd.command, cmd.args, cmd.env ? { ...process.env, ...cmd.env } : undefined);
-  try {
-    await waitForDns(port, '127.0.0.1', 'probe.bench.example', 20000, () => server.child.exitCode === null);
-  } catch (err) {
-    await server.stop();
-    throw new Error(`${name} did not come up: ${(err as Error).message}\n${server.output().slice(-3000)}`);
-  }
-  return server;
-}
-
 /** Runs dnsperf against `server` and records a row with its CPU cost per query. */
 async function measure(
   scenario: string,
@@ -139,21 +121,7 @@ async function measure(
     clients: opts.clients,
   });
   const cpu1 = cpuMicros(server.pid);
-  const row: Row = {
-    scenario,
-    server: server.name,
-    qps: Math.round(r.qps),
-    avgUs: Math.round(r.avgUs),
-    p50Us: r.p50Us,
-    p99Us: r.p99Us,
-    p999Us: r.p999Us,
-    sent: r.sent,
-    completed: r.completed,
-    lost: r.lost,
-    rcodes: r.rcodes,
-    cpuUsPerQuery: r.completed > 0 ? Number(((cpu1 - cpu0) / r.completed).toFixed(2)) : Number.NaN,
-    rssMB: Number((rssBytes(server.pid) / 2 ** 20).toFixed(1)),
-  };
+  const row: Row = resultRow(scenario, server, r, cpu1 - cpu0, { rcodes: r.rcodes });
   if (opts.keep === false) return row;
   rows.push(row);
   console.log(
@@ -257,15 +225,7 @@ async function scenarioApp(): Promise<void> {
               listen: [`127.0.0.1:${port}`],
               admin: { enabled: false },
               logLevel: 'warn',
-              plugins: [
-                { use: 'metrics' },
-                { use: 'stats' },
-                { use: 'special-use' },
-                { use: 'blocking', options: { groups: { default: { block: [blocklist] } } } },
-                { use: 'cache', options: { maxEntries: 250_000 } },
-                { use: 'dedup' },
-                { use: 'upstream', options: { servers: [`udp://127.0.0.1:${upstream.port}`] } },
-              ],
+              plugins: defaultChain(blocklist, upstream.port),
             },
             null,
             2,
@@ -321,17 +281,7 @@ async function measureDoh(scenario: string, server: Pinned, port: number, queryF
   const cpu1 = cpuMicros(server.pid);
   const wallUs = (performance.now() - t0) * 1000;
   const line = r.stdout.trim().split('\n').pop() ?? '';
-  let res: {
-    sent: number;
-    completed: number;
-    lost: number;
-    qps: number;
-    runSeconds: number;
-    avgUs: number;
-    p50Us: number | null;
-    p99Us: number | null;
-    p999Us: number | null;
-    rcodes: Record<string, number>;
+  let res: ClientReport & {
     clientCpuUsPerQuery: number | null;
     clientCpuPercent: number;
   };
@@ -342,19 +292,7 @@ async function measureDoh(scenario: string, server: Pinned, port: number, queryF
   }
   if (!keep) return;
   const row: Row = {
-    scenario,
-    server: server.name,
-    qps: Math.round(res.qps),
-    avgUs: Math.round(res.avgUs),
-    p50Us: res.p50Us,
-    p99Us: res.p99Us,
-    p999Us: res.p999Us,
-    sent: res.sent,
-    completed: res.completed,
-    lost: res.lost,
-    rcodes: res.rcodes,
-    cpuUsPerQuery: res.completed > 0 ? Number(((cpu1 - cpu0) / res.completed).toFixed(2)) : Number.NaN,
-    rssMB: Number((rssBytes(server.pid) / 2 ** 20).toFixed(1)),
+    ...resultRow(scenario, server, res, cpu1 - cpu0, { rcodes: res.rcodes }),
     // The client process's wall time includes tsx start-up: the share is of that whole time (a slight under-estimate).
     serverCpuPercent: Math.round(((cpu1 - cpu0) / wallUs) * 100),
     clientCpuUsPerQuery: res.clientCpuUsPerQuery === null ? null : Number(res.clientCpuUsPerQuery.toFixed(2)),
