@@ -60,17 +60,14 @@ export function dnsmasqUpstream(port: number): Command {
 }
 
 /**
- * unbound as a caching forwarder (one thread, no DNSSEC validation, caches
- * sized for a few hundred thousand entries) to `127.0.0.1@upstreamPort`.
+ * An unbound.conf forwarding everything to `127.0.0.1@upstreamPort`: one
+ * thread, no DNSSEC validation, caches sized for a few hundred thousand
+ * entries. `listen`: the `server:` lines that say where it serves;
+ * `tuning`: lines after `outgoing-range`.
  */
-export function unboundForwarder(dir: string, port: number, upstreamPort: number): Command {
-  const conf = join(dir, `unbound-${port}.conf`);
-  writeFileSync(
-    conf,
-    `server:
-  interface: 127.0.0.1
-  port: ${port}
-  do-ip6: no
+function unboundConf(dir: string, upstreamPort: number, listen: string, tuning = ''): string {
+  return `server:
+${listen}  do-ip6: no
   do-tcp: yes
   num-threads: 1
   so-reuseport: no
@@ -88,8 +85,7 @@ export function unboundForwarder(dir: string, port: number, upstreamPort: number
   rrset-cache-size: 256m
   num-queries-per-thread: 4096
   outgoing-range: 8192
-  jostle-timeout: 200
-  qname-minimisation: no
+${tuning}  qname-minimisation: no
   minimal-responses: yes
   harden-referral-path: no
   prefetch: no
@@ -98,8 +94,16 @@ remote-control:
 forward-zone:
   name: "."
   forward-addr: 127.0.0.1@${upstreamPort}
-`,
-  );
+`;
+}
+
+/**
+ * unbound as a caching forwarder (one thread, no DNSSEC validation, caches
+ * sized for a few hundred thousand entries) to `127.0.0.1@upstreamPort`.
+ */
+export function unboundForwarder(dir: string, port: number, upstreamPort: number): Command {
+  const conf = join(dir, `unbound-${port}.conf`);
+  writeFileSync(conf, unboundConf(dir, upstreamPort, `  interface: 127.0.0.1\n  port: ${port}\n`, '  jostle-timeout: 200\n'));
   return { command: binaryPath('unbound'), args: ['-d', '-c', conf] };
 }
 
@@ -112,42 +116,18 @@ export function unboundDot(dir: string, port: number, dotPort: number, upstreamP
   const conf = join(dir, `unbound-dot-${port}.conf`);
   writeFileSync(
     conf,
-    `server:
-  interface: 127.0.0.1@${port}
+    unboundConf(
+      dir,
+      upstreamPort,
+      `  interface: 127.0.0.1@${port}
   interface: 127.0.0.1@${dotPort}
   tls-port: ${dotPort}
   tls-service-key: "${key}"
   tls-service-pem: "${cert}"
   incoming-num-tcp: 1000
   tcp-idle-timeout: 30000
-  do-ip6: no
-  do-tcp: yes
-  num-threads: 1
-  so-reuseport: no
-  access-control: 127.0.0.0/8 allow
-  chroot: ""
-  username: ""
-  directory: "${dir}"
-  pidfile: ""
-  use-syslog: no
-  logfile: ""
-  verbosity: 0
-  module-config: "iterator"
-  do-not-query-localhost: no
-  msg-cache-size: 128m
-  rrset-cache-size: 256m
-  num-queries-per-thread: 4096
-  outgoing-range: 8192
-  qname-minimisation: no
-  minimal-responses: yes
-  harden-referral-path: no
-  prefetch: no
-remote-control:
-  control-enable: no
-forward-zone:
-  name: "."
-  forward-addr: 127.0.0.1@${upstreamPort}
 `,
+    ),
   );
   return { command: binaryPath('unbound'), args: ['-d', '-c', conf] };
 }
