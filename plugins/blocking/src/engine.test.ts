@@ -14,17 +14,8 @@ import {
   type SourceSpec,
 } from './engine.js';
 import { randomSeed } from './hash.js';
+import { spec } from './test-util.js';
 import { emptyCounts, parseText, RULE_ALLOW, RULE_CHILDREN, RULE_EXACT, RULE_IMPORTANT, RULE_PLAIN } from './parser.js';
-
-const spec = (id: number, group: number, extra: Partial<SourceSpec> = {}): SourceSpec => ({
-  id,
-  group,
-  allow: false,
-  exact: false,
-  registrable: false,
-  maxEntries: 1_000_000,
-  ...extra,
-});
 
 function build(sources: [SourceSpec, string][]): Engine {
   const b = new EngineBuilder(randomSeed());

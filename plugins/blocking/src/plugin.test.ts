@@ -3,24 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import {
-  BLOCKED,
-  BLOCKING_CONTROL,
-  type BlockedInfo,
-  type BlockingControl,
-  EdeCode,
-  type HeimdallPlugin,
-  METRICS,
-  Rcode,
-  RecordType,
-  type Registry,
-} from '@heimdall/core';
+import { BLOCKING_CONTROL, type BlockingControl, EdeCode, type HeimdallPlugin, METRICS, Rcode, RecordType, type Registry } from '@heimdall/core';
 import { decodeResponse, expectAnswers, expectEde, expectRcode, query, record, response, type TestResolver, testResolver } from '@heimdall/testing';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BlockingOptionsInput } from './options.js';
 import { blocking } from './plugin.js';
 import type { BlockingPluginStatus, BlockingReloadResult } from './service.js';
+import { blockedProbe } from './test-util.js';
 
 const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
 
@@ -220,34 +210,22 @@ describe('blocking plugin: decisions through a resolver', () => {
   });
 
   it('records why a query was blocked in ctx.state', async () => {
-    let seen: BlockedInfo | undefined;
+    const probe = blockedProbe();
     const r = testResolver([
-      {
-        name: 'log',
-        middleware: () => async (ctx, next) => {
-          await next();
-          seen = ctx.get(BLOCKED);
-        },
-      },
+      probe.plugin,
       blocking({ build: 'inline', groups: { g: { block: [{ inline: '/^ad[0-9]+\\./', name: 'regexes' }] } } }),
       upstreamStub(),
     ]);
     resolvers.push(r);
     await r.start();
     await r.handle(A('ad1.example'));
-    expect(seen).toEqual({ group: 'g', list: 'regexes', reason: 'regex', name: 'ad1.example' });
+    expect(probe.seen()).toEqual({ group: 'g', list: 'regexes', reason: 'regex', name: 'ad1.example' });
   });
 
   it("a name listed by two groups is reported under the client's group (query log and metrics)", async () => {
-    let seen: BlockedInfo | undefined;
+    const probe = blockedProbe();
     const r = testResolver([
-      {
-        name: 'log',
-        middleware: () => async (ctx, next) => {
-          await next();
-          seen = ctx.get(BLOCKED);
-        },
-      },
+      probe.plugin,
       blocking({
         build: 'inline',
         cacheDir,
@@ -259,7 +237,7 @@ describe('blocking plugin: decisions through a resolver', () => {
     resolvers.push(r);
     await r.start();
     await r.handle(A('x.shared.example'), { address: '10.1.1.1' });
-    expect(seen?.group).toBe('b');
+    expect(probe.seen()?.group).toBe('b');
     const text = await r.get<Registry>(METRICS).metrics();
     expect(text).toMatch(/heimdall_blocking_blocked_total\{group="b",reason="list"\} 1/);
     expect(text).not.toMatch(/heimdall_blocking_blocked_total\{group="a",reason="list"\} 1/);

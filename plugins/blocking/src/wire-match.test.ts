@@ -7,19 +7,11 @@ import { readName } from '@heimdall/core/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DomainTableBuilder } from './domain-table.js';
-import { DECISION_BLOCKED, DECISION_MASK, DECISION_NONE, Engine, EngineBuilder, type SourceSpec } from './engine.js';
+import { DECISION_BLOCKED, DECISION_MASK, DECISION_NONE, Engine, EngineBuilder } from './engine.js';
 import { randomSeed } from './hash.js';
+import { spec } from './test-util.js';
 
 const keepFirst = (a: number) => a;
-const spec = (id: number, group: number, extra: Partial<SourceSpec> = {}): SourceSpec => ({
-  id,
-  group,
-  allow: false,
-  exact: false,
-  registrable: false,
-  maxEntries: 1e6,
-  ...extra,
-});
 
 /** Wire form of labels (octets), optionally ending in a pointer to `ptr` instead of the root. */
 function wire(labels: Uint8Array[], ptr?: number): number[] {
