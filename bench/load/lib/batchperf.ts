@@ -8,8 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DnsperfOptions, DnsperfResult } from './dnsperf.js';
-import { hasTaskset, track } from './proc.js';
+import { type ClientReport, type DnsperfOptions, type DnsperfResult, loadClientArgs, pinnedArgv } from './dnsperf.js';
+import { track } from './proc.js';
 
 const source = join(dirname(fileURLToPath(import.meta.url)), '../client/batchperf.c');
 let built: string | null = null;
@@ -27,25 +27,8 @@ export function buildBatchperf(dir: string): string {
 /** Options: dnsperf's, plus `outstanding` (default 4000) and `clients` sockets (default 4). */
 export async function runBatchperf(opts: DnsperfOptions): Promise<DnsperfResult> {
   const bin = buildBatchperf(opts.tmpDir);
-  const args = [
-    '-s',
-    opts.address ?? '127.0.0.1',
-    '-p',
-    String(opts.port),
-    '-d',
-    opts.queryFile,
-    '-c',
-    String(opts.clients ?? 4),
-    '-q',
-    String(opts.outstanding ?? 4000),
-    '-t',
-    String((opts.timeout ?? 1) * 1000),
-  ];
-  if (opts.seconds !== undefined) args.push('-l', String(opts.seconds));
-  if (opts.maxRuns !== undefined) args.push('-n', String(opts.maxRuns));
-  if (opts.qps !== undefined) args.push('-Q', String(opts.qps));
-  const core = opts.core === undefined ? 1 : opts.core;
-  const argv = core !== null && hasTaskset ? ['taskset', '-c', String(core), bin, ...args] : [bin, ...args];
+  const args = loadClientArgs(opts, opts.outstanding ?? 4000, String((opts.timeout ?? 1) * 1000));
+  const argv = pinnedArgv(opts.core, bin, args);
   let out = '';
   let err = '';
   const code = await new Promise<number>((resolve, reject) => {
@@ -57,18 +40,8 @@ export async function runBatchperf(opts: DnsperfOptions): Promise<DnsperfResult>
     child.once('exit', (c) => resolve(c ?? 1));
   });
   if (code !== 0) throw new Error(`batchperf exited ${code}: ${err.slice(0, 2000)}`);
-  const r = JSON.parse(out.trim()) as {
-    sent: number;
-    completed: number;
-    lost: number;
-    qps: number;
-    runSeconds: number;
-    avgUs: number;
-    p50Us: number;
-    p99Us: number;
-    p999Us: number;
-    rcodes: Record<string, number>;
-  };
+  // Percentiles are -1 where there is none.
+  const r = JSON.parse(out.trim()) as Omit<ClientReport, 'p50Us' | 'p99Us' | 'p999Us'> & { p50Us: number; p99Us: number; p999Us: number };
   return {
     ...r,
     minUs: Number.NaN,

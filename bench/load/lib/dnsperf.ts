@@ -40,20 +40,57 @@ export interface DnsperfOptions {
   extra?: string[];
 }
 
-/** Parsed dnsperf report. Latencies in microseconds. */
-export interface DnsperfResult {
+/** What a load client reports (dnsperf, batchperf, doh-load). Latencies in microseconds. */
+export interface ClientReport {
   sent: number;
   completed: number;
   lost: number;
   qps: number;
   runSeconds: number;
   avgUs: number;
-  minUs: number;
-  maxUs: number;
   p50Us: number | null;
   p99Us: number | null;
   p999Us: number | null;
   rcodes: Record<string, number>;
+}
+
+/** Parsed dnsperf report. Latencies in microseconds. */
+export interface DnsperfResult extends ClientReport {
+  minUs: number;
+  maxUs: number;
+}
+
+/**
+ * The arguments dnsperf and batchperf share: `-s -p -d -c -q -t`, then
+ * `flags`, then `-l -n -Q` where set. `outstanding` and `timeout` are the
+ * client's own (defaults and unit).
+ */
+export function loadClientArgs(opts: DnsperfOptions, outstanding: number, timeout: string, flags: string[] = []): string[] {
+  const args = [
+    '-s',
+    opts.address ?? '127.0.0.1',
+    '-p',
+    String(opts.port),
+    '-d',
+    opts.queryFile,
+    '-c',
+    String(opts.clients ?? 4),
+    '-q',
+    String(outstanding),
+    '-t',
+    timeout,
+    ...flags,
+  ];
+  if (opts.seconds !== undefined) args.push('-l', String(opts.seconds));
+  if (opts.maxRuns !== undefined) args.push('-n', String(opts.maxRuns));
+  if (opts.qps !== undefined) args.push('-Q', String(opts.qps));
+  return args;
+}
+
+/** `bin args` pinned to `core` with taskset (core 1 when undefined; unpinned when null or without taskset). */
+export function pinnedArgv(core: number | null | undefined, bin: string, args: string[]): string[] {
+  const c = core === undefined ? 1 : core;
+  return c !== null && hasTaskset ? ['taskset', '-c', String(c), bin, ...args] : [bin, ...args];
 }
 
 const num = (text: string, re: RegExp): number => {
@@ -107,28 +144,10 @@ class Histogram {
 
 /** Runs dnsperf once and returns the parsed report with percentiles. */
 export async function runDnsperf(opts: DnsperfOptions): Promise<DnsperfResult> {
-  const args = [
-    '-s',
-    opts.address ?? '127.0.0.1',
-    '-p',
-    String(opts.port),
-    '-d',
-    opts.queryFile,
-    '-c',
-    String(opts.clients ?? 4),
-    '-q',
-    String(opts.outstanding ?? 200),
-    '-t',
-    String(opts.timeout ?? 2),
-    '-v',
-  ];
-  if (opts.seconds !== undefined) args.push('-l', String(opts.seconds));
-  if (opts.maxRuns !== undefined) args.push('-n', String(opts.maxRuns));
-  if (opts.qps !== undefined) args.push('-Q', String(opts.qps));
+  const args = loadClientArgs(opts, opts.outstanding ?? 200, String(opts.timeout ?? 2), ['-v']);
   if (opts.mode !== undefined && opts.mode !== 'udp') args.push('-m', opts.mode);
   if (opts.extra) args.push(...opts.extra);
-  const core = opts.core === undefined ? 1 : opts.core;
-  const argv = core !== null && hasTaskset ? ['taskset', '-c', String(core), 'dnsperf', ...args] : ['dnsperf', ...args];
+  const argv = pinnedArgv(opts.core, 'dnsperf', args);
   const verboseFile = join(opts.tmpDir, `dnsperf-${process.pid}-${Date.now()}.out`);
   const { openSync, closeSync } = await import('node:fs');
   const fd = openSync(verboseFile, 'w');

@@ -3,6 +3,7 @@
  * command-line flags, starting a measured server, a measured row, and the
  * reference app's default chain.
  */
+import type { ClientReport } from './dnsperf.js';
 import type { Command } from './peers.js';
 import { type Pinned, rssBytes, startPinned, waitForDns } from './proc.js';
 
@@ -27,20 +28,6 @@ export async function startServer(name: string, cmd: Command, port: number, core
     throw new Error(`${name} did not come up: ${(err as Error).message}\n${server.output().slice(-3000)}`);
   }
   return server;
-}
-
-/** What a load client reports (dnsperf, batchperf, doh-load). Latencies in microseconds. */
-export interface ClientReport {
-  sent: number;
-  completed: number;
-  lost: number;
-  qps: number;
-  runSeconds: number;
-  avgUs: number;
-  p50Us: number | null;
-  p99Us: number | null;
-  p999Us: number | null;
-  rcodes: Record<string, number>;
 }
 
 /**
