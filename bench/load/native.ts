@@ -32,7 +32,7 @@ import { runDnsperf } from './lib/dnsperf.js';
 import { ensureTools, hasBinary } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream } from './lib/peers.js';
 import { cpuMicros, freePort, type Pinned, sleep } from './lib/proc.js';
-import { CLIENT_CORE, defaultChain, flag, resultRow, SERVER_CORE, startServer } from './lib/harness.js';
+import { appConfig, CLIENT_CORE, defaultChain, type LoadRow, flag, resultRow, SERVER_CORE, startServer } from './lib/harness.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -42,20 +42,7 @@ const outDir = resolve(flag('out', join(repo, 'bench/results')));
 const skipWorkers = process.argv.includes('--skip-workers');
 const FIXED_QPS = 10_000;
 
-export interface NativeRow {
-  scenario: string;
-  server: string;
-  qps: number;
-  avgUs: number;
-  p50Us: number | null;
-  p99Us: number | null;
-  p999Us: number | null;
-  sent: number;
-  completed: number;
-  lost: number;
-  cpuUsPerQuery: number;
-  rssMB: number;
-}
+export type NativeRow = LoadRow;
 const rows: NativeRow[] = [];
 const notes: string[] = [];
 const tmp = mkdtempSync(join(os.tmpdir(), 'heimdall-native-'));
@@ -98,16 +85,15 @@ function appCommand(
   const config = join(tmp, `heimdall-${port}.json`);
   writeFileSync(
     config,
-    JSON.stringify({
-      listen: [`127.0.0.1:${port}`],
-      admin: { enabled: false },
-      logLevel: 'warn',
-      ...(extra.udp ? { udp: extra.udp } : {}),
-      ...(extra.workers ? { workers: extra.workers } : {}),
-      // The previous release's chain (bench/results/load.json): no acl (openResolver), no stats.
-      ...(extra.releaseChain ? { openResolver: true } : {}),
-      plugins: defaultChain(blocklist, upstreamPort, !extra.releaseChain),
-    }),
+    JSON.stringify(
+      appConfig(port, {
+        ...(extra.udp ? { udp: extra.udp } : {}),
+        ...(extra.workers ? { workers: extra.workers } : {}),
+        // The previous release's chain (bench/results/load.json): no acl (openResolver), no stats.
+        ...(extra.releaseChain ? { openResolver: true } : {}),
+        plugins: defaultChain(blocklist, upstreamPort, !extra.releaseChain),
+      }),
+    ),
   );
   return { command: process.execPath, args: ['--max-semi-space-size=4', cli, '--config', config], env: { MALLOC_MMAP_THRESHOLD_: '131072' } };
 }

@@ -23,7 +23,7 @@ import { runBatchperf } from './lib/batchperf.js';
 import { summarizeProfile } from './lib/cpuprofile.js';
 import { dnsmasqUpstream } from './lib/peers.js';
 import { cpuMicros, freePort, sleep, startPinned, waitForDns } from './lib/proc.js';
-import { defaultChain, flag } from './lib/harness.js';
+import { appConfig, defaultChain, flag } from './lib/harness.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -86,13 +86,7 @@ async function main(): Promise<void> {
   const config = join(tmp, 'heimdall.json');
   writeFileSync(
     config,
-    JSON.stringify({
-      listen: [`127.0.0.1:${port}`],
-      admin: { enabled: false },
-      logLevel: 'warn',
-      udp: { native: native === 'auto' ? 'auto' : native === 'true' },
-      plugins: defaultChain(blocklist, upPort),
-    }),
+    JSON.stringify(appConfig(port, { udp: { native: native === 'auto' ? 'auto' : native === 'true' }, plugins: defaultChain(blocklist, upPort) })),
   );
   const server = startPinned(
     'heimdall',

@@ -39,7 +39,7 @@ import { type ClientReport, type DnsperfResult, runDnsperf } from './lib/dnsperf
 import { hasBinary, ensureTools } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream, unboundDot, unboundForwarder } from './lib/peers.js';
 import { cpuMicros, freePort, type Pinned, rssBytes, sleep } from './lib/proc.js';
-import { CLIENT_CORE, defaultChain, flag, resultRow, SERVER_CORE, startServer } from './lib/harness.js';
+import { appConfig, CLIENT_CORE, defaultChain, type LoadRow, flag, resultRow, SERVER_CORE, startServer } from './lib/harness.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 import { summarizeProfile } from './lib/cpuprofile.js';
 import { selfSignedCertificate } from '@heimdall/testing';
@@ -57,20 +57,8 @@ const BLOCKLIST_SIZE = 100_000;
 const FIXED_QPS = 10_000;
 
 /** One measured line of the table. */
-interface Row {
-  scenario: string;
-  server: string;
-  qps: number;
-  avgUs: number;
-  p50Us: number | null;
-  p99Us: number | null;
-  p999Us: number | null;
-  sent: number;
-  completed: number;
-  lost: number;
+interface Row extends LoadRow {
   rcodes: Record<string, number>;
-  cpuUsPerQuery: number;
-  rssMB: number;
   /** Server CPU time over the run's wall time, % of one core (100 = the server's core was saturated). */
   serverCpuPercent?: number;
   /** DoH rows: the load client's own CPU per answered query, and as % of its core (near 100: the client bounds the QPS). */
@@ -218,19 +206,7 @@ async function scenarioApp(): Promise<void> {
       'heimdall',
       (port) => {
         const config = join(tmp, `heimdall-${port}.json`);
-        writeFileSync(
-          config,
-          JSON.stringify(
-            {
-              listen: [`127.0.0.1:${port}`],
-              admin: { enabled: false },
-              logLevel: 'warn',
-              plugins: defaultChain(blocklist, upstream.port),
-            },
-            null,
-            2,
-          ),
-        );
+        writeFileSync(config, JSON.stringify(appConfig(port, { plugins: defaultChain(blocklist, upstream.port) }), null, 2));
         // Same V8 flag and malloc setting as the `heimdall` bin and `npm start`
         // (smaller young generation; big native buffers always mmap'd so they go back to the OS).
         return { command: process.execPath, args: ['--max-semi-space-size=4', cli, '--config', config], env: { MALLOC_MMAP_THRESHOLD_: '131072' } };

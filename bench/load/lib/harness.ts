@@ -30,12 +30,34 @@ export async function startServer(name: string, cmd: Command, port: number, core
   return server;
 }
 
+/** One measured line of a results table. */
+export interface LoadRow {
+  scenario: string;
+  server: string;
+  qps: number;
+  avgUs: number;
+  p50Us: number | null;
+  p99Us: number | null;
+  p999Us: number | null;
+  sent: number;
+  completed: number;
+  lost: number;
+  cpuUsPerQuery: number;
+  rssMB: number;
+}
+
 /**
  * A measured row: the client's report, then `extra` (in that place, so the
  * JSON keys keep their order), then the server's CPU µs per answered query
  * (`cpuUs` spent over the run) and its resident memory now.
  */
-export function resultRow<E extends object>(scenario: string, server: Pinned, r: Omit<ClientReport, 'runSeconds' | 'rcodes'>, cpuUs: number, extra: E) {
+export function resultRow<E extends object>(
+  scenario: string,
+  server: Pinned,
+  r: Omit<ClientReport, 'runSeconds' | 'rcodes'>,
+  cpuUs: number,
+  extra: E,
+): LoadRow & E {
   return {
     scenario,
     server: server.name,
@@ -51,6 +73,11 @@ export function resultRow<E extends object>(scenario: string, server: Pinned, r:
     cpuUsPerQuery: r.completed > 0 ? Number((cpuUs / r.completed).toFixed(2)) : Number.NaN,
     rssMB: Number((rssBytes(server.pid) / 2 ** 20).toFixed(1)),
   };
+}
+
+/** A reference-app config serving UDP/TCP on `127.0.0.1:port`, admin off, logging warnings; `rest` follows (in that order). */
+export function appConfig<R extends object>(port: number, rest: R) {
+  return { listen: [`127.0.0.1:${port}`], admin: { enabled: false }, logLevel: 'warn', ...rest };
 }
 
 /**
