@@ -51,7 +51,7 @@ test('answeringStandIn answers every query with its address; readmeHarness runs 
     expect(readme.config().plugins[0]!.use).toBe('upstream');
     const resolver = await readme.run();
     const res = kit.decodeResponse(await resolver.handle(kit.query('a.example'), { address: '192.0.2.10', transport: 'udp' }));
-    expect(res.answers[0]!.data).toBe('198.51.100.4');
+    expect(res.answers[0]).toMatchObject({ data: '198.51.100.4', ttl: 60 });
     expect(() => kit.answeringStandIn('upstream', '198.51.100.4')({ servers: [] } as never)).toThrow();
   } finally {
     await readme.stop();

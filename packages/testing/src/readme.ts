@@ -57,16 +57,16 @@ export async function runExample(code: string, modules: Record<string, object>):
  * A stand-in for a plugin a README example uses but the package does not
  * depend on (typically `upstream`): it registers as `name`, accepts the
  * upstream option shape (`{ servers: string[] }`, at least one) and answers
- * every query with one A record `data` (TTL 60).
+ * every query with one A record `data` (TTL `ttl`, default 60).
  *
  * @example
  * const modules = { '@heimdall/plugin-upstream': { default: answeringStandIn('upstream', '192.168.1.20') } };
  */
-export function answeringStandIn(name: string, data: string) {
+export function answeringStandIn(name: string, data: string, ttl = 60) {
   return definePlugin({
     name,
     options: options({ servers: Type.Array(Type.String(), { minItems: 1 }) }),
-    setup: () => ({ middleware: () => (ctx) => ctx.answer([{ name: ctx.query.qname, type: RecordType.A, ttl: 60, data }]) }),
+    setup: () => ({ middleware: () => (ctx) => ctx.answer([{ name: ctx.query.qname, type: RecordType.A, ttl, data }]) }),
   });
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { CACHE_TIERS, type CacheTier, definePlugin, options, type Resolver, Type } from '@heimdall/core';
+import { CACHE_TIERS, type CacheTier, type Resolver } from '@heimdall/core';
 import { MessageReader } from '@heimdall/core/packet';
-import { query, readmeExamples, runExample } from '@heimdall/testing';
+import { answeringStandIn, query, readmeExamples, runExample } from '@heimdall/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import * as self from './index.js';
 import { redisOptionsSchema } from './options.js';
@@ -11,20 +11,11 @@ import { cleanup, haveRedis, miniCache, RedisServer, waitFor } from './test-util
 // The README's examples run here as written, against a real redis-server.
 // The cache and upstream plugins are not dependencies of this package:
 // stand-ins with their names and option shapes take their place.
-const upstreamStandIn = definePlugin({
-  name: 'upstream',
-  options: options({ servers: Type.Array(Type.String(), { minItems: 1 }) }),
-  setup: () => ({
-    middleware: () => (ctx) => {
-      ctx.answer([{ name: ctx.query.qname, type: 1, class: 1, ttl: 300, data: '192.0.2.7' }]);
-    },
-  }),
-});
 const modules = {
   '@heimdall/core': await import('@heimdall/core'),
   '@heimdall/plugin-redis': self,
   '@heimdall/plugin-cache': { default: miniCache },
-  '@heimdall/plugin-upstream': { default: upstreamStandIn },
+  '@heimdall/plugin-upstream': { default: answeringStandIn('upstream', '192.0.2.7', 300) },
 };
 
 const README_URL = new URL('../README.md', import.meta.url);
