@@ -195,8 +195,16 @@ native('native socket', () => {
       encoding: 'utf8',
       timeout: 240_000,
     });
-    expect(r.status, r.stderr.slice(-4000)).toBe(0);
-    expect(r.stderr).not.toMatch(/heimdall_udp/);
+    // The child ran to its end (0, or valgrind's 99 when it reported errors); no signal, no crash.
+    expect([0, 99], r.stderr.slice(-4000)).toContain(r.status);
+    // Only errors in the addon count: some Node versions' own V8 code reads memory valgrind
+    // considers uninitialised (Node 22's GC tracer), which is not ours to fix.
+    const errors = r.stderr
+      .split(/\n==\d+== \n/)
+      .filter((block) => /==\d+== (Invalid|Conditional|Use of uninitialised|Syscall param|Mismatched|Source and destination)/.test(block));
+    const ours = errors.filter((block) => /heimdall_udp/.test(block));
+    expect(ours, ours.join('\n---\n').slice(0, 4000)).toEqual([]);
+    if (errors.length === 0) expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { seen: number; asyncSent: number; invalidSends: number[]; stats: { send_errors: number } };
     expect(out.seen).toBeGreaterThan(0);
     expect(out.asyncSent).toBeGreaterThan(0);
