@@ -374,10 +374,12 @@ const TRI = [
 ];
 
 function Queries({ plugins, live, filter, setFilter }: { plugins: Plugins; live: boolean; filter: QueryFilter; setFilter: (f: QueryFilter) => void }) {
-  const [draft, setDraft] = useState<Record<string, string>>({});
-  useEffect(() => {
-    setDraft(Object.fromEntries(Object.entries(filter).map(([k, v]) => [k, v === undefined ? '' : String(v)])));
-  }, [filter]);
+  // The draft starts from the filter (a top-list click mounts this page with one) and is then changed only by
+  // the form itself: an effect syncing it from `filter` would run after Clear's render and could overwrite a
+  // selection made in between (seen as a flaky dashboard test).
+  const [draft, setDraft] = useState<Record<string, string>>(() =>
+    Object.fromEntries(Object.entries(filter).map(([k, v]) => [k, v === undefined ? '' : String(v)])),
+  );
   const q = usePoll<StatsQueries | undefined>(
     () => (plugins.stats ? queries(plugins.stats, { ...filter, limit: 100 }) : Promise.resolve(undefined)),
     [plugins.stats, JSON.stringify(filter)],
