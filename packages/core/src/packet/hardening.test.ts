@@ -103,7 +103,20 @@ function decodesOrRefuses(fn: () => void): void {
   }
 }
 
-describe('compression pointers: bounded work (≤ 1 ms for any message)', () => {
+/**
+ * The time allowed for reading a crafted message: 1 ms, or — on a machine
+ * busy enough that even a benign message of the same size (about 4600
+ * records with plain 3-octet owners, no pointers) is slow to read — 4× that
+ * message's best time, measured now. Either way a decoder that walks
+ * pointer chains again per name (0.26-0.44 s here) is far over it.
+ */
+const BENIGN = craft([], (n) => [1, 0x61 + (n % 26), 0], 60000);
+function budgetMs(read: (msg: Buffer) => void): number {
+  read(BENIGN);
+  return Math.max(1, 4 * bestMs(() => read(BENIGN)));
+}
+
+describe('compression pointers: bounded work (≤ 1 ms for any message on a quiet machine)', () => {
   const crafted: Array<[string, Buffer]> = [
     ['a 20 000-hop pointer chain', longChain(20_000)],
     ['a 127-hop chain', longChain(126)],
@@ -114,35 +127,36 @@ describe('compression pointers: bounded work (≤ 1 ms for any message)', () => 
 
   for (const [what, msg] of crafted) {
     it(`${what} (${msg.length} B): decode`, () => {
-      decodesOrRefuses(() => decode(msg)); // warm up
-      expect(bestMs(() => decodesOrRefuses(() => decode(msg)))).toBeLessThanOrEqual(1);
+      const read = (m: Buffer): void => decodesOrRefuses(() => decode(m));
+      read(msg); // warm up
+      expect(bestMs(() => read(msg))).toBeLessThanOrEqual(budgetMs(read));
     });
 
     it(`${what}: MessageReader (every name and RDATA)`, () => {
-      const readAll = (): void =>
+      const readAll = (m: Buffer): void =>
         decodesOrRefuses(() => {
-          const r = new MessageReader(msg);
+          const r = new MessageReader(m);
           for (const v of r.records()) {
             void v.name;
             v.data();
           }
         });
-      readAll();
-      expect(bestMs(readAll)).toBeLessThanOrEqual(1);
+      readAll(msg);
+      expect(bestMs(() => readAll(msg))).toBeLessThanOrEqual(budgetMs(readAll));
     });
 
     it(`${what}: skipName over every record`, () => {
-      const skipAll = (): void =>
+      const skipAll = (m: Buffer): void =>
         decodesOrRefuses(() => {
-          let p = new MessageReader(msg).questionEnd;
-          for (let i = msg.readUInt16BE(6); i > 0; i--) {
-            const h = skipName(msg, p);
-            p = h + 10 + msg.readUInt16BE(h + 8);
+          let p = new MessageReader(m).questionEnd;
+          for (let i = m.readUInt16BE(6); i > 0; i--) {
+            const h = skipName(m, p);
+            p = h + 10 + m.readUInt16BE(h + 8);
           }
-          expect(p).toBe(msg.length);
+          expect(p).toBe(m.length);
         });
-      skipAll();
-      expect(bestMs(skipAll)).toBeLessThanOrEqual(1);
+      skipAll(msg);
+      expect(bestMs(() => skipAll(msg))).toBeLessThanOrEqual(budgetMs(skipAll));
     });
   }
 
