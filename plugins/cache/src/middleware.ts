@@ -299,7 +299,8 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
   }
 
   // The key's second results (question name end, flags), owned by this middleware: the hit path allocates nothing.
-  const keyInfo = new QuestionKeyInfo();
+  // With a key memo: a repeated question gets the very string the store holds (no allocation, identity compare in the Map).
+  const keyInfo = new QuestionKeyInfo(4096);
 
   return function cache(ctx: Ctx, next: Next): void | Promise<void> {
     const key = cacheKeyOf(ctx.request, keyInfo);

@@ -47,7 +47,7 @@ export class Deduplicator {
   readonly stats = new DedupStats();
   private readonly flights = new Map<string, Flight>();
   /** Second results of the key (unused here, owned so the key costs no allocation). */
-  private readonly keyInfo = new QuestionKeyInfo();
+  private readonly keyInfo = new QuestionKeyInfo(1024);
   private readonly options: DedupOptions;
   private readonly clock: Clock;
 

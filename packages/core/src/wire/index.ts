@@ -37,6 +37,7 @@ export {
   KEY_DO,
   KEY_EDNS,
   KEY_SUFFIX,
+  KeyMemo,
   keyFlags,
   QuestionKeyInfo,
   queryKeyFlags,

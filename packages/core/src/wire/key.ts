@@ -25,6 +25,59 @@ export class QuestionKeyInfo {
   nameEnd = 0;
   /** The key flags ({@link KEY_EDNS} | {@link KEY_DO} | {@link KEY_CD}). */
   flags = 0;
+  /** With `memoSlots`: the keys made lately, by their octets (see {@link KeyMemo}). */
+  readonly memo: KeyMemo | null;
+
+  /**
+   * `memoSlots` (a power of two, e.g. 4096): keep a direct-mapped memo of
+   * recent keys, so that a repeated question returns the same string as
+   * before instead of building a new one (no allocation; its hash is cached
+   * in the string, and a `Map` holding it compares by identity). 0: none.
+   */
+  constructor(memoSlots = 0) {
+    this.memo = memoSlots > 0 ? new KeyMemo(memoSlots) : null;
+  }
+}
+
+/** Longest key a {@link KeyMemo} holds (octets); longer keys are built every time. */
+const MEMO_WIDTH = 64;
+
+/**
+ * A direct-mapped memo of keys by their octets: slot by an FNV-1a hash of
+ * the octets, verified by comparing them. Fixed memory: `slots` × 64 octets
+ * and the strings held. A collision simply replaces the slot.
+ */
+export class KeyMemo {
+  private readonly bytes: Uint8Array;
+  private readonly lens: Uint16Array;
+  private readonly keys: string[];
+  private readonly mask: number;
+
+  constructor(slots: number) {
+    if (!Number.isInteger(slots) || slots < 1 || (slots & (slots - 1)) !== 0) throw new RangeError('memo slots must be a power of two');
+    this.mask = slots - 1;
+    this.bytes = new Uint8Array(slots * MEMO_WIDTH);
+    this.lens = new Uint16Array(slots);
+    this.keys = new Array<string>(slots).fill('');
+  }
+
+  /** The key for `k[0..n)` whose FNV-1a hash is `h`: the held string when the octets match, else a new one (held from now on). */
+  key(k: Buffer, n: number, h: number): string {
+    if (n > MEMO_WIDTH) return k.latin1Slice(0, n);
+    const slot = (h ^ (h >>> 15)) & this.mask;
+    const at = slot * MEMO_WIDTH;
+    const bytes = this.bytes;
+    if (this.lens[slot] === n) {
+      let i = 0;
+      while (i < n && bytes[at + i] === k[i]) i++;
+      if (i === n) return this.keys[slot]!;
+    }
+    for (let i = 0; i < n; i++) bytes[at + i] = k[i];
+    this.lens[slot] = n;
+    const key = k.latin1Slice(0, n);
+    this.keys[slot] = key;
+    return key;
+  }
 }
 
 /**
@@ -77,33 +130,46 @@ export function questionKey(request: Buffer, info: QuestionKeyInfo): string | nu
   const k = keyScratch;
   let p = 12;
   let n = 0;
+  // FNV-1a over the key octets as they are written (used only with a memo).
+  let h = 0x811c9dc5;
   for (;;) {
     if (p >= len) return null;
     const l = request[p];
     if (l === 0) break;
     if (l > 63 || n + l + 2 > NAME_MAX) return null;
     k[n++] = l;
+    h = Math.imul(h ^ l, 0x01000193);
     p++;
     const end = p + l;
     if (end > len) return null;
     for (; p < end; p++) {
       const b = request[p];
-      k[n++] = b >= 0x41 && b <= 0x5a ? b | 0x20 : b;
+      const c = b >= 0x41 && b <= 0x5a ? b | 0x20 : b;
+      k[n++] = c;
+      h = Math.imul(h ^ c, 0x01000193);
     }
   }
   k[n++] = 0;
   const nameEnd = p + 1;
   if (nameEnd + 4 > len) return null;
-  k[n++] = request[nameEnd];
-  k[n++] = request[nameEnd + 1];
-  k[n++] = request[nameEnd + 2];
-  k[n++] = request[nameEnd + 3];
+  const t0 = request[nameEnd];
+  const t1 = request[nameEnd + 1];
+  const c0 = request[nameEnd + 2];
+  const c1 = request[nameEnd + 3];
+  k[n++] = t0;
+  k[n++] = t1;
+  k[n++] = c0;
+  k[n++] = c1;
   const flags = queryKeyFlags(request, nameEnd + 4);
   if (flags < 0) return null;
   k[n++] = 0x30 + flags;
   info.nameEnd = nameEnd;
   info.flags = flags;
-  return k.latin1Slice(0, n);
+  const memo = info.memo;
+  if (memo === null) return k.latin1Slice(0, n);
+  h = Math.imul(h ^ t1, 0x01000193);
+  h = Math.imul(h ^ (t0 ^ c1 ^ (flags << 4)), 0x01000193);
+  return memo.key(k, n, h);
 }
 
 /**

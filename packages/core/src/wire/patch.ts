@@ -20,8 +20,8 @@
 export function copyForQuery(wire: Buffer, request: Buffer, nameEnd: number, doBit: boolean, clearAa: boolean): Buffer {
   const len = wire.length;
   const out = Buffer.allocUnsafe(len);
-  // The whole of `wire`: on Node 20, copying a sub-range allocates a temporary view per call.
-  wire.copy(out, 0, 0, len);
+  // TypedArray#set of the whole of `wire`: what Buffer#copy does in the end, minus its argument checks (5 % of a cache hit's JS time).
+  out.set(wire, 0);
   out[0] = request[0];
   out[1] = request[1];
   // Byte 2: QR(0x80) OPCODE(0x78) AA(0x04) TC(0x02) RD(0x01).
@@ -36,7 +36,7 @@ export function copyForQuery(wire: Buffer, request: Buffer, nameEnd: number, doB
 /** A copy of `msg` with its ID set to `id` (the input is never modified: callers may share it). */
 export function copyWithId(msg: Buffer, id: number): Buffer {
   const out = Buffer.allocUnsafe(msg.length);
-  msg.copy(out);
+  out.set(msg, 0);
   out[0] = id >>> 8;
   out[1] = id & 0xff;
   return out;

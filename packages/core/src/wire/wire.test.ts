@@ -65,6 +65,35 @@ describe('question key', () => {
     );
   });
 
+  it('with a key memo (even of 1 or 2 slots, so every other call collides) gives exactly the keys made without one', () => {
+    const label = fc.stringMatching(/^[A-Za-z0-9_-]{1,30}$/);
+    for (const slots of [1, 2, 4096]) {
+      const memo = new QuestionKeyInfo(slots);
+      const plain = new QuestionKeyInfo();
+      fc.assert(
+        fc.property(
+          fc.array(fc.tuple(fc.array(label, { minLength: 1, maxLength: 4 }), fc.constantFrom(1, 28, 65), fc.boolean(), fc.boolean(), fc.boolean()), {
+            minLength: 1,
+            maxLength: 20,
+          }),
+          (qs) => {
+            // Each question twice in a row, then all again: hits, misses and replaced slots.
+            for (const [labels, type, edns, dnssec, cd] of [...qs, ...qs]) {
+              const q = query(labels.join('.'), { type, edns, do: dnssec, cd });
+              const want = questionKey(q, plain);
+              expect(questionKey(q, memo)).toBe(want);
+              expect(questionKey(q, memo)).toBe(want);
+              expect(memo.nameEnd).toBe(plain.nameEnd);
+              expect(memo.flags).toBe(plain.flags);
+            }
+          },
+        ),
+        { numRuns: 100 },
+      );
+    }
+    expect(() => new QuestionKeyInfo(3)).toThrow(/power of two/);
+  });
+
   it('is case-insensitive for letters only, and keeps QTYPE bytes as they are', () => {
     const info = new QuestionKeyInfo();
     expect(questionKey(query('ExAmPle.COM'), info)).toBe(questionKey(query('example.com'), info));
