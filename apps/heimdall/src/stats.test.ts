@@ -39,6 +39,26 @@ describe('space-saving top-k', () => {
     ]);
   });
 
+  it('counts the same with hints as without, also when a hinted counter was taken over by another key', () => {
+    const plain = new SpaceSaving(8);
+    const hinted = new SpaceSaving(8);
+    const hints = new Map<string, number>();
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    for (let i = 0; i < 20_000; i++) {
+      // 30 keys over 8 counters: counters change hands all the time, so stale hints are common.
+      const k = `k${Math.floor(rnd() * rnd() * 30)}`;
+      plain.add(k);
+      hints.set(k, hinted.add(k, hints.get(k) ?? -1));
+      // A wrong hint (another key's counter) must be ignored too.
+      if (i % 97 === 0) {
+        hinted.add('k0', hints.get('k1') ?? 3);
+        plain.add('k0');
+      }
+    }
+    expect(hinted.top(8)).toEqual(plain.top(8));
+  });
+
   it('keeps every key above N/capacity among 100k distinct names, with bounded over-counts', () => {
     const s = new SpaceSaving(100);
     const truth = new Map<string, number>();

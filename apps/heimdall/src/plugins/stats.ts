@@ -148,11 +148,12 @@ export class StatsStore {
     let asName = '';
     let qname = '';
     let qtype = 0;
+    const memo = this.nameMemo;
+    let at = NOT_MEMOIZABLE;
     try {
       qtype = asked.qtype;
       // The name's text from the memo when these octets were seen (no decoding), else decoded once more.
-      const memo = this.nameMemo;
-      const at = asked.qdcount === 0 ? NOT_MEMOIZABLE : memo.find(asked.buffer, asked.questionNameOffset);
+      at = asked.qdcount === 0 ? NOT_MEMOIZABLE : memo.find(asked.buffer, asked.questionNameOffset);
       if (at >= 0) {
         asName = memo.text[at]!;
         qname = memo.lower[at]!;
@@ -165,7 +166,9 @@ export class StatsStore {
       // unparseable question: count what we have
     }
     const client = this.client(ctx.client.address);
-    this.names.add(qname);
+    // The memo slot remembers the name's counter: a repeated name skips the top list's Map.
+    if (at >= 0) memo.hint[at] = this.names.add(qname, memo.hint[at]!);
+    else this.names.add(qname);
     this.clients.add(client);
     if (blocked !== undefined) this.blockedNames.add(qname);
     const log = this.log;

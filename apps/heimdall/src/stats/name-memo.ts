@@ -21,6 +21,8 @@ export class NameMemo {
   readonly text: string[];
   /** The same, lower-cased, by slot. */
   readonly lower: string[];
+  /** A caller's number per slot (the stats plugin keeps the name's top-k counter there); -1 when stored. */
+  readonly hint: Int32Array;
   private readonly mask: number;
   private missSlot = 0;
   private missLen = 0;
@@ -33,6 +35,7 @@ export class NameMemo {
     this.lens = new Uint8Array(slots);
     this.text = new Array<string>(slots).fill('');
     this.lower = new Array<string>(slots).fill('');
+    this.hint = new Int32Array(slots).fill(-1);
   }
 
   /** The slot holding the name at `offset`, {@link MISS} or {@link NOT_MEMOIZABLE}. */
@@ -70,11 +73,13 @@ export class NameMemo {
     this.lens[slot] = this.missLen;
     this.text[slot] = text;
     this.lower[slot] = lower;
+    this.hint[slot] = -1;
   }
 
   clear(): void {
     this.lens.fill(0);
     this.text.fill('');
     this.lower.fill('');
+    this.hint.fill(-1);
   }
 }

@@ -35,16 +35,20 @@ export class SpaceSaving {
     this.pos = new Int32Array(capacity);
   }
 
-  /** Counts one occurrence of `key`. */
-  add(key: string): void {
+  /**
+   * Counts one occurrence of `key`; returns the counter it went to. `hint`:
+   * a counter returned for this key before (the caller's memo): when it
+   * still holds the key, the Map lookup is skipped.
+   */
+  add(key: string, hint = -1): number {
     this.total++;
-    const at = key === this.lastKey ? this.lastAt : this.index.get(key);
+    const at = hint >= 0 && hint < this.size && this.keys[hint] === key ? hint : key === this.lastKey ? this.lastAt : this.index.get(key);
     if (at !== undefined) {
       this.counts[at]!++;
       this.down(this.pos[at]!);
       this.lastKey = key;
       this.lastAt = at;
-      return;
+      return at;
     }
     if (this.size < this.capacity) {
       const i = this.size++;
@@ -57,7 +61,7 @@ export class SpaceSaving {
       this.pos[i] = i;
       this.index.set(key, i);
       this.up(i);
-      return;
+      return i;
     }
     // Replace the smallest counter.
     const i = this.heap[0]!;
@@ -69,6 +73,7 @@ export class SpaceSaving {
     this.lastKey = key;
     this.lastAt = i;
     this.down(0);
+    return i;
   }
 
   /** The `limit` largest counters, largest first. */
