@@ -3,48 +3,59 @@
  * path measured with the batched client (client/batchperf.c: sendmmsg/recvmmsg,
  * 4000 queries in flight, 4 sockets, built with cc at bench time).
  *
- * In one run, every server pinned to CPU 0 and the client (and the local
- * upstream) to CPU 1:
+ * All servers are started at once, pinned to CPU 0 (an idle one costs
+ * nothing), and measured in turn in `--rounds` interleaved rounds (A B C …
+ * A B C …), the client (and the local upstream) on CPU 1:
  * - `raw-dgram`: the bare node:dgram server replying with precomputed bytes;
+ * - `raw-mmsg`: the same in C with recvmmsg/sendmmsg (servers/raw-mmsg.c):
+ *   the floor, what the kernel alone costs per query on this machine;
  * - `heimdall`: the reference app, full default chain (the app's default
  *   `localOnly` acl, metrics, stats, special-use, blocking with a 100k-entry
  *   list, cache, dedup, upstream), `udp.native` auto (the addon when built);
  * - `heimdall-dgram`: the same with `udp: { native: false }` (the pure-JS fallback);
+ * - `heimdall-dgram-release-chain`: the fallback with the previous release's
+ *   chain, and with `--release REF` (e.g. `bd76898`) that release itself,
+ *   built in a git worktree under the run's temp dir: "the fallback does not
+ *   get slower", measured in the same rounds;
  * - `dnsmasq` (2.90) as a caching forwarder.
- * Each: warm-up (2 passes over 1000 names), cache hits at full speed, p99 at a
- * fixed 10,000 QPS. Then `heimdall --workers 1` and `--workers 2`, both
- * unpinned with the client unpinned too: on this 2-core machine client and
- * server share the cores, so besides QPS the run reports the CPU µs per query
- * of the whole process tree (primary + workers).
+ * Per round: cache hits at full speed, then p99 at a fixed 10,000 QPS. Then
+ * `heimdall --workers 1` and `--workers 2`, both up, unpinned with the
+ * client unpinned too, alternated per round: on this 2-core machine client
+ * and server share the cores, so besides QPS the run reports the CPU µs per
+ * query of the whole process tree (primary + workers).
  *
  * Output: bench/results/load-native.json and load-native.md (and the README
  * table between `<!-- load-native:start -->` / `<!-- load-native:end -->`
- * when written to the default place). Flags: `--seconds N` (default 8),
+ * when written to the default place), every ratio once per round. Flags:
+ * `--seconds N` (default 8), `--rounds N` (default 3), `--release REF`,
  * `--out DIR`, `--skip-workers`. Take the machine's load lock around it:
- * `flock /tmp/heimdall-load.lock npm run load:native -w @heimdall/bench`.
+ * `flock /tmp/heimdall-load.lock npm run load:native -w @heimdall/bench -- --release bd76898`.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runBatchperf, treeCpuMicros } from './lib/batchperf.js';
-import { runDnsperf } from './lib/dnsperf.js';
+import { buildRawMmsg, runBatchperf, treeCpuMicros } from './lib/batchperf.js';
+import { appConfig, CLIENT_CORE, defaultChain, flag, type LoadRow, resultRow, SERVER_CORE, startServer } from './lib/harness.js';
 import { ensureTools, hasBinary } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream } from './lib/peers.js';
 import { cpuMicros, freePort, type Pinned, sleep } from './lib/proc.js';
-import { appConfig, CLIENT_CORE, defaultChain, type LoadRow, flag, resultRow, SERVER_CORE, startServer } from './lib/harness.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
 const seconds = Number(flag('seconds', '8'));
+const rounds = Number(flag('rounds', '3'));
+const releaseRef = flag('release', '');
 const outDir = resolve(flag('out', join(repo, 'bench/results')));
 const skipWorkers = process.argv.includes('--skip-workers');
 const FIXED_QPS = 10_000;
+const FIXED = `fixed-${FIXED_QPS / 1000}k-qps`;
 
-export type NativeRow = LoadRow;
+/** A measured row and the round it belongs to. */
+export type NativeRow = LoadRow & { round: number };
 const rows: NativeRow[] = [];
-const notes: string[] = [];
 const tmp = mkdtempSync(join(os.tmpdir(), 'heimdall-native-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
@@ -53,10 +64,10 @@ async function measure(
   server: Pinned,
   port: number,
   file: string,
-  opts: { qps?: number; maxRuns?: number; seconds?: number; keep?: boolean; clientCore?: number | null; dnsperf?: boolean } = {},
+  opts: { qps?: number; maxRuns?: number; seconds?: number; keep?: boolean; clientCore?: number | null; round?: number } = {},
 ): Promise<NativeRow> {
   const cpu0 = treeCpuMicros(server.pid, cpuMicros);
-  const r = await (opts.dnsperf ? runDnsperf : runBatchperf)({
+  const r = await runBatchperf({
     port,
     queryFile: file,
     seconds: opts.seconds ?? seconds,
@@ -66,21 +77,26 @@ async function measure(
     tmpDir: tmp,
   });
   const cpu1 = treeCpuMicros(server.pid, cpuMicros);
-  const row: NativeRow = resultRow(scenario, server, r, cpu1 - cpu0, {});
+  const row: NativeRow = { round: opts.round ?? 0, ...resultRow(scenario, server, r, cpu1 - cpu0, {}) };
   if (opts.keep === false) return row;
   rows.push(row);
   console.log(
-    `  ${scenario.padEnd(22)} ${server.name.padEnd(15)} ${String(row.qps).padStart(7)} qps  p50 ${row.p50Us} µs  p99 ${row.p99Us} µs  lost ${row.lost}  cpu ${row.cpuUsPerQuery} µs/q  rss ${row.rssMB} MB`,
+    `  ${scenario.padEnd(16)} ${server.name.padEnd(29)} ${String(row.qps).padStart(7)} qps  p50 ${row.p50Us} µs  p99 ${row.p99Us} µs  lost ${row.lost}  cpu ${row.cpuUsPerQuery} µs/q  rss ${row.rssMB} MB`,
   );
   return row;
 }
 
+/**
+ * The reference app's command with its config. `releaseChain`: the previous
+ * release's chain (bench/results/load.json: no acl (openResolver), no stats);
+ * `legacy`: a config an older build accepts (no udp/workers/openResolver keys).
+ */
 function appCommand(
   cli: string,
   port: number,
   blocklist: string,
   upstreamPort: number,
-  extra: { udp?: object; workers?: number; releaseChain?: boolean } = {},
+  extra: { udp?: object; workers?: number; releaseChain?: boolean; legacy?: boolean } = {},
 ): Command {
   const config = join(tmp, `heimdall-${port}.json`);
   writeFileSync(
@@ -89,8 +105,7 @@ function appCommand(
       appConfig(port, {
         ...(extra.udp ? { udp: extra.udp } : {}),
         ...(extra.workers ? { workers: extra.workers } : {}),
-        // The previous release's chain (bench/results/load.json): no acl (openResolver), no stats.
-        ...(extra.releaseChain ? { openResolver: true } : {}),
+        ...(extra.releaseChain && !extra.legacy ? { openResolver: true } : {}),
         plugins: defaultChain(blocklist, upstreamPort, !extra.releaseChain),
       }),
     ),
@@ -98,24 +113,61 @@ function appCommand(
   return { command: process.execPath, args: ['--max-semi-space-size=4', cli, '--config', config], env: { MALLOC_MMAP_THRESHOLD_: '131072' } };
 }
 
-const find = (scenario: string, server: string): NativeRow | undefined => rows.find((r) => r.scenario === scenario && r.server === server);
+const find = (scenario: string, server: string, round: number): NativeRow | undefined =>
+  rows.find((r) => r.scenario === scenario && r.server === server && r.round === round);
 const q = (n: number): number => Number(n.toFixed(3));
-function qpsRatio(scenario: string, a: string, b: string): number | null {
-  const ra = find(scenario, a);
-  const rb = find(scenario, b);
+function qpsRatio(scenario: string, a: string, b: string, round: number): number | null {
+  const ra = find(scenario, a, round);
+  const rb = find(scenario, b, round);
   return ra && rb && rb.qps > 0 ? q(ra.qps / rb.qps) : null;
 }
-function cpuRatio(scenario: string, a: string, b: string): number | null {
-  const ra = find(scenario, a);
-  const rb = find(scenario, b);
+/** How many times less CPU per query `a` uses than `b` (higher is better for `a`). */
+function cpuRatio(scenario: string, a: string, b: string, round: number): number | null {
+  const ra = find(scenario, a, round);
+  const rb = find(scenario, b, round);
   return ra && rb && ra.cpuUsPerQuery > 0 ? q(rb.cpuUsPerQuery / ra.cpuUsPerQuery) : null;
+}
+function p99Ratio(a: string, b: string, round: number): number | null {
+  const ra = find(FIXED, a, round);
+  const rb = find(FIXED, b, round);
+  return ra?.p99Us && rb?.p99Us ? q(ra.p99Us / rb.p99Us) : null;
+}
+
+/** Builds the reference app at git ref `ref` in a worktree under the run's temp dir; returns its cli.js. */
+function buildRelease(ref: string): { cli: string; remove: () => void } {
+  const dir = join(tmp, 'release');
+  const run = (cmd: string, args: string[], cwd: string) => {
+    const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '' } });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed in ${cwd}: ${(r.stderr || r.stdout).slice(-2000)}`);
+  };
+  console.log(`building the release at ${ref} in ${dir} (npm ci, build)`);
+  run('git', ['worktree', 'add', '--detach', dir, ref], repo);
+  const remove = () => spawnSync('git', ['worktree', 'remove', '--force', dir], { cwd: repo });
+  try {
+    run('npm', ['ci', '--no-audit', '--no-fund'], dir);
+    run('npx', ['turbo', 'run', 'build', '--filter=@heimdall/app...', '--output-logs=errors-only'], dir);
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return { cli: join(dir, 'apps/heimdall/dist/cli.js'), remove };
+}
+
+/** `values` as "a, b, c (median m)". */
+function series(values: Array<number | null>): string {
+  const v = values.filter((x): x is number => x !== null && Number.isFinite(x));
+  if (v.length === 0) return '–';
+  const sorted = [...v].sort((x, y) => x - y);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  return v.length === 1 ? String(v[0]) : `${v.join(', ')} (median ${median})`;
 }
 
 async function main(): Promise<void> {
-  const missingTools = ensureTools(['dnsmasq', 'dnsperf']);
+  ensureTools(['dnsmasq']);
   if (!hasBinary('cc')) throw new Error('cc is required to build the batched client');
   const cli = join(repo, 'apps/heimdall/dist/cli.js');
   if (!existsSync(cli)) throw new Error('apps/heimdall/dist/cli.js is not built (npm run build)');
+  const release = releaseRef ? buildRelease(releaseRef) : null;
   const load0 = os.loadavg();
   const started = Date.now();
   const upPort = await freePort();
@@ -131,99 +183,76 @@ async function main(): Promise<void> {
   const blocklist = await blocklistFile(join(tmp, 'blocklist.txt'), 100_000);
   const single = join(tmp, 'single.txt');
   writeFileSync(single, 'www.example.com A\n');
-  const servers: Array<[string, (port: number) => Command, string]> = [
+  const defs: Array<[string, (port: number) => Command, string]> = [
     ['raw-dgram', (port) => ({ command: process.execPath, args: ['--import', 'tsx', join(here, 'servers/raw.ts'), String(port), 'www.example.com'] }), single],
+    // The floor: C, recvmmsg/sendmmsg, precomputed answers (what the kernel alone costs per query here).
+    ['raw-mmsg', (port) => ({ command: buildRawMmsg(tmp), args: [String(port), 'www.example.com'] }), single],
     ['heimdall', (port) => appCommand(cli, port, blocklist, upPort), hit],
     ['heimdall-dgram', (port) => appCommand(cli, port, blocklist, upPort, { udp: { native: false } }), hit],
     ['heimdall-dgram-release-chain', (port) => appCommand(cli, port, blocklist, upPort, { udp: { native: false }, releaseChain: true }), hit],
   ];
-  if (hasBinary('dnsmasq')) servers.push(['dnsmasq', (port) => dnsmasqForwarder(port, upPort, 150_000), hit]);
+  if (release) defs.push(['release', (port) => appCommand(release.cli, port, blocklist, upPort, { releaseChain: true, legacy: true }), hit]);
+  if (hasBinary('dnsmasq')) defs.push(['dnsmasq', (port) => dnsmasqForwarder(port, upPort, 150_000), hit]);
+  const servers: Array<{ name: string; server: Pinned; port: number; file: string }> = [];
   try {
-    for (const [name, make, file] of servers) {
+    // Every server up at once (pinned to the same core; an idle one costs nothing), so the rounds interleave them: A B C … A B C ….
+    for (const [name, make, file] of defs) {
       const port = await freePort();
-      const server = await startServer(name, make(port), port);
-      if (name === 'heimdall-dgram-release-chain') {
-        // Only the fallback-vs-release comparison: dnsperf, cache hits, the previous release's chain.
-        if (!missingTools.includes('dnsperf')) {
-          await measure('cache-hit-dnsperf', server, port, file, { maxRuns: 2, seconds: 30, keep: false, dnsperf: true });
-          await measure('cache-hit-dnsperf', server, port, file, { dnsperf: true });
-        }
-        await server.stop();
-        continue;
-      }
-      await measure('cache-hit', server, port, file, { maxRuns: 2, seconds: 30, keep: false });
-      await measure('cache-hit', server, port, file, { seconds: 1, keep: false });
-      await measure('cache-hit', server, port, file);
-      await measure(`fixed-${FIXED_QPS / 1000}k-qps`, server, port, file, { qps: FIXED_QPS, seconds: Math.min(seconds, 5) });
-      // The pure-JS fallback against the previous release (bench/results/load.json: dnsperf, cache hits): the same client here.
-      if ((name === 'raw-dgram' || name === 'heimdall-dgram') && !missingTools.includes('dnsperf'))
-        await measure('cache-hit-dnsperf', server, port, file, { dnsperf: true });
-      await server.stop();
+      servers.push({ name, server: await startServer(name, make(port), port), port, file });
     }
+    for (const s of servers) {
+      await measure('cache-hit', s.server, s.port, s.file, { maxRuns: 2, seconds: 30, keep: false });
+      await measure('cache-hit', s.server, s.port, s.file, { seconds: 1, keep: false });
+    }
+    for (let round = 1; round <= rounds; round++) {
+      console.log(`round ${round} of ${rounds}`);
+      for (const s of servers) await measure('cache-hit', s.server, s.port, s.file, { round });
+      for (const s of servers) {
+        if (s.name === 'heimdall-dgram-release-chain' || s.name === 'release' || s.name === 'raw-mmsg') continue;
+        await measure(FIXED, s.server, s.port, s.file, { qps: FIXED_QPS, seconds: Math.min(seconds, 5), round });
+      }
+    }
+  } finally {
+    for (const s of servers) await s.server.stop();
+  }
+  try {
     if (!skipWorkers) {
-      for (const workers of [1, 2]) {
-        const port = await freePort();
-        const server = await startServer(`heimdall-w${workers}`, appCommand(cli, port, blocklist, upPort, { workers }), port, null);
-        await sleep(workers > 1 ? 3000 : 500);
-        await measure('workers-hit', server, port, hit, { maxRuns: 2, seconds: 30, keep: false, clientCore: null });
-        await measure('workers-hit', server, port, hit, { clientCore: null });
-        await server.stop();
+      const workers: Array<{ server: Pinned; port: number }> = [];
+      try {
+        for (const n of [1, 2]) {
+          const port = await freePort();
+          workers.push({ server: await startServer(`heimdall-w${n}`, appCommand(cli, port, blocklist, upPort, { workers: n }), port, null), port });
+        }
+        await sleep(3000);
+        for (const w of workers) await measure('workers-hit', w.server, w.port, hit, { maxRuns: 2, seconds: 30, keep: false, clientCore: null });
+        for (let round = 1; round <= rounds; round++) for (const w of workers) await measure('workers-hit', w.server, w.port, hit, { clientCore: null, round });
+      } finally {
+        for (const w of workers) await w.server.stop();
       }
     }
   } finally {
     await upstream.stop();
+    release?.remove();
   }
-  // The previous release's figures (bench/results/load.json at HEAD, dnsperf): heimdall cache-hit and raw-dgram.
-  const release = (() => {
-    try {
-      const j = JSON.parse(readFileSync(join(repo, 'bench/results/load.json'), 'utf8')) as {
-        date: string;
-        rows: Array<{ scenario: string; server: string; cpuUsPerQuery: number }>;
-      };
-      const cpu = (sc: string, sv: string) => j.rows.find((r) => r.scenario === sc && r.server === sv)?.cpuUsPerQuery ?? null;
-      return { date: j.date, app: cpu('cache-hit', 'heimdall'), raw: cpu('pipeline', 'raw-dgram') };
-    } catch {
-      return null;
-    }
-  })();
-  const fallback = find('cache-hit-dnsperf', 'heimdall-dgram-release-chain') ?? find('cache-hit-dnsperf', 'heimdall-dgram');
-  const rawDnsperf = find('cache-hit-dnsperf', 'raw-dgram');
-  if (release?.app && fallback) {
-    notes.push(
-      `pure-JS fallback (udp.native false, ${fallback.server}) vs the previous release (load.json ${release.date.slice(0, 10)}, dnsperf, same chain: no acl, no stats): ${fallback.cpuUsPerQuery} vs ${release.app} µs CPU/query` +
-        (release.raw && rawDnsperf
-          ? `; relative to raw-dgram in the same run: ${q(fallback.cpuUsPerQuery / rawDnsperf.cpuUsPerQuery)} vs ${q(release.app / release.raw)} then`
-          : ''),
-    );
-  }
-  const ratios: Record<string, number | null> = {
-    'cache-hit: heimdall / raw-dgram, QPS (target ≥ 1.6)': qpsRatio('cache-hit', 'heimdall', 'raw-dgram'),
-    'cache-hit: heimdall / raw-dgram, by CPU µs/query (target ≥ 1.6)': cpuRatio('cache-hit', 'heimdall', 'raw-dgram'),
-    'cache-hit: heimdall / dnsmasq, QPS (target ≥ 0.75)': qpsRatio('cache-hit', 'heimdall', 'dnsmasq'),
-    'cache-hit: heimdall / dnsmasq, by CPU µs/query (target ≥ 0.75)': cpuRatio('cache-hit', 'heimdall', 'dnsmasq'),
-    'cache-hit: heimdall-dgram (fallback) / raw-dgram, QPS (issue 7 before: 0.93)': qpsRatio('cache-hit', 'heimdall-dgram', 'raw-dgram'),
-    'cache-hit: heimdall-dgram (fallback) / raw-dgram, by CPU µs/query': cpuRatio('cache-hit', 'heimdall-dgram', 'raw-dgram'),
-    'cache-hit: heimdall (native) / heimdall-dgram, by CPU µs/query': cpuRatio('cache-hit', 'heimdall', 'heimdall-dgram'),
-    'cache-hit-dnsperf: heimdall-dgram (fallback) / raw-dgram, by CPU µs/query (dnsperf, as the previous release was measured)': cpuRatio(
-      'cache-hit-dnsperf',
-      'heimdall-dgram',
-      'raw-dgram',
+  const perRound = (f: (round: number) => number | null): Array<number | null> => Array.from({ length: rounds }, (_, i) => f(i + 1));
+  const ratios: Record<string, Array<number | null>> = {
+    'cache-hit: heimdall / raw-dgram, QPS (target ≥ 1.6)': perRound((r) => qpsRatio('cache-hit', 'heimdall', 'raw-dgram', r)),
+    'cache-hit: heimdall / raw-dgram, by CPU µs/query (target ≥ 1.6)': perRound((r) => cpuRatio('cache-hit', 'heimdall', 'raw-dgram', r)),
+    'cache-hit: raw-mmsg (C floor) / raw-dgram, by CPU µs/query (the most any server on these syscalls can reach)': perRound((r) =>
+      cpuRatio('cache-hit', 'raw-mmsg', 'raw-dgram', r),
     ),
-    'cache-hit-dnsperf: heimdall-dgram-release-chain (fallback, the release chain) / raw-dgram, by CPU µs/query (release: 0.931)': cpuRatio(
-      'cache-hit-dnsperf',
-      'heimdall-dgram-release-chain',
-      'raw-dgram',
-    ),
-    'p99 at 10k QPS: heimdall / dnsmasq (target ≤ 1.5)': (() => {
-      const a = find(`fixed-${FIXED_QPS / 1000}k-qps`, 'heimdall');
-      const b = find(`fixed-${FIXED_QPS / 1000}k-qps`, 'dnsmasq');
-      return a?.p99Us && b?.p99Us ? q(a.p99Us / b.p99Us) : null;
-    })(),
-    'workers-hit: w2 / w1, QPS with the client on the same 2 cores (target ≥ 1.7)': qpsRatio('workers-hit', 'heimdall-w2', 'heimdall-w1'),
-    'workers-hit: w2 / w1, CPU µs/query of the process tree (1.0 = no per-query cost from the second worker)': cpuRatio(
-      'workers-hit',
-      'heimdall-w2',
-      'heimdall-w1',
+    'cache-hit: heimdall / raw-mmsg (C floor), by CPU µs/query': perRound((r) => cpuRatio('cache-hit', 'heimdall', 'raw-mmsg', r)),
+    'cache-hit: heimdall / dnsmasq, QPS (target ≥ 0.75)': perRound((r) => qpsRatio('cache-hit', 'heimdall', 'dnsmasq', r)),
+    'cache-hit: heimdall / dnsmasq, by CPU µs/query (target ≥ 0.75)': perRound((r) => cpuRatio('cache-hit', 'heimdall', 'dnsmasq', r)),
+    'cache-hit: heimdall (native) / heimdall-dgram (fallback), by CPU µs/query': perRound((r) => cpuRatio('cache-hit', 'heimdall', 'heimdall-dgram', r)),
+    'cache-hit: heimdall-dgram (fallback) / raw-dgram, by CPU µs/query': perRound((r) => cpuRatio('cache-hit', 'heimdall-dgram', 'raw-dgram', r)),
+    [`cache-hit: heimdall-dgram-release-chain (fallback) / release ${releaseRef || '(not run: --release REF)'}, by CPU µs/query (target ≥ 1: not slower)`]:
+      perRound((r) => cpuRatio('cache-hit', 'heimdall-dgram-release-chain', 'release', r)),
+    [`p99 at ${FIXED_QPS / 1000}k QPS: heimdall / dnsmasq (target ≤ 1.5)`]: perRound((r) => p99Ratio('heimdall', 'dnsmasq', r)),
+    [`p99 at ${FIXED_QPS / 1000}k QPS: raw-dgram / dnsmasq (Node's own floor)`]: perRound((r) => p99Ratio('raw-dgram', 'dnsmasq', r)),
+    'workers-hit: w2 / w1, QPS with the client on the same 2 cores (target ≥ 1.7)': perRound((r) => qpsRatio('workers-hit', 'heimdall-w2', 'heimdall-w1', r)),
+    'workers-hit: w2 / w1, CPU µs/query of the process tree (1.0 = no per-query cost from the second worker)': perRound((r) =>
+      cpuRatio('workers-hit', 'heimdall-w2', 'heimdall-w1', r),
     ),
   };
   const loadavg = { start: load0.map((l) => Number(l.toFixed(2))), end: os.loadavg().map((l) => Number(l.toFixed(2))) };
@@ -232,16 +261,16 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(
     join(outDir, 'load-native.json'),
-    `${JSON.stringify({ date, machine, loadavg, secondsPerRun: seconds, rows, ratios, notes, elapsedSeconds: Math.round((Date.now() - started) / 1000) }, null, 2)}\n`,
+    `${JSON.stringify({ date, machine, loadavg, secondsPerRun: seconds, rounds, release: releaseRef || null, rows, ratios, elapsedSeconds: Math.round((Date.now() - started) / 1000) }, null, 2)}\n`,
   );
-  let md = `Batched native UDP (issue 14), ${date.slice(0, 10)}: ${machine.cpu}, ${machine.cores} cores, Linux ${machine.kernel}, Node ${machine.node}; load average at start ${loadavg.start.join(' ')} (the machine is shared). `;
-  md += `Client: batchperf (sendmmsg/recvmmsg, 4000 in flight, 4 sockets). Servers pinned to CPU ${SERVER_CORE}, client and upstream to CPU ${CLIENT_CORE}; workers-hit: server (primary + workers), client and upstream all unpinned on both cores, so compare the CPU µs/query of the server's process tree as well as QPS. heimdall: the default chain (localOnly acl, metrics, stats, special-use, blocking with a 100k-entry list, cache, dedup, upstream). ${seconds} s per run.\n\n`;
-  md += '| scenario | server | QPS | p50 µs | p99 µs | lost | server CPU µs/query | RSS MB |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n';
+  let md = `Batched native UDP (issue 14), ${date.slice(0, 10)}: ${machine.cpu}, ${machine.cores} cores, Linux ${machine.kernel}, Node ${machine.node}; load average at start ${loadavg.start.join(' ')}, at end ${loadavg.end.join(' ')}. `;
+  md += `Client: batchperf (sendmmsg/recvmmsg, 4000 in flight, 4 sockets). All servers up at once, pinned to CPU ${SERVER_CORE}, measured in turn in ${rounds} interleaved rounds (A B C … A B C …); client and upstream on CPU ${CLIENT_CORE}. workers-hit: server (primary + workers), client and upstream all unpinned on both cores, so compare the CPU µs/query of the server's process tree as well as QPS. heimdall: the default chain (localOnly acl, metrics, stats, special-use, blocking with a 100k-entry list, cache, dedup, upstream); release chain: metrics, special-use, blocking, cache, dedup, upstream. ${seconds} s per run.\n\n`;
+  md +=
+    '| round | scenario | server | QPS | p50 µs | p99 µs | lost | server CPU µs/query | RSS MB |\n| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n';
   for (const r of rows)
-    md += `| ${r.scenario} | ${r.server} | ${r.qps} | ${r.p50Us ?? '–'} | ${r.p99Us ?? '–'} | ${r.lost} | ${r.cpuUsPerQuery} | ${r.rssMB} |\n`;
-  md += '\n';
-  for (const [k, v] of Object.entries(ratios)) if (v !== null) md += `- ${k}: **${v}**\n`;
-  for (const n of notes) md += `- ${n}\n`;
+    md += `| ${r.round} | ${r.scenario} | ${r.server} | ${r.qps} | ${r.p50Us ?? '–'} | ${r.p99Us ?? '–'} | ${r.lost} | ${r.cpuUsPerQuery} | ${r.rssMB} |\n`;
+  md += '\nRatios, one per round:\n\n';
+  for (const [k, v] of Object.entries(ratios)) if (v.some((x) => x !== null)) md += `- ${k}: **${series(v)}**\n`;
   writeFileSync(join(outDir, 'load-native.md'), md);
   console.log(`\n${md}`);
   const readme = join(repo, 'README.md');

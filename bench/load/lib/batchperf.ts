@@ -24,6 +24,17 @@ export function buildBatchperf(dir: string): string {
   return bin;
 }
 
+const rawMmsgSource = join(dirname(fileURLToPath(import.meta.url)), '../servers/raw-mmsg.c');
+
+/** Compiles the C floor server (servers/raw-mmsg.c: recvmmsg/sendmmsg, precomputed answers) into `dir`. */
+export function buildRawMmsg(dir: string): string {
+  const bin = join(dir, 'raw-mmsg');
+  if (existsSync(bin)) return bin;
+  const r = spawnSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-o', bin, rawMmsgSource], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`could not build raw-mmsg with cc: ${r.error?.message ?? r.stderr}`);
+  return bin;
+}
+
 /** Options: dnsperf's, plus `outstanding` (default 4000) and `clients` sockets (default 4). */
 export async function runBatchperf(opts: DnsperfOptions): Promise<DnsperfResult> {
   const bin = buildBatchperf(opts.tmpDir);
