@@ -22,8 +22,9 @@
  * tier's value may be a view that is only valid until the next read of
  * that tier (LMDB).
  */
-import { CACHE_TIERS, type CacheTier, CLOCK, type Clock, type ClockTimer, type FlushScope, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
+import { CACHE_TIERS, type CacheTier, CLOCK, type Clock, type FlushScope, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable, multiInject, optional } from '@heimdall/core/di';
+import { Deadlines } from '@heimdall/core/pipeline';
 import { type CacheEntry, KIND_SERVFAIL } from './entry.js';
 import { type CacheOptions, cacheSettings } from './options.js';
 import { checkEntry, EntryLayout, serializeEntry } from './snapshot.js';
@@ -54,6 +55,8 @@ export class CacheTiers {
   private readonly staleWindow: number;
   /** Scratch for {@link checkEntry} (lookups are synchronous up to it). */
   private readonly layout = new EntryLayout();
+  /** The read budgets of the lookups in flight, on one timer. */
+  private readonly deadlines: Deadlines;
 
   constructor(
     @multiInject(CACHE_TIERS) @optional() tiers: CacheTier[] | undefined,
@@ -69,6 +72,7 @@ export class CacheTiers {
     this.store = store;
     this.clock = clock;
     this.logger = logger;
+    this.deadlines = new Deadlines(clock);
   }
 
   /**
@@ -113,7 +117,7 @@ export class CacheTiers {
     for (let i = first; i < tiers.length; i++) {
       let v: TierValue | Promise<TierValue> = i === first ? pending : this.read(tiers[i], keyBytes);
       if (isPromise(v)) {
-        const r = await this.within(v, deadline - this.clock.now());
+        const r = await this.within(v, deadline);
         if (r === TIMEOUT) {
           this.store.stats.tierTimeouts++;
           continue;
@@ -138,30 +142,29 @@ export class CacheTiers {
     }
   }
 
-  /** `p`'s value, or TIMEOUT after `ms` (a rejection reads as a miss; a late value or rejection is dropped). */
-  private within(p: Promise<TierValue>, ms: number): Promise<TierValue | typeof TIMEOUT> {
-    if (ms <= 0) {
+  /** `p`'s value, or TIMEOUT at `deadline` (epoch ms; a rejection reads as a miss; a late value or rejection is dropped). */
+  private within(p: Promise<TierValue>, deadline: number): Promise<TierValue | typeof TIMEOUT> {
+    if (deadline <= this.clock.now()) {
       p.catch(() => {});
       return Promise.resolve(TIMEOUT);
     }
     return new Promise((resolve) => {
-      let done = false;
-      const timer: ClockTimer = this.clock.setTimeout(() => {
-        if (done) return;
-        done = true;
+      // One shared timer for every read in flight (no setTimeout/clearTimeout per read).
+      const d = this.deadlines.add(deadline, () => resolve(TIMEOUT));
+      if (d === null) {
+        p.catch(() => {});
         resolve(TIMEOUT);
-      }, ms);
+        return;
+      }
       p.then(
         (v) => {
-          if (done) return;
-          done = true;
-          this.clock.clearTimeout(timer);
+          if (d.done) return;
+          d.done = true;
           resolve(v);
         },
         (err: unknown) => {
-          if (done) return;
-          done = true;
-          this.clock.clearTimeout(timer);
+          if (d.done) return;
+          d.done = true;
           this.store.stats.tierErrors++;
           this.logger.debug({ err }, 'plugin/cache: tier read failed');
           resolve(undefined);

@@ -104,6 +104,8 @@ export class RedisConnection {
       maxRetriesPerRequest: 0,
       retryStrategy: (times: number) => backoffDelay(times, minDelayMs, maxDelayMs),
       lazyConnect: true,
+      // The reads of one tick (a burst of L1 misses) go out in one write: one syscall instead of one per GET.
+      enableAutoPipelining: true,
     };
   }
 

@@ -5,6 +5,7 @@
  */
 import { CLOCK, type CacheTier, type Clock, type ClockTimer, type FlushScope, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
+import { Deadlines } from '@heimdall/core/pipeline';
 import { Cluster } from 'ioredis';
 import { Breaker } from './breaker.js';
 import { RedisConnection } from './connection.js';
@@ -26,6 +27,8 @@ export class RedisTier implements CacheTier {
   private readonly flusher: RedisFlusher;
   private readonly channel: SyncChannel;
   private readonly budget: number;
+  /** The budgets of the reads in flight, on one timer. */
+  private readonly deadlines: Deadlines;
   private readonly batchSize: number;
   private readonly intervalMs: number;
   private readonly maxPending: number;
@@ -55,6 +58,7 @@ export class RedisTier implements CacheTier {
     this.channel = channel;
     this.clock = clock;
     this.budget = options.timeoutMs;
+    this.deadlines = new Deadlines(clock);
     this.batchSize = options.writes.batchSize;
     this.intervalMs = options.writes.intervalMs;
     this.maxPending = options.writes.maxPending;
@@ -77,19 +81,21 @@ export class RedisTier implements CacheTier {
     this.prefix.copy(k, 0);
     k.set(key, this.prefix.length);
     return new Promise((resolve) => {
-      let done = false;
-      const timer = this.clock.setTimeout(() => {
-        if (done) return;
-        done = true;
+      // The budgets of all reads in flight share one timer (no setTimeout/clearTimeout per read).
+      const d = this.deadlines.add(this.clock.now() + this.budget, () => {
         this.stats.timeouts++;
         this.breaker.failure();
         resolve(undefined);
-      }, this.budget);
+      });
+      if (d === null) {
+        this.stats.skipped++;
+        resolve(undefined);
+        return;
+      }
       client.getBuffer(k).then(
         (v) => {
-          if (done) return;
-          done = true;
-          this.clock.clearTimeout(timer);
+          if (d.done) return;
+          d.done = true;
           this.breaker.success();
           if (v === null) {
             this.stats.misses++;
@@ -100,9 +106,8 @@ export class RedisTier implements CacheTier {
           }
         },
         (err: unknown) => {
-          if (done) return;
-          done = true;
-          this.clock.clearTimeout(timer);
+          if (d.done) return;
+          d.done = true;
           this.stats.errors++;
           this.breaker.failure();
           this.conn.logError(err, 'read failed');

@@ -1,0 +1,97 @@
+/**
+ * Time limits for many short operations with one timer: a read from a
+ * cache tier, a Redis GET. A `setTimeout` + `clearTimeout` per operation
+ * costs a timer object, two timer-list updates and garbage per query; here
+ * an operation costs one small entry, and the one timer fires only when the
+ * earliest live deadline passes (or finds nothing to do and stops).
+ *
+ * Entries are kept in arrival order; a deadline earlier than the one the
+ * timer is armed for re-arms it. A finished operation is only marked
+ * ({@link Deadline.done}); marked entries are dropped when the timer runs.
+ * The number of entries is bounded by the operations in flight during one
+ * budget (or by `max`: past it, `add` returns null and the caller fails
+ * fast).
+ */
+import type { Clock, ClockTimer } from '../tokens.js';
+
+/** One operation's time limit. Set `done = true` when it finishes first: the timeout is then never called. */
+export interface Deadline {
+  /** Epoch ms. */
+  readonly at: number;
+  done: boolean;
+  readonly onTimeout: () => void;
+}
+
+export class Deadlines {
+  #entries: Deadline[] = [];
+  #timer: ClockTimer | undefined;
+  /** The deadline the timer is armed for (Infinity when not armed). */
+  #armedAt = Number.POSITIVE_INFINITY;
+  readonly #clock: Clock;
+  readonly #max: number;
+  readonly #run: () => void;
+
+  /** `max`: most entries held (live or finished but not yet swept). */
+  constructor(clock: Clock, max = 100_000) {
+    this.#clock = clock;
+    this.#max = max;
+    this.#run = () => this.#sweep();
+  }
+
+  /**
+   * Calls `onTimeout` once `at` (epoch ms) has passed, unless the returned
+   * entry is marked `done` first. Returns null when `max` entries are held.
+   */
+  add(at: number, onTimeout: () => void): Deadline | null {
+    const entries = this.#entries;
+    if (entries.length >= this.#max) return null;
+    const d: Deadline = { at, done: false, onTimeout };
+    entries.push(d);
+    if (at < this.#armedAt) this.#arm(at);
+    return d;
+  }
+
+  /** Entries held (live or finished, not yet swept). */
+  get size(): number {
+    return this.#entries.length;
+  }
+
+  /** Drops every entry without calling it and stops the timer. */
+  clear(): void {
+    this.#entries = [];
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedAt = Number.POSITIVE_INFINITY;
+  }
+
+  #arm(at: number): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#armedAt = at;
+    this.#timer = this.#clock.setTimeout(this.#run, Math.max(0, at - this.#clock.now()));
+  }
+
+  #sweep(): void {
+    this.#timer = undefined;
+    this.#armedAt = Number.POSITIVE_INFINITY;
+    const now = this.#clock.now();
+    const entries = this.#entries;
+    const keep: Deadline[] = [];
+    const due: Deadline[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < entries.length; i++) {
+      const d = entries[i]!;
+      if (d.done) continue;
+      if (d.at <= now) due.push(d);
+      else {
+        keep.push(d);
+        if (d.at < next) next = d.at;
+      }
+    }
+    this.#entries = keep;
+    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
+    for (const d of due) {
+      d.done = true;
+      d.onTimeout();
+    }
+  }
+}
