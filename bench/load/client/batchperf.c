@@ -1,7 +1,7 @@
 /*
  * batchperf: a batched DNS-over-UDP load client (built at bench time with cc).
  *
- *   batchperf -s ADDR -p PORT -d FILE [-l SECONDS] [-n RUNS] [-q INFLIGHT] [-Q QPS] [-c SOCKETS] [-t TIMEOUT_MS]
+ *   batchperf -s ADDR -p PORT -d FILE [-l SECONDS] [-n RUNS] [-q INFLIGHT] [-Q QPS [-S]] [-c SOCKETS] [-t TIMEOUT_MS]
  *
  * Queries (`name TYPE` per line, A/AAAA/TXT/MX/NS/PTR/CNAME/SOA/ANY) are
  * encoded once. Sends with sendmmsg and receives with recvmmsg, 64 at a
@@ -9,7 +9,9 @@
  * SOCKETS sockets (16-bit IDs per socket). Runs for SECONDS or RUNS passes
  * through the file, then waits up to TIMEOUT for the last answers. Prints one
  * JSON object: sent, completed, lost, qps, runSeconds, avgUs, p50Us, p99Us,
- * p999Us, rcodes. Latency in 1 µs buckets up to 2 s.
+ * p999Us, rcodes. Latency in 1 µs buckets up to 2 s. At a fixed QPS the
+ * client spins between sends (exact send times, answers seen at once);
+ * with -S it sleeps in ppoll instead, for a core it must share.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -73,9 +75,10 @@ int main(int argc, char **argv) {
   const char *addr = "127.0.0.1", *file = NULL;
   int port = 53, runs = 0, nsock = 4, timeout_ms = 1000;
   double seconds = 0, qps = 0;
+  int sleepy = 0;
   long inflight_max = 4000;
   int opt;
-  while ((opt = getopt(argc, argv, "s:p:d:l:n:q:Q:c:t:")) != -1) {
+  while ((opt = getopt(argc, argv, "s:p:d:l:n:q:Q:c:t:S")) != -1) {
     switch (opt) {
       case 's': addr = optarg; break;
       case 'p': port = atoi(optarg); break;
@@ -84,6 +87,7 @@ int main(int argc, char **argv) {
       case 'n': runs = atoi(optarg); break;
       case 'q': inflight_max = atol(optarg); break;
       case 'Q': qps = atof(optarg); break;
+      case 'S': sleepy = 1; break;
       case 'c': nsock = atoi(optarg); break;
       case 't': timeout_ms = atoi(optarg); break;
       default: fprintf(stderr, "usage: see source\n"); return 2;
@@ -223,7 +227,17 @@ int main(int argc, char **argv) {
     if (!did) {
       struct pollfd p[64];
       for (int s = 0; s < nsock; s++) { p[s].fd = fds[s]; p[s].events = POLLIN; }
-      poll(p, nsock, qps > 0 ? 0 : 1);
+      if (qps > 0 && sleepy) {
+        /* -S: sleep until the next query is due or an answer arrives instead of spinning (the core is shared, e.g. with Redis;
+           the client's own wake-up latency is then part of every measured latency). */
+        double wait = sending ? (1.0 - tokens) / qps : 0.001;
+        if (wait < 20e-6) wait = 20e-6;
+        if (wait > 0.001) wait = 0.001;
+        struct timespec ts = {0, (long)(wait * 1e9)};
+        ppoll(p, nsock, &ts, NULL);
+      } else {
+        poll(p, nsock, qps > 0 ? 0 : 1);
+      }
     }
   }
   lost += inflight;
