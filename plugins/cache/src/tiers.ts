@@ -159,12 +159,12 @@ export class CacheTiers {
       p.then(
         (v) => {
           if (d.done) return;
-          d.done = true;
+          d.finish();
           resolve(v);
         },
         (err: unknown) => {
           if (d.done) return;
-          d.done = true;
+          d.finish();
           this.store.stats.tierErrors++;
           this.logger.debug({ err }, 'plugin/cache: tier read failed');
           resolve(undefined);

@@ -104,8 +104,8 @@ export class RedisConnection {
       maxRetriesPerRequest: 0,
       retryStrategy: (times: number) => backoffDelay(times, minDelayMs, maxDelayMs),
       lazyConnect: true,
-      // The reads of one tick (a burst of L1 misses) go out in one write: one syscall instead of one per GET.
-      enableAutoPipelining: true,
+      // No auto-pipelining for standalone/Sentinel: measured, it halves a GET's syscalls but doubles the garbage per read
+      // (a pipeline object per tick), and the longer scavenges cost more p99 than the writes save.
     };
   }
 

@@ -94,8 +94,7 @@ describe.runIf(available)('redis tier', () => {
     expect(Buffer.from((await tier.get(key)) as Uint8Array).toString()).toBe('v');
     const text = await resolver.get<Registry>(METRICS).metrics();
     expect(text).toMatch(/heimdall_redis_connected 1/);
-    // 1 or 2: the probe's GET in waitFor goes out auto-pipelined on the next tick, so the SET may overtake it.
-    expect(text).toMatch(/heimdall_redis_hits_total [12]\n/);
+    expect(text).toMatch(/heimdall_redis_hits_total 1/);
     expect(text).toMatch(/heimdall_redis_dropped_writes_total 1/);
     expect(text).toMatch(/heimdall_redis_breaker_state 0/);
     await late.stop();

@@ -95,7 +95,7 @@ export class RedisTier implements CacheTier {
       client.getBuffer(k).then(
         (v) => {
           if (d.done) return;
-          d.done = true;
+          d.finish();
           this.breaker.success();
           if (v === null) {
             this.stats.misses++;
@@ -107,7 +107,7 @@ export class RedisTier implements CacheTier {
         },
         (err: unknown) => {
           if (d.done) return;
-          d.done = true;
+          d.finish();
           this.stats.errors++;
           this.breaker.failure();
           this.conn.logError(err, 'read failed');

@@ -8,7 +8,7 @@ export { type ContextEnv, headerOnlyResponse, withEde } from './context.js';
 export { CoreMetrics, type DropReason } from './metrics.js';
 export { systemClock } from '../util/clock.js';
 export { CoarseClock, TICK_MS } from '../util/coarse-clock.js';
-export { type Deadline, Deadlines } from '../util/deadlines.js';
+export { Deadline, Deadlines } from '../util/deadlines.js';
 export { LogThrottle } from '../util/log-throttle.js';
 export { createLogger, silentLogger } from '../util/logger.js';
 export { toJsonSchema } from '../plugin/options.js';

@@ -11,7 +11,7 @@ describe('Deadlines', () => {
     q.add(1050, () => fired.push(`b@${clock.now()}`)); // earlier than the armed one: re-arms
     const c = q.add(1200, () => fired.push(`c@${clock.now()}`))!;
     q.add(1300, () => fired.push(`d@${clock.now()}`));
-    c.done = true; // finished first: never called
+    c.finish(); // finished first: never called
     expect(clock.pendingTimers).toBe(1);
     clock.advance(49);
     expect(fired).toEqual([]);
@@ -28,7 +28,7 @@ describe('Deadlines', () => {
     const q = new Deadlines(clock, 3);
     const all = [q.add(10, () => {}), q.add(10, () => {}), q.add(10, () => {})];
     expect(q.add(10, () => {})).toBeNull();
-    for (const d of all) d!.done = true;
+    for (const d of all) d!.finish();
     clock.advance(10);
     expect(q.size).toBe(0);
     expect(q.add(20, () => {})).not.toBeNull();

@@ -7,19 +7,40 @@
  *
  * Entries are kept in arrival order; a deadline earlier than the one the
  * timer is armed for re-arms it. A finished operation is only marked
- * ({@link Deadline.done}); marked entries are dropped when the timer runs.
+ * ({@link Deadline.finish}: it drops its callback at once); the entries
+ * themselves are dropped when the timer runs.
  * The number of entries is bounded by the operations in flight during one
  * budget (or by `max`: past it, `add` returns null and the caller fails
  * fast).
  */
 import type { Clock, ClockTimer } from '../tokens.js';
 
-/** One operation's time limit. Set `done = true` when it finishes first: the timeout is then never called. */
-export interface Deadline {
+/**
+ * One operation's time limit. Call {@link finish} when the operation ends
+ * first: the timeout is then never called, and the entry lets go of its
+ * callback at once (what the callback holds — a promise, its value — is
+ * not kept alive until the next sweep).
+ */
+export class Deadline {
   /** Epoch ms. */
   readonly at: number;
-  done: boolean;
-  readonly onTimeout: () => void;
+  /** @internal The timeout; null once finished or fired. */
+  fn: (() => void) | null;
+
+  constructor(at: number, fn: () => void) {
+    this.at = at;
+    this.fn = fn;
+  }
+
+  /** Whether the operation finished or timed out. */
+  get done(): boolean {
+    return this.fn === null;
+  }
+
+  /** Marks the operation finished (no timeout will be called). */
+  finish(): void {
+    this.fn = null;
+  }
 }
 
 export class Deadlines {
@@ -40,12 +61,12 @@ export class Deadlines {
 
   /**
    * Calls `onTimeout` once `at` (epoch ms) has passed, unless the returned
-   * entry is marked `done` first. Returns null when `max` entries are held.
+   * entry is {@link Deadline.finish}ed first. Returns null when `max` entries are held.
    */
   add(at: number, onTimeout: () => void): Deadline | null {
     const entries = this.#entries;
     if (entries.length >= this.#max) return null;
-    const d: Deadline = { at, done: false, onTimeout };
+    const d = new Deadline(at, onTimeout);
     entries.push(d);
     if (at < this.#armedAt) this.#arm(at);
     return d;
@@ -80,7 +101,7 @@ export class Deadlines {
     let next = Number.POSITIVE_INFINITY;
     for (let i = 0; i < entries.length; i++) {
       const d = entries[i]!;
-      if (d.done) continue;
+      if (d.fn === null) continue;
       if (d.at <= now) due.push(d);
       else {
         keep.push(d);
@@ -90,8 +111,9 @@ export class Deadlines {
     this.#entries = keep;
     if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
     for (const d of due) {
-      d.done = true;
-      d.onTimeout();
+      const fn = d.fn;
+      d.fn = null;
+      fn?.();
     }
   }
 }
