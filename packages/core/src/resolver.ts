@@ -19,7 +19,6 @@ import { options, parseOptions, Type } from './plugin/options.js';
 import {
   CLOCK,
   type Clock,
-  type ClockTimer,
   LIFECYCLE,
   LOGGER,
   METRICS,
@@ -33,6 +32,7 @@ import {
 import { createTransport } from './transport/index.js';
 import type { BoundAddress, ListenOptions, QueryHandler, TransportServer } from './transport/types.js';
 import { systemClock } from './util/clock.js';
+import { type Deadline, Deadlines } from './util/deadlines.js';
 import { createLogger } from './util/logger.js';
 
 /** DI token of the resolver's {@link CoreMetrics} (plain counters behind core's Prometheus metrics). */
@@ -187,6 +187,8 @@ class HeimdallResolver implements Resolver {
   private readonly unanswered: number;
   private readonly drainTimeoutMs: number;
   private readonly inFlight = new Map<DnsContext, (reason?: unknown) => void>();
+  /** The deadlines of the asynchronous queries in flight, on one timer (created with the clock). */
+  private deadlines!: Deadlines;
   private drained: (() => void) | null = null;
   private readonly transports: TransportServer[];
   private listening: TransportServer[] = [];
@@ -234,6 +236,7 @@ class HeimdallResolver implements Resolver {
     this.plugins = options.plugins;
     this.logger = options.logger ?? createLogger();
     this.clock = options.clock ?? systemClock;
+    this.deadlines = new Deadlines(this.clock, Number.POSITIVE_INFINITY);
     this.metrics = new CoreMetrics();
     const registry = options.metrics ?? new Registry();
     this.metrics.register(registry);
@@ -386,6 +389,7 @@ class HeimdallResolver implements Resolver {
       // Still running after the bound: answer SERVFAIL and abort them.
       for (const expire of [...this.inFlight.values()]) expire(new Error('resolver stopping'));
     }
+    this.deadlines.clear();
     // Let transports write the last answers (their callbacks run after ours).
     await new Promise<void>((resolve) => setImmediate(resolve));
     await Promise.all(this.listening.map((t) => t.close().catch((e) => this.logger.warn({ err: e }, 'closing a listener failed'))));
@@ -548,10 +552,10 @@ class HeimdallResolver implements Resolver {
     m.inFlight++;
     return new Promise<Buffer | null>((resolve) => {
       let settled = false;
-      let timer: ClockTimer | undefined;
+      let deadline: Deadline | null = null;
       const settle = (out: Buffer | null) => {
         settled = true;
-        if (timer !== undefined) this.clock.clearTimeout(timer);
+        deadline?.finish();
         m.inFlight--;
         this.inFlight.delete(ctx);
         if (this.inFlight.size === 0 && this.drained !== null) this.drained();
@@ -570,8 +574,8 @@ class HeimdallResolver implements Resolver {
         settle(ctx.response!);
       };
       this.inFlight.set(ctx, expire);
-      const ms = ctx.deadline - this.clock.now();
-      timer = this.clock.setTimeout(expire, Math.max(ms, 0));
+      // One timer for every query in flight (no setTimeout/clearTimeout per query).
+      deadline = this.deadlines.add(ctx.deadline, expire);
       pending.then(
         () => {
           if (!settled) settle(this.finish(ctx));
