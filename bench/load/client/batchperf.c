@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "wire-name.h"
+
 #define B 64
 #define MAXQ 512
 #define HIST 2000001
@@ -51,19 +53,9 @@ static int encode(const char *name, int type, uint8_t *out) {
   memset(out, 0, 12);
   out[2] = 0x01; /* RD */
   out[5] = 1;
-  int at = 12;
-  const char *p = name;
-  while (*p) {
-    const char *dot = strchr(p, '.');
-    int l = dot ? (int)(dot - p) : (int)strlen(p);
-    if (l == 0 || l > 63 || at + l + 6 > MAXQ) return -1;
-    out[at++] = (uint8_t)l;
-    memcpy(out + at, p, l);
-    at += l;
-    p += l;
-    if (*p == '.') p++;
-  }
-  out[at++] = 0;
+  int n = wire_name(name, out + 12, MAXQ - 12 - 4);
+  if (n < 0) return -1;
+  int at = 12 + n;
   out[at++] = type >> 8;
   out[at++] = type & 255;
   out[at++] = 0;

@@ -21,6 +21,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../client/wire-name.h"
+
 #define B 64
 
 int main(int argc, char **argv) {
@@ -33,18 +35,9 @@ int main(int argc, char **argv) {
   const uint8_t hdr[12] = {0, 0, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0};
   memcpy(resp, hdr, 12);
   n = 12;
-  const char *p = name;
-  while (*p) {
-    const char *dot = strchr(p, '.');
-    size_t l = dot ? (size_t)(dot - p) : strlen(p);
-    if (l == 0 || l > 63 || n + l + 1 > 300) { fprintf(stderr, "bad name\n"); return 2; }
-    resp[n++] = (uint8_t)l;
-    memcpy(resp + n, p, l);
-    n += l;
-    p += l;
-    if (*p == '.') p++;
-  }
-  resp[n++] = 0;
+  int w = wire_name(name, resp + n, 300);
+  if (w < 0) { fprintf(stderr, "bad name\n"); return 2; }
+  n += (size_t)w;
   const uint8_t tail[] = {0, 1, 0, 1, 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 192, 0, 2, 1};
   memcpy(resp + n, tail, sizeof tail);
   n += sizeof tail;
