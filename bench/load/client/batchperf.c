@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "wire-name.h"
+#include "common.h"
 
 #define B 64
 #define MAXQ 512
@@ -184,13 +184,7 @@ int main(int argc, char **argv) {
       }
     }
     for (int s = 0; s < nsock; s++) {
-      for (int k = 0; k < B; k++) {
-        riov[k].iov_base = rbuf[k];
-        riov[k].iov_len = sizeof rbuf[k];
-        memset(&rm[k], 0, sizeof rm[k]);
-        rm[k].msg_hdr.msg_iov = &riov[k];
-        rm[k].msg_hdr.msg_iovlen = 1;
-      }
+      recv_prepare(rm, riov, &rbuf[0][0], sizeof rbuf[0], B, NULL);
       int r = recvmmsg(fds[s], rm, B, MSG_DONTWAIT, NULL);
       if (r <= 0) continue;
       double tr = now_s();

@@ -21,7 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../client/wire-name.h"
+#include "../client/common.h"
 
 #define B 64
 
@@ -62,15 +62,7 @@ int main(int argc, char **argv) {
   struct iovec riov[B], siov[B];
   struct sockaddr_in from[B];
   for (;;) {
-    for (int k = 0; k < B; k++) {
-      riov[k].iov_base = rbuf[k];
-      riov[k].iov_len = sizeof rbuf[k];
-      memset(&rm[k], 0, sizeof rm[k]);
-      rm[k].msg_hdr.msg_iov = &riov[k];
-      rm[k].msg_hdr.msg_iovlen = 1;
-      rm[k].msg_hdr.msg_name = &from[k];
-      rm[k].msg_hdr.msg_namelen = sizeof from[k];
-    }
+    recv_prepare(rm, riov, &rbuf[0][0], sizeof rbuf[0], B, from);
     int r = recvmmsg(fd, rm, B, 0, NULL);
     if (r <= 0) continue;
     int m = 0;
