@@ -28,7 +28,7 @@
  * table between `<!-- load-native:start -->` / `<!-- load-native:end -->`
  * when written to the default place), every ratio once per round. Flags:
  * `--seconds N` (default 8), `--rounds N` (default 3), `--release REF`,
- * `--out DIR`, `--skip-workers`. Take the machine's load lock around it:
+ * `--out DIR`, `--skip-workers`, `--skip-single` (only the workers part). Take the machine's load lock around it:
  * `flock /tmp/heimdall-load.lock npm run load:native -w @heimdall/bench -- --release bd76898`.
  */
 import { spawnSync } from 'node:child_process';
@@ -50,11 +50,12 @@ const rounds = Number(flag('rounds', '3'));
 const releaseRef = flag('release', '');
 const outDir = resolve(flag('out', join(repo, 'bench/results')));
 const skipWorkers = process.argv.includes('--skip-workers');
+const skipSingle = process.argv.includes('--skip-single');
 const FIXED_QPS = 10_000;
 const FIXED = `fixed-${FIXED_QPS / 1000}k-qps`;
 
-/** A measured row and the round it belongs to. */
-export type NativeRow = LoadRow & { round: number };
+/** A measured row, the round it belongs to, and the batched client's own CPU µs per answered query. */
+export type NativeRow = LoadRow & { round: number; clientCpuUsPerQuery: number | null };
 const rows: NativeRow[] = [];
 const tmp = mkdtempSync(join(os.tmpdir(), 'heimdall-native-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
@@ -77,7 +78,9 @@ async function measure(
     tmpDir: tmp,
   });
   const cpu1 = treeCpuMicros(server.pid, cpuMicros);
-  const row: NativeRow = { round: opts.round ?? 0, ...resultRow(scenario, server, r, cpu1 - cpu0, {}) };
+  const clientCpu = (r as { clientCpuUs?: number }).clientCpuUs;
+  const clientCpuUsPerQuery = clientCpu !== undefined && r.completed > 0 ? Number((clientCpu / r.completed).toFixed(2)) : null;
+  const row: NativeRow = { round: opts.round ?? 0, ...resultRow(scenario, server, r, cpu1 - cpu0, { clientCpuUsPerQuery }) };
   if (opts.keep === false) return row;
   rows.push(row);
   console.log(
@@ -196,7 +199,7 @@ async function main(): Promise<void> {
   const servers: Array<{ name: string; server: Pinned; port: number; file: string }> = [];
   try {
     // Every server up at once (pinned to the same core; an idle one costs nothing), so the rounds interleave them: A B C … A B C ….
-    for (const [name, make, file] of defs) {
+    for (const [name, make, file] of skipSingle ? [] : defs) {
       const port = await freePort();
       servers.push({ name, server: await startServer(name, make(port), port), port, file });
     }
@@ -251,6 +254,12 @@ async function main(): Promise<void> {
     [`p99 at ${FIXED_QPS / 1000}k QPS: heimdall / dnsmasq (target ≤ 1.5)`]: perRound((r) => p99Ratio('heimdall', 'dnsmasq', r)),
     [`p99 at ${FIXED_QPS / 1000}k QPS: raw-dgram / dnsmasq (Node's own floor)`]: perRound((r) => p99Ratio('raw-dgram', 'dnsmasq', r)),
     'workers-hit: w2 / w1, QPS with the client on the same 2 cores (target ≥ 1.7)': perRound((r) => qpsRatio('workers-hit', 'heimdall-w2', 'heimdall-w1', r)),
+    'workers-hit: the most w2 / w1 can reach on these two cores: 2 cores ÷ (w2 tree + client CPU µs/query), ÷ w1 QPS': perRound((r) => {
+      const w1 = find('workers-hit', 'heimdall-w1', r);
+      const w2 = find('workers-hit', 'heimdall-w2', r);
+      if (!w1 || !w2 || w2.clientCpuUsPerQuery === null || w1.qps === 0) return null;
+      return q(2e6 / (w2.cpuUsPerQuery + w2.clientCpuUsPerQuery) / w1.qps);
+    }),
     'workers-hit: w2 / w1, CPU µs/query of the process tree (1.0 = no per-query cost from the second worker)': perRound((r) =>
       cpuRatio('workers-hit', 'heimdall-w2', 'heimdall-w1', r),
     ),
@@ -266,9 +275,9 @@ async function main(): Promise<void> {
   let md = `Batched native UDP (issue 14), ${date.slice(0, 10)}: ${machine.cpu}, ${machine.cores} cores, Linux ${machine.kernel}, Node ${machine.node}; load average at start ${loadavg.start.join(' ')}, at end ${loadavg.end.join(' ')}. `;
   md += `Client: batchperf (sendmmsg/recvmmsg, 4000 in flight, 4 sockets). All servers up at once, pinned to CPU ${SERVER_CORE}, measured in turn in ${rounds} interleaved rounds (A B C … A B C …); client and upstream on CPU ${CLIENT_CORE}. workers-hit: server (primary + workers), client and upstream all unpinned on both cores, so compare the CPU µs/query of the server's process tree as well as QPS. heimdall: the default chain (localOnly acl, metrics, stats, special-use, blocking with a 100k-entry list, cache, dedup, upstream); release chain: metrics, special-use, blocking, cache, dedup, upstream. ${seconds} s per run.\n\n`;
   md +=
-    '| round | scenario | server | QPS | p50 µs | p99 µs | lost | server CPU µs/query | RSS MB |\n| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n';
+    '| round | scenario | server | QPS | p50 µs | p99 µs | lost | server CPU µs/query | client CPU µs/query | RSS MB |\n| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n';
   for (const r of rows)
-    md += `| ${r.round} | ${r.scenario} | ${r.server} | ${r.qps} | ${r.p50Us ?? '–'} | ${r.p99Us ?? '–'} | ${r.lost} | ${r.cpuUsPerQuery} | ${r.rssMB} |\n`;
+    md += `| ${r.round} | ${r.scenario} | ${r.server} | ${r.qps} | ${r.p50Us ?? '–'} | ${r.p99Us ?? '–'} | ${r.lost} | ${r.cpuUsPerQuery} | ${r.clientCpuUsPerQuery ?? '–'} | ${r.rssMB} |\n`;
   md += '\nRatios, one per round:\n\n';
   for (const [k, v] of Object.entries(ratios)) if (v.some((x) => x !== null)) md += `- ${k}: **${series(v)}**\n`;
   writeFileSync(join(outDir, 'load-native.md'), md);

@@ -8,8 +8,9 @@
  * time, keeping INFLIGHT queries outstanding (or sending at a fixed QPS), on
  * SOCKETS sockets (16-bit IDs per socket). Runs for SECONDS or RUNS passes
  * through the file, then waits up to TIMEOUT for the last answers. Prints one
- * JSON object: sent, completed, lost, qps, runSeconds, avgUs, p50Us, p99Us,
- * p999Us, rcodes. Latency in 1 µs buckets up to 2 s. At a fixed QPS the
+ * JSON object: sent, completed, lost, qps, runSeconds, avgUs, clientCpuUs
+ * (its own CPU time, user + system), p50Us, p99Us, p999Us, rcodes.
+ * Latency in 1 µs buckets up to 2 s. At a fixed QPS the
  * client spins between sends (exact send times, answers seen at once);
  * with -S it sleeps in ppoll instead, for a core it must share.
  */
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -238,6 +240,10 @@ int main(int argc, char **argv) {
   }
   const char *rn[16] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "R11", "R12", "R13", "R14", "R15"};
   printf("{\"sent\":%lld,\"completed\":%lld,\"lost\":%lld,\"qps\":%.1f,\"runSeconds\":%.3f,\"avgUs\":%.1f,", sent, completed, lost, completed / run, run, completed ? lat_sum / completed : 0.0);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu_us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+  printf("\"clientCpuUs\":%.0f,", cpu_us);
   printf("\"p50Us\":%ld,\"p99Us\":%ld,\"p999Us\":%ld,\"rcodes\":{", pct[0], pct[1], pct[2]);
   int first = 1;
   for (int i = 0; i < 16; i++)
