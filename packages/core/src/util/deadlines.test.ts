@@ -23,6 +23,22 @@ describe('Deadlines', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('lets go of finished entries at the front as new ones arrive (no sweep needed), out-of-order ones at the sweep', () => {
+    const clock = new FakeClock(0);
+    const q = new Deadlines(clock);
+    const fired: number[] = [];
+    const ds = Array.from({ length: 5000 }, (_, i) => q.add(5000, () => fired.push(i))!);
+    for (let i = 0; i < 4000; i++) ds[i]!.finish();
+    ds[4500]!.finish(); // not at the front: held until the sweep
+    q.add(5000, () => fired.push(-1));
+    expect(q.size).toBe(1001); // 4000..4999 (the finished 4500th among them) + the new one
+    clock.advance(5000);
+    expect(fired.length).toBe(1000); // 4000..4999 except 4500, and the new one
+    expect(fired).not.toContain(4500);
+    expect(fired).toContain(-1);
+    expect(q.size).toBe(0);
+  });
+
   it('drops finished entries when the timer runs, and refuses past max', () => {
     const clock = new FakeClock(0);
     const q = new Deadlines(clock, 3);

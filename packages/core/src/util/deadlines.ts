@@ -45,6 +45,8 @@ export class Deadline {
 
 export class Deadlines {
   #entries: Deadline[] = [];
+  /** Entries before this index are finished and dropped (operations mostly end in the order they start). */
+  #head = 0;
   #timer: ClockTimer | undefined;
   /** The deadline the timer is armed for (Infinity when not armed). */
   #armedAt = Number.POSITIVE_INFINITY;
@@ -64,8 +66,19 @@ export class Deadlines {
    * entry is {@link Deadline.finish}ed first. Returns null when `max` entries are held.
    */
   add(at: number, onTimeout: () => void): Deadline | null {
-    const entries = this.#entries;
-    if (entries.length >= this.#max) return null;
+    // Let go of the finished entries at the front, so that finished operations are not kept until the sweep.
+    let entries = this.#entries;
+    let h = this.#head;
+    while (h < entries.length && entries[h]!.fn === null) h++;
+    if (h === entries.length) {
+      entries.length = 0;
+      h = 0;
+    } else if (h >= 1024 && h * 2 >= entries.length) {
+      entries = this.#entries = entries.slice(h);
+      h = 0;
+    }
+    this.#head = h;
+    if (entries.length - h >= this.#max) return null;
     const d = new Deadline(at, onTimeout);
     entries.push(d);
     if (at < this.#armedAt) this.#arm(at);
@@ -74,12 +87,13 @@ export class Deadlines {
 
   /** Entries held (live or finished, not yet swept). */
   get size(): number {
-    return this.#entries.length;
+    return this.#entries.length - this.#head;
   }
 
   /** Drops every entry without calling it and stops the timer. */
   clear(): void {
     this.#entries = [];
+    this.#head = 0;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armedAt = Number.POSITIVE_INFINITY;
@@ -99,7 +113,7 @@ export class Deadlines {
     const keep: Deadline[] = [];
     const due: Deadline[] = [];
     let next = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < entries.length; i++) {
+    for (let i = this.#head; i < entries.length; i++) {
       const d = entries[i]!;
       if (d.fn === null) continue;
       if (d.at <= now) due.push(d);
@@ -109,6 +123,7 @@ export class Deadlines {
       }
     }
     this.#entries = keep;
+    this.#head = 0;
     if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
     for (const d of due) {
       const fn = d.fn;
