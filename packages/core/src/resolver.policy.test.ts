@@ -74,6 +74,73 @@ describe('queries core answers itself', () => {
   });
 });
 
+describe('observer and admission plugins come before core answers', () => {
+  /** An admission plugin that drops clients from 203.0.113.0/24 and lets the rest through (counting what it sees). */
+  function gate(admission: boolean) {
+    const seen: string[] = [];
+    const plugin = definePlugin({
+      name: 'gate',
+      ...(admission ? { role: 'admission' as const } : {}),
+      setup: () => ({
+        middleware: () => (ctx, next) => {
+          seen.push(`${ctx.query.qname}/${ctx.query.qclass}/${ctx.query.qtype}`);
+          if (ctx.client.address.startsWith('203.0.113.')) return ctx.drop();
+          return next();
+        },
+      }),
+    })();
+    return { plugin, seen };
+  }
+
+  test('CHAOS, AXFR and ANY from a dropped client get nothing; allowed clients get core answers, never the chain', async () => {
+    const g = gate(true);
+    const f = forwarding();
+    const r = createResolver({ plugins: [g.plugin, f.plugin], logger: silentLogger(), chaos: { 'version.bind': 'heimdall' } });
+    expect(r.chain).toEqual(['gate', 'forward']);
+    const queries = [ask('version.bind', RecordType.TXT, RecordClass.CH), ask('example.com', 252), ask('example.com', 255)];
+    for (const q of queries) expect(await r.handle(q, { address: '203.0.113.9' })).toBeNull();
+    const answers = await Promise.all(queries.map(async (q) => decode((await r.handle(q, { address: '192.0.2.1' }))!)));
+    expect(answers.map((a) => a.rcode)).toEqual([0, 5, 0]);
+    expect(answers[2]!.answers[0]).toMatchObject({ type: RecordType.HINFO });
+    expect(g.seen).toHaveLength(6);
+    expect(f.seen).toEqual([]);
+  });
+
+  test('an observer ahead of the gate sees those queries and their answers too', async () => {
+    const answered: number[] = [];
+    const observer = definePlugin({
+      name: 'watch',
+      role: 'observer',
+      setup: () => ({
+        middleware: () => (ctx, next) => {
+          const r = next();
+          answered.push(ctx.response === null ? -1 : ctx.response[3]! & 15);
+          return r;
+        },
+      }),
+    })();
+    const g = gate(true);
+    const r = createResolver({ plugins: [observer, g.plugin, forwarding().plugin], logger: silentLogger() });
+    await r.handle(ask('example.com', 252), { address: '192.0.2.1' });
+    await r.handle(ask('version.bind', RecordType.TXT, RecordClass.CH), { address: '203.0.113.9' });
+    expect(answered).toEqual([5, -1]);
+  });
+
+  test('without a role (or after a plugin with none) core answers first, as before', async () => {
+    for (const plugins of [(g: ReturnType<typeof gate>) => [g.plugin], (g: ReturnType<typeof gate>) => [forwarding().plugin, g.plugin]]) {
+      const g = gate(false);
+      const r = createResolver({ plugins: plugins(g), logger: silentLogger(), chaos: { 'version.bind': 'heimdall' } });
+      const res = await r.handle(ask('version.bind', RecordType.TXT, RecordClass.CH), { address: '203.0.113.9' });
+      expect(decode(res!).rcode).toBe(0);
+      expect(g.seen).toEqual([]);
+    }
+    const late = gate(true);
+    const r = createResolver({ plugins: [forwarding().plugin, late.plugin], logger: silentLogger() });
+    expect(decode((await r.handle(ask('example.com', 255), { address: '203.0.113.9' }))!).rcode).toBe(0);
+    expect(late.seen).toEqual([]);
+  });
+});
+
 describe('header-only replies carry our OPT and echo the question when it parses', () => {
   test('NOTIMP for another opcode: question and OPT (our payload, DO echoed)', async () => {
     const { r } = resolver();

@@ -199,6 +199,8 @@ class HeimdallResolver implements Resolver {
   private tornDown = false;
   private readonly scopes = new Map<string, Container>();
   private readonly chaos: ReadonlyMap<string, string>;
+  /** Whether core's local answers run as a step of the chain (after observers and admission plugins) rather than before it. */
+  private localInChain = false;
   private readonly anyQueries: 'rfc8482' | 'refused' | 'forward';
   private readonly built = new Map<string, Middleware>();
 
@@ -309,14 +311,27 @@ class HeimdallResolver implements Resolver {
     // Build all middleware after all plugins are loaded, exactly once: a
     // plugin may use a service provided by a plugin listed after it.
     const steps: NamedMiddleware[] = [];
+    const chainNames: string[] = [];
+    // Core's local answers (CHAOS, AXFR/IXFR, ANY) come after the chain's leading observer and
+    // admission plugins (metrics, logs, access control, rate limits), so that those count and decide
+    // for every query; when the first plugin is neither, they are answered before the chain, inline.
+    let leading = true;
+    const local: NamedMiddleware = { name: 'core', middleware: (ctx, next) => (this.answerLocally(ctx) ? undefined : next()) };
     for (const p of this.plugins) {
       const mw = p.middleware?.(this.scopes.get(p.name)!);
       if (mw === null || mw === undefined) continue;
       if (typeof mw !== 'function') throw new ConfigError(`${p.name}`, 'middleware() must return a function or null', mw);
+      if (leading && p.role !== 'observer' && p.role !== 'admission') {
+        leading = false;
+        if (steps.length > 0) steps.push(local);
+      }
       steps.push({ name: p.name, middleware: mw });
+      chainNames.push(p.name);
       this.built.set(p.name, mw);
     }
-    this.chain = steps.map((s) => s.name);
+    if (leading && steps.length > 0) steps.push(local);
+    this.localInChain = steps.includes(local);
+    this.chain = chainNames;
     this.run = compose(steps);
 
     const deps = { handler: this, logger: this.logger, metrics: this.metrics };
@@ -467,10 +482,7 @@ class HeimdallResolver implements Resolver {
         m.responses[Rcode.BADVERS]++;
         return out;
       }
-      if (query.qclass !== RecordClass.IN || query.qtype >= QTYPE_IXFR) {
-        const local = this.local(ctx);
-        if (local !== null) return local;
-      }
+      if (!this.localInChain && this.answerLocally(ctx)) return this.finish(ctx);
     } catch {
       return this.bare(request, Rcode.FORMERR);
     }
@@ -486,13 +498,16 @@ class HeimdallResolver implements Resolver {
   }
 
   /**
-   * Queries core answers itself, before the chain: CHAOS identity queries
-   * (never forwarded: they would leak the upstream's identity), zone
-   * transfers (a forwarder serves none: REFUSED) and ANY (RFC 8482).
+   * Queries core answers itself — before the chain, or right after its
+   * leading observer and admission plugins (`HeimdallPlugin.role`): CHAOS identity
+   * queries (never forwarded: they would leak the upstream's identity), zone
+   * transfers (a forwarder serves none: REFUSED) and ANY (RFC 8482). Returns
+   * whether it answered (the response is set on `ctx`).
    */
-  private local(ctx: DnsContext): Buffer | null {
+  private answerLocally(ctx: DnsContext): boolean {
     const q = ctx.query;
     const qtype = q.qtype;
+    if (q.qclass === RecordClass.IN && qtype < QTYPE_IXFR) return false;
     if (q.qclass === RecordClass.CH) {
       const text = this.chaos.get(q.qname.toLowerCase());
       if (text !== undefined && (qtype === RecordType.TXT || qtype === QTYPE_ANY)) {
@@ -504,8 +519,8 @@ class HeimdallResolver implements Resolver {
       // RFC 8482 §4.2: one synthesized HINFO RRset, CPU "RFC8482", OS empty.
       if (this.anyQueries === 'refused') ctx.refused();
       else ctx.answer([{ name: q.qname, type: RecordType.HINFO, class: q.qclass, ttl: 3600, data: { cpu: 'RFC8482', os: '' } }]);
-    } else return null;
-    return this.finish(ctx);
+    } else return false;
+    return true;
   }
 
   /**

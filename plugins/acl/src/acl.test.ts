@@ -127,6 +127,23 @@ describe('acl', () => {
     }
   });
 
+  it('decides for the queries core answers itself too: CHAOS, AXFR and ANY from an outside client are refused by the acl', async () => {
+    const { r } = setup({ preset: 'localOnly' });
+    const asks = [
+      query('version.bind', 'TXT', { class: 'CH', edns: true }),
+      query('example.com', 'AXFR', { edns: true }),
+      query('example.com', 'ANY', { edns: true }),
+    ];
+    for (const q of asks) {
+      const outside = (await r.handle(q, { address: '203.0.113.5' }))!;
+      expect(decodeResponse(outside).rcode).toBe(5);
+      expectEde(outside, EdeCode.PROHIBITED); // the acl's refusal, not core's
+      // An inside client gets core's own answer (no EDE at all: core's REFUSED for AXFR carries none).
+      const inside = (await r.handle(q, { address: '192.168.1.20' }))!;
+      expect(() => expectEde(inside, EdeCode.PROHIBITED)).toThrow();
+    }
+  });
+
   it('localOnly comes after the rules: a rule can open one public network or close a private one', async () => {
     const { ask } = setup({
       preset: 'localOnly',

@@ -141,6 +141,8 @@ export class AclService {
  */
 export const acl = definePlugin({
   name: 'acl',
+  // Decides for every query, core's own CHAOS/AXFR/ANY answers included (they come after it).
+  role: 'admission',
   description: 'Allow, refuse (REFUSED + EDE 18) or drop queries by client CIDR, transport and name; first match wins (CoreDNS acl).',
   options: aclOptionsSchema,
   setup: (options, { path }) => {

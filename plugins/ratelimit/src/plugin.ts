@@ -14,6 +14,8 @@ import { RATELIMIT_CONFIG, RatelimitAdmin, RatelimitMiddleware, RatelimitService
  */
 export const ratelimit = definePlugin({
   name: 'ratelimit',
+  // Decides for every query, core's own CHAOS/AXFR/ANY answers included (they come after it).
+  role: 'admission',
   description: 'Token bucket per client prefix (rate, burst, allowlist); excess UDP queries get TC=1 or are dropped.',
   options: ratelimitOptionsSchema,
   setup: (options, { path }) => {

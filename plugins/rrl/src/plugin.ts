@@ -285,6 +285,8 @@ export class RrlAdmin implements AdminActions {
  */
 export const rrl = definePlugin({
   name: 'rrl',
+  // Decides for every query, core's own CHAOS/AXFR/ANY answers included (they come after it).
+  role: 'admission',
   description: 'Response rate limiting (BIND RRL): responses per second per client prefix and response class, window, slip, log-only.',
   options: rrlOptionsSchema,
   setup: (options, { path }) => {

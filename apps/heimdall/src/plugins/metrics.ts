@@ -170,6 +170,8 @@ class RequestMetrics {
 /** The metrics plugin: request counts by qtype, rcode and transport, and a latency histogram. */
 export const metrics = definePlugin({
   name: 'metrics',
+  // Sees every query and answer, core's own CHAOS/AXFR/ANY answers included.
+  role: 'observer',
   metricsPrefix: 'heimdall_',
   description: 'Counts answered queries by type, response code and transport, and times them (Prometheus).',
   options: metricsOptionsSchema,

@@ -126,6 +126,8 @@ class QueryLogMiddleware {
 /** The query-log plugin. */
 export const queryLog = definePlugin({
   name: 'query-log',
+  // Sees every query and answer, core's own CHAOS/AXFR/ANY answers included.
+  role: 'observer',
   description: 'One JSON line per answered query (or a sample): client, question, rcode, answers, time, and why (blocked, cache, upstream, rewrite).',
   options: queryLogOptionsSchema,
   setup: () => ({

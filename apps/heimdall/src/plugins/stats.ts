@@ -423,6 +423,8 @@ class StatsAdmin implements AdminActions {
 /** The stats plugin: bounded in-memory statistics for the dashboard. */
 export const stats = definePlugin({
   name: 'stats',
+  // Sees every query and answer, core's own CHAOS/AXFR/ANY answers included.
+  role: 'observer',
   description:
     'In-memory statistics for the dashboard: per-second counters, latency, top names/blocked/clients, the latest queries with why (admin actions stats/overview, stats/top, stats/queries).',
   options: statsOptionsSchema,

@@ -25,6 +25,8 @@ export interface PluginDefinition<S extends TSchema> {
    * instances always get `heimdall_<instance>_`, so they never collide.
    */
   readonly metricsPrefix?: string;
+  /** `observer` (metrics, logs) or `admission` (access control, rate limits): see `HeimdallPlugin.role`. */
+  readonly role?: 'observer' | 'admission';
   /** Options schema; build it with `options({...})` so unknown keys are rejected. Default: no options. */
   readonly options?: S;
   /**
@@ -72,7 +74,7 @@ export function definePlugin<S extends TSchema = typeof NO_OPTIONS>(
     const path = instance.path ?? name;
     const options = parseOptions(schema, input, path);
     const parts = setup(options, { name, path });
-    const plugin: HeimdallPlugin = { ...parts, name, kind, options };
+    const plugin: HeimdallPlugin = { ...parts, name, kind, options, ...(definition.role !== undefined ? { role: definition.role } : {}) };
     return name === kind && definition.metricsPrefix !== undefined ? { ...plugin, metricsPrefix: definition.metricsPrefix } : plugin;
   };
   return Object.assign(factory, { pluginName: kind, schema, description: definition.description });

@@ -54,6 +54,19 @@ export interface HeimdallPlugin {
   readonly module?: ContainerModule;
   /** Services offered to the resolver and other plugins. */
   readonly provides?: readonly Provision[];
+  /**
+   * What the plugin is to the chain, when it is one of two kinds that must
+   * see every query:
+   * - `observer`: watches queries and answers and never answers itself
+   *   (metrics, query log, stats);
+   * - `admission`: decides whether a query is served at all (access control,
+   *   rate limits).
+   * Core answers CHAOS identity, AXFR/IXFR (REFUSED) and ANY (RFC 8482)
+   * queries itself, right after the chain's leading run of observer and
+   * admission plugins — so those count, log and decide for them too (as
+   * CoreDNS's `acl` comes before `chaos`) — and before every other plugin.
+   */
+  readonly role?: 'observer' | 'admission';
   /** Builds this plugin's middleware, once. Return null to stay out of the chain. */
   middleware?(scope: Container): Middleware | null | undefined;
   /** Async setup (load lists, open pools). Runs in chain order before sockets are bound. */
