@@ -77,11 +77,42 @@ export class RedisConnection {
     return this.target.mode === 'cluster';
   }
 
+  /** The password last read from `passwordFile` (undefined without one). */
+  private password: string | undefined;
+
+  /**
+   * Reads `passwordFile` again and, when it changed, gives the new password
+   * to the connections (ioredis sends AUTH with it on their next connect).
+   * An unreadable file keeps the password in use (logged).
+   */
+  refreshPassword(): void {
+    const file = this.options.passwordFile;
+    if (file === undefined) return;
+    let next: string;
+    try {
+      next = readSecret(file, 'passwordFile');
+    } catch (err) {
+      this.logError(err, 'passwordFile unreadable; keeping the password in use');
+      return;
+    }
+    if (next === this.password) return;
+    this.password = next;
+    for (const c of [this.client, this.subscriber]) {
+      if (c === null) continue;
+      if (c instanceof Cluster) {
+        if (c.options.redisOptions) c.options.redisOptions.password = next;
+        for (const node of c.nodes()) node.options.password = next;
+      } else c.options.password = next;
+    }
+    this.logger.info('plugin/redis: password changed in passwordFile; used from the next connect');
+  }
+
   /** ioredis options shared by both connections. */
   private clientOptions(): IoRedisOptions {
     const o = this.options;
     const t = this.target;
     const password = o.passwordFile !== undefined ? readSecret(o.passwordFile, 'passwordFile') : t.password;
+    if (o.passwordFile !== undefined) this.password = password;
     let tls: ConnectionOptions | undefined;
     if (t.tls) {
       tls = {
@@ -102,7 +133,11 @@ export class RedisConnection {
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
-      retryStrategy: (times: number) => backoffDelay(times, minDelayMs, maxDelayMs),
+      retryStrategy: (times: number) => {
+        // A rotated password: the file is read again before every reconnect.
+        this.refreshPassword();
+        return backoffDelay(times, minDelayMs, maxDelayMs);
+      },
       lazyConnect: true,
       // No auto-pipelining for standalone/Sentinel: measured, it halves a GET's syscalls but doubles the garbage per read
       // (a pipeline object per tick), and the longer scavenges cost more p99 than the writes save.
@@ -136,7 +171,10 @@ export class RedisConnection {
         enableOfflineQueue: false,
         // Writes from many slots: ioredis groups the commands of one tick into one pipeline per node.
         enableAutoPipelining: true,
-        clusterRetryStrategy: (times: number) => backoffDelay(times, minDelayMs, maxDelayMs),
+        clusterRetryStrategy: (times: number) => {
+          this.refreshPassword();
+          return backoffDelay(times, minDelayMs, maxDelayMs);
+        },
         slotsRefreshTimeout: Math.max(1000, this.options.reconnect.connectTimeoutMs),
       },
     );

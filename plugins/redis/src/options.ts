@@ -104,7 +104,11 @@ export const redisOptionsSchema = options({
       'Where Redis is. `redis://[user:password@]host[:6379][/db]` (standalone; `rediss://` for TLS); `redis+sentinel://[user:password@]sentinel1[:26379],sentinel2…/masterName[/db]` (Sentinel); `redis+cluster://[user:password@]node1[:6379],node2…` (Cluster seed nodes). IPv6 hosts in brackets.',
   }),
   passwordFile: Type.Optional(
-    Type.String({ minLength: 1, description: 'File holding the Redis password (trailing newline ignored); it replaces a password in the URL. Read at start.' }),
+    Type.String({
+      minLength: 1,
+      description:
+        'File holding the Redis password (trailing newline ignored); it replaces a password in the URL. Read at start and again before every reconnect, so a rotated password is picked up without a restart.',
+    }),
   ),
   sentinelPasswordFile: Type.Optional(
     Type.String({ minLength: 1, description: "File holding the Sentinels' own password (redis+sentinel:// only), when they require one." }),

@@ -1,7 +1,9 @@
 import { CACHE_TIERS, type CacheTier, METRICS, type Registry } from '@heimdall/core';
 import { systemClock } from '@heimdall/core/pipeline';
 import { type TestResolver, testResolver } from '@heimdall/testing';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisConnection } from './connection.js';
 import { redis } from './plugin.js';
 import { RedisStats } from './stats.js';
 import type { RedisTier } from './tier.js';
@@ -12,7 +14,9 @@ let server: RedisServer;
 const started: TestResolver[] = [];
 
 async function instance(options: Record<string, unknown> = {}, url = server.url): Promise<{ resolver: TestResolver; tier: RedisTier; stats: RedisStats }> {
-  const resolver = testResolver([redis({ url, ...options } as never)], { clock: systemClock });
+  // A read budget far above any loopback round trip: these tests check values, not the budget (failure.test.ts does),
+  // and a busy CI machine must not turn a slow GET into a miss.
+  const resolver = testResolver([redis({ url, timeoutMs: 2000, ...options } as never)], { clock: systemClock });
   started.push(resolver);
   await resolver.start();
   const tier = resolver.container.getAll<CacheTier>(CACHE_TIERS)[0] as RedisTier;
@@ -109,6 +113,29 @@ describe.runIf(available)('redis tier', () => {
     tier.set(key, Buffer.from('ok'), Date.now() + 60_000);
     await tier.drain();
     expect(Buffer.from((await tier.get(key)) as Uint8Array).toString()).toBe('ok');
+    await secured.stop();
+  });
+
+  it('reads passwordFile again before reconnecting: a rotated password is picked up without a restart', async () => {
+    const { tempFile } = await import('./test-util.js');
+    const { writeFileSync } = await import('node:fs');
+    const secured = await RedisServer.start(['--requirepass', 'old-secret']);
+    const file = tempFile('pw', 'old-secret\n');
+    const { tier, resolver } = await instance({ passwordFile: file, reconnect: { minDelayMs: 50, maxDelayMs: 200 } }, secured.url);
+    const key = keyOf('rotate.example');
+    tier.set(key, Buffer.from('before'), Date.now() + 60_000);
+    await tier.drain();
+    // Rotate: the new secret in the file and on the server, then drop every client connection.
+    writeFileSync(file, 'new-secret\n');
+    const admin = new Redis({ host: '127.0.0.1', port: secured.port, password: 'old-secret', lazyConnect: true, maxRetriesPerRequest: 1 });
+    await admin.connect();
+    await admin.config('SET', 'requirepass', 'new-secret');
+    await admin.client('KILL', 'TYPE', 'normal');
+    admin.disconnect();
+    const conn = resolver.scope('redis').get(RedisConnection);
+    await waitFor(() => !conn.ready, 'the connection to drop', 5_000);
+    await waitFor(() => conn.ready, 'the plugin to reconnect with the new password', 10_000);
+    expect(Buffer.from((await tier.get(key)) as Uint8Array).toString()).toBe('before');
     await secured.stop();
   });
 });
