@@ -37,7 +37,6 @@ export {
   KEY_DO,
   KEY_EDNS,
   KEY_SUFFIX,
-  KeyMemo,
   keyFlags,
   QuestionKeyInfo,
   queryKeyFlags,

@@ -3,6 +3,7 @@
  * question name lowercased in wire form, QTYPE, QCLASS, then one character
  * for the EDNS, DO and CD bits — one string allocation, no parsing.
  */
+import { StringIntern } from '../packet/name.js';
 import { MAX_NAME_LENGTH, trySkipName } from './name.js';
 
 /** Key flag: the query carries an OPT record (EDNS). */
@@ -25,58 +26,19 @@ export class QuestionKeyInfo {
   nameEnd = 0;
   /** The key flags ({@link KEY_EDNS} | {@link KEY_DO} | {@link KEY_CD}). */
   flags = 0;
-  /** With `memoSlots`: the keys made lately, by their octets (see {@link KeyMemo}). */
-  readonly memo: KeyMemo | null;
+  /** @internal With `memoSlots`: the keys made lately (the codec's {@link StringIntern}). */
+  readonly memo: StringIntern | null;
 
   /**
    * `memoSlots` (a power of two, e.g. 4096): keep a direct-mapped memo of
    * recent keys, so that a repeated question returns the same string as
    * before instead of building a new one (no allocation; its hash is cached
-   * in the string, and a `Map` holding it compares by identity). 0: none.
+   * in the string, and a `Map` holding it compares by identity). A
+   * collision simply replaces the slot. 0: none.
    */
   constructor(memoSlots = 0) {
-    this.memo = memoSlots > 0 ? new KeyMemo(memoSlots) : null;
-  }
-}
-
-/** Longest key a {@link KeyMemo} holds (octets); longer keys are built every time. */
-const MEMO_WIDTH = 64;
-
-/**
- * A direct-mapped memo of keys by their octets: slot by an FNV-1a hash of
- * the octets, verified by comparing them. Fixed memory: `slots` × 64 octets
- * and the strings held. A collision simply replaces the slot.
- */
-export class KeyMemo {
-  private readonly bytes: Uint8Array;
-  private readonly lens: Uint16Array;
-  private readonly keys: string[];
-  private readonly mask: number;
-
-  constructor(slots: number) {
-    if (!Number.isInteger(slots) || slots < 1 || (slots & (slots - 1)) !== 0) throw new RangeError('memo slots must be a power of two');
-    this.mask = slots - 1;
-    this.bytes = new Uint8Array(slots * MEMO_WIDTH);
-    this.lens = new Uint16Array(slots);
-    this.keys = new Array<string>(slots).fill('');
-  }
-
-  /** The key for `k[0..n)` whose FNV-1a hash is `h`: the held string when the octets match, else a new one (held from now on). */
-  key(k: Buffer, n: number, h: number): string {
-    if (n > MEMO_WIDTH) return k.latin1Slice(0, n);
-    const slot = (h ^ (h >>> 15)) & this.mask;
-    const at = slot * MEMO_WIDTH;
-    const bytes = this.bytes;
-    if (this.lens[slot] === n) {
-      let i = 0;
-      while (i < n && bytes[at + i] === k[i]) i++;
-      if (i === n) return this.keys[slot]!;
-    }
-    for (let i = 0; i < n; i++) bytes[at + i] = k[i];
-    this.lens[slot] = n;
-    const key = k.latin1Slice(0, n);
-    this.keys[slot] = key;
-    return key;
+    if (!Number.isInteger(memoSlots) || memoSlots < 0 || (memoSlots & (memoSlots - 1)) !== 0) throw new RangeError('memoSlots must be 0 or a power of two');
+    this.memo = memoSlots > 0 ? new StringIntern(memoSlots) : null;
   }
 }
 
@@ -169,7 +131,7 @@ export function questionKey(request: Buffer, info: QuestionKeyInfo): string | nu
   if (memo === null) return k.latin1Slice(0, n);
   h = Math.imul(h ^ t1, 0x01000193);
   h = Math.imul(h ^ (t0 ^ c1 ^ (flags << 4)), 0x01000193);
-  return memo.key(k, n, h);
+  return memo.getHashed(k, n, h);
 }
 
 /**

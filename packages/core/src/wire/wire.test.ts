@@ -92,6 +92,7 @@ describe('question key', () => {
       );
     }
     expect(() => new QuestionKeyInfo(3)).toThrow(/power of two/);
+    expect(() => new QuestionKeyInfo(-4)).toThrow(/power of two/);
   });
 
   it('is case-insensitive for letters only, and keeps QTYPE bytes as they are', () => {
