@@ -11,6 +11,11 @@
 import type { FlushScope } from '@heimdall/core';
 import { LOWER, MAX_NAME_LENGTH, nameToWire } from '@heimdall/core/wire';
 
+/** The names of the layout above for one `keyPrefix` (the one place they are spelled). */
+export function redisKeys(keyPrefix: string): { readonly cache: string; readonly state: string; readonly flushLog: string; readonly channel: string } {
+  return { cache: `${keyPrefix}c:`, state: `${keyPrefix}s:`, flushLog: `${keyPrefix}flushes`, channel: `${keyPrefix}sync` };
+}
+
 /** Bytes after the name in a cache key: QTYPE, QCLASS, flag. */
 const KEY_TAIL = 5;
 

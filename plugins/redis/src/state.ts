@@ -10,7 +10,7 @@
 import { CLOCK, type Clock, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS, type StateStore } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
 import { RedisConnection } from './connection.js';
-import { globEscape } from './keys.js';
+import { globEscape, redisKeys } from './keys.js';
 import type { RedisOptions } from './options.js';
 import { SyncChannel } from './sync.js';
 
@@ -55,7 +55,7 @@ export class RedisStateStore implements StateStore {
     this.channel = channel;
     this.clock = clock;
     this.logger = logger;
-    this.prefix = `${options.keyPrefix}s:`;
+    this.prefix = redisKeys(options.keyPrefix).state;
     channel.on('state', (m) => {
       if (typeof m.k === 'string' && m.k.length > 0 && m.k.length <= STATE_MAX_KEY) void this.refresh([m.k]);
     });

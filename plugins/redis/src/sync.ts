@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { CACHE_CONTROL, type CacheControl, CLOCK, type Clock, type FlushScope, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable, optional } from '@heimdall/core/di';
 import { RedisConnection } from './connection.js';
-import { flushMatcher, scopeFromJson } from './keys.js';
+import { flushMatcher, redisKeys, scopeFromJson } from './keys.js';
 import type { RedisOptions } from './options.js';
 import { RedisStats } from './stats.js';
 
@@ -68,7 +68,7 @@ export class SyncChannel {
     this.conn = conn;
     this.stats = stats;
     this.logger = logger;
-    this.channel = `${options.keyPrefix}sync`;
+    this.channel = redisKeys(options.keyPrefix).channel;
   }
 
   /** Handles messages of type `t` from other instances. */
@@ -166,8 +166,8 @@ export class RedisFlusher {
     this.options = options;
     this.clock = clock;
     this.logger = logger;
-    this.cachePrefix = Buffer.from(`${options.keyPrefix}c:`, 'utf8');
-    this.logKey = `${options.keyPrefix}flushes`;
+    this.cachePrefix = Buffer.from(redisKeys(options.keyPrefix).cache, 'utf8');
+    this.logKey = redisKeys(options.keyPrefix).flushLog;
     channel.onResync(() => {
       if (this.queued.length > 0) void this.drainQueue();
     });
@@ -286,7 +286,7 @@ export class RemoteFlushes {
     this.control = control;
     this.stats = stats;
     this.logger = logger;
-    this.logKey = `${options.keyPrefix}flushes`;
+    this.logKey = redisKeys(options.keyPrefix).flushLog;
     // Flushes logged a little before this start are replayed too: flushing more than needed is safe, less is not (clock skew).
     this.lastId = `${Math.max(0, clock.now() - 5000)}-0`;
     channel.on('flush', (m) => {
