@@ -136,6 +136,15 @@ describe.runIf(available)('redis tier', () => {
     await waitFor(() => !conn.ready, 'the connection to drop', 5_000);
     await waitFor(() => conn.ready, 'the plugin to reconnect with the new password', 10_000);
     expect(Buffer.from((await tier.get(key)) as Uint8Array).toString()).toBe('before');
+    // An unreadable file keeps the password in use; a readable one with a new password replaces it.
+    const client = conn.client as Redis;
+    const { rmSync } = await import('node:fs');
+    rmSync(file);
+    conn.refreshPassword();
+    expect(client.options.password).toBe('new-secret');
+    writeFileSync(file, 'third-secret\n');
+    conn.refreshPassword();
+    expect(client.options.password).toBe('third-secret');
     await secured.stop();
   });
 });

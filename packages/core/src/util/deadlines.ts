@@ -7,11 +7,10 @@
  *
  * Entries are kept in arrival order; a deadline earlier than the one the
  * timer is armed for re-arms it. A finished operation is only marked
- * ({@link Deadline.finish}: it drops its callback at once); the entries
- * themselves are dropped when the timer runs.
- * The number of entries is bounded by the operations in flight during one
- * budget (or by `max`: past it, `add` returns null and the caller fails
- * fast).
+ * ({@link Deadline.finish}: it drops its callback at once); finished
+ * entries at the front are dropped by the next `add`, the rest when the
+ * timer runs. So the entries held are about the operations in flight (or
+ * at most `max`: past it, `add` returns null and the caller fails fast).
  */
 import type { Clock, ClockTimer } from '../tokens.js';
 
