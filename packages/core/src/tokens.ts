@@ -153,7 +153,19 @@ export interface BlockingControl {
  */
 export interface CacheTier {
   readonly name: string;
-  get(key: Uint8Array): Uint8Array | undefined | Promise<Uint8Array | undefined>;
+  /**
+   * True when a Promise returned by `get` never rejects and settles by the
+   * `deadline` it is given (a late value is dropped by the tier itself):
+   * the cache then awaits it as is instead of racing it against a timer of
+   * its own (one Promise and one timer entry fewer per read).
+   */
+  readonly settlesByDeadline?: boolean;
+  /**
+   * The entry under `key`, or undefined. `deadline` (epoch ms) is when the
+   * cache stops waiting: the whole read budget for this lookup, shared by
+   * the tiers after this one.
+   */
+  get(key: Uint8Array, deadline: number): Uint8Array | undefined | Promise<Uint8Array | undefined>;
   /** Stores an entry; must not block (batch, buffer, drop when full). `expiresAt` is epoch ms. */
   set(key: Uint8Array, entry: Uint8Array, expiresAt: number): void;
   flush(scope: FlushScope): void | Promise<void>;

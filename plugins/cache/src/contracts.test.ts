@@ -311,6 +311,37 @@ describe('cache tiers (CACHE_TIERS)', () => {
     expect(r.scope('cache').get(CacheStore).stats.tierTimeouts).toBe(1);
   });
 
+  it('gives each tier the lookup deadline; a tier that settles by it itself is awaited without a timer of the cache', async () => {
+    const deadlines: number[] = [];
+    let settle: (v: Uint8Array | undefined) => void = () => {};
+    const self: CacheTier = {
+      name: 'self-bounded',
+      settlesByDeadline: true,
+      get: (_key, deadline) => {
+        deadlines.push(deadline);
+        return new Promise((resolve) => (settle = resolve));
+      },
+      set: () => {},
+      flush: () => {},
+    };
+    const clock = new ManualClock(T0);
+    const up = fakeChain(answerA(60));
+    const r = build([cache({ tiers: { timeoutMs: 20 } }), tierPlugin(self), up.plugin], clock);
+    let answered: Buffer | null = null;
+    r.handle(makeQuery('self.example')).then((b) => (answered = b));
+    await flush();
+    expect(deadlines).toEqual([T0 + 20]);
+    // Past the budget: the cache trusts the tier to settle (it would have given up at T0 + 20 otherwise).
+    clock.advance(50);
+    await flush();
+    expect(answered).toBeNull();
+    settle(undefined);
+    await flush();
+    expect(answered).not.toBeNull();
+    expect(up.calls.length).toBe(1);
+    expect(r.scope('cache').get(CacheStore).stats.tierTimeouts).toBe(0);
+  });
+
   it('a slow tier on the real clock: the answer does not wait for it', async () => {
     const slow: CacheTier = {
       name: 'slow',

@@ -94,9 +94,10 @@ export class CacheTiers {
     const tiers = this.list;
     const keyBytes = Buffer.from(key, 'latin1');
     let found = TIER_NONE;
+    const deadline = now + this.budget;
     for (let i = 0; i < tiers.length; i++) {
-      const v = this.read(tiers[i], keyBytes);
-      if (isPromise(v)) return this.lookupAsync(i, v, key, keyBytes, now + this.budget, ednsPayloadSize, found);
+      const v = this.read(tiers[i], keyBytes, deadline);
+      if (isPromise(v)) return this.lookupAsync(i, v, key, keyBytes, deadline, ednsPayloadSize, found);
       const r = this.accept(v, key, keyBytes, now, ednsPayloadSize);
       if (r >= 0) return r;
       if (r === TIER_STALE) found = r;
@@ -115,9 +116,11 @@ export class CacheTiers {
   ): Promise<number> {
     const tiers = this.list;
     for (let i = first; i < tiers.length; i++) {
-      let v: TierValue | Promise<TierValue> = i === first ? pending : this.read(tiers[i], keyBytes);
+      const tier = tiers[i];
+      let v: TierValue | Promise<TierValue> = i === first ? pending : this.read(tier, keyBytes, deadline);
       if (isPromise(v)) {
-        const r = await this.within(v, deadline);
+        // A tier that settles by the deadline itself is awaited as is.
+        const r = tier.settlesByDeadline === true ? await v : await this.within(v, deadline);
         if (r === TIMEOUT) {
           this.store.stats.tierTimeouts++;
           continue;
@@ -132,9 +135,9 @@ export class CacheTiers {
   }
 
   /** A tier's `get`, a throw counted as an error and read as a miss. */
-  private read(tier: CacheTier, keyBytes: Buffer): TierValue | Promise<TierValue> {
+  private read(tier: CacheTier, keyBytes: Buffer, deadline: number): TierValue | Promise<TierValue> {
     try {
-      return tier.get(keyBytes);
+      return tier.get(keyBytes, deadline);
     } catch (err) {
       this.store.stats.tierErrors++;
       this.logger.debug({ err, tier: tier.name }, 'plugin/cache: tier read failed');

@@ -1,10 +1,11 @@
-import { Rcode } from '@heimdall/core';
+import { CACHE_TIERS, type CacheTier, Rcode } from '@heimdall/core';
 import { MessageReader } from '@heimdall/core/packet';
 import { query, type TestResolver } from '@heimdall/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Breaker } from './breaker.js';
 import { RedisConnection } from './connection.js';
 import { RedisStats } from './stats.js';
+import type { RedisTier } from './tier.js';
 import { cleanup, haveRedis, RedisServer, startResolver, waitFor } from './test-util.js';
 
 const available = haveRedis();
@@ -85,6 +86,25 @@ describe.runIf(available)('Redis trouble never fails or delays an answer', () =>
       5000,
     );
     expect(ms).toBeLessThan(5000);
+    await server.stop();
+  });
+
+  it("a caller's deadline sooner than the tier's own budget ends the read then, counted as a timeout", async () => {
+    const server = await RedisServer.start();
+    const a = await start(server.url, { timeoutMs: 2000 });
+    const tier = a.resolver.container.getAll<CacheTier>(CACHE_TIERS)[0] as RedisTier;
+    expect(tier.settlesByDeadline).toBe(true);
+    server.pause();
+    try {
+      const t = performance.now();
+      expect(await tier.get(Buffer.from('\x01k\x00\x00\x01\x00\x01\x31', 'latin1'), Date.now() + 30)).toBeUndefined();
+      const ms = performance.now() - t;
+      expect(ms).toBeGreaterThanOrEqual(25);
+      expect(ms).toBeLessThan(1000);
+      expect(a.stats.timeouts).toBe(1);
+    } finally {
+      server.resume();
+    }
     await server.stop();
   });
 

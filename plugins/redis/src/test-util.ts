@@ -270,7 +270,7 @@ export const miniCache = definePlugin({
         }
         const kb = Buffer.from(key, 'latin1');
         for (const t of c.tiers) {
-          let v = t.get(kb);
+          let v = t.get(kb, Date.now() + 250);
           if (v instanceof Promise) {
             let timer: NodeJS.Timeout | undefined;
             v = await Promise.race([v, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 250)))]);

@@ -20,6 +20,8 @@ const MAX_KEY = 512;
 @injectable()
 export class RedisTier implements CacheTier {
   readonly name = 'redis';
+  /** `get` never rejects and settles by the cache's deadline (or its own budget, if sooner). */
+  readonly settlesByDeadline = true;
   private readonly conn: RedisConnection;
   private readonly breaker: Breaker;
   private readonly stats: RedisStats;
@@ -68,10 +70,11 @@ export class RedisTier implements CacheTier {
 
   /**
    * The entry under `key`, or undefined. Answers at once (undefined) when
-   * Redis is down or the breaker is open; otherwise within `timeoutMs`
-   * (a late reply is dropped and counts as a timeout). Never rejects.
+   * Redis is down or the breaker is open; otherwise within `timeoutMs`, or
+   * by the caller's `deadline` (epoch ms) if that is sooner (a late reply is
+   * dropped and counts as a timeout). Never rejects.
    */
-  get(key: Uint8Array): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+  get(key: Uint8Array, deadline?: number): Uint8Array | undefined | Promise<Uint8Array | undefined> {
     const client = this.conn.client;
     if (client === null || !this.conn.ready || key.length === 0 || key.length > MAX_KEY || !this.breaker.allowRead()) {
       this.stats.skipped++;
@@ -82,7 +85,8 @@ export class RedisTier implements CacheTier {
     k.set(key, this.prefix.length);
     return new Promise((resolve) => {
       // The budgets of all reads in flight share one timer (no setTimeout/clearTimeout per read).
-      const d = this.deadlines.add(this.clock.now() + this.budget, () => {
+      const own = this.clock.now() + this.budget;
+      const d = this.deadlines.add(deadline !== undefined && deadline < own ? deadline : own, () => {
         this.stats.timeouts++;
         this.breaker.failure();
         resolve(undefined);
