@@ -163,7 +163,8 @@ export interface CacheTier {
   /**
    * The entry under `key`, or undefined. `deadline` (epoch ms) is when the
    * cache stops waiting: the whole read budget for this lookup, shared by
-   * the tiers after this one.
+   * the tiers after this one. `key` is valid only during the call (the
+   * cache reuses its bytes): copy it to keep it.
    */
   get(key: Uint8Array, deadline: number): Uint8Array | undefined | Promise<Uint8Array | undefined>;
   /** Stores an entry; must not block (batch, buffer, drop when full). `expiresAt` is epoch ms. */

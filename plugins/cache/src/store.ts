@@ -334,7 +334,9 @@ export class CacheStore {
     const off = this.arena.alloc(foot);
     const sid = this.arena.lastSlab;
     const dst = this.bufs[sid] as Buffer;
-    src.copy(dst, off, e.wireStart, e.wireStart + len);
+    // A byte loop for a usual answer: Buffer#copy's range checks and native call cost more below a few hundred octets.
+    if (len <= 256) for (let i = 0, from = e.wireStart; i < len; i++) dst[off + i] = src[from + i];
+    else src.copy(dst, off, e.wireStart, e.wireStart + len);
     // The TTL table (count + offsets): the same layout in both, a few bytes.
     for (let i = 0, from = e.tableStart, to = off + len; i < foot - len; i++) dst[to + i] = src[from + i];
     if (e.optPayload >= 0) {

@@ -57,6 +57,8 @@ export class CacheTiers {
   private readonly layout = new EntryLayout();
   /** The read budgets of the lookups in flight, on one timer. */
   private readonly deadlines: Deadlines;
+  /** Key scratch buffers by length ({@link keyBytes}). */
+  private readonly scratch: Array<Buffer | undefined> = [];
 
   constructor(
     @multiInject(CACHE_TIERS) @optional() tiers: CacheTier[] | undefined,
@@ -92,12 +94,13 @@ export class CacheTiers {
    */
   lookup(key: string, now: number, ednsPayloadSize: number): number | Promise<number> {
     const tiers = this.list;
-    const keyBytes = Buffer.from(key, 'latin1');
+    const keyBytes = this.keyBytes(key);
     let found = TIER_NONE;
     const deadline = now + this.budget;
     for (let i = 0; i < tiers.length; i++) {
       const v = this.read(tiers[i], keyBytes, deadline);
-      if (isPromise(v)) return this.lookupAsync(i, v, key, keyBytes, deadline, ednsPayloadSize, found);
+      // The scratch key is reused by the next lookup: the asynchronous path keeps its own copy.
+      if (isPromise(v)) return this.lookupAsync(i, v, key, Buffer.from(keyBytes), deadline, ednsPayloadSize, found);
       const r = this.accept(v, key, keyBytes, now, ednsPayloadSize);
       if (r >= 0) return r;
       if (r === TIER_STALE) found = r;
@@ -132,6 +135,22 @@ export class CacheTiers {
       if (r === TIER_STALE) found = r;
     }
     return found;
+  }
+
+  /**
+   * `key`'s octets in a scratch buffer of exactly its length, reused by the
+   * next lookup (no allocation on the hit path). Tiers may use the key only
+   * during `get` (core's `CacheTier` contract).
+   */
+  private keyBytes(key: string): Buffer {
+    const n = key.length;
+    let b = this.scratch[n];
+    if (b === undefined) {
+      b = Buffer.allocUnsafeSlow(n);
+      this.scratch[n] = b;
+    }
+    b.write(key, 0, n, 'latin1');
+    return b;
   }
 
   /** A tier's `get`, a throw counted as an error and read as a miss. */
