@@ -292,6 +292,21 @@ describe('cache tiers (CACHE_TIERS)', () => {
     expect([first.sets, second.sets]).toEqual([1, 2]);
   });
 
+  it('lookups in flight on an async tier each keep their own key (the next lookup reuses the scratch key bytes)', async () => {
+    const tier = new MemoryTier('shared', 'sync');
+    // Same-length names: the second lookup writes its key over the first one's scratch bytes.
+    const writer = build([cache(), tierPlugin(tier), fakeChain(answerA(120)).plugin], new ManualClock(T0));
+    await writer.handle(makeQuery('aa.example'));
+    await writer.handle(makeQuery('bb.example'));
+    tier.mode = 'async';
+    const up = fakeChain(answerA(120));
+    const r = build([cache(), tierPlugin(tier), up.plugin], new ManualClock(T0 + 1000));
+    const [a, b] = await Promise.all([r.handle(makeQuery('aa.example')), r.handle(makeQuery('bb.example'))]);
+    expect([decode(a!).questions[0].name, decode(b!).questions[0].name]).toEqual(['aa.example', 'bb.example']);
+    const store = r.scope('cache').get(CacheStore);
+    expect([store.stats.tierHits, store.stats.tierErrors, up.calls.length]).toEqual([2, 0, 0]);
+  });
+
   it('a slow async tier delays the answer by at most tiers.timeoutMs, then counts as a miss', async () => {
     const slow = new MemoryTier('redis', 'never');
     const clock = new ManualClock(T0);
