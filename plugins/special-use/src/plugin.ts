@@ -33,6 +33,21 @@ function specialUseMiddleware(options: SpecialUseOptions): Middleware {
   for (const t of tlds) lengthMask |= 1n << BigInt(t.length);
   const lengths = new Uint8Array(64);
   for (let i = 0; i < 64; i++) lengths[i] = (lengthMask >> BigInt(i)) & 1n ? 1 : 0;
+  // The top-level labels as lowercase octets, by length: matched on the wire without a string.
+  const byLength: Uint8Array[][] = Array.from({ length: 64 }, () => []);
+  for (const t of tlds) byLength[t.length]!.push(Buffer.from(t, 'latin1'));
+  const isSpecialTld = (buf: Buffer, start: number, len: number): boolean => {
+    const candidates = byLength[len]!;
+    next: for (let c = 0; c < candidates.length; c++) {
+      const t = candidates[c]!;
+      for (let i = 0; i < len; i++) {
+        const b = buf[start + i]!;
+        if ((b >= 0x41 && b <= 0x5a ? b | 0x20 : b) !== t[i]) continue next;
+      }
+      return true;
+    }
+    return false;
+  };
 
   const soaFor = (zone: string) => ({
     name: zone,
@@ -58,7 +73,7 @@ function specialUseMiddleware(options: SpecialUseOptions): Middleware {
       off += len + 1;
     }
     if (lastStart < 0 || lengths[lastLen] === 0) return next();
-    if (!tlds.has(buf.toString('latin1', lastStart, lastStart + lastLen).toLowerCase())) return next();
+    if (!isSpecialTld(buf, lastStart, lastLen)) return next();
     if (ctx.query.qclass !== 1 /* IN */ && ctx.query.qclass !== 255 /* ANY */) return next();
 
     // Slow path, only for names under a special TLD: longest zone suffix.

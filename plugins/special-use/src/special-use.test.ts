@@ -45,7 +45,7 @@ describe('special-use plugin', () => {
     expect(mx.authorities[0]?.type).toBe(RecordType.SOA);
   });
 
-  it.each(['invalid', 'foo.invalid', 'printer.local', 'local', 'x.test', 'abc.onion', 'router.home.arpa'])(
+  it.each(['invalid', 'foo.invalid', 'printer.local', 'local', 'x.test', 'abc.onion', 'router.home.arpa', 'Printer.LOCAL', 'x.TeSt', 'ABC.Onion'])(
     'answers %s with NXDOMAIN and an SOA',
     async (name) => {
       const m = await ask(name);
@@ -106,6 +106,13 @@ describe('special-use plugin', () => {
   ])('passes %s through', async (name) => {
     expect(passedThrough(await ask(name))).toBe(true);
   });
+
+  it.each(['www.example', 'a.info', 'b.INFO', 'c.tesT.example', 'd.locals', 'e.onio'])(
+    'passes %s through (an ordinary TLD, some of the same length as a special one)',
+    async (name) => {
+      expect(passedThrough(await ask(name))).toBe(true);
+    },
+  );
 
   it('passes other classes through', async () => {
     // (core answers CHAOS itself, before the chain: HESIOD stands for "another class")
