@@ -36,6 +36,8 @@ describe('cluster workers', () => {
     expect(app.output()).toMatch(/"workers":2[^\n]*cluster ready/);
     const pids = new Set([...app.output().matchAll(/"pid":(\d+)[^\n]*"msg":"listening"/g)].map((m) => m[1]));
     expect(pids.size).toBe(2);
+    // The deployment's start lines come once, not once per worker.
+    expect(app.output().match(/not an open resolver/g)).toHaveLength(1);
     for (let i = 0; i < 10; i++) {
       const r = await dig(app.port, [i % 2 ? '+tcp' : '+notcp', `w${i}.example.com`]);
       expect(r.status).toBe('NOERROR');

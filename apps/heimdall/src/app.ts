@@ -63,11 +63,11 @@ export function listenOptions(config: ResolvedConfig, reuse = false): ListenOpti
  * the `localOnly` preset goes first after the observers (metrics,
  * query-log, stats). It logs at start that the resolver is not open.
  */
-export async function addDefaultAcl(plugins: HeimdallPlugin[], config: Pick<ResolvedConfig, 'openResolver'>): Promise<void> {
+export async function addDefaultAcl(plugins: HeimdallPlugin[], config: Pick<ResolvedConfig, 'openResolver'>, announce = true): Promise<void> {
   if (config.openResolver || plugins.some((p) => (p.kind ?? p.name) === 'acl')) return;
   let at = 0;
   while (at < plugins.length && OBSERVER_PLUGINS.has(plugins[at]!.kind ?? plugins[at]!.name)) at++;
-  plugins.splice(at, 0, (await builtinFactory('acl'))({ preset: 'localOnly' }));
+  plugins.splice(at, 0, (await builtinFactory('acl'))({ preset: 'localOnly', announce }));
 }
 
 /** Options of {@link startApp}. */
@@ -77,6 +77,8 @@ export interface StartAppOptions {
   withAdmin?: boolean;
   /** Cluster worker: share sockets. */
   worker?: boolean;
+  /** Log the once-per-deployment start lines (that the resolver is not open). False in all cluster workers but the first. Default true. */
+  announce?: boolean;
 }
 
 /** Builds and starts the resolver (and admin server) described by `config`. */
@@ -86,7 +88,7 @@ export async function startApp(config: ResolvedConfig, options: StartAppOptions)
   const adminAt = withAdmin ? parseHostPort(config.admin.listen, 'admin.listen') : undefined;
   if (adminAt) assertAdminExposure(adminAt.host, config.admin.token);
   const plugins = await buildPlugins(config.plugins, config.baseDir);
-  await addDefaultAcl(plugins, config);
+  await addDefaultAcl(plugins, config, options.announce !== false);
   const registry = new Registry();
   if (config.admin.collectDefaultMetrics) collectDefaultMetrics({ register: registry });
   const resolver = createResolver({

@@ -140,7 +140,8 @@ export async function runWorker(logger: Logger): Promise<void> {
       });
     }
   });
-  app = await startApp(config, { logger: wlog, withAdmin: false, worker: true });
+  // Worker 1 is the first started (restarts get new ids): the deployment's start lines are logged once.
+  app = await startApp(config, { logger: wlog, withAdmin: false, worker: true, announce: cluster.worker?.id === 1 });
   if (exiting) {
     await app.stop();
     process.exit(0);

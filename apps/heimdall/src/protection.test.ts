@@ -17,9 +17,9 @@ afterEach(async () => {
 });
 
 /** The app's chain for `entries` (+ the default acl unless `openResolver`), as a resolver; logs collected. */
-async function chain(entries: Parameters<typeof buildPlugins>[0], openResolver = false) {
+async function chain(entries: Parameters<typeof buildPlugins>[0], openResolver = false, announce = true) {
   const plugins = await buildPlugins(entries, process.cwd());
-  await addDefaultAcl(plugins, { openResolver });
+  await addDefaultAcl(plugins, { openResolver }, announce);
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -49,6 +49,14 @@ describe('not an open resolver by default', () => {
     }
     await new Promise((resolve) => setImmediate(resolve));
     expect(lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('not an open resolver'))).toHaveLength(1);
+  });
+
+  it('a cluster worker other than the first (announce off) refuses the same way but does not log that it is not open', async () => {
+    const { r, lines } = await chain([{ use: 'special-use' }], false, false);
+    expect(r.chain).toEqual(['acl', 'special-use']);
+    expect(decodeResponse(await r.handle(query('localhost', 'A', { id: 2 }), { address: '203.0.113.5' })).rcode).toBe(5);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('not an open resolver'))).toHaveLength(0);
   });
 
   it('openResolver: true answers everyone; an acl of your own replaces the default', async () => {

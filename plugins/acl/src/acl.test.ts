@@ -178,6 +178,16 @@ describe('acl', () => {
     expect(mine[2]).toMatchObject({ client: '198.51.100.9', othersNotLogged: 19 });
   });
 
+  it('announce: false refuses the same way without the start line (cluster workers but the first)', async () => {
+    const { lines, logger } = logSink();
+    const { r, ask } = setup({ preset: 'localOnly', announce: false }, logger, new FakeClock());
+    started = r;
+    await r.start();
+    expect(await ask('203.0.113.1')).toBe('refuse');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lines.filter((l) => l.plugin === 'acl').map((l) => l.msg)).toEqual(['refused a query from outside the local networks (not an open resolver)']);
+  });
+
   it('counts decisions in heimdall_acl_queries_total{action}', async () => {
     const { r, ask } = setup({
       rules: [
@@ -212,7 +222,7 @@ describe('acl', () => {
     expect(error({ rules: [{ action: 'allow', names: ['a..b'] }] })).toBe('plugins[0].options.rules[0].names[0]: must be a domain name (or . for every name)');
     expect(error({ rules: [{ action: 'allow', net: [] }] })).toMatch(/^plugins\[0\]\.options\.rules\[0\]/);
     expect(error({ preset: 'open' })).toBe('plugins[0].options.preset: must be "none" or "localOnly"');
-    expect(acl().options).toEqual({ rules: [], preset: 'none' });
+    expect(acl().options).toEqual({ rules: [], preset: 'none', announce: true });
   });
 });
 

@@ -50,6 +50,11 @@ export const aclOptionsSchema = options({
     description:
       "'localOnly' adds two rules after `rules`: allow loopback and private networks (RFC 1918, RFC 6598 100.64/10, link-local, ULA fc00::/7), refuse everyone else. The app uses it when no acl is configured.",
   }),
+  announce: Type.Boolean({
+    default: true,
+    description:
+      "With the 'localOnly' preset, log once at start that the resolver is not open. The app turns it off in all cluster workers but the first, so `--workers N` logs it once.",
+  }),
 });
 
 /** Options of the acl plugin, defaults filled in. */

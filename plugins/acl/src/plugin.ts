@@ -16,7 +16,7 @@ import { ACTIONS, ALLOW, aclOptionsSchema, type CompiledRule, compileAcl, DROP }
 
 /** DI token of the compiled rules in the plugin's scope. */
 const ACL_RULES: unique symbol = Symbol.for('heimdall.acl.rules');
-/** DI token of the preset name. */
+/** DI token of the preset name to announce at start ('none' when `announce` is off). */
 const ACL_PRESET: unique symbol = Symbol.for('heimdall.acl.preset');
 
 const MEMO_MAX = 16_384;
@@ -150,7 +150,7 @@ export const acl = definePlugin({
     return {
       module: new ContainerModule(({ bind }) => {
         bind(ACL_RULES).toConstantValue(rules);
-        bind(ACL_PRESET).toConstantValue(options.preset);
+        bind(ACL_PRESET).toConstantValue(options.announce ? options.preset : 'none');
         bind(AclService).toSelf();
       }),
       middleware: (scope) => scope.get(AclService).handle,

@@ -32,6 +32,7 @@ describe('README', () => {
     expect(self.acl(config.plugins[0]!.options as never).options).toEqual({
       rules: [{ action: 'refuse', from: ['*'], names: ['internal.example'] }],
       preset: 'none',
+      announce: true,
     });
   });
 
