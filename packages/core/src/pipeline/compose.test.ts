@@ -106,6 +106,61 @@ describe('compose', () => {
     expect(() => single(ctx())).toThrow(/next\(\) called multiple times/);
   });
 
+  test('a second synchronous next() is caught and named even while the inner step is pending', async () => {
+    let release: () => void = () => {};
+    const run = compose<Ctx>([
+      {
+        name: 'outer',
+        middleware: (_c, next) => {
+          const p = next(); // the inner step goes asynchronous
+          next();
+          return p;
+        },
+      },
+      { name: 'inner', middleware: () => new Promise<void>((resolve) => (release = resolve)) },
+    ]);
+    expect(() => run(ctx())).toThrow('plugin/outer: next() called multiple times');
+    release();
+  });
+
+  test('an awaited next() reaches the rest of the chain: each step of a run, sync or async, in order', async () => {
+    const c = ctx();
+    const step =
+      (name: string, wait: boolean): Middleware<Ctx> =>
+      async (x, next) => {
+        x.log.push(`${name}>`);
+        if (wait) await new Promise((resolve) => setTimeout(resolve, 1));
+        await next();
+        x.log.push(`<${name}`);
+      };
+    const run = compose<Ctx>([step('a', true), step('b', false), step('c', true), (x) => void x.log.push('end')]);
+    // Two runs at once: each keeps its own place in the chain.
+    const c2 = ctx();
+    await Promise.all([run(c), run(c2)]);
+    expect(c.log).toEqual(['a>', 'b>', 'c>', 'end', '<c', '<b', '<a']);
+    expect(c2.log).toEqual(c.log);
+  });
+
+  test('next() after the run answered (a timer) gets a rejected Promise and runs nothing', async () => {
+    const c = ctx();
+    let late: (() => unknown) | undefined;
+    const run = compose<Ctx>([
+      (x, next) => {
+        late = next; // answers now, calls next later: a bug, but it must not run the rest nor crash
+        x.n = 1;
+      },
+      (x) => {
+        x.n = 2;
+      },
+    ]);
+    expect(run(c)).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    const r = late!();
+    expect(r).toBeInstanceOf(Promise);
+    await expect(r).rejects.toBeInstanceOf(NextCalledTwiceError);
+    expect(c.n).toBe(1);
+  });
+
   test('remembers which step an error started in (sync throw and async rejection)', async () => {
     const boom = new Error('boom');
     const run = compose<Ctx>([
