@@ -207,12 +207,23 @@ async function main(): Promise<void> {
       await measure('cache-hit', s.server, s.port, s.file, { maxRuns: 2, seconds: 30, keep: false });
       await measure('cache-hit', s.server, s.port, s.file, { seconds: 1, keep: false });
     }
+    // Each measurement runs with every other server stopped (SIGSTOP): an idle Node server still
+    // wakes for timers and idle-time garbage collection, on the measured server's core.
+    const alone = async (s: (typeof servers)[number], fn: () => Promise<unknown>): Promise<void> => {
+      const others = servers.filter((o) => o !== s).map((o) => o.server.child);
+      for (const o of others) o.kill('SIGSTOP');
+      try {
+        await fn();
+      } finally {
+        for (const o of others) o.kill('SIGCONT');
+      }
+    };
     for (let round = 1; round <= rounds; round++) {
       console.log(`round ${round} of ${rounds}`);
-      for (const s of servers) await measure('cache-hit', s.server, s.port, s.file, { round });
+      for (const s of servers) await alone(s, () => measure('cache-hit', s.server, s.port, s.file, { round }));
       for (const s of servers) {
         if (s.name === 'heimdall-dgram-release-chain' || s.name === 'release' || s.name === 'raw-mmsg') continue;
-        await measure(FIXED, s.server, s.port, s.file, { qps: FIXED_QPS, seconds: Math.min(seconds, 5), round });
+        await alone(s, () => measure(FIXED, s.server, s.port, s.file, { qps: FIXED_QPS, seconds: Math.min(seconds, 5), round }));
       }
     }
   } finally {
@@ -273,7 +284,7 @@ async function main(): Promise<void> {
     `${JSON.stringify({ date, machine, loadavg, secondsPerRun: seconds, rounds, release: releaseRef || null, rows, ratios, elapsedSeconds: Math.round((Date.now() - started) / 1000) }, null, 2)}\n`,
   );
   let md = `Batched native UDP (issue 14), ${date.slice(0, 10)}: ${machine.cpu}, ${machine.cores} cores, Linux ${machine.kernel}, Node ${machine.node}; load average at start ${loadavg.start.join(' ')}, at end ${loadavg.end.join(' ')}. `;
-  md += `Client: batchperf (sendmmsg/recvmmsg, 4000 in flight, 4 sockets). All servers up at once, pinned to CPU ${SERVER_CORE}, measured in turn in ${rounds} interleaved rounds (A B C … A B C …); client and upstream on CPU ${CLIENT_CORE}. workers-hit: server (primary + workers), client and upstream all unpinned on both cores, so compare the CPU µs/query of the server's process tree as well as QPS. heimdall: the default chain (localOnly acl, metrics, stats, special-use, blocking with a 100k-entry list, cache, dedup, upstream); release chain: metrics, special-use, blocking, cache, dedup, upstream. ${seconds} s per run.\n\n`;
+  md += `Client: batchperf (sendmmsg/recvmmsg, 4000 in flight, 4 sockets). All servers up at once, pinned to CPU ${SERVER_CORE}, measured in turn in ${rounds} interleaved rounds (A B C … A B C …), the others stopped (SIGSTOP) during each measurement; client and upstream on CPU ${CLIENT_CORE}. workers-hit: server (primary + workers), client and upstream all unpinned on both cores, so compare the CPU µs/query of the server's process tree as well as QPS. heimdall: the default chain (localOnly acl, metrics, stats, special-use, blocking with a 100k-entry list, cache, dedup, upstream); release chain: metrics, special-use, blocking, cache, dedup, upstream. ${seconds} s per run.\n\n`;
   md +=
     '| round | scenario | server | QPS | p50 µs | p99 µs | lost | server CPU µs/query | client CPU µs/query | RSS MB |\n| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n';
   for (const r of rows)
