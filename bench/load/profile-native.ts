@@ -24,6 +24,7 @@ import { summarizeProfile } from './lib/cpuprofile.js';
 import { dnsmasqUpstream } from './lib/peers.js';
 import { cpuMicros, freePort, sleep, startPinned, waitForDns } from './lib/proc.js';
 import { appConfig, defaultChain, flag } from './lib/harness.js';
+import { ensureTools } from './lib/packages.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -74,6 +75,8 @@ export function totalFrames(file: string, top = 25): string[] {
 }
 
 async function main(): Promise<void> {
+  // The upstream is dnsmasq, installed from Debian's packages when missing (as load:native does).
+  ensureTools(['dnsmasq']);
   mkdirSync(outDir, { recursive: true });
   const tmp = mkdtempSync(join(os.tmpdir(), 'heimdall-prof-'));
   process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));

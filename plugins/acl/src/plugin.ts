@@ -16,8 +16,8 @@ import { ACTIONS, ALLOW, aclOptionsSchema, type CompiledRule, compileAcl, DROP }
 
 /** DI token of the compiled rules in the plugin's scope. */
 const ACL_RULES: unique symbol = Symbol.for('heimdall.acl.rules');
-/** DI token of the preset name to announce at start ('none' when `announce` is off). */
-const ACL_PRESET: unique symbol = Symbol.for('heimdall.acl.preset');
+/** DI token: whether to log at start that the resolver is not open (the `localOnly` preset with `announce` on). */
+const ACL_ANNOUNCE: unique symbol = Symbol.for('heimdall.acl.announce');
 
 const MEMO_MAX = 16_384;
 /** At most one line about refused or dropped queries per this interval. */
@@ -39,19 +39,19 @@ export class AclService {
   readonly counts = [0, 0, 0];
   readonly #log: Logger;
   readonly #clock: Clock;
-  readonly #preset: string;
+  readonly #announce: boolean;
   readonly #logThrottle = new LogThrottle(LOG_INTERVAL_MS);
 
   constructor(
     @inject(ACL_RULES) rules: readonly CompiledRule[],
-    @inject(ACL_PRESET) preset: string,
+    @inject(ACL_ANNOUNCE) announce: boolean,
     @inject(PLUGIN_LOGGER) log: Logger,
     @inject(CLOCK) clock: Clock,
     @inject(PLUGIN_METRICS) metrics: PluginMetrics,
   ) {
     this.#log = log;
     this.#clock = clock;
-    this.#preset = preset;
+    this.#announce = announce;
     const counts = this.counts;
     metrics.counter({
       name: 'queries_total',
@@ -126,7 +126,7 @@ export class AclService {
 
   /** Logs, once, that this resolver is not open (the `localOnly` preset). */
   start(): void {
-    if (this.#preset !== 'localOnly') return;
+    if (!this.#announce) return;
     this.#log.info(
       'not an open resolver: only clients on loopback and private networks (RFC 1918, 100.64/10, link-local, fc00::/7) are answered, others get REFUSED; set openResolver: true (--open-resolver) or configure the acl plugin to change this',
     );
@@ -150,7 +150,7 @@ export const acl = definePlugin({
     return {
       module: new ContainerModule(({ bind }) => {
         bind(ACL_RULES).toConstantValue(rules);
-        bind(ACL_PRESET).toConstantValue(options.announce ? options.preset : 'none');
+        bind(ACL_ANNOUNCE).toConstantValue(options.announce && options.preset === 'localOnly');
         bind(AclService).toSelf();
       }),
       middleware: (scope) => scope.get(AclService).handle,

@@ -26,14 +26,10 @@ function specialUseMiddleware(options: SpecialUseOptions): Middleware {
     LOOPBACK_PTR_NAMES.filter((n) => [...table.values()].some((z) => z.kind === ZoneKind.LocallyServed && (n === z.name || n.endsWith(`.${z.name}`)))),
   );
 
-  // Fast pre-filter: the set of top-level labels of all zones, and their lengths.
+  // Fast pre-filter: the top-level labels of all zones as lowercase octets, by length (a label is
+  // at most 63 octets), matched on the wire without a string.
   const tlds = new Set<string>();
   for (const z of table.keys()) tlds.add(z.slice(z.lastIndexOf('.') + 1));
-  let lengthMask = 0n;
-  for (const t of tlds) lengthMask |= 1n << BigInt(t.length);
-  const lengths = new Uint8Array(64);
-  for (let i = 0; i < 64; i++) lengths[i] = (lengthMask >> BigInt(i)) & 1n ? 1 : 0;
-  // The top-level labels as lowercase octets, by length: matched on the wire without a string.
   const byLength: Uint8Array[][] = Array.from({ length: 64 }, () => []);
   for (const t of tlds) byLength[t.length]!.push(Buffer.from(t, 'latin1'));
   const isSpecialTld = (buf: Buffer, start: number, len: number): boolean => {
@@ -72,8 +68,7 @@ function specialUseMiddleware(options: SpecialUseOptions): Middleware {
       lastLen = len;
       off += len + 1;
     }
-    if (lastStart < 0 || lengths[lastLen] === 0) return next();
-    if (!isSpecialTld(buf, lastStart, lastLen)) return next();
+    if (lastStart < 0 || !isSpecialTld(buf, lastStart, lastLen)) return next();
     if (ctx.query.qclass !== 1 /* IN */ && ctx.query.qclass !== 255 /* ANY */) return next();
 
     // Slow path, only for names under a special TLD: longest zone suffix.
