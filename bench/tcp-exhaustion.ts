@@ -67,6 +67,18 @@ async function server(): Promise<void> {
     tcpConnections: 0,
     dropped: { malformed: 0, response: 0, oversize: 0, stopping: 0, overload: 0 },
     tcpClosed: { frameTimeout: 0, clientLimit: 0, evicted: 0 },
+    // Today's code counts per stream transport (the `tcp` entry is the one read below).
+    connections: { tcp: 0, tls: 0, https: 0 },
+    connectionsClosed: {
+      tcp: { frameTimeout: 0, clientLimit: 0, evicted: 0 },
+      tls: { frameTimeout: 0, clientLimit: 0, evicted: 0 },
+      https: { frameTimeout: 0, clientLimit: 0, evicted: 0 },
+    },
+    proxyRejected: {
+      tcp: { invalid: 0, timeout: 0, closed: 0, untrustedHeader: 0 },
+      tls: { invalid: 0, timeout: 0, closed: 0, untrustedHeader: 0 },
+      https: { invalid: 0, timeout: 0, closed: 0, untrustedHeader: 0 },
+    },
   };
   const logger = { debug: noop, info: noop, warn: noop, error: noop };
   const handler = {
@@ -96,7 +108,7 @@ async function server(): Promise<void> {
         trickleMs: TRICKLE_MS,
         reconnectMs: RECONNECT_MS,
         ...report,
-        server: { dropped: metrics.dropped, tcpClosed: metrics.tcpClosed },
+        server: { dropped: metrics.dropped, tcpClosed: metrics.tcpClosed, connectionsClosed: metrics.connectionsClosed.tcp },
       },
       null,
       2,
