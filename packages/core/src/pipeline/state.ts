@@ -27,6 +27,12 @@ export interface BlockedInfo {
   readonly reason: 'list' | 'regex' | 'cname';
   /** The name that matched (the question, or a CNAME target). */
   readonly name: string;
+  /**
+   * The entry that matched, as listed: a domain (`ads.example.com` for
+   * `x.ads.example.com`) or a regex (`/^ad[0-9]+\./`). Absent when the
+   * blocking plugin could not tell (it is looked up only for blocked queries).
+   */
+  readonly rule?: string;
 }
 
 /** Set when a policy plugin blocked the query. */
