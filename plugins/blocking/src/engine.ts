@@ -395,6 +395,21 @@ export class Engine {
     return block !== 0 ? packed(DECISION_BLOCKED, src, false, block) : DECISION_NONE;
   }
 
+  /**
+   * The source text of the first block regex of list `sourceId` that matches
+   * `name` for a client in `groupMask` (what {@link decide} found when its
+   * result has {@link RESULT_BY_REGEX}), or undefined. For explaining a block
+   * after the fact: runs the regexes again, so call it only for blocked queries.
+   */
+  blockingRegex(name: string, groupMask: number, sourceId: number): string | undefined {
+    const lower = name.toLowerCase();
+    for (const r of this.#regexes) {
+      if (r.sourceId !== sourceId || (r.groupMask & groupMask) === 0 || (r.flags & RULE_ALLOW) !== 0) continue;
+      if (r.re.test(lower)) return r.re.source;
+    }
+    return undefined;
+  }
+
   #decideRegex(lower: string, groupMask: number, block: number, allow: number, src: number, allowSrc: number): number {
     let blockRe = -1;
     let allowRe = -1;

@@ -219,7 +219,7 @@ describe('blocking plugin: decisions through a resolver', () => {
     resolvers.push(r);
     await r.start();
     await r.handle(A('ad1.example'));
-    expect(probe.seen()).toEqual({ group: 'g', list: 'regexes', reason: 'regex', name: 'ad1.example' });
+    expect(probe.seen()).toEqual({ group: 'g', list: 'regexes', reason: 'regex', name: 'ad1.example', rule: '/^ad[0-9]+\\./' });
   });
 
   it("a name listed by two groups is reported under the client's group (query log and metrics)", async () => {
