@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
+import { parseOptions, type Static, type TSchema } from '../plugin/options.js';
 import { StreamServer, type TrackedConnection } from './stream.js';
 
 /** A checked certificate chain and private key (PEM). */
@@ -144,17 +145,22 @@ export class CertificateFiles {
 }
 
 /**
- * The certificate and key files named by an encrypted listener's settings;
- * throws `ConfigError` naming the missing one (`listener`: "a tls listener").
+ * An encrypted listener's settings, validated against its schema (defaults
+ * filled in, `transport` set), and the certificate and key files they name;
+ * throws `ConfigError` naming the bad or missing field (`listener`: "a tls
+ * listener").
  */
-export function requireCertificateFiles(
-  settings: { readonly cert?: string | undefined; readonly key?: string | undefined },
+export function parseCertifiedOptions<S extends TSchema>(
+  schema: S,
+  transport: 'tls' | 'https',
+  options: object,
   path: string,
   listener: string,
-): { cert: string; key: string } {
+): { settings: Static<S>; files: { cert: string; key: string } } {
+  const settings = parseOptions(schema, { ...options, transport }, path) as Static<S> & { readonly cert?: string; readonly key?: string };
   if (settings.cert === undefined) throw new ConfigError(`${path}.cert`, `is required for ${listener} (PEM certificate file)`);
   if (settings.key === undefined) throw new ConfigError(`${path}.key`, `is required for ${listener} (PEM private key file)`);
-  return { cert: settings.cert, key: settings.key };
+  return { settings, files: { cert: settings.cert, key: settings.key } };
 }
 
 /** A stream listener with certificate files: watched while it listens, reloaded on demand. */

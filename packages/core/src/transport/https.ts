@@ -36,12 +36,12 @@ import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import { decode, encode, type ResourceRecord, typeFromString } from '../packet/index.js';
-import { parseOptions, type Static } from '../plugin/options.js';
+import type { Static } from '../plugin/options.js';
 import type { HandshakeFailure } from '../pipeline/metrics.js';
 import type { ClientInfo } from '../pipeline/types.js';
 import { ipFamily } from '../wire/ip.js';
 import { trySkipName } from '../wire/name.js';
-import { CertificateFiles, CertifiedStreamServer, requireCertificateFiles } from './certs.js';
+import { CertificateFiles, CertifiedStreamServer, parseCertifiedOptions } from './certs.js';
 import { addResponseOptions, HAS_PADDING, queryOptions, RESPONSE_PAD_BLOCK } from './edns-options.js';
 import { AddressSet } from './proxy.js';
 import { httpsListenSchema } from './schema.js';
@@ -192,8 +192,7 @@ export class HttpsServer extends CertifiedStreamServer<HttpsConnection> {
   private readonly failures: Record<HandshakeFailure, number>;
 
   constructor(options: HttpsListenOptions, deps: TransportDeps, path = 'listen') {
-    const settings = parseOptions(httpsListenSchema, { ...options, transport: 'https' }, path);
-    const files = requireCertificateFiles(settings, path, 'an https listener');
+    const { settings, files } = parseCertifiedOptions(httpsListenSchema, 'https', options, path, 'an https listener');
     super('https', settings, deps, path);
     this.settings = settings;
     this.statusCounts = deps.metrics.dohResponses;

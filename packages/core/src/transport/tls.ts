@@ -9,10 +9,10 @@
  */
 import type net from 'node:net';
 import tls from 'node:tls';
-import { parseOptions, type Static } from '../plugin/options.js';
+import type { Static } from '../plugin/options.js';
 import type { HandshakeFailure } from '../pipeline/metrics.js';
 import type { ClientInfo } from '../pipeline/types.js';
-import { type CertificatePair, CertificateFiles, CertifiedStreamServer, requireCertificateFiles } from './certs.js';
+import { type CertificatePair, CertificateFiles, CertifiedStreamServer, parseCertifiedOptions } from './certs.js';
 import { tlsListenSchema } from './schema.js';
 import { FramedConnection, type FramedHost } from './stream.js';
 import type { TlsListenOptions, TransportDeps } from './types.js';
@@ -47,8 +47,7 @@ export class TlsServer extends CertifiedStreamServer<FramedConnection> implement
   private readonly failures: Record<HandshakeFailure, number>;
 
   constructor(options: TlsListenOptions, deps: TransportDeps, path = 'listen') {
-    const limits = parseOptions(tlsListenSchema, { ...options, transport: 'tls' }, path);
-    const files = requireCertificateFiles(limits, path, 'a tls listener');
+    const { settings: limits, files } = parseCertifiedOptions(tlsListenSchema, 'tls', options, path, 'a tls listener');
     super('tls', limits, deps, path);
     this.limits = limits;
     this.padding = limits.padding;
