@@ -1,4 +1,4 @@
-import { ADMIN_ACTIONS, type AdminActions, createResolver } from '@heimdall/core';
+import { ADMIN_ACTIONS, type AdminActions, BLOCKED, createResolver, type HeimdallPlugin, RecordType, UPSTREAM_USED } from '@heimdall/core';
 import { FakeClock, query } from '@heimdall/testing';
 import { describe, expect, it } from 'vitest';
 import { answerer } from './answerer.test-helpers.js';
@@ -18,6 +18,7 @@ import {
   type StatsQueries,
   type StatsTop,
 } from './stats/model.js';
+import { clientLabel, mandatoryArgs, reloadStatus, why } from './stats/explain.js';
 import { SpaceSaving } from './stats/topk.js';
 
 function actionsOf(r: ReturnType<typeof createResolver>): (name: string, args?: Record<string, unknown>) => Promise<unknown> {
@@ -166,6 +167,48 @@ describe('stats plugin', () => {
     await r.stop();
   });
 
+  it('keeps the blocking rule and the client id in the log; rcodes per point; upstream latency per 10 s', async () => {
+    const clock = new FakeClock(1_700_000_000_000);
+    const blocker: HeimdallPlugin = {
+      name: 'blocker',
+      middleware: () => async (ctx) => {
+        await Promise.resolve();
+        const name = ctx.query.qname;
+        if (name.endsWith('ads.example.com')) {
+          ctx.set(BLOCKED, { group: 'default', list: 'ads', reason: 'list', name, rule: 'ads.example.com' });
+          ctx.nxdomain();
+        } else if (name === 'fail.example') ctx.servfail();
+        else if (name === 'no.example') ctx.refused();
+        else {
+          ctx.set(UPSTREAM_USED, 'udp://192.0.2.53:53');
+          ctx.answer([{ name, type: RecordType.A, ttl: 5, data: '192.0.2.1' }]);
+        }
+      },
+    };
+    const r = createResolver({ plugins: [stats(), blocker], clock });
+    await r.start();
+    const run = actionsOf(r);
+    await r.handle(query('x.ads.example.com', 'A'), { transport: 'https', address: '10.0.0.5', clientId: 'kids-tablet' });
+    await r.handle(query('www.example', 'A'), { transport: 'udp', address: '10.0.0.6' });
+    await r.handle(query('www.example', 'A'), { transport: 'udp', address: '10.0.0.6' });
+    await r.handle(query('fail.example', 'A'), { transport: 'udp', address: '10.0.0.6' });
+    await r.handle(query('no.example', 'A'), { transport: 'udp', address: '10.0.0.6' });
+    const q = (await run('queries', {})) as StatsQueries;
+    const blocked = q.entries.find((e) => e.blocked)!;
+    expect(blocked).toMatchObject({ client: '10.0.0.5', clientId: 'kids-tablet', blocked: { list: 'ads', reason: 'list', rule: 'ads.example.com' } });
+    expect(q.entries.filter((e) => e.clientId !== undefined)).toHaveLength(1);
+    expect(((await run('queries', { client: 'kids-tablet' })) as StatsQueries).entries.map((e) => e.qname)).toEqual(['x.ads.example.com']);
+
+    const o = (await run('overview', { step: 5 })) as StatsOverview;
+    const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
+    expect([sum(o.series.noerror), sum(o.series.nxdomain), sum(o.series.servfail), sum(o.series.refused), sum(o.series.otherRcode)]).toEqual([2, 1, 1, 1, 0]);
+    expect(o.series.nxdomain).toHaveLength(o.series.t.length);
+    const up = o.latency.upstreams[0]!;
+    expect(up.points).toHaveLength(o.latency.t.length);
+    expect(up.points.reduce((n, h) => n + h.reduce((m, [, c]) => m + c, 0), 0)).toBe(2);
+    await r.stop();
+  });
+
   it('stores anonymised client addresses when asked', async () => {
     const r = createResolver({ plugins: [stats({ anonymizeClients: true }), answerer] });
     await r.start();
@@ -203,8 +246,29 @@ describe('merging workers (combine: all)', () => {
       windowSeconds: 900,
       lifetime: { queries, cached: 1, cacheMisses: 0, blocked: 0, forwarded: 0, rcodes: { NOERROR: queries } },
       window: { queries, cached: 1, cacheMisses: 0, blocked: 0, forwarded: 0, rcodes: { NOERROR: queries } },
-      series: { step: 5, t: [100, 105], queries: [queries, 0], cached: [1, 0], blocked: [0, 0], forwarded: [0, 0], failed: [0, 0] },
-      latency: { hist, p50: null, p99: null, step: 10, t: [100], points: [hist], upstreams: [{ upstream: 'u', count: 1, hist, p50: null, p99: null }] },
+      series: {
+        step: 5,
+        t: [100, 105],
+        queries: [queries, 0],
+        cached: [1, 0],
+        blocked: [0, 0],
+        forwarded: [0, 0],
+        failed: [0, 0],
+        noerror: [queries, 0],
+        nxdomain: [0, 1],
+        servfail: [0, 0],
+        refused: [0, 0],
+        otherRcode: [0, 0],
+      },
+      latency: {
+        hist,
+        p50: null,
+        p99: null,
+        step: 10,
+        t: [100],
+        points: [hist],
+        upstreams: [{ upstream: 'u', count: 1, hist, p50: null, p99: null, points: [hist] }],
+      },
       anonymized: false,
     });
     const m = mergeOverview([base(3, [[10, 3]]), base(5, [[40, 5]])]);
@@ -217,6 +281,14 @@ describe('merging workers (combine: all)', () => {
     ]);
     expect(m.latency.p50).toBeGreaterThan(bucketUpperMs(39));
     expect(m.latency.upstreams[0]!.count).toBe(8);
+    expect(m.series.noerror).toEqual([8, 0]);
+    expect(m.series.nxdomain).toEqual([0, 2]);
+    expect(m.latency.upstreams[0]!.points).toEqual([
+      [
+        [10, 3],
+        [40, 5],
+      ],
+    ]);
   });
 
   it('adds top lists and interleaves queries by time', () => {
@@ -266,5 +338,51 @@ describe('merging workers (combine: all)', () => {
     expect(matchesQuery(e, { client: '192.0.2' })).toBe(false);
     expect(matchesQuery(e, { blocked: true })).toBe(false);
     expect(matchesQuery(e, { forwarded: false, cached: false, rcode: 'noerror' })).toBe(true);
+  });
+});
+
+describe('dashboard text (stats/explain.ts)', () => {
+  const e = (extra: Partial<QueryEntry>): QueryEntry => ({
+    t: 0,
+    client: '10.0.0.5',
+    transport: 'udp',
+    id: 1,
+    qname: 'x',
+    qtype: 'A',
+    rcode: 'NXDOMAIN',
+    answers: 0,
+    ms: 0,
+    ...extra,
+  });
+
+  it('names the rule that blocked, and the client id beside the address', () => {
+    expect(why(e({ blocked: { list: 'ads', group: 'default', reason: 'list', rule: 'ads.example.com' } }))).toBe(
+      'blocked by list ads (group default), rule ads.example.com',
+    );
+    expect(why(e({ blocked: { list: 'r', group: 'kids', reason: 'regex', rule: '/^ad[0-9]+\\./' } }))).toBe(
+      'blocked by list r (group kids), regex /^ad[0-9]+\\./',
+    );
+    expect(why(e({ blocked: { list: 'l', group: 'g', reason: 'cname', name: 't.cdn.example', rule: 'cdn.example' } }))).toBe(
+      'blocked by CNAME t.cdn.example in list l (group g), rule cdn.example',
+    );
+    expect(why(e({ blocked: { list: 'l', group: 'g', reason: 'list' } }))).toBe('blocked by list l (group g)');
+    expect(clientLabel(e({ clientId: 'kids-tablet' }))).toBe('10.0.0.5 (kids-tablet)');
+    expect(clientLabel(e({}))).toBe('10.0.0.5');
+  });
+
+  it('counts as mandatory only the required arguments without a default', () => {
+    expect(mandatoryArgs({ properties: { limit: { default: 10 }, name: {} }, required: ['limit'] })).toEqual([]);
+    expect(mandatoryArgs({ properties: { limit: { default: 10 }, name: {} }, required: ['limit', 'name'] })).toEqual(['name']);
+    expect(mandatoryArgs(undefined)).toEqual([]);
+  });
+
+  it('says what a reload did: failed or rejected lists are not "reloaded"', () => {
+    expect(reloadStatus([{ rebuilt: true, changed: 2, failed: 0, rejected: 0 }])).toEqual({ ok: true, text: 'Lists reloaded: 2 lists changed.' });
+    expect(reloadStatus([{ rebuilt: false, changed: 0, failed: 0, rejected: 0 }])).toEqual({ ok: true, text: 'Lists reloaded: no list changed.' });
+    expect(reloadStatus([{ rebuilt: false, changed: 0, failed: 1, rejected: 0 }])).toEqual({
+      ok: false,
+      text: 'Reload incomplete: 1 list failed to refresh (the last good copy stays in use); 0 lists changed.',
+    });
+    expect(reloadStatus([{ rebuilt: true, changed: 1, failed: 0, rejected: 2 }]).ok).toBe(false);
   });
 });

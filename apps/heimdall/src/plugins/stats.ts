@@ -16,7 +16,7 @@
  *
  * Why a query was answered so comes from core's shared state keys, read
  * after the chain returned, exactly as the `query-log` plugin does: BLOCKED
- * (list, group, reason), CACHE_RESULT, UPSTREAM_USED and `ctx.original`
+ * (list, group, reason, rule), CACHE_RESULT, UPSTREAM_USED and `ctx.original`
  * (a rewrite). Place it near the head of the chain to see every answer.
  *
  * `anonymizeClients` masks client addresses before anything is stored, as
@@ -181,6 +181,7 @@ export class StatsStore {
       log.rcode[i] = rcode;
       log.answers[i] = res === null || res.length < 12 ? 0 : res.readUInt16BE(6);
       log.client[i] = client;
+      log.clientId[i] = ctx.client.clientId;
       log.transport[i] = ctx.client.transport;
       log.qname[i] = asName;
       log.blocked[i] = blocked;
@@ -203,7 +204,7 @@ export class StatsStore {
       windowSeconds: this.options.windowSeconds,
       lifetime: this.series.total(),
       window,
-      series: { step, ...series },
+      series,
       latency: {
         hist: lat.hist,
         p50: percentile(lat.hist, 0.5),
@@ -214,6 +215,7 @@ export class StatsStore {
         upstreams: lat.upstreams.map((u) => ({
           upstream: u.upstream,
           hist: u.hist,
+          points: u.points,
           count: u.hist.reduce((s, [, n]) => s + n, 0),
           p50: percentile(u.hist, 0.5),
           p99: percentile(u.hist, 0.99),
@@ -270,6 +272,8 @@ class QueryRing {
   readonly rcode: Int8Array;
   readonly answers: Uint16Array;
   readonly client: string[];
+  /** The client's id (DoH `/dns-query/<id>`), when it sent one. */
+  readonly clientId: Array<string | undefined>;
   readonly transport: string[];
   readonly qname: string[];
   readonly blocked: Array<BlockedInfo | undefined>;
@@ -286,6 +290,7 @@ class QueryRing {
     this.rcode = new Int8Array(size);
     this.answers = new Uint16Array(size);
     this.client = new Array<string>(size).fill('');
+    this.clientId = new Array<string | undefined>(size).fill(undefined);
     this.transport = new Array<string>(size).fill('');
     this.qname = new Array<string>(size).fill('');
     this.blocked = new Array<BlockedInfo | undefined>(size).fill(undefined);
@@ -306,10 +311,13 @@ class QueryRing {
       answers: this.answers[i]!,
       ms: Number(this.ms[i]!.toFixed(3)),
     };
+    const clientId = this.clientId[i];
+    if (clientId !== undefined) e.clientId = clientId;
     const blocked = this.blocked[i];
     if (blocked !== undefined) {
       e.blocked = { list: blocked.list, group: blocked.group, reason: blocked.reason };
       if (blocked.reason === 'cname') e.blocked.name = blocked.name;
+      if (blocked.rule !== undefined) e.blocked.rule = blocked.rule;
     }
     if (this.cache[i] !== undefined) e.cache = this.cache[i];
     if (this.upstream[i] !== undefined) e.upstream = this.upstream[i];
@@ -321,6 +329,7 @@ class QueryRing {
   clear(): void {
     this.blocked.fill(undefined);
     this.rewritten.fill(undefined);
+    this.clientId.fill(undefined);
     this.upstream.fill(undefined);
     this.cache.fill(undefined);
   }
@@ -362,7 +371,7 @@ const topArgs = options({
 });
 const queriesArgs = options({
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Entries at most (newest first).' }),
-  client: Type.Optional(Type.String({ maxLength: 64, description: 'Client address, exact or a prefix ending in "." or ":".' })),
+  client: Type.Optional(Type.String({ maxLength: 64, description: 'Client address, exact or a prefix ending in "." or ":", or a client id (DoH).' })),
   name: Type.Optional(Type.String({ maxLength: 255, description: 'Part of the question name (case-insensitive).' })),
   type: Type.Optional(Type.String({ maxLength: 16, description: 'Query type (A, AAAA, …).' })),
   rcode: Type.Optional(Type.String({ maxLength: 16, description: 'Response code (NOERROR, NXDOMAIN, …; none: not answered).' })),

@@ -101,7 +101,16 @@ export interface UpstreamLatency {
   hist: SparseHist;
   p50: number | null;
   p99: number | null;
+  /** Per 10 s span, on the overview's `latency.t` grid (empty where it answered nothing). */
+  points: SparseHist[];
 }
+
+/** The per-point series of the overview, in the order the merge adds them. */
+export const SERIES_KEYS = ['queries', 'cached', 'blocked', 'forwarded', 'failed', 'noerror', 'nxdomain', 'servfail', 'refused', 'otherRcode'] as const;
+/** One per-point series of the overview. */
+export type SeriesKey = (typeof SERIES_KEYS)[number];
+/** The overview's series: per `step` seconds over the window; `t` is each point's start (epoch seconds). */
+export type StatsSeriesPoints = { step: number; t: number[] } & Record<SeriesKey, number[]>;
 
 /** `GET /stats/overview`. */
 export interface StatsOverview {
@@ -114,8 +123,12 @@ export interface StatsOverview {
   lifetime: StatsCounters;
   /** Over the last `windowSeconds`. */
   window: StatsCounters;
-  /** Per `step` seconds over the window; `t` is each point's start (epoch seconds). */
-  series: { step: number; t: number[]; queries: number[]; cached: number[]; blocked: number[]; forwarded: number[]; failed: number[] };
+  /**
+   * Per `step` seconds over the window; `t` is each point's start (epoch
+   * seconds). `failed`: SERVFAIL or not answered; `noerror`…`refused`: answers
+   * by response code, `otherRcode` every other code and the unanswered.
+   */
+  series: StatsSeriesPoints;
   latency: {
     /** Over the window, every answered query. */
     hist: SparseHist;
@@ -151,6 +164,8 @@ export interface StatsTop {
 /** One line of the query log (the `query-log` plugin writes it; the `stats` plugin keeps the recent ones). */
 export interface QueryLogLine {
   client: string;
+  /** The client's id when it sent one (a DoH path `/dns-query/<id>`). */
+  clientId?: string;
   transport: string;
   id: number;
   /** The client's question. */
@@ -160,8 +175,12 @@ export interface QueryLogLine {
   rcode: string;
   answers: number;
   ms: number;
-  /** Set when a blocking plugin blocked the query (`name`: the CNAME target that matched, for `reason: 'cname'`). */
-  blocked?: { list: string; group: string; reason: string; name?: string };
+  /**
+   * Set when a blocking plugin blocked the query (`name`: the CNAME target
+   * that matched, for `reason: 'cname'`; `rule`: the entry that matched — a
+   * listed domain or a `/regex/` — when the plugin says).
+   */
+  blocked?: { list: string; group: string; reason: string; name?: string; rule?: string };
   /** How a cache answered. */
   cache?: 'hit' | 'stale' | 'miss';
   /** Which upstream answered. */
@@ -205,7 +224,7 @@ export interface QueryFilter {
 export function matchesQuery(e: QueryEntry, f: QueryFilter): boolean {
   if (f.client !== undefined && f.client !== '') {
     const c = f.client;
-    if (!(e.client === c || (/[.:]$/.test(c) && e.client.startsWith(c)))) return false;
+    if (!(e.client === c || e.clientId === c || (/[.:]$/.test(c) && e.client.startsWith(c)))) return false;
   }
   if (f.name !== undefined && f.name !== '' && !e.qname.toLowerCase().includes(f.name.toLowerCase().replace(/\.$/, ''))) return false;
   if (f.type !== undefined && f.type !== '' && e.qtype !== f.type.toUpperCase()) return false;
@@ -270,16 +289,19 @@ export function mergeOverview(list: readonly StatsOverview[]): StatsOverview {
   const first = list[0]!;
   const series = mergeSeries(
     list.map((o) => o.series),
-    ['queries', 'cached', 'blocked', 'forwarded', 'failed'] as const,
+    SERIES_KEYS,
   );
   const lt = [...new Set(list.flatMap((o) => o.latency.t))].sort((a, b) => a - b);
   const points = lt.map((t) => addHists(list.map((o) => o.latency.points[o.latency.t.indexOf(t)] ?? [])));
   const hist = addHists(list.map((o) => o.latency.hist));
-  const byUpstream = new Map<string, SparseHist[]>();
-  for (const o of list) for (const u of o.latency.upstreams) byUpstream.set(u.upstream, [...(byUpstream.get(u.upstream) ?? []), u.hist]);
-  const upstreams = [...byUpstream].map(([upstream, hs]) => {
-    const h = addHists(hs);
-    return { upstream, count: histCount(h), hist: h, p50: percentile(h, 0.5), p99: percentile(h, 0.99) };
+  const byUpstream = new Map<string, Array<{ hist: SparseHist; points: SparseHist[]; t: number[] }>>();
+  for (const o of list)
+    for (const u of o.latency.upstreams)
+      byUpstream.set(u.upstream, [...(byUpstream.get(u.upstream) ?? []), { hist: u.hist, points: u.points ?? [], t: o.latency.t }]);
+  const upstreams = [...byUpstream].map(([upstream, parts]) => {
+    const h = addHists(parts.map((p) => p.hist));
+    const pts = lt.map((t) => addHists(parts.map((p) => p.points[p.t.indexOf(t)] ?? [])));
+    return { upstream, count: histCount(h), hist: h, p50: percentile(h, 0.5), p99: percentile(h, 0.99), points: pts };
   });
   return {
     now: Math.max(...list.map((o) => o.now)),

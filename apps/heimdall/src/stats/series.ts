@@ -8,7 +8,7 @@
  * bytes of latency per series (overall, and each upstream seen, at most
  * {@link MAX_UPSTREAMS}).
  */
-import { COUNTERS, LATENCY_BUCKETS, RCODE_FIRST, RCODES, type SparseHist, type StatsCounters, sparse } from './model.js';
+import { COUNTERS, LATENCY_BUCKETS, RCODE_FIRST, RCODES, SERIES_KEYS, type SparseHist, type StatsCounters, type StatsSeriesPoints, sparse } from './model.js';
 
 const NC = COUNTERS.length;
 /** Seconds per latency slot. */
@@ -158,16 +158,14 @@ export class StatsSeries {
    * points on a grid aligned to epoch multiples of `step` (so workers'
    * points line up).
    */
-  window(
-    now: number,
-    step: number,
-  ): { window: StatsCounters; series: { t: number[]; queries: number[]; cached: number[]; blocked: number[]; forwarded: number[]; failed: number[] } } {
+  window(now: number, step: number): { window: StatsCounters; series: StatsSeriesPoints } {
     const from = now - this.windowSeconds + 1;
     const sums = new Float64Array(NC);
     const first = Math.floor(from / step) * step;
     const n = Math.floor(now / step) - first / step + 1;
     const t = Array.from({ length: n }, (_, i) => first + i * step);
-    const series = { t, queries: zeros(n), cached: zeros(n), blocked: zeros(n), forwarded: zeros(n), failed: zeros(n) };
+    const series = { step, t } as StatsSeriesPoints;
+    for (const k of SERIES_KEYS) series[k] = zeros(n);
     for (let s = 0; s < this.windowSeconds; s++) {
       const sec = this.second[s]!;
       if (sec < from || sec > now) continue;
@@ -179,12 +177,22 @@ export class StatsSeries {
       series.blocked[p]! += this.counters[base + C_BLOCKED]!;
       series.forwarded[p]! += this.counters[base + C_FORWARDED]!;
       series.failed[p]! += this.counters[base + RCODE_FIRST + 2]! + this.counters[base + RCODE_FIRST + 5]!;
+      series.noerror[p]! += this.counters[base + RCODE_FIRST]!;
+      series.nxdomain[p]! += this.counters[base + RCODE_FIRST + 1]!;
+      series.servfail[p]! += this.counters[base + RCODE_FIRST + 2]!;
+      series.refused[p]! += this.counters[base + RCODE_FIRST + 3]!;
+      series.otherRcode[p]! += this.counters[base + RCODE_FIRST + 4]! + this.counters[base + RCODE_FIRST + 5]!;
     }
     return { window: countersOf(sums, 0), series };
   }
 
   /** Latency over the window ending at second `now`: overall, per 10 s span, per upstream. */
-  latencyWindow(now: number): { hist: SparseHist; t: number[]; points: SparseHist[]; upstreams: Array<{ upstream: string; hist: SparseHist }> } {
+  latencyWindow(now: number): {
+    hist: SparseHist;
+    t: number[];
+    points: SparseHist[];
+    upstreams: Array<{ upstream: string; hist: SparseHist; points: SparseHist[] }>;
+  } {
     const last = Math.floor(now / LATENCY_STEP);
     const firstSpan = Math.floor((now - this.windowSeconds + 1) / LATENCY_STEP);
     const t: number[] = [];
@@ -197,7 +205,9 @@ export class StatsSeries {
       hist: this.latency.window(firstSpan, last),
       t,
       points,
-      upstreams: [...this.upstreams].map(([upstream, ring]) => ({ upstream, hist: ring.window(firstSpan, last) })).filter((u) => u.hist.length > 0),
+      upstreams: [...this.upstreams]
+        .map(([upstream, ring]) => ({ upstream, hist: ring.window(firstSpan, last), points: t.map((s) => ring.at(s / LATENCY_STEP)) }))
+        .filter((u) => u.hist.length > 0),
     };
   }
 
