@@ -302,10 +302,10 @@ export async function startAdmin(backend: AdminBackend, options: AdminOptions): 
       if (mediaType(req) !== 'application/json') return send(res, 415, { error: 'POST /login needs Content-Type: application/json and {"token": "…"}' });
       const body = await readBody(req);
       if (token === undefined) return send(res, 200, { ok: true, tokenRequired: false });
-      if (sessions.throttled()) return send(res, 429, { error: 'too many failed logins; wait a minute' });
+      if (sessions.throttled(req.socket.remoteAddress)) return send(res, 429, { error: 'too many failed logins; wait a minute' });
       const given = Buffer.from(typeof body.token === 'string' ? body.token : '');
       if (!(given.length === token.length && timingSafeEqual(given, token))) {
-        sessions.failed();
+        sessions.failed(req.socket.remoteAddress);
         logger.warn({ path }, 'dashboard login with a wrong token refused');
         return send(res, 401, { error: 'wrong token' });
       }

@@ -1,12 +1,13 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type http from 'node:http';
+import { request as httpRequest } from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActionInfo } from './actions.js';
 import { type AdminBackend, adminUrl, startAdmin } from './admin.js';
-import { cookieValue } from './dashboard.js';
+import { cookieValue, LOGIN_FAILURES_GLOBAL, LOGIN_FAILURES_PER_CLIENT, Sessions } from './dashboard.js';
 
 const TOKEN = 'a-long-enough-token';
 const flush: ActionInfo = { plugin: 'cache', name: 'flush', path: '/cache/flush', method: 'POST', description: 'flush', combine: 'sum' };
@@ -97,5 +98,48 @@ describe('browser sessions', () => {
     // One failure came from the test above: the 21st failure of the minute is the last one answered.
     expect(statuses.indexOf(429)).toBe(20);
     expect((await post('/login', { token: TOKEN })).status).toBe(429);
+    // Per client address: another local address still logs in.
+    const other = await new Promise<{ status: number; cookie: string }>((resolve, reject) => {
+      const u = new URL(`${base}/login`);
+      const req = httpRequest(
+        { host: u.hostname, port: u.port, path: '/login', method: 'POST', localAddress: '127.0.0.2', headers: { 'content-type': 'application/json' } },
+        (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, cookie: String(res.headers['set-cookie'] ?? '') });
+        },
+      );
+      req.once('error', reject);
+      req.end(JSON.stringify({ token: TOKEN }));
+    });
+    expect(other.status).toBe(200);
+    expect(other.cookie).toContain('heimdall_session=');
+  });
+});
+
+describe('login throttling (Sessions)', () => {
+  it('counts failures per client address, under a global ceiling, and forgets them each minute', () => {
+    let now = 1_700_000_000_000 - (1_700_000_000_000 % 60_000);
+    const s = new Sessions(() => now);
+    for (let i = 0; i < LOGIN_FAILURES_PER_CLIENT; i++) expect(s.failed('192.0.2.1')).toBe(false);
+    expect(s.throttled('192.0.2.1')).toBe(false);
+    expect(s.failed('192.0.2.1')).toBe(true);
+    expect(s.throttled('192.0.2.1')).toBe(true);
+    // Another client is not locked out by the first one's guessing.
+    expect(s.throttled('192.0.2.2')).toBe(false);
+    expect(s.failed('192.0.2.2')).toBe(false);
+    // Many addresses together reach the global ceiling: then everyone waits.
+    for (let i = 0; i < LOGIN_FAILURES_GLOBAL; i++) s.failed(`10.0.${i >> 8}.${i & 255}`);
+    expect(s.throttled('192.0.2.3')).toBe(true);
+    // A new minute: all forgotten.
+    now += 60_000;
+    expect(s.throttled('192.0.2.1')).toBe(false);
+    expect(s.throttled('192.0.2.3')).toBe(false);
+    expect(s.failed('192.0.2.1')).toBe(false);
+  });
+
+  it('keeps a bounded table of addresses', () => {
+    const s = new Sessions(() => 0);
+    for (let i = 0; i < 5000; i++) s.failed(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`);
+    expect((s as unknown as { failuresBy: Map<string, number> }).failuresBy.size).toBeLessThanOrEqual(1024);
   });
 });

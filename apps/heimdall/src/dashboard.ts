@@ -13,6 +13,9 @@
  *   admin server accepts that cookie like the bearer token. Sessions live
  *   in this process (the cluster primary serves admin), expire after 12 h,
  *   at most 256 at once (the oldest goes first); `POST /logout` ends one.
+ *   Failed logins are limited per client address (20 a minute, then 429
+ *   for that address until the minute ends) under a global ceiling of 1000
+ *   a minute.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -26,6 +29,12 @@ import type { Logger } from 'pino';
 export const SESSION_COOKIE = 'heimdall_session';
 const SESSION_TTL_MS = 12 * 3600_000;
 const MAX_SESSIONS = 256;
+/** Failed logins one client address may make per minute before it gets 429 for the rest of the minute. */
+export const LOGIN_FAILURES_PER_CLIENT = 20;
+/** Failed logins per minute from all clients together before everyone gets 429 (a ceiling for many addresses at once). */
+export const LOGIN_FAILURES_GLOBAL = 1000;
+/** Client addresses whose failed logins are counted at once. */
+const MAX_LOGIN_CLIENTS = 1024;
 
 /** The built front end next to this module (`dist/dashboard`), when it exists. */
 export function defaultDashboardDir(): string | undefined {
@@ -122,7 +131,9 @@ export function cookieValue(header: string | undefined, name: string): string | 
 /** Browser sessions opened by `POST /login`. */
 export class Sessions {
   private readonly sessions = new Map<string, number>();
-  /** Failed logins in the current minute (all clients), to slow guessing. */
+  /** Failed logins in the current minute per client address (at most {@link MAX_LOGIN_CLIENTS} addresses), to slow guessing. */
+  private readonly failuresBy = new Map<string, number>();
+  /** Failed logins in the current minute, all clients together. */
   private failures = 0;
   private failureMinute = 0;
 
@@ -158,19 +169,41 @@ export class Sessions {
     return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`;
   }
 
-  /** Counts a failed login; true when too many failed this minute (answer 429). */
-  failed(): boolean {
+  /** Starts a new minute's counts when the minute changed. */
+  private minute(): void {
     const minute = Math.floor(this.now() / 60_000);
     if (minute !== this.failureMinute) {
       this.failureMinute = minute;
       this.failures = 0;
+      this.failuresBy.clear();
     }
-    return ++this.failures > 20;
   }
 
-  /** Whether logins are refused right now (too many failures this minute). */
-  throttled(): boolean {
-    return Math.floor(this.now() / 60_000) === this.failureMinute && this.failures > 20;
+  /**
+   * Counts a failed login from `address`; true when logins are now refused
+   * for it (answer 429): more than {@link LOGIN_FAILURES_PER_CLIENT} failures
+   * from that address this minute, or more than {@link LOGIN_FAILURES_GLOBAL}
+   * from everyone. Per address, so a local process guessing tokens locks out
+   * itself, not the browser (one address past the table's bound: the new
+   * one is counted from the oldest's slot).
+   */
+  failed(address = ''): boolean {
+    this.minute();
+    this.failures++;
+    const by = this.failuresBy;
+    let n = by.get(address);
+    if (n === undefined) {
+      if (by.size >= MAX_LOGIN_CLIENTS) by.delete(by.keys().next().value!);
+      n = 0;
+    }
+    by.set(address, n + 1);
+    return this.throttled(address);
+  }
+
+  /** Whether logins from `address` are refused right now (too many failures this minute, from it or from everyone). */
+  throttled(address = ''): boolean {
+    if (Math.floor(this.now() / 60_000) !== this.failureMinute) return false;
+    return (this.failuresBy.get(address) ?? 0) > LOGIN_FAILURES_PER_CLIENT || this.failures > LOGIN_FAILURES_GLOBAL;
   }
 
   get size(): number {
