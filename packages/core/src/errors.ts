@@ -1,9 +1,13 @@
 /**
- * Heimdall's one error registry (Fastify style): every error class carries a
- * stable `code`, every code is registered once, and plugins add their own
- * with {@link createError} (`CACHE_BAD_NAME`, `ACME_GEO_DB`). Callers branch on
- * `err.code`, never on messages. Packet decoding errors are `PacketError`
- * (`@heimdall/core/packet`), registered here too.
+ * Heimdall's one error registry (Fastify style): every Heimdall error carries
+ * a stable `code` registered here once, with the HTTP status the admin API
+ * answers with. Callers branch on `err.code` (or `instanceof`), never on
+ * messages. Core registers its own codes below and the codec's
+ * (`PacketError`, `packet/errors.ts`); plugins add theirs with
+ * {@link createError} (`CACHE_BAD_NAME`, `BLOCKING_REQUIRED_LIST`), or with
+ * {@link registerErrorCodes} for one class that carries several codes
+ * (`UpstreamError`'s `TIMEOUT`, `NETWORK`…). docs/architecture.md lists
+ * every first-party code; a test keeps that list true.
  */
 import { format } from 'node:util';
 
@@ -25,12 +29,30 @@ export function errorCodes(): readonly ErrorCodeInfo[] {
 }
 
 function register(code: string, message: string, statusCode: number): void {
+  if (!Number.isInteger(statusCode) || statusCode < 400 || statusCode > 599)
+    throw new TypeError(`error code '${code}': status ${statusCode} is not an HTTP error status`);
   if (!/^[A-Z][A-Z0-9_]*$/.test(code)) throw new TypeError(`error code '${code}' must be UPPER_SNAKE_CASE`);
   const known = registry.get(code);
   if (known !== undefined && (known.message !== message || known.statusCode !== statusCode)) {
     throw new TypeError(`error code '${code}' is already registered with another meaning`);
   }
   registry.set(code, { code, message, statusCode });
+}
+
+/**
+ * Registers the codes of an error class that takes its code as an argument
+ * (`new UpstreamError('TIMEOUT', …)`): each code with a one-line description
+ * (its registry `message`) and one status for all, or per code. Same rules as
+ * {@link createError}: UPPER_SNAKE_CASE, and a code registered again with
+ * another meaning throws.
+ *
+ * @example
+ * registerErrorCodes({ GEO_DB_MISSING: 'the database file is missing', GEO_DB_CORRUPT: 'the database file is corrupt' });
+ */
+export function registerErrorCodes(codes: Readonly<Record<string, string>>, statusCode: number | Readonly<Record<string, number>> = 500): void {
+  for (const [code, description] of Object.entries(codes)) {
+    register(code, description, typeof statusCode === 'number' ? statusCode : (statusCode[code] ?? 500));
+  }
 }
 
 /** Base class of every Heimdall error. */

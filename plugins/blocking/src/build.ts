@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { HeimdallError, registerErrorCodes } from '@heimdall/core/errors';
 import { type BuildOutput, EngineBuilder, type SourceSpec } from './engine.js';
 import type { HashSeed } from './hash.js';
 import { parseStream, parseText } from './parser.js';
@@ -75,17 +76,23 @@ export async function buildEngine(input: BuildInput, yieldEvery = false): Promis
   return builder.finish(started, !yieldEvery);
 }
 
+/** The codes of {@link BuildError}, each with its registry description. */
+const BUILD_ERROR_CODES = {
+  WORKER_FAILED: 'the blocking list build worker could not run (the caller may build inline instead)',
+  BUILD_FAILED: 'the blocking list build itself failed (e.g. a file vanished)',
+  BUILD_TIMEOUT: 'the blocking list build did not finish in time',
+} as const;
+registerErrorCodes(BUILD_ERROR_CODES);
+
 /**
  * Why a worker build failed: `WORKER_FAILED` (the thread could not run: the
  * caller may build inline instead), `BUILD_FAILED` (the build itself failed,
- * e.g. a file vanished), `BUILD_TIMEOUT`.
+ * e.g. a file vanished), `BUILD_TIMEOUT`. Registered in core's error registry.
  */
-export class BuildError extends Error {
-  readonly code: 'WORKER_FAILED' | 'BUILD_FAILED' | 'BUILD_TIMEOUT';
+export class BuildError extends HeimdallError {
+  declare readonly code: keyof typeof BUILD_ERROR_CODES;
   constructor(code: BuildError['code'], message: string, cause?: unknown) {
-    super(`plugin/blocking: ${message}`, cause === undefined ? undefined : { cause });
-    this.name = 'BuildError';
-    this.code = code;
+    super(code, `plugin/blocking: ${message}`, cause === undefined ? undefined : { cause });
   }
 }
 

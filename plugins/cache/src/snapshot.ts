@@ -7,6 +7,7 @@
  * corrupt or foreign snapshot raises {@link CacheSnapshotError} instead of
  * putting bad entries in the cache.
  */
+import { createError } from '@heimdall/core/errors';
 import { KEY_CD, KEY_DO, KEY_EDNS, plainNameEnd, trySkipName } from '@heimdall/core/wire';
 import { type CacheEntry, ENTRY_KINDS } from './entry.js';
 import type { CacheStore } from './store.js';
@@ -15,13 +16,19 @@ const ENTRY_VERSION = 1;
 const MAGIC = 0x48444331; // "HDC1"
 const KINDS = ENTRY_KINDS;
 
-/** A snapshot or serialized entry that does not hold up. `offset` is where reading failed. */
-export class CacheSnapshotError extends Error {
-  readonly code = 'CORRUPT_SNAPSHOT';
+/**
+ * A snapshot or serialized entry that does not hold up: code
+ * `CACHE_CORRUPT_SNAPSHOT`. `offset` is where reading failed.
+ */
+export class CacheSnapshotError extends createError<[offset: number, reason: string]>(
+  'CACHE_CORRUPT_SNAPSHOT',
+  'plugin/cache: corrupt snapshot at byte %d: %s',
+  500,
+) {
+  override readonly name = 'CacheSnapshotError';
   readonly offset: number;
   constructor(message: string, offset: number) {
-    super(`plugin/cache: corrupt snapshot at byte ${offset}: ${message}`);
-    this.name = 'CacheSnapshotError';
+    super(offset, message);
     this.offset = offset;
   }
 }

@@ -5,16 +5,11 @@
  * wire helper (question key, copy-and-patch, TTL rewrite, name skipping)
  * is in `@heimdall/core/wire`.
  */
+import { createError } from '@heimdall/core/errors';
 import { LOWER, MAX_NAME_LENGTH, nameToWire } from '@heimdall/core/wire';
 
-/** Error raised for a name that cannot be a DNS name (flush requests). */
-export class CacheNameError extends Error {
-  readonly code = 'BAD_NAME';
-  constructor(name: string, reason: string) {
-    super(`plugin/cache: bad name ${JSON.stringify(name)}: ${reason}`);
-    this.name = 'CacheNameError';
-  }
-}
+/** Error raised for a name that cannot be a DNS name (flush requests): code `CACHE_BAD_NAME`, admin status 400. */
+export const CacheNameError = createError<[name: string, reason: string]>('CACHE_BAD_NAME', 'plugin/cache: bad name %j: %s', 400);
 
 const scratch = Buffer.allocUnsafe(MAX_NAME_LENGTH);
 

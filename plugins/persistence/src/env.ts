@@ -13,6 +13,7 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, rea
 import { join } from 'node:path';
 import { type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
+import { createError } from '@heimdall/core/errors';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import type { PersistenceOptions } from './options.js';
 
@@ -27,12 +28,9 @@ const KEEP_ASIDE = 2;
 /** A repair lock older than this (ms) belongs to a dead process and is taken over. */
 const STALE_REPAIR_LOCK_MS = 15_000;
 
-/** Why an environment was judged unusable (it is then moved aside). */
-export class UnusableEnvironmentError extends Error {
-  constructor(reason: string) {
-    super(reason);
-    this.name = 'UnusableEnvironmentError';
-  }
+/** Why an environment was judged unusable (it is then moved aside): code `PERSISTENCE_UNUSABLE_ENV`. */
+export class UnusableEnvironmentError extends createError<[reason: string]>('PERSISTENCE_UNUSABLE_ENV', '%s', 500) {
+  override readonly name = 'UnusableEnvironmentError';
 }
 
 /** The format record stored under `meta/format`. */

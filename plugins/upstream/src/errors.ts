@@ -1,41 +1,58 @@
 /**
  * Errors raised by the upstream client. Every failure carries a stable
- * `code` so callers (the plugin's middleware, the cache's refresher, metrics)
- * can branch on it without parsing messages. Messages are prefixed with
- * `plugin/upstream:` and name the upstream they concern.
+ * `code`, registered in core's error registry, so callers (the plugin's
+ * middleware, the cache's refresher, metrics) can branch on it without
+ * parsing messages. Messages are prefixed with `plugin/upstream:` and name
+ * the upstream they concern.
  */
+import { HeimdallError, registerErrorCodes } from '@heimdall/core/errors';
 
-/** Stable error codes of {@link UpstreamError}. */
-export type UpstreamErrorCode =
-  /** The attempt's deadline passed before a valid reply arrived. */
-  | 'TIMEOUT'
-  /** Socket/TLS/HTTP failure: refused, reset, unreachable, handshake error. */
-  | 'NETWORK'
-  /** The caller's `AbortSignal` fired. */
-  | 'ABORTED'
-  /** The reply was malformed or violated the protocol (bad frame, bad HTTP status or type). */
-  | 'BAD_RESPONSE'
-  /** The query cannot be forwarded (no single question, too short). */
-  | 'BAD_QUERY'
-  /** Too many queries already waiting for a stream connection. */
-  | 'QUEUE_FULL'
-  /** Past `maxInFlight` / `maxInFlightPerUpstream`: shed without asking anyone. */
-  | 'OVERLOADED'
-  /** The transport was closed (resolver stopping). */
-  | 'CLOSED'
-  /** Every attempt of a resolution failed; see {@link UpstreamExhaustedError}. */
-  | 'EXHAUSTED';
+/** The codes of {@link UpstreamError}, each with its registry description. */
+const UPSTREAM_ERROR_CODES = {
+  TIMEOUT: "an upstream attempt's deadline passed before a valid reply arrived",
+  NETWORK: 'socket, TLS or HTTP failure talking to an upstream: refused, reset, unreachable, handshake error',
+  ABORTED: "the caller's AbortSignal fired",
+  BAD_RESPONSE: 'an upstream reply was malformed or violated the protocol',
+  BAD_QUERY: 'the query cannot be forwarded (no single question, too short)',
+  QUEUE_FULL: 'too many queries already waiting for an upstream stream connection',
+  OVERLOADED: 'past maxInFlight / maxInFlightPerUpstream: shed without asking anyone',
+  CLOSED: 'the upstream transport was closed (resolver stopping)',
+  EXHAUSTED: 'every upstream attempt of a resolution failed',
+} as const;
+registerErrorCodes(UPSTREAM_ERROR_CODES, {
+  TIMEOUT: 504,
+  BAD_QUERY: 400,
+  QUEUE_FULL: 503,
+  OVERLOADED: 503,
+  CLOSED: 503,
+  NETWORK: 502,
+  BAD_RESPONSE: 502,
+  EXHAUSTED: 502,
+});
+
+/**
+ * Stable error codes of {@link UpstreamError}:
+ * - `TIMEOUT`: the attempt's deadline passed before a valid reply arrived.
+ * - `NETWORK`: socket/TLS/HTTP failure: refused, reset, unreachable, handshake error.
+ * - `ABORTED`: the caller's `AbortSignal` fired.
+ * - `BAD_RESPONSE`: the reply was malformed or violated the protocol (bad frame, bad HTTP status or type).
+ * - `BAD_QUERY`: the query cannot be forwarded (no single question, too short).
+ * - `QUEUE_FULL`: too many queries already waiting for a stream connection.
+ * - `OVERLOADED`: past `maxInFlight` / `maxInFlightPerUpstream`: shed without asking anyone.
+ * - `CLOSED`: the transport was closed (resolver stopping).
+ * - `EXHAUSTED`: every attempt of a resolution failed; see {@link UpstreamExhaustedError}.
+ */
+export type UpstreamErrorCode = keyof typeof UPSTREAM_ERROR_CODES;
 
 /** A failure talking to an upstream server. */
-export class UpstreamError extends Error {
+export class UpstreamError extends HeimdallError {
   override readonly name = 'UpstreamError';
-  readonly code: UpstreamErrorCode;
+  declare readonly code: UpstreamErrorCode;
   /** The upstream URL concerned, when there is one. */
   readonly upstream: string | undefined;
 
   constructor(code: UpstreamErrorCode, message: string, upstream?: string, options?: { cause?: unknown }) {
-    super(`plugin/upstream: ${upstream ? `${upstream}: ` : ''}${message}`, options);
-    this.code = code;
+    super(code, `plugin/upstream: ${upstream ? `${upstream}: ` : ''}${message}`, options);
     this.upstream = upstream;
   }
 }

@@ -1,6 +1,31 @@
+import { HeimdallError, registerErrorCodes } from '../errors.js';
+
 /**
- * Stable codes of {@link PacketError}. They never change meaning between
- * versions, so callers may switch on them (e.g. to answer FORMERR).
+ * Stable codes of {@link PacketError}, registered in core's error registry
+ * (status 500 when one reaches the admin API). They never change meaning
+ * between versions, so callers may switch on them (e.g. to answer FORMERR).
+ */
+const PACKET_ERROR_CODES = {
+  TRUNCATED: 'a read would go past the end of the buffer',
+  POINTER_LOOP: 'a compression pointer does not point strictly backwards (RFC 1035 §4.1.4)',
+  POINTER_LIMIT: 'a name follows more than 127 compression pointers, or the names of one message expand past its work budget',
+  BAD_LABEL: 'a label type other than a normal label or a pointer (0x40, 0x80)',
+  NAME_TOO_LONG: 'a name longer than 255 octets in wire form (RFC 1035 §2.3.4)',
+  LABEL_TOO_LONG: 'a label longer than 63 octets (encoding only)',
+  INVALID_NAME: 'a presentation-format name that cannot be parsed (empty label, bad escape…)',
+  BAD_QUESTION: 'more than one question (QDCOUNT > 1 is FORMERR, RFC 9619)',
+  BAD_RDATA: "RDATA that does not match its type's format or its RDLENGTH",
+  BAD_OPTION: 'an EDNS option whose content does not match its format',
+  DUPLICATE_OPT: 'more than one OPT record (RFC 6891 §6.1.1)',
+  BAD_OPT: 'an OPT record outside the additional section or with a non-root owner name',
+  INVALID_VALUE: 'a field given to the encoder is out of range or of the wrong shape',
+  BUFFER_TOO_SMALL: "the caller's buffer cannot hold the encoded message",
+  MESSAGE_TOO_LARGE: 'the encoded message would exceed 65535 octets',
+} as const;
+registerErrorCodes(PACKET_ERROR_CODES);
+
+/**
+ * Stable codes of {@link PacketError}:
  *
  * - `TRUNCATED`: a read would go past the end of the buffer.
  * - `POINTER_LOOP`: a compression pointer does not point strictly backwards
@@ -16,30 +41,16 @@
  * - `BAD_RDATA`: RDATA that does not match its type's format or its RDLENGTH.
  * - `BAD_OPTION`: an EDNS option whose content does not match its format.
  * - `DUPLICATE_OPT`: more than one OPT record (RFC 6891 §6.1.1 asks for FORMERR).
- * - `BAD_OPT`: an OPT record with a non-root owner name.
+ * - `BAD_OPT`: an OPT record outside the additional section or with a non-root owner name.
  * - `INVALID_VALUE`: a field given to the encoder is out of range or of the wrong shape.
  * - `BUFFER_TOO_SMALL`: the caller's buffer cannot hold the encoded message.
  * - `MESSAGE_TOO_LARGE`: the encoded message would exceed 65535 octets.
  */
-export type PacketErrorCode =
-  | 'TRUNCATED'
-  | 'POINTER_LOOP'
-  | 'POINTER_LIMIT'
-  | 'BAD_LABEL'
-  | 'NAME_TOO_LONG'
-  | 'LABEL_TOO_LONG'
-  | 'INVALID_NAME'
-  | 'BAD_QUESTION'
-  | 'BAD_RDATA'
-  | 'BAD_OPTION'
-  | 'DUPLICATE_OPT'
-  | 'BAD_OPT'
-  | 'INVALID_VALUE'
-  | 'BUFFER_TOO_SMALL'
-  | 'MESSAGE_TOO_LARGE';
+export type PacketErrorCode = keyof typeof PACKET_ERROR_CODES;
 
 /**
- * The only error the codec raises for malformed input or invalid values.
+ * The only error the codec raises for malformed input or invalid values. A
+ * {@link HeimdallError} whose codes are registered in core's error registry.
  *
  * `code` is stable (see {@link PacketErrorCode}); `offset` is the byte offset
  * in the message where the problem was found (for encoding errors: the
@@ -49,16 +60,14 @@ export type PacketErrorCode =
  * @example
  * try { decode(bytes) } catch (e) { if (e instanceof PacketError) reply(FORMERR) }
  */
-export class PacketError extends Error {
+export class PacketError extends HeimdallError {
   /** Stable machine-readable code. */
-  readonly code: PacketErrorCode;
+  declare readonly code: PacketErrorCode;
   /** Byte offset at which the problem was detected (-1 if none applies). */
   readonly offset: number;
 
   constructor(code: PacketErrorCode, offset: number, message: string) {
-    super(`${message} (${code} at offset ${offset})`);
-    this.name = 'PacketError';
-    this.code = code;
+    super(code, `${message} (${code} at offset ${offset})`);
     this.offset = offset;
   }
 }
