@@ -1,5 +1,6 @@
 import type { Clock, ClockTimer } from '@heimdall/core';
 import { MessageReader } from '@heimdall/core/packet';
+import { systemClock } from '@heimdall/core/pipeline';
 import { forwardReply, type PreparedQuery } from './edns.js';
 import { UpstreamError, UpstreamExhaustedError } from './errors.js';
 import type { Health } from './health.js';
@@ -24,12 +25,25 @@ export class Attempt {
   /** Its per-attempt timeout passed (counted as a timeout); a reply may still come and is accepted. */
   slow = false;
   settled = false;
+  /** `performance.now()` at the start: the round-trip time to sub-millisecond resolution ({@link elapsedMs}). */
+  readonly hrStart = performance.now();
   constructor(
     readonly server: UpstreamServer,
     readonly start: number,
     /** The resolution it belongs to (told when the attempt turns slow). */
     readonly owner: { onSlow(att: Attempt): void } | null = null,
   ) {}
+}
+
+/**
+ * Milliseconds since `start` (the clock's reading) / `hrStart`
+ * (`performance.now()`): with the real clock, from the high-resolution timer
+ * — `Date.now()` counts whole milliseconds, so a local upstream answering in
+ * 0.2 ms measured 0 and its RTT average decayed to 0 — and from the clock
+ * otherwise (a test's fake clock is the time that passed).
+ */
+export function elapsedMs(clock: Clock, start: number, hrStart: number): number {
+  return clock === systemClock ? performance.now() - hrStart : clock.now() - start;
 }
 
 /**
@@ -139,7 +153,7 @@ export class UpstreamServer {
         }
       }
       reply = forwardReply(reply, prep);
-      const rtt = this.clock.now() - att.start;
+      const rtt = elapsedMs(this.clock, att.start, att.hrStart);
       if (att.slow) this.stats.late++;
       // Any reply shows the upstream is alive: an rcode answer moves the query
       // on (below) but never marks the upstream down.
@@ -157,7 +171,7 @@ export class UpstreamServer {
       // slow attempt was already counted (as a timeout) when its timer fired.
       if (failure !== undefined && !att.slow) {
         this.stats.failures[failure]++;
-        this.#failed(this.clock.now() - att.start);
+        this.#failed(elapsedMs(this.clock, att.start, att.hrStart));
       }
       return {
         ok: false,
@@ -172,16 +186,17 @@ export class UpstreamServer {
   slow(att: Attempt): void {
     att.slow = true;
     this.stats.failures.timeout++;
-    this.#failed(this.clock.now() - att.start);
+    this.#failed(elapsedMs(this.clock, att.start, att.hrStart));
   }
 
   /** Background health probe (`. IN NS`): any reply is a success. Resolves true when the upstream answered. */
   async probe(deadline: number): Promise<boolean> {
     const start = this.clock.now();
+    const hrStart = performance.now();
     this.stats.requests++;
     try {
       await this.transport.exchange(PROBE, { deadline });
-      if (this.health.success(this.clock.now() - start)) this.hooks.onUp?.(this);
+      if (this.health.success(elapsedMs(this.clock, start, hrStart))) this.hooks.onUp?.(this);
       return true;
     } catch (e) {
       const code = e instanceof UpstreamError ? e.code : 'NETWORK';
@@ -189,7 +204,7 @@ export class UpstreamServer {
       else if (code === 'NETWORK') this.stats.failures.network++;
       else if (code === 'BAD_RESPONSE') this.stats.failures.protocol++;
       else return false;
-      this.#failed(this.clock.now() - start);
+      this.#failed(elapsedMs(this.clock, start, hrStart));
       return false;
     }
   }

@@ -1,8 +1,12 @@
 import { Writable } from 'node:stream';
 import { FakeClock } from '@heimdall/testing';
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { systemClock } from '@heimdall/core/pipeline';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { elapsedMs, UpstreamServer } from './group.js';
 import { Health, HealthLog } from './health.js';
+import { UpstreamStats } from './stats.js';
+import type { Transport } from './transport/types.js';
 
 const opts = { maxFailures: 3, backoff: 1000, maxBackoff: 4000, probe: true };
 
@@ -55,6 +59,61 @@ describe('Health', () => {
     expect(h.rtt).toBeGreaterThan(400);
     for (let i = 0; i < 40; i++) h.success(10);
     expect(h.rtt).toBeLessThan(11);
+  });
+
+  it('averages sub-millisecond samples, and never decays back to 0 ("no sample yet")', () => {
+    const h = new Health(opts);
+    for (let i = 0; i < 50; i++) h.success(0.22);
+    expect(h.rtt).toBeCloseTo(0.22, 5);
+    for (let i = 0; i < 200; i++) h.success(0);
+    expect(h.rtt).toBeGreaterThanOrEqual(0.001);
+  });
+});
+
+/** A transport that answers after spinning `ms` of real time (synchronously: no timer resolution in the way). */
+function spinning(ms: number): Transport {
+  return {
+    protocol: 'udp',
+    url: 'udp://192.0.2.53:53',
+    exchange: async (q) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until) {
+        // busy: a real sub-millisecond round trip
+      }
+      return q;
+    },
+    close: async () => undefined,
+  };
+}
+
+describe('UpstreamServer round-trip times', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('measures a sub-millisecond reply with the real clock (not whole Date.now() milliseconds)', async () => {
+    // Date.now() standing still: a millisecond clock would measure 0 every time.
+    const frozen = Date.now();
+    vi.spyOn(Date, 'now').mockReturnValue(frozen);
+    const s = new UpstreamServer('udp://192.0.2.53:53', spinning(0.3), new Health(opts), new UpstreamStats('udp://192.0.2.53:53'), systemClock);
+    for (let i = 0; i < 5; i++) expect(await s.probe(frozen + 1000)).toBe(true);
+    expect(s.health.rtt).toBeGreaterThanOrEqual(0.3);
+    expect(s.health.rtt).toBeLessThan(50);
+    expect(elapsedMs(systemClock, frozen, performance.now() - 0.5)).toBeGreaterThanOrEqual(0.5);
+  });
+
+  it('measures with the clock it was given when that is not the real one (a fake clock in tests)', async () => {
+    const clock = new FakeClock(1000);
+    const t: Transport = {
+      protocol: 'udp',
+      url: 'u',
+      exchange: async (q) => {
+        clock.advance(7);
+        return q;
+      },
+      close: async () => undefined,
+    };
+    const s = new UpstreamServer('u', t, new Health(opts), new UpstreamStats('u'), clock);
+    await s.probe(10_000);
+    expect(s.health.rtt).toBe(7);
   });
 });
 

@@ -77,6 +77,8 @@ export class HealthLog {
 
 /** Smoothing factor of the RTT moving average (weight of the newest sample). */
 const EWMA_ALPHA = 0.25;
+/** Smallest RTT average (ms): 1 µs, below any real exchange. */
+const MIN_RTT_MS = 0.001;
 
 /**
  * Passive health of one upstream: consecutive failures, down state with
@@ -118,9 +120,13 @@ export class Health {
     return true;
   }
 
-  /** Adds an RTT sample without touching the failure count. */
+  /**
+   * Adds an RTT sample (ms, sub-millisecond resolution) without touching the
+   * failure count. The average never returns to 0 (which means "no sample
+   * yet"): it stays at least {@link MIN_RTT_MS}.
+   */
   sample(ms: number): void {
-    this.rtt = this.rtt === 0 ? Math.max(ms, 0.01) : this.rtt + EWMA_ALPHA * (ms - this.rtt);
+    this.rtt = Math.max(this.rtt === 0 ? ms : this.rtt + EWMA_ALPHA * (ms - this.rtt), MIN_RTT_MS);
   }
 
   /**
