@@ -28,7 +28,7 @@ import { blocking } from '@heimdall/plugin-blocking';
 // Internals come from the package's sources (they are not part of its public surface).
 import { DECISION_BLOCKED, DECISION_MASK, DECISION_NONE, Engine, EngineBuilder } from '../plugins/blocking/src/engine.js';
 import { randomSeed } from '../plugins/blocking/src/hash.js';
-import { NaiveSuffixSet, SortedDomainTable } from '../plugins/blocking/src/sorted-table.js';
+import { NaiveSuffixSet, SortedDomainTable } from './lib/sorted-table.js';
 import { query } from '@heimdall/testing';
 import { bench, do_not_optimize, run, summary } from 'mitata';
 
@@ -137,6 +137,12 @@ while (hit.length < Q) {
 for (const q of hit) if ((engine.decide(q, 1) & DECISION_MASK) !== DECISION_BLOCKED) throw new Error(`expected ${q} to be blocked`);
 for (const q of hit) if (naive.matchCount(q) === 0) throw new Error(`naive disagrees on ${q}`);
 const out = new Uint32Array(128);
+const outSorted = new Uint32Array(128);
+for (const q of [...hit, ...miss]) {
+  const n = engine.table.matchSuffixes(q, out);
+  const same = n === sorted.matchSuffixes(q, outSorted) && out.subarray(0, n).every((v, k) => v === outSorted[k]);
+  if (!same || n !== naive.matchCount(q)) throw new Error(`the peers disagree with the hash table on ${q}`);
+}
 
 let i = 0;
 const lookups = process.env.BLOCKING_BENCH_LOOKUP !== '0';

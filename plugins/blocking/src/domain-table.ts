@@ -29,6 +29,17 @@ for (const c of '."();\\@$') ESCAPE[c.charCodeAt(0)] = 1;
 
 /** Load factor the builder sizes the final table for. */
 export const TARGET_LOAD = 0.7;
+/** Lane 1 of the suffix hash (FNV-1a) after one more character (see hash.ts). */
+export function lane1(h: number, c: number): number {
+  return Math.imul(h ^ c, 0x01000193);
+}
+
+/** Lane 2 of the suffix hash (multiply/xor-shift) after one more character (see hash.ts). */
+export function lane2(h: number, c: number): number {
+  const x = Math.imul(h ^ c, 0x5bd1e995);
+  return x ^ (x >>> 15);
+}
+
 /** Bit set on {@link DomainTable.matchSuffixes} outputs when the suffix is the whole name. */
 export const FULL_NAME = 0x80000000;
 /** Largest value the table can store. */
@@ -102,7 +113,6 @@ export class DomainTable {
    * `out.length`). Allocates nothing.
    */
   matchSuffixes(name: string, out: Uint32Array): number {
-    const max = out.length;
     let n = 0;
     let h1 = this.#s1;
     let h2 = this.#s2;
@@ -116,18 +126,13 @@ export class DomainTable {
         first = false;
       } else if (c === 0x2e && i < name.length - 1) {
         // Boundary: the state now hashes name.slice(i + 1).
-        const v = this.#lookup(h1 >>> 0, h2 >>> 0);
-        if (v !== 0 && n < max) out[n++] = v;
+        n = this.#probe(h1, h2, out, n, 0);
       }
       if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-      h1 = Math.imul(h1 ^ c, 0x01000193);
-      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-      h2 ^= h2 >>> 15;
+      h1 = lane1(h1, c);
+      h2 = lane2(h2, c);
     }
-    if (name.length === 0) return n;
-    const v = this.#lookup(h1 >>> 0, h2 >>> 0);
-    if (v !== 0 && n < max) out[n++] = (v | FULL_NAME) >>> 0;
-    return n;
+    return name.length === 0 ? n : this.#probe(h1, h2, out, n, FULL_NAME);
   }
 
   /**
@@ -169,7 +174,6 @@ export class DomainTable {
       p += b + 1;
     }
     // Pass 2: the presentation form's characters, last to first, as matchSuffixes walks the string.
-    const max = out.length;
     const esc = ESCAPE;
     const seq = this.#seq;
     let n = 0;
@@ -201,35 +205,36 @@ export class DomainTable {
           let c = seq[j]!;
           if (c === 0x2e && fed !== 0) {
             if (first) first = false;
-            else {
-              const v = this.#lookup(h1 >>> 0, h2 >>> 0);
-              if (v !== 0 && n < max) out[n++] = v;
-            }
+            else n = this.#probe(h1, h2, out, n, 0);
           }
           if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-          h1 = Math.imul(h1 ^ c, 0x01000193);
-          h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-          h2 ^= h2 >>> 15;
+          h1 = lane1(h1, c);
+          h2 = lane2(h2, c);
           fed++;
         }
       }
       if (k > 0) {
         // The dot between labels (never the string's last character: a label has at least one).
         if (first) first = false;
-        else {
-          const v = this.#lookup(h1 >>> 0, h2 >>> 0);
-          if (v !== 0 && n < max) out[n++] = v;
-        }
-        h1 = Math.imul(h1 ^ 0x2e, 0x01000193);
-        h2 = Math.imul(h2 ^ 0x2e, 0x5bd1e995);
-        h2 ^= h2 >>> 15;
+        else n = this.#probe(h1, h2, out, n, 0);
+        h1 = lane1(h1, 0x2e);
+        h2 = lane2(h2, 0x2e);
         fed++;
       }
     }
-    if (fed === 0) return n;
+    return fed === 0 ? n : this.#probe(h1, h2, out, n, FULL_NAME);
+  }
+
+  /**
+   * One boundary of a suffix walk: looks the running hash pair up and, when
+   * found and `out` has room, writes the value (OR-ed with `flag`) at `n`.
+   * Returns the new count. Small enough for V8 to inline into the walks.
+   */
+  #probe(h1: number, h2: number, out: Uint32Array, n: number, flag: number): number {
     const v = this.#lookup(h1 >>> 0, h2 >>> 0);
-    if (v !== 0 && n < max) out[n++] = (v | FULL_NAME) >>> 0;
-    return n;
+    if (v === 0 || n >= out.length) return n;
+    out[n] = (v | flag) >>> 0;
+    return n + 1;
   }
 
   /** The prefilter first (one word, usually cached), then the table: the value for the hash pair, or 0. */

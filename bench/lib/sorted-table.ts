@@ -1,6 +1,7 @@
 /**
- * Alternative domain set kept for measurement (see `bench/blocking.bench.ts`
- * and the README): the same 64-bit suffix hashes as {@link DomainTable}, but
+ * Benchmark peers of the blocking plugin's domain set, kept for measurement
+ * only (`bench/blocking.bench.ts`, the plugin's README): not part of the
+ * plugin. First an alternative layout: the same 64-bit suffix hashes as {@link DomainTable}, but
  * stored densely as sorted `[lane1, lane2, value]` triples with a 2^16-entry
  * directory on the top bits of lane 1, then a binary search inside the
  * bucket (≈ 15 entries at 1M).
@@ -9,8 +10,8 @@
  * table) at the price of two dependent memory accesses and a short search per
  * probe. The engine uses {@link DomainTable}; this one loses on lookup time.
  */
-import { FULL_NAME } from './domain-table.js';
-import type { HashSeed } from './hash.js';
+import { FULL_NAME, lane1, lane2 } from '../../plugins/blocking/src/domain-table.js';
+import type { HashSeed } from '../../plugins/blocking/src/hash.js';
 
 const DIR_BITS = 16;
 
@@ -90,7 +91,11 @@ export class SortedDomainTable {
     return 0;
   }
 
-  /** Same contract as {@link DomainTable.matchSuffixes}. */
+  /**
+   * Same contract as `DomainTable.matchSuffixes`, and on purpose the same
+   * walk (only the probe differs), so the benchmark compares table layouts.
+   * `bench/blocking.bench.ts` checks both agree before it measures.
+   */
   matchSuffixes(name: string, out: Uint32Array): number {
     const max = out.length;
     let n = 0;
@@ -109,9 +114,8 @@ export class SortedDomainTable {
         if (v !== 0 && n < max) out[n++] = v;
       }
       if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-      h1 = Math.imul(h1 ^ c, 0x01000193);
-      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-      h2 ^= h2 >>> 15;
+      h1 = lane1(h1, c);
+      h2 = lane2(h2, c);
     }
     if (name.length === 0) return n;
     const v = this.getHash(h1 >>> 0, h2 >>> 0);
