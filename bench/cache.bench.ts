@@ -26,13 +26,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { type ClientInfo, DnsContext, parseOptions } from '@heimdall/core';
 import { encode, MessageReader, RecordType } from '@heimdall/core/packet';
 import { type ContextEnv, silentLogger, systemClock } from '@heimdall/core/pipeline';
-import { KEY_EDNS, KEY_SUFFIX, QuestionKeyInfo, queryKeyFlags, questionKey } from '@heimdall/core/wire';
+import { KEY_EDNS, QuestionKeyInfo, queryKeyFlags, questionKey } from '@heimdall/core/wire';
 import { bench, do_not_optimize, run, summary } from 'mitata';
 import type { CacheEntry } from '../plugins/cache/src/entry.js';
 import { createCacheMiddleware } from '../plugins/cache/src/middleware.js';
 import { type CacheOptionsInput, cacheOptionsSchema } from '../plugins/cache/src/options.js';
 import { CacheStore } from '../plugins/cache/src/store.js';
 import { resultRows } from './lib/micro.js';
+
+/** The key's one-character flag suffix (`'0' + flags`), precomputed, for the hand-built peer keys below. */
+const KEY_SUFFIX: readonly string[] = Array.from({ length: 8 }, (_, i) => String.fromCharCode(0x30 + i));
 
 /** A store outside DI, its options through core's parser as the plugin's factory does. */
 const newStore = (o: CacheOptionsInput = {}): CacheStore => new CacheStore(parseOptions(cacheOptionsSchema, o, 'cache'), systemClock);

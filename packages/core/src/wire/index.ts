@@ -36,7 +36,6 @@ export {
   KEY_CD,
   KEY_DO,
   KEY_EDNS,
-  KEY_SUFFIX,
   keyFlags,
   QuestionKeyInfo,
   queryKeyFlags,

@@ -13,9 +13,6 @@ export const KEY_DO = 2;
 /** Key flag: the CD bit (RFC 4035) is set in the query header. */
 export const KEY_CD = 4;
 
-/** One-character key suffixes indexed by the flag bits (`'0' + flags`; precomputed: no per-query string building). */
-export const KEY_SUFFIX: readonly string[] = Array.from({ length: 8 }, (_, i) => String.fromCharCode(0x30 + i));
-
 /**
  * The second results of {@link questionKey} / {@link cacheKeyOf}: a
  * caller-owned object (make one per middleware and reuse it, so the hot path
