@@ -47,7 +47,7 @@ describe('heimdall CLI', () => {
 
   it.each([
     ['unknown field', '{"lisen": ["127.0.0.1:53"]}', 'lisen: unknown option (known: $schema, listen,'],
-    ['bad listen', '{"listen": ["127.0.0.1:99999"]}', 'listen[0]: port must be 0..65535'],
+    ['bad listen', '{"listen": ["127.0.0.1:99999"]}', 'listen[0]: port must be an integer in 0..65535'],
     ['listen not an array', '{"listen": "127.0.0.1:53"}', 'listen: must be an array'],
     ['bad workers', '{"workers": 0}', 'workers: must be an integer in 1..256'],
     ['bad log level', '{"logLevel": "loud"}', 'logLevel: must be "fatal" or "error"'],

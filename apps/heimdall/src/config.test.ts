@@ -98,8 +98,8 @@ describe('config', () => {
   });
 
   it('checks listen addresses beyond their form', () => {
-    expect(problem(() => resolveConfig(undefined, { listen: ['127.0.0.1:99999'] }))).toBe('listen[0]: port must be 0..65535, got 99999');
-    expect(problem(() => resolveConfig(undefined, { admin: '[::1]:70000' }))).toBe('admin.listen: port must be 0..65535, got 70000');
+    expect(problem(() => resolveConfig(undefined, { listen: ['127.0.0.1:99999'] }))).toBe('listen[0]: port must be an integer in 0..65535, got 99999');
+    expect(problem(() => resolveConfig(undefined, { admin: '[::1]:70000' }))).toBe('admin.listen: port must be an integer in 0..65535, got 70000');
     expect(resolveConfig(undefined, { admin: 'off' }).admin.enabled).toBe(false);
   });
 
@@ -174,7 +174,7 @@ describe('config', () => {
     expect(parseHostPort('[::1]:5353', 'x')).toEqual({ host: '::1', port: 5353 });
     expect(parseHostPort('localhost:53', 'x')).toEqual({ host: '127.0.0.1', port: 53 });
     expect(() => parseHostPort('::1:53', 'listen[1]')).toThrow('listen[1]: must be ADDRESS:PORT');
-    expect(() => parseHostPort('1.2.3.4:70000', 'admin.listen')).toThrow('admin.listen: port must be 0..65535');
+    expect(() => parseHostPort('1.2.3.4:70000', 'admin.listen')).toThrow('admin.listen: port must be an integer in 0..65535');
   });
 
   it('parses flags', () => {

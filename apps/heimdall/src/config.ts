@@ -451,7 +451,7 @@ export function parseHostPort(value: string, path: string): { host: string; port
   const m = /^\[([0-9a-fA-F:.%\w-]+)\]:(\d{1,5})$/.exec(value) ?? /^([^:[\]\s]+):(\d{1,5})$/.exec(value);
   if (!m) throw new ConfigError(path, `must be ADDRESS:PORT (IPv6 in brackets: [::1]:5353), got ${JSON.stringify(value)}`);
   const port = Number(m[2]);
-  if (port > 65535) throw new ConfigError(path, `port must be 0..65535, got ${port}`);
+  if (port > 65535) throw new ConfigError(path, `port must be an integer in 0..65535, got ${port}`);
   let host = m[1]!;
   if (host === 'localhost') host = '127.0.0.1';
   return { host, port };

@@ -15,9 +15,9 @@ import { cidrContains, ipToBytes } from '@heimdall/core/wire';
 import { ACTIONS, ALLOW, aclOptionsSchema, type CompiledRule, compileAcl, DROP } from './options.js';
 
 /** DI token of the compiled rules in the plugin's scope. */
-const ACL_RULES: unique symbol = Symbol.for('heimdall.acl.rules');
+const ACL_RULES: unique symbol = Symbol('heimdall.acl.rules');
 /** DI token: whether to log at start that the resolver is not open (the `localOnly` preset with `announce` on). */
-const ACL_ANNOUNCE: unique symbol = Symbol.for('heimdall.acl.announce');
+const ACL_ANNOUNCE: unique symbol = Symbol('heimdall.acl.announce');
 
 const MEMO_MAX = 16_384;
 /** At most one line about refused or dropped queries per this interval. */

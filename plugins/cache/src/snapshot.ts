@@ -8,6 +8,7 @@
  * putting bad entries in the cache.
  */
 import { createError } from '@heimdall/core/errors';
+import { RecordType } from '@heimdall/core';
 import { KEY_CD, KEY_DO, KEY_EDNS, plainNameEnd, trySkipName } from '@heimdall/core/wire';
 import { type CacheEntry, ENTRY_KINDS } from './entry.js';
 import type { CacheStore } from './store.js';
@@ -183,7 +184,7 @@ export function checkEntry(buf: Buffer, offset: number, out: EntryLayout): boole
   for (let i = 0; i < records; i++) {
     q = trySkipName(buf, q, wireEnd);
     if (q < 0 || q + 10 > wireEnd) return fail(out, 'records do not parse', Math.max(q, w));
-    if (((buf[q] << 8) | buf[q + 1]) === 41) {
+    if (((buf[q] << 8) | buf[q + 1]) === RecordType.OPT) {
       if (opt >= 0 || i < answerAndAuthority) return fail(out, 'misplaced or repeated OPT record', q);
       opt = q + 2 - w;
     } else {

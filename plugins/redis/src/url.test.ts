@@ -53,6 +53,7 @@ describe('url', () => {
     expect(() => redis({ url: 'redis://a,b' })).toThrow(/redis\.url: a redis:\/\/ URL names one server/);
     expect(() => redis({ url: 'redis://h', timeoutMs: 0 })).toThrow(/redis\.timeoutMs/);
     expect(() => redis({ url: 'redis://h', bogus: 1 } as never)).toThrow(/bogus/);
+    expect(() => parseRedisUrl('redis://h:0')).toThrow('redis.url: port must be an integer in 1..65535, got 0');
     expect(redactUrl('rediss://app:secret@h:1/0')).toBe('rediss://app:***@h:1/0');
   });
 

@@ -40,7 +40,7 @@ function parseHosts(list: string, defaultPort: number, path: string): RedisNode[
     const m = /^\[([0-9a-fA-F:.%\w-]+)\](?::(\d{1,5}))?$/.exec(part) ?? /^([^:[\]\s]+)(?::(\d{1,5}))?$/.exec(part);
     if (m === null) throw new ConfigError(path, `bad host ${JSON.stringify(part)}: use host, host:port or [v6]:port`);
     const port = m[2] === undefined ? defaultPort : Number(m[2]);
-    if (port < 1 || port > 65535) throw new ConfigError(path, `port must be 1..65535, got ${port}`);
+    if (port < 1 || port > 65535) throw new ConfigError(path, `port must be an integer in 1..65535, got ${port}`);
     out.push({ host: m[1]!, port });
   }
   return out;

@@ -30,7 +30,7 @@ import type { UpstreamGroup } from './group.js';
 import { deriveSettings, type UpstreamOptions, upstreamOptionsSchema } from './options.js';
 
 /** Every upstream instance's client in the resolver, in chain order (this package's own multi token). */
-const UPSTREAM_INSTANCES: unique symbol = Symbol.for('heimdall.plugin-upstream.instances');
+const UPSTREAM_INSTANCES: unique symbol = Symbol('heimdall.plugin-upstream.instances');
 
 const OVERLOADED_TEXT = 'upstream capacity exceeded';
 
