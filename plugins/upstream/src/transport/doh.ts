@@ -5,6 +5,7 @@ import type { Clock, ClockTimer } from '@heimdall/core';
 import { systemClock } from '@heimdall/core/pipeline';
 import { UpstreamError } from '../errors.js';
 import { getId, isResponse, questionEnd, sameQuestion, setId } from '../wire.js';
+import { arm, type Queueable, refusal, settle } from './request.js';
 import type { ExchangeOptions, Transport, TransportEvents } from './types.js';
 
 /** Options of {@link DohTransport}. */
@@ -42,19 +43,10 @@ const CONTENT_TYPE = 'application/dns-message';
 /** RST_STREAM code REFUSED_STREAM: the server did not process the stream, a retry is safe (RFC 9113 §8.7). */
 const REFUSED_STREAM = http2.constants.NGHTTP2_REFUSED_STREAM;
 
-interface Request {
+interface Request extends Queueable {
   readonly body: Buffer;
-  readonly qEnd: number;
-  readonly origId: number;
-  readonly resolve: (b: Buffer) => void;
-  readonly reject: (e: Error) => void;
-  timer: ClockTimer | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
   stream: http2.ClientHttp2Stream | null;
-  queued: boolean;
   retried: boolean;
-  done: boolean;
 }
 
 interface Session {
@@ -178,10 +170,9 @@ export class DohTransport implements Transport {
   }
 
   exchange(query: Buffer, options: ExchangeOptions): Promise<Buffer> {
-    if (this.#closed) return Promise.reject(new UpstreamError('CLOSED', 'transport closed', this.url));
     const qEnd = questionEnd(query);
-    if (qEnd < 0) return Promise.reject(new UpstreamError('BAD_QUERY', 'query has no valid single question', this.url));
-    if (options.signal?.aborted) return Promise.reject(new UpstreamError('ABORTED', 'aborted', this.url));
+    const refused = refusal(this.#closed, query, qEnd, options, this.url);
+    if (refused !== null) return Promise.reject(refused);
     const body = Buffer.allocUnsafe(query.length);
     query.copy(body);
     setId(body, 0);
@@ -200,16 +191,7 @@ export class DohTransport implements Transport {
         retried: false,
         done: false,
       };
-      const wait = Math.max(0, options.deadline - this.#clock.now());
-      req.timer = this.#clock.setTimeout(() => {
-        req.timer = undefined;
-        this.#fail(req, new UpstreamError('TIMEOUT', `no reply within ${Math.round(wait)} ms`, this.url));
-      }, wait);
-      if (options.signal) {
-        req.signal = options.signal;
-        req.onAbort = () => this.#fail(req, new UpstreamError('ABORTED', 'aborted', this.url));
-        options.signal.addEventListener('abort', req.onAbort, { once: true });
-      }
+      arm(req, options, this.#clock, this.url, (err) => this.#fail(req, err));
       this.#dispatch(req);
     });
   }
@@ -328,14 +310,7 @@ export class DohTransport implements Transport {
   }
 
   #finish(req: Request): void {
-    req.done = true;
-    if (req.timer !== undefined) this.#clock.clearTimeout(req.timer);
-    if (req.onAbort) req.signal!.removeEventListener('abort', req.onAbort);
-    if (req.queued) {
-      const i = this.#queue.indexOf(req);
-      if (i >= 0) this.#queue.splice(i, 1);
-      req.queued = false;
-    }
+    settle(req, this.#clock, this.#queue);
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@ import { systemClock } from '@heimdall/core/pipeline';
 import { UpstreamError } from '../errors.js';
 import { randomId } from '../random.js';
 import { getId, isResponse, questionEnd, sameQuestion, setId } from '../wire.js';
+import { arm, type Queueable, refusal, settle } from './request.js';
 import type { ExchangeOptions, Transport, TransportEvents } from './types.js';
 
 /** Options of {@link StreamTransport}. */
@@ -36,22 +37,13 @@ export interface StreamTransportOptions {
   connectTimeout?: number;
 }
 
-interface Request {
+interface Request extends Queueable {
   readonly query: Buffer;
-  readonly origId: number;
-  readonly qEnd: number;
   readonly deadline: number;
-  readonly resolve: (b: Buffer) => void;
-  readonly reject: (e: Error) => void;
   conn: Conn | null;
   id: number;
   sent: Buffer | null;
-  queued: boolean;
   retried: boolean;
-  done: boolean;
-  timer: ClockTimer | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
 }
 
 class Conn {
@@ -115,11 +107,9 @@ export class StreamTransport implements Transport {
   }
 
   exchange(query: Buffer, options: ExchangeOptions): Promise<Buffer> {
-    if (this.#closed) return Promise.reject(new UpstreamError('CLOSED', 'transport closed', this.url));
     const qEnd = questionEnd(query);
-    if (qEnd < 0) return Promise.reject(new UpstreamError('BAD_QUERY', 'query has no valid single question', this.url));
-    if (query.length > 65535) return Promise.reject(new UpstreamError('BAD_QUERY', 'query larger than 65535 bytes', this.url));
-    if (options.signal?.aborted) return Promise.reject(new UpstreamError('ABORTED', 'aborted', this.url));
+    const refused = refusal(this.#closed, query, qEnd, options, this.url, 65535);
+    if (refused !== null) return Promise.reject(refused);
     return new Promise<Buffer>((resolve, reject) => {
       const req: Request = {
         query,
@@ -138,13 +128,7 @@ export class StreamTransport implements Transport {
         signal: undefined,
         onAbort: undefined,
       };
-      const wait = Math.max(0, options.deadline - this.#clock.now());
-      req.timer = this.#clock.setTimeout(() => this.#fail(req, new UpstreamError('TIMEOUT', `no reply within ${Math.round(wait)} ms`, this.url)), wait);
-      if (options.signal) {
-        req.signal = options.signal;
-        req.onAbort = () => this.#fail(req, new UpstreamError('ABORTED', 'aborted', this.url));
-        options.signal.addEventListener('abort', req.onAbort, { once: true });
-      }
+      arm(req, options, this.#clock, this.url, (err) => this.#fail(req, err));
       this.#dispatch(req);
     });
   }
@@ -311,14 +295,7 @@ export class StreamTransport implements Transport {
   }
 
   #finish(req: Request): void {
-    req.done = true;
-    if (req.timer !== undefined) this.#clock.clearTimeout(req.timer);
-    if (req.onAbort) req.signal!.removeEventListener('abort', req.onAbort);
-    if (req.queued) {
-      const i = this.#queue.indexOf(req);
-      if (i >= 0) this.#queue.splice(i, 1);
-      req.queued = false;
-    }
+    settle(req, this.#clock, this.#queue);
     const conn = req.conn;
     if (conn !== null) {
       req.conn = null;

@@ -4,6 +4,7 @@ import { systemClock } from '@heimdall/core/pipeline';
 import { UpstreamError } from '../errors.js';
 import { randomId } from '../random.js';
 import { copyWithId, getId, isResponse, questionEnd, sameQuestion, setId } from '../wire.js';
+import { arm, disarm, type Exchanging, refusal } from './request.js';
 import type { ExchangeOptions, Transport, TransportEvents } from './types.js';
 
 /** Options of {@link UdpTransport}. */
@@ -22,17 +23,10 @@ export interface UdpTransportOptions {
   queriesPerSocket?: number;
 }
 
-interface Pending {
+interface Pending extends Exchanging {
   readonly slot: Slot;
   readonly id: number;
-  readonly origId: number;
   readonly sent: Buffer;
-  readonly qEnd: number;
-  readonly resolve: (b: Buffer) => void;
-  readonly reject: (e: Error) => void;
-  timer: ReturnType<Clock['setTimeout']> | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
 }
 
 class Slot {
@@ -95,10 +89,9 @@ export class UdpTransport implements Transport {
   }
 
   exchange(query: Buffer, options: ExchangeOptions): Promise<Buffer> {
-    if (this.#closed) return Promise.reject(new UpstreamError('CLOSED', 'transport closed', this.url));
     const qEnd = questionEnd(query);
-    if (qEnd < 0) return Promise.reject(new UpstreamError('BAD_QUERY', 'query has no valid single question', this.url));
-    if (options.signal?.aborted) return Promise.reject(new UpstreamError('ABORTED', 'aborted', this.url));
+    const refused = refusal(this.#closed, query, qEnd, options, this.url);
+    if (refused !== null) return Promise.reject(refused);
     const slot = this.#pick();
     let id = randomId();
     while (slot.pending.has(id) || slot.expired?.has(id)) id = randomId();
@@ -106,21 +99,15 @@ export class UdpTransport implements Transport {
     return new Promise<Buffer>((resolve, reject) => {
       const p: Pending = { slot, id, origId: getId(query), sent, qEnd, resolve, reject, timer: undefined, signal: undefined, onAbort: undefined };
       slot.pending.set(id, p);
-      const wait = options.deadline - this.#clock.now();
-      p.timer = this.#clock.setTimeout(
-        () => {
-          p.timer = undefined;
-          // Sockets rotate every `queriesPerSocket` queries, so this set stays small and dies with its socket.
-          (slot.expired ??= new Set()).add(p.id);
-          this.#fail(p, new UpstreamError('TIMEOUT', `no reply within ${Math.max(0, Math.round(wait))} ms`, this.url));
-        },
-        Math.max(0, wait),
+      arm(
+        p,
+        options,
+        this.#clock,
+        this.url,
+        (err) => this.#fail(p, err),
+        // Sockets rotate every `queriesPerSocket` queries, so this set stays small and dies with its socket.
+        () => (slot.expired ??= new Set()).add(p.id),
       );
-      if (options.signal) {
-        p.signal = options.signal;
-        p.onAbort = () => this.#fail(p, new UpstreamError('ABORTED', 'aborted', this.url));
-        options.signal.addEventListener('abort', p.onAbort, { once: true });
-      }
       if (slot.connected) this.#send(p);
       else
         slot.ready.then(
@@ -221,8 +208,7 @@ export class UdpTransport implements Transport {
   #finish(p: Pending): void {
     const slot = p.slot;
     slot.pending.delete(p.id);
-    if (p.timer !== undefined) this.#clock.clearTimeout(p.timer);
-    if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
+    disarm(p, this.#clock);
     if (slot.retired && slot.pending.size === 0) this.#closeSlot(slot);
   }
 
