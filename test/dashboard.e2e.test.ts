@@ -7,10 +7,11 @@
  * Saves docs/dashboard-overview.png, docs/dashboard-query-log.png and
  * docs/dashboard-phone.png (shown in the app README).
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { RecordType } from '@heimdall/core';
 import { encode } from '@heimdall/core/packet';
 import { FakeUpstream, record, udpQuery } from '@heimdall/testing';
@@ -31,6 +32,57 @@ let context: BrowserContext;
 let page: Page;
 const dir = mkdtempSync(join(os.tmpdir(), 'heimdall-dash-'));
 const list = join(dir, 'ads.txt');
+const weather = join(dir, 'weather.mjs');
+
+/**
+ * A third-party plugin as an author would ship it (see docs/plugin-authoring.md):
+ * one GET action whose argument has a default, so the dashboard's Plugins
+ * tab can call it without asking for anything.
+ */
+function writeWeatherPlugin(): void {
+  const core = pathToFileURL(join(REPO, 'packages/core/dist/index.js')).href;
+  const di = pathToFileURL(join(REPO, 'packages/core/dist/di.js')).href;
+  writeFileSync(
+    weather,
+    `import { ADMIN_ACTIONS, definePlugin, options, Type } from '${core}';
+import { ContainerModule } from '${di}';
+export default definePlugin({
+  name: 'weather',
+  setup: (_options, instance) => ({
+    module: new ContainerModule(({ bind }) => {
+      bind('weather-admin').toConstantValue({
+        plugin: instance.name,
+        actions: [
+          {
+            name: 'forecast',
+            method: 'GET',
+            description: 'the forecast for the next days',
+            args: options({ days: Type.Integer({ minimum: 1, maximum: 7, default: 3 }) }),
+            combine: 'first',
+            run: ({ days }) => ({ days, sky: 'clear skies over the resolver' }),
+          },
+        ],
+      });
+    }),
+    provides: [{ token: ADMIN_ACTIONS, use: 'weather-admin' }],
+  }),
+});
+`,
+  );
+}
+
+/** WCAG 2 contrast ratio of two CSS colours (\`rgb(…)\`/\`rgba(…)\`, as getComputedStyle gives them). */
+function contrast(a: string, b: string): number {
+  const lum = (c: string): number => {
+    const [r, g, bl] = (c.match(/[\d.]+/g) ?? []).slice(0, 3).map((x) => {
+      const v = Number(x) / 255;
+      return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r! + 0.7152 * g! + 0.0722 * bl!;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi! + 0.05) / (lo! + 0.05);
+}
 
 /** Browser flags for this machine: headless, no sandbox as root, nothing that calls out to the network. */
 const ARGS = [
@@ -48,6 +100,7 @@ describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () 
   beforeAll(async () => {
     up = await FakeUpstream.start({ fallback: (q) => [record(q.name, 'A', '192.0.2.50', 300)] });
     writeFileSync(list, '# test list\nads.example.com\ntracker.example.net\n');
+    writeWeatherPlugin();
     const port = await freePort();
     app = await startApp(
       {
@@ -60,6 +113,7 @@ describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () 
           { use: 'special-use' },
           { use: 'cache' },
           { use: 'upstream', options: { servers: [`127.0.0.1:${up.port}`] } },
+          { use: weather },
         ],
       },
       ['--blocklist', list],
@@ -135,7 +189,7 @@ describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () 
     const total = page.getByTestId('queries-total');
     await total.waitFor();
     const before = Number((await total.textContent())!.replace(/,/g, ''));
-    for (const name of ['example.com', 'example.com', 'www.example.org', 'ads.example.com']) await dig(app.port, [name]);
+    for (const name of ['example.com', 'example.com', 'www.example.org', 'x.ads.example.com']) await dig(app.port, [name]);
     expect((await dig(app.port, ['tracker.example.net', 'AAAA'])).status).toBe('NXDOMAIN');
     await expect.poll(async () => Number((await total.textContent())!.replace(/,/g, '')), POLL).toBe(before + 5);
     await expect.poll(() => page.getByTestId('hit-ratio').textContent(), POLL).not.toBe('–');
@@ -160,12 +214,48 @@ describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () 
       );
     }
     await expect.poll(async () => Number((await total.textContent())!.replace(/,/g, '')), POLL).toBeGreaterThanOrEqual(before + 245);
+    // The upstream table: one upstream, up, with answers counted.
+    const upRows = page.getByRole('region', { name: 'Upstream health and latency' }).locator('tbody tr');
+    await expect.poll(() => upRows.count(), POLL).toBe(1);
+    await expect.poll(async () => (await upRows.first().locator('td').nth(1).textContent()) ?? '', POLL).toBe('up');
+    await expect.poll(async () => Number(((await upRows.first().locator('td').nth(2).textContent()) ?? '0').replace(/,/g, '')), POLL).toBeGreaterThan(0);
+    // The RTT average is measured below a millisecond, not 0.00 ms.
+    await expect.poll(async () => (await upRows.first().locator('td').nth(5).textContent()) ?? '', POLL).toMatch(/^(?!0\.00 ms)\d+(\.\d+)? ms$/);
+    // Every chart: a labelled figure with a canvas drawn by uPlot.
+    for (const title of ['Queries per second', 'Latency (per 10 s)', 'Answers by response code', 'Upstream latency (per 10 s)']) {
+      const fig = page.locator('figure.chart', { has: page.getByText(title, { exact: true }) });
+      await expect.poll(() => fig.locator('canvas').count(), POLL).toBe(1);
+      expect(await fig.getByRole('img').getAttribute('aria-label')).toMatch(new RegExp(`^${title.replace(/[()]/g, '\\$&')}: chart of the last`));
+    }
+    // The rcode chart's legend names the main response codes.
+    const rcodeChart = page.locator('figure.chart', { has: page.getByText('Answers by response code', { exact: true }) });
+    const legend = (await rcodeChart.locator('.u-legend').textContent()) ?? '';
+    for (const code of ['NOERROR', 'NXDOMAIN', 'SERVFAIL', 'REFUSED', 'other']) expect(legend).toContain(code);
     await page.screenshot({ path: join(REPO, 'docs/dashboard-overview.png'), fullPage: true });
+
+    // Top lists: the name asked most is listed.
+    await page.getByRole('link', { name: 'Top lists' }).click();
+    await expect
+      .poll(
+        async () => (await page.getByRole('region', { name: 'Top queried names' }).locator('tbody td:first-child').allTextContents()).includes('example.com'),
+        POLL,
+      )
+      .toBe(true);
 
     await page.getByRole('link', { name: 'Query log' }).click();
     const rows = page.locator('table tbody tr');
     await expect.poll(() => rows.count(), POLL).toBeGreaterThan(10);
     await expect.poll(async () => (await page.locator('table').textContent()) ?? '', POLL).toContain('blocked by list');
+    // The why names the entry: x.ads.example.com was blocked by the entry ads.example.com.
+    await page.getByLabel('Name contains').fill('x.ads.example.com');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect
+      .poll(async () => {
+        const texts = await rows.allTextContents();
+        return texts.length > 0 && texts.every((r) => r.includes('x.ads.example.com') && r.includes('blocked by list') && r.includes('rule ads.example.com'));
+      }, POLL)
+      .toBe(true);
+    await page.getByRole('button', { name: 'Clear' }).click();
     await page.getByLabel('Name contains').fill('tracker');
     await page.getByLabel('Blocked').selectOption('true');
     await page.getByRole('button', { name: 'Filter' }).click();
@@ -179,7 +269,7 @@ describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () 
     await page.getByRole('button', { name: 'Clear' }).click();
     await expect.poll(async () => (await rows.allTextContents()).some((r) => r.includes('cache hit')), POLL).toBe(true);
     await page.screenshot({ path: join(REPO, 'docs/dashboard-query-log.png'), fullPage: false });
-  });
+  }, 90_000);
 
   it('disables blocking for 1 minute: a listed name resolves; enable blocks it again', async () => {
     expect((await dig(app.port, ['ads.example.com'])).status).toBe('NXDOMAIN');
@@ -205,6 +295,22 @@ describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () 
     await expect.poll(async () => (await page.getByRole('region', { name: 'Block and allow lists' }).textContent()) ?? '', POLL).toContain(list);
   });
 
+  it('reloads the lists and says honestly what happened', async () => {
+    const status = page.getByRole('status').first();
+    await page.getByRole('button', { name: 'Reload lists' }).click();
+    await expect.poll(() => status.textContent(), POLL).toMatch(/^Lists reloaded: /);
+    // The list file gone: the reload fails for it (the last good copy stays), and the page says so.
+    renameSync(list, `${list}.away`);
+    try {
+      await page.getByRole('button', { name: 'Reload lists' }).click();
+      await expect.poll(() => status.textContent(), POLL).toMatch(/^Reload incomplete: 1 list failed to refresh/);
+      expect(await status.getAttribute('class')).toContain('error');
+      expect((await dig(app.port, ['ads.example.com'])).status).toBe('NXDOMAIN');
+    } finally {
+      renameSync(`${list}.away`, list);
+    }
+  });
+
   it('flushes one name from the cache', async () => {
     await dig(app.port, ['flush-me.example.com']);
     await dig(app.port, ['flush-me.example.com']);
@@ -215,6 +321,41 @@ describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () 
     await expect.poll(() => page.getByRole('status').nth(1).textContent(), POLL).toBe('Flushed flush-me.example.com: 1 entry removed.');
     await dig(app.port, ['flush-me.example.com']);
     expect(up.count('flush-me.example.com')).toBe(2);
+  });
+
+  it('flushes a name and everything below it', async () => {
+    for (const name of ['below.example.org', 'a.below.example.org', 'b.a.below.example.org', 'beside.example.org']) await dig(app.port, [name]);
+    await page.getByLabel('a name and below').check();
+    await page.getByLabel('Name', { exact: true }).fill('below.example.org');
+    await page.getByRole('button', { name: 'Flush cache' }).click();
+    await expect.poll(() => page.getByRole('status').nth(1).textContent(), POLL).toBe('Flushed below.example.org: 3 entries removed.');
+    for (const name of ['a.below.example.org', 'beside.example.org']) await dig(app.port, [name]);
+    expect(up.count('a.below.example.org')).toBe(2);
+    expect(up.count('beside.example.org')).toBe(1);
+  });
+
+  it('flushes everything', async () => {
+    await dig(app.port, ['everything.example.org']);
+    await page.getByLabel('everything').check();
+    expect(await page.getByLabel('Name', { exact: true }).isDisabled()).toBe(true);
+    await page.getByRole('button', { name: 'Flush cache' }).click();
+    await expect.poll(() => page.getByRole('status').nth(1).textContent(), POLL).toMatch(/^Flushed everything: [1-9][\d,]* (entry|entries) removed\.$/);
+    const stats = (await admin(app.adminUrl!, '/cache/stats', { headers: { authorization: `Bearer ${TOKEN}` } })).json() as { entries: number };
+    expect(stats.entries).toBe(0);
+    await dig(app.port, ['everything.example.org']);
+    expect(up.count('everything.example.org')).toBe(2);
+  });
+
+  it("shows a third-party plugin's GET action (an argument with a default) under Plugins, with its data", async () => {
+    await page.getByRole('link', { name: 'Plugins' }).click();
+    const button = page.getByRole('button', { name: '/weather/forecast' });
+    await button.waitFor({ timeout: 5000 });
+    await button.click();
+    await expect.poll(async () => (await page.locator('pre').first().textContent()) ?? '', POLL).toContain('clear skies over the resolver');
+    expect(await page.locator('pre').first().textContent()).toContain('"days": 3');
+    expect(await button.getAttribute('aria-expanded')).toBe('true');
+    // The stats plugin's own GETs (defaulted arguments too) are listed.
+    await page.getByRole('button', { name: '/stats/overview' }).waitFor({ timeout: 5000 });
   });
 
   it('is usable by keyboard and at phone width', async () => {
@@ -228,6 +369,16 @@ describe.runIf(CI || existsSync(CHROMIUM))('dashboard in headless Chromium', () 
     await page.keyboard.press('Tab');
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => (globalThis as any).document.activeElement?.textContent)).toBe('Top lists');
+    // The focus ring stands out (WCAG 1.4.11: >= 3:1) against every background the page uses: page, cards, header.
+    const colours = await page.evaluate(() => {
+      const d = (globalThis as any).document;
+      const bg = (sel: string) => (globalThis as any).getComputedStyle(d.querySelector(sel)).backgroundColor as string;
+      const focused = (globalThis as any).getComputedStyle(d.activeElement);
+      return { outline: focused.outlineColor as string, style: focused.outlineStyle as string, backgrounds: [bg('html'), bg('header.top'), bg('.card')] };
+    });
+    expect(colours.style).toBe('solid');
+    expect(colours.backgrounds.filter((b) => !/rgba\(0, 0, 0, 0\)/.test(b))).toHaveLength(3);
+    for (const b of colours.backgrounds) expect(contrast(colours.outline, b), `${colours.outline} on ${b}`).toBeGreaterThanOrEqual(3);
     await page.keyboard.press('Enter');
     await expect.poll(() => page.evaluate(() => (globalThis as any).document.activeElement?.textContent), POLL).toBe('Top lists');
     expect(page.url()).toContain('#top');

@@ -1,6 +1,7 @@
 /**
  * `--workers 2`: two processes share the DNS ports through node:cluster; the
- * primary serves admin with metrics aggregated over the workers, learns the
+ * primary serves admin with metrics aggregated over the workers (and the
+ * stats plugin's overview per worker, as the dashboard merges it), learns the
  * chain's admin actions from them (a third-party plugin's too) and fans
  * calls out to them, combining the answers; SIGTERM stops everything with
  * exit 0.
@@ -20,7 +21,7 @@ const POST = { method: 'POST', headers: { 'content-type': 'application/json' } }
 beforeAll(async () => {
   up = await FakeUpstream.start({ fallback: (q) => [record(q.name, 'A', '192.0.2.77', 60)] });
   app = await startServing(
-    [{ use: 'metrics' }, { use: counter }, { use: 'cache' }, { use: 'upstream', options: { servers: [`127.0.0.1:${up.port}`] } }],
+    [{ use: 'metrics' }, { use: 'stats' }, { use: counter }, { use: 'cache' }, { use: 'upstream', options: { servers: [`127.0.0.1:${up.port}`] } }],
     ['--workers', '2'],
   );
 }, 30_000);
@@ -48,6 +49,18 @@ describe('cluster workers', () => {
     const m = await admin(app.adminUrl!, '/metrics');
     const total = [...m.text.matchAll(/^heimdall_requests_total\{[^}]*\} (\d+)/gm)].reduce((s, x) => s + Number(x[1]), 0);
     expect(total).toBe(10);
+    // The dashboard's numbers: stats/overview answers once per worker (combine all); the totals add up to the queries sent.
+    const deadline = Date.now() + 5000;
+    let answers: Array<{ worker: number; result: { lifetime: { queries: number } } }> = [];
+    let sum = 0;
+    do {
+      answers = (await admin(app.adminUrl!, '/stats/overview')).json() as typeof answers;
+      sum = answers.reduce((s, a) => s + a.result.lifetime.queries, 0);
+      if (sum < 10) await new Promise((r) => setTimeout(r, 50));
+    } while (sum < 10 && Date.now() < deadline);
+    expect(answers).toHaveLength(2);
+    expect(new Set(answers.map((a) => a.worker)).size).toBe(2);
+    expect(sum).toBe(10);
   }, 30_000);
 
   it("serves a third-party plugin's actions, asking every worker and combining by the action", async () => {

@@ -35,7 +35,7 @@ export interface Endpoint {
   path: string;
   description: string;
   combine?: 'sum' | 'first' | 'all';
-  args?: { properties?: Record<string, { type?: string; description?: string }>; required?: string[] };
+  args?: { properties?: Record<string, { type?: string; description?: string; default?: unknown }>; required?: string[] };
 }
 
 function query(args: Record<string, unknown> | undefined): string {

@@ -8,6 +8,8 @@ export interface ChartSeries {
   values: Array<number | null>;
   /** Unit shown in the legend. */
   unit?: string;
+  /** A dashed line (a second figure of the same thing, as p99 beside p50). */
+  dash?: boolean;
 }
 
 interface Props {
@@ -51,6 +53,7 @@ export function Chart({ title, t, series, height = 220, yLabel }: Props) {
           label: s.label,
           stroke: s.color,
           width: 2,
+          ...(s.dash ? { dash: [6, 4] } : {}),
           points: { show: sparsePoints, size: 6, fill: s.color },
           value: (_u: uPlot, v: number | null) => (v == null ? '–' : `${Number(v.toFixed(2))}${s.unit ?? ''}`),
         })),

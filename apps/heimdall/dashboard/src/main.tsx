@@ -8,7 +8,7 @@ import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { percentile, type QueryEntry, type QueryFilter, type StatsOverview, type StatsQueries, type StatsTop, type TopItem } from '../../src/stats/model.js';
+import { answersOf, percentile, type QueryFilter, type StatsOverview, type StatsQueries, type StatsTop, type TopItem } from '../../src/stats/model.js';
 import {
   ApiError,
   AuthError,
@@ -28,6 +28,7 @@ import {
   type UpstreamHealth,
   upstreamHealth,
 } from './api.js';
+import { clientLabel, mandatoryArgs, type ReloadResult, reloadStatus, why } from '../../src/stats/explain.js';
 import { Chart } from './chart.js';
 
 const REFRESH_MS = 2000;
@@ -193,6 +194,30 @@ function OverviewBody({ o, health }: { o: StatsOverview; health: UpstreamHealth[
     }),
     [o],
   );
+  const chartR = useMemo(
+    () => ({
+      t: s.t,
+      series: [
+        { label: 'NOERROR/s', color: '#146c2e', values: s.noerror.map((v) => v / s.step) },
+        { label: 'NXDOMAIN/s', color: '#8a4b00', values: s.nxdomain.map((v) => v / s.step) },
+        { label: 'SERVFAIL/s', color: '#b3261e', values: s.servfail.map((v) => v / s.step) },
+        { label: 'REFUSED/s', color: '#7b1fa2', values: s.refused.map((v) => v / s.step) },
+        { label: 'other/s', color: '#4d5560', values: s.otherRcode.map((v) => v / s.step) },
+      ],
+    }),
+    [o],
+  );
+  // The busiest upstreams (at most 4: 8 lines stay readable), p50 and p99 per 10 s.
+  const chartU = useMemo(() => {
+    const ups = [...o.latency.upstreams].sort((a, b) => b.count - a.count).slice(0, 4);
+    return {
+      t: o.latency.t,
+      series: ups.flatMap((u, i) => [
+        { label: `${u.upstream} p50`, color: UPSTREAM_COLORS[i]!, unit: ' ms', values: u.points.map((h) => percentile(h, 0.5)) },
+        { label: `${u.upstream} p99`, color: UPSTREAM_COLORS[i]!, dash: true, unit: ' ms', values: u.points.map((h) => percentile(h, 0.99)) },
+      ]),
+    };
+  }, [o]);
   const mins = Math.round(o.windowSeconds / 60);
   const rows = mergeUpstreams(o, health);
   return (
@@ -227,13 +252,21 @@ function OverviewBody({ o, health }: { o: StatsOverview; health: UpstreamHealth[
           <dd data-testid="queries-total">{fmt(o.lifetime.queries)}</dd>
         </div>
       </dl>
-      <div class="grid">
+      <div class="grid charts">
         <section class="card">
           <Chart title="Queries per second" yLabel="per second" t={chartQ.t} series={chartQ.series} />
         </section>
         <section class="card">
           <Chart title="Latency (per 10 s)" yLabel="ms" t={chartL.t} series={chartL.series} />
         </section>
+        <section class="card">
+          <Chart title="Answers by response code" yLabel="per second" t={chartR.t} series={chartR.series} />
+        </section>
+        {chartU.series.length > 0 && (
+          <section class="card">
+            <Chart title="Upstream latency (per 10 s)" yLabel="ms" t={chartU.t} series={chartU.series} />
+          </section>
+        )}
       </div>
       <div class="grid">
         <section class="card" aria-labelledby="rcodes-h">
@@ -260,7 +293,17 @@ function OverviewBody({ o, health }: { o: StatsOverview; health: UpstreamHealth[
               { head: 'Answers', num: true, cell: (r) => fmt(r.count) },
               { head: 'p50', num: true, cell: (r) => ms(r.p50) },
               { head: 'p99', num: true, cell: (r) => ms(r.p99) },
-              { head: 'RTT avg', num: true, narrow: false, cell: (r) => ms(r.rttMs) },
+              {
+                head: 'RTT avg',
+                num: true,
+                narrow: false,
+                cell: (r) => (
+                  <span title={r.rttByWorker.length > 1 ? r.rttByWorker.map((w) => `worker ${w.worker}: ${ms(w.rttMs)}`).join(', ') : undefined}>
+                    {ms(r.rttMs)}
+                    {r.rttByWorker.length > 1 && <span class="muted"> ({r.rttByWorker.length} workers)</span>}
+                  </span>
+                ),
+              },
             ]}
           />
         </section>
@@ -269,23 +312,32 @@ function OverviewBody({ o, health }: { o: StatsOverview; health: UpstreamHealth[
   );
 }
 
+const UPSTREAM_COLORS = ['#0b57d0', '#b3261e', '#146c2e', '#7b1fa2'];
+
 interface UpstreamRow {
   upstream: string;
   state?: 'up' | 'down';
   count: number;
   p50: number | null;
   p99: number | null;
+  /** Every worker's RTT average combined, weighted by its requests. */
   rttMs?: number;
+  rttByWorker: Array<{ worker: number; rttMs: number; requests: number }>;
 }
 
 function mergeUpstreams(o: StatsOverview, health: UpstreamHealth[]): UpstreamRow[] {
   const rows = new Map<string, UpstreamRow>();
-  for (const u of o.latency.upstreams) rows.set(u.upstream, { upstream: u.upstream, count: u.count, p50: u.p50, p99: u.p99 });
+  for (const u of o.latency.upstreams) rows.set(u.upstream, { upstream: u.upstream, count: u.count, p50: u.p50, p99: u.p99, rttByWorker: [] });
   for (const h of health) {
-    const r = rows.get(h.upstream) ?? { upstream: h.upstream, count: 0, p50: null, p99: null };
+    const r = rows.get(h.upstream) ?? { upstream: h.upstream, count: 0, p50: null, p99: null, rttByWorker: [] };
     r.state = r.state === 'down' || h.state === 'down' ? 'down' : 'up';
-    r.rttMs = h.rttMs;
+    r.rttByWorker.push({ worker: h.worker ?? 0, rttMs: h.rttMs, requests: h.requests });
     rows.set(h.upstream, r);
+  }
+  for (const r of rows.values()) {
+    const measured = r.rttByWorker.filter((w) => w.rttMs > 0);
+    const weight = measured.reduce((n, w) => n + Math.max(1, w.requests), 0);
+    if (measured.length > 0) r.rttMs = measured.reduce((n, w) => n + w.rttMs * Math.max(1, w.requests), 0) / weight;
   }
   return [...rows.values()];
 }
@@ -351,21 +403,6 @@ function Top({ plugins, live, onFilter }: { plugins: Plugins; live: boolean; onF
 }
 
 // ------------------------------------------------------------------ query log
-
-function why(e: QueryEntry): string {
-  const parts: string[] = [];
-  if (e.rewrite) parts.push(`rewritten to ${e.rewrite.qname} ${e.rewrite.qtype}`);
-  if (e.blocked)
-    parts.push(
-      `blocked by ${e.blocked.reason === 'cname' ? `CNAME ${e.blocked.name} in ` : e.blocked.reason === 'regex' ? 'a rule in ' : ''}list ${e.blocked.list} (group ${e.blocked.group})`,
-    );
-  if (e.cache === 'hit') parts.push('cache hit');
-  else if (e.cache === 'stale') parts.push('stale cache answer');
-  else if (e.cache === 'miss') parts.push('cache miss');
-  if (e.upstream) parts.push(`forwarded to ${e.upstream}`);
-  if (parts.length === 0) parts.push(e.rcode === 'none' ? 'no plugin answered' : 'answered locally');
-  return parts.join('; ');
-}
 
 const TRI = [
   { v: '', label: 'any' },
@@ -476,7 +513,7 @@ function Queries({ plugins, live, filter, setFilter }: { plugins: Plugins; live:
             rows={q.data.entries}
             columns={[
               { head: 'Time', cell: (e) => time(e.t) },
-              { head: 'Client', narrow: false, cell: (e) => e.client },
+              { head: 'Client', narrow: false, cell: (e) => clientLabel(e) },
               { head: 'Question', cell: (e) => <span class="name">{`${e.qname} ${e.qtype}`}</span> },
               {
                 head: 'Response',
@@ -500,11 +537,12 @@ function useAction() {
   const [status, setStatus] = useState<{ ok: boolean; text: string } | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const onAuth = useAuthLost();
-  const run = useCallback(async (label: string, fn: () => Promise<string>) => {
+  const run = useCallback(async (label: string, fn: () => Promise<string | { ok: boolean; text: string }>) => {
     setBusy(true);
     setStatus(undefined);
     try {
-      setStatus({ ok: true, text: await fn() });
+      const r = await fn();
+      setStatus(typeof r === 'string' ? { ok: true, text: r } : r);
     } catch (err) {
       if (err instanceof AuthError) return onAuth();
       setStatus({ ok: false, text: `${label} failed: ${(err as Error).message}` });
@@ -597,9 +635,9 @@ function BlockingControls({ plugin, live }: { plugin: string; live: boolean }) {
           disabled={act.busy}
           onClick={() =>
             act.run('Reload', async () => {
-              await call(`/${plugin}/reload`, { method: 'POST' });
+              const r = await call<unknown>(`/${plugin}/reload`, { method: 'POST' });
               after();
-              return 'Lists reloaded.';
+              return reloadStatus(answersOf<ReloadResult>(r).map((a) => a.result));
             })
           }
         >
@@ -728,7 +766,7 @@ function Controls({ plugins, live }: { plugins: Plugins; live: boolean }) {
 // ------------------------------------------------------------------ other plugins
 
 function PluginData({ list }: { list: Endpoint[] }) {
-  const gets = list.filter((e) => e.method === 'GET' && /^\/[^/]+\/[^/]+$/.test(e.path) && (e.args?.required ?? []).length === 0);
+  const gets = list.filter((e) => e.method === 'GET' && /^\/[^/]+\/[^/]+$/.test(e.path) && mandatoryArgs(e.args).length === 0);
   const [shown, setShown] = useState<Record<string, string>>({});
   const onAuth = useAuthLost();
   return (
