@@ -141,31 +141,19 @@ export class SyncChannel {
  */
 @injectable()
 export class RedisFlusher {
-  private readonly conn: RedisConnection;
-  private readonly channel: SyncChannel;
-  private readonly stats: RedisStats;
-  private readonly logger: Logger;
-  private readonly clock: Clock;
-  private readonly options: RedisOptions;
   readonly cachePrefix: Buffer;
   readonly logKey: string;
   private queued: FlushScope[] = [];
   private running: Promise<void> = Promise.resolve();
 
   constructor(
-    @inject(RedisConnection) conn: RedisConnection,
-    @inject(SyncChannel) channel: SyncChannel,
-    @inject(RedisStats) stats: RedisStats,
-    @inject(PLUGIN_OPTIONS) options: RedisOptions,
-    @inject(CLOCK) clock: Clock,
-    @inject(PLUGIN_LOGGER) logger: Logger,
+    @inject(RedisConnection) private readonly conn: RedisConnection,
+    @inject(SyncChannel) private readonly channel: SyncChannel,
+    @inject(RedisStats) private readonly stats: RedisStats,
+    @inject(PLUGIN_OPTIONS) private readonly options: RedisOptions,
+    @inject(CLOCK) private readonly clock: Clock,
+    @inject(PLUGIN_LOGGER) private readonly logger: Logger,
   ) {
-    this.conn = conn;
-    this.channel = channel;
-    this.stats = stats;
-    this.options = options;
-    this.clock = clock;
-    this.logger = logger;
     this.cachePrefix = Buffer.from(redisKeys(options.keyPrefix).cache, 'utf8');
     this.logKey = redisKeys(options.keyPrefix).flushLog;
     channel.onResync(() => {
@@ -262,30 +250,20 @@ export class RedisFlusher {
 /** Flushes from other instances, applied here through `CACHE_CONTROL` (pub/sub, or replayed from the log). */
 @injectable()
 export class RemoteFlushes {
-  private readonly conn: RedisConnection;
-  private readonly channel: SyncChannel;
-  private readonly control: CacheControl | undefined;
-  private readonly stats: RedisStats;
-  private readonly logger: Logger;
   private readonly logKey: string;
   /** Id of the last log entry seen: a replay starts after it. Starts just before this instance started. */
   lastId: string;
   private replaying = false;
 
   constructor(
-    @inject(RedisConnection) conn: RedisConnection,
-    @inject(SyncChannel) channel: SyncChannel,
-    @inject(CACHE_CONTROL) @optional() control: CacheControl | undefined,
-    @inject(RedisStats) stats: RedisStats,
+    @inject(RedisConnection) private readonly conn: RedisConnection,
+    @inject(SyncChannel) private readonly channel: SyncChannel,
+    @inject(CACHE_CONTROL) @optional() private readonly control: CacheControl | undefined,
+    @inject(RedisStats) private readonly stats: RedisStats,
     @inject(PLUGIN_OPTIONS) options: RedisOptions,
     @inject(CLOCK) clock: Clock,
-    @inject(PLUGIN_LOGGER) logger: Logger,
+    @inject(PLUGIN_LOGGER) private readonly logger: Logger,
   ) {
-    this.conn = conn;
-    this.channel = channel;
-    this.control = control;
-    this.stats = stats;
-    this.logger = logger;
     this.logKey = redisKeys(options.keyPrefix).flushLog;
     // Flushes logged a little before this start are replayed too: flushing more than needed is safe, less is not (clock skew).
     this.lastId = `${Math.max(0, clock.now() - 5000)}-0`;
