@@ -55,8 +55,8 @@ describe('upstream plugin', () => {
       maxAttempts: 3,
       budget: 5000,
       deadlineMargin: 100,
-      maxInFlight: 4096,
-      maxInFlightPerUpstream: 2048,
+      maxInFlight: 2048,
+      maxInFlightPerUpstream: 1024,
       zones: [],
       health: { maxFailures: 3, logInterval: 10_000 },
     });
