@@ -17,19 +17,24 @@ export interface QueryClientOptions {
 }
 
 /** Sends one datagram and resolves with the first reply. */
-export function udpQuery(port: number, message: Uint8Array, options: QueryClientOptions = {}): Promise<Buffer> {
+export async function udpQuery(port: number, message: Uint8Array, options: QueryClientOptions = {}): Promise<Buffer> {
+  return (await udpExchange(port, message, options)).reply;
+}
+
+/** {@link udpQuery} that also says where the reply came from (to check a listener answers from the address it was asked on). */
+export function udpExchange(port: number, message: Uint8Array, options: QueryClientOptions = {}): Promise<{ reply: Buffer; from: dgram.RemoteInfo }> {
   const address = options.address ?? '127.0.0.1';
   const socket = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
-  return new Promise<Buffer>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const timer = setTimeout(() => done(new Error(`udpQuery: no reply from ${address}:${port} in ${options.timeoutMs ?? 3000} ms`)), options.timeoutMs ?? 3000);
-    const done = (err: Error | null, reply?: Buffer) => {
+    const done = (err: Error | null, reply?: Buffer, from?: dgram.RemoteInfo) => {
       clearTimeout(timer);
       socket.close();
       if (err) reject(err);
-      else resolve(reply!);
+      else resolve({ reply: reply!, from: from! });
     };
     socket.once('error', (e) => done(e));
-    socket.once('message', (m) => done(null, m));
+    socket.once('message', (m, from) => done(null, m, from));
     const send = () => socket.send(message, port, address, (e) => e && done(e));
     if (options.localAddress) socket.bind(0, options.localAddress, send);
     else send();

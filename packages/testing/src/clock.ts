@@ -52,14 +52,8 @@ export class FakeClock implements Clock {
 
   /** Moves time forward by `ms`, firing due timers synchronously in order. Returns the new time. */
   advance(ms: number): number {
-    if (!(ms >= 0)) throw new RangeError('FakeClock.advance: ms must be >= 0');
-    const target = this.current + ms;
-    for (;;) {
-      const next = this.nextDue(target);
-      if (next === undefined) break;
-      this.current = next.at;
-      next.fn();
-    }
+    const target = this.targetOf(ms, 'advance');
+    while (this.fireNext(target));
     this.current = target;
     return target;
   }
@@ -70,18 +64,25 @@ export class FakeClock implements Clock {
    * a timer completes before the next one fires.
    */
   async advanceAsync(ms: number): Promise<number> {
-    if (!(ms >= 0)) throw new RangeError('FakeClock.advanceAsync: ms must be >= 0');
-    const target = this.current + ms;
-    for (;;) {
-      const next = this.nextDue(target);
-      if (next === undefined) break;
-      this.current = next.at;
-      next.fn();
-      await flush();
-    }
+    const target = this.targetOf(ms, 'advanceAsync');
+    while (this.fireNext(target)) await flush();
     this.current = target;
     await flush();
     return target;
+  }
+
+  private targetOf(ms: number, method: string): number {
+    if (!(ms >= 0)) throw new RangeError(`FakeClock.${method}: ms must be >= 0`);
+    return this.current + ms;
+  }
+
+  /** Fires the next timer due at or before `target` (time moves to it). False when there is none. */
+  private fireNext(target: number): boolean {
+    const next = this.nextDue(target);
+    if (next === undefined) return false;
+    this.current = next.at;
+    next.fn();
+    return true;
   }
 
   /** Sets the time (forward only), firing timers due up to it. */

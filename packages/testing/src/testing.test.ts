@@ -131,6 +131,21 @@ describe('FakeClock', () => {
     expect(seen.at(-1)).toEqual(['nested', 1030]);
     expect(() => c.set(0)).toThrow(RangeError);
   });
+
+  test('advanceAsync lets promise callbacks run between timers; advance does not', async () => {
+    for (const async of [true, false]) {
+      const c = new FakeClock(0);
+      const seen: string[] = [];
+      c.setTimeout(() => void Promise.resolve().then(() => seen.push('reaction to 1')), 1);
+      c.setTimeout(() => seen.push('timer 2'), 2);
+      if (async) await c.advanceAsync(2);
+      else c.advance(2);
+      expect(seen).toEqual(async ? ['reaction to 1', 'timer 2'] : ['timer 2']);
+      expect(c.now()).toBe(2);
+    }
+    expect(() => new FakeClock().advance(-1)).toThrow('FakeClock.advance: ms must be >= 0');
+    await expect(new FakeClock().advanceAsync(-1)).rejects.toThrow('FakeClock.advanceAsync: ms must be >= 0');
+  });
 });
 
 describe('runMiddleware / runChain / testResolver', () => {

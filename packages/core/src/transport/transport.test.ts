@@ -6,6 +6,7 @@ import type { CoreMetrics } from '../pipeline/metrics.js';
 import type { Middleware } from '../pipeline/types.js';
 import { CORE_METRICS, createResolver, type Resolver } from '../resolver.js';
 import { silentLogger } from '../util/logger.js';
+import { udpExchange } from '../../../testing/src/clients.js';
 import { type ListenOptions, reusePortSupported } from './types.js';
 import { BrokenHandler, frame, socketEvents } from './transport.test-helpers.js';
 import { isV4Mapped, loadNativeUdp, udpResponseLimit } from './udp.js';
@@ -63,20 +64,10 @@ async function serve(listen: ListenOptions[], chain: Middleware[] = [delayByName
   return resolver;
 }
 
-function udpAsk(port: number, msg: Buffer, address = '127.0.0.1', ms = 1000): Promise<{ msg: Buffer; from: dgram.RemoteInfo } | null> {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
-    const t = setTimeout(() => {
-      s.close();
-      resolve(null);
-    }, ms);
-    s.on('message', (m, from) => {
-      clearTimeout(t);
-      s.close();
-      resolve({ msg: m, from });
-    });
-    s.send(msg, port, address);
-  });
+/** The kit's UDP client (by path: @heimdall/testing depends on core, not the reverse), as `{ msg, from }`. */
+async function udpAsk(port: number, msg: Buffer, address = '127.0.0.1', ms = 1000): Promise<{ msg: Buffer; from: dgram.RemoteInfo }> {
+  const { reply, from } = await udpExchange(port, msg, { address, timeoutMs: ms });
+  return { msg: reply, from };
 }
 
 /** A TCP client that collects framed responses. */
