@@ -17,7 +17,7 @@ const answerer: HeimdallPlugin = {
   middleware: () => (ctx) => {
     const name = ctx.query.qname;
     if (name.startsWith('ads')) {
-      ctx.set(BLOCKED, { group: 'default', list: '/etc/heimdall/ads.txt', reason: 'list', name });
+      ctx.set(BLOCKED, { group: 'default', list: '/etc/heimdall/ads.txt', reason: 'list', name, rule: 'tracker.example' });
       ctx.nxdomain();
       return;
     }
