@@ -18,7 +18,7 @@ import {
 import { ContainerModule } from '@heimdall/core/di';
 import { systemClock } from '@heimdall/core/pipeline';
 import { BadRequestError } from '@heimdall/core/errors';
-import { type TestResolver, testResolver } from '@heimdall/testing';
+import { FakeClock, type TestResolver, testResolver } from '@heimdall/testing';
 import * as packet from 'dns-packet';
 import fc from 'fast-check';
 import { trySkipName } from '@heimdall/core/wire';
@@ -26,7 +26,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { cache } from './plugin.js';
 import { readEntry, serializeEntry } from './snapshot.js';
 import { CacheStore } from './store.js';
-import { aRecords, decode, flush, ManualClock, makeQuery, makeResponse, ttlsOf } from './test-util.js';
+import { aRecords, decode, flush, makeQuery, makeResponse, ttlsOf } from './test-util.js';
 
 let resolvers: TestResolver[] = [];
 afterEach(async () => {
@@ -67,7 +67,7 @@ function observer() {
   return { plugin: { name: 'observer', middleware: () => middleware } as HeimdallPlugin, seen };
 }
 
-function build(plugins: HeimdallPlugin[], clock = new ManualClock(), options: Parameters<typeof testResolver>[1] = {}) {
+function build(plugins: HeimdallPlugin[], clock = new FakeClock(), options: Parameters<typeof testResolver>[1] = {}) {
   const r = testResolver(plugins, { clock, ...options });
   resolvers.push(r);
   return r;
@@ -75,7 +75,7 @@ function build(plugins: HeimdallPlugin[], clock = new ManualClock(), options: Pa
 
 describe('CACHE_RESULT, CACHE_CONTROL and admin actions', () => {
   it('sets CACHE_RESULT to miss, hit and stale', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock();
     const obs = observer();
     let fail = false;
     const up = fakeChain((q, _raw) => {
@@ -163,7 +163,7 @@ describe('what a cached answer carries', () => {
 
   it("the client gets the resolver's own OPT (payload setting, DO from the query, EDE kept), no NSID/COOKIE, and AA=0", async () => {
     const up = fakeChain(foreign);
-    const r = build([cache(), up.plugin], new ManualClock(), { ednsPayloadSize: 1400 });
+    const r = build([cache(), up.plugin], new FakeClock(), { ednsPayloadSize: 1400 });
     await r.handle(makeQuery('opt.example', { do: true }));
     const cached = decode((await r.handle(makeQuery('opt.example', { do: true, id: 99 })))!);
     expect(up.calls.length).toBe(1);
@@ -241,7 +241,7 @@ describe('cache tiers (CACHE_TIERS)', () => {
 
   it('writes new answers through (validated binary entry, absolute expiry) and answers another process from a sync tier at once', async () => {
     const tier = new MemoryTier('disk');
-    const clockA = new ManualClock(T0);
+    const clockA = new FakeClock(T0);
     const upA = fakeChain(answerA(300));
     const a = build([cache(), tierPlugin(tier), upA.plugin], clockA);
     await a.handle(makeQuery('shared.example', { edns: true }));
@@ -253,7 +253,7 @@ describe('cache tiers (CACHE_TIERS)', () => {
     expect(stored.expiresAt).toBe(T0 + 300_000);
 
     // "Another process": a new resolver, empty L1, same tier, 100 s later.
-    const clockB = new ManualClock(T0 + 100_000);
+    const clockB = new FakeClock(T0 + 100_000);
     const obs = observer();
     const upB = fakeChain(answerA(300));
     const b = build([obs.plugin, cache(), tierPlugin(tier), upB.plugin], clockB);
@@ -277,12 +277,12 @@ describe('cache tiers (CACHE_TIERS)', () => {
     const first = new MemoryTier('first', 'async');
     const second = new MemoryTier('second', 'sync');
     // Another process wrote the entry to the second tier only.
-    const writer = build([cache(), tierPlugin(second), fakeChain(answerA(120)).plugin], new ManualClock(T0));
+    const writer = build([cache(), tierPlugin(second), fakeChain(answerA(120)).plugin], new FakeClock(T0));
     await writer.handle(makeQuery('async.example'));
     expect(second.sets).toBe(1);
     second.gets = 0;
     const up = fakeChain(answerA(120));
-    const r = build([cache(), tierPlugin(first, second), up.plugin], new ManualClock(T0 + 20_000));
+    const r = build([cache(), tierPlugin(first, second), up.plugin], new FakeClock(T0 + 20_000));
     const out = await r.handle(makeQuery('async.example'));
     expect(ttlsOf(out!)).toEqual([100, 100]);
     expect([first.gets, second.gets, up.calls.length]).toEqual([1, 1, 0]);
@@ -295,12 +295,12 @@ describe('cache tiers (CACHE_TIERS)', () => {
   it('lookups in flight on an async tier each keep their own key (the next lookup reuses the scratch key bytes)', async () => {
     const tier = new MemoryTier('shared', 'sync');
     // Same-length names: the second lookup writes its key over the first one's scratch bytes.
-    const writer = build([cache(), tierPlugin(tier), fakeChain(answerA(120)).plugin], new ManualClock(T0));
+    const writer = build([cache(), tierPlugin(tier), fakeChain(answerA(120)).plugin], new FakeClock(T0));
     await writer.handle(makeQuery('aa.example'));
     await writer.handle(makeQuery('bb.example'));
     tier.mode = 'async';
     const up = fakeChain(answerA(120));
-    const r = build([cache(), tierPlugin(tier), up.plugin], new ManualClock(T0 + 1000));
+    const r = build([cache(), tierPlugin(tier), up.plugin], new FakeClock(T0 + 1000));
     const [a, b] = await Promise.all([r.handle(makeQuery('aa.example')), r.handle(makeQuery('bb.example'))]);
     expect([decode(a!).questions[0].name, decode(b!).questions[0].name]).toEqual(['aa.example', 'bb.example']);
     const store = r.scope('cache').get(CacheStore);
@@ -309,7 +309,7 @@ describe('cache tiers (CACHE_TIERS)', () => {
 
   it('a slow async tier delays the answer by at most tiers.timeoutMs, then counts as a miss', async () => {
     const slow = new MemoryTier('redis', 'never');
-    const clock = new ManualClock(T0);
+    const clock = new FakeClock(T0);
     const up = fakeChain(answerA(60));
     const r = build([cache({ tiers: { timeoutMs: 20 } }), tierPlugin(slow), up.plugin], clock);
     let answered: Buffer | null = null;
@@ -339,7 +339,7 @@ describe('cache tiers (CACHE_TIERS)', () => {
       set: () => {},
       flush: () => {},
     };
-    const clock = new ManualClock(T0);
+    const clock = new FakeClock(T0);
     const up = fakeChain(answerA(60));
     const r = build([cache({ tiers: { timeoutMs: 20 } }), tierPlugin(self), up.plugin], clock);
     let answered: Buffer | null = null;
@@ -375,7 +375,7 @@ describe('cache tiers (CACHE_TIERS)', () => {
 
   it('ignores tier entries that do not hold up: garbage, another key, tampered offsets, expired; a throwing tier', async () => {
     const tier = new MemoryTier('bad');
-    const clock = new ManualClock(T0);
+    const clock = new FakeClock(T0);
     const up = fakeChain(answerA(300));
     const r = build([cache(), tierPlugin(tier), up.plugin], clock);
     await r.handle(makeQuery('good.example'));
@@ -386,7 +386,7 @@ describe('cache tiers (CACHE_TIERS)', () => {
     const e = readEntry(good.entry).entry;
     // The right question, a TTL offset pointing into RDATA (an entry made by another resolver, then tampered with).
     const q3 = makeQuery('bad3.example');
-    const other = build([cache(), fakeChain(answerA(300)).plugin], new ManualClock(T0));
+    const other = build([cache(), fakeChain(answerA(300)).plugin], new FakeClock(T0));
     await other.handle(q3);
     const e3 = other
       .scope('cache')
@@ -421,7 +421,7 @@ describe('cache tiers (CACHE_TIERS)', () => {
       flush: () => Promise.reject(new Error('flush')),
     };
     const up2 = fakeChain(answerA(300));
-    const r2 = build([cache(), tierPlugin(broken), up2.plugin], new ManualClock(T0));
+    const r2 = build([cache(), tierPlugin(broken), up2.plugin], new FakeClock(T0));
     expect(decode((await r2.handle(makeQuery('x.example')))!).answers.length).toBe(2);
     r2.get<CacheControl>(CACHE_CONTROL).flush({ all: true });
     await flush();
@@ -430,7 +430,7 @@ describe('cache tiers (CACHE_TIERS)', () => {
 
   it('writes only cacheable answers: not truncated, TTL 0, ECS-scoped or ctx.noCache; SERVFAIL with its short expiry', async () => {
     const tier = new MemoryTier('disk');
-    const clock = new ManualClock(T0);
+    const clock = new FakeClock(T0);
     let mode = 'tc';
     const chain: HeimdallPlugin = {
       name: 'chain',
@@ -486,7 +486,7 @@ describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12
   /** A tier holding an answer (TTL `ttl`, stored at T0) for each of `names`, written by another resolver. */
   async function filledTier(ttl: number, cacheOptions: Parameters<typeof cache>[0] = {}, edns = false): Promise<MemoryTier> {
     const tier = new MemoryTier('disk');
-    const writer = build([cache(cacheOptions), tierPlugin(tier), fakeChain(answerA(ttl)).plugin], new ManualClock(T0));
+    const writer = build([cache(cacheOptions), tierPlugin(tier), fakeChain(answerA(ttl)).plugin], new FakeClock(T0));
     for (const n of names) await writer.handle(makeQuery(n, { edns }));
     return tier;
   }
@@ -496,7 +496,7 @@ describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12
       const tier = await filledTier(300);
       for (const maxEntries of [1, 16]) {
         const up = fakeChain(answerA(300));
-        const r = build([cache({ maxEntries, policy }), tierPlugin(tier), up.plugin], new ManualClock(T0 + 1000));
+        const r = build([cache({ maxEntries, policy }), tierPlugin(tier), up.plugin], new FakeClock(T0 + 1000));
         for (let round = 0; round < 3; round++) {
           for (const n of names) {
             expect(ttlsOf((await r.handle(makeQuery(n)))!)).toEqual([299, 299]);
@@ -521,7 +521,7 @@ describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12
     const tier = new MemoryTier('disk');
     const sf = build(
       [cache({ serveStale: true, servfailTtl: 5 }), tierPlugin(tier), fakeChain((q) => makeResponse(q.questions[0].name, { id: q.id, rcode: 2 })).plugin],
-      new ManualClock(T0),
+      new FakeClock(T0),
     );
     await sf.handle(makeQuery('sf.example'));
     expect([...tier.data.values()][0]!.expiresAt).toBe(T0 + 5000);
@@ -529,7 +529,7 @@ describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12
 
   it('serve-stale from a tier: an expired entry within the window answers stale (TTL 30, EDE 3) when the chain fails, like a stale L1 entry', async () => {
     const tier = await filledTier(60, { serveStale: true }, true);
-    const clock = new ManualClock(T0 + 120_000);
+    const clock = new FakeClock(T0 + 120_000);
     let fail = true;
     const up = fakeChain((q) => {
       if (fail) throw new Error('upstream down');
@@ -560,7 +560,7 @@ describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12
 
   it('serve-stale from a tier: a slow chain gets the stale answer out at the client-response timer, and its late answer refreshes L1 and the tier', async () => {
     const tier = await filledTier(60, { serveStale: true });
-    const clock = new ManualClock(T0 + 120_000);
+    const clock = new FakeClock(T0 + 120_000);
     let release!: () => void;
     const up = fakeChain(answerA(60));
     const slow: HeimdallPlugin = {
@@ -593,14 +593,14 @@ describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12
     const tier = await filledTier(60, { serveStale: { maxStaleAge: 60_000 } });
     // Without serve-stale.
     const up = fakeChain(answerA(60));
-    const r = build([cache(), tierPlugin(tier), up.plugin], new ManualClock(T0 + 90_000));
+    const r = build([cache(), tierPlugin(tier), up.plugin], new FakeClock(T0 + 90_000));
     expect(ttlsOf((await r.handle(makeQuery('n3.example')))!)).toEqual([60, 60]);
     expect(up.calls.length).toBe(1);
     // Past the window (expiry + 60 s).
     const up2 = fakeChain(() => {
       throw new Error('down');
     });
-    const r2 = build([cache({ serveStale: { maxStaleAge: 60_000 } }), tierPlugin(tier), up2.plugin], new ManualClock(T0 + 121_000));
+    const r2 = build([cache({ serveStale: { maxStaleAge: 60_000 } }), tierPlugin(tier), up2.plugin], new FakeClock(T0 + 121_000));
     const out = decode((await r2.handle(makeQuery('n4.example')))!);
     expect(out.rcode).toBe('SERVFAIL');
     expect(r2.scope('cache').get(CacheStore).stats.tierErrors).toBe(0);
@@ -610,7 +610,7 @@ describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12
     const tier = await filledTier(60, { serveStale: true });
     const key = [...tier.data.keys()].find((k) => k.includes('\x02n8'))!;
     const old = tier.data.get(key)!;
-    const clock = new ManualClock(T0 + 70_000);
+    const clock = new FakeClock(T0 + 70_000);
     let mode: 'answer' | 'fail' | 'servfail' = 'answer';
     const up = fakeChain((q) => {
       if (mode === 'fail') throw new Error('down');
@@ -628,12 +628,12 @@ describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12
     // A stale SERVFAIL in L1 gives way to a stale answer from a tier.
     const sfKey = [...tier.data.keys()].find((k) => k.includes('\x02n9'))!;
     const sfOld = tier.data.get(sfKey)!;
-    const r2 = build([cache({ serveStale: true, servfailTtl: 5 }), tierPlugin(tier), up.plugin], new ManualClock(T0 + 100_000));
+    const r2 = build([cache({ serveStale: true, servfailTtl: 5 }), tierPlugin(tier), up.plugin], new FakeClock(T0 + 100_000));
     tier.data.delete(sfKey);
     mode = 'servfail';
     expect(decode((await r2.handle(makeQuery('n9.example')))!).rcode).toBe('SERVFAIL');
     tier.data.set(sfKey, sfOld);
-    (r2.clock as ManualClock).advance(10_000);
+    (r2.clock as FakeClock).advance(10_000);
     mode = 'fail';
     const out = decode((await r2.handle(makeQuery('n9.example')))!);
     expect([out.rcode, out.answers[0]?.data, out.answers[0]?.ttl]).toEqual(['NOERROR', '192.0.2.1', 30]);
@@ -651,7 +651,7 @@ describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12
       flush: () => {},
     };
     const up = fakeChain(answerA(300));
-    const r = build([cache(), tierPlugin(plain), up.plugin], new ManualClock(T0 + 5000));
+    const r = build([cache(), tierPlugin(plain), up.plugin], new FakeClock(T0 + 5000));
     expect(ttlsOf((await r.handle(makeQuery('n5.example')))!)).toEqual([295, 295]);
     expect(up.calls.length).toBe(0);
   });
@@ -666,7 +666,7 @@ describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12
     wire.writeUInt16BE(6, e.optPayload + 6);
     const bad = serializeEntry(key, { ...e.entry, wire });
     const up = fakeChain(answerA(300));
-    const r = build([cache(), tierPlugin(tier), up.plugin], new ManualClock(T0 + 1000));
+    const r = build([cache(), tierPlugin(tier), up.plugin], new FakeClock(T0 + 1000));
     const store = r.scope('cache').get(CacheStore);
     for (const value of [bad, good.subarray(0, good.length - 1), Buffer.concat([good, Buffer.from([0])])]) {
       tier.data.set(key, { entry: value, expiresAt: T0 + 1e6 });
@@ -680,7 +680,7 @@ describe('tier hits: promotion into a full L1, serve-stale from a tier (issue 12
     const tier = await filledTier(300, {}, true);
     const [key, { entry: good }] = [...tier.data].find(([k]) => k.includes('\x02n7'))!;
     const up = fakeChain(answerA(300));
-    const r = build([cache(), tierPlugin(tier), up.plugin], new ManualClock(T0 + 1000));
+    const r = build([cache(), tierPlugin(tier), up.plugin], new FakeClock(T0 + 1000));
     const store = r.scope('cache').get(CacheStore);
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), async (edits) => {

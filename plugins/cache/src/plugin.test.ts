@@ -11,11 +11,12 @@ import {
   type Upstream,
 } from '@heimdall/core';
 import { ContainerModule } from '@heimdall/core/di';
+import { FakeClock } from '@heimdall/testing';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cache } from './plugin.js';
 import { CacheStore } from './store.js';
-import { aRecords, decode, flush, ManualClock, makeQuery, makeResponse, soa, ttlsOf } from './test-util.js';
+import { aRecords, decode, flush, makeQuery, makeResponse, soa, ttlsOf } from './test-util.js';
 
 const CLIENT: ClientInfo = { address: '192.0.2.10', port: 5300, family: 4, transport: 'udp' };
 
@@ -71,7 +72,7 @@ afterEach(async () => {
 });
 
 function setup(options: Parameters<typeof cache>[0], handler: Handler) {
-  const clock = new ManualClock();
+  const clock = new FakeClock();
   const up = fakeUpstream(handler);
   const metrics: RegistryType = new Registry();
   const resolver = createResolver({ plugins: [cache(options), up.plugin], clock, metrics });
@@ -180,7 +181,7 @@ describe('cache plugin', () => {
   });
 
   it('does not store a response marked ctx.noCache', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock();
     let noCache = true;
     const marker: HeimdallPlugin = {
       name: 'marker',
@@ -346,7 +347,7 @@ describe('cache plugin', () => {
   });
 
   it('answers stale before the query deadline when it is shorter than the client-response timer', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock();
     const up = fakeUpstream(answerA(60));
     const resolver = createResolver({ plugins: [cache({ serveStale: { clientTimeout: 1800 } }), up.plugin], clock, queryTimeoutMs: 1000 });
     resolvers.push(resolver);
@@ -428,9 +429,9 @@ describe('cache plugin', () => {
     expect(store.size).toBe(0);
     expect(store.stats.expiredEvictions).toBe(1);
     await resolver.stop();
-    const pending = clock.pending;
+    const pending = clock.pendingTimers;
     clock.advance(10_000);
-    expect(clock.pending).toBeLessThanOrEqual(pending);
+    expect(clock.pendingTimers).toBeLessThanOrEqual(pending);
   });
 
   it('validates options with ConfigError naming the field', () => {

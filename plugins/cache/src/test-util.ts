@@ -3,6 +3,7 @@
  * with dns-packet, independent of Heimdall's own codec.
  */
 import { parseOptions } from '@heimdall/core';
+import { FakeClock } from '@heimdall/testing';
 import * as packet from 'dns-packet';
 import { type CacheOptionsInput, cacheOptionsSchema } from './options.js';
 import { CacheStore } from './store.js';
@@ -108,49 +109,12 @@ export function compressedResponse(name: string, id: number, ttl: number): Buffe
   return Buffer.concat([header, question, answer]);
 }
 
-/** A minimal manual clock (the testing kit's FakeClock has the same shape). */
-export class ManualClock {
-  private t: number;
-  private seq = 0;
-  private timers: Array<{ id: number; at: number; fn: () => void }> = [];
-  constructor(start = 1_700_000_000_000) {
-    this.t = start;
-  }
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): any {
-    const id = ++this.seq;
-    this.timers.push({ id, at: this.t + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimeout(id: any): void {
-    this.timers = this.timers.filter((t) => t.id !== id);
-  }
-  get pending(): number {
-    return this.timers.length;
-  }
-  /** Moves time forward, firing due timers in order. */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
-      const next = this.timers[0];
-      if (next === undefined || next.at > end) break;
-      this.timers.shift();
-      this.t = next.at;
-      next.fn();
-    }
-    this.t = end;
-  }
-}
-
 /** Lets pending promise callbacks run. */
 export async function flush(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise<void>((r) => setImmediate(r));
 }
 
-/** A store outside DI: options validated by core's parser (as the plugin's factory does), a manual clock unless given. */
-export function newStore(options: CacheOptionsInput = {}, clock: ManualClock = new ManualClock()): CacheStore {
+/** A store outside DI: options validated by core's parser (as the plugin's factory does), a FakeClock unless given. */
+export function newStore(options: CacheOptionsInput = {}, clock: FakeClock = new FakeClock()): CacheStore {
   return new CacheStore(parseOptions(cacheOptionsSchema, options, 'cache'), clock);
 }
