@@ -354,16 +354,22 @@ describe('DNS over HTTPS', () => {
       ['prefix only', { path: '/dns-queryx' }, 404],
       ['bad client id', { path: '/dns-query/a%20b' }, 404],
       ['dropped', { path: `/dns-query?dns=${dnsParam(q('drop.test'))}` }, 403],
-      ['garbage question', { path: `/dns-query?dns=${dnsParam(Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63, 1]))}` }, 200],
+      // RFC 8484 §4.2.1: a message the server cannot parse is a 400 (not a FORMERR in a 200).
+      ['garbage question', { path: `/dns-query?dns=${dnsParam(Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63, 1]))}` }, 400],
+      ['no question', { path: `/dns-query?dns=${dnsParam(Buffer.from([0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]))}` }, 400],
+      ['two questions', { path: `/dns-query?dns=${dnsParam(Buffer.concat([Buffer.from([0, 1, 1, 0, 0, 2]), q('x.test', 1, 1, null).subarray(6)]))}` }, 400],
+      ['question without type', { path: `/dns-query?dns=${dnsParam(q('x.test', 1, 1, null).subarray(0, -3))}` }, 400],
+      ['bad label type', { path: `/dns-query?dns=${dnsParam(Buffer.from([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x41, 0, 0, 1, 0, 1]))}` }, 400],
+      ['garbage POST question', { path: '/dns-query', method: 'POST', headers: ct, body: Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63, 1]) }, 400],
+      ['no EDNS', { path: `/dns-query?dns=${dnsParam(q('x.test', 1, 1, null))}` }, 200],
     ];
     for (const [what, { path, ...init }, status] of cases) {
       const r = await h2(port, path, init);
       expect({ what, status: r.status }).toEqual({ what, status });
     }
-    // The garbage question got a DNS answer (FORMERR), not an HTTP error.
     const r = await h2(port, `/dns-query?dns=${dnsParam(Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63, 1]))}`);
-    expect(decode(r.body).rcode).toBe(1);
-    expect(r.headers['cache-control']).toBe('max-age=0');
+    expect(r.body.toString()).toMatch(/malformed DNS message/);
+    expect(r.headers['cache-control']).toBe('no-store');
     // HTTP/1.1: the same statuses through curl.
     const base = `https://127.0.0.1:${port}`;
     const code = async (args: string[]) =>
@@ -375,12 +381,53 @@ describe('DNS over HTTPS', () => {
     const big = join(dir, 'big.bin');
     writeFileSync(big, Buffer.alloc(70_000, 1));
     expect(await code(['-H', 'content-type: application/dns-message', '--data-binary', `@${big}`, `${base}/dns-query`])).toBe('413');
-    // Random junk over raw TLS does not take the server down.
+    // Random junk over raw TLS: a 400, the connection closed, the server still up.
     const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
     await new Promise((r) => s.once('secureConnect', r));
+    let junkReply = '';
+    s.on('data', (d: Buffer) => {
+      junkReply += d.toString('latin1');
+    });
     s.write('GARBAGE / HTTP/9\r\n\r\n\0\0\0');
     expect(await closes(s)).toBe(true);
+    expect(junkReply).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect((await h2(port, `/dns-query?dns=${dnsParam(q('still.test'))}`)).status).toBe(200);
+  });
+
+  test('oversized GET: 413 past 64 KiB of message, 431 past the 128 KiB HTTP/1.1 head; a ~64 KiB HTTP/2 :path is read; never a reset', async () => {
+    const ports = await serve([{ transport: 'https', address: '127.0.0.1', port: 0, ...pair }]);
+    const port = ports.get('https')!;
+    /** One HTTP/1.1 GET over raw TLS; resolves the status line's code (or 'closed'). */
+    const get1 = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
+          s.write(`GET ${path} HTTP/1.1\r\nhost: dns.test\r\n\r\n`);
+        });
+        let text = '';
+        const timer = setTimeout(() => reject(new Error('timeout')), 5000);
+        s.on('data', (d: Buffer) => {
+          text += d.toString('latin1');
+          const m = /^HTTP\/1\.1 (\d{3}) /.exec(text);
+          if (m !== null) {
+            clearTimeout(timer);
+            s.destroy();
+            resolve(m[1]!);
+          }
+        });
+        s.on('error', () => {});
+        s.on('close', () => {
+          clearTimeout(timer);
+          resolve('closed');
+        });
+      });
+    const tooLarge = 'A'.repeat(90_000); // 67 500 octets decoded
+    expect(await get1(`/dns-query?dns=${tooLarge}`)).toBe('413');
+    expect(await get1(`/dns-query?dns=${'A'.repeat(200_000)}`)).toBe('431');
+    expect(await get1(`/dns-query?dns=${'A'.repeat(20_000)}`)).toBe('400'); // read: a message of zeros (no question)
+    // HTTP/2: a header field up to nghttp2's 64 KiB reaches the router (a 400 here: the message has no question).
+    expect((await h2(port, `/dns-query?dns=${'A'.repeat(65_000)}`)).status).toBe(400);
+    expect((await h2(port, `/dns-query?dns=${dnsParam(q('still.test'))}`)).status).toBe(200);
+    expect(await get1(`/dns-query?dns=${dnsParam(q('still.test'))}`)).toBe('200');
   });
 
   test('client id path, configurable path, JSON API when on', async () => {
@@ -408,8 +455,14 @@ describe('DNS over HTTPS', () => {
     const port = trusting.get('https')!;
     expect(await ask(port, { 'x-forwarded-for': '203.0.113.9, 127.0.0.2' })).toBe('203.0.113.9');
     expect(await ask(port, { forwarded: 'for="[2001:db8::7]:4711";proto=https, for=127.0.0.3' })).toBe('2001:db8::7');
-    expect(await ask(port, { forwarded: 'for=_hidden' })).toBe('127.0.0.1');
-    expect(await ask(port, {})).toBe('127.0.0.1');
+    // A trusted proxy that names no usable client: the client is unknown (''), never the proxy's loopback address.
+    expect(await ask(port, { forwarded: 'for=_hidden' })).toBe('');
+    expect(await ask(port, { forwarded: 'for=unknown' })).toBe('');
+    expect(await ask(port, { 'x-forwarded-for': 'unknown' })).toBe('');
+    expect(await ask(port, { 'x-forwarded-for': '' })).toBe('');
+    expect(await ask(port, {})).toBe('');
+    // Only our own proxies in the chain: the leftmost is the client.
+    expect(await ask(port, { 'x-forwarded-for': '127.0.0.5' })).toBe('127.0.0.5');
     await resolver!.stop();
     const untrusting = await serve([{ transport: 'https', address: '127.0.0.1', port: 0, trustedProxies: ['10.0.0.0/8'], ...pair }]);
     expect(await ask(untrusting.get('https')!, { 'x-forwarded-for': '203.0.113.9' })).toBe('127.0.0.1');

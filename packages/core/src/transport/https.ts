@@ -7,14 +7,18 @@
  *   client (`ClientInfo.clientId`: letters, digits, `.`, `_`, `-`, ≤ 64).
  * - `200` with `Cache-Control: max-age=<smallest TTL of the answer>` (of the
  *   authority section for a negative answer; 0 for errors), `400` for a bad
- *   `dns` parameter or message, `403` for a query the chain dropped, `404`
+ *   `dns` parameter or a message that does not parse (QDCOUNT other than
+ *   1, a question past the end), `403` for a query the chain dropped, `404`
  *   for another path, `405` for another method, `413` past 65 536 octets,
- *   `415` for another content type. Never a 500: every failure is a 4xx or
- *   a closed stream, never a crash.
+ *   `415` for another content type, `431` for an HTTP/1.1 request head
+ *   past 128 KiB. Never a 500: every failure is a 4xx or a closed stream,
+ *   never a crash.
  * - With `json: true`, `GET <path>?name=&type=` answers the JSON form
  *   (`application/dns-json`, as Cloudflare and Google serve it).
  * - `Forwarded` / `X-Forwarded-For` name the client only when the
- *   connection comes from `trustedProxies` (after PROXY v2, when on).
+ *   connection comes from `trustedProxies` (after PROXY v2, when on); a
+ *   trusted proxy that names none leaves the client unknown (empty
+ *   address), never the proxy's own address.
  * - Responses are padded (RFC 7830/8467); RFC 8484 §5.3 forbids
  *   edns-tcp-keepalive here, so it is not answered.
  *
@@ -54,6 +58,17 @@ export type HttpsSettings = Static<typeof httpsListenSchema>;
 
 /** Largest request body (and decoded `dns` parameter) accepted: RFC 8484 messages are at most 65 535 octets. */
 export const DOH_MAX_BODY = 65_536;
+
+/**
+ * Largest HTTP/1.1 request head (request line + headers) read, and the
+ * HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE` we announce: room for a GET whose
+ * `dns` parameter is past {@link DOH_MAX_BODY} (87 382 base64url octets), so
+ * that request gets its 413 rather than a reset. A longer HTTP/1.1 head is
+ * answered 431. (HTTP/2 implementations, nghttp2 among them, refuse a single
+ * header field over 64 KiB themselves: over HTTP/2 a GET carries at most
+ * ~48 KiB of message; larger ones go by POST.)
+ */
+export const DOH_MAX_HEAD = 128 * 1024;
 
 const DNS_MESSAGE = 'application/dns-message';
 const DNS_JSON = 'application/dns-json';
@@ -103,6 +118,29 @@ const BAD_TYPE = fixed(400, 'bad type parameter\n');
 const BAD_NAME = fixed(400, 'bad name parameter\n');
 const UNDECODABLE = fixed(400, 'answer could not be decoded\n');
 const BAD_REQUEST = fixed(400, 'bad request\n');
+const BAD_MESSAGE = fixed(400, 'malformed DNS message (one question expected)\n');
+
+/** Raw HTTP/1.1 answers to a request the parser refused (`clientError`): no request/response pair exists. */
+function rawReply(status: number, reason: string): Buffer {
+  const body = `${reason.toLowerCase()}\n`;
+  return Buffer.from(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+const RAW_HEAD_TOO_LARGE = rawReply(431, 'Request Header Fields Too Large');
+const RAW_TIMEOUT = rawReply(408, 'Request Timeout');
+const RAW_BAD_REQUEST = rawReply(400, 'Bad Request');
+
+/**
+ * Whether `msg` is a DNS query we can parse (RFC 8484 §4.2.1: otherwise
+ * 400): a header with QR=0, QDCOUNT 1, and its question (name, type,
+ * class) inside the message.
+ */
+export function isParsableQuery(msg: Buffer): boolean {
+  if (msg.length < 12 || (msg[2]! & 0x80) !== 0 || msg[4] !== 0 || msg[5] !== 1) return false;
+  const end = trySkipName(msg, 12);
+  return end > 0 && end + 4 <= msg.length;
+}
 const CONTINUE = Object.freeze({ ':status': 100 });
 const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
 const NO_TRAILERS = Object.freeze({});
@@ -209,9 +247,11 @@ export class HttpsServer extends CertifiedStreamServer<HttpsConnection> {
       minVersion: 'TLSv1.2',
       allowHTTP1: true,
       handshakeTimeout: settings.handshakeTimeoutMs,
-      settings: { maxConcurrentStreams: settings.maxConcurrentStreams },
+      settings: { maxConcurrentStreams: settings.maxConcurrentStreams, maxHeaderListSize: DOH_MAX_HEAD },
     });
     this.h2 = h2;
+    // HTTP/1.1 connections: node:http reads `maxHeaderSize` off the server (default 16 KiB, which reset a long GET).
+    (h2 as unknown as { maxHeaderSize: number }).maxHeaderSize = DOH_MAX_HEAD;
     // node:http2 installs its compatibility layer (a request/response pair
     // per stream) when a 'request' listener is added; its only 'newListener'
     // listener does that. Dropping it keeps HTTP/2 on the core API
@@ -238,7 +278,7 @@ export class HttpsServer extends CertifiedStreamServer<HttpsConnection> {
       conn.session = session;
     });
     h2.on('sessionError', ignore);
-    h2.on('clientError', (_err: Error, s: net.Socket) => s.destroy());
+    h2.on('clientError', this.onClientError);
     h2.on('unknownProtocol', (s: tls.TLSSocket) => s.destroy());
     // Idle connections are closed by HttpsConnection's own timer.
     h2.setTimeout(0);
@@ -253,6 +293,29 @@ export class HttpsServer extends CertifiedStreamServer<HttpsConnection> {
     this.h2.emit('connection', socket);
     return conn;
   }
+
+  /**
+   * An HTTP/1.1 request the parser refused: 431 for a head past
+   * {@link DOH_MAX_HEAD}, 408 for a request that came too slowly, else 400;
+   * then the connection closes (what follows cannot be framed; the peer
+   * gets a second to read the answer). A peer that went away is just
+   * closed.
+   */
+  private readonly onClientError = (err: Error & { code?: string }, s: net.Socket): void => {
+    const code = err.code ?? '';
+    if (!s.writable || (s as net.Socket & { _httpMessage?: unknown })._httpMessage || code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE') {
+      // Nothing can be written, the peer is gone, or a response is already under way on this connection.
+      s.destroy();
+      return;
+    }
+    const [status, raw] =
+      code === 'HPE_HEADER_OVERFLOW' ? [431, RAW_HEAD_TOO_LARGE] : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, RAW_TIMEOUT] : [400, RAW_BAD_REQUEST];
+    this.statusCounts[status]!++;
+    s.end(raw);
+    const t = setTimeout(() => s.destroy(), 1000);
+    t.unref();
+    s.once('close', () => clearTimeout(t));
+  };
 
   /** An HTTP/2 request (core API). */
   private readonly onStream = (stream: H2Stream, headers: http2.IncomingHttpHeaders): void => {
@@ -368,12 +431,21 @@ export class HttpsServer extends CertifiedStreamServer<HttpsConnection> {
     source.on('close', onBodyClose);
   }
 
-  /** The client of a request: the connection's, or the one a trusted proxy names; with its client id. */
+  /**
+   * The client of a request: the connection's, or the one a trusted proxy
+   * names; with its client id. A trusted proxy that names no usable client
+   * (no `Forwarded`/`X-Forwarded-For`, `for=_hidden`, `unknown`) makes the
+   * client unknown (empty address): never the proxy's own (often loopback)
+   * address, which would pass the default local-only acl for every
+   * client on the internet. An unknown client matches only acl rules for
+   * every client (`*`), so the default acl refuses it.
+   */
   private clientOf(headers: http.IncomingHttpHeaders, conn: HttpsConnection | null, clientId: string | undefined, t: Target, h2: H2Stream | null): ClientInfo {
     let client = conn?.client ?? socketInfo(h2 !== null ? h2.session?.socket : (t as http.ServerResponse).socket);
     if (this.proxies.size > 0 && this.proxies.has(client.address)) {
       const named = forwardedClient(headers.forwarded, headers['x-forwarded-for'], this.proxies);
-      if (named !== null && named !== client.address) client = { ...client, address: named, port: 0, family: named.includes(':') ? 6 : 4 };
+      if (named === null) client = { ...client, address: '', port: 0 };
+      else if (named !== client.address) client = { ...client, address: named, port: 0, family: named.includes(':') ? 6 : 4 };
     }
     return clientId === undefined ? client : { ...client, clientId };
   }
@@ -383,6 +455,11 @@ export class HttpsServer extends CertifiedStreamServer<HttpsConnection> {
     // A query: a header, QR=0 (a response sent to us could start a loop).
     if (msg.length < 12 || (msg[2]! & 0x80) !== 0) {
       this.reply(t, NOT_A_QUERY);
+      return;
+    }
+    // One question that parses (RFC 8484 §4.2.1: a message the server cannot parse is a 400, not a FORMERR in a 200).
+    if (!isParsableQuery(msg)) {
+      this.reply(t, BAD_MESSAGE);
       return;
     }
     const r = this.process(msg, client, t);
