@@ -1,7 +1,7 @@
 import { decode, MessageReader, OptionCode } from '@heimdall/core/packet';
 import { Registry } from 'prom-client';
 import { expectAnswers, expectRcode, FakeUpstream, query, record } from '@heimdall/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UpstreamClient } from './client.js';
 import { type UpstreamError, UpstreamExhaustedError } from './errors.js';
 import type { Strategy, UpstreamOptionsInput } from './options.js';
@@ -155,13 +155,11 @@ describe('UpstreamClient: strategies and failover', () => {
     expect(addr(await c.resolve(query('one.example')))).toBe('10.0.0.2');
     const sa = c.servers.get(`udp://${a.endpoint}`)!;
     expect(sa.health.down).toBe(true);
-    await new Promise((r) => setTimeout(r, 250)); // a probe at ~100 ms fails → backoff 200 ms
-    expect(a.count('', 'NS')).toBeGreaterThanOrEqual(1);
+    // A probe after the 100 ms backoff reaches the (still dropping) upstream and fails: it stays down.
+    await vi.waitFor(() => expect(a.count('', 'NS')).toBeGreaterThanOrEqual(1), { timeout: 3000, interval: 5 });
     expect(sa.health.down).toBe(true);
     a.otherwise((q) => (q.type === 1 ? [record(q.name, 'A', '10.0.0.1')] : {}));
-    const deadline = Date.now() + 2000;
-    while (sa.health.down && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(sa.health.down).toBe(false);
+    await vi.waitFor(() => expect(sa.health.down).toBe(false), { timeout: 3000, interval: 5 });
     expect(addr(await c.resolve(query('two.example')))).toBe('10.0.0.1');
   });
 
@@ -174,8 +172,8 @@ describe('UpstreamClient: strategies and failover', () => {
     expect(addr(await c.resolve(query('two.example')))).toBe('10.0.0.2');
     expect(a.count('two.example')).toBe(0);
     a.otherwise((q) => [record(q.name, 'A', '10.0.0.1')]);
-    await new Promise((r) => setTimeout(r, 120));
-    expect(addr(await c.resolve(query('three.example')))).toBe('10.0.0.1');
+    // Once the 100 ms backoff has passed, a real query goes to it again (before, they all go to b).
+    await vi.waitFor(async () => expect(addr(await c.resolve(query('three.example')))).toBe('10.0.0.1'), { timeout: 3000, interval: 10 });
     expect(c.servers.get(`udp://${a.endpoint}`)!.health.down).toBe(false);
   });
 });
@@ -199,8 +197,7 @@ describe.each(STRATEGIES)('UpstreamClient: failover with strategy %s', (strategy
       expect(dead.counts.udp).toBeLessThanOrEqual(3);
     } else {
       // parallel: the dead upstream's attempts time out in the background.
-      if (strategy === 'parallel') await new Promise((r) => setTimeout(r, 250));
-      expect(c.servers.get(`udp://${dead.endpoint}`)!.health.down).toBe(true);
+      await vi.waitFor(() => expect(c.servers.get(`udp://${dead.endpoint}`)!.health.down).toBe(true), { timeout: 3000, interval: 5 });
       const before = dead.counts.udp;
       for (let i = 0; i < 5; i++) expect(addr(await c.resolve(query(`after${i}.example`)))).toBe('10.0.0.2');
       expect(dead.counts.udp).toBe(before);

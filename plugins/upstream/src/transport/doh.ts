@@ -313,6 +313,12 @@ export class DohTransport implements Transport {
     settle(req, this.#clock, this.#queue);
   }
 
+  /** 1 while the transport holds a session it would reuse, else 0 (it opens one on the next exchange). */
+  get openSessions(): number {
+    const s = this.#session;
+    return s !== null && !s.h2.closed && !s.h2.destroyed ? 1 : 0;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

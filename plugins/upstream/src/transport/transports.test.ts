@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { answer, dohReply, dohServer, makeQuery, type TestServer, tcpServer, testCert, udpServer } from '../../test/servers.js';
 import { UpstreamError } from '../errors.js';
 import { DohTransport } from './doh.js';
@@ -100,10 +100,20 @@ describe('UdpTransport', () => {
 
   it('does not count a late reply (after the timeout) as a spoof', async () => {
     const spoofs: string[] = [];
-    const srv = track(await udpServer((m, _r, reply) => setTimeout(() => reply(answer(m)), 80)));
+    let replied = 0;
+    const srv = track(
+      await udpServer((m, _r, reply) =>
+        setTimeout(() => {
+          reply(answer(m));
+          replied++;
+        }, 80),
+      ),
+    );
     const t = track(new UdpTransport({ host: '127.0.0.1', port: srv.port, family: 4, events: { onSpoof: (r) => spoofs.push(r) } }));
     await expectCode(t.exchange(makeQuery('late.example'), soon(30)), 'TIMEOUT');
-    await new Promise((r) => setTimeout(r, 120));
+    await vi.waitFor(() => expect(replied).toBe(1), { timeout: 2000, interval: 5 });
+    // A window on purpose: the late reply is on its way and must NOT be counted; nothing to wait for.
+    await new Promise((r) => setTimeout(r, 30));
     expect(spoofs).toEqual([]);
   });
 
@@ -210,7 +220,7 @@ describe('StreamTransport (TCP)', () => {
     const srv = track(await tcpServer((q, write) => held.push(() => write(answer(q)))));
     const t = track(new StreamTransport({ protocol: 'tcp', host: '127.0.0.1', port: srv.port, maxConnections: 3, maxInFlight: 2 }));
     const all = Promise.all(Array.from({ length: 10 }, (_, i) => t.exchange(makeQuery(`m${i}.example`, 'A', i), soon(3000))));
-    while (held.length < 6) await new Promise((r) => setTimeout(r, 5));
+    await vi.waitFor(() => expect(held.length).toBe(6), { timeout: 3000, interval: 5 });
     expect(t.openConnections).toBe(3);
     // 6 in flight, 4 queued: release replies until everything is answered.
     while ((await Promise.race([all.then(() => true), new Promise((r) => setTimeout(() => r(false), 5))])) === false) for (const f of held.splice(0)) f();
@@ -233,8 +243,8 @@ describe('StreamTransport (TCP)', () => {
     expect(addressOf(await t.exchange(makeQuery('a.example'), soon()))).toBe('192.0.2.1');
     expect(addressOf(await t.exchange(makeQuery('b.example'), soon()))).toBe('192.0.2.1');
     expect(srv.connections).toBe(2);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(t.openConnections).toBe(0);
+    await vi.waitFor(() => expect(t.openConnections).toBe(0), { timeout: 3000, interval: 5 }); // idleTimeout 80 ms
+
     expect(addressOf(await t.exchange(makeQuery('c.example'), soon()))).toBe('192.0.2.1');
     expect(srv.connections).toBe(3);
   });
@@ -293,8 +303,8 @@ describe('StreamTransport (DoT)', () => {
     const srv = track(await tcpServer((q, write) => write(answer(q)), cert));
     const t = track(new StreamTransport({ protocol: 'tls', host: '127.0.0.1', port: srv.port, ca: cert.cert, idleTimeout: 100 }));
     expect(idOf(await t.exchange(makeQuery('a.example', 'A', 3), soon()))).toBe(3);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(t.openConnections).toBe(0);
+    await vi.waitFor(() => expect(t.openConnections).toBe(0), { timeout: 3000, interval: 5 }); // idleTimeout 100 ms
+
     expect(idOf(await t.exchange(makeQuery('b.example', 'A', 4), soon()))).toBe(4);
     expect(srv.connections).toBe(2);
     expect(t.sessionsResumed).toBe(1);
@@ -337,7 +347,7 @@ describe('DohTransport', () => {
     const t = track(new DohTransport({ host: '127.0.0.1', port: srv.port, path: '/dns-query', servername: 'dns.test', ca: cert.cert }));
     expect(idOf(await t.exchange(makeQuery('one.example', 'A', 1), soon()))).toBe(1);
     await srv.dropSessions();
-    await new Promise((r) => setTimeout(r, 30));
+    await vi.waitFor(() => expect(t.openSessions).toBe(0), { timeout: 3000, interval: 5 });
     expect(idOf(await t.exchange(makeQuery('two.example', 'A', 2), soon()))).toBe(2);
     expect(srv.sessions).toBe(2);
     expect(t.sessionsOpened).toBe(2);
