@@ -197,3 +197,41 @@ describe('header-only replies carry our OPT and echo the question when it parses
     expect(bare[3]! & 15).toBe(4);
   });
 });
+
+describe('AD is settled per client at the end (RFC 6840 §5.8)', () => {
+  /** A chain that answers with AD=1 whatever was asked, in one shared buffer (as a cache or dedup may hand on). */
+  function adChain() {
+    let shared: Buffer | null = null;
+    const plugin = definePlugin({
+      name: 'validated',
+      setup: () => ({
+        middleware: () => (ctx) => {
+          const m = decode(ctx.request);
+          shared = Buffer.from(
+            encode({ ...m, qr: true, ra: true, ad: true, answers: [{ name: m.questions[0]!.name, type: RecordType.A, class: 1, ttl: 60, data: '192.0.2.1' }] }),
+          );
+          ctx.response = shared;
+        },
+      }),
+    })();
+    return { plugin, shared: () => shared };
+  }
+  const q = (opts: { ad?: boolean; do?: boolean; edns?: boolean }) =>
+    encode({
+      id: 7,
+      rd: true,
+      ad: opts.ad === true,
+      questions: [{ name: 'signed.example', type: RecordType.A, class: 1 }],
+      ...(opts.edns || opts.do ? { edns: { udpPayloadSize: 1232, dnssecOk: opts.do === true } } : {}),
+    });
+
+  test('a client that sent neither AD nor DO gets AD=0; AD or DO clients get it; the buffer handed on is not changed', async () => {
+    const c = adChain();
+    const r = createResolver({ plugins: [c.plugin], logger: silentLogger() });
+    expect(decode((await r.handle(q({})))!).ad).toBe(false);
+    expect(c.shared()![3]! & 0x20).toBe(0x20);
+    expect(decode((await r.handle(q({ edns: true })))!).ad).toBe(false);
+    expect(decode((await r.handle(q({ ad: true })))!).ad).toBe(true);
+    expect(decode((await r.handle(q({ do: true })))!).ad).toBe(true);
+  });
+});

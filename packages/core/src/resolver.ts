@@ -547,6 +547,15 @@ class HeimdallResolver implements Resolver {
       else ctx.servfail();
       response = ctx.response!;
     }
+    // RFC 6840 §5.8: AD only for a client that asked with AD or DO. Upstreams,
+    // the cache and dedup keep AD in what they hand on (one answer serves
+    // clients of both kinds); each client's view is settled here. A copy: the
+    // buffer may be shared (rare: AD set for a client that did not ask).
+    if ((response[3]! & 0x20) !== 0 && (ctx.request[3]! & 0x20) === 0 && ctx.queryEdns()?.do !== true) {
+      response = Buffer.from(response);
+      response[3] = response[3]! & 0xdf;
+      ctx.response = response;
+    }
     this.metrics.countResponse(response);
     return response;
   }

@@ -51,7 +51,7 @@ export interface CacheMiddlewareDeps {
 
 /**
  * A fresh query for a background refresh: the request's header (new RD=1,
- * CD per key, AD/Z cleared) and question, plus an OPT record (1232 bytes, DO
+ * CD per key, AD=1, Z cleared) and question, plus an OPT record (1232 bytes, DO
  * per key) when the key says EDNS. No client options (cookies, ECS) are
  * carried over.
  */
@@ -60,7 +60,7 @@ export function buildRefreshQuery(request: Buffer, questionEnd: number, flags: n
   const out = Buffer.alloc(questionEnd + (edns ? 11 : 0));
   request.copy(out, 0, 0, questionEnd);
   out[2] = 0x01; // QR=0 opcode QUERY, RD
-  out[3] = (flags & KEY_CD) !== 0 ? 0x10 : 0;
+  out[3] = ((flags & KEY_CD) !== 0 ? 0x10 : 0) | 0x20; // AD=1: the refreshed entry keeps the upstream's AD (RFC 6840 §5.7)
   out.writeUInt16BE(1, 4);
   out.writeUInt32BE(0, 6);
   out.writeUInt16BE(edns ? 1 : 0, 10);

@@ -20,6 +20,9 @@ describe('prepareQuery', () => {
     expect(m.answers.length + m.authorities.length + m.additionals.length).toBe(0);
     expect(prep.clientEdns).toBe(false);
     expect(prep.qEnd).toBe(new MessageReader(q).questionEnd);
+    // AD=1 whatever the client sent (RFC 6840 §5.7); CD as the client sent it.
+    const plain = Buffer.from(query('example.com', 'A'));
+    expect(decode(prepareQuery(plain, new MessageReader(plain), strip, 1232, 1232).query)).toMatchObject({ ad: true, cd: false });
   });
 
   it('drops a query additional section other than our OPT and honours the payload size option', () => {
@@ -91,12 +94,12 @@ describe('forwardReply: forwarded answers are ours', () => {
           }),
     });
 
-  it('header: RA=1, AA=0, CD echoed from the client, AD only for a client that set AD or DO', () => {
+  it("header: RA=1, AA=0, CD echoed from the client, the upstream's AD kept for core to settle per client", () => {
     for (const [opts, ad] of [
-      [{}, false],
+      [{}, true],
       [{ ad: true }, true],
       [{ do: true }, true],
-      [{ cd: true }, false],
+      [{ cd: true }, true],
     ] as const) {
       const q = query('a.example', 'A', { edns: true, ...opts });
       const m = decode(forwardReply(Buffer.from(upstreamReply(q, { cd: !('cd' in opts) })), prepFor(q)));

@@ -148,9 +148,12 @@ export function prepareQuery(
   const optLen = 11 + (ecs ? ecs.length : 0);
   const out = Buffer.allocUnsafe(qEnd + optLen);
   request.copy(out, 0, 0, qEnd);
-  // Header: keep ID, opcode, RD (byte 2: 0x78 | 0x01) and AD, CD (byte 3: 0x30).
+  // Header: keep ID, opcode, RD (byte 2: 0x78 | 0x01) and CD (byte 3: 0x10);
+  // AD=1 always (RFC 6840 §5.7: we understand AD), so a validating upstream
+  // says what it validated whoever asked first, and a cached or shared answer
+  // keeps it for the clients that want it (core clears it for the others).
   out[2] = request[2]! & 0x79;
-  out[3] = request[3]! & 0x30;
+  out[3] = (request[3]! & 0x10) | 0x20;
   out.writeUInt16BE(1, 4);
   out.writeUInt32BE(0, 6); // ANCOUNT, NSCOUNT
   out.writeUInt16BE(1, 10); // ARCOUNT: our OPT
@@ -182,8 +185,10 @@ export function prepareQuery(
  *
  * - Header: the client's ID (set by the transport), opcode, RD and CD; QR=1,
  *   RA=1 (RFC 1035 §4.1.1: we offer recursion), AA=0 (a forwarder never
- *   claims authority), Z=0, TC and RCODE as the upstream sent them; AD only
- *   when the upstream set it and the client asked with AD or DO (RFC 6840 §5.8).
+ *   claims authority), Z=0, TC, RCODE and AD as the upstream sent them. The
+ *   reply keeps the upstream's AD so that the cache and dedup store it for
+ *   every client; core clears it in the response of a client that asked with
+ *   neither AD nor DO (RFC 6840 §5.8).
  * - Question: the client's bytes (its letter case, 0x20 randomisation).
  * - OPT is hop-by-hop (RFC 6891 §6.1.1): the upstream's is replaced by ours —
  *   our payload size, version 0, the client's DO, the upstream's extended
@@ -210,9 +215,8 @@ export function forwardReply(reply: Buffer, p: PreparedQuery): Buffer {
   if (reply.length < qEnd) throw new UpstreamError('BAD_RESPONSE', 'malformed reply: shorter than its question');
   req.copy(reply, 12, 12, qEnd - 4);
   const r3 = reply[3]!;
-  const ad = (r3 & 0x20) !== 0 && ((req[3]! & 0x20) !== 0 || p.clientDo);
   const h2 = 0x80 | (req[2]! & 0x79) | (reply[2]! & 0x02);
-  const h3 = 0x80 | (ad ? 0x20 : 0) | (req[3]! & 0x10) | (r3 & 0x0f);
+  const h3 = 0x80 | (r3 & 0x20) | (req[3]! & 0x10) | (r3 & 0x0f);
   if (opt < 0) {
     if (!p.clientEdns) {
       reply[2] = h2;
