@@ -5,7 +5,7 @@
  */
 import type http from 'node:http';
 import { createResolver, type HeimdallPlugin, type Resolver } from '@heimdall/core';
-import type { ListenOptions } from '@heimdall/core/transport';
+import { type ListenOptions, withCertificateFields } from '@heimdall/core/transport';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ActionTable } from './actions.js';
@@ -31,6 +31,9 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
+const DOT_FIELDS = Object.freeze({ cert: 'dot.cert', key: 'dot.key' });
+const DOH_FIELDS = Object.freeze({ cert: 'doh.cert', key: 'doh.key' });
+
 /** Turns `listen` + `transports` + per-transport limits into core's listener options. */
 export function listenOptions(config: ResolvedConfig, reuse = false): ListenOptions[] {
   const out: ListenOptions[] = [];
@@ -44,15 +47,16 @@ export function listenOptions(config: ResolvedConfig, reuse = false): ListenOpti
     }
   });
   // Encrypted listeners (DoT, DoH): `dot.listen` / `doh.listen` with their sections' settings.
+  // Certificate errors (at start and on reload) name the section's `cert`/`key`, not core's `listen[i]`.
   const { listen: dot, ...tlsSettings } = config.dot;
   dot.forEach((l, i) => {
     const { host, port } = parseHostPort(l, `dot.listen[${i}]`);
-    out.push({ transport: 'tls', address: host, port, ...tlsSettings, ...(reuse ? { reusePort: true } : {}) });
+    out.push(withCertificateFields({ transport: 'tls', address: host, port, ...tlsSettings, ...(reuse ? { reusePort: true } : {}) }, DOT_FIELDS));
   });
   const { listen: doh, ...httpsSettings } = config.doh;
   doh.forEach((l, i) => {
     const { host, port } = parseHostPort(l, `doh.listen[${i}]`);
-    out.push({ transport: 'https', address: host, port, ...httpsSettings, ...(reuse ? { reusePort: true } : {}) });
+    out.push(withCertificateFields({ transport: 'https', address: host, port, ...httpsSettings, ...(reuse ? { reusePort: true } : {}) }, DOH_FIELDS));
   });
   return out;
 }

@@ -7,9 +7,11 @@ import { execFile, execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { silentLogger } from '@heimdall/core/pipeline';
+import { pino } from 'pino';
 import { afterAll, describe, expect, test } from 'vitest';
 import { listenOptions, startApp } from './app.js';
 import { parseCli } from './args.js';
@@ -72,11 +74,19 @@ describe('app: DoT and DoH', () => {
     const file = join(dir, 'serve.json');
     writeFileSync(file, JSON.stringify({ listen: ['127.0.0.1:0'], admin: { enabled: false }, logLevel: 'silent', plugins: [{ use: 'special-use' }] }));
     const bad = resolveConfig(file, { dot: ['127.0.0.1:0'], tlsCert: a.cert, tlsKey: b.key });
-    await expect(startApp(bad, { logger: silentLogger() })).rejects.toThrow(
-      /dot\.listen\[0\]|listen\[\d\]\.key: .*b\.key is not the private key of the certificate in .*a\.crt/,
-    );
+    // The user's field (dot.key), not core's internal listen[i].key.
+    await expect(startApp(bad, { logger: silentLogger() })).rejects.toThrow(/^dot\.key: .*b\.key is not the private key of the certificate in .*a\.crt/);
+    const badDoh = resolveConfig(file, { doh: ['127.0.0.1:0'], tlsCert: join(dir, 'missing.crt'), tlsKey: a.key });
+    await expect(startApp(badDoh, { logger: silentLogger() })).rejects.toThrow(/^doh\.cert: cannot read .*missing\.crt/);
     const config = resolveConfig(file, { dot: ['127.0.0.1:0'], doh: ['127.0.0.1:0'], tlsCert: live.cert, tlsKey: live.key });
-    const app = await startApp(config, { logger: silentLogger() });
+    const logged: Array<{ msg?: string; field?: string; error?: string }> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const line of chunk.toString().split('\n')) if (line) logged.push(JSON.parse(line) as (typeof logged)[number]);
+        cb();
+      },
+    });
+    const app = await startApp(config, { logger: pino({ level: 'info' }, sink) });
     try {
       const port = (t: string) => String(app.resolver.addresses().find((x) => x.transport === t)!.port);
       for (const [mode, t] of [
@@ -99,6 +109,13 @@ describe('app: DoT and DoH', () => {
       copyFileSync(b.key, live.key);
       copyFileSync(b.cert, live.cert);
       await app.reload(); // SIGHUP (the file watcher may have been first)
+      expect(await cn()).toBe('two.test');
+      // A broken key on reload: logged naming the user's fields, the current pair kept.
+      writeFileSync(live.key, 'broken');
+      await app.reload();
+      const failures = logged.filter((l) => l.msg?.startsWith('TLS certificate reload failed'));
+      expect(failures.map((l) => l.field).sort()).toEqual(expect.arrayContaining(['doh.key', 'dot.key']));
+      expect(failures.every((l) => /^do[th]\.key: .*live\.key is not a PEM private key/.test(l.error ?? ''))).toBe(true);
       expect(await cn()).toBe('two.test');
     } finally {
       await app.stop();

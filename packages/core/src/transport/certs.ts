@@ -24,21 +24,50 @@ export interface CertificatePair {
   readonly validTo: string;
 }
 
-/** Checks a PEM pair; throws `ConfigError` naming the field and the file at fault. */
-export function checkPair(cert: Buffer, key: Buffer, certFile: string, keyFile: string, path: string): CertificatePair {
+/**
+ * The config fields a listener's certificate errors name (`dot.cert`,
+ * `dot.key`), when they are not the listener's own `<path>.cert` /
+ * `<path>.key`: an app that builds core's `listen` entries from its own
+ * config sets them with {@link withCertificateFields}, so a bad file at
+ * start or on reload names the field the user wrote.
+ */
+export interface CertificateFields {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** Where a listen entry carries its {@link CertificateFields} (a symbol: not an option, not validated, not serialised). */
+export const CERTIFICATE_FIELDS: unique symbol = Symbol('heimdall.certificateFields');
+
+/** `options` naming `fields` in its certificate errors (returns `options`). */
+export function withCertificateFields<T extends object>(options: T, fields: CertificateFields): T {
+  Object.defineProperty(options, CERTIFICATE_FIELDS, { value: Object.freeze({ ...fields }), enumerable: false });
+  return options;
+}
+
+/** The certificate fields of a listen entry at `path`. */
+export function certificateFields(options: object, path: string): CertificateFields {
+  return (options as { [CERTIFICATE_FIELDS]?: CertificateFields })[CERTIFICATE_FIELDS] ?? { cert: `${path}.cert`, key: `${path}.key` };
+}
+
+const fieldsOf = (f: string | CertificateFields): CertificateFields => (typeof f === 'string' ? { cert: `${f}.cert`, key: `${f}.key` } : f);
+
+/** Checks a PEM pair; throws `ConfigError` naming the field (`<path>.cert` / `.key`, or `fields`) and the file at fault. */
+export function checkPair(cert: Buffer, key: Buffer, certFile: string, keyFile: string, path: string | CertificateFields): CertificatePair {
+  const fields = fieldsOf(path);
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
   } catch (err) {
-    throw new ConfigError(`${path}.cert`, `${certFile} is not a PEM certificate: ${(err as Error).message}`);
+    throw new ConfigError(fields.cert, `${certFile} is not a PEM certificate: ${(err as Error).message}`);
   }
   let keyObject: ReturnType<typeof createPrivateKey>;
   try {
     keyObject = createPrivateKey(key);
   } catch (err) {
-    throw new ConfigError(`${path}.key`, `${keyFile} is not a PEM private key: ${(err as Error).message}`);
+    throw new ConfigError(fields.key, `${keyFile} is not a PEM private key: ${(err as Error).message}`);
   }
-  if (!x509.checkPrivateKey(keyObject)) throw new ConfigError(`${path}.key`, `${keyFile} is not the private key of the certificate in ${certFile}`);
+  if (!x509.checkPrivateKey(keyObject)) throw new ConfigError(fields.key, `${keyFile} is not the private key of the certificate in ${certFile}`);
   return { cert, key, subject: x509.subject.replace(/\n/g, ', '), validTo: x509.validTo };
 }
 
@@ -56,18 +85,22 @@ export class CertificateFiles {
   private watchers: FSWatcher[] = [];
   private debounce: NodeJS.Timeout | null = null;
   private reloading: Promise<CertificatePair> | null = null;
+  /** The config fields errors name. */
+  private readonly fields: CertificateFields;
 
   /** Reads and checks the pair now (throws `ConfigError` naming the file). */
   constructor(
     readonly certFile: string,
     readonly keyFile: string,
-    private readonly path: string,
+    /** The listener's config path (`listen[0]`: errors name `listen[0].cert`), or the fields errors name. */
+    path: string | CertificateFields,
     private readonly logger: Logger,
     /** Called with every new pair (after a reload, not the first). */
     private readonly onChange: (pair: CertificatePair) => void,
     private readonly debounceMs = 250,
   ) {
-    this.pair_ = checkPair(readOrThrow(certFile, `${path}.cert`), readOrThrow(keyFile, `${path}.key`), certFile, keyFile, path);
+    this.fields = fieldsOf(path);
+    this.pair_ = checkPair(readOrThrow(certFile, this.fields.cert), readOrThrow(keyFile, this.fields.key), certFile, keyFile, this.fields);
   }
 
   get pair(): CertificatePair {
@@ -80,13 +113,13 @@ export class CertificateFiles {
       try {
         const [cert, key] = await Promise.all([
           readFile(this.certFile).catch((err) => {
-            throw new ConfigError(`${this.path}.cert`, `cannot read ${this.certFile}: ${(err as Error).message}`);
+            throw new ConfigError(this.fields.cert, `cannot read ${this.certFile}: ${(err as Error).message}`);
           }),
           readFile(this.keyFile).catch((err) => {
-            throw new ConfigError(`${this.path}.key`, `cannot read ${this.keyFile}: ${(err as Error).message}`);
+            throw new ConfigError(this.fields.key, `cannot read ${this.keyFile}: ${(err as Error).message}`);
           }),
         ]);
-        const pair = checkPair(cert, key, this.certFile, this.keyFile, this.path);
+        const pair = checkPair(cert, key, this.certFile, this.keyFile, this.fields);
         if (pair.cert.equals(this.pair_.cert) && pair.key.equals(this.pair_.key)) return this.pair_;
         this.pair_ = pair;
         this.onChange(pair);
@@ -94,7 +127,7 @@ export class CertificateFiles {
         return pair;
       } catch (err) {
         this.logger.error(
-          { cert: this.certFile, key: this.keyFile, error: (err as Error).message },
+          { cert: this.certFile, key: this.keyFile, field: (err as { path?: unknown }).path, error: (err as Error).message },
           'TLS certificate reload failed; keeping the current certificate',
         );
         throw err;
@@ -146,8 +179,9 @@ export class CertificateFiles {
 
 /**
  * An encrypted listener's settings, validated against its schema (defaults
- * filled in, `transport` set), and the certificate and key files they name;
- * throws `ConfigError` naming the bad or missing field (`listener`: "a tls
+ * filled in, `transport` set), the certificate and key files they name,
+ * and the fields their errors name ({@link certificateFields}); throws
+ * `ConfigError` naming the bad or missing field (`listener`: "a tls
  * listener").
  */
 export function parseCertifiedOptions<S extends TSchema>(
@@ -156,11 +190,12 @@ export function parseCertifiedOptions<S extends TSchema>(
   options: object,
   path: string,
   listener: string,
-): { settings: Static<S>; files: { cert: string; key: string } } {
+): { settings: Static<S>; files: { cert: string; key: string; fields: CertificateFields } } {
   const settings = parseOptions(schema, { ...options, transport }, path) as Static<S> & { readonly cert?: string; readonly key?: string };
-  if (settings.cert === undefined) throw new ConfigError(`${path}.cert`, `is required for ${listener} (PEM certificate file)`);
-  if (settings.key === undefined) throw new ConfigError(`${path}.key`, `is required for ${listener} (PEM private key file)`);
-  return { settings, files: { cert: settings.cert, key: settings.key } };
+  const fields = certificateFields(options, path);
+  if (settings.cert === undefined) throw new ConfigError(fields.cert, `is required for ${listener} (PEM certificate file)`);
+  if (settings.key === undefined) throw new ConfigError(fields.key, `is required for ${listener} (PEM private key file)`);
+  return { settings, files: { cert: settings.cert, key: settings.key, fields } };
 }
 
 /** A stream listener with certificate files: watched while it listens, reloaded on demand. */

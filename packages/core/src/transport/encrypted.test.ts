@@ -22,6 +22,7 @@ import { CORE_METRICS, createResolver, type Resolver } from '../resolver.js';
 import { METRICS } from '../tokens.js';
 import { silentLogger } from '../util/logger.js';
 import { cacheAge } from './https.js';
+import { withCertificateFields } from './certs.js';
 import { buildProxyV2, parseProxyV2 } from './proxy.js';
 import { addResponseOptions, lastOptRdlength, queryOptions } from './edns-options.js';
 import { frame } from './transport.test-helpers.js';
@@ -213,6 +214,13 @@ describe('DNS over TLS', () => {
     expect(() => make({ transport: 'tls', port: 0, cert: garbage, key: pair.key })).toThrow(/listen\[0\]\.cert: .*garbage\.crt is not a PEM certificate/);
     expect(() => make({ transport: 'https', port: 0, cert: join(dir, 'missing.crt'), key: pair.key })).toThrow(/listen\[0\]\.cert: cannot read .*missing\.crt/);
     expect(() => make({ transport: 'tls', port: 0 })).toThrow(/listen\[0\]\.cert: is required/);
+    // An app's own field names (withCertificateFields): `dot.key`, not core's `listen[0].key`.
+    const fields = { cert: 'dot.cert', key: 'dot.key' };
+    expect(() => make(withCertificateFields({ transport: 'tls', port: 0, cert: pair.cert, key: other.key }, fields))).toThrow(
+      /^dot\.key: .* is not the private key/,
+    );
+    expect(() => make(withCertificateFields({ transport: 'https', port: 0, cert: garbage, key: pair.key }, fields))).toThrow(/^dot\.cert: .*garbage\.crt/);
+    expect(() => make(withCertificateFields({ transport: 'tls', port: 0 }, fields))).toThrow(/^dot\.cert: is required/);
   });
 
   test('certificate swapped under load (file change and reload): no query fails, new connections get the new pair, a bad reload keeps the old', async () => {

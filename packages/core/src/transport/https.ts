@@ -237,7 +237,7 @@ export class HttpsServer extends CertifiedStreamServer<HttpsConnection> {
     this.failures = deps.metrics.tlsHandshakeFailures.https;
     this.path = settings.path.length > 1 && settings.path.endsWith('/') ? settings.path.slice(0, -1) : settings.path;
     this.proxies = new AddressSet(settings.trustedProxies, `${path}.trustedProxies`);
-    this.certificates = new CertificateFiles(files.cert, files.key, path, deps.logger, (pair) => {
+    this.certificates = new CertificateFiles(files.cert, files.key, files.fields, deps.logger, (pair) => {
       this.h2.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' });
     });
     const pair = this.certificates.pair;

@@ -12,7 +12,7 @@ export { TcpServer, tcpLimits, type TcpLimits } from './tcp.js';
 export { TlsServer, type TlsSettings } from './tls.js';
 export { cacheAge, DOH_MAX_BODY, HttpsServer, type HttpsSettings } from './https.js';
 export { buildProxyV2, parseProxyV2, type ProxyHeader, PROXY_V2_MAX_HEADER } from './proxy.js';
-export { checkPair, type CertificatePair } from './certs.js';
+export { CERTIFICATE_FIELDS, type CertificateFields, type CertificatePair, checkPair, withCertificateFields } from './certs.js';
 export type { ConnectionCloseReason, EncryptedTransport, HandshakeFailure, ProxyRejectReason, StreamTransport } from '../pipeline/metrics.js';
 export type * from './types.js';
 export { reusePortSupported } from './types.js';

@@ -51,7 +51,7 @@ export class TlsServer extends CertifiedStreamServer<FramedConnection> implement
     super('tls', limits, deps, path);
     this.limits = limits;
     this.padding = limits.padding;
-    this.certificates = new CertificateFiles(files.cert, files.key, path, deps.logger, (pair) => {
+    this.certificates = new CertificateFiles(files.cert, files.key, files.fields, deps.logger, (pair) => {
       this.context = secureContext(pair);
     });
     this.context = secureContext(this.certificates.pair);
