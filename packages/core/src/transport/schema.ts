@@ -81,7 +81,7 @@ export const tcpSettingsSchema = options({
     minimum: 0,
     maximum: 1_000_000,
     default: 100,
-    description: 'Open connections at most from one client address (0: no limit).',
+    description: 'Open connections at most from one client: one IPv4 address, or one IPv6 /64 (0: no limit).',
   }),
   maxMessageSize: Type.Integer({
     minimum: 12,

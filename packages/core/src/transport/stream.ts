@@ -24,6 +24,7 @@ import { ConfigError, ListenError } from '../errors.js';
 import { truncateForUdp } from '../packet/index.js';
 import type { ProxyRejectReason, StreamTransport, TcpCloseReason } from '../pipeline/metrics.js';
 import type { ClientInfo } from '../pipeline/types.js';
+import { ipToBytes } from '../wire/ip.js';
 import { addResponseOptions, HAS_KEEPALIVE, HAS_PADDING, queryOptions, RESPONSE_PAD_BLOCK } from './edns-options.js';
 import { AddressSet, readProxyPreamble } from './proxy.js';
 import { type BoundAddress, reusePortSupported, type TransportDeps, type TransportServer } from './types.js';
@@ -202,14 +203,15 @@ export abstract class StreamServer<C extends TrackedConnection = TrackedConnecti
   }
 
   private admit(socket: net.Socket, client: ClientInfo): void {
-    const perClient = this.perClient.get(client.address) ?? 0;
+    const key = clientLimitKey(client);
+    const perClient = this.perClient.get(key) ?? 0;
     if (this.streamSettings.maxConnectionsPerClient > 0 && perClient >= this.streamSettings.maxConnectionsPerClient) {
       this.closedCounts.clientLimit++;
       socket.destroy();
       return;
     }
     while (this.connections.size >= this.streamSettings.maxConnections) if (!this.evictOne()) break;
-    this.perClient.set(client.address, perClient + 1);
+    this.perClient.set(key, perClient + 1);
     this.deps.metrics.connections[this.kind]++;
     const conn = this.open(socket, client);
     this.connections.add(conn);
@@ -240,9 +242,10 @@ export abstract class StreamServer<C extends TrackedConnection = TrackedConnecti
   release(conn: C): void {
     if (!this.connections.delete(conn)) return;
     this.deps.metrics.connections[this.kind]--;
-    const n = (this.perClient.get(conn.client.address) ?? 1) - 1;
-    if (n > 0) this.perClient.set(conn.client.address, n);
-    else this.perClient.delete(conn.client.address);
+    const key = clientLimitKey(conn.client);
+    const n = (this.perClient.get(key) ?? 1) - 1;
+    if (n > 0) this.perClient.set(key, n);
+    else this.perClient.delete(key);
   }
 
   /** Marks `conn` as the most recently active. @internal */
@@ -572,4 +575,17 @@ export class FramedConnection implements TrackedConnection {
     this.clearTimer();
     this.server.release(this);
   }
+}
+
+/**
+ * What `maxConnectionsPerClient` counts by: the IPv4 address, or the /64 of
+ * an IPv6 address — one host usually holds a whole /64 (SLAAC, privacy
+ * addresses), so counting exact IPv6 addresses would let it open the cap
+ * again from every address it picks. @internal
+ */
+export function clientLimitKey(client: ClientInfo): string {
+  if (client.family !== 6) return client.address;
+  const b = ipToBytes(client.address);
+  if (b === null || b.length !== 16) return client.address;
+  return `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}:${((b[4]! << 8) | b[5]!).toString(16)}:${((b[6]! << 8) | b[7]!).toString(16)}::/64`;
 }
