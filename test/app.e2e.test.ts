@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { FakeUpstream, record } from '@heimdall/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type AppProcess, admin, dig, freePort, kdig, startApp } from './helpers.js';
 
 let up: FakeUpstream;
@@ -100,9 +100,14 @@ describe('reference app with dig and kdig', () => {
     const before = up.count('ttl.example.com', 'A');
     const first = await dig(app.port, ['ttl.example.com']);
     expect(first.answers[0]?.ttl).toBeLessThanOrEqual(100);
-    await new Promise((r) => setTimeout(r, 1100));
-    const second = await dig(app.port, ['ttl.example.com']);
-    expect(second.answers[0]?.ttl).toBeLessThan(first.answers[0]!.ttl);
+    // TTLs count whole seconds: ask again (cache hits) until one has passed.
+    await vi.waitFor(
+      async () => {
+        const second = await dig(app.port, ['ttl.example.com']);
+        expect(second.answers[0]?.ttl).toBeLessThan(first.answers[0]!.ttl);
+      },
+      { timeout: 5000, interval: 100 },
+    );
     expect(up.count('ttl.example.com', 'A') - before).toBe(1);
   });
 
@@ -268,11 +273,9 @@ describe('graceful shutdown', () => {
           Buffer.from([0, 0, 1, 0, 1]),
         ]);
         sock.send(q, port, '127.0.0.1');
-        if (id % 10 === 0) await new Promise((r) => setTimeout(r, 5));
+        if (id % 10 === 0) await new Promise((r) => setTimeout(r, 5)); // pacing: bursts of 10, not a wait for an event
       }
-      const deadline = Date.now() + 1400;
-      while (slow.received.length < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      expect(slow.received.length).toBe(N);
+      await vi.waitFor(() => expect(slow.received.length).toBe(N), { timeout: 1400, interval: 10 });
       expect(answered.size).toBe(0);
       const t0 = Date.now();
       expect((await admin(victim.adminUrl!, '/ready')).status).toBe(200);
@@ -287,8 +290,8 @@ describe('graceful shutdown', () => {
       expect((await admin(victim.adminUrl!, '/health')).status).toBe(200);
       expect(await victim.exited).toBe(0);
       expect(Date.now() - t0).toBeLessThan(5000);
-      await new Promise((r) => setTimeout(r, 100));
-      expect(answered.size).toBe(N);
+      // The answers were sent before the exit; wait for this socket to have read them all.
+      await vi.waitFor(() => expect(answered.size).toBe(N), { timeout: 2000, interval: 10 });
       expect([...new Set(answered.values())]).toEqual([0]);
       expect(victim.output()).toMatch(/shutting down: draining/);
       expect(victim.output()).not.toMatch(/"level":(50|60)/);

@@ -106,7 +106,8 @@ describe('signals while starting', () => {
     ]);
     await waitFor(() => waiting(p) === 1, 15_000, 'plugin start');
     p.child.kill('SIGHUP');
-    await new Promise((r) => setTimeout(r, 200));
+    // The app says it ignored the signal: wait for that line instead of sleeping, then it must still be running.
+    await waitFor(() => p.lines().some((l) => l.msg === 'SIGHUP while starting ignored (nothing to reload yet)'), 15_000, 'SIGHUP ignored');
     expect(p.child.exitCode).toBeNull();
     expect(p.child.signalCode).toBeNull();
     writeFileSync(gate, '');

@@ -211,6 +211,7 @@ describe('blocking: the enable/disable switch in STATE_STORE', () => {
   it('a disable longer than one timer can wait (30 days, over 2^31 - 1 ms) does not end at once on the real clock', async () => {
     const r = await proc(null, systemClock);
     control(r).disable(30 * 86_400_000);
+    // A window on purpose: an overflowing timer fires after 1 ms; this checks that nothing happens, so there is no event to wait for.
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(control(r).status().enabled).toBe(false);
     control(r).enable();
