@@ -1,9 +1,13 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import os from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { ConfigError, createResolver, EdeCode, type Resolver } from '@heimdall/core';
-import { decodeResponse, expectEde, query } from '@heimdall/testing';
+import { decodeResponse, expectEde, query, selfSignedCertificate } from '@heimdall/testing';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { addDefaultAcl } from './app.js';
+import { addDefaultAcl, startApp } from './app.js';
 import { parseCli } from './args.js';
 import { applyOverrides, defaultConfig, resolveConfig } from './config.js';
 import { buildPlugins } from './plugins/registry.js';
@@ -96,6 +100,49 @@ describe('--rate-limit N', () => {
     for (const bad of ['0', 'lots', '1e9', '2000000', '']) {
       expect(() => parseCli(['--rate-limit', bad]), bad).toThrow(ConfigError);
       expect(() => parseCli(['--rate-limit', bad]), bad).toThrow(/^--rate-limit: must be a number of queries per second in \(0, 1000000\]/);
+    }
+  });
+});
+
+describe('DoH behind a trusted loopback reverse proxy', () => {
+  it('a request the proxy names no client for is not attributed to the proxy: the default acl refuses it; a named local client is served', async () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'heimdall-proxy-acl-'));
+    const pair = selfSignedCertificate(dir, { name: 'doh' });
+    const file = join(dir, 'config.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        listen: ['127.0.0.1:0'],
+        admin: { enabled: false },
+        logLevel: 'silent',
+        doh: { listen: ['127.0.0.1:0'], trustedProxies: ['127.0.0.1'], cert: pair.cert, key: pair.key },
+        plugins: [{ use: 'special-use' }],
+      }),
+    );
+    const app = await startApp(resolveConfig(file), { logger: pino({ level: 'silent' }) });
+    const port = app.resolver.addresses().find((a) => a.transport === 'https')!.port;
+    const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    session.on('error', () => {});
+    const rcode = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const dns = query('localhost', 'A', { id: 0 }).toString('base64url');
+        const req = session.request({ ':path': `/dns-query?dns=${dns}`, ...headers });
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => resolve(decodeResponse(Buffer.concat(chunks)).rcode));
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      expect(await rcode({})).toBe(5); // no header: unknown client, not 127.0.0.1
+      expect(await rcode({ forwarded: 'for=_hidden' })).toBe(5);
+      expect(await rcode({ 'x-forwarded-for': 'unknown' })).toBe(5);
+      expect(await rcode({ 'x-forwarded-for': '203.0.113.5' })).toBe(5);
+      expect(await rcode({ 'x-forwarded-for': '192.168.1.5' })).toBe(0);
+    } finally {
+      session.close();
+      await app.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
