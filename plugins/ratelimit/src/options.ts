@@ -51,7 +51,7 @@ export const ratelimitOptionsSchema = options({
   action: Type.Union([Type.Literal('truncate'), Type.Literal('drop')], {
     default: 'truncate',
     description:
-      "What excess queries get: 'truncate' an empty answer with TC=1 (real clients retry over TCP, spoofed floods get nothing bigger than their query), 'drop' no answer.",
+      "What excess queries get: 'truncate' an empty answer with TC=1 (real clients retry over TCP, spoofed floods get nothing bigger than their query), 'drop' no answer. TC=1 means nothing on a stream: over TCP, DoT and DoH (when in `transports`) excess queries are always dropped (a DoH client gets 403).",
   }),
   maxTracked: Type.Integer({
     minimum: 1000,

@@ -1,10 +1,11 @@
 /**
  * The `ratelimit` plugin factory.
  */
-import { ADMIN_ACTIONS, definePlugin } from '@heimdall/core';
+import { ADMIN_ACTIONS, definePlugin, PLUGIN, type PluginInfo } from '@heimdall/core';
 import { ContainerModule } from '@heimdall/core/di';
+import { limiterActions } from '@heimdall/core/pipeline';
 import { compileRatelimit, ratelimitOptionsSchema } from './options.js';
-import { RATELIMIT_CONFIG, RatelimitAdmin, RatelimitMiddleware, RatelimitService } from './service.js';
+import { RATELIMIT_ACTIONS, RATELIMIT_ADMIN, RATELIMIT_CONFIG, RatelimitMiddleware, RatelimitService } from './service.js';
 
 /**
  * Query rate limiting per client prefix: a token bucket per /24 (IPv4) or
@@ -25,9 +26,9 @@ export const ratelimit = definePlugin({
         bind(RATELIMIT_CONFIG).toConstantValue(config);
         bind(RatelimitService).toSelf();
         bind(RatelimitMiddleware).toSelf();
-        bind(RatelimitAdmin).toSelf();
+        bind(RATELIMIT_ADMIN).toDynamicValue(({ get }) => limiterActions(get<PluginInfo>(PLUGIN).name, get(RatelimitService), RATELIMIT_ACTIONS));
       }),
-      provides: [{ token: ADMIN_ACTIONS, use: RatelimitAdmin }],
+      provides: [{ token: ADMIN_ACTIONS, use: RATELIMIT_ADMIN }],
       middleware: (scope) => scope.get(RatelimitMiddleware).handle,
       stop: (scope) => scope.get(RatelimitService).stop(),
     };

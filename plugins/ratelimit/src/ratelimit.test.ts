@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { ADMIN_ACTIONS, type AdminActions, type Clock, ConfigError, definePlugin, RecordType } from '@heimdall/core';
+import { ADMIN_ACTIONS, type AdminActions, type Clock, ConfigError, definePlugin, RecordType, type TransportKind } from '@heimdall/core';
 import { CORE_METRICS } from '@heimdall/core/di';
 import type { CoreMetrics } from '@heimdall/core/pipeline';
 import { decodeResponse, FakeClock, query, testResolver } from '@heimdall/testing';
@@ -31,9 +31,9 @@ function outcome(res: Buffer | null): Outcome {
 
 function setup(options: Parameters<typeof ratelimit>[0], clock = new FakeClock(), logger?: pino.Logger) {
   const r = testResolver([ratelimit(options), answer()], { clock, ...(logger ? { logger } : {}) });
-  const ask = async (address: string, transport: 'udp' | 'tcp' | 'internal' = 'udp', name = 'a.example') =>
+  const ask = async (address: string, transport: TransportKind = 'udp', name = 'a.example') =>
     outcome(await r.handle(query(name, 'A', { id: 7 }), { address, transport }));
-  const many = async (n: number, address: string, transport: 'udp' | 'tcp' | 'internal' = 'udp') => {
+  const many = async (n: number, address: string, transport: TransportKind = 'udp') => {
     const out: Record<Outcome, number> = { answered: 0, truncated: 0, dropped: 0 };
     for (let i = 0; i < n; i++) out[await ask(address, transport)]++;
     return out;
@@ -102,6 +102,15 @@ describe('ratelimit', () => {
 
     const tcpToo = setup({ rate: 1, burst: 1, transports: ['udp', 'tcp'], action: 'drop' });
     expect(await tcpToo.many(3, '192.0.2.1', 'tcp')).toEqual({ answered: 1, truncated: 0, dropped: 2 });
+  });
+
+  it("action 'truncate' on stream transports (tcp, tls, https): excess queries are dropped (TC=1 means nothing there); UDP still gets TC=1", async () => {
+    const { many, action } = setup({ rate: 1, burst: 1, transports: ['udp', 'tcp', 'tls', 'https'], action: 'truncate', ipv4Prefix: 32 });
+    expect(await many(3, '192.0.2.1', 'tcp')).toEqual({ answered: 1, truncated: 0, dropped: 2 });
+    expect(await many(3, '192.0.2.2', 'tls')).toEqual({ answered: 1, truncated: 0, dropped: 2 });
+    expect(await many(3, '192.0.2.3', 'https')).toEqual({ answered: 1, truncated: 0, dropped: 2 });
+    expect(await many(3, '192.0.2.4', 'udp')).toEqual({ answered: 1, truncated: 2, dropped: 0 });
+    expect(await action('stats').run({})).toMatchObject({ truncated: 2, dropped: 6 });
   });
 
   it('the `limited` action lists the prefixes over their limit in the last second; `stats` and `reset`', async () => {

@@ -7,27 +7,17 @@
  * exemption check, one `Map.get` and a few integer operations on the
  * bucket, then `next()` — no allocation, no clock call.
  */
-import {
-  type AdminAction,
-  type AdminActions,
-  CLOCK,
-  type Clock,
-  type Logger,
-  type Middleware,
-  PLUGIN,
-  PLUGIN_LOGGER,
-  PLUGIN_METRICS,
-  type PluginInfo,
-  Type,
-} from '@heimdall/core';
+import { CLOCK, type Clock, type Logger, type Middleware, PLUGIN_LOGGER, PLUGIN_METRICS } from '@heimdall/core';
 import { inject, injectable, type PluginMetrics } from '@heimdall/core/di';
-import { CoarseClock, LogThrottle } from '@heimdall/core/pipeline';
+import { CoarseClock, type LimiterActionsText, LogThrottle } from '@heimdall/core/pipeline';
 import type { RatelimitConfig } from './options.js';
 import { ipv4Value, PrefixKeyer } from '@heimdall/core/wire';
 import { type Bucket, BucketTable, LIMITED_HOLD_MS, type LimitedPrefix } from './table.js';
 
 /** DI token of the compiled options in the plugin's scope. */
-export const RATELIMIT_CONFIG: unique symbol = Symbol.for('heimdall.ratelimit.config');
+export const RATELIMIT_CONFIG: unique symbol = Symbol('heimdall.ratelimit.config');
+/** DI token of the admin actions in the plugin's scope. */
+export const RATELIMIT_ADMIN: unique symbol = Symbol('heimdall.ratelimit.admin');
 
 /** Interval of the sweep that forgets idle prefixes. */
 const SWEEP_MS = 10_000;
@@ -88,8 +78,11 @@ export class RatelimitService {
     });
   }
 
-  /** Accounts a query over the limit of `key`'s bucket `b` at `now`; logs a new episode (rate-limited). */
-  over(key: number | string, b: Bucket, now: number): void {
+  /**
+   * Accounts a query over the limit of `key`'s bucket `b` at `now` (`truncated`:
+   * it gets TC=1, else nothing); logs a new episode (rate-limited).
+   */
+  over(key: number | string, b: Bucket, now: number, truncated: boolean): void {
     if (b.since < 0 || now - b.limitedAt >= LIMITED_HOLD_MS) {
       b.since = now;
       b.excess = 0;
@@ -98,15 +91,27 @@ export class RatelimitService {
       if (suppressed >= 0) {
         const c = this.config;
         this.#log.warn(
-          { prefix: this.keyer.text(key), rate: c.rate, burst: c.burst, action: c.truncate ? 'truncate' : 'drop', otherPrefixesNotLogged: suppressed },
+          { prefix: this.keyer.text(key), rate: c.rate, burst: c.burst, action: truncated ? 'truncate' : 'drop', otherPrefixesNotLogged: suppressed },
           'client prefix over its query rate limit',
         );
       }
     }
     b.limitedAt = now;
     b.excess++;
-    if (this.config.truncate) this.truncated++;
+    if (truncated) this.truncated++;
     else this.dropped++;
+  }
+
+  /** The `stats` admin action. */
+  stats(): Record<string, number> {
+    return {
+      tracked: this.table.size,
+      limited: this.limited(Number.MAX_SAFE_INTEGER).length,
+      truncated: this.truncated,
+      dropped: this.dropped,
+      episodes: this.episodes,
+      evictions: this.table.evictions,
+    };
   }
 
   /** Prefixes over their limit in the last second, most excess first. */
@@ -133,6 +138,7 @@ export class RatelimitMiddleware {
     const on: Record<string, boolean> = { udp: false, tcp: false, tls: false, https: false, internal: false };
     for (const t of config.transports) on[t] = true;
     const v4Allow = config.allow.some((c) => c.family === 4);
+    // TC=1 only means something on UDP: over TCP, DoT and DoH an excess query is dropped.
     const truncate = config.truncate;
     this.handle = (ctx, next) => {
       const client = ctx.client;
@@ -151,61 +157,21 @@ export class RatelimitMiddleware {
       const now = clock.read();
       const b = table.take(key, now);
       if (b === null) return next();
-      service.over(key, b, now);
-      if (truncate) {
+      if (truncate && client.transport === 'udp') {
+        service.over(key, b, now, true);
         ctx.truncated();
-      } else ctx.drop();
+      } else {
+        service.over(key, b, now, false);
+        ctx.drop();
+      }
     };
   }
 }
 
-const limitedArgs = Type.Object(
-  { max: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 1000, description: 'Most prefixes listed (most excess first).' })) },
-  { additionalProperties: false },
-);
-
-/** `GET /<instance>/limited`, `GET /<instance>/stats`, `POST /<instance>/reset`. */
-@injectable()
-export class RatelimitAdmin implements AdminActions {
-  readonly plugin: string;
-  readonly actions: readonly AdminAction[];
-
-  constructor(@inject(PLUGIN) info: PluginInfo, @inject(RatelimitService) service: RatelimitService) {
-    this.plugin = info.name;
-    this.actions = Object.freeze([
-      {
-        name: 'limited',
-        method: 'GET',
-        description: 'Client prefixes over their limit in the last second: prefix, since (epoch ms), excess queries (each worker its own list).',
-        args: limitedArgs,
-        combine: 'all',
-        run: (args: { max?: number }) => service.limited(args.max ?? 1000),
-      } satisfies AdminAction<{ max?: number }, LimitedPrefix[]>,
-      {
-        name: 'stats',
-        method: 'GET',
-        description: 'Tracked and limited prefixes, queries truncated and dropped, episodes, evictions.',
-        combine: 'sum',
-        run: () => ({
-          tracked: service.table.size,
-          limited: service.limited(Number.MAX_SAFE_INTEGER).length,
-          truncated: service.truncated,
-          dropped: service.dropped,
-          episodes: service.episodes,
-          evictions: service.table.evictions,
-        }),
-      },
-      {
-        name: 'reset',
-        method: 'POST',
-        description: 'Forgets every bucket: every prefix starts again with a full burst.',
-        combine: 'sum',
-        run: () => {
-          const forgotten = service.table.size;
-          service.table.clear();
-          return { forgotten };
-        },
-      },
-    ]);
-  }
-}
+/** Text of the `limited`, `stats` and `reset` admin actions (core's `limiterActions`). */
+export const RATELIMIT_ACTIONS: LimiterActionsText = Object.freeze({
+  what: 'prefixes',
+  limited: 'Client prefixes over their limit in the last second: prefix, since (epoch ms), excess queries (each worker its own list).',
+  stats: 'Tracked and limited prefixes, queries truncated and dropped, episodes, evictions.',
+  reset: 'Forgets every bucket: every prefix starts again with a full burst.',
+});

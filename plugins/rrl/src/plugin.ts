@@ -9,8 +9,6 @@
  * authority section (SOA / NS owner) to find the zone they are accounted under.
  */
 import {
-  type AdminAction,
-  type AdminActions,
   ADMIN_ACTIONS,
   CLOCK,
   type Clock,
@@ -22,15 +20,15 @@ import {
   PLUGIN_LOGGER,
   PLUGIN_METRICS,
   type PluginInfo,
-  Type,
 } from '@heimdall/core';
 import { ContainerModule, inject, injectable, type PluginMetrics } from '@heimdall/core/di';
 import { Account, AccountTable, type Classified, classifyOther, KeyHasher } from './accounts.js';
-import { CoarseClock, LogThrottle } from '@heimdall/core/pipeline';
+import { CoarseClock, type LimiterActionsText, LogThrottle, limiterActions } from '@heimdall/core/pipeline';
 import { ALL, ANSWER, CLASS_NAMES, compileRrl, type RrlConfig, rrlOptionsSchema } from './options.js';
 import { ipv4Value, PrefixKeyer } from '@heimdall/core/wire';
 
-const RRL_CONFIG: unique symbol = Symbol.for('heimdall.rrl.config');
+const RRL_CONFIG: unique symbol = Symbol('heimdall.rrl.config');
+const RRL_ADMIN: unique symbol = Symbol('heimdall.rrl.admin');
 const SWEEP_MS = 10_000;
 const LOG_INTERVAL_MS = 10_000;
 const ACTIONS = ['dropped', 'slipped', 'logged'] as const;
@@ -232,49 +230,13 @@ export class RrlService {
   }
 }
 
-const limitedArgs = Type.Object(
-  { max: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 1000, description: 'Most accounts listed (most limited first).' })) },
-  { additionalProperties: false },
-);
-
-/** `GET /<instance>/limited`, `GET /<instance>/stats`, `POST /<instance>/reset`. */
-@injectable()
-export class RrlAdmin implements AdminActions {
-  readonly plugin: string;
-  readonly actions: readonly AdminAction[];
-
-  constructor(@inject(PLUGIN) info: PluginInfo, @inject(RrlService) service: RrlService) {
-    this.plugin = info.name;
-    this.actions = Object.freeze([
-      {
-        name: 'limited',
-        method: 'GET',
-        description: 'Accounts over their rate now: client prefix, response class, name, type, since (epoch ms), responses limited (each worker its own list).',
-        args: limitedArgs,
-        combine: 'all',
-        run: (args: { max?: number }) => service.limited(args.max ?? 1000),
-      } satisfies AdminAction<{ max?: number }, RrlLimited[]>,
-      {
-        name: 'stats',
-        method: 'GET',
-        description: 'Accounts tracked, evictions, limited responses by class and action.',
-        combine: 'sum',
-        run: () => service.stats(),
-      },
-      {
-        name: 'reset',
-        method: 'POST',
-        description: 'Forgets every account.',
-        combine: 'sum',
-        run: () => {
-          const forgotten = service.table.size;
-          service.table.clear();
-          return { forgotten };
-        },
-      },
-    ]);
-  }
-}
+/** Text of the `limited`, `stats` and `reset` admin actions (core's `limiterActions`). */
+const RRL_ACTIONS: LimiterActionsText = Object.freeze({
+  what: 'accounts',
+  limited: 'Accounts over their rate now: client prefix, response class, name, type, since (epoch ms), responses limited (each worker its own list).',
+  stats: 'Accounts tracked, evictions, limited responses by class and action.',
+  reset: 'Forgets every account.',
+});
 
 /**
  * Response rate limiting (BIND's RRL): responses per second per client
@@ -295,9 +257,9 @@ export const rrl = definePlugin({
       module: new ContainerModule(({ bind }) => {
         bind(RRL_CONFIG).toConstantValue(config);
         bind(RrlService).toSelf();
-        bind(RrlAdmin).toSelf();
+        bind(RRL_ADMIN).toDynamicValue(({ get }) => limiterActions(get<PluginInfo>(PLUGIN).name, get(RrlService), RRL_ACTIONS));
       }),
-      provides: [{ token: ADMIN_ACTIONS, use: RrlAdmin }],
+      provides: [{ token: ADMIN_ACTIONS, use: RRL_ADMIN }],
       middleware: (scope) => scope.get(RrlService).handle,
       stop: (scope) => scope.get(RrlService).stop(),
     };

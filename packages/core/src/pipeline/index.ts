@@ -10,6 +10,7 @@ export { systemClock } from '../util/clock.js';
 export { CoarseClock, TICK_MS } from '../util/coarse-clock.js';
 export { Deadline, Deadlines } from '../util/deadlines.js';
 export { LogThrottle } from '../util/log-throttle.js';
+export { type LimiterActionsSource, type LimiterActionsText, limiterActions } from '../util/limiter-actions.js';
 export { createLogger, silentLogger } from '../util/logger.js';
 export { toJsonSchema } from '../plugin/options.js';
 export { resolverSettingsSchema } from '../resolver.js';
