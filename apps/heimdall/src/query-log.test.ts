@@ -35,8 +35,11 @@ describe('query-log plugin', () => {
     await r.handle(query('Www.Example.com', 'A'), { transport: 'tcp', address: '192.0.2.44' });
     await r.handle(query('ads.example', 'AAAA'));
     await r.handle(query('nas.lan', 'A'));
+    await r.handle(query('www.example.com', 'A'), { transport: 'https', address: '192.0.2.45', clientId: 'kids-tablet' });
     await r.stop();
-    const [www, ads, nas] = await lines(file, 3);
+    const [www, ads, nas, doh] = await lines(file, 4);
+    expect(doh).toMatchObject({ client: '192.0.2.45', clientId: 'kids-tablet', transport: 'https' });
+    expect(www).not.toHaveProperty('clientId');
     expect(www).toMatchObject({ msg: 'query', client: '192.0.2.44', transport: 'tcp', qname: 'Www.Example.com', qtype: 'A', rcode: 'NOERROR', answers: 1 });
     expect(www).toMatchObject({ cache: 'miss', upstream: 'udp://192.0.2.53:53' });
     expect(www).not.toHaveProperty('blocked');

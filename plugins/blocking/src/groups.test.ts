@@ -21,6 +21,26 @@ describe('ClientGroups', () => {
     expect(new ClientGroups([], 7).maskFor('10.1.0.1')).toBe(7);
   });
 
+  it('a DoH client id rule wins over address rules; without id rules the id is not looked at', () => {
+    const g = new ClientGroups([rule('10.0.0.0/8', 0b01), { id: 'kids-tablet', mask: 0b10 }, { id: 'kids-tablet', mask: 0b100 }], 0b1000);
+    expect(g.trivial).toBe(false);
+    expect(g.byClientId).toBe(true);
+    expect(g.maskFor('10.1.2.3', 'kids-tablet')).toBe(0b10); // the first rule for an id
+    expect(g.maskFor('192.0.2.1', 'kids-tablet')).toBe(0b10);
+    expect(g.maskFor('10.1.2.3', 'laptop')).toBe(0b01); // another id: the address decides
+    expect(g.maskFor('10.1.2.3')).toBe(0b01);
+    expect(g.maskFor('192.0.2.1', 'laptop')).toBe(0b1000);
+    // The memo is per address: an id does not leak into a later query from the same address without it.
+    expect(g.maskFor('10.1.2.3')).toBe(0b01);
+    const onlyIds = new ClientGroups([{ id: 'tv', mask: 1 }], 2);
+    expect(onlyIds.trivial).toBe(false);
+    expect(onlyIds.maskFor('203.0.113.1', 'tv')).toBe(1);
+    expect(onlyIds.maskFor('203.0.113.1')).toBe(2);
+    const noIds = new ClientGroups([rule('10.0.0.0/8', 1)], 2);
+    expect(noIds.byClientId).toBe(false);
+    expect(noIds.maskFor('192.0.2.1', 'tv')).toBe(2);
+  });
+
   it('equal prefixes: the first declared wins', () => {
     const g = new ClientGroups([rule('10.0.0.0/8', 1), rule('10.0.0.0/8', 2)], 0);
     expect(g.maskFor('10.9.9.9')).toBe(1);

@@ -33,8 +33,23 @@ describe('options: one schema, errors name the field', () => {
     [{ groups: { ads: { block: [{ source: 'a', required: 1 }] } } }, 'blocking.groups.ads.block[0].required: must be true or false'],
     [{ groups: { ads: { deny: [] } } }, 'blocking.groups.ads.deny: unknown option (known: block, allow)'],
     [{ groups: { 'bad name': {} } }, 'blocking.groups["bad name"]: group names use letters, digits, _ . - (1–64 characters)'],
-    [{ groups: { ads: {} }, clients: { 'not-an-ip': ['ads'] } }, "blocking.clients.not-an-ip: the key must be an IP address, a CIDR or 'default'"],
-    [{ groups: { ads: {} }, clients: { '10.0.0.0/33': ['ads'] } }, 'blocking.clients["10.0.0.0/33"]: the key must be an IP address, a CIDR or \'default\''],
+    [
+      { groups: { ads: {} }, clients: { 'not-an-ip': ['ads'] } },
+      "blocking.clients.not-an-ip: the key must be an IP address, a CIDR, 'id:<client-id>' or 'default'",
+    ],
+    [
+      { groups: { ads: {} }, clients: { '10.0.0.0/33': ['ads'] } },
+      "blocking.clients[\"10.0.0.0/33\"]: the key must be an IP address, a CIDR, 'id:<client-id>' or 'default'",
+    ],
+    [
+      { groups: { ads: {} }, clients: { 'id:a b': ['ads'] } },
+      'blocking.clients["id:a b"]: a client id uses letters, digits, . _ - (1–64 characters), as in /dns-query/<client-id>',
+    ],
+    [
+      { groups: { ads: {} }, clients: { 'id:': ['ads'] } },
+      'blocking.clients["id:"]: a client id uses letters, digits, . _ - (1–64 characters), as in /dns-query/<client-id>',
+    ],
+    [{ groups: { ads: {} }, clients: { 'id:kids': ['nope'] } }, 'blocking.clients["id:kids"][0]: unknown group (groups: ads)'],
     [{ groups: { ads: {} }, clients: { default: ['nope'] } }, 'blocking.clients.default[0]: unknown group (groups: ads)'],
     [{ groups: { ads: {} }, response: { mode: 'sinkhole' } }, 'blocking.response.mode: must be "nxdomain" or "nodata" or "zero" or "custom" or "refused"'],
     [{ groups: { ads: {} }, response: { mode: 'custom' } }, "blocking.response.ipv4: mode 'custom' needs at least one address in ipv4 or ipv6"],
@@ -108,15 +123,16 @@ describe('options: one schema, errors name the field', () => {
   it('the same source in two groups gets group-prefixed names; clients compile to masks', () => {
     const o = compile({
       groups: { a: { block: ['https://l.example/x'] }, b: { block: ['https://l.example/x'], allow: [{ inline: 'ok.example', required: true }] } },
-      clients: { default: ['a'], '10.0.0.0/8': ['a', 'b'], '192.0.2.7': ['b'], 'fd00::/8': [] },
+      clients: { default: ['a'], '10.0.0.0/8': ['a', 'b'], '192.0.2.7': ['b'], 'fd00::/8': [], 'id:kids-tablet': ['b'] },
     });
     expect(o.lists.map((l) => l.name)).toEqual(['a.block:https://l.example/x', 'b.block:https://l.example/x', 'b.allow[0]']);
     expect(o.lists[2]!.required).toBe(true);
     expect(o.clients.defaultMask).toBe(1);
-    expect(o.clients.rules.map((r) => [r.cidr.prefix, r.mask])).toEqual([
+    expect(o.clients.rules.map((r) => ('id' in r ? [r.id, r.mask] : [r.cidr.prefix, r.mask]))).toEqual([
       [8, 3],
       [32, 2],
       [8, 0],
+      ['kids-tablet', 2],
     ]);
   });
 });

@@ -12,7 +12,11 @@ import { ConfigError, type OptionsInput, options, type Static, Type } from '@hei
 import { type Cidr, ipFamily, parseCidr } from '@heimdall/core/wire';
 import { defaultCacheDir } from './cache-dir.js';
 import { MAX_GROUPS, MAX_SOURCES } from './engine.js';
+import type { ClientRule } from './groups.js';
 import { DEFAULT_REGEX_LIMITS, type RegexLimits } from './regex-guard.js';
+
+/** A DoH client id (core's `/dns-query/<client-id>`). */
+const CLIENT_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 const DAY = 86_400_000;
 const PATH_OR_URL = '^(?=[\\s\\S]*\\S)(?![A-Za-z][A-Za-z0-9+.-]*://)[\\s\\S]+$|^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+[^\\s]*$';
@@ -106,7 +110,7 @@ export const blockingOptionsSchema = options({
   clients: Type.Optional(
     Type.Record(Type.String(), Type.Array(Type.String({ minLength: 1 }), { maxItems: MAX_GROUPS }), {
       description:
-        "Which groups apply to which clients: keys are an IP address, a CIDR or 'default'; values are group names. The most specific prefix wins. Omitted: every client gets every group; given without 'default': unmatched clients are not filtered.",
+        "Which groups apply to which clients: keys are an IP address, a CIDR, `id:<client-id>` (a DoH client id, from `/dns-query/<client-id>`; it wins over address rules) or 'default'; values are group names. The most specific prefix wins. Omitted: every client gets every group; given without 'default': unmatched clients are not filtered.",
     }),
   ),
   response: section(
@@ -221,7 +225,7 @@ export interface BlockingConfig {
   readonly instance: string;
   readonly groups: readonly string[];
   readonly lists: readonly ResolvedList[];
-  readonly clients: { readonly rules: readonly { readonly cidr: Cidr; readonly mask: number }[]; readonly defaultMask: number };
+  readonly clients: { readonly rules: readonly ClientRule[]; readonly defaultMask: number };
   readonly response: BlockingOptions['response'];
   readonly cnameInspection: boolean;
   readonly enabled: boolean;
@@ -278,7 +282,7 @@ export function compileOptions(o: BlockingOptions, path = 'blocking', env: NodeJ
   };
   let clients: BlockingConfig['clients'] = { rules: [], defaultMask: allMask };
   if (o.clients !== undefined) {
-    const rules: { cidr: Cidr; mask: number }[] = [];
+    const rules: ClientRule[] = [];
     let defaultMask = 0;
     for (const [key, v] of Object.entries(o.clients)) {
       const cp = `${path}.clients${/^[A-Za-z_$][\w$-]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`}`;
@@ -286,8 +290,14 @@ export function compileOptions(o: BlockingOptions, path = 'blocking', env: NodeJ
         defaultMask = maskOf(cp, v);
         continue;
       }
+      if (key.startsWith('id:')) {
+        const id = key.slice(3);
+        if (!CLIENT_ID.test(id)) throw new ConfigError(cp, 'a client id uses letters, digits, . _ - (1–64 characters), as in /dns-query/<client-id>', key);
+        rules.push({ id, mask: maskOf(cp, v) });
+        continue;
+      }
       const cidr = parseCidr(key.includes('/') ? key : `${key}/${ipFamily(key) === 6 ? 128 : 32}`);
-      if (cidr === null) throw new ConfigError(cp, "the key must be an IP address, a CIDR or 'default'", key);
+      if (cidr === null) throw new ConfigError(cp, "the key must be an IP address, a CIDR, 'id:<client-id>' or 'default'", key);
       rules.push({ cidr, mask: maskOf(cp, v) });
     }
     clients = { rules, defaultMask };

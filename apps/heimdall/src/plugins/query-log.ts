@@ -1,7 +1,7 @@
 /**
  * The `query-log` plugin: one structured line per answered query (or a
- * sample of them) through pino, to stdout or appended to a file: client,
- * transport, name, type, rcode, answer count, duration, and why the query
+ * sample of them) through pino, to stdout or appended to a file: client
+ * (and its DoH client id, when it sent one), transport, name, type, rcode, answer count, duration, and why the query
  * was answered as it was, from the state the chain left (core's shared
  * keys): `blocked` ({ list, group, reason }, set by a blocking plugin),
  * `cache` (`hit`, `stale`, `miss`), `upstream` (which one answered), and
@@ -64,6 +64,8 @@ export function queryLogLine(ctx: DnsContext, ms: number): QueryLogLine {
     answers: res === null || res.length < 12 ? 0 : res.readUInt16BE(6),
     ms: Number(ms.toFixed(3)),
   };
+  // The DoH client id (`/dns-query/<client-id>`), when the client sent one.
+  if (ctx.client.clientId !== undefined) line.clientId = ctx.client.clientId;
   const blocked = ctx.get(BLOCKED);
   if (blocked !== undefined) {
     line.blocked = { list: blocked.list, group: blocked.group, reason: blocked.reason };
