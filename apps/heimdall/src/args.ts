@@ -12,6 +12,8 @@ export interface CliArgs {
   version: boolean;
   /** Validate the configuration, print it resolved, exit. */
   check: boolean;
+  /** Print the config's JSON Schema (built-in plugins and the config's third-party ones), exit. */
+  printSchema: boolean;
   config?: string;
   overrides: Overrides;
 }
@@ -48,6 +50,8 @@ Options (flags override the config file):
   -c, --config FILE          configuration file, JSON or YAML (see docs/config.md)
       --log-level LEVEL      fatal, error, warn, info, debug, trace or silent
       --check                validate the configuration, print it, and exit
+      --print-schema         print the configuration's JSON Schema (with --config: including
+                             the options of the third-party plugins it names), and exit
   -h, --help                 this help
   -v, --version              print the version
 
@@ -86,6 +90,7 @@ export function parseCli(argv: string[], env: Readonly<Record<string, string | u
         config: { type: 'string', short: 'c' },
         'log-level': { type: 'string' },
         check: { type: 'boolean' },
+        'print-schema': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -147,6 +152,7 @@ export function parseCli(argv: string[], env: Readonly<Record<string, string | u
     help: v.help === true,
     version: v.version === true,
     check: v.check === true,
+    printSchema: v['print-schema'] === true,
     config: v.config as string | undefined,
     overrides,
   };

@@ -27,6 +27,7 @@ import { AppConfigError, type Overrides, planReload, type ReloadPlan, type Resol
 import { startApp } from './app.js';
 import { BUILTIN_PLUGINS, builtinAvailable, checkPlugins } from './plugins/registry.js';
 import { isWorker, runPrimary, runWorker, workerCount } from './cluster.js';
+import { configPluginInfo, renderSchema } from './schema.js';
 import { installSignalHandlers } from './signals.js';
 
 /**
@@ -78,6 +79,11 @@ async function main(): Promise<void> {
     return;
   }
   const config = resolveConfig(args.config, args.overrides);
+  if (args.printSchema) {
+    // The published schema, plus a branch for each third-party plugin the config names (loaded as the app loads it).
+    process.stdout.write(renderSchema(await configPluginInfo(config.plugins, config.baseDir)));
+    return;
+  }
   const logger = pino({ name: 'heimdall', level: args.check ? 'error' : config.logLevel });
   signals.logger = logger;
   if (args.config === undefined) {

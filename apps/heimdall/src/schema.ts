@@ -4,10 +4,13 @@
  * `if { use: NAME } then { options: <the plugin's schema> }` branch, so
  * editors complete and check plugin options. `scripts/gen-schema.mjs`
  * writes it at build time; a test fails when the committed file is stale.
+ * `heimdall --print-schema --config FILE` prints the same schema with a
+ * branch for each third-party plugin the file names too
+ * ({@link configPluginInfo}).
  */
-import type { TSchema } from '@heimdall/core';
+import { ConfigError, loadPlugin, type TSchema } from '@heimdall/core';
 import { toJsonSchema } from '@heimdall/core/pipeline';
-import { appConfigSchema, pluginEntrySchema } from './config.js';
+import { appConfigSchema, type PluginEntry, pluginEntrySchema } from './config.js';
 import { BUILTIN_PLUGINS, factoryOf } from './plugins/registry.js';
 
 /** What the schema and the docs need of a plugin. */
@@ -46,6 +49,46 @@ export async function builtinPluginInfo(): Promise<PluginSchemaInfo[]> {
     out.push({ name, pkg: builtin.pkg, description: factory?.description, schema: factory?.schema });
   }
   return out;
+}
+
+/**
+ * Every plugin a config can name: the built-in ones, then each third-party
+ * plugin (package name or file) its `plugins` list names, imported as the
+ * app imports it (core's `loadPlugin` from the config's directory; the
+ * caller shares the host's `@heimdall/*` first, as the CLI does). A
+ * third-party plugin's options in the file do not matter here: it is listed
+ * with its factory's schema even when they are wrong (`--check` says that).
+ * A plugin that cannot be imported, or exports no factory, throws the
+ * loader's error, naming the entry (`plugins[2].use: cannot find plugin …`).
+ */
+export async function configPluginInfo(entries: readonly PluginEntry[], baseDir: string): Promise<PluginSchemaInfo[]> {
+  const out = await builtinPluginInfo();
+  const seen = new Set(out.map((p) => p.name));
+  for (const [i, entry] of entries.entries()) {
+    if (seen.has(entry.use)) continue;
+    seen.add(entry.use);
+    let mod: Record<string, unknown> | undefined;
+    const importer = async (url: string) => {
+      mod = (await import(url)) as Record<string, unknown>;
+      return mod;
+    };
+    try {
+      await loadPlugin({ use: entry.use }, { baseDir, path: `plugins[${i}]`, importer });
+    } catch (err) {
+      // Imported, with a factory: only the options (none given here) were refused.
+      if (mod === undefined || factoryOf(mod) === undefined) throw asConfigError(err, `plugins[${i}].use`, entry.use);
+    }
+    const factory = factoryOf(mod!);
+    out.push({ name: entry.use, pkg: entry.use, description: factory?.description, schema: factory?.schema });
+  }
+  return out;
+}
+
+/** A loader error as a configuration error at `path` (exit 2, as `--check` reports it): not found, failed import, no factory. */
+function asConfigError(err: unknown, path: string, use: string): ConfigError {
+  if (err instanceof ConfigError) return err;
+  const message = (err as Error).message;
+  return new ConfigError(path, message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message, use);
 }
 
 type Json = Record<string, unknown>;
