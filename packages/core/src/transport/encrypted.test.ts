@@ -240,8 +240,34 @@ describe('DNS over TLS', () => {
       return String(cn);
     };
     expect(await subject()).toBe('first.test');
-    // Load: one long-lived connection plus a new connection per batch, for ~2 s.
+    // Load: one long-lived connection plus a new connection per batch, for ~2 s — DoT, and DoH streams beside it.
     const persistent = await dot(port);
+    const dohPort = ports.get('https')!;
+    const dohSession = () => {
+      const session = http2.connect(`https://127.0.0.1:${dohPort}`, { rejectUnauthorized: false });
+      session.on('error', () => {});
+      return session;
+    };
+    /** `batch` as DoH GET streams on `session`; resolves the number answered 200 with a DNS answer. */
+    const dohBatch = (session: http2.ClientHttp2Session, batch: Buffer[]) =>
+      Promise.all(
+        batch.map(
+          (m) =>
+            new Promise<number>((resolve, reject) => {
+              const req = session.request({ ':path': `/dns-query?dns=${m.toString('base64url')}` });
+              const chunks: Buffer[] = [];
+              let status = 0;
+              req.on('response', (h) => {
+                status = Number(h[':status']);
+              });
+              req.on('data', (c: Buffer) => chunks.push(c));
+              req.on('end', () => (status === 200 && decode(Buffer.concat(chunks)).answers.length === 1 ? resolve(1) : reject(new Error(`status ${status}`))));
+              req.on('error', reject);
+              req.end();
+            }),
+        ),
+      ).then((r) => r.length);
+    const persistentDoh = dohSession();
     let sent = 0;
     let answered = 0;
     let failed = 0;
@@ -255,8 +281,9 @@ describe('DNS over TLS', () => {
         swapped = true;
       }
       const batch = Array.from({ length: 10 }, (_, i) => q(`load${sent + i}.test`, (sent + i) & 0xffff));
-      sent += batch.length * 2;
+      sent += batch.length * 4;
       const fresh = await dot(port).catch(() => null);
+      const freshDoh = dohSession();
       const results = await Promise.allSettled([
         (async () => {
           const got = framedResponses(persistent, batch.length);
@@ -271,19 +298,24 @@ describe('DNS over TLS', () => {
           fresh.destroy();
           return r;
         })(),
+        dohBatch(persistentDoh, batch),
+        dohBatch(freshDoh, batch).finally(() => freshDoh.close()),
       ]);
       for (const r of results) {
-        if (r.status === 'fulfilled') answered += r.value.length;
+        if (r.status === 'fulfilled') answered += typeof r.value === 'number' ? r.value : r.value.length;
         else failed += batch.length;
       }
       persistent.removeAllListeners('data');
       persistent.removeAllListeners('close');
       persistent.removeAllListeners('error');
     }
-    expect(sent).toBeGreaterThanOrEqual(200);
+    expect(sent).toBeGreaterThanOrEqual(400);
     expect(failed).toBe(0);
     expect(answered).toBe(sent);
-    expect(persistent.destroyed).toBe(false); // the open connection was not dropped
+    expect(persistent.destroyed).toBe(false); // the open connections were not dropped
+    expect(persistentDoh.closed || persistentDoh.destroyed).toBe(false);
+    expect((persistentDoh.socket as unknown as tls.TLSSocket).getPeerCertificate().subject.CN).toBe('first.test');
+    persistentDoh.close();
     expect(persistent.getPeerCertificate().subject.CN).toBe('first.test');
     // New connections see the new certificate (DoT and DoH).
     await expect.poll(subject, { timeout: 3000, interval: 50 }).toBe('second.test');
