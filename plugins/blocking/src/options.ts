@@ -9,7 +9,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError, type OptionsInput, options, type Static, Type } from '@heimdall/core';
-import { type Cidr, ipFamily, parseCidr } from '@heimdall/core/wire';
+import { ipFamily, parseCidr } from '@heimdall/core/wire';
 import { defaultCacheDir } from './cache-dir.js';
 import { MAX_GROUPS, MAX_SOURCES } from './engine.js';
 import type { ClientRule } from './groups.js';
