@@ -158,4 +158,14 @@ describe('installed from tarballs, outside the monorepo', () => {
     expect(r2.stderr).toContain('no-such-dependency-xyz');
     expect(r2.stderr).not.toContain('is it installed');
   }, 60_000);
+
+  test("--print-schema adds the installed third-party plugin's options to the published schema", async () => {
+    const file = config('schema.json', await freePort(), [{ use: 'heimdall-plugin-hello' }, { use: 'cache' }]);
+    const { stdout } = await run(process.execPath, [cli(), '--print-schema', '--config', file], { maxBuffer: 16 << 20 });
+    const schema = JSON.parse(stdout) as { definitions: Record<string, any> };
+    expect(schema.definitions.heimdallPluginHelloOptions.properties.text).toMatchObject({ type: 'string', maxLength: 100, default: 'hi' });
+    const branch = schema.definitions.pluginEntry.allOf.find((b: any) => b.if.properties.use.const === 'heimdall-plugin-hello');
+    expect(branch.then.properties.options.$ref).toBe('#/definitions/heimdallPluginHelloOptions');
+    expect(schema.definitions.cacheOptions).toBeDefined();
+  }, 60_000);
 });
