@@ -6,33 +6,26 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseCli } from './args.js';
 import { builtinPluginInfo, configPluginInfo, renderSchema } from './schema.js';
 
-const APP = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const CORE = resolve(APP, '../../packages/core');
+const APP = fileURLToPath(new URL('..', import.meta.url));
 const dir = mkdtempSync(join(os.tmpdir(), 'heimdall-print-schema-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function write(path: string, text: string): string {
-  mkdirSync(join(dir, path, '..'), { recursive: true });
-  writeFileSync(join(dir, path), text);
-  return join(dir, path);
-}
-
-// @acme/heimdall-geo, installed next to the config with @heimdall/core as its peer.
-mkdirSync(join(dir, 'node_modules/@heimdall'), { recursive: true });
-symlinkSync(CORE, join(dir, 'node_modules/@heimdall/core'), 'dir');
-write(
-  'node_modules/@acme/heimdall-geo/package.json',
-  JSON.stringify({ name: '@acme/heimdall-geo', type: 'module', exports: './index.js', peerDependencies: { '@heimdall/core': '*' } }),
-);
-write(
-  'node_modules/@acme/heimdall-geo/index.js',
-  `import { definePlugin, options, Type } from '@heimdall/core';
+/** The config directory's files: path (relative to it) → text. */
+const files: Record<string, string> = {
+  // @acme/heimdall-geo, installed next to the config with @heimdall/core as its peer (linked below).
+  'node_modules/@acme/heimdall-geo/package.json': JSON.stringify({
+    name: '@acme/heimdall-geo',
+    type: 'module',
+    exports: './index.js',
+    peerDependencies: { '@heimdall/core': '*' },
+  }),
+  'node_modules/@acme/heimdall-geo/index.js': `import { definePlugin, options, Type } from '@heimdall/core';
 export default definePlugin({
   name: 'geo',
   description: 'Answers from a GeoIP database',
@@ -43,12 +36,9 @@ export default definePlugin({
   setup: () => ({ middleware: () => (ctx, next) => next() }),
 });
 `,
-);
-// The same plugin's shape without imports, for the in-process test (vitest cannot hand a plain
-// Node import the workspace's TypeScript sources): a factory with a JSON Schema and a description.
-write(
-  'plain-geo.mjs',
-  `const schema = {
+  // The same plugin's shape without imports, for the in-process test (vitest cannot hand a plain
+  // Node import the workspace's TypeScript sources): a factory with a JSON Schema and a description.
+  'plain-geo.mjs': `const schema = {
   type: 'object',
   properties: {
     database: { type: 'string', minLength: 1, description: 'Path of the GeoIP database.' },
@@ -63,10 +53,18 @@ const geo = (options = {}) => {
 };
 export default Object.assign(geo, { pluginName: 'geo', schema, description: 'Answers from a GeoIP database' });
 `,
-);
-// Options the plugin refuses (database missing): the schema is printed all the same.
-const config = write('heimdall.json', JSON.stringify({ plugins: [{ use: 'cache' }, { use: '@acme/heimdall-geo', options: {} }] }));
-const missing = write('missing.json', JSON.stringify({ plugins: [{ use: '@acme/not-installed' }] }));
+  // Options the plugin refuses (database missing): the schema is printed all the same.
+  'heimdall.json': JSON.stringify({ plugins: [{ use: 'cache' }, { use: '@acme/heimdall-geo', options: {} }] }),
+  'missing.json': JSON.stringify({ plugins: [{ use: '@acme/not-installed' }] }),
+};
+for (const [path, text] of Object.entries(files)) {
+  mkdirSync(dirname(join(dir, path)), { recursive: true });
+  writeFileSync(join(dir, path), text);
+}
+mkdirSync(join(dir, 'node_modules/@heimdall'), { recursive: true });
+symlinkSync(join(APP, '../../packages/core'), join(dir, 'node_modules/@heimdall/core'), 'dir');
+const config = join(dir, 'heimdall.json');
+const missing = join(dir, 'missing.json');
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
