@@ -172,7 +172,7 @@ export class BlockingMiddleware {
       if (!service.active) return next();
       const q = ctx.query;
       if (q.qclass !== RecordClass.IN && q.qclass !== 255) return next();
-      const mask = groups.maskFor(ctx.client.address);
+      const mask = groups.maskFor(ctx.client.address, ctx.client.clientId);
       if (mask === 0) return next();
       const engine = service.engine;
       // On the wire: no qname string (the regex entries, when some apply to this client, need it).

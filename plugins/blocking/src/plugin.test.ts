@@ -157,6 +157,18 @@ describe('blocking plugin: decisions through a resolver', () => {
     expectAnswers(await r.handle(A('ads.example'), { address: '192.0.2.99' }), ['192.0.2.80']);
   });
 
+  it('groups by DoH client id (`id:<name>` from /dns-query/<name>) beat address rules; no id: the address decides', async () => {
+    const r = await make({
+      groups: { ads: { block: [{ inline: 'ads.example\n' }] }, kids: { block: [{ inline: '*.games.example\n' }] } },
+      clients: { default: ['ads'], 'id:kids-tablet': ['kids'], '10.0.0.0/8': ['ads'] },
+    });
+    const tablet = { address: '10.1.2.3', transport: 'https' as const, clientId: 'kids-tablet' };
+    expectRcode(await r.handle(A('x.games.example'), tablet), 'NXDOMAIN');
+    expectAnswers(await r.handle(A('ads.example'), tablet), ['192.0.2.80']);
+    expectAnswers(await r.handle(A('x.games.example'), { address: '10.1.2.3' }), ['192.0.2.80']);
+    expectRcode(await r.handle(A('ads.example'), { address: '10.1.2.3', transport: 'https', clientId: 'laptop' }), 'NXDOMAIN');
+  });
+
   it('real-looking files: hosts, adblock ($important beats @@), regex, mixed (public suffixes refused)', async () => {
     const r = await make({
       groups: {
