@@ -1,14 +1,22 @@
 /**
- * Hostile TCP clients (RFC 7766 §6): slow-loris frames, one address holding
- * many connections, a full table. Real sockets on loopback; every wait is
- * for an event or a condition, bounded by a deadline.
+ * Hostile stream clients (RFC 7766 §6; RFC 7858 §3.4 asks the same of DoT):
+ * slow-loris frames, one address holding many connections, a full table —
+ * over TCP and over TLS (the same FramedConnection and limits). Real sockets
+ * on loopback; every wait is for an event or a condition, bounded by a
+ * deadline.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { afterEach, describe, expect, test, vi } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import { selfSignedCertificate } from '../../../testing/src/certs.js';
 import { encode, MessageReader, RecordType } from '../packet/index.js';
 import { CoreMetrics } from '../pipeline/metrics.js';
 import { silentLogger } from '../util/logger.js';
 import { TcpServer } from './tcp.js';
+import { TlsServer } from './tls.js';
 import { frame, socketEvents } from './transport.test-helpers.js';
 import type { QueryHandler, TcpListenOptions } from './types.js';
 
@@ -26,7 +34,7 @@ const handler: QueryHandler = {
   },
 };
 
-let server: TcpServer | undefined;
+let server: TcpServer | TlsServer | undefined;
 const sockets: net.Socket[] = [];
 afterEach(async () => {
   for (const s of sockets.splice(0)) s.destroy();
@@ -34,9 +42,22 @@ afterEach(async () => {
   server = undefined;
 });
 
+/** Which transport the tests of a `describe.each` round run over. */
+let kind: 'tcp' | 'tls' = 'tcp';
+let pair: { cert: string; key: string } | undefined;
+const certDir = mkdtempSync(join(tmpdir(), 'heimdall-hostile-'));
+beforeAll(() => {
+  pair = selfSignedCertificate(certDir, { name: 'hostile', cn: 'dns.test' });
+});
+afterAll(() => rmSync(certDir, { recursive: true, force: true }));
+
 async function start(options: Omit<TcpListenOptions, 'transport' | 'port'>): Promise<{ port: number; m: CoreMetrics }> {
   const m = new CoreMetrics();
-  server = new TcpServer({ transport: 'tcp', port: 0, address: '127.0.0.1', ...options }, { handler, logger: silentLogger(), metrics: m });
+  const deps = { handler, logger: silentLogger(), metrics: m };
+  server =
+    kind === 'tcp'
+      ? new TcpServer({ transport: 'tcp', port: 0, address: '127.0.0.1', ...options }, deps)
+      : new TlsServer({ transport: 'tls', port: 0, address: '127.0.0.1', ...pair!, ...options }, deps);
   await server.listen();
   return { port: server.address().port, m };
 }
@@ -52,12 +73,18 @@ class Client {
   private waiters: Array<() => void> = [];
 
   constructor(port: number, from = '127.0.0.1') {
-    this.socket = net.connect({ port, host: '127.0.0.1', localAddress: from });
+    this.socket =
+      kind === 'tcp'
+        ? net.connect({ port, host: '127.0.0.1', localAddress: from })
+        : tls.connect({ port, host: '127.0.0.1', localAddress: from, rejectUnauthorized: false, ALPNProtocols: ['dot'], servername: 'dns.test' });
     sockets.push(this.socket);
-    ({ connected: this.connected, closed: this.closedP } = socketEvents(this.socket, () => {
+    const events = socketEvents(this.socket, () => {
       this.closed = true;
       for (const w of this.waiters.splice(0)) w();
-    }));
+    });
+    this.closedP = events.closed;
+    // Over TLS the connection is usable once the handshake is done.
+    this.connected = kind === 'tcp' ? events.connected : new Promise((r) => this.socket.once('secureConnect', () => r()));
     this.socket.on('data', (c: Buffer) => {
       this.buf = Buffer.concat([this.buf, c]);
       while (this.buf.length >= 2 && this.buf.length >= 2 + this.buf.readUInt16BE(0)) {
@@ -113,7 +140,11 @@ async function connections(m: CoreMetrics, n: number): Promise<void> {
   await vi.waitFor(() => expect(m.tcpConnections).toBe(n), { timeout: 3000, interval: 5 });
 }
 
-describe('TCP against hostile clients', () => {
+describe.each(['tcp', 'tls'] as const)('%s against hostile clients', (transport) => {
+  beforeAll(() => {
+    kind = transport;
+  });
+
   test('a frame trickled a byte at a time is closed at the frame deadline, not kept alive by the idle timer', async () => {
     const { port, m } = await start({ frameTimeoutMs: 300, idleTimeoutMs: 5000 });
     const slow = new Client(port);
