@@ -76,7 +76,12 @@ class Client {
     this.socket =
       kind === 'tcp'
         ? net.connect({ port, host: '127.0.0.1', localAddress: from })
-        : tls.connect({ port, host: '127.0.0.1', localAddress: from, rejectUnauthorized: false, ALPNProtocols: ['dot'], servername: 'dns.test' });
+        : tls.connect({
+            socket: net.connect({ port, host: '127.0.0.1', localAddress: from }),
+            rejectUnauthorized: false,
+            ALPNProtocols: ['dot'],
+            servername: 'dns.test',
+          });
     sockets.push(this.socket);
     const events = socketEvents(this.socket, () => {
       this.closed = true;
