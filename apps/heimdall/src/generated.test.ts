@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { options, Type } from '@heimdall/core';
 import { describe, expect, it } from 'vitest';
+import { HELP } from './args.js';
 import { appConfigSchema } from './config.js';
 import { optionRows, optionTable, pluginDir, renderConfigDoc, renderReadme, replaceBetween } from './docs.js';
 import { BUILTIN_PLUGINS } from './plugins/registry.js';
@@ -123,6 +124,15 @@ describe('generated option tables', () => {
   it('docs/config.md is up to date (npm run docs)', async () => {
     const doc = read('docs/config.md');
     expect(doc, 'stale: run npm run docs').toBe(renderConfigDoc(doc, await builtinPluginInfo()));
+  });
+
+  it("docs/config.md's flags table has a row for every flag `heimdall --help` prints", () => {
+    const doc = read('docs/config.md');
+    const table = doc.slice(doc.indexOf('## Command-line flags'), doc.indexOf('## Top-level fields'));
+    const flags = [...new Set([...HELP.matchAll(/(?:^|\s)(--[a-z][a-z-]+)/g)].map((m) => m[1]!))];
+    expect(flags.length).toBeGreaterThan(15);
+    const missing = flags.filter((f) => !new RegExp(`\`[^\`]*${f}\\b[^\`]*\``).test(table));
+    expect(missing, 'add these flags to the table in docs/config.md').toEqual([]);
   });
 
   it('the option tables of plugin READMEs are up to date (npm run docs)', async () => {
