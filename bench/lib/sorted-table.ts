@@ -10,7 +10,7 @@
  * table) at the price of two dependent memory accesses and a short search per
  * probe. The engine uses {@link DomainTable}; this one loses on lookup time.
  */
-import { FULL_NAME, lane1, lane2 } from '../../plugins/blocking/src/domain-table.js';
+import { FULL_NAME } from '../../plugins/blocking/src/domain-table.js';
 import type { HashSeed } from '../../plugins/blocking/src/hash.js';
 
 const DIR_BITS = 16;
@@ -114,8 +114,9 @@ export class SortedDomainTable {
         if (v !== 0 && n < max) out[n++] = v;
       }
       if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-      h1 = lane1(h1, c);
-      h2 = lane2(h2, c);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+      h2 ^= h2 >>> 15;
     }
     if (name.length === 0) return n;
     const v = this.getHash(h1 >>> 0, h2 >>> 0);

@@ -94,7 +94,7 @@ describe('README', () => {
       [join(dir, 'lists', 'adult.txt'), 1],
     ]);
     expect((out.lists as { lastError: string | null }[]).every((l) => l.lastError === null)).toBe(true);
-    expect(out.seen).toEqual([{ group: 'ads', list: 'mine', reason: 'list', name: 'www.ads.example' }]);
+    expect(out.seen).toEqual([{ group: 'ads', list: 'mine', reason: 'list', name: 'www.ads.example', rule: 'ads.example' }]);
   });
 
   it('keeps the generated options table markers', () => {
