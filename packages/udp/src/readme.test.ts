@@ -1,10 +1,11 @@
 /**
- * The README's example runs here as written. `@heimdall/testing` is imported
- * by name but not declared in package.json: it depends on core, which
- * depends on this package, and a declared cycle would break turbo's build
- * graph (core's own tests borrow the kit the same way, by path).
+ * The README's example runs here as written. The testing kit is borrowed by
+ * path, as core's tests do: it depends on core, which depends on this
+ * package, so declaring it would be a cycle in turbo's build graph (and a
+ * fresh clone type-checks this package before the kit is built).
  */
-import { readmeExamples, runExample, udpQuery } from '@heimdall/testing';
+import { udpQuery } from '../../testing/src/clients.js';
+import { readmeExamples, runExample } from '../../testing/src/readme.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as self from './index.js';
 
