@@ -396,6 +396,40 @@ export class Engine {
   }
 
   /**
+   * The entry that blocked `name` for a client in `mask` (`result` from the
+   * engine): the listed domain (the name itself or the suffix whose entry
+   * covers it), or `/regex/`. Only called for a blocked query: one table probe
+   * per label of the name, and the list's regexes again for a regex block.
+   * Follows {@link decide}: the first `$important` entry wins, else the
+   * shortest blocking suffix.
+   */
+  ruleFor(name: string, mask: number, result: number): string | undefined {
+    if ((result & RESULT_BY_REGEX) !== 0) {
+      const re = this.blockingRegex(name, mask, resultSource(result));
+      return re === undefined ? undefined : `/${re}/`;
+    }
+    const lower = name.toLowerCase();
+    const pal = this.palette;
+    let block: string | undefined;
+    // Suffixes of two labels or more, shortest first (single labels are never listed).
+    let i = lower.lastIndexOf('.');
+    if (i <= 0) i = -1;
+    else i = lower.lastIndexOf('.', i - 1);
+    for (;;) {
+      const suffix = i < 0 ? lower : lower.slice(i + 1);
+      const v = this.table.get(suffix);
+      if (v !== 0) {
+        const base = (v - 1) * PALETTE_STRIDE;
+        const off = i < 0 ? 0 : 1;
+        if ((pal[base + 4 + off]! & mask) !== 0) return suffix;
+        if (block === undefined && (pal[base + off]! & mask) !== 0) block = suffix;
+      }
+      if (i < 0) return block;
+      i = i === 0 ? -1 : lower.lastIndexOf('.', i - 1);
+    }
+  }
+
+  /**
    * The source text of the first block regex of list `sourceId` that matches
    * `name` for a client in `groupMask` (what {@link decide} found when its
    * result has {@link RESULT_BY_REGEX}), or undefined. For explaining a block

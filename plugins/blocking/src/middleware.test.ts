@@ -5,31 +5,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { HeimdallPlugin } from '@heimdall/core';
-import { query, record, response, type TestResolver, testResolver } from '@heimdall/testing';
+import { query, type TestResolver, testResolver } from '@heimdall/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, EngineBuilder } from './engine.js';
-import { blockingRule } from './middleware.js';
 import type { BlockingOptionsInput } from './options.js';
 import { blocking } from './plugin.js';
-import { blockedProbe, spec } from './test-util.js';
-
-function upstreamStub(chains: Record<string, string[]> = {}): HeimdallPlugin {
-  return {
-    name: 'stub',
-    middleware: () => (ctx) => {
-      const qname = ctx.query.qname;
-      const answers = [];
-      let owner = qname;
-      for (const target of chains[qname] ?? []) {
-        answers.push(record(owner, 'CNAME', target, 300));
-        owner = target;
-      }
-      answers.push(record(owner, 'A', '192.0.2.80', 300));
-      ctx.response = response(ctx.request, { answers });
-    },
-  };
-}
+import { blockedProbe, spec, upstreamStub } from './test-util.js';
 
 const resolvers: TestResolver[] = [];
 let cacheDir = '';
@@ -99,15 +80,15 @@ describe('blocking middleware: the rule that blocked', () => {
   });
 });
 
-describe('blockingRule', () => {
+describe('Engine.ruleFor', () => {
   it('follows the engine: $important first, else the shortest blocking suffix; undefined for a name nothing blocks', () => {
     const b = new EngineBuilder({ s1: 1, s2: 2 });
     b.addText(spec(0, 0), 'example.com\n||imp.ads.example.com^$important\n');
     const e = new Engine(b.finish());
     const d = e.decide('a.imp.ads.example.com', 1);
-    expect(blockingRule(e, 'a.imp.ads.example.com', 1, d)).toBe('imp.ads.example.com');
-    expect(blockingRule(e, 'a.b.example.com', 1, e.decide('a.b.example.com', 1))).toBe('example.com');
-    expect(blockingRule(e, 'other.org', 1, 0)).toBeUndefined();
-    expect(blockingRule(e, 'localhost', 1, 0)).toBeUndefined();
+    expect(e.ruleFor('a.imp.ads.example.com', 1, d)).toBe('imp.ads.example.com');
+    expect(e.ruleFor('a.b.example.com', 1, e.decide('a.b.example.com', 1))).toBe('example.com');
+    expect(e.ruleFor('other.org', 1, 0)).toBeUndefined();
+    expect(e.ruleFor('localhost', 1, 0)).toBeUndefined();
   });
 });

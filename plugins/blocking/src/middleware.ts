@@ -13,7 +13,7 @@ import { BLOCKED, type BlockedInfo, type DnsContext, EdeCode, type Middleware, R
 import { inject, injectable } from '@heimdall/core/di';
 import { RecordClass } from '@heimdall/core/packet';
 import { readName, trySkipName } from '@heimdall/core/wire';
-import { DECISION_ALLOWED, DECISION_BLOCKED, DECISION_MASK, type Engine, PALETTE_STRIDE, RESULT_BY_REGEX, resultGroup, resultSource } from './engine.js';
+import { DECISION_ALLOWED, DECISION_BLOCKED, DECISION_MASK, RESULT_BY_REGEX, resultGroup, resultSource } from './engine.js';
 import { type BlockReason, BlockingMetrics } from './metrics.js';
 import type { BlockingConfig } from './options.js';
 import { BlockingService } from './service.js';
@@ -38,40 +38,6 @@ function blockSoa(owner: string, ttl: number): ResourceRecordInit {
   };
 }
 
-/**
- * The entry that blocked `name` for a client in `mask` (`result` from the
- * engine): the listed domain (the name itself or the suffix whose entry
- * covers it), or `/regex/`. Only called for a blocked query: one table probe
- * per label of the name, and the list's regexes again for a regex block.
- * Follows {@link Engine.decide}: the first `$important` entry wins, else the
- * shortest blocking suffix.
- */
-export function blockingRule(engine: Engine, name: string, mask: number, result: number): string | undefined {
-  if ((result & RESULT_BY_REGEX) !== 0) {
-    const re = engine.blockingRegex(name, mask, resultSource(result));
-    return re === undefined ? undefined : `/${re}/`;
-  }
-  const lower = name.toLowerCase();
-  const pal = engine.palette;
-  let block: string | undefined;
-  // Suffixes of two labels or more, shortest first (single labels are never listed).
-  let i = lower.lastIndexOf('.');
-  if (i <= 0) i = -1;
-  else i = lower.lastIndexOf('.', i - 1);
-  for (;;) {
-    const suffix = i < 0 ? lower : lower.slice(i + 1);
-    const v = engine.table.get(suffix);
-    if (v !== 0) {
-      const base = (v - 1) * PALETTE_STRIDE;
-      const off = i < 0 ? 0 : 1;
-      if ((pal[base + 4 + off]! & mask) !== 0) return suffix;
-      if (block === undefined && (pal[base + off]! & mask) !== 0) block = suffix;
-    }
-    if (i < 0) return block;
-    i = i === 0 ? -1 : lower.lastIndexOf('.', i - 1);
-  }
-}
-
 /** Builds the middleware once; {@link handle} is what the chain runs. */
 @injectable()
 export class BlockingMiddleware {
@@ -93,7 +59,7 @@ export class BlockingMiddleware {
       const group = groupNames[groupIndex]!;
       const list = lists[resultSource(result)];
       metrics.blocked(groupIndex, reason);
-      const rule = blockingRule(service.engine, name, mask, result);
+      const rule = service.engine.ruleFor(name, mask, result);
       ctx.set(
         BLOCKED,
         (rule === undefined ? { group, list: list?.name ?? '', reason, name } : { group, list: list?.name ?? '', reason, name, rule }) satisfies BlockedInfo,

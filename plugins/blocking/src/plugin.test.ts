@@ -3,35 +3,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { BLOCKING_CONTROL, type BlockingControl, EdeCode, type HeimdallPlugin, METRICS, Rcode, RecordType, type Registry } from '@heimdall/core';
-import { decodeResponse, expectAnswers, expectEde, expectRcode, query, record, response, type TestResolver, testResolver } from '@heimdall/testing';
+import { BLOCKING_CONTROL, type BlockingControl, EdeCode, METRICS, Rcode, RecordType, type Registry } from '@heimdall/core';
+import { decodeResponse, expectAnswers, expectEde, expectRcode, query, response, type TestResolver, testResolver } from '@heimdall/testing';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BlockingOptionsInput } from './options.js';
 import { blocking } from './plugin.js';
 import type { BlockingPluginStatus, BlockingReloadResult } from './service.js';
-import { blockedProbe } from './test-util.js';
+import { blockedProbe, upstreamStub } from './test-util.js';
 
 const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
-
-/** A stand-in for the rest of the chain: answers every query, with a CNAME chain for some names. */
-function upstreamStub(chains: Record<string, string[]> = {}): HeimdallPlugin {
-  return {
-    name: 'stub',
-    middleware: () => (ctx) => {
-      const qname = ctx.query.qname;
-      const chain = chains[qname];
-      const answers = [];
-      let owner = qname;
-      for (const target of chain ?? []) {
-        answers.push(record(owner, 'CNAME', target, 300));
-        owner = target;
-      }
-      answers.push(record(owner, 'A', '192.0.2.80', 300));
-      ctx.response = response(ctx.request, { answers });
-    },
-  };
-}
 
 const resolvers: TestResolver[] = [];
 let cacheDir = '';

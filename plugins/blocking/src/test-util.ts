@@ -2,6 +2,7 @@
  * Helpers of this package's tests (not built: see tsconfig.build.json).
  */
 import { BLOCKED, type BlockedInfo, type HeimdallPlugin } from '@heimdall/core';
+import { record, response } from '@heimdall/testing';
 import type { SourceSpec } from './engine.js';
 
 /** A block-list source spec of `group` (not allow, not exact, room for a million entries), `extra` laid over it. */
@@ -27,5 +28,24 @@ export function blockedProbe(): { plugin: HeimdallPlugin; seen: () => BlockedInf
       },
     },
     seen: () => seen,
+  };
+}
+
+/** A stand-in for the rest of the chain: answers every query, with a CNAME chain for some names. */
+export function upstreamStub(chains: Record<string, string[]> = {}): HeimdallPlugin {
+  return {
+    name: 'stub',
+    middleware: () => (ctx) => {
+      const qname = ctx.query.qname;
+      const chain = chains[qname];
+      const answers = [];
+      let owner = qname;
+      for (const target of chain ?? []) {
+        answers.push(record(owner, 'CNAME', target, 300));
+        owner = target;
+      }
+      answers.push(record(owner, 'A', '192.0.2.80', 300));
+      ctx.response = response(ctx.request, { answers });
+    },
   };
 }
