@@ -475,8 +475,9 @@ class HeimdallResolver implements Resolver {
       const query = new MessageReader(request);
       query.questionEnd; // parses the question: a malformed one is FORMERR, not a crash later
       ctx = new DnsContext(request, client, this.env, query);
-      const edns = ctx.queryEdns();
-      if (edns !== null && edns.version !== 0) {
+      // The OPT's version byte, read in place (the EDNS facts object is made only when a step asks).
+      const opt = query.arcount === 0 ? -1 : query.optOffset;
+      if (opt >= 0 && request[opt + 6] !== 0) {
         // RFC 6891 §6.1.3: answer BADVERS with the highest version we support (0).
         const out = ctx.buildBare(Rcode.BADVERS, true);
         m.responses[Rcode.BADVERS]++;

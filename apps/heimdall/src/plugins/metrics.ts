@@ -15,7 +15,18 @@
  * (or Map) update and the first bucket; label strings are built only when
  * Prometheus scrapes.
  */
-import { ConfigError, definePlugin, type Middleware, options, PLUGIN_METRICS, PLUGIN_OPTIONS, type PluginMetrics, type Static, Type } from '@heimdall/core';
+import {
+  ConfigError,
+  definePlugin,
+  type DnsContext,
+  type Middleware,
+  options,
+  PLUGIN_METRICS,
+  PLUGIN_OPTIONS,
+  type PluginMetrics,
+  type Static,
+  Type,
+} from '@heimdall/core';
 import { ContainerModule, inject, injectable } from '@heimdall/core/di';
 import { rcodeToString, typeToString } from '@heimdall/core/packet';
 import { Counter, type Registry } from 'prom-client';
@@ -151,17 +162,21 @@ class RequestMetrics {
         qtype = 0;
       }
       const r = next();
-      if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
-        const t0 = performance.now();
-        return (r as Promise<void>).then(
-          () => record(ctx.response, qtype, transport, performance.now() - t0),
-          (err: unknown) => {
-            record(null, qtype, transport, performance.now() - t0);
-            throw err;
-          },
-        );
-      }
+      if (r !== undefined && typeof (r as Promise<void>).then === 'function') return timed(r as Promise<void>, ctx, qtype, transport);
       record(ctx.response, qtype, transport, 0);
+    };
+    // The asynchronous end, out of `mw`: closures there would make V8 allocate
+    // a context for ctx, qtype and transport on every query, answered
+    // synchronously or not.
+    const timed = (r: Promise<void>, ctx: DnsContext, qtype: number, transport: number): Promise<void> => {
+      const t0 = performance.now();
+      return r.then(
+        () => record(ctx.response, qtype, transport, performance.now() - t0),
+        (err: unknown) => {
+          record(null, qtype, transport, performance.now() - t0);
+          throw err;
+        },
+      );
     };
     this.handle = mw;
   }

@@ -193,21 +193,29 @@ export class UdpServer implements TransportServer {
       }
       if (r === null) continue;
       if (r instanceof Promise) {
-        const record = sock.record(i);
-        r.then(
-          (resp) => {
-            if (resp === null || this.closed) return;
-            const out = this.fit(msg, resp);
-            if (out !== null) sock.send(out, record);
-          },
-          (err) => this.deps.logger.error({ err }, 'query handler rejected; packet dropped'),
-        );
+        this.later(sock, msg, sock.record(i), r);
         continue;
       }
       const out = this.fit(msg, r);
       if (out !== null && sock.answer(answers, i, out)) answers++;
     }
     return answers;
+  }
+
+  /**
+   * Sends an asynchronous answer when it settles. Out of the batch loop: a
+   * closure there would make V8 allocate a context for the query on every
+   * iteration, answered synchronously or not.
+   */
+  private later(sock: NativeSocket, msg: Buffer, record: Buffer, r: Promise<Buffer | null>): void {
+    r.then(
+      (resp) => {
+        if (resp === null || this.closed) return;
+        const out = this.fit(msg, resp);
+        if (out !== null) sock.send(out, record);
+      },
+      (err) => this.deps.logger.error({ err }, 'query handler rejected; packet dropped'),
+    );
   }
 
   private listenDgram(): Promise<void> {
@@ -276,15 +284,20 @@ export class UdpServer implements TransportServer {
     }
     if (r === null) return;
     if (r instanceof Promise) {
-      r.then(
-        (resp) => {
-          if (resp !== null) this.send(msg, resp, rinfo.port, rinfo.address);
-        },
-        (err) => this.deps.logger.error({ err }, 'query handler rejected; packet dropped'),
-      );
+      this.laterDgram(msg, rinfo, r);
     } else {
       this.send(msg, r, rinfo.port, rinfo.address);
     }
+  }
+
+  /** {@link later} for the node:dgram path (a closure in onMessage would cost a context per datagram). */
+  private laterDgram(msg: Buffer, rinfo: dgram.RemoteInfo, r: Promise<Buffer | null>): void {
+    r.then(
+      (resp) => {
+        if (resp !== null) this.send(msg, resp, rinfo.port, rinfo.address);
+      },
+      (err) => this.deps.logger.error({ err }, 'query handler rejected; packet dropped'),
+    );
   }
 
   /** The response as it may leave over UDP to this client (TC=1 when too big), or null: dropped. */
