@@ -300,7 +300,8 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
 
   // The key's second results (question name end, flags), owned by this middleware: the hit path allocates nothing.
   // With a key memo: a repeated question gets the very string the store holds (no allocation, identity compare in the Map).
-  const keyInfo = new QuestionKeyInfo(4096);
+  const keyInfo = new QuestionKeyInfo(16384);
+  const coarse = store.coarse;
 
   return function cache(ctx: Ctx, next: Next): void | Promise<void> {
     const key = cacheKeyOf(ctx.request, keyInfo);
@@ -310,7 +311,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     }
     const nameEnd = keyInfo.nameEnd;
     const flags = keyInfo.flags;
-    const now = clock.now();
+    const now = coarse.read();
     const slot = store.peek(key);
     if (slot !== undefined) {
       const out = store.serve(slot, ctx.request, nameEnd, flags, now);

@@ -13,7 +13,7 @@ describe('NameMemo', () => {
     );
     const name = fc.array(fc.array(octet, { minLength: 1, maxLength: 5 }), { maxLength: 6 });
     fc.assert(
-      fc.property(fc.array(name, { minLength: 1, maxLength: 40 }), fc.constantFrom(1, 4, 4096), (names, slots) => {
+      fc.property(fc.array(name, { minLength: 1, maxLength: 40 }), fc.constantFrom(2, 4, 4096), (names, slots) => {
         const memo = new NameMemo(slots); // few slots: names collide and replace one another
         for (const n of [...names, ...names]) {
           const buf = wire(n);
@@ -41,5 +41,33 @@ describe('NameMemo', () => {
     expect(memo.find(Buffer.from([5, 0x61]), 0)).toBe(NOT_MEMOIZABLE);
     expect(memo.find(wire([new Array(63).fill(0x61), [0x62]]), 0)).toBe(NOT_MEMOIZABLE);
     expect(memo.find(Buffer.from([0]), 0)).toBe(MISS);
+  });
+
+  it('keeps two names that share a slot (two-way), where a direct-mapped memo would miss on every alternation', () => {
+    const memo = new NameMemo(4096);
+    const a = wire([[0x61]]);
+    memo.find(a, 0);
+    memo.store(a, 0, 'a', 'a');
+    const slotA = memo.find(a, 0);
+    // A name whose own slot is a's (the slot a miss would take).
+    let b = a;
+    for (let i = 0; i < 1_000_000 && b === a; i++) {
+      const c = wire([
+        [
+          0x62,
+          ...String(i)
+            .split('')
+            .map((d) => d.charCodeAt(0)),
+        ],
+      ]);
+      if (memo.find(c, 0) === MISS && (memo as unknown as { missSlot: number }).missSlot === slotA) b = c;
+    }
+    expect(b).not.toBe(a);
+    memo.find(b, 0);
+    memo.store(b, 0, readName(b, 0), readName(b, 0));
+    for (let i = 0; i < 3; i++) {
+      expect(memo.text[memo.find(a, 0)]).toBe('a');
+      expect(memo.text[memo.find(b, 0)]).toBe(readName(b, 0));
+    }
   });
 });

@@ -17,7 +17,7 @@ const SECTIONS: readonly Section[] = ['answer', 'authority', 'additional'];
 
 // cacheKey() builds its string here: 255 name octets + 4.
 const keyBuf = Buffer.allocUnsafe(MAX_NAME_LENGTH + 4);
-const keys = new StringIntern(4096);
+const keys = new StringIntern(16384);
 
 /**
  * One record of a {@link MessageReader}, located but not decoded: the owner

@@ -27,11 +27,11 @@ export class QuestionKeyInfo {
   readonly memo: StringIntern | null;
 
   /**
-   * `memoSlots` (a power of two, e.g. 4096): keep a direct-mapped memo of
+   * `memoSlots` (a power of two, e.g. 16384): keep a two-way memo of
    * recent keys, so that a repeated question returns the same string as
    * before instead of building a new one (no allocation; its hash is cached
-   * in the string, and a `Map` holding it compares by identity). A
-   * collision simply replaces the slot. 0: none.
+   * in the string, and a `Map` holding it compares by identity). A miss
+   * replaces the older of its pair of slots. 0: none.
    */
   constructor(memoSlots = 0) {
     if (!Number.isInteger(memoSlots) || memoSlots < 0 || (memoSlots & (memoSlots - 1)) !== 0) throw new RangeError('memoSlots must be 0 or a power of two');
