@@ -12,7 +12,12 @@
  * split of its CPU by object (kernel, node, libc, JIT code, the addon) and
  * the top symbols are printed.
  *
- *   flock /tmp/heimdall-load.lock npx tsx bench/load/profile-native.ts [--seconds 10] [--out DIR] [--native false] [--no-profile] [--perf]
+ * With `--heap`, V8's sampling heap profiler runs over the window instead
+ * (every 1 KiB allocated, objects the GC collected later included) and the
+ * allocation sites are printed in bytes per answered query: the per-query
+ * garbage that sets how often the young generation is scavenged.
+ *
+ *   flock /tmp/heimdall-load.lock npx tsx bench/load/profile-native.ts [--seconds 10] [--out DIR] [--native false] [--no-profile] [--perf] [--heap] [--node-flags '--no-turbo-inlining']
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +38,7 @@ const seconds = Number(flag('seconds', '10'));
 const outDir = resolve(flag('out', join(os.tmpdir(), 'heimdall-profile')));
 const native = flag('native', 'auto');
 const usePerf = process.argv.includes('--perf');
+const useHeap = process.argv.includes('--heap');
 const profile = !process.argv.includes('--no-profile') && !usePerf;
 
 interface Node {
@@ -74,6 +80,37 @@ export function totalFrames(file: string, top = 25): string[] {
     .map(([k, us]) => `  ${((us / busy) * 100).toFixed(1).padStart(5)} %  ${k}`);
 }
 
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/** Allocation sites of a sampling heap profile by self bytes, with their two callers, as bytes per query. */
+export function heapSites(file: string, queries: number, top = 25): string[] {
+  const root = (JSON.parse(readFileSync(file, 'utf8')) as { head: HeapNode }).head;
+  const name = (n: HeapNode): string =>
+    `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url === '' ? '' : `${basename(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`}`.trim();
+  const sites = new Map<string, number>();
+  let total = 0;
+  const walk = (n: HeapNode, path: string[]): void => {
+    if (n.selfSize > 0) {
+      const k = [name(n), ...path.slice(-2).reverse()].join(' < ');
+      sites.set(k, (sites.get(k) ?? 0) + n.selfSize);
+      total += n.selfSize;
+    }
+    for (const c of n.children) walk(c, [...path, name(n)]);
+  };
+  walk(root, []);
+  return [
+    `  total ${(total / queries).toFixed(0)} B/query`,
+    ...[...sites]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, b]) => `  ${(b / queries).toFixed(1).padStart(7)}  ${k}`),
+  ];
+}
+
 async function main(): Promise<void> {
   // The upstream is dnsmasq, installed from Debian's packages when missing (as load:native does).
   ensureTools(['dnsmasq']);
@@ -99,13 +136,14 @@ async function main(): Promise<void> {
     [
       ...(usePerf ? ['--perf-basic-prof', `--logfile=${join(tmp, 'v8.log')}`, '--no-logfile-per-isolate'] : []),
       '--max-semi-space-size=4',
+      ...(flag('node-flags', '') === '' ? [] : flag('node-flags', '').split(' ')),
       '--import',
       join(here, 'lib/profile-preload.mjs'),
       join(repo, 'apps/heimdall/dist/cli.js'),
       '--config',
       config,
     ],
-    { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072', HEIMDALL_PROFILE_DIR: outDir },
+    { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072', HEIMDALL_PROFILE_DIR: outDir, ...(useHeap ? { HEIMDALL_PROFILE_HEAP: '1' } : {}) },
   );
   try {
     await waitForDns(port, '127.0.0.1', 'probe.bench.example', 20000, () => server.child.exitCode === null);
@@ -148,9 +186,13 @@ async function main(): Promise<void> {
     let file: string | undefined;
     for (let i = 0; i < 300 && file === undefined; i++) {
       await sleep(100);
-      file = readdirSync(outDir).find((f) => f.endsWith('.cpuprofile') && !before.has(f));
+      file = readdirSync(outDir).find((f) => (f.endsWith('.cpuprofile') || f.endsWith('.heapprofile')) && !before.has(f));
     }
     if (file === undefined) throw new Error('no profile written');
+    if (useHeap) {
+      console.log(`\n${join(outDir, file)}\nallocation sites, bytes per answered query:\n${heapSites(join(outDir, file), r.completed).join('\n')}`);
+      return;
+    }
     console.log(
       `\n${join(outDir, file)}\n${summarizeProfile(join(outDir, file), 30).join('\n')}\ntop 30 frames by total time:\n${totalFrames(join(outDir, file), 30).join('\n')}`,
     );

@@ -1,0 +1,98 @@
+/**
+ * Where the tail at a fixed rate comes from (issue 14's "p99 at 10k QPS"):
+ * variants of the reference app beside dnsmasq and the bare `node:dgram`
+ * server, all pinned to CPU 0 and measured alone (the others stopped) in
+ * interleaved rounds at a fixed rate with the batched client on CPU 1.
+ * Prints p50/p99/p99.9 per server and round, and each server's CPU µs/query.
+ *
+ *   flock /tmp/heimdall-load.lock npx tsx bench/load/p99-probe.ts [--qps 10000] [--seconds 5] [--rounds 3] [--only app,dnsmasq]
+ *
+ * Variants: `app` (the load harness's command: default chain, semi-space 4 MB),
+ * `app-semi16` (16 MB semi-space), `app-nostats` (no stats plugin),
+ * `app-dgram` (udp.native false), `raw-dgram`, `dnsmasq`.
+ */
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runBatchperf } from './lib/batchperf.js';
+import { appConfig, CLIENT_CORE, defaultChain, flag, startServer } from './lib/harness.js';
+import { ensureTools } from './lib/packages.js';
+import { type Command, dnsmasqForwarder, dnsmasqUpstream } from './lib/peers.js';
+import { cpuMicros, freePort, type Pinned, waitForDns } from './lib/proc.js';
+import { blocklistFile, nameFile } from './lib/queries.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../..');
+const qps = Number(flag('qps', '10000'));
+const seconds = Number(flag('seconds', '5'));
+const rounds = Number(flag('rounds', '3'));
+const only = flag('only', '');
+const tmp = mkdtempSync(join(os.tmpdir(), 'heimdall-p99-'));
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const cli = join(repo, 'apps/heimdall/dist/cli.js');
+
+function app(port: number, blocklist: string, upPort: number, flags: string[], extra: object = {}, stats = true): Command {
+  const config = join(tmp, `app-${port}.json`);
+  writeFileSync(config, JSON.stringify(appConfig(port, { ...extra, plugins: defaultChain(blocklist, upPort, stats) })));
+  return { command: process.execPath, args: [...flags, cli, '--config', config], env: { MALLOC_MMAP_THRESHOLD_: '131072' } };
+}
+
+async function main(): Promise<void> {
+  ensureTools(['dnsmasq']);
+  const upPort = await freePort();
+  const upCmd = dnsmasqUpstream(upPort);
+  const up = await startServer('upstream', upCmd, upPort, CLIENT_CORE).catch(async () => {
+    await waitForDns(upPort);
+    throw new Error('upstream');
+  });
+  const hit = await nameFile(join(tmp, 'hit.txt'), 'hit', 1000);
+  const single = join(tmp, 'single.txt');
+  writeFileSync(single, 'www.example.com A\n');
+  const blocklist = await blocklistFile(join(tmp, 'blocklist.txt'), 100_000);
+  const defs: Array<[string, (port: number) => Command, string]> = [
+    ['app', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4']), hit],
+    ['app-semi16', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=16']), hit],
+    ['app-nostats', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4'], {}, false), hit],
+    ['app-dgram', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4'], { udp: { native: false } }), hit],
+    ['raw-dgram', (p) => ({ command: process.execPath, args: ['--import', 'tsx', join(here, 'servers/raw.ts'), String(p), 'www.example.com'] }), single],
+    ['dnsmasq', (p) => dnsmasqForwarder(p, upPort, 150_000), hit],
+  ];
+  const wanted = only === '' ? defs : defs.filter(([n]) => only.split(',').includes(n));
+  const servers: Array<{ name: string; server: Pinned; port: number; file: string }> = [];
+  try {
+    for (const [name, make, file] of wanted) {
+      const port = await freePort();
+      servers.push({ name, server: await startServer(name, make(port), port), port, file });
+    }
+    for (const s of servers) await runBatchperf({ port: s.port, queryFile: s.file, maxRuns: 2, seconds: 30, core: CLIENT_CORE, tmpDir: tmp });
+    console.log('round server p50 p99 p99.9 qps cpu-us/query');
+    for (let round = 1; round <= rounds; round++) {
+      for (const s of servers) {
+        const others = servers.filter((o) => o !== s);
+        for (const o of others) o.server.child.kill('SIGSTOP');
+        try {
+          // A short saturating run first, as the harness does (the app's heap as it is after load).
+          await runBatchperf({ port: s.port, queryFile: s.file, seconds: 1, core: CLIENT_CORE, tmpDir: tmp });
+          const c0 = cpuMicros(s.server.pid);
+          const r = await runBatchperf({ port: s.port, queryFile: s.file, seconds, qps, core: CLIENT_CORE, tmpDir: tmp });
+          const c1 = cpuMicros(s.server.pid);
+          console.log(round, s.name, r.p50Us, r.p99Us, r.p999Us, Math.round(r.qps), ((c1 - c0) / r.completed).toFixed(2));
+        } finally {
+          for (const o of others) o.server.child.kill('SIGCONT');
+        }
+      }
+    }
+  } finally {
+    for (const s of servers) await s.server.stop();
+    await up.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
