@@ -1,0 +1,76 @@
+/**
+ * The reference app's cache-hit path without sockets, for instruction counts
+ * that a busy machine does not move (`valgrind --tool=callgrind` counts
+ * instructions, not time): the app's default chain as `load:native` runs it
+ * (metrics, stats, the localOnly acl, special-use, blocking with a 100k-entry
+ * list, cache, dedup), with a last step answering like an upstream so that
+ * the cache fills, then `count` queries through `resolver.process()` over
+ * 1000 cached names, each query copied and given a client object as the UDP
+ * transport does.
+ *
+ *   node bench/load/chain-instructions.mjs [count] [repo]      (prints µs/query, for a quick look)
+ *   flock /tmp/heimdall-load.lock bash bench/load/chain-instructions.sh [repo…]   (callgrind: instructions per query, by difference of two counts)
+ *
+ * `repo` (default: this checkout) is where the built packages are taken
+ * from: another worktree gives an A/B in instructions.
+ */
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const count = Number(process.argv[2] ?? 100_000);
+const repo = resolve(process.argv[3] ?? join(dirname(fileURLToPath(import.meta.url)), '../..'));
+const app = await import(pathToFileURL(join(repo, 'apps/heimdall/dist/index.js')).href);
+const core = await import(pathToFileURL(join(repo, 'packages/core/dist/index.js')).href);
+const { encode } = await import(pathToFileURL(join(repo, 'packages/core/dist/packet/index.js')).href);
+
+const tmp = mkdtempSync(join(os.tmpdir(), 'heimdall-instr-'));
+const list = join(tmp, 'block.txt');
+writeFileSync(list, Array.from({ length: 100_000 }, (_, i) => `0.0.0.0 ads${i.toString(36)}.tracker${i % 97}.example`).join('\n'));
+const plugins = await app.buildPlugins(
+  [
+    { use: 'metrics' },
+    { use: 'stats' },
+    { use: 'acl', options: { preset: 'localOnly', announce: false } },
+    { use: 'special-use' },
+    { use: 'blocking', options: { groups: { default: { block: [list] } } } },
+    { use: 'cache', options: { maxEntries: 250_000 } },
+    { use: 'dedup' },
+  ],
+  tmp,
+);
+// The upstream's answer: one A record, TTL 3600 (the load harness's dnsmasq upstream answers so).
+plugins.push({
+  name: 'answer',
+  middleware: () => (ctx) => {
+    ctx.answer([{ name: ctx.query.qname, type: 1, ttl: 3600, data: '192.0.2.1' }], { ra: true });
+  },
+});
+const silent = { level: 'silent', info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child: () => silent };
+const resolver = core.createResolver({ plugins, logger: silent });
+await resolver.start();
+const names = Array.from({ length: 1000 }, (_, i) => `n${i.toString(36)}.hit.bench.example`);
+const queries = names.map((name, i) => encode({ id: i, rd: true, questions: [{ name, type: 1 }], edns: { udpPayloadSize: 1232 } }));
+let answered = 0;
+const run = (n) => {
+  for (let i = 0; i < n; i++) {
+    const q = queries[i % 1000];
+    const msg = Buffer.allocUnsafe(q.length);
+    for (let j = 0; j < q.length; j++) msg[j] = q[j];
+    const client = { address: '127.0.0.1', port: 40000 + (i & 3), family: 4, transport: 'udp', localAddress: '127.0.0.1', localPort: 53 };
+    const r = resolver.process(msg, client);
+    if (r !== null && !(r instanceof Promise) && r[3] === 0x80) answered++;
+  }
+};
+run(1000); // fills the cache (the last step answers)
+run(50_000); // warms the JIT
+answered = 0;
+const t0 = process.hrtime.bigint();
+run(count);
+const t1 = process.hrtime.bigint();
+if (answered !== count) throw new Error(`only ${answered} of ${count} answered from the cache`);
+console.log(JSON.stringify({ count, usPerQuery: Number(t1 - t0) / 1000 / count }));
+await resolver.stop();
+rmSync(tmp, { recursive: true, force: true });
+process.exit(0);
