@@ -9,6 +9,9 @@
  * - `raw-dgram`: the bare node:dgram server replying with precomputed bytes;
  * - `raw-mmsg`: the same in C with recvmmsg/sendmmsg (servers/raw-mmsg.c):
  *   the floor, what the kernel alone costs per query on this machine;
+ * - `raw-native`: the same from JavaScript on `@heimdall/udp`
+ *   (servers/raw-native.ts): what the addon, Node-API and the event loop
+ *   add before any DNS work;
  * - `heimdall`: the reference app, full default chain (the app's default
  *   `localOnly` acl, metrics, stats, special-use, blocking with a 100k-entry
  *   list, cache, dedup, upstream), `udp.native` auto (the addon when built);
@@ -190,6 +193,12 @@ async function main(): Promise<void> {
     ['raw-dgram', (port) => ({ command: process.execPath, args: ['--import', 'tsx', join(here, 'servers/raw.ts'), String(port), 'www.example.com'] }), single],
     // The floor: C, recvmmsg/sendmmsg, precomputed answers (what the kernel alone costs per query here).
     ['raw-mmsg', (port) => ({ command: buildRawMmsg(tmp), args: [String(port), 'www.example.com'] }), single],
+    // The floor of the native path from JavaScript: the addon answering precomputed bytes (no DNS work).
+    [
+      'raw-native',
+      (port) => ({ command: process.execPath, args: ['--import', 'tsx', join(here, 'servers/raw-native.ts'), String(port), 'www.example.com'] }),
+      single,
+    ],
     ['heimdall', (port) => appCommand(cli, port, blocklist, upPort), hit],
     ['heimdall-dgram', (port) => appCommand(cli, port, blocklist, upPort, { udp: { native: false } }), hit],
     ['heimdall-dgram-release-chain', (port) => appCommand(cli, port, blocklist, upPort, { udp: { native: false }, releaseChain: true }), hit],
@@ -256,6 +265,12 @@ async function main(): Promise<void> {
       cpuRatio('cache-hit', 'raw-mmsg', 'raw-dgram', r),
     ),
     'cache-hit: heimdall / raw-mmsg (C floor), by CPU µs/query': perRound((r) => cpuRatio('cache-hit', 'heimdall', 'raw-mmsg', r)),
+    'cache-hit: raw-native (the addon answering precomputed bytes from JS) / raw-dgram, by CPU µs/query (the most a JS server on the addon reaches)': perRound(
+      (r) => cpuRatio('cache-hit', 'raw-native', 'raw-dgram', r),
+    ),
+    'cache-hit: heimdall / raw-native, by CPU µs/query (what the default chain costs over the bare native path)': perRound((r) =>
+      cpuRatio('cache-hit', 'heimdall', 'raw-native', r),
+    ),
     'cache-hit: heimdall / dnsmasq, QPS (target ≥ 0.75)': perRound((r) => qpsRatio('cache-hit', 'heimdall', 'dnsmasq', r)),
     'cache-hit: heimdall / dnsmasq, by CPU µs/query (target ≥ 0.75)': perRound((r) => cpuRatio('cache-hit', 'heimdall', 'dnsmasq', r)),
     'cache-hit: heimdall (native) / heimdall-dgram (fallback), by CPU µs/query': perRound((r) => cpuRatio('cache-hit', 'heimdall', 'heimdall-dgram', r)),
@@ -264,6 +279,7 @@ async function main(): Promise<void> {
       perRound((r) => cpuRatio('cache-hit', 'heimdall-dgram-release-chain', 'release', r)),
     [`p99 at ${FIXED_QPS / 1000}k QPS: heimdall / dnsmasq (target ≤ 1.5)`]: perRound((r) => p99Ratio('heimdall', 'dnsmasq', r)),
     [`p99 at ${FIXED_QPS / 1000}k QPS: raw-dgram / dnsmasq (Node's own floor)`]: perRound((r) => p99Ratio('raw-dgram', 'dnsmasq', r)),
+    [`p99 at ${FIXED_QPS / 1000}k QPS: raw-native / dnsmasq (the native path's floor from JavaScript)`]: perRound((r) => p99Ratio('raw-native', 'dnsmasq', r)),
     'workers-hit: w2 / w1, QPS with the client on the same 2 cores (target ≥ 1.7)': perRound((r) => qpsRatio('workers-hit', 'heimdall-w2', 'heimdall-w1', r)),
     'workers-hit: the most w2 / w1 can reach on these two cores: 2 cores ÷ (w2 tree + client CPU µs/query), ÷ w1 QPS': perRound((r) => {
       const w1 = find('workers-hit', 'heimdall-w1', r);

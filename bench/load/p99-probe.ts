@@ -3,19 +3,26 @@
  * variants of the reference app beside dnsmasq and the bare `node:dgram`
  * server, all pinned to CPU 0 and measured alone (the others stopped) in
  * interleaved rounds at a fixed rate with the batched client on CPU 1.
- * Prints p50/p99/p99.9 per server and round, and each server's CPU µs/query.
+ * Prints, per server and round, QPS and CPU µs/query of a saturating run
+ * (cache hits, 4000 in flight), then p50/p99/p99.9 and CPU µs/query at the
+ * fixed rate.
  *
- *   flock /tmp/heimdall-load.lock npx tsx bench/load/p99-probe.ts [--qps 10000] [--seconds 5] [--rounds 3] [--only app,dnsmasq]
+ *   flock /tmp/heimdall-load.lock npx tsx bench/load/p99-probe.ts [--qps 10000] [--seconds 5] [--rounds 3] [--only app,dnsmasq] [--before DIR]
  *
+ * `--before DIR`: adds `before`, the app built in another checkout (a git
+ * worktree of an earlier commit, `npm ci && npx turbo run build` there), same
+ * command as `app`: an A/B of a change in the same rounds.
  * Variants: `app` (the load harness's command: default chain, semi-space 4 MB),
  * `app-semi16` (16 MB semi-space), `app-nostats` (no stats plugin),
- * `app-dgram` (udp.native false), `raw-dgram`, `dnsmasq`.
+ * `app-dgram` (udp.native false), `raw-dgram`, `raw-native` (the addon
+ * answering precomputed bytes from JavaScript), `raw-mmsg` (the C floor),
+ * `dnsmasq`.
  */
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runBatchperf } from './lib/batchperf.js';
+import { buildRawMmsg, runBatchperf } from './lib/batchperf.js';
 import { appConfig, CLIENT_CORE, defaultChain, flag, startServer } from './lib/harness.js';
 import { ensureTools } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream } from './lib/peers.js';
@@ -32,10 +39,12 @@ const tmp = mkdtempSync(join(os.tmpdir(), 'heimdall-p99-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 const cli = join(repo, 'apps/heimdall/dist/cli.js');
 
-function app(port: number, blocklist: string, upPort: number, flags: string[], extra: object = {}, stats = true): Command {
+const before = flag('before', '');
+
+function app(port: number, blocklist: string, upPort: number, flags: string[], extra: object = {}, stats = true, cliPath = cli): Command {
   const config = join(tmp, `app-${port}.json`);
   writeFileSync(config, JSON.stringify(appConfig(port, { ...extra, plugins: defaultChain(blocklist, upPort, stats) })));
-  return { command: process.execPath, args: [...flags, cli, '--config', config], env: { MALLOC_MMAP_THRESHOLD_: '131072' } };
+  return { command: process.execPath, args: [...flags, cliPath, '--config', config], env: { MALLOC_MMAP_THRESHOLD_: '131072' } };
 }
 
 async function main(): Promise<void> {
@@ -52,10 +61,25 @@ async function main(): Promise<void> {
   const blocklist = await blocklistFile(join(tmp, 'blocklist.txt'), 100_000);
   const defs: Array<[string, (port: number) => Command, string]> = [
     ['app', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4']), hit],
+    ...(before === ''
+      ? []
+      : [
+          [
+            'before',
+            (p: number) => app(p, blocklist, upPort, ['--max-semi-space-size=4'], {}, true, join(resolve(before), 'apps/heimdall/dist/cli.js')),
+            hit,
+          ] as [string, (port: number) => Command, string],
+        ]),
     ['app-semi16', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=16']), hit],
     ['app-nostats', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4'], {}, false), hit],
     ['app-dgram', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4'], { udp: { native: false } }), hit],
     ['raw-dgram', (p) => ({ command: process.execPath, args: ['--import', 'tsx', join(here, 'servers/raw.ts'), String(p), 'www.example.com'] }), single],
+    [
+      'raw-native',
+      (p) => ({ command: process.execPath, args: ['--import', 'tsx', join(here, 'servers/raw-native.ts'), String(p), 'www.example.com'] }),
+      single,
+    ],
+    ['raw-mmsg', (p) => ({ command: buildRawMmsg(tmp), args: [String(p), 'www.example.com'] }), single],
     ['dnsmasq', (p) => dnsmasqForwarder(p, upPort, 150_000), hit],
   ];
   const wanted = only === '' ? defs : defs.filter(([n]) => only.split(',').includes(n));
@@ -66,18 +90,32 @@ async function main(): Promise<void> {
       servers.push({ name, server: await startServer(name, make(port), port), port, file });
     }
     for (const s of servers) await runBatchperf({ port: s.port, queryFile: s.file, maxRuns: 2, seconds: 30, core: CLIENT_CORE, tmpDir: tmp });
-    console.log('round server p50 p99 p99.9 qps cpu-us/query');
+    console.log('round server | saturating: qps cpu-us/query | fixed rate: p50 p99 p99.9 qps cpu-us/query');
     for (let round = 1; round <= rounds; round++) {
       for (const s of servers) {
         const others = servers.filter((o) => o !== s);
         for (const o of others) o.server.child.kill('SIGSTOP');
         try {
-          // A short saturating run first, as the harness does (the app's heap as it is after load).
-          await runBatchperf({ port: s.port, queryFile: s.file, seconds: 1, core: CLIENT_CORE, tmpDir: tmp });
+          // A saturating run first (the heap then is as the harness leaves it before its fixed-rate run).
+          const s0 = cpuMicros(s.server.pid);
+          const sat = await runBatchperf({ port: s.port, queryFile: s.file, seconds, core: CLIENT_CORE, tmpDir: tmp });
+          const s1 = cpuMicros(s.server.pid);
           const c0 = cpuMicros(s.server.pid);
           const r = await runBatchperf({ port: s.port, queryFile: s.file, seconds, qps, core: CLIENT_CORE, tmpDir: tmp });
           const c1 = cpuMicros(s.server.pid);
-          console.log(round, s.name, r.p50Us, r.p99Us, r.p999Us, Math.round(r.qps), ((c1 - c0) / r.completed).toFixed(2));
+          console.log(
+            round,
+            s.name,
+            '|',
+            Math.round(sat.qps),
+            ((s1 - s0) / sat.completed).toFixed(2),
+            '|',
+            r.p50Us,
+            r.p99Us,
+            r.p999Us,
+            Math.round(r.qps),
+            ((c1 - c0) / r.completed).toFixed(2),
+          );
         } finally {
           for (const o of others) o.server.child.kill('SIGCONT');
         }
