@@ -72,7 +72,7 @@ export class CacheStore {
    * The time the middleware reads per query: the clock copied every 10 ms by
    * a timer that runs only while queries arrive (no `Date.now()` per hit).
    * Entries may be served up to 10 ms past their expiry, which no TTL in
-   * whole seconds can tell. Stopped with the sweep.
+   * whole seconds can tell. Shared with the other plugins on this clock.
    */
   readonly coarse: CoarseClock;
   private sweepCursor: Iterator<string> | null = null;
@@ -120,7 +120,7 @@ export class CacheStore {
     this.policy = createPolicy(this.options.policy, this.options.maxEntries, (slot) => this.keys[slot] as string);
     this.staleWindow = this.options.serveStale?.maxStaleAge ?? 0;
     this.clock = clock;
-    this.coarse = new CoarseClock(clock);
+    this.coarse = CoarseClock.shared(clock);
     this.bufs = this.arena.buffers;
     this.resize(Math.min(INITIAL_SLOTS, this.options.maxEntries + 1));
   }
@@ -569,7 +569,6 @@ export class CacheStore {
   stopSweeping(): void {
     if (this.sweepTimer !== null) this.clock.clearTimeout(this.sweepTimer);
     this.sweepTimer = null;
-    this.coarse.stop();
   }
 
   /** Bytes an entry occupies in its slab: wire, then the TTL table (u16 count + u16 each). */

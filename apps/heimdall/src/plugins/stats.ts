@@ -121,7 +121,7 @@ export class StatsStore {
     this.blockedNames = new SpaceSaving(options.topSize);
     this.clients = new SpaceSaving(options.topSize);
     this.log = new QueryRing(options.logSize);
-    this.coarse = new CoarseClock(clock);
+    this.coarse = CoarseClock.shared(clock);
     this.startedAt = clock.now();
     this.client = options.anonymizeClients ? anonymizeAddress : (a) => a;
   }
@@ -246,10 +246,8 @@ export class StatsStore {
     return { entries, kept: this.count, capacity: size };
   }
 
-  /** Stops the coarse clock's timer. */
-  stop(): void {
-    this.coarse.stop();
-  }
+  /** Nothing to stop: the coarse clock is shared, and stops a second after its last read. */
+  stop(): void {}
 
   reset(): void {
     this.series.reset();

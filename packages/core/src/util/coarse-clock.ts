@@ -10,6 +10,8 @@ import type { Clock, ClockTimer } from '../tokens.js';
 
 /** Resolution of the coarse time. */
 export const TICK_MS = 10;
+const sharedClocks = new WeakMap<Clock, CoarseClock>();
+
 /** Ticks without a query before the timer stops. */
 const IDLE_TICKS = 100;
 
@@ -25,6 +27,21 @@ export class CoarseClock {
   readonly #tick: () => void;
   /** Called on each tick with the time (periodic work of the owner). */
   onTick: ((now: number) => void) | undefined;
+
+  /**
+   * The one coarse clock of `clock` that plugins share (one timer for all of
+   * them instead of one each). Never stopped by its users: it stops by
+   * itself a second after the last read, and its timer never keeps the
+   * process alive (the resolver's clock unrefs timers).
+   */
+  static shared(clock: Clock): CoarseClock {
+    let c = sharedClocks.get(clock);
+    if (c === undefined) {
+      c = new CoarseClock(clock);
+      sharedClocks.set(clock, c);
+    }
+    return c;
+  }
 
   constructor(clock: Clock) {
     this.#clock = clock;
