@@ -222,20 +222,38 @@ export function analyzeResponse(
   const cut = optRecord >= 0 ? optEnd - optRecord : 0;
   const body = p - cut;
   const wire = alloc(body + (edns ? OPT_FIXED + ede : 0));
-  if (optRecord < 0) response.copy(wire, 0, 0, p);
+  if (end <= wire.length) {
+    // The usual answer (its OPT, if any, holds no options but EDE; no junk): the whole
+    // response with TypedArray#set, the records after its OPT (rarely any) moved over it,
+    // ours written after them. A Buffer#copy of part of the response would make a
+    // Uint8Array over the range (and call the `buffer` getter, a C++ builtin) every time.
+    wire.set(response, 0);
+    if (optRecord >= 0 && optEnd < p) wire.copyWithin(optRecord, optEnd, p);
+  } else if (optRecord < 0) response.copy(wire, 0, 0, p);
   else {
     response.copy(wire, 0, 0, optRecord);
     response.copy(wire, optRecord, optEnd, p);
-    for (let i = 0; i < n; i++) if (offsets[i] > optRecord) offsets[i] -= cut;
   }
-  wire.writeUInt16BE(ar - (optRecord >= 0 ? 1 : 0) + (edns ? 1 : 0), 10);
+  if (optRecord >= 0 && optEnd < p) for (let i = 0; i < n; i++) if (offsets[i] > optRecord) offsets[i] -= cut;
+  // Header and OPT fields as bytes: Buffer#writeUInt16BE/32BE are calls with range checks
+  // that do not fit the inlining budget of this function.
+  const arcount = ar - (optRecord >= 0 ? 1 : 0) + (edns ? 1 : 0);
+  wire[10] = arcount >>> 8;
+  wire[11] = arcount & 0xff;
   if (edns) {
     let w = body;
     wire[w] = 0; // root owner
-    wire.writeUInt16BE(OPT, w + 1);
-    wire.writeUInt16BE(ednsPayloadSize, w + 3);
-    wire.writeUInt32BE((reqFlags & KEY_DO) !== 0 ? 0x8000 : 0, w + 5); // ext rcode 0 (only rcodes 0, 2, 3 are cached), version 0, DO
-    wire.writeUInt16BE(ede, w + 9);
+    wire[w + 1] = OPT >>> 8;
+    wire[w + 2] = OPT & 0xff;
+    wire[w + 3] = ednsPayloadSize >>> 8;
+    wire[w + 4] = ednsPayloadSize & 0xff;
+    // ext rcode 0 (only rcodes 0, 2, 3 are cached), version 0, DO, Z
+    wire[w + 5] = 0;
+    wire[w + 6] = 0;
+    wire[w + 7] = (reqFlags & KEY_DO) !== 0 ? 0x80 : 0;
+    wire[w + 8] = 0;
+    wire[w + 9] = ede >>> 8;
+    wire[w + 10] = ede & 0xff;
     w += OPT_FIXED;
     for (let q = optStart; ede > 0 && q < optEnd; ) {
       const code = (response[q] << 8) | response[q + 1];
@@ -250,7 +268,11 @@ export function analyzeResponse(
     let t = ttls[i];
     if (t < floor) t = floor;
     if (t > cap) t = cap;
-    wire.writeUInt32BE(t, offsets[i]);
+    const o = offsets[i];
+    wire[o] = t >>> 24;
+    wire[o + 1] = (t >>> 16) & 0xff;
+    wire[o + 2] = (t >>> 8) & 0xff;
+    wire[o + 3] = t & 0xff;
   }
 
   return {
