@@ -40,6 +40,8 @@ process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 const cli = join(repo, 'apps/heimdall/dist/cli.js');
 
 const before = flag('before', '');
+/** Extra node flags for `app` (e.g. `--trace-gc`: its GC lines during the fixed-rate runs are summarized). */
+const appFlags = flag('app-flags', '') === '' ? [] : flag('app-flags', '').split(' ');
 
 function app(port: number, blocklist: string, upPort: number, flags: string[], extra: object = {}, stats = true, cliPath = cli): Command {
   const config = join(tmp, `app-${port}.json`);
@@ -60,7 +62,7 @@ async function main(): Promise<void> {
   writeFileSync(single, 'www.example.com A\n');
   const blocklist = await blocklistFile(join(tmp, 'blocklist.txt'), 100_000);
   const defs: Array<[string, (port: number) => Command, string]> = [
-    ['app', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4']), hit],
+    ['app', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4', ...appFlags]), hit],
     ...(before === ''
       ? []
       : [
@@ -100,9 +102,18 @@ async function main(): Promise<void> {
           const s0 = cpuMicros(s.server.pid);
           const sat = await runBatchperf({ port: s.port, queryFile: s.file, seconds, core: CLIENT_CORE, tmpDir: tmp });
           const s1 = cpuMicros(s.server.pid);
+          const mark = s.server.output().length;
           const c0 = cpuMicros(s.server.pid);
           const r = await runBatchperf({ port: s.port, queryFile: s.file, seconds, qps, core: CLIENT_CORE, tmpDir: tmp });
           const c1 = cpuMicros(s.server.pid);
+          const gc = s.server
+            .output()
+            .slice(mark)
+            .split('\n')
+            .map((l) => /(Scavenge|Mark-Compact|Mark-sweep)[^,]*?([\d.]+) \/ [\d.]+ ms/.exec(l))
+            .filter((m) => m !== null);
+          if (gc.length > 0)
+            console.log(`  ${s.name} GC during the fixed-rate run: ${gc.length} pauses, ${gc.map((m) => `${m![1]![0]}${m![2]}`).join(' ')} ms`);
           console.log(
             round,
             s.name,
