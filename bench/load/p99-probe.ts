@@ -26,7 +26,7 @@ import { buildRawMmsg, runBatchperf } from './lib/batchperf.js';
 import { appConfig, CLIENT_CORE, defaultChain, flag, startServer } from './lib/harness.js';
 import { ensureTools } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream } from './lib/peers.js';
-import { cpuMicros, freePort, type Pinned, waitForDns } from './lib/proc.js';
+import { cpuMicros, freePort, type Pinned, threadCpu, waitForDns } from './lib/proc.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -102,15 +102,26 @@ async function main(): Promise<void> {
           const s0 = cpuMicros(s.server.pid);
           const sat = await runBatchperf({ port: s.port, queryFile: s.file, seconds, core: CLIENT_CORE, tmpDir: tmp });
           const s1 = cpuMicros(s.server.pid);
-          const mark = s.server.output().length;
+          let traced = '';
+          const trace = (chunk: Buffer): void => {
+            traced += chunk.toString('utf8');
+          };
+          s.server.child.stdout!.on('data', trace);
+          const t0 = threadCpu(s.server.pid);
           const c0 = cpuMicros(s.server.pid);
           const r = await runBatchperf({ port: s.port, queryFile: s.file, seconds, qps, core: CLIENT_CORE, tmpDir: tmp });
           const c1 = cpuMicros(s.server.pid);
-          const gc = s.server
-            .output()
-            .slice(mark)
+          const t1 = threadCpu(s.server.pid);
+          s.server.child.stdout!.off('data', trace);
+          const helpers = [...t1.byName]
+            .filter(([name, us]) => name !== 'main' && us - (t0.byName.get(name) ?? 0) > 0)
+            .map(([name, us]) => `${name} ${((us - (t0.byName.get(name) ?? 0)) / 1000).toFixed(0)} ms`);
+          console.log(
+            `  ${s.name} fixed-rate run: main thread ${(((t1.byName.get('main') ?? 0) - (t0.byName.get('main') ?? 0)) / 1000).toFixed(0)} ms CPU, preempted ${t1.preempted - t0.preempted}×; other threads: ${helpers.join(', ') || 'none'}`,
+          );
+          const gc = traced
             .split('\n')
-            .map((l) => /(Scavenge|Mark-Compact|Mark-sweep)[^,]*?([\d.]+) \/ [\d.]+ ms/.exec(l))
+            .map((l) => /(Scavenge|Mark-Compact|Mark-sweep)[^;]*? MB, ([\d.]+) \/ [\d.]+ ms/.exec(l))
             .filter((m) => m !== null);
           if (gc.length > 0)
             console.log(`  ${s.name} GC during the fixed-rate run: ${gc.length} pauses, ${gc.map((m) => `${m![1]![0]}${m![2]}`).join(' ')} ms`);

@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 
 const children = new Set<ChildProcess>();
@@ -105,6 +105,31 @@ export function cpuMicros(pid: number): number {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   return ((utime + stime) * 1e6) / CLK_TCK;
+}
+
+/**
+ * CPU µs of each thread of a process (by thread name, summed over threads of
+ * the same name) and the main thread's involuntary context switches (times it
+ * was preempted: by its own helper threads when pinned to one core, or by
+ * another process).
+ */
+export function threadCpu(pid: number): { byName: Map<string, number>; preempted: number } {
+  const byName = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const us = ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+      const key = Number(tid) === pid ? 'main' : name;
+      byName.set(key, (byName.get(key) ?? 0) + us);
+    } catch {
+      // the thread ended
+    }
+  }
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const preempted = Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  return { byName, preempted };
 }
 
 /** Resident set size of a process in bytes (VmRSS from /proc/<pid>/status). */
