@@ -13,6 +13,8 @@
  * worktree of an earlier commit, `npm ci && npx turbo run build` there), same
  * command as `app`: an A/B of a change in the same rounds.
  * Variants: `app` (the load harness's command: default chain, semi-space 4 MB),
+ * `app-stgc` (`--single-threaded-gc`: no V8 GC helper threads),
+ * `app-st` (`--single-threaded`: no V8 background tasks at all),
  * `app-semi16` (16 MB semi-space), `app-nostats` (no stats plugin),
  * `app-dgram` (udp.native false), `raw-dgram`, `raw-native` (the addon
  * answering precomputed bytes from JavaScript), `raw-mmsg` (the C floor),
@@ -72,6 +74,8 @@ async function main(): Promise<void> {
             hit,
           ] as [string, (port: number) => Command, string],
         ]),
+    ['app-stgc', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4', '--single-threaded-gc', ...appFlags]), hit],
+    ['app-st', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4', '--single-threaded', ...appFlags]), hit],
     ['app-semi16', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=16']), hit],
     ['app-nostats', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4'], {}, false), hit],
     ['app-dgram', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4'], { udp: { native: false } }), hit],

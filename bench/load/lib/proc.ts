@@ -187,6 +187,18 @@ export function dnsQuery(name: string, id = 0x1234, qtype = 1): Buffer {
 }
 
 /**
+ * The bare servers' answer to `name`/A, ID 0 (patch the ID per query): the
+ * query with QR|RD|RA, ANCOUNT=1, plus one A record 192.0.2.1, TTL 3600.
+ */
+export function precomputedAnswer(name: string): Buffer {
+  const answer = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 192, 0, 2, 1]);
+  const out = Buffer.concat([dnsQuery(name, 0), answer]);
+  out.writeUInt16BE(0x8180, 2);
+  out.writeUInt16BE(1, 6);
+  return out;
+}
+
+/**
  * Sends `name`/A to `address:port` over UDP until any reply arrives (every
  * 100 ms), or rejects after `timeoutMs`. Returns the reply's RCODE.
  */

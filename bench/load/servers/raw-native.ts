@@ -7,16 +7,12 @@
  * SIGTERM. Usage: `raw-native.ts <port> [name]`.
  */
 import { loadNativeUdp } from '@heimdall/udp';
-import { dnsQuery } from '../lib/proc.js';
+import { precomputedAnswer } from '../lib/proc.js';
 
 const port = Number(process.argv[2] ?? 0);
 const name = process.argv[3] ?? 'www.example.com';
 
-const query = dnsQuery(name, 0);
-const answer = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 192, 0, 2, 1]);
-const precomputed = Buffer.concat([query, answer]);
-precomputed.writeUInt16BE(0x8180, 2);
-precomputed.writeUInt16BE(1, 6);
+const precomputed = precomputedAnswer(name);
 const out = Buffer.from(precomputed);
 
 const load = loadNativeUdp();

@@ -4,17 +4,12 @@
  * the ID. No parsing, no pipeline. Usage: `raw.ts <port> [name]`.
  */
 import dgram from 'node:dgram';
-import { dnsQuery } from '../lib/proc.js';
+import { precomputedAnswer } from '../lib/proc.js';
 
 const port = Number(process.argv[2] ?? 0);
 const name = process.argv[3] ?? 'www.example.com';
 
-// Response = the query with QR|RD|RA, ANCOUNT=1, plus one A record 192.0.2.1 (TTL 3600).
-const query = dnsQuery(name, 0);
-const answer = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 192, 0, 2, 1]);
-const precomputed = Buffer.concat([query, answer]);
-precomputed.writeUInt16BE(0x8180, 2);
-precomputed.writeUInt16BE(1, 6);
+const precomputed = precomputedAnswer(name);
 
 const socket = dgram.createSocket({ type: 'udp4' });
 socket.on('message', (msg, rinfo) => {
