@@ -12,7 +12,7 @@ import { ActionTable } from './actions.js';
 import { adminUrl, assertAdminExposure, startAdmin } from './admin.js';
 import { dashboardLine } from './dashboard.js';
 import { OBSERVER_PLUGINS, parseHostPort, type ResolvedConfig, resolverSettings } from './config.js';
-import { buildPlugins, builtinFactory } from './plugins/registry.js';
+import { buildPlugins, builtinFactory, startErrorAtConfigPath } from './plugins/registry.js';
 
 /** A started app (one process). */
 export interface RunningApp {
@@ -105,7 +105,12 @@ export async function startApp(config: ResolvedConfig, options: StartAppOptions)
   let serving = false;
   let stopping: Promise<void> | undefined;
   const actions = ActionTable.of(resolver, logger);
-  await resolver.start();
+  try {
+    await resolver.start();
+  } catch (err) {
+    // A plugin's start error names the field as the config file does (`plugins[1].options.groups.default.block[0]`), as `--check` does.
+    throw startErrorAtConfigPath(err, plugins);
+  }
   serving = true;
 
   const app: RunningApp = {

@@ -10,7 +10,8 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildPlugins, checkPlugins } from './plugins/registry.js';
+import { ConfigError } from '@heimdall/core';
+import { buildPlugins, checkPlugins, startErrorAtConfigPath } from './plugins/registry.js';
 
 const APP = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const CORE = resolve(APP, '../../packages/core');
@@ -123,6 +124,28 @@ describe('plugin registry', () => {
     );
   });
 
+  it("start errors naming a plugin's own option path name the config field (by instance name, else kind)", async () => {
+    const plugins = await buildPlugins(
+      [{ use: 'metrics' }, { use: 'cache' }, { use: 'blocking', name: 'ads', options: { groups: { default: { block: [] } } } }],
+      dir,
+    );
+    const moved = startErrorAtConfigPath(new ConfigError('ads.groups.default.block[0]', 'bad list', 'x'), plugins) as ConfigError;
+    expect(moved).toBeInstanceOf(ConfigError);
+    expect([moved.path, moved.message, moved.value]).toEqual([
+      'plugins[2].options.groups.default.block[0]',
+      'plugins[2].options.groups.default.block[0]: bad list',
+      'x',
+    ]);
+    const err = new Error('cache.maxTtl: too big');
+    expect(startErrorAtConfigPath(err, plugins)).toBe(err);
+    expect(err.message).toBe('plugins[1].options.maxTtl: too big');
+    const other = new Error('listen[0]: address in use');
+    expect(startErrorAtConfigPath(other, plugins)).toBe(other);
+    expect(other.message).toBe('listen[0]: address in use');
+    // by kind when the chain has one plugin of that kind
+    expect((startErrorAtConfigPath(new Error('blocking.x: y'), plugins) as Error).message).toBe('plugins[2].options.x: y');
+  });
+
   it('refuses an instance name for a plugin that cannot take one', async () => {
     await expect(buildPlugins([{ use: 'old-plugin', name: 'old-2' }], dir)).rejects.toThrow(
       "plugins[0].name: plugin 'old-plugin' does not take an instance name",
@@ -200,5 +223,41 @@ describe('checkPlugins (heimdall --check)', () => {
         { use: '@acme/heimdall-geo', name: 'geo-eu' },
       ],
     });
+  }, 60_000);
+
+  // A problem only the plugin's own check finds (a required list that is not there) fails start() too: both name the field as the file does.
+  it("--check and a start on the same config name the same field: the config path, not the plugin's own", async () => {
+    write(
+      'missing-list.yaml',
+      `listen: ['127.0.0.1:0']
+admin: { enabled: false }
+plugins:
+  - use: metrics
+  - use: blocking
+    options:
+      cacheDir: ./blocking-cache
+      groups:
+        default:
+          block:
+            - { source: ./missing.txt, required: true }
+`,
+    );
+    const run = (...args: string[]) =>
+      new Promise<{ code: number; stderr: string }>((res) => {
+        execFile(
+          process.execPath,
+          ['--conditions=source', '--import', 'tsx', join(APP, 'src/cli.ts'), '--config', join(dir, 'missing-list.yaml'), ...args],
+          // Every built-in plugin may load: tsx needs the base config's decorator settings.
+          { cwd: APP, timeout: 60_000, env: { ...process.env, TSX_TSCONFIG_PATH: resolve(APP, '../../tsconfig.base.json') } },
+          (err, _stdout, stderr) => res({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }),
+        );
+      });
+    const [check, start] = await Promise.all([run('--check'), run()]);
+    const field = (stderr: string) => /^heimdall: .*?(\S+\.block\[0\]): required list /m.exec(stderr)?.[1];
+    expect(check.code).toBe(2);
+    expect(field(check.stderr)).toBe('plugins[1].options.groups.default.block[0]');
+    expect(start.code).toBe(1);
+    expect(start.stderr).toMatch(/^heimdall: HeimdallError\(BLOCKING_REQUIRED_LIST\): plugins\[1\]\.options\.groups\.default\.block\[0\]: required list /m);
+    expect(field(start.stderr)).toBe(field(check.stderr));
   }, 60_000);
 });

@@ -111,6 +111,7 @@ export async function buildPlugin(entry: PluginEntry, index: number, baseDir: st
   if (entry.name !== undefined && plugin.name !== entry.name) {
     throw new ConfigError(`${path}.name`, `plugin '${entry.use}' does not take an instance name (it is not declared with definePlugin)`, entry.name);
   }
+  CONFIG_PATHS.set(plugin, path);
   return plugin;
 }
 
@@ -139,13 +140,56 @@ export async function buildPlugins(entries: readonly PluginEntry[], baseDir: str
   return out;
 }
 
-/** `groups.x: …` / `cache.groups.x: …` from a plugin's `check()` → `plugins[i].options.groups.x: …` where the path is recognisable. */
+/**
+ * A plugin's message that names its own option path (`blocking.groups.x…`,
+ * from a `check()` problem or a `start()` failure; a plugin that is not told
+ * the config path uses its instance name or kind) → the config's
+ * (`plugins[i].options.groups.x…`). Undefined when the message names neither.
+ */
+function atOptionPath(message: string, plugin: HeimdallPlugin, path: string): string | undefined {
+  for (const n of new Set([plugin.name, plugin.kind ?? plugin.name])) {
+    if (message.startsWith(`${n}.`)) return `${path}.options.${message.slice(n.length + 1)}`;
+  }
+  return undefined;
+}
+
+/** A `check()` problem at the config path: `plugins[i].options.groups.x: …`, else `plugins[i] (name): …`. */
 function checkMessage(message: string, plugin: HeimdallPlugin, path: string): string {
   if (message.startsWith('plugins[')) return message;
-  for (const prefix of new Set([`${plugin.name}.`, `${plugin.kind ?? plugin.name}.`])) {
-    if (message.startsWith(prefix)) return `${path}.options.${message.slice(prefix.length)}`;
+  return atOptionPath(message, plugin, path) ?? `${path} (${plugin.name}): ${message}`;
+}
+
+/** Where each plugin built here came from (`plugins[2]`), for {@link startErrorAtConfigPath}. */
+const CONFIG_PATHS = new WeakMap<HeimdallPlugin, string>();
+
+/**
+ * An error from starting the chain, naming the field as the config file
+ * does, the way `heimdall --check` names it: a plugin's `start()` that
+ * names its own option path (`blocking.groups.default.block[0]: required
+ * list … could not be loaded`) → `plugins[1].options.groups.default.block[0]: …`.
+ * The plugin is found by instance name (unique in a chain), else by kind
+ * when one plugin of that kind has an entry. The error keeps its class and
+ * code; other errors are returned as they are.
+ */
+export function startErrorAtConfigPath(err: unknown, plugins: readonly HeimdallPlugin[]): unknown {
+  if (!(err instanceof Error) || err.message.startsWith('plugins[')) return err;
+  const entries = plugins.flatMap((plugin) => {
+    const path = CONFIG_PATHS.get(plugin);
+    return path === undefined ? [] : [{ plugin, path }];
+  });
+  const named = entries.find(({ plugin }) => err.message.startsWith(`${plugin.name}.`));
+  const byKind = entries.filter(({ plugin }) => err.message.startsWith(`${plugin.kind ?? plugin.name}.`));
+  const at = named ?? (byKind.length === 1 ? byKind[0] : undefined);
+  if (at === undefined) return err;
+  const message = atOptionPath(err.message, at.plugin, at.path);
+  if (message === undefined) return err;
+  if (err instanceof ConfigError) {
+    const path = atOptionPath(err.path, at.plugin, at.path);
+    if (path !== undefined) return new ConfigError(path, err.reason, err.value);
   }
-  return `${path} (${plugin.name}): ${message}`;
+  if (typeof err.stack === 'string' && err.stack.includes(err.message)) err.stack = err.stack.replace(err.message, message);
+  err.message = message;
+  return err;
 }
 
 /**
