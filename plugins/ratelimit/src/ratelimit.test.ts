@@ -113,6 +113,24 @@ describe('ratelimit', () => {
     expect(await action('stats').run({})).toMatchObject({ truncated: 2, dropped: 6 });
   });
 
+  it('clients with no known address (a trusted DoH proxy that named none: empty address) share one bucket, listed as `unknown`', async () => {
+    const { many, ask, clock, action } = setup({
+      rate: 1,
+      burst: 2,
+      transports: ['udp', 'https'],
+      allow: ['0.0.0.0/1', '2001:db8::/32'], // networks: an unknown client is in none of them
+    });
+    const start = clock.now();
+    expect(await many(2, '', 'https')).toEqual({ answered: 2, truncated: 0, dropped: 0 });
+    expect(await many(3, '', 'https')).toEqual({ answered: 0, truncated: 0, dropped: 3 });
+    expect(await many(1, 'not-an-address')).toEqual({ answered: 0, truncated: 1, dropped: 0 }); // same bucket, over UDP: TC=1
+    expect(await ask('198.51.100.7')).toBe('answered'); // other clients keep their own buckets
+    expect(await ask('2001:db9::1', 'https')).toBe('answered');
+    expect(await action('limited').run({})).toEqual([{ prefix: 'unknown', since: start, excess: 4 }]);
+    clock.advance(1000); // the same rate as any prefix
+    expect(await many(2, '', 'https')).toEqual({ answered: 1, truncated: 0, dropped: 1 });
+  });
+
   it('the `limited` action lists the prefixes over their limit in the last second; `stats` and `reset`', async () => {
     const { many, clock, action } = setup({ rate: 1, burst: 2 });
     await many(2, '198.51.100.1');

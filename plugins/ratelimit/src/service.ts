@@ -5,7 +5,9 @@
  * Hot path of a query that is not limited: a transport check, the client
  * address read into a number (IPv4) or one memoized `Map.get` (IPv6), the
  * exemption check, one `Map.get` and a few integer operations on the
- * bucket, then `next()` — no allocation, no clock call.
+ * bucket, then `next()` — no allocation, no clock call. A client with no
+ * known address (empty: a trusted proxy named none) is limited too, all
+ * such queries in one bucket keyed {@link UNKNOWN_CLIENT}.
  */
 import { CLOCK, type Clock, type Logger, type Middleware, PLUGIN_LOGGER, PLUGIN_METRICS } from '@heimdall/core';
 import { inject, injectable, type PluginMetrics } from '@heimdall/core/di';
@@ -18,6 +20,15 @@ import { type Bucket, BucketTable, LIMITED_HOLD_MS, type LimitedPrefix } from '.
 export const RATELIMIT_CONFIG: unique symbol = Symbol('heimdall.ratelimit.config');
 /** DI token of the admin actions in the plugin's scope. */
 export const RATELIMIT_ADMIN: unique symbol = Symbol('heimdall.ratelimit.admin');
+
+/**
+ * The one bucket of every query whose client address is not an IP address:
+ * core leaves the address empty when a trusted DoH proxy names no client
+ * (no `Forwarded`/`X-Forwarded-For`, `for=_hidden`, `unknown`). Also its
+ * text in the `limited` action and the logs (IPv6 keys hold a `:`, IPv4
+ * keys are numbers: no prefix shares it).
+ */
+export const UNKNOWN_CLIENT = 'unknown';
 
 /** Interval of the sweep that forgets idle prefixes. */
 const SWEEP_MS = 10_000;
@@ -151,8 +162,9 @@ export class RatelimitMiddleware {
         key = keyer.v4Key(v);
       } else {
         const o = keyer.other(address);
-        if (o.key === null || o.exempt) return next();
-        key = o.key;
+        if (o.exempt) return next();
+        // No address (a trusted proxy that named no client): every such query shares one bucket, never a free pass.
+        key = o.key ?? UNKNOWN_CLIENT;
       }
       const now = clock.read();
       const b = table.take(key, now);
