@@ -7,7 +7,7 @@
  * (cache hits, 4000 in flight), then p50/p99/p99.9 and CPU µs/query at the
  * fixed rate.
  *
- *   flock /tmp/heimdall-load.lock npx tsx bench/load/p99-probe.ts [--qps 10000] [--seconds 5] [--rounds 3] [--only app,dnsmasq] [--before DIR]
+ *   flock /tmp/heimdall-load.lock npx tsx bench/load/p99-probe.ts [--qps 10000] [--seconds 5] [--rounds 3] [--only app,dnsmasq] [--before DIR] [--saturate false]
  *
  * `--before DIR`: adds `before`, the app built in another checkout (a git
  * worktree of an earlier commit, `npm ci && npx turbo run build` there), same
@@ -37,6 +37,8 @@ const qps = Number(flag('qps', '10000'));
 const seconds = Number(flag('seconds', '5'));
 const rounds = Number(flag('rounds', '3'));
 const only = flag('only', '');
+/** `--saturate false`: skip the saturating run before each fixed-rate run (more rounds in the same time). */
+const saturate = flag('saturate', 'true') !== 'false';
 const tmp = mkdtempSync(join(os.tmpdir(), 'heimdall-p99-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 const cli = join(repo, 'apps/heimdall/dist/cli.js');
@@ -97,6 +99,8 @@ async function main(): Promise<void> {
     }
     for (const s of servers) await runBatchperf({ port: s.port, queryFile: s.file, maxRuns: 2, seconds: 30, core: CLIENT_CORE, tmpDir: tmp });
     console.log('round server | saturating: qps cpu-us/query | fixed rate: p50 p99 p99.9 qps cpu-us/query');
+    /** p99 at the fixed rate, per server, one per round. */
+    const p99s = new Map<string, number[]>(servers.map((s) => [s.name, []]));
     for (let round = 1; round <= rounds; round++) {
       for (const s of servers) {
         const others = servers.filter((o) => o !== s);
@@ -104,7 +108,7 @@ async function main(): Promise<void> {
         try {
           // A saturating run first (the heap then is as the harness leaves it before its fixed-rate run).
           const s0 = cpuMicros(s.server.pid);
-          const sat = await runBatchperf({ port: s.port, queryFile: s.file, seconds, core: CLIENT_CORE, tmpDir: tmp });
+          const sat = saturate ? await runBatchperf({ port: s.port, queryFile: s.file, seconds, core: CLIENT_CORE, tmpDir: tmp }) : { qps: 0, completed: 1 };
           const s1 = cpuMicros(s.server.pid);
           let traced = '';
           const trace = (chunk: Buffer): void => {
@@ -129,6 +133,7 @@ async function main(): Promise<void> {
             .filter((m) => m !== null);
           if (gc.length > 0)
             console.log(`  ${s.name} GC during the fixed-rate run: ${gc.length} pauses, ${gc.map((m) => `${m![1]![0]}${m![2]}`).join(' ')} ms`);
+          p99s.get(s.name)!.push(r.p99Us ?? Number.NaN);
           console.log(
             round,
             s.name,
@@ -146,6 +151,18 @@ async function main(): Promise<void> {
           for (const o of others) o.server.child.kill('SIGCONT');
         }
       }
+    }
+    // Per-round ratios to the peers measured in the same round (noise moves both), and their median.
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+    console.log('\np99 at the fixed rate, one per round (median), and per-round ratio to each peer (median):');
+    for (const [name, xs] of p99s) {
+      const ratios = ['dnsmasq', 'raw-native']
+        .filter((peer) => peer !== name && p99s.has(peer))
+        .map((peer) => {
+          const rs = xs.map((x, i) => x / p99s.get(peer)![i]!);
+          return `/ ${peer} ${rs.map((v) => v.toFixed(2)).join(' ')} (${median(rs).toFixed(2)})`;
+        });
+      console.log(`  ${name}: ${xs.join(' ')} µs (${median(xs)}) ${ratios.join('  ')}`);
     }
   } finally {
     for (const s of servers) await s.server.stop();
