@@ -4,10 +4,29 @@
  * above 80 % of the cap evicts the oldest entries (age index order) until
  * under 70 %, ticking again soon while it is over; otherwise removes expired
  * entries, resuming where the previous tick stopped; and forgets expired
- * state records. Every worker sharing the environment runs it: removals are
- * checked against the entry actually stored, so two sweepers never remove
- * a rewritten entry.
+ * state records.
+ *
+ * One maintenance owner per environment. Every worker sharing the
+ * environment ticks, but each tick first consults a lease in the `meta`
+ * database (`maintenance-lease`: `{ pid, token, at, until }`, epoch ms of
+ * the CLOCK): a plain read when another live owner holds it (then nothing is
+ * written), otherwise one small write transaction that takes it when it is
+ * absent, expired, or already ours (renewed at most every half interval).
+ * The lease lasts {@link leaseMsOf} (3 × `sweepIntervalMs`, at least 1 s),
+ * so a crashed owner is replaced by the next tick of another worker after
+ * its lease runs out; `stop()` deletes the lease when it is still ours, so a
+ * clean stop hands over at the next tick of any other worker.
+ *
+ * Only the owner sweeps expired entries and state records (and keeps the
+ * sweep cursor). Eviction above 80 % runs in whichever worker sees the
+ * pressure (its writes refused above 95 % cannot wait for the owner's next
+ * tick): two evictors may pick the same oldest keys, which costs a wasted
+ * lookup, never a wrong removal — removals are checked against the entry
+ * actually stored, so no sweeper or evictor ever removes a rewritten entry,
+ * even in the moment two workers both believe they own the lease (an owner
+ * stalled past its lease).
  */
+import { randomBytes } from 'node:crypto';
 import { CLOCK, type Clock, type ClockTimer, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
 import { type OpenEnv, PersistenceEnv } from './env.js';
@@ -18,6 +37,32 @@ import { DiskTier, removeEntries } from './tier.js';
 
 /** While evicting, the next tick comes this soon (ms). */
 const EVICT_AGAIN_MS = 50;
+/** Key of the maintenance lease in the `meta` database. */
+export const LEASE_KEY = 'maintenance-lease';
+/** Shortest lease (ms), whatever the interval: longer than an ordinary event-loop stall. */
+export const LEASE_MIN_MS = 1_000;
+
+/** How long a maintenance lease lasts (ms) for a tick every `sweepIntervalMs`: three ticks, at least {@link LEASE_MIN_MS}. */
+export function leaseMsOf(sweepIntervalMs: number): number {
+  return Math.max(LEASE_MIN_MS, 3 * sweepIntervalMs);
+}
+
+/** The lease record under `meta/maintenance-lease`. */
+export interface LeaseRecord {
+  /** Owner's process id (for people reading the record; identity is `token`). */
+  readonly pid: number;
+  /** Random per Maintenance instance: two instances in one process are two owners. */
+  readonly token: string;
+  /** When it was taken or last renewed (epoch ms). */
+  readonly at: number;
+  /** When it expires (epoch ms). */
+  readonly until: number;
+}
+
+function isLease(v: unknown): v is LeaseRecord {
+  const r = v as LeaseRecord | null | undefined;
+  return typeof r === 'object' && r !== null && typeof r.token === 'string' && typeof r.at === 'number' && typeof r.until === 'number';
+}
 
 @injectable()
 export class Maintenance {
@@ -29,6 +74,9 @@ export class Maintenance {
   private readonly interval: number;
   private readonly batch: number;
   private readonly capBytes: number;
+  private readonly leaseMs: number;
+  /** This instance's identity in the lease. */
+  readonly token = randomBytes(8).toString('hex');
   private timer: ClockTimer | null = null;
   private running: Promise<void> | null = null;
   private stopped = true;
@@ -51,6 +99,12 @@ export class Maintenance {
     this.interval = options.sweepIntervalMs;
     this.batch = options.sweepBatch;
     this.capBytes = options.maxSizeMb * 1024 * 1024;
+    this.leaseMs = leaseMsOf(options.sweepIntervalMs);
+  }
+
+  /** Whether this instance held the maintenance lease at its last tick. */
+  get owner(): boolean {
+    return this.stats.maintenanceOwner;
   }
 
   start(): void {
@@ -66,6 +120,74 @@ export class Maintenance {
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
     await this.running;
+    await this.release();
+  }
+
+  /**
+   * Takes or renews the lease when it is absent, expired or ours; returns
+   * whether this instance owns maintenance now. A live lease of another
+   * owner is seen with a read only (no write transaction).
+   */
+  private async lease(env: OpenEnv): Promise<boolean> {
+    if (this.stopped) return false;
+    const seen = env.meta.get(LEASE_KEY);
+    const now = this.clock.now();
+    if (this.heldByOther(seen, now)) return this.setOwner(false, seen);
+    // Ours and renewed less than half an interval ago (an eviction tick every 50 ms): nothing to write.
+    if (isLease(seen) && seen.token === this.token && now - seen.at < this.interval / 2 && seen.at <= now) return this.setOwner(true, seen);
+    let previous: unknown;
+    const mine = await env.meta.transaction(() => {
+      const current = env.meta.get(LEASE_KEY);
+      const t = this.clock.now();
+      if (this.heldByOther(current, t)) {
+        previous = current;
+        return false;
+      }
+      previous = current;
+      env.meta.putSync(LEASE_KEY, { pid: process.pid, token: this.token, at: t, until: t + this.leaseMs } satisfies LeaseRecord);
+      return true;
+    });
+    return this.setOwner(mine, previous);
+  }
+
+  /**
+   * Whether `v` is a lease of another owner that still runs. A lease taken
+   * further ahead than one lease from now comes from before a backwards
+   * jump of the clock: treated as expired.
+   */
+  private heldByOther(v: unknown, now: number): boolean {
+    return isLease(v) && v.token !== this.token && v.until > now && v.at <= now + this.leaseMs;
+  }
+
+  private setOwner(mine: boolean, previous: unknown): boolean {
+    const was = this.stats.maintenanceOwner;
+    if (mine && !was) {
+      this.stats.maintenanceTakeovers++;
+      const prev = isLease(previous) && previous.token !== this.token ? { pid: previous.pid, until: previous.until } : null;
+      this.logger.info({ previous: prev, leaseMs: this.leaseMs }, 'plugin/persistence: this process now runs maintenance');
+    } else if (!mine && was) {
+      this.cursor = undefined;
+      this.logger.info({ owner: isLease(previous) ? previous.pid : null }, 'plugin/persistence: maintenance lease lost to another process');
+    }
+    this.stats.maintenanceOwner = mine;
+    return mine;
+  }
+
+  /** Deletes the lease when it is still ours (the next tick of another worker takes it). */
+  private async release(): Promise<void> {
+    const was = this.stats.maintenanceOwner;
+    this.stats.maintenanceOwner = false;
+    this.cursor = undefined;
+    const env = this.env.env;
+    if (!was || env === null) return;
+    try {
+      await env.meta.transaction(() => {
+        const current = env.meta.get(LEASE_KEY);
+        if (isLease(current) && current.token === this.token) env.meta.removeSync(LEASE_KEY);
+      });
+    } catch (err) {
+      this.logger.warn({ err }, 'plugin/persistence: could not release the maintenance lease (another worker takes it when it expires)');
+    }
   }
 
   private schedule(ms: number): void {
@@ -98,6 +220,7 @@ export class Maintenance {
   private async work(): Promise<boolean> {
     const env = this.env.env;
     if (env === null) return false;
+    const owner = await this.lease(env);
     const u = this.env.usage();
     if (u.usedBytes > EVICT_ABOVE * this.capBytes && u.entries > 0) {
       // Oldest first, as many as should bring usage under 70 %, at most sweepBatch.
@@ -117,6 +240,11 @@ export class Maintenance {
       this.stats.evictions += removed;
       this.tier.checkSize();
       return this.stats.usedBytes > EVICT_ABOVE * this.capBytes;
+    }
+    // The periodic sweeps are the owner's alone.
+    if (!owner) {
+      this.tier.checkSize();
+      return false;
     }
     // Expired entries, resuming at the cursor.
     const now = this.clock.now();

@@ -28,7 +28,11 @@ export class PersistenceMetrics {
       ['expired_removed_total', 'expiredRemoved', 'Expired entries removed by the sweep.'],
       ['flushed_total', 'flushed', 'Entries removed by cache flushes.'],
       ['moved_aside_total', 'movedAside', 'Unusable environments (corrupt, foreign, other format version) moved aside.'],
+      ['maintenance_takeovers_total', 'maintenanceTakeovers', 'Times this process became the maintenance owner (lease absent, released or expired).'],
     ]);
+    metrics.gaugeOf('maintenance_owner', '1 when this process holds the maintenance lease (runs the expired-entry and state sweeps), else 0.', () =>
+      stats.maintenanceOwner ? 1 : 0,
+    );
     metrics.gaugeOf('entries', 'Entries on disk (at the last maintenance tick or commit).', () => stats.entries);
     metrics.gaugeOf('used_bytes', 'Bytes in use in the environment (pages of every tree).', () => stats.usedBytes);
     metrics.gaugeOf('file_bytes', 'Size of data.mdb (its high-water mark).', () => stats.fileBytes);

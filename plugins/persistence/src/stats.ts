@@ -25,6 +25,10 @@ export class PersistenceStats {
   evictions = 0;
   /** Expired entries removed by the sweep. */
   expiredRemoved = 0;
+  /** Whether this instance holds the environment's maintenance lease (runs the expired-entry and state sweeps), as of its last tick. */
+  maintenanceOwner = false;
+  /** Times this instance became the maintenance owner (the lease was absent, released by a stopped owner, or expired). */
+  maintenanceTakeovers = 0;
   /** Entries removed by flushes. */
   flushed = 0;
   /** Environments moved aside (corrupt, foreign or of another format version). */

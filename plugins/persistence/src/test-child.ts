@@ -7,7 +7,9 @@ import { createInterface } from 'node:readline';
 import { CACHE_TIERS, type CacheTier, STATE_STORE, type StateStore } from '@heimdall/core';
 import { systemClock } from '@heimdall/core/pipeline';
 import { testResolver } from '@heimdall/testing';
+import { Maintenance } from './maintenance.js';
 import { persistence } from './plugin.js';
+import { PersistenceStats } from './stats.js';
 import type { DiskTier } from './tier.js';
 
 const options = JSON.parse(process.argv[2] ?? '{}');
@@ -15,6 +17,8 @@ const resolver = testResolver([persistence(options)], { clock: systemClock });
 await resolver.start();
 const tier = resolver.container.getAll<CacheTier>(CACHE_TIERS)[0] as DiskTier;
 const state = resolver.get<StateStore>(STATE_STORE);
+const maintenance = resolver.scope('persistence').get(Maintenance);
+const stats = resolver.scope('persistence').get(PersistenceStats);
 const out = (m: unknown): void => void process.stdout.write(`${JSON.stringify(m)}\n`);
 
 /** Same derivation as test-util's entryOf. */
@@ -60,6 +64,11 @@ const handlers: Record<string, (m: Msg) => unknown> = {
       await tier.drain();
       out({ committed: b });
     }
+  },
+  // One maintenance tick now; answers whether this process owns maintenance.
+  tick: async () => {
+    await maintenance.tick();
+    return { owner: stats.maintenanceOwner, takeovers: stats.maintenanceTakeovers, token: maintenance.token };
   },
   stop: async () => {
     await resolver.stop();
