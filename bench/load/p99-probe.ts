@@ -5,9 +5,12 @@
  * interleaved rounds at a fixed rate with the batched client on CPU 1.
  * Prints, per server and round, QPS and CPU µs/query of a saturating run
  * (cache hits, 4000 in flight), then p50/p99/p99.9 and CPU µs/query at the
- * fixed rate.
+ * fixed rate, and how the answers over `--slow-us` (default 100) cluster:
+ * how many came while the client itself stalled, in how many bursts (one
+ * server stall each), and the most common gaps between bursts (a period
+ * points at its cause: 10 ms timers, scavenges every few hundred ms).
  *
- *   flock /tmp/heimdall-load.lock npx tsx bench/load/p99-probe.ts [--qps 10000] [--seconds 5] [--rounds 3] [--only app,dnsmasq] [--before DIR] [--saturate false]
+ *   flock /tmp/heimdall-load.lock npx tsx bench/load/p99-probe.ts [--qps 10000] [--seconds 5] [--rounds 3] [--only app,dnsmasq] [--before DIR] [--saturate false] [--slow-us 100]
  *
  * `--before DIR`: adds `before`, the app built in another checkout (a git
  * worktree of an earlier commit, `npm ci && npx turbo run build` there), same
@@ -24,7 +27,7 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildRawMmsg, runBatchperf } from './lib/batchperf.js';
+import { buildRawMmsg, runBatchperf, slowAnswers } from './lib/batchperf.js';
 import { appConfig, CLIENT_CORE, defaultChain, flag, startServer } from './lib/harness.js';
 import { ensureTools } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream } from './lib/peers.js';
@@ -39,6 +42,8 @@ const rounds = Number(flag('rounds', '3'));
 const only = flag('only', '');
 /** `--saturate false`: skip the saturating run before each fixed-rate run (more rounds in the same time). */
 const saturate = flag('saturate', 'true') !== 'false';
+/** Answers slower than this (µs) are logged by the client and grouped into bursts (where the tail comes from). */
+const slowThreshold = Number(flag('slow-us', '100'));
 const tmp = mkdtempSync(join(os.tmpdir(), 'heimdall-p99-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 const cli = join(repo, 'apps/heimdall/dist/cli.js');
@@ -117,7 +122,8 @@ async function main(): Promise<void> {
           s.server.child.stdout!.on('data', trace);
           const t0 = threadCpu(s.server.pid);
           const c0 = cpuMicros(s.server.pid);
-          const r = await runBatchperf({ port: s.port, queryFile: s.file, seconds, qps, core: CLIENT_CORE, tmpDir: tmp });
+          const slowLog = join(tmp, 'slow.log');
+          const r = await runBatchperf({ port: s.port, queryFile: s.file, seconds, qps, core: CLIENT_CORE, tmpDir: tmp, slowLog, slowUs: slowThreshold });
           const c1 = cpuMicros(s.server.pid);
           const t1 = threadCpu(s.server.pid);
           s.server.child.stdout!.off('data', trace);
@@ -134,6 +140,10 @@ async function main(): Promise<void> {
           if (gc.length > 0)
             console.log(`  ${s.name} GC during the fixed-rate run: ${gc.length} pauses, ${gc.map((m) => `${m![1]![0]}${m![2]}`).join(' ')} ms`);
           p99s.get(s.name)!.push(r.p99Us ?? Number.NaN);
+          const sa = slowAnswers(slowLog, seconds);
+          console.log(
+            `  ${s.name} answers over ${slowThreshold} µs: ${sa.slow} (${((100 * sa.slow) / Math.max(1, r.completed)).toFixed(2)} %), ${sa.duringClientStall} of them while the client itself stalled (${sa.clientStalls} stalls, ${(sa.clientStallUs / 1000).toFixed(1)} ms); ${sa.bursts} bursts (${sa.burstsPerSecond.toFixed(1)}/s, median ${sa.medianBurstSize} answers over ${sa.medianBurstUs} µs); gaps between bursts: ${sa.commonGaps}`,
+          );
           console.log(
             round,
             s.name,

@@ -1,7 +1,7 @@
 /*
  * batchperf: a batched DNS-over-UDP load client (built at bench time with cc).
  *
- *   batchperf -s ADDR -p PORT -d FILE [-l SECONDS] [-n RUNS] [-q INFLIGHT] [-Q QPS [-S]] [-c SOCKETS] [-t TIMEOUT_MS]
+ *   batchperf -s ADDR -p PORT -d FILE [-l SECONDS] [-n RUNS] [-q INFLIGHT] [-Q QPS [-S]] [-c SOCKETS] [-t TIMEOUT_MS] [-L SLOWLOG [-T US]]
  *
  * Queries (`name TYPE` per line, A/AAAA/TXT/MX/NS/PTR/CNAME/SOA/ANY) are
  * encoded once. Sends with sendmmsg and receives with recvmmsg, 64 at a
@@ -13,6 +13,11 @@
  * Latency in 1 µs buckets up to 2 s. At a fixed QPS the
  * client spins between sends (exact send times, answers seen at once);
  * with -S it sleeps in ppoll instead, for a core it must share.
+ * -L FILE: writes every answer slower than -T µs (default 100) as
+ * `a <sent µs since start> <latency µs>`, and every stall of the client's
+ * own loop longer than that as `c <µs since start> <stall µs>` (a stalled
+ * client inflates the latencies it measures), at most 1,000,000 lines:
+ * where a tail comes from (bursts, their period, the client itself).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -71,8 +76,10 @@ int main(int argc, char **argv) {
   double seconds = 0, qps = 0;
   int sleepy = 0;
   long inflight_max = 4000;
+  const char *slow_path = NULL;
+  double slow_us = 100;
   int opt;
-  while ((opt = getopt(argc, argv, "s:p:d:l:n:q:Q:c:t:S")) != -1) {
+  while ((opt = getopt(argc, argv, "s:p:d:l:n:q:Q:c:t:SL:T:")) != -1) {
     switch (opt) {
       case 's': addr = optarg; break;
       case 'p': port = atoi(optarg); break;
@@ -84,6 +91,8 @@ int main(int argc, char **argv) {
       case 'S': sleepy = 1; break;
       case 'c': nsock = atoi(optarg); break;
       case 't': timeout_ms = atoi(optarg); break;
+      case 'L': slow_path = optarg; break;
+      case 'T': slow_us = atof(optarg); break;
       default: fprintf(stderr, "usage: see source\n"); return 2;
     }
   }
@@ -130,12 +139,21 @@ int main(int argc, char **argv) {
   int sending = 1;
   double t0 = now_s(), last_scan = t0, stop_at = seconds > 0 ? t0 + seconds : 1e300, drain_until = 0;
   double tokens = 0, last_tok = t0;
+  FILE *slow = NULL;
+  long slow_lines = 0;
+  if (slow_path && !(slow = fopen(slow_path, "w"))) { perror(slow_path); return 1; }
+  double prev_loop = t0;
   static uint8_t sbuf[B][MAXQ], rbuf[B][4096];
   struct mmsghdr sm[B], rm[B];
   struct iovec siov[B], riov[B];
   int sock_rr = 0;
   for (;;) {
     double t = now_s();
+    if (slow && (t - prev_loop) * 1e6 > slow_us && slow_lines < 1000000) {
+      fprintf(slow, "c %.0f %.0f\n", (prev_loop - t0) * 1e6, (t - prev_loop) * 1e6);
+      slow_lines++;
+    }
+    prev_loop = t;
     if (sending && t >= stop_at) { sending = 0; drain_until = t + timeout_ms / 1000.0; }
     if (!sending && (inflight == 0 || t >= drain_until)) break;
     int did = 0;
@@ -196,6 +214,10 @@ int main(int argc, char **argv) {
         double *slot = &sent_at[(long)s * 65536 + id];
         if (*slot < 0) continue; /* late or duplicate */
         double us = (tr - *slot) * 1e6;
+        if (slow && us > slow_us && slow_lines < 1000000) {
+          fprintf(slow, "a %.0f %.0f\n", (*slot - t0) * 1e6, us);
+          slow_lines++;
+        }
         *slot = -1;
         inflight--;
         completed++;
@@ -228,6 +250,7 @@ int main(int argc, char **argv) {
       }
     }
   }
+  if (slow) fclose(slow);
   lost += inflight;
   double run = (sending ? now_s() : (stop_at < 1e299 ? stop_at : now_s())) - t0;
   if (run <= 0) run = now_s() - t0;

@@ -35,10 +35,16 @@ export function buildRawMmsg(dir: string): string {
   return bin;
 }
 
-/** Options: dnsperf's, plus `outstanding` (default 4000) and `clients` sockets (default 4). */
-export async function runBatchperf(opts: DnsperfOptions): Promise<DnsperfResult> {
+/**
+ * Options: dnsperf's, plus `outstanding` (default 4000) and `clients` sockets
+ * (default 4); `slowLog`: a file for every answer slower than `slowUs`
+ * (default 100) and every stall of the client's own loop (batchperf -L/-T,
+ * fixed-rate runs: see {@link slowAnswers}).
+ */
+export async function runBatchperf(opts: DnsperfOptions & { slowLog?: string; slowUs?: number }): Promise<DnsperfResult> {
   const bin = buildBatchperf(opts.tmpDir);
   const args = loadClientArgs(opts, opts.outstanding ?? 4000, String((opts.timeout ?? 1) * 1000));
+  if (opts.slowLog !== undefined) args.push('-L', opts.slowLog, '-T', String(opts.slowUs ?? 100));
   const argv = pinnedArgv(opts.core, bin, args);
   let out = '';
   let err = '';
@@ -72,4 +78,68 @@ export function treeCpuMicros(pid: number, cpuMicros: (pid: number) => number): 
     // no children file: the process alone
   }
   return total;
+}
+
+/** What a batchperf slow log says about a fixed-rate run's tail. */
+export interface SlowAnswers {
+  /** Answers slower than the threshold. */
+  readonly slow: number;
+  /** Of those, sent while the client's own loop was stalled (the client's noise, not the server's). */
+  readonly duringClientStall: number;
+  /** Client loop stalls over the threshold, and their total µs. */
+  readonly clientStalls: number;
+  readonly clientStallUs: number;
+  /** Groups of slow answers sent within 2 ms of each other (one server stall each), per second of run. */
+  readonly bursts: number;
+  readonly burstsPerSecond: number;
+  /** Median answers per burst and median burst span (first to last send, plus the last latency), µs. */
+  readonly medianBurstSize: number;
+  readonly medianBurstUs: number;
+  /** Most common gaps between burst starts, rounded to 10 ms (a period: 10 ms timers, GC every few hundred ms…), as `gap ms ×count`. */
+  readonly commonGaps: string;
+}
+
+/** Reads a batchperf slow log (`-L`) of a run of `seconds`: how the slow answers cluster. */
+export function slowAnswers(file: string, seconds: number): SlowAnswers {
+  const answers: Array<[number, number]> = [];
+  const stalls: Array<[number, number]> = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const [kind, a, b] = line.split(' ');
+    if (kind === 'a') answers.push([Number(a), Number(b)]);
+    else if (kind === 'c') stalls.push([Number(a), Number(b)]);
+  }
+  answers.sort((x, y) => x[0] - y[0]);
+  let duringClientStall = 0;
+  for (const [sent, lat] of answers) {
+    if (stalls.some(([at, us]) => at + us >= sent && at <= sent + lat)) duringClientStall++;
+  }
+  const bursts: Array<{ start: number; end: number; n: number }> = [];
+  for (const [sent, lat] of answers) {
+    const last = bursts[bursts.length - 1];
+    if (last !== undefined && sent - last.end <= 2000) {
+      last.end = Math.max(last.end, sent + lat);
+      last.n++;
+    } else bursts.push({ start: sent, end: sent + lat, n: 1 });
+  }
+  const median = (xs: number[]): number => (xs.length === 0 ? 0 : [...xs].sort((p, q) => p - q)[xs.length >> 1]!);
+  const gaps = new Map<number, number>();
+  for (let i = 1; i < bursts.length; i++) {
+    const g = Math.round((bursts[i]!.start - bursts[i - 1]!.start) / 10_000) * 10;
+    gaps.set(g, (gaps.get(g) ?? 0) + 1);
+  }
+  return {
+    slow: answers.length,
+    duringClientStall,
+    clientStalls: stalls.length,
+    clientStallUs: stalls.reduce((s, [, us]) => s + us, 0),
+    bursts: bursts.length,
+    burstsPerSecond: bursts.length / seconds,
+    medianBurstSize: median(bursts.map((b) => b.n)),
+    medianBurstUs: median(bursts.map((b) => b.end - b.start)),
+    commonGaps: [...gaps]
+      .sort((x, y) => y[1] - x[1])
+      .slice(0, 4)
+      .map(([g, n]) => `${g} ms ×${n}`)
+      .join(', '),
+  };
 }
