@@ -42,7 +42,7 @@ export async function checkLists(config: BlockingConfig): Promise<string[]> {
     }
   }
   const dirProblem = await checkWritableDir(config.cacheDir);
-  if (dirProblem !== null) problems.push(`${config.instance}.cacheDir: ${dirProblem}`);
+  if (dirProblem !== null) problems.push(`${config.path}.cacheDir: ${dirProblem}`);
   return problems;
 }
 

@@ -90,7 +90,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function resolverWith(options: BlockingOptionsInput): TestResolver {
+function resolverWith(options: BlockingOptionsInput, instance?: { name?: string; path?: string }): TestResolver {
   const logger = pino(
     { level: 'info' },
     new Writable({
@@ -100,7 +100,9 @@ function resolverWith(options: BlockingOptionsInput): TestResolver {
       },
     }),
   );
-  const r = testResolver([blocking({ build: 'inline', cacheDir: join(dir, 'cache'), groups: { ads: { block: [url] } }, ...options }), stub], { logger });
+  const r = testResolver([blocking({ build: 'inline', cacheDir: join(dir, 'cache'), groups: { ads: { block: [url] } }, ...options }, instance), stub], {
+    logger,
+  });
   resolvers.push(r);
   return r;
 }
@@ -202,6 +204,20 @@ describe('required lists', () => {
       code: 'BLOCKING_REQUIRED_LIST',
       message: expect.stringMatching(/^blocking\.groups\.ads\.block\[1\]: required list '.*missing\.txt' could not be loaded: ENOENT/),
     });
+  });
+
+  it('given a config path (as the app gives plugins[1].options), the error names it, not the instance name', async () => {
+    const r = resolverWith(
+      { groups: { ads: { block: [{ source: join(dir, 'missing.txt'), required: true }] } } },
+      { name: 'blocking-kids', path: 'plugins[1].options' },
+    );
+    const err = await r.start().then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err).toMatchObject({ code: 'BLOCKING_REQUIRED_LIST' });
+    expect(err!.message).toMatch(/^plugins\[1\]\.options\.groups\.ads\.block\[0\]: required list '.*missing\.txt' could not be loaded: ENOENT/);
+    expect(err!.stack).toContain('plugins[1].options.groups.ads.block[0]');
   });
 
   it('a required URL without a disk copy is awaited: it fails start when unreachable, blocks at once when it arrives', async () => {
@@ -323,5 +339,18 @@ describe('check() preflight (heimdall --check)', () => {
       `blocking.cacheDir: '${join(dir, 'plain-file')}' is not a directory`,
     ]);
     expect(await blocking({ cacheDir: join(dir, 'new', 'cache'), groups: { ads: { block: [file, url] } } }).check!()).toEqual([]);
+  });
+
+  it('given a config path, each problem names it (plugins[1].options…); without one, the instance name', async () => {
+    await writeFile(join(dir, 'plain-file'), 'x');
+    const options = { cacheDir: join(dir, 'plain-file', 'cache'), groups: { ads: { block: [join(dir, 'missing.txt')] } } };
+    expect(await blocking(options, { name: 'blocking-kids', path: 'plugins[1].options' }).check!()).toEqual([
+      `plugins[1].options.groups.ads.block[0]: list file '${join(dir, 'missing.txt')}' does not exist`,
+      `plugins[1].options.cacheDir: '${join(dir, 'plain-file')}' is not a directory`,
+    ]);
+    expect(await blocking(options, { name: 'blocking-kids' }).check!()).toEqual([
+      `blocking-kids.groups.ads.block[0]: list file '${join(dir, 'missing.txt')}' does not exist`,
+      `blocking-kids.cacheDir: '${join(dir, 'plain-file')}' is not a directory`,
+    ]);
   });
 });

@@ -87,6 +87,24 @@ describe('options: one schema, errors name the field', () => {
     expect(() => blocking({ groups: { ads: { block: ['ftp://x'] } } }, { name: 'blocking-kids' })).toThrow(/^blocking-kids\.groups\.ads\.block\[0\]:/);
   });
 
+  it('a config path given to the factory prefixes the paths instead (schema and cross-field errors), the name stays the instance', () => {
+    const at = { name: 'blocking-kids', path: 'plugins[1].options' };
+    expect(() => blocking({ groups: { ads: { block: ['ftp://x'] } } }, at)).toThrow(/^plugins\[1\]\.options\.groups\.ads\.block\[0\]: must be a path/);
+    expect(() => blocking({ groups: { ads: { block: ['a.txt', { source: 'b.txt', name: 'x' }, { source: 'c.txt', name: 'x' }] } } }, at)).toThrow(
+      "plugins[1].options.groups.ads.block[2].name: list name 'x' is used twice",
+    );
+    expect(() => blocking({ groups: { ads: {} }, clients: { default: ['kids'] } }, { path: 'plugins[1].options' })).toThrow(
+      /^plugins\[1\]\.options\.clients\.default\[0\]: unknown group/,
+    );
+    const c = compileOptions(parseOptions(blockingOptionsSchema, { groups: { ads: { block: ['a.txt'] } } }, at.path), at, { HOME: '/h' });
+    expect(c).toMatchObject({ instance: 'blocking-kids', path: 'plugins[1].options', lists: [{ path: 'plugins[1].options.groups.ads.block[0]' }] });
+    expect(compile({ groups: { ads: { block: ['a.txt'] } } })).toMatchObject({
+      instance: 'blocking',
+      path: 'blocking',
+      lists: [{ path: 'blocking.groups.ads.block[0]' }],
+    });
+  });
+
   it('applies defaults', () => {
     const o = compile({ groups: { ads: { block: ['https://lists.example/hosts.txt', './local.txt', { inline: 'x.example' }] } } });
     expect(o.response).toEqual({ mode: 'nxdomain', ttl: 10, ipv4: [], ipv6: [], ede: true });

@@ -215,14 +215,23 @@ export interface ResolvedList {
   readonly registrable: boolean;
   readonly maxEntries: number;
   readonly required: boolean;
-  /** Where the list is in the options (`blocking.groups.ads.block[1]`), for errors and `--check`. */
+  /**
+   * Where the list is in the options, for errors and `--check`:
+   * `blocking.groups.ads.block[1]` as a library,
+   * `plugins[1].options.groups.ads.block[1]` from the app's config.
+   */
   readonly path: string;
 }
 
 /** The compiled configuration the services use. */
 export interface BlockingConfig {
-  /** Instance name (metric labels, log and error prefixes). */
+  /** Instance name (state key `<instance>.disabledUntil`; metrics are prefixed by core by the same name). */
   readonly instance: string;
+  /**
+   * Where the options live (error and `--check` prefix): the config path the
+   * plugin was given (`plugins[1].options`), else the instance name (`blocking`).
+   */
+  readonly path: string;
   readonly groups: readonly string[];
   readonly lists: readonly ResolvedList[];
   readonly clients: { readonly rules: readonly ClientRule[]; readonly defaultMask: number };
@@ -239,11 +248,17 @@ export interface BlockingConfig {
 const URL_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
 /**
- * Derives the internal configuration from validated options. `path` is the
- * instance's option path (error prefix). Throws `ConfigError` for what the
- * schema cannot say.
+ * Derives the internal configuration from validated options. `at` is the
+ * instance: its name and where its options live (the error prefix: the
+ * config path `plugins[1].options` from the app; as a library, the name). A
+ * string is both. Throws `ConfigError` for what the schema cannot say.
  */
-export function compileOptions(o: BlockingOptions, path = 'blocking', env: NodeJS.ProcessEnv = process.env): BlockingConfig {
+export function compileOptions(
+  o: BlockingOptions,
+  at: string | { readonly name: string; readonly path: string } = 'blocking',
+  env: NodeJS.ProcessEnv = process.env,
+): BlockingConfig {
+  const { name: instance, path } = typeof at === 'string' ? { name: at, path: at } : at;
   const groupNames = Object.keys(o.groups);
   const lists: ResolvedList[] = [];
   const explicitName = new Set<number>();
@@ -306,7 +321,8 @@ export function compileOptions(o: BlockingOptions, path = 'blocking', env: NodeJ
     throw new ConfigError(`${path}.response.ipv4`, "mode 'custom' needs at least one address in ipv4 or ipv6");
   }
   return {
-    instance: path,
+    instance,
+    path,
     groups: groupNames,
     lists: named,
     clients,

@@ -14,7 +14,9 @@ import { BLOCKING_CONFIG } from './tokens.js';
 /**
  * Block and allow lists per client group. Options are validated at the call:
  * a bad field throws `ConfigError` naming it (`blocking.groups.ads.block[1]:
- * must be a path or an http(s) URL`). `start()` builds from the lists on
+ * must be a path or an http(s) URL`; given a `path`, as the app gives
+ * `plugins[1].options`, that path: `plugins[1].options.groups.ads.block[1]`);
+ * so do `start()`'s `BLOCKING_REQUIRED_LIST` and the `check()` problems. `start()` builds from the lists on
  * this machine and downloads the rest in the background; the service is
  * provided as core's `BLOCKING_CONTROL`, with admin actions under
  * `ADMIN_ACTIONS`.
@@ -25,8 +27,9 @@ export const blocking = definePlugin({
   name: 'blocking',
   description: 'Block and allow lists (hosts, domains, wildcards, adblock-style, regex) per client group, refreshed in the background',
   options: blockingOptionsSchema,
-  setup: (options, { name }) => {
-    const config = compileOptions(options, name);
+  setup: (options, instance) => {
+    // Errors name `instance.path` (`plugins[1].options.groups…` from the app, `blocking.groups…` as a library); the state key uses the name.
+    const config = compileOptions(options, instance);
     return {
       module: new ContainerModule(({ bind }) => {
         bind(BLOCKING_CONFIG).toConstantValue(config);

@@ -88,12 +88,12 @@ afterEach(async () => {
 async function proc(
   store: StateStore | null,
   clock: FakeClock | typeof systemClock,
-  options: { enabled?: boolean; name?: string } = {},
+  options: { enabled?: boolean; name?: string; path?: string } = {},
 ): Promise<TestResolver> {
   const plugins: HeimdallPlugin[] = [
     blocking(
       { build: 'inline', enabled: options.enabled ?? true, groups: { ads: { block: [{ inline: 'ads.example\n' }] } } },
-      options.name ? { name: options.name } : undefined,
+      options.name || options.path ? { ...(options.name ? { name: options.name } : {}), ...(options.path ? { path: options.path } : {}) } : undefined,
     ),
     upstreamStub,
   ];
@@ -190,7 +190,7 @@ describe('blocking: the enable/disable switch in STATE_STORE', () => {
     const clock = new FakeClock();
     const shared = new SharedState(clock);
     const view = shared.view();
-    const r = await proc(view, clock, { name: 'blocking-kids' });
+    const r = await proc(view, clock, { name: 'blocking-kids', path: 'plugins[1].options' }); // the key is the name's, not the config path's
     expect(view.subscribers).toBe(1);
     control(r).disable();
     expect(shared.writes).toEqual([{ key: 'blocking-kids.disabledUntil', value: 0 }]);
