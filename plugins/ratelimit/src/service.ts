@@ -183,7 +183,8 @@ export class RatelimitMiddleware {
 /** Text of the `limited`, `stats` and `reset` admin actions (core's `limiterActions`). */
 export const RATELIMIT_ACTIONS: LimiterActionsText = Object.freeze({
   what: 'prefixes',
-  limited: 'Client prefixes over their limit in the last second: prefix, since (epoch ms), excess queries (each worker its own list).',
+  limited:
+    "Client prefixes over their limit in the last second: prefix, since (epoch ms), excess queries (each worker its own list). Clients with no known address (a trusted DoH proxy that names none) share one bucket, listed as prefix 'unknown'.",
   stats: 'Tracked and limited prefixes, queries truncated and dropped, episodes, evictions.',
   reset: 'Forgets every bucket: every prefix starts again with a full burst.',
 });
