@@ -160,6 +160,15 @@ export class RedisConnection {
         ...(sentinelPassword !== undefined ? { sentinelPassword } : {}),
         ...(t.tls ? { enableTLSForSentinelMode: true, sentinelTLS: base.tls } : {}),
         sentinelRetryStrategy: (times: number) => backoffDelay(times, minDelayMs, maxDelayMs),
+        // Leave the old master when the Sentinels switch (`+switch-master`), not only when its connection
+        // drops: a master that hangs or is cut off keeps our connections open, and without this they
+        // stayed on it after the failover, every read a timeout, until it came back.
+        failoverDetector: true,
+        // A Sentinel that accepts the connection but does not answer (hung, overloaded) is given up
+        // after connectTimeoutMs and the next one asked; without it, asking it for the master waited forever.
+        sentinelCommandTimeout: this.options.reconnect.connectTimeoutMs,
+        // Leaving a hung master: its socket will not close by itself; destroy it soon (ioredis' default: 2 s).
+        disconnectTimeout: Math.min(500, this.options.reconnect.connectTimeoutMs),
       });
     }
     const { retryStrategy: _r, enableOfflineQueue: _q, lazyConnect: _l, ...redisOptions } = base;

@@ -1,8 +1,8 @@
 /**
- * Test helpers: real `redis-server` processes on free ports (standalone
- * and a 3-node Cluster, each in its own temporary directory; never the
- * system Redis), a stand-in cache that consults `CACHE_TIERS` and provides
- * `CACHE_CONTROL` the way the cache plugin does (this package does not
+ * Test helpers: real `redis-server` processes on free ports (standalone,
+ * a 3-node Cluster, and a master + replica with three Sentinels, each in
+ * its own temporary directory; never the system Redis), a stand-in cache
+ * that consults `CACHE_TIERS` and provides `CACHE_CONTROL` the way the cache plugin does (this package does not
  * depend on the cache), an answering upstream stand-in, and waiting helpers.
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
@@ -98,24 +98,17 @@ export class RedisServer {
     return this.proc?.pid ?? -1;
   }
 
+  /** The command line of `redis-server`. */
+  protected args(): string[] {
+    return ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--protected-mode', 'no', ...this.extra];
+  }
+
+  /** The log line that says the server accepts connections. */
+  protected readonly readyLine: RegExp = /Ready to accept connections/;
+
   /** Starts (or restarts, on the same port) and waits until it answers PING. */
   async start(): Promise<void> {
-    const args = [
-      '--port',
-      String(this.port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      this.dir,
-      '--protected-mode',
-      'no',
-      ...this.extra,
-    ];
-    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn('redis-server', this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     servers.add(this);
     let out = '';
@@ -125,7 +118,7 @@ export class RedisServer {
     await waitFor(
       async () => {
         if (proc.exitCode !== null) throw new Error(`redis-server exited: ${out.slice(-500)}`);
-        return /Ready to accept connections/.test(out);
+        return this.readyLine.test(out);
       },
       `redis-server on ${this.port}`,
       10_000,
@@ -179,6 +172,109 @@ export async function startCluster(): Promise<RedisServer[]> {
     20_000,
   );
   return nodes;
+}
+
+/**
+ * One Sentinel: `redis-server <dir>/sentinel.conf --sentinel` on 127.0.0.1:`port`
+ * (the config is written in its own directory, which Sentinel rewrites as it learns).
+ */
+export class SentinelServer extends RedisServer {
+  protected override readonly readyLine = /Sentinel ID is/;
+
+  constructor(
+    port: number,
+    readonly masterName: string,
+    readonly masterPort: number,
+    readonly password: string | undefined,
+  ) {
+    super(port);
+  }
+
+  protected override args(): string[] {
+    const conf = join(this.dir, 'sentinel.conf');
+    const n = this.masterName;
+    const lines = [
+      `port ${this.port}`,
+      'bind 127.0.0.1',
+      `dir ${this.dir}`,
+      'protected-mode no',
+      'sentinel resolve-hostnames no',
+      `sentinel monitor ${n} 127.0.0.1 ${this.masterPort} 2`,
+      `sentinel down-after-milliseconds ${n} 1000`,
+      `sentinel failover-timeout ${n} 5000`,
+      `sentinel parallel-syncs ${n} 1`,
+      // The Sentinels' own password, also used between Sentinels (the data nodes have none).
+      ...(this.password !== undefined ? [`requirepass ${this.password}`, `sentinel sentinel-pass ${this.password}`] : []),
+    ];
+    writeFileSync(conf, `${lines.join('\n')}\n`);
+    return [conf, '--sentinel'];
+  }
+
+  /** A command to this Sentinel (with its password), its reply as text. */
+  async command(...args: string[]): Promise<string> {
+    const auth = this.password !== undefined ? ['--no-auth-warning', '-a', this.password] : [];
+    return (await run('redis-cli', ['-p', String(this.port), ...auth, ...args], { timeout: 5000 })).stdout;
+  }
+
+  /** The port of the master this Sentinel names (`SENTINEL get-master-addr-by-name`), or null. */
+  async masterPortSeen(): Promise<number | null> {
+    const lines = (await this.command('SENTINEL', 'get-master-addr-by-name', this.masterName)).trim().split('\n');
+    return lines.length === 2 ? Number(lines[1]) : null;
+  }
+}
+
+/** A Sentinel deployment: a master, a replica and three Sentinels, all on loopback. */
+export interface SentinelSetup {
+  readonly masterName: string;
+  readonly master: RedisServer;
+  readonly replica: RedisServer;
+  readonly sentinels: readonly SentinelServer[];
+  /** The Sentinels' password, when they have one. */
+  readonly password: string | undefined;
+  /** `redis+sentinel://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/<masterName>`. */
+  readonly url: string;
+}
+
+/**
+ * Starts a master and a replica (`--replicaof`) and three Sentinels
+ * monitoring them (quorum 2, down after 1 s, failover timeout 5 s), each on
+ * a free port in its own directory, and waits until the replica is in sync
+ * and every Sentinel sees the master, the replica and the two other
+ * Sentinels (what a failover needs). `password`: the Sentinels require it
+ * (`requirepass`, and `sentinel sentinel-pass` between themselves).
+ * Stopped by {@link cleanup}.
+ */
+export async function startSentinels(options: { masterName?: string; password?: string } = {}): Promise<SentinelSetup> {
+  const masterName = options.masterName ?? 'mymaster';
+  const master = await RedisServer.start();
+  const replica = await RedisServer.start(['--replicaof', '127.0.0.1', String(master.port)]);
+  await waitFor(
+    async () => /master_link_status:up/.test((await run('redis-cli', ['-p', String(replica.port), 'info', 'replication'])).stdout),
+    'the replica to sync with the master',
+    10_000,
+  );
+  const sentinels: SentinelServer[] = [];
+  for (let i = 0; i < 3; i++) {
+    const s = new SentinelServer(await freePort(), masterName, master.port, options.password);
+    await s.start();
+    sentinels.push(s);
+  }
+  await waitFor(
+    async () => {
+      for (const s of sentinels) {
+        if ((await s.masterPortSeen()) !== master.port) return false;
+        const replicas = await s.command('SENTINEL', 'replicas', masterName);
+        if (!replicas.includes(String(replica.port)) || /s_down|disconnected/.test(replicas)) return false;
+        // `SENTINEL sentinels` lists the others, one field per line; each entry has a "runid" field.
+        if ((await s.command('SENTINEL', 'sentinels', masterName)).split('\n').filter((l) => l === 'runid').length < 2) return false;
+      }
+      return true;
+    },
+    'every Sentinel to see the master, the replica and the other Sentinels',
+    20_000,
+  );
+  const url = `redis+sentinel://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${masterName}`;
+  return { masterName, master, replica, sentinels, password: options.password, url };
 }
 
 /** A self-signed certificate for localhost (TLS tests): { cert, key } file paths. */

@@ -1,0 +1,269 @@
+import { CACHE_CONTROL, CACHE_TIERS, type CacheControl, type CacheTier, Rcode, STATE_STORE, type StateStore } from '@heimdall/core';
+import { MessageReader } from '@heimdall/core/packet';
+import { query, type TestResolver } from '@heimdall/testing';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisConnection } from './connection.js';
+import { RedisStats } from './stats.js';
+import { cleanup, haveRedis, RedisServer, type SentinelSetup, startResolver, startSentinels, tempFile, waitFor } from './test-util.js';
+import type { RedisTier } from './tier.js';
+
+// A real Sentinel deployment: a master, a replica and three Sentinels (quorum 2, down after 1 s), each on a
+// free loopback port. The Sentinels want a password of their own: every resolver here gives it with
+// sentinelPasswordFile (the data nodes have none).
+const available = haveRedis();
+const SENTINEL_PASSWORD = 'sentinel-secret';
+let setup: SentinelSetup;
+let passwordFile: string;
+const started: TestResolver[] = [];
+
+beforeAll(async () => {
+  if (!available) return;
+  setup = await startSentinels({ password: SENTINEL_PASSWORD });
+  passwordFile = tempFile('sentinel-password', `${SENTINEL_PASSWORD}\n`);
+}, 40_000);
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((r) => r.stop()));
+});
+afterAll(cleanup);
+
+async function start(options: Omit<NonNullable<Parameters<typeof startResolver>[0]>, 'url'> = {}) {
+  const r = await startResolver({
+    url: setup.url,
+    sentinelPasswordFile: passwordFile,
+    timeoutMs: 500, // a functional test: a busy machine must not turn reads into misses
+    reconnect: { minDelayMs: 50, maxDelayMs: 500 },
+    ...options,
+  });
+  started.push(r.resolver);
+  const scope = r.resolver.scope('redis');
+  return {
+    ...r,
+    tier: r.resolver.container.getAll<CacheTier>(CACHE_TIERS)[0] as RedisTier,
+    control: r.resolver.get<CacheControl>(CACHE_CONTROL),
+    state: r.resolver.get<StateStore>(STATE_STORE),
+    conn: scope.get(RedisConnection),
+    stats: scope.get(RedisStats),
+  };
+}
+
+/** Asks one query: its latency (ms) and whether it was a good answer. */
+async function ask(r: TestResolver, name: string): Promise<{ ms: number; ok: boolean }> {
+  const t = performance.now();
+  const res = await r.handle(query(name));
+  const ms = performance.now() - t;
+  if (res === null) return { ms, ok: false };
+  const m = new MessageReader(res);
+  return { ms, ok: m.rcode === Rcode.NOERROR && m.ancount === 1 };
+}
+
+/** The cache keys on one server whose name contains `label`. */
+async function cacheKeys(c: Redis, label: string): Promise<number> {
+  return (await c.keys(`heimdall:c:*${label}*`)).length;
+}
+
+/** The port of the master the data connection of `conn` is on. */
+function remotePort(conn: RedisConnection): number | undefined {
+  return (conn.client as Redis | null)?.stream?.remotePort;
+}
+
+describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a replica, three Sentinels', () => {
+  it('the master is found through the Sentinels: a shared tier, shared state and shared flushes between two resolvers', async () => {
+    const a = await start();
+    const b = await start();
+    expect(a.conn.ready && b.conn.ready).toBe(true);
+    expect(remotePort(a.conn)).toBe(setup.master.port);
+    const names = Array.from({ length: 20 }, (_, i) => `s${i}.zone${i % 2}.example`);
+    for (const n of names) expect((await ask(a.resolver, n)).ok).toBe(true);
+    await a.tier.drain();
+    const direct = setup.master.client();
+    try {
+      expect(await cacheKeys(direct, 'zone')).toBe(20);
+      for (const n of names) await b.resolver.handle(query(n));
+      expect(b.upstream.n).toBe(0);
+      expect(b.cache.stats.tierHits).toBe(20);
+
+      a.state.set('blocking.disabledUntil', 123);
+      await waitFor(() => b.state.get('blocking.disabledUntil') === 123, 'B to see the state');
+
+      a.control.flush({ name: 's0.zone0.example' });
+      await waitFor(() => b.cache.l1.size === 19, 'B to apply the name flush');
+      a.control.flush({ suffix: 'zone1.example' });
+      await waitFor(() => b.cache.l1.size === 9, 'B to apply the suffix flush');
+      await waitFor(async () => (await cacheKeys(direct, 'zone')) === 9, 'the flushed keys to leave the master');
+    } finally {
+      direct.disconnect();
+    }
+  }, 20_000);
+
+  it('without the Sentinels’ password: not connected, and queries are answered from the upstream', async () => {
+    const c = await start({ sentinelPasswordFile: undefined, startWaitMs: 300 });
+    expect(c.conn.ready).toBe(false);
+    expect((await ask(c.resolver, 'nopass.example')).ok).toBe(true);
+    expect(c.upstream.n).toBe(1);
+    expect(c.stats.skipped).toBe(1);
+  });
+
+  it('a hung Sentinel (SIGSTOP) first in the list: a starting resolver finds the master through the next ones', async () => {
+    const hung = setup.sentinels[0]!;
+    hung.pause();
+    try {
+      const t = performance.now();
+      const c = await start({ reconnect: { minDelayMs: 50, maxDelayMs: 500, connectTimeoutMs: 500 } });
+      expect(c.conn.ready, 'connected within startWaitMs (3 s)').toBe(true);
+      expect(remotePort(c.conn)).toBe(setup.master.port);
+      expect(performance.now() - t).toBeLessThan(2000);
+    } finally {
+      hung.resume();
+    }
+  });
+
+  it('failover: the master is killed, the Sentinels promote the replica, both resolvers follow it and answer throughout', async () => {
+    const { master, replica, sentinels } = setup;
+    const a = await start();
+    const b = await start();
+    expect(remotePort(a.conn)).toBe(master.port);
+    expect(remotePort(b.conn)).toBe(master.port);
+    await ask(a.resolver, 'before.example');
+    await a.tier.drain();
+    await ask(b.resolver, 'before.example'); // a tier hit: in B's L1 from now on
+    expect(b.cache.stats.tierHits).toBe(1);
+
+    // Queries all along (both resolvers, a new name each time: every one is a tier read, then a write).
+    const results: Array<{ ms: number; ok: boolean; at: number }> = [];
+    let asking = true;
+    const t0 = performance.now();
+    const loop = (async () => {
+      for (let i = 0; asking; i++) {
+        const r = await ask(i % 2 === 0 ? a.resolver : b.resolver, `during${i}.example`);
+        results.push({ ...r, at: performance.now() - t0 });
+        // Pacing of the offered load, not a wait for an event.
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+
+    const killedAt = performance.now();
+    await master.kill();
+    let failoverMs = -1;
+    let reconnectMs = -1;
+    try {
+      // Changes made while Redis is away: kept, and sent to the new master.
+      await waitFor(() => !a.conn.ready && !b.conn.ready, 'both resolvers to see the master gone', 5000);
+      const upstreamBefore = a.upstream.n + b.upstream.n;
+      a.state.set('outage.key', 'set while the master was down');
+      a.control.flush({ name: 'before.example' });
+      expect([...b.cache.l1.keys()].some((k) => k.includes('before'))).toBe(true);
+
+      await waitFor(
+        async () => (await Promise.all(sentinels.map((s) => s.masterPortSeen().catch(() => null)))).every((p) => p === replica.port),
+        'every Sentinel to name the replica as the master',
+        15_000,
+      );
+      failoverMs = performance.now() - killedAt;
+      await waitFor(
+        () => a.conn.ready && b.conn.ready && remotePort(a.conn) === replica.port && remotePort(b.conn) === replica.port,
+        'both resolvers to be connected to the promoted replica',
+        10_000,
+      );
+      reconnectMs = performance.now() - killedAt;
+      // Answered while Redis was away: from the upstream, not failed.
+      expect(a.upstream.n + b.upstream.n).toBeGreaterThan(upstreamBefore);
+      expect(a.stats.skipped + b.stats.skipped).toBeGreaterThan(0);
+    } finally {
+      asking = false;
+      await loop;
+    }
+    console.log(`sentinel failover: promoted ${Math.round(failoverMs)} ms after kill -9, both resolvers on the new master ${Math.round(reconnectMs)} ms after`);
+
+    // Every query was answered, none waited long.
+    const outage = results.filter((r) => r.at >= killedAt - t0 && r.at <= reconnectMs + (killedAt - t0));
+    expect(outage.length).toBeGreaterThan(10);
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(1500);
+
+    const direct = replica.client();
+    try {
+      expect(await direct.info('replication')).toMatch(/role:master/);
+      // What was changed during the outage reached the new master and the other resolver.
+      await waitFor(() => b.state.get('outage.key') === 'set while the master was down', 'B to see the state set during the outage');
+      await waitFor(async () => (await direct.get('heimdall:s:outage.key')) !== null, 'the outage state on the new master');
+      await waitFor(() => ![...b.cache.l1.keys()].some((k) => k.includes('before')), 'B to apply the flush made during the outage');
+
+      // New writes land on the new master; the other resolver reads them there.
+      await ask(a.resolver, 'after.example');
+      await a.tier.drain();
+      expect(await cacheKeys(direct, 'after')).toBe(1);
+      const hits = b.cache.stats.tierHits;
+      await ask(b.resolver, 'after.example');
+      expect(b.cache.stats.tierHits).toBe(hits + 1);
+
+      a.state.set('blocking.disabledUntil', 456);
+      await waitFor(() => b.state.get('blocking.disabledUntil') === 456, 'B to see the state set after the failover');
+      expect(JSON.parse((await direct.get('heimdall:s:blocking.disabledUntil'))!).v).toBe(456);
+
+      // B's pub/sub connection followed the new master too.
+      a.control.flush({ name: 'after.example' });
+      await waitFor(() => ![...b.cache.l1.keys()].some((k) => k.includes('after')), 'B to apply a flush made after the failover');
+      await waitFor(async () => (await cacheKeys(direct, 'after')) === 0, 'the flushed key to leave the new master');
+    } finally {
+      direct.disconnect();
+    }
+  }, 35_000);
+
+  it('a hung master (SIGSTOP, as behind a partition: its connections stay open): the resolvers leave it when the Sentinels switch', async () => {
+    const { sentinels, masterName } = setup;
+    // The master now is whichever server the Sentinels name; the other one comes back as its replica.
+    const masterPort = await sentinels[0]!.masterPortSeen();
+    const current = [setup.master, setup.replica].find((s) => s.port === masterPort && s.proc !== null);
+    expect(current, 'a running master named by the Sentinels').toBeDefined();
+    const otherPort = masterPort === setup.master.port ? setup.replica.port : setup.master.port;
+    const rejoined = await RedisServer.start(['--replicaof', '127.0.0.1', String(masterPort)], otherPort);
+    const direct = rejoined.client();
+    await waitFor(
+      async () => {
+        if (!/master_link_status:up/.test(await direct.info('replication'))) return false;
+        for (const s of sentinels) {
+          const replicas = await s.command('SENTINEL', 'replicas', masterName);
+          if (!replicas.includes(String(otherPort)) || /s_down|disconnected/.test(replicas)) return false;
+        }
+        return true;
+      },
+      'the old master to be back as an in-sync replica every Sentinel sees',
+      15_000,
+    );
+
+    const a = await start();
+    const b = await start();
+    expect(remotePort(a.conn)).toBe(masterPort);
+    current!.pause();
+    const stoppedAt = performance.now();
+    try {
+      // Hung, not gone: the connections stay open, reads time out (misses), answers still come.
+      expect((await ask(a.resolver, 'hung.example')).ok).toBe(true);
+      await waitFor(
+        async () => (await Promise.all(sentinels.map((s) => s.masterPortSeen().catch(() => null)))).every((p) => p === otherPort),
+        'every Sentinel to name the replica as the master',
+        15_000,
+      );
+      const failoverMs = performance.now() - stoppedAt;
+      await waitFor(
+        () => a.conn.ready && b.conn.ready && remotePort(a.conn) === otherPort && remotePort(b.conn) === otherPort,
+        'both resolvers to leave the hung master for the promoted replica',
+        10_000,
+      );
+      console.log(
+        `sentinel failover (hung master): promoted ${Math.round(failoverMs)} ms after SIGSTOP, both resolvers on the new master ${Math.round(performance.now() - stoppedAt)} ms after`,
+      );
+      expect((await ask(a.resolver, 'afterhang.example')).ok).toBe(true);
+      await a.tier.drain();
+      expect(await cacheKeys(direct, 'afterhang')).toBe(1);
+      a.state.set('blocking.disabledUntil', 789);
+      await waitFor(() => b.state.get('blocking.disabledUntil') === 789, 'B to see the state set after the switch');
+      a.control.flush({ name: 'afterhang.example' });
+      await waitFor(async () => (await cacheKeys(direct, 'afterhang')) === 0, 'the flushed key to leave the new master');
+    } finally {
+      current!.resume();
+      direct.disconnect();
+    }
+  }, 35_000);
+});
