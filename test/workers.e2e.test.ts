@@ -49,6 +49,9 @@ describe('cluster workers', () => {
     const m = await admin(app.adminUrl!, '/metrics');
     const total = [...m.text.matchAll(/^heimdall_requests_total\{[^}]*\} (\d+)/gm)].reduce((s, x) => s + Number(x[1]), 0);
     expect(total).toBe(10);
+    // A gauge of one thing each worker sees (the upstream's health) is not summed over the workers: 1, not 2.
+    const upGauge = [...m.text.matchAll(/^heimdall_upstream_up\{[^}]*\} (\S+)/gm)].map((x) => Number(x[1]));
+    expect(upGauge).toEqual([1]);
     // The dashboard's numbers: stats/overview answers once per worker (combine all); the totals add up to the queries sent.
     const deadline = Date.now() + 5000;
     let answers: Array<{ worker: number; result: { lifetime: { queries: number } } }> = [];

@@ -46,17 +46,28 @@ export class BlockingMetrics {
     this.#config = config;
     const blocked = metrics.counter({ name: 'blocked_total', help: 'Queries answered with a block response', labelNames: ['group', 'reason'] });
     for (const g of config.groups) for (const r of REASONS) this.#children.push(blocked.labels(g, r));
-    this.#entries = metrics.gauge({ name: 'list_entries', help: 'Entries taken from each list in the live build', labelNames: ['list', 'group', 'kind'] });
-    this.#invalid = metrics.gauge({ name: 'list_invalid_lines', help: 'Lines of each list skipped as invalid', labelNames: ['list'] });
-    this.#refused = metrics.gauge({ name: 'list_refused_public_suffix', help: 'Entries refused because they are public suffixes', labelNames: ['list'] });
+    // Every worker builds the same lists: the gauges below are one build seen N times (max, min), not N builds (sum).
+    this.#entries = metrics.gauge({
+      name: 'list_entries',
+      help: 'Entries taken from each list in the live build',
+      labelNames: ['list', 'group', 'kind'],
+      aggregator: 'max',
+    });
+    this.#invalid = metrics.gauge({ name: 'list_invalid_lines', help: 'Lines of each list skipped as invalid', labelNames: ['list'], aggregator: 'max' });
+    this.#refused = metrics.gauge({
+      name: 'list_refused_public_suffix',
+      help: 'Entries refused because they are public suffixes',
+      labelNames: ['list'],
+      aggregator: 'max',
+    });
     this.#refresh = metrics.counter({
       name: 'refresh_total',
       help: 'List refresh attempts by result (success, not_modified, failure, suspect: lost most of the list, rejected)',
       labelNames: ['list', 'result'],
     });
-    this.#domains = metrics.gauge({ name: 'domains', help: 'Distinct names in the live table' });
-    this.#buildSeconds = metrics.gauge({ name: 'build_seconds', help: 'Duration of the last list build' });
-    this.#enabled = metrics.gauge({ name: 'enabled', help: '1 when blocking is enabled' });
+    this.#domains = metrics.gauge({ name: 'domains', help: 'Distinct names in the live table', aggregator: 'max' });
+    this.#buildSeconds = metrics.gauge({ name: 'build_seconds', help: 'Duration of the last list build (the slowest worker)', aggregator: 'max' });
+    this.#enabled = metrics.gauge({ name: 'enabled', help: '1 when blocking is enabled (in every worker)', aggregator: 'min' });
   }
 
   /** Counts one blocked query. */

@@ -33,9 +33,10 @@ export class PersistenceMetrics {
     metrics.gaugeOf('maintenance_owner', '1 when this process holds the maintenance lease (runs the expired-entry and state sweeps), else 0.', () =>
       stats.maintenanceOwner ? 1 : 0,
     );
-    metrics.gaugeOf('entries', 'Entries on disk (at the last maintenance tick or commit).', () => stats.entries);
-    metrics.gaugeOf('used_bytes', 'Bytes in use in the environment (pages of every tree).', () => stats.usedBytes);
-    metrics.gaugeOf('file_bytes', 'Size of data.mdb (its high-water mark).', () => stats.fileBytes);
+    // One environment shared by every worker: its size is the same thing seen N times, not N things (max, not sum).
+    metrics.gaugeOf('entries', 'Entries on disk (at the last maintenance tick or commit).', () => stats.entries, 'max');
+    metrics.gaugeOf('used_bytes', 'Bytes in use in the environment (pages of every tree).', () => stats.usedBytes, 'max');
+    metrics.gaugeOf('file_bytes', 'Size of data.mdb (its high-water mark).', () => stats.fileBytes, 'max');
   }
 }
 

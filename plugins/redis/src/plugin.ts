@@ -41,8 +41,9 @@ export class RedisMetrics {
       'breaker_state',
       'Circuit breaker: 0 closed (Redis in use), 1 open (Redis not asked), 2 half-open (one probe in flight).',
       () => breaker.state,
+      'max', // workers: the worst breaker
     );
-    metrics.gaugeOf('connected', '1 while the command connection to Redis is ready, else 0.', () => (conn.ready ? 1 : 0));
+    metrics.gaugeOf('connected', '1 while the command connection to Redis is ready (in every worker), else 0.', () => (conn.ready ? 1 : 0), 'min');
     metrics.gaugeOf('pending_writes', 'Writes waiting in the buffer.', () => tier.pendingWrites);
   }
 }

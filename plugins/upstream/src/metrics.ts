@@ -58,8 +58,10 @@ export function registerUpstreamMetrics(metrics: PluginMetrics, client: Upstream
   });
   metrics.gauge({
     name: 'up',
-    help: '1 while the upstream is considered healthy, 0 while marked down',
+    help: '1 while the upstream is considered healthy, 0 while marked down (by any worker)',
     labelNames: ['upstream'],
+    // Each worker keeps its own health view of the same upstream: 0 as soon as one marks it down.
+    aggregator: 'min',
     collect() {
       this.reset();
       for (const s of servers()) this.set({ upstream: s.url }, s.health.down ? 0 : 1);
@@ -67,8 +69,9 @@ export function registerUpstreamMetrics(metrics: PluginMetrics, client: Upstream
   });
   metrics.gauge({
     name: 'rtt_ewma_seconds',
-    help: 'Moving average of the round-trip time (the fastest strategy weight)',
+    help: 'Moving average of the round-trip time (the fastest strategy weight; averaged over workers)',
     labelNames: ['upstream'],
+    aggregator: 'average',
     collect() {
       this.reset();
       for (const s of servers()) this.set({ upstream: s.url }, s.health.rtt / 1000);

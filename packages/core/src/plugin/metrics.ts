@@ -2,8 +2,25 @@
  * The one way a plugin registers Prometheus metrics: names get the plugin's
  * prefix (`heimdall_cache_hits_total`), the metric lands in the resolver's
  * registry, and two resolvers in one process never collide.
+ *
+ * Under the reference app's `--workers N`, `/metrics` combines the workers'
+ * values of each metric by its `aggregator` (prom-client's
+ * `AggregatorRegistry`): `sum` by default, right for what each worker has
+ * of its own (its cache's entries, its queries). A gauge of something the
+ * workers share or each hold a copy of (one LMDB environment, the same block
+ * lists, an upstream's health as each sees it) says so: `max`, `min` or
+ * `average`, or it would read N times too high.
  */
-import { Counter, type CounterConfiguration, Gauge, type GaugeConfiguration, Histogram, type HistogramConfiguration, type Registry } from 'prom-client';
+import {
+  type Aggregator,
+  Counter,
+  type CounterConfiguration,
+  Gauge,
+  type GaugeConfiguration,
+  Histogram,
+  type HistogramConfiguration,
+  type Registry,
+} from 'prom-client';
 
 type Named<C> = Omit<C, 'registers' | 'name'> & { name: string };
 
@@ -57,11 +74,16 @@ export class PluginMetrics {
     }
   }
 
-  /** A gauge named `<prefix><name>` whose value `read()` gives at scrape time. */
-  gaugeOf(name: string, help: string, read: () => number): Gauge<string> {
+  /**
+   * A gauge named `<prefix><name>` whose value `read()` gives at scrape time.
+   * `aggregator`: how the workers' values combine (see the module comment;
+   * default `sum`).
+   */
+  gaugeOf(name: string, help: string, read: () => number, aggregator: Aggregator = 'sum'): Gauge<string> {
     return this.gauge({
       name,
       help,
+      aggregator,
       collect() {
         this.set(read());
       },
