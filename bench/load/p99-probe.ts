@@ -18,6 +18,8 @@
  * Variants: `app` (the load harness's command: default chain, semi-space 4 MB),
  * `app-stgc` (`--single-threaded-gc`: no V8 GC helper threads),
  * `app-st` (`--single-threaded`: no V8 background tasks at all),
+ * `app-min4` / `app-min8` (the young generation held at 4 / 8 MB from the
+ * start: V8 otherwise grows it only as far as survival asks),
  * `app-semi16` (16 MB semi-space), `app-nostats` (no stats plugin),
  * `app-dgram` (udp.native false), `raw-dgram`, `raw-native` (the addon
  * answering precomputed bytes from JavaScript), `raw-mmsg` (the C floor),
@@ -31,7 +33,7 @@ import { buildRawMmsg, runBatchperf, slowAnswers } from './lib/batchperf.js';
 import { appConfig, CLIENT_CORE, defaultChain, flag, startServer } from './lib/harness.js';
 import { ensureTools } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream } from './lib/peers.js';
-import { cpuMicros, freePort, type Pinned, threadCpu, waitForDns } from './lib/proc.js';
+import { cpuMicros, freePort, type Pinned, rssBytes, threadCpu, waitForDns } from './lib/proc.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -83,6 +85,8 @@ async function main(): Promise<void> {
         ]),
     ['app-stgc', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4', '--single-threaded-gc', ...appFlags]), hit],
     ['app-st', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4', '--single-threaded', ...appFlags]), hit],
+    ['app-min4', (p) => app(p, blocklist, upPort, ['--min-semi-space-size=4', '--max-semi-space-size=4', ...appFlags]), hit],
+    ['app-min8', (p) => app(p, blocklist, upPort, ['--min-semi-space-size=8', '--max-semi-space-size=8', ...appFlags]), hit],
     ['app-semi16', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=16']), hit],
     ['app-nostats', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4'], {}, false), hit],
     ['app-dgram', (p) => app(p, blocklist, upPort, ['--max-semi-space-size=4'], { udp: { native: false } }), hit],
@@ -103,7 +107,7 @@ async function main(): Promise<void> {
       servers.push({ name, server: await startServer(name, make(port), port), port, file });
     }
     for (const s of servers) await runBatchperf({ port: s.port, queryFile: s.file, maxRuns: 2, seconds: 30, core: CLIENT_CORE, tmpDir: tmp });
-    console.log('round server | saturating: qps cpu-us/query | fixed rate: p50 p99 p99.9 qps cpu-us/query');
+    console.log('round server | saturating: qps cpu-us/query | fixed rate: p50 p99 p99.9 qps cpu-us/query | rss MB after');
     /** p99 at the fixed rate, per server, one per round. */
     const p99s = new Map<string, number[]>(servers.map((s) => [s.name, []]));
     for (let round = 1; round <= rounds; round++) {
@@ -156,6 +160,8 @@ async function main(): Promise<void> {
             r.p999Us,
             Math.round(r.qps),
             ((c1 - c0) / r.completed).toFixed(2),
+            '| rss MB',
+            (rssBytes(s.server.pid) / 1048576).toFixed(1),
           );
         } finally {
           for (const o of others) o.server.child.kill('SIGCONT');
