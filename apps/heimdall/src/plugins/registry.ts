@@ -71,10 +71,11 @@ export async function builtinAvailable(name: string): Promise<boolean> {
 }
 
 /**
- * Errors from `definePlugin`'s validator already name the config field.
- * Others name the plugin's own (`cache.maxTtl`): a cross-field check in a
- * plugin's `setup` (which is not told the config path), or a factory not
- * declared with `definePlugin` yet. Point those at the config field.
+ * Errors from `definePlugin`'s validator already name the config field, and
+ * so do the built-in plugins' own checks (their `setup` is given the config
+ * path). Others name the plugin's own (`cache.maxTtl`): a third-party plugin
+ * that builds its paths from its name, or a factory not declared with
+ * `definePlugin`. Point those at the config field.
  */
 function atConfigPath(err: ConfigError, path: string, names: readonly string[]): ConfigError {
   if (err.path.startsWith(path)) return err;
@@ -142,8 +143,8 @@ export async function buildPlugins(entries: readonly PluginEntry[], baseDir: str
 
 /**
  * A plugin's message that names its own option path (`blocking.groups.x…`,
- * from a `check()` problem or a `start()` failure; a plugin that is not told
- * the config path uses its instance name or kind) → the config's
+ * from a `check()` problem or a `start()` failure of a plugin that names
+ * its paths by instance name or kind, not by the config path it is given) → the config's
  * (`plugins[i].options.groups.x…`). Undefined when the message names neither.
  */
 function atOptionPath(message: string, plugin: HeimdallPlugin, path: string): string | undefined {
