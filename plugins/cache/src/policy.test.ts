@@ -125,6 +125,63 @@ class ReferenceS3Fifo {
   }
 }
 
+/** What a reference model answers (the policy under test works on slots, the model on keys). */
+interface Model {
+  insert(key: string): void;
+  hit(key: string): void;
+  remove(key: string): void;
+  evict(): string | null;
+}
+
+/**
+ * Replays `list` on a policy and its reference model: inserts (the key from
+ * `keyFor`, skipped when it gives null), hits and removals of a live key, and
+ * evictions, each victim checked against the model's; then drains both.
+ * `after` runs after every step (an extra invariant).
+ */
+function replay(
+  list: ReadonlyArray<readonly [string, number]>,
+  policy: EvictionPolicy,
+  model: Model,
+  slots: Slots,
+  keyFor: (n: number) => string | null,
+  after?: () => void,
+): void {
+  let capacity = 4;
+  policy.resize(capacity); // grown on demand below, as the store does
+  for (const [op, n] of list) {
+    const keys = [...slots.live.keys()];
+    if (op === 'insert' || keys.length === 0) {
+      const key = keyFor(n);
+      if (key === null) continue;
+      const slot = slots.add(key);
+      if (slot >= capacity) policy.resize((capacity *= 2));
+      policy.insert(slot);
+      model.insert(key);
+    } else if (op === 'hit') {
+      const key = keys[n % keys.length]!;
+      policy.hit(slots.live.get(key)!);
+      model.hit(key);
+    } else if (op === 'remove') {
+      const key = keys[n % keys.length]!;
+      const slot = slots.live.get(key)!;
+      policy.remove(slot);
+      slots.drop(slot);
+      model.remove(key);
+    } else {
+      const victim = policy.evict();
+      expect(victim >= 0 ? slots.drop(victim) : null).toBe(model.evict());
+    }
+    after?.();
+  }
+  // Drain: the remaining eviction order matches too.
+  for (;;) {
+    const v = policy.evict();
+    expect(v >= 0 ? slots.drop(v) : null).toBe(model.evict());
+    if (v < 0) break;
+  }
+}
+
 const ops = fc.array(fc.tuple(fc.constantFrom('insert', 'hit', 'remove', 'evict'), fc.nat(30)), { maxLength: 300 });
 
 describe('eviction policies against reference models', () => {
@@ -136,41 +193,8 @@ describe('eviction policies against reference models', () => {
       fc.assert(
         fc.property(ops, (list) => {
           const policy: EvictionPolicy = make();
-          policy.resize(4); // grown on demand below, as the store does
-          let capacity = 4;
-          const model = ref();
-          const slots = new Slots();
           let fresh = 0;
-          for (const [op, n] of list) {
-            const keys = [...slots.live.keys()];
-            if (op === 'insert' || keys.length === 0) {
-              const key = `k${fresh++}`;
-              const slot = slots.add(key);
-              if (slot >= capacity) policy.resize((capacity *= 2));
-              policy.insert(slot);
-              model.insert(key);
-            } else if (op === 'hit') {
-              const key = keys[n % keys.length];
-              policy.hit(slots.live.get(key)!);
-              model.hit(key);
-            } else if (op === 'remove') {
-              const key = keys[n % keys.length];
-              const slot = slots.live.get(key)!;
-              policy.remove(slot);
-              slots.drop(slot);
-              model.remove(key);
-            } else {
-              const victim = policy.evict();
-              const expected = model.evict();
-              expect(victim >= 0 ? slots.drop(victim) : null).toBe(expected);
-            }
-          }
-          // Drain: the remaining eviction order matches too.
-          for (;;) {
-            const v = policy.evict();
-            expect(v >= 0 ? slots.drop(v) : null).toBe(model.evict());
-            if (v < 0) break;
-          }
+          replay(list, policy, ref(), new Slots(), () => `k${fresh++}`);
         }),
         { numRuns: 300 },
       );
@@ -245,39 +269,16 @@ describe('eviction policies against reference models', () => {
       fc.property(fc.integer({ min: 1, max: 12 }), s3ops, (ghostLimit, list) => {
         const slots = new Slots();
         const policy = new S3FifoPolicy(ghostLimit, (s) => slots.keys[s]);
-        let capacity = 4;
-        policy.resize(capacity);
         const model = new ReferenceS3Fifo(ghostLimit);
-        for (const [op, n] of list) {
-          const keys = [...slots.live.keys()];
-          if (op === 'insert' || keys.length === 0) {
-            const key = `k${n}`;
-            if (slots.live.has(key)) continue; // the store replaces a present key by remove + insert
-            const slot = slots.add(key);
-            if (slot >= capacity) policy.resize((capacity *= 2));
-            policy.insert(slot);
-            model.insert(key);
-          } else if (op === 'hit') {
-            const key = keys[n % keys.length];
-            policy.hit(slots.live.get(key)!);
-            model.hit(key);
-          } else if (op === 'remove') {
-            const key = keys[n % keys.length];
-            const slot = slots.live.get(key)!;
-            policy.remove(slot);
-            slots.drop(slot);
-            model.remove(key);
-          } else {
-            const victim = policy.evict();
-            expect(victim >= 0 ? slots.drop(victim) : null).toBe(model.evict());
-          }
-          expect(policy.ghost.size).toBe(model.ghost.size);
-        }
-        for (;;) {
-          const v = policy.evict();
-          expect(v >= 0 ? slots.drop(v) : null).toBe(model.evict());
-          if (v < 0) break;
-        }
+        // The store replaces a present key by remove + insert: a present key is not inserted again.
+        replay(
+          list,
+          policy,
+          model,
+          slots,
+          (n) => (slots.live.has(`k${n}`) ? null : `k${n}`),
+          () => expect(policy.ghost.size).toBe(model.ghost.size),
+        );
         for (const key of model.ghost.keys()) expect(policy.ghost.has(key)).toBe(true);
       }),
       { numRuns: 200 },

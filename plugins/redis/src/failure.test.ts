@@ -1,12 +1,11 @@
-import { CACHE_TIERS, type CacheTier, Rcode } from '@heimdall/core';
-import { MessageReader } from '@heimdall/core/packet';
+import { CACHE_TIERS, type CacheTier } from '@heimdall/core';
 import { query, type TestResolver } from '@heimdall/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BREAKER_HALF_OPEN, BREAKER_OPEN, Breaker, type BreakerState } from './breaker.js';
 import { RedisConnection } from './connection.js';
 import { RedisStats } from './stats.js';
 import type { RedisTier } from './tier.js';
-import { cleanup, haveRedis, RedisServer, startResolver, waitFor } from './test-util.js';
+import { ask, cleanup, haveRedis, RedisServer, startResolver, waitFor } from './test-util.js';
 
 const available = haveRedis();
 const started: TestResolver[] = [];
@@ -20,16 +19,6 @@ async function start(url: string, options: Omit<NonNullable<Parameters<typeof st
   started.push(r.resolver);
   const scope = r.resolver.scope('redis');
   return { ...r, stats: scope.get(RedisStats), breaker: scope.get(Breaker), conn: scope.get(RedisConnection) };
-}
-
-/** Asks one query; returns its latency (ms) and whether it was a good answer. */
-async function ask(r: TestResolver, name: string): Promise<{ ms: number; ok: boolean }> {
-  const t = performance.now();
-  const res = await r.handle(query(name));
-  const ms = performance.now() - t;
-  if (res === null) return { ms, ok: false };
-  const m = new MessageReader(res);
-  return { ms, ok: m.rcode === Rcode.NOERROR && m.ancount === 1 };
 }
 
 /**

@@ -1,11 +1,10 @@
-import { CACHE_CONTROL, CACHE_TIERS, type CacheControl, type CacheTier, Rcode, STATE_STORE, type StateStore } from '@heimdall/core';
-import { MessageReader } from '@heimdall/core/packet';
+import { CACHE_CONTROL, CACHE_TIERS, type CacheControl, type CacheTier, STATE_STORE, type StateStore } from '@heimdall/core';
 import { query, type TestResolver } from '@heimdall/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisConnection } from './connection.js';
 import { RedisStats } from './stats.js';
-import { cleanup, haveRedis, RedisServer, type SentinelSetup, startResolver, startSentinels, tempFile, waitFor } from './test-util.js';
+import { ask, cleanup, haveRedis, RedisServer, type SentinelSetup, startResolver, startSentinels, tempFile, waitFor } from './test-util.js';
 import type { RedisTier } from './tier.js';
 
 // A real Sentinel deployment: a master, a replica and three Sentinels (quorum 2, down after 1 s), each on a
@@ -45,16 +44,6 @@ async function start(options: Omit<NonNullable<Parameters<typeof startResolver>[
     conn: scope.get(RedisConnection),
     stats: scope.get(RedisStats),
   };
-}
-
-/** Asks one query: its latency (ms) and whether it was a good answer. */
-async function ask(r: TestResolver, name: string): Promise<{ ms: number; ok: boolean }> {
-  const t = performance.now();
-  const res = await r.handle(query(name));
-  const ms = performance.now() - t;
-  if (res === null) return { ms, ok: false };
-  const m = new MessageReader(res);
-  return { ms, ok: m.rcode === Rcode.NOERROR && m.ancount === 1 };
 }
 
 /** The cache keys on one server whose name contains `label`. */

@@ -11,10 +11,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CACHE_CONTROL, CACHE_TIERS, type CacheControl, type CacheTier, definePlugin, type FlushScope, type HeimdallPlugin } from '@heimdall/core';
+import { CACHE_CONTROL, CACHE_TIERS, type CacheControl, type CacheTier, definePlugin, type FlushScope, type HeimdallPlugin, Rcode } from '@heimdall/core';
+import { MessageReader } from '@heimdall/core/packet';
 import { ContainerModule, injectable, multiInject, optional } from '@heimdall/core/di';
 import { cacheKeyOf, QuestionKeyInfo } from '@heimdall/core/wire';
-import { selfSignedCertificate, type TestResolver, testResolver } from '@heimdall/testing';
+import { query, selfSignedCertificate, type TestResolver, testResolver } from '@heimdall/testing';
 import { Redis } from 'ioredis';
 import { flushMatcher } from './keys.js';
 import { redis } from './plugin.js';
@@ -413,4 +414,14 @@ export async function startResolver(
   const resolver = testResolver([miniCache(), redis({ startWaitMs: 3000, ...options }), answering(upstream)], { clock: systemClock });
   await resolver.start();
   return { resolver, upstream, cache: resolver.scope('cache').get(MiniCache) };
+}
+
+/** Asks one query: its latency (ms) and whether it was a good answer (NOERROR, one answer). */
+export async function ask(r: TestResolver, name: string): Promise<{ ms: number; ok: boolean }> {
+  const t = performance.now();
+  const res = await r.handle(query(name));
+  const ms = performance.now() - t;
+  if (res === null) return { ms, ok: false };
+  const m = new MessageReader(res);
+  return { ms, ok: m.rcode === Rcode.NOERROR && m.ancount === 1 };
 }
