@@ -101,7 +101,8 @@ describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a repli
       const c = await start({ reconnect: { minDelayMs: 50, maxDelayMs: 500, connectTimeoutMs: 500 } });
       expect(c.conn.ready, 'connected within startWaitMs (3 s)').toBe(true);
       expect(remotePort(c.conn)).toBe(setup.master.port);
-      expect(performance.now() - t).toBeLessThan(2000);
+      // ~0.5 s here when quiet; the bound is startWaitMs (the hung Sentinel alone would have kept it unconnected), with room for a busy CI machine.
+      expect(performance.now() - t).toBeLessThan(3500);
     } finally {
       hung.resume();
     }
@@ -168,7 +169,8 @@ describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a repli
     const outage = results.filter((r) => r.at >= killedAt - t0 && r.at <= reconnectMs + (killedAt - t0));
     expect(outage.length).toBeGreaterThan(10);
     expect(results.filter((r) => !r.ok)).toEqual([]);
-    expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(1500);
+    // A read waits at most the tier's 500 ms; a hang would show as seconds (or SERVFAIL at the query deadline). Room for a busy CI machine.
+    expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(3000);
 
     const direct = replica.client();
     try {
@@ -218,7 +220,9 @@ describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a repli
         return true;
       },
       'the old master to be back as an in-sync replica every Sentinel sees',
-      15_000,
+      // Sentinels clear s_down at their next PING and refresh a replica's INFO every 10 s: on a busy
+      // machine (CI under load) this took longer than 15 s once.
+      45_000,
     );
 
     const a = await start();
@@ -254,5 +258,5 @@ describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a repli
       current!.resume();
       direct.disconnect();
     }
-  }, 35_000);
+  }, 75_000);
 });
