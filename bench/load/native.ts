@@ -43,7 +43,7 @@ import { buildRawMmsg, runBatchperf, treeCpuMicros } from './lib/batchperf.js';
 import { appConfig, CLIENT_CORE, defaultChain, flag, type LoadRow, resultRow, SERVER_CORE, startServer } from './lib/harness.js';
 import { ensureTools, hasBinary } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream } from './lib/peers.js';
-import { cpuMicros, freePort, type Pinned, sleep } from './lib/proc.js';
+import { cpuMicros, freePort, type Pinned, sleep, runMain } from './lib/proc.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -318,10 +318,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -33,7 +33,7 @@ import { buildRawMmsg, runBatchperf, slowAnswers } from './lib/batchperf.js';
 import { appConfig, CLIENT_CORE, defaultChain, flag, startServer } from './lib/harness.js';
 import { ensureTools } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream } from './lib/peers.js';
-import { cpuMicros, freePort, type Pinned, rssBytes, threadCpu, waitForDns } from './lib/proc.js';
+import { cpuMicros, freePort, type Pinned, rssBytes, threadCpu, waitForDns, runMain } from './lib/proc.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -186,10 +186,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main);

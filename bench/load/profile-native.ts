@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { runBatchperf } from './lib/batchperf.js';
 import { summarizeProfile } from './lib/cpuprofile.js';
 import { dnsmasqUpstream } from './lib/peers.js';
-import { cpuMicros, freePort, sleep, startPinned, waitForDns } from './lib/proc.js';
+import { cpuMicros, freePort, sleep, startPinned, waitForDns, runMain } from './lib/proc.js';
 import { appConfig, defaultChain, flag } from './lib/harness.js';
 import { ensureTools } from './lib/packages.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
@@ -202,10 +202,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -38,7 +38,7 @@ import { buildBatchperf, runBatchperf } from './lib/batchperf.js';
 import { type ClientReport, type DnsperfResult, runDnsperf } from './lib/dnsperf.js';
 import { hasBinary, ensureTools } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream, unboundDot, unboundForwarder } from './lib/peers.js';
-import { cpuMicros, freePort, type Pinned, rssBytes, sleep } from './lib/proc.js';
+import { cpuMicros, freePort, type Pinned, rssBytes, sleep, runMain } from './lib/proc.js';
 import { appConfig, CLIENT_CORE, defaultChain, type LoadRow, flag, resultRow, SERVER_CORE, startServer } from './lib/harness.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 import { summarizeProfile } from './lib/cpuprofile.js';
@@ -477,10 +477,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main);

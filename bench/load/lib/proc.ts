@@ -236,3 +236,18 @@ export async function waitForDns(port: number, address = '127.0.0.1', name = 'pr
 
 /** Sleeps `ms` milliseconds. */
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs a load script's `main` and exits: 0 when it resolves, 1 with the error
+ * printed when it rejects (the children started with {@link startPinned} are
+ * killed on exit either way).
+ */
+export function runMain(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
