@@ -10,7 +10,7 @@
  * server stall each), and the most common gaps between bursts (a period
  * points at its cause: 10 ms timers, scavenges every few hundred ms).
  *
- *   flock /tmp/heimdall-load.lock npx tsx bench/load/p99-probe.ts [--qps 10000] [--seconds 5] [--rounds 3] [--only app,dnsmasq] [--before DIR] [--saturate false] [--slow-us 100]
+ *   flock /tmp/heimdall-load.lock npx tsx bench/load/p99-probe.ts [--qps 10000] [--seconds 5] [--rounds 3] [--only app,dnsmasq] [--before DIR] [--saturate false] [--slow-us 100] [--attribute]
  *
  * `--before DIR`: adds `before`, the app built in another checkout (a git
  * worktree of an earlier commit, `npm ci && npx turbo run build` there), same
@@ -25,16 +25,17 @@
  * answering precomputed bytes from JavaScript), `raw-mmsg` (the C floor),
  * `dnsmasq`.
  */
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildRawMmsg, runBatchperf, slowAnswers } from './lib/batchperf.js';
-import { appConfig, CLIENT_CORE, defaultChain, flag, startServer } from './lib/harness.js';
+import { appConfig, CLIENT_CORE, defaultChain, flag, SERVER_CORE, startServer } from './lib/harness.js';
 import { ensureTools } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream } from './lib/peers.js';
 import { cpuMicros, freePort, type Pinned, rssBytes, threadCpu, waitForDns, runMain } from './lib/proc.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
+import { attributeTail, canRecordSched, formatAttribution, recordSched, threadsOf } from './lib/sched-trace.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -51,8 +52,25 @@ process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 const cli = join(repo, 'apps/heimdall/dist/cli.js');
 
 const before = flag('before', '');
-/** Extra node flags for `app` (e.g. `--trace-gc`: its GC lines during the fixed-rate runs are summarized). */
+/**
+ * Extra node flags for `app` (e.g. `--trace-gc`: its GC lines during the
+ * fixed-rate runs are summarized; other output, such as `--trace-opt
+ * --trace-deopt`, is counted by kind).
+ */
 const appFlags = flag('app-flags', '') === '' ? [] : flag('app-flags', '').split(' ');
+/**
+ * `--attribute`: records the scheduler on the server's core during each
+ * fixed-rate run (perf, CLOCK_MONOTONIC) and the V8 pauses of Node servers
+ * (lib/gc-preload.mjs), and splits the slow answers' time by what the core
+ * did meanwhile (lib/sched-trace.ts).
+ */
+const attribute = process.argv.includes('--attribute');
+const gcDir = join(tmp, 'gc');
+if (attribute) {
+  mkdirSync(gcDir);
+  process.env.HEIMDALL_GC_LOG_DIR = gcDir;
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(join(here, 'lib/gc-preload.mjs')).href}`.trim();
+}
 
 function app(port: number, blocklist: string, upPort: number, flags: string[], extra: object = {}, stats = true, cliPath = cli): Command {
   const config = join(tmp, `app-${port}.json`);
@@ -62,6 +80,7 @@ function app(port: number, blocklist: string, upPort: number, flags: string[], e
 
 async function main(): Promise<void> {
   ensureTools(['dnsmasq']);
+  if (attribute && !canRecordSched()) throw new Error('--attribute needs perf with the sched:sched_switch tracepoint (linux-perf, root)');
   const upPort = await freePort();
   const upCmd = dnsmasqUpstream(upPort);
   const up = await startServer('upstream', upCmd, upPort, CLIENT_CORE).catch(async () => {
@@ -106,10 +125,13 @@ async function main(): Promise<void> {
       const port = await freePort();
       servers.push({ name, server: await startServer(name, make(port), port), port, file });
     }
-    for (const s of servers) await runBatchperf({ port: s.port, queryFile: s.file, maxRuns: 2, seconds: 30, core: CLIENT_CORE, tmpDir: tmp });
+    // Warm-up: 3 s saturating each (with `--saturate false` this is all the JIT gets before the first fixed-rate run).
+    for (const s of servers) await runBatchperf({ port: s.port, queryFile: s.file, seconds: 3, core: CLIENT_CORE, tmpDir: tmp });
     console.log('round server | saturating: qps cpu-us/query | fixed rate: p50 p99 p99.9 qps cpu-us/query | rss MB after');
     /** p99 at the fixed rate, per server, one per round. */
     const p99s = new Map<string, number[]>(servers.map((s) => [s.name, []]));
+    /** With `--attribute`: the same without the answers the platform's kdamond overlapped. */
+    const p99Clean = new Map<string, number[]>(servers.map((s) => [s.name, []]));
     for (let round = 1; round <= rounds; round++) {
       for (const s of servers) {
         const others = servers.filter((o) => o !== s);
@@ -127,7 +149,19 @@ async function main(): Promise<void> {
           const t0 = threadCpu(s.server.pid);
           const c0 = cpuMicros(s.server.pid);
           const slowLog = join(tmp, 'slow.log');
+          const perfData = join(tmp, 'sched.data');
+          const sched = attribute ? recordSched([SERVER_CORE, CLIENT_CORE], perfData, seconds + 1.5) : null;
           const r = await runBatchperf({ port: s.port, queryFile: s.file, seconds, qps, core: CLIENT_CORE, tmpDir: tmp, slowLog, slowUs: slowThreshold });
+          if (sched !== null) {
+            await sched.done;
+            const a = attributeTail(perfData, slowLog, r.completed, SERVER_CORE, s.server.pid, threadsOf(s.server.pid), join(gcDir, `${s.server.pid}.gc`));
+            p99Clean.get(s.name)!.push(a.p99WithoutPlatformUs ?? Number.NaN);
+            console.log(
+              formatAttribution(a)
+                .map((l) => `  ${s.name} ${l}`)
+                .join('\n'),
+            );
+          }
           const c1 = cpuMicros(s.server.pid);
           const t1 = threadCpu(s.server.pid);
           s.server.child.stdout!.off('data', trace);
@@ -141,6 +175,15 @@ async function main(): Promise<void> {
             .split('\n')
             .map((l) => /(Scavenge|Mark-Compact|Mark-sweep)[^;]*? MB, ([\d.]+) \/ [\d.]+ ms/.exec(l))
             .filter((m) => m !== null);
+          const otherTrace = traced.split('\n').filter((l) => l !== '' && !/Scavenge|Mark-Compact|Mark-sweep/.test(l));
+          if (otherTrace.length > 0) {
+            const kinds = new Map<string, number>();
+            for (const l of otherTrace) {
+              const k = /^\[(\w+(?: \w+)?)/.exec(l)?.[1] ?? l.slice(0, 40);
+              kinds.set(k, (kinds.get(k) ?? 0) + 1);
+            }
+            console.log(`  ${s.name} other output during the fixed-rate run: ${[...kinds].map(([k, n]) => `${k} ×${n}`).join(', ')}`);
+          }
           if (gc.length > 0)
             console.log(`  ${s.name} GC during the fixed-rate run: ${gc.length} pauses, ${gc.map((m) => `${m![1]![0]}${m![2]}`).join(' ')} ms`);
           p99s.get(s.name)!.push(r.p99Us ?? Number.NaN);
@@ -171,14 +214,21 @@ async function main(): Promise<void> {
     // Per-round ratios to the peers measured in the same round (noise moves both), and their median.
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
     console.log('\np99 at the fixed rate, one per round (median), and per-round ratio to each peer (median):');
-    for (const [name, xs] of p99s) {
-      const ratios = ['dnsmasq', 'raw-native']
-        .filter((peer) => peer !== name && p99s.has(peer))
-        .map((peer) => {
-          const rs = xs.map((x, i) => x / p99s.get(peer)![i]!);
-          return `/ ${peer} ${rs.map((v) => v.toFixed(2)).join(' ')} (${median(rs).toFixed(2)})`;
-        });
-      console.log(`  ${name}: ${xs.join(' ')} µs (${median(xs)}) ${ratios.join('  ')}`);
+    const table = (p99: Map<string, number[]>): void => {
+      for (const [name, xs] of p99) {
+        const ratios = ['dnsmasq', 'raw-native']
+          .filter((peer) => peer !== name && p99.has(peer))
+          .map((peer) => {
+            const rs = xs.map((x, i) => x / p99.get(peer)![i]!);
+            return `/ ${peer} ${rs.map((v) => v.toFixed(2)).join(' ')} (${median(rs).toFixed(2)})`;
+          });
+        console.log(`  ${name}: ${xs.join(' ')} µs (${median(xs)}) ${ratios.join('  ')}`);
+      }
+    };
+    table(p99s);
+    if (attribute) {
+      console.log('\nthe same without the answers that a kdamond run (on either core) overlapped:');
+      table(p99Clean);
     }
   } finally {
     for (const s of servers) await s.server.stop();

@@ -17,7 +17,7 @@
  * allocation sites are printed in bytes per answered query: the per-query
  * garbage that sets how often the young generation is scavenged.
  *
- *   flock /tmp/heimdall-load.lock npx tsx bench/load/profile-native.ts [--seconds 10] [--out DIR] [--native false] [--no-profile] [--perf] [--heap] [--node-flags '--no-turbo-inlining']
+ *   flock /tmp/heimdall-load.lock npx tsx bench/load/profile-native.ts [--seconds 10] [--qps 10000] [--out DIR] [--native false] [--no-profile] [--perf] [--heap] [--node-flags '--no-turbo-inlining']
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +38,8 @@ const seconds = Number(flag('seconds', '10'));
 const outDir = resolve(flag('out', join(os.tmpdir(), 'heimdall-profile')));
 const native = flag('native', 'auto');
 const usePerf = process.argv.includes('--perf');
+/** `--qps N`: profile a fixed-rate run (the tail's regime: one query per wakeup) instead of a saturating one. */
+const fixedQps = flag('qps', '') === '' ? undefined : Number(flag('qps', ''));
 const useHeap = process.argv.includes('--heap');
 const profile = !process.argv.includes('--no-profile') && !usePerf;
 
@@ -156,7 +158,7 @@ async function main(): Promise<void> {
       ? spawn('perf', ['record', '-g', '-F', '2000', '-p', String(server.pid), '-o', perfData, '--', 'sleep', String(seconds)], { stdio: 'ignore' })
       : null;
     const c0 = cpuMicros(server.pid);
-    const r = await runBatchperf({ port, queryFile: hit, seconds, core: 1, tmpDir: tmp });
+    const r = await runBatchperf({ port, queryFile: hit, seconds, core: 1, tmpDir: tmp, ...(fixedQps === undefined ? {} : { qps: fixedQps }) });
     const c1 = cpuMicros(server.pid);
     if (perf !== null) await new Promise((done) => perf.once('exit', done));
     console.log(

@@ -17,7 +17,9 @@
  * `a <sent µs since start> <latency µs>`, and every stall of the client's
  * own loop longer than that as `c <µs since start> <stall µs>` (a stalled
  * client inflates the latencies it measures), at most 1,000,000 lines:
- * where a tail comes from (bursts, their period, the client itself).
+ * where a tail comes from (bursts, their period, the client itself). Its
+ * first line, `t <CLOCK_MONOTONIC µs at start>`, lets a server-side trace
+ * taken on the same clock (perf record -k CLOCK_MONOTONIC) be lined up.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -142,6 +144,7 @@ int main(int argc, char **argv) {
   FILE *slow = NULL;
   long slow_lines = 0;
   if (slow_path && !(slow = fopen(slow_path, "w"))) { perror(slow_path); return 1; }
+  if (slow) fprintf(slow, "t %.0f\n", t0 * 1e6);
   double prev_loop = t0;
   static uint8_t sbuf[B][MAXQ], rbuf[B][4096];
   struct mmsghdr sm[B], rm[B];
