@@ -76,18 +76,17 @@ export interface TailAttribution {
   readonly dominated: Map<string, number>;
 }
 
-interface Interval {
+/** From this time on, the core ran thread `tid` (0: idle). */
+export interface Interval {
   readonly start: number;
   readonly tid: number;
   readonly comm: string;
 }
 
-/** Parses `perf script` of a sched_switch recording into what ran on each core, in order (µs, CLOCK_MONOTONIC). */
-function timelines(perfData: string): Map<number, Interval[]> {
-  const r = spawnSync('perf', ['script', '-i', perfData, '-F', 'cpu,time,trace'], { encoding: 'utf8', maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(`perf script: ${r.stderr.slice(0, 1000)}`);
+/** Parses `perf script -F cpu,time,trace` of a sched_switch recording into what ran on each core, in order (µs). */
+export function parseSchedScript(text: string): Map<number, Interval[]> {
   const out = new Map<number, Interval[]>();
-  for (const line of r.stdout.split('\n')) {
+  for (const line of text.split('\n')) {
     const m = /^\s*\[(\d+)\]\s+([\d.]+):.*next_comm=(.*?) next_pid=(\d+)/.exec(line);
     if (m === null) continue;
     const cpu = Number(m[1]);
@@ -112,11 +111,10 @@ function platformStalls(tls: Map<number, Interval[]>): Array<[number, number]> {
   return out.sort((a, b) => a[0] - b[0]);
 }
 
-/** GC pauses `[start, end)` in µs from a gc-preload log, sorted. */
-function gcPauses(file: string | undefined): Array<[number, number]> {
-  if (file === undefined || !existsSync(file)) return [];
+/** GC pauses `[start, end)` in µs from a gc-preload log's text, sorted. */
+function gcPauses(text: string): Array<[number, number]> {
   const out: Array<[number, number]> = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  for (const line of text.split('\n')) {
     const [kind, start, dur] = line.split(' ');
     // Incremental marking steps and weak callbacks are not stop-the-world pauses of note here.
     if ((kind === 'minor' || kind === 'major') && Number(dur) > 0) out.push([Number(start), Number(start) + Number(dur)]);
@@ -167,21 +165,40 @@ export function attributeTail(
   tids: Set<number>,
   gcFile?: string,
 ): TailAttribution {
-  const tls = timelines(perfData);
+  const r = spawnSync('perf', ['script', '-i', perfData, '-F', 'cpu,time,trace'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`perf script: ${r.stderr.slice(0, 1000)}`);
+  const gcText = gcFile !== undefined && existsSync(gcFile) ? readFileSync(gcFile, 'utf8') : '';
+  return attribute(parseSchedScript(r.stdout), readFileSync(slowLog, 'utf8'), completed, core, pid, tids, gcText, (tid) => threadName(pid, tid));
+}
+
+/**
+ * {@link attributeTail} on parsed input: `tls` from {@link parseSchedScript},
+ * the slow log's and gc log's text; `nameOf` names the server's other threads.
+ */
+export function attribute(
+  tls: Map<number, Interval[]>,
+  slowLogText: string,
+  completed: number,
+  core: number,
+  pid: number,
+  tids: Set<number>,
+  gcText = '',
+  nameOf: (tid: number) => string = String,
+): TailAttribution {
   const tl = tls.get(core) ?? [];
   const platform = platformStalls(tls);
-  const gc = gcPauses(gcFile);
+  const gc = gcPauses(gcText);
   let t0 = Number.NaN;
   const windows: Array<[number, number]> = [];
-  for (const line of readFileSync(slowLog, 'utf8').split('\n')) {
+  for (const line of slowLogText.split('\n')) {
     const [kind, a, b] = line.split(' ');
     if (kind === 't') t0 = Number(a);
     else if (kind === 'a') windows.push([t0 + Number(a), t0 + Number(a) + Number(b)]);
   }
-  if (Number.isNaN(t0)) throw new Error(`${slowLog}: no start line (batchperf too old?)`);
+  if (Number.isNaN(t0)) throw new Error('slow log without its start line (batchperf too old?)');
   windows.sort((x, y) => x[0] - y[0]);
   const name = (iv: Interval): string =>
-    iv.tid === 0 ? 'idle' : iv.tid === pid ? 'server main' : tids.has(iv.tid) ? `server thread ${threadName(pid, iv.tid)}` : iv.comm;
+    iv.tid === 0 ? 'idle' : iv.tid === pid ? 'server main' : tids.has(iv.tid) ? `server thread ${nameOf(iv.tid)}` : iv.comm;
   const add = (split: Split, key: string, us: number): void => {
     if (us > 0) split.set(key, (split.get(key) ?? 0) + us);
   };
