@@ -10,7 +10,7 @@
  * server stall each), and the most common gaps between bursts (a period
  * points at its cause: 10 ms timers, scavenges every few hundred ms).
  *
- *   flock /tmp/heimdall-load.lock npx tsx bench/load/p99-probe.ts [--qps 10000] [--seconds 5] [--rounds 3] [--only app,dnsmasq] [--before DIR] [--saturate false] [--slow-us 100] [--attribute]
+ *   flock /tmp/heimdall-load.lock npx tsx bench/load/p99-probe.ts [--qps 10000] [--seconds 5] [--rounds 3] [--only app,dnsmasq] [--before DIR] [--saturate false] [--slow-us 100] [--attribute] [--stacks]
  *
  * `--before DIR`: adds `before`, the app built in another checkout (a git
  * worktree of an earlier commit, `npm ci && npx turbo run build` there), same
@@ -35,7 +35,7 @@ import { ensureTools } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream } from './lib/peers.js';
 import { cpuMicros, freePort, type Pinned, rssBytes, threadCpu, waitForDns, runMain } from './lib/proc.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
-import { attributeTail, canRecordSched, formatAttribution, recordSched, threadsOf } from './lib/sched-trace.js';
+import { attributeTail, canRecordSched, formatAttribution, formatLongRuns, longRuns, recordSched, threadsOf } from './lib/sched-trace.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -64,12 +64,20 @@ const appFlags = flag('app-flags', '') === '' ? [] : flag('app-flags', '').split
  * (lib/gc-preload.mjs), and splits the slow answers' time by what the core
  * did meanwhile (lib/sched-trace.ts).
  */
-const attribute = process.argv.includes('--attribute');
+const attribute = process.argv.includes('--attribute') || process.argv.includes('--stacks');
+/**
+ * `--stacks` (implies `--attribute`): also samples the server's core at
+ * 10 kHz with call stacks and prints what the main thread ran in its long
+ * on-CPU stretches (lib/sched-trace.ts `longRuns`); Node servers get
+ * `--perf-basic-prof` so their JavaScript frames are named.
+ */
+const stacks = process.argv.includes('--stacks');
 const gcDir = join(tmp, 'gc');
 if (attribute) {
   mkdirSync(gcDir);
   process.env.HEIMDALL_GC_LOG_DIR = gcDir;
-  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(join(here, 'lib/gc-preload.mjs')).href}`.trim();
+  process.env.NODE_OPTIONS =
+    `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(join(here, 'lib/gc-preload.mjs')).href}${stacks ? ' --perf-basic-prof' : ''}`.trim();
 }
 
 function app(port: number, blocklist: string, upPort: number, flags: string[], extra: object = {}, stats = true, cliPath = cli): Command {
@@ -150,12 +158,18 @@ async function main(): Promise<void> {
           const c0 = cpuMicros(s.server.pid);
           const slowLog = join(tmp, 'slow.log');
           const perfData = join(tmp, 'sched.data');
-          const sched = attribute ? recordSched([SERVER_CORE, CLIENT_CORE], perfData, seconds + 1.5) : null;
+          const sched = attribute ? recordSched([SERVER_CORE, CLIENT_CORE], perfData, seconds + 1.5, stacks) : null;
           const r = await runBatchperf({ port: s.port, queryFile: s.file, seconds, qps, core: CLIENT_CORE, tmpDir: tmp, slowLog, slowUs: slowThreshold });
           if (sched !== null) {
             await sched.done;
             const a = attributeTail(perfData, slowLog, r.completed, SERVER_CORE, s.server.pid, threadsOf(s.server.pid), join(gcDir, `${s.server.pid}.gc`));
             p99Clean.get(s.name)!.push(a.p99WithoutPlatformUs ?? Number.NaN);
+            if (stacks)
+              console.log(
+                formatLongRuns(longRuns(perfData, SERVER_CORE, s.server.pid))
+                  .map((l) => `  ${s.name} ${l}`)
+                  .join('\n'),
+              );
             console.log(
               formatAttribution(a)
                 .map((l) => `  ${s.name} ${l}`)

@@ -24,11 +24,17 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
-/** Starts recording the scheduler's switches on `cores` for `seconds`; resolves when perf has written `file`. */
-export function recordSched(cores: number[], file: string, seconds: number): { done: Promise<void>; child: ChildProcess } {
+/**
+ * Starts recording the scheduler's switches on `cores` for `seconds`; resolves
+ * when perf has written `file`. With `stacks`, also samples those cores at
+ * 10 kHz with call stacks (for {@link longRuns}; Node servers need
+ * `--perf-basic-prof` for their JavaScript frames to have names).
+ */
+export function recordSched(cores: number[], file: string, seconds: number, stacks = false): { done: Promise<void>; child: ChildProcess } {
+  const sampling = stacks ? ['-e', 'cpu-clock/freq=10000/', '-g'] : [];
   const child = spawn(
     'perf',
-    ['record', '-q', '-k', 'CLOCK_MONOTONIC', '-C', cores.join(','), '-e', 'sched:sched_switch', '-o', file, '--', 'sleep', String(seconds)],
+    ['record', '-q', '-k', 'CLOCK_MONOTONIC', '-C', cores.join(','), '-e', 'sched:sched_switch', ...sampling, '-o', file, '--', 'sleep', String(seconds)],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let err = '';
@@ -165,6 +171,7 @@ export function attributeTail(
   tids: Set<number>,
   gcFile?: string,
 ): TailAttribution {
+  // Only the tracepoint's lines carry `next_comm=` (samples of a `stacks` recording are skipped).
   const r = spawnSync('perf', ['script', '-i', perfData, '-F', 'cpu,time,trace'], { encoding: 'utf8', maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(`perf script: ${r.stderr.slice(0, 1000)}`);
   const gcText = gcFile !== undefined && existsSync(gcFile) ? readFileSync(gcFile, 'utf8') : '';
@@ -297,5 +304,94 @@ export function formatAttribution(a: TailAttribution, top = 8): string[] {
       `${k.padEnd(22)} ${((100 * (a.inSlow.get(k) ?? 0)) / tSlow).toFixed(1).padStart(5)} %  ${((100 * (a.overall.get(k) ?? 0)) / tAll).toFixed(1).padStart(5)} %  ${a.dominated.get(k) ?? 0}`,
     );
   }
+  return lines;
+}
+
+/** What the server's main thread ran in its long on-CPU stretches, against all its samples. */
+export interface LongRuns {
+  /** Stretches of at least `minUs` on the CPU without a switch, their count and µs in all. */
+  readonly runs: number;
+  readonly runUs: number;
+  /** Samples of the main thread inside them and over the whole recording. */
+  readonly samplesInRuns: number;
+  readonly samples: number;
+  /** Top frames (leaf, and the first named JavaScript or native caller) by samples inside long runs, with their count overall. */
+  readonly frames: Array<{ frame: string; inRuns: number; overall: number }>;
+}
+
+/**
+ * The main thread's (`pid`) on-CPU stretches of at least `minUs` on `core`
+ * in a recording made with `stacks`, and which frames its 10 kHz samples hit
+ * inside them compared with everywhere: a frame much more common inside long
+ * runs is what makes them long.
+ */
+export function longRuns(perfData: string, core: number, pid: number, minUs = 150, top = 15): LongRuns {
+  const r = spawnSync('perf', ['script', '-i', perfData, '-F', 'tid,cpu,time,event,trace,ip,sym'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`perf script: ${r.stderr.slice(0, 1000)}`);
+  return longRunsOf(r.stdout, core, pid, minUs, top);
+}
+
+/** {@link longRuns} on the text of `perf script -F tid,cpu,time,event,trace,ip,sym`. */
+export function longRunsOf(text: string, core: number, pid: number, minUs = 150, top = 15): LongRuns {
+  const runs: Array<[number, number]> = [];
+  const samples: Array<{ t: number; frame: string }> = [];
+  let onSince = Number.NaN;
+  const blocks = text.split('\n\n');
+  for (const block of blocks) {
+    const lines = block.split('\n').filter((l) => l.trim() !== '');
+    const head = /^\s*(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(\S+):(.*)$/.exec(lines[0] ?? '');
+    if (head === null || Number(head[2]) !== core) continue;
+    const t = Number(head[3]) * 1e6;
+    if (head[4] === 'sched:sched_switch') {
+      const m = /prev_pid=(\d+).*next_pid=(\d+)/.exec(head[5]!);
+      if (m === null) continue;
+      if (Number(m[1]) === pid && !Number.isNaN(onSince)) {
+        if (t - onSince >= minUs) runs.push([onSince, t]);
+        onSince = Number.NaN;
+      }
+      if (Number(m[2]) === pid) onSince = t;
+    } else if (Number(head[1]) === pid) {
+      // Stack lines: `<ip> <symbol>`, leaf first. Name the leaf and the first caller that has a name.
+      const syms = lines
+        .slice(1)
+        .map((l) => l.trim().replace(/^[0-9a-f]+\s+/, ''))
+        .filter((x) => x !== '[unknown]');
+      const frame = syms.length === 0 ? '[unknown]' : syms.length === 1 ? syms[0]! : `${syms[0]} < ${syms[1]}`;
+      samples.push({ t, frame });
+    }
+  }
+  const inRuns = new Map<string, number>();
+  const overall = new Map<string, number>();
+  let i = 0;
+  let samplesInRuns = 0;
+  for (const s of samples) {
+    overall.set(s.frame, (overall.get(s.frame) ?? 0) + 1);
+    while (i < runs.length && runs[i]![1] < s.t) i++;
+    if (i < runs.length && runs[i]![0] <= s.t) {
+      samplesInRuns++;
+      inRuns.set(s.frame, (inRuns.get(s.frame) ?? 0) + 1);
+    }
+  }
+  return {
+    runs: runs.length,
+    runUs: runs.reduce((a, [x, y]) => a + y - x, 0),
+    samplesInRuns,
+    samples: samples.length,
+    frames: [...inRuns]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([frame, n]) => ({ frame, inRuns: n, overall: overall.get(frame) ?? 0 })),
+  };
+}
+
+/** Lines for {@link LongRuns}: share of the long runs' samples and of all samples, per frame. */
+export function formatLongRuns(l: LongRuns, minUs = 150): string[] {
+  const lines = [
+    `main thread on the CPU for ${minUs} µs or more at a stretch: ${l.runs} times, ${(l.runUs / 1000).toFixed(1)} ms; ${l.samplesInRuns} of its ${l.samples} samples fell there. frame  % of those  % of all`,
+  ];
+  for (const f of l.frames)
+    lines.push(
+      `${((100 * f.inRuns) / Math.max(1, l.samplesInRuns)).toFixed(1).padStart(5)} %  ${((100 * f.overall) / Math.max(1, l.samples)).toFixed(1).padStart(5)} %  ${f.frame.slice(0, 140)}`,
+    );
   return lines;
 }
