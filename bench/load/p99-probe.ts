@@ -25,7 +25,7 @@
  * answering precomputed bytes from JavaScript), `raw-mmsg` (the C floor),
  * `dnsmasq`.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -247,6 +247,11 @@ async function main(): Promise<void> {
   } finally {
     for (const s of servers) await s.server.stop();
     await up.stop();
+    // `--perf-basic-prof` also makes V8 write isolate-…-<pid>-v8.log files into the working directory.
+    if (stacks) {
+      const pids = new Set(servers.map((s) => String(s.server.pid)));
+      for (const f of readdirSync('.')) if (/^isolate-0x[0-9a-f]+-(\d+)-v8\.log$/.test(f) && pids.has(f.split('-')[2]!)) rmSync(f, { force: true });
+    }
   }
 }
 
