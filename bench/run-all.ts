@@ -22,6 +22,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tsxEnv } from './lib/tsx-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // `npm run bench -- --compare` reaches here as npm's config `compare` (the root script runs `npm run bench -w …`).
@@ -60,6 +61,7 @@ for (const file of files) {
   console.log(`\n=== ${file} ===`);
   const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, file)], {
     cwd: join(here, '..'),
+    env: tsxEnv(),
     stdio: 'inherit',
   });
   if (r.status !== 0) {
