@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkDataFile } from './env.js';
+import { HEADER } from './layout.js';
 import { Child, cleanupDirs, entryOf, startInstance, tempDir } from './test-util.js';
 
 afterEach(() => cleanupDirs());
@@ -49,7 +50,7 @@ describe('kill -9 in the middle of a write burst', () => {
           }
           const b = Number(m[1]);
           batchesFound.set(b, (batchesFound.get(b) ?? 0) + 1);
-          if (!value.subarray(16).equals(entryOf(key, SIZE))) bad++;
+          if (!value.subarray(HEADER).equals(entryOf(key, SIZE))) bad++;
         }
         expect(bad).toBe(0);
         for (let b = 0; b <= committed; b++) expect(batchesFound.get(b), `batch ${b}`).toBe(PER_BATCH);

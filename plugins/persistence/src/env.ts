@@ -20,7 +20,7 @@ import type { PersistenceOptions } from './options.js';
 /** Name of the format, stored under `format` in the `meta` database. */
 export const FORMAT_NAME = 'heimdall-persistence';
 /** Version of the layout of the databases below; another version is moved aside. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 /** The named databases of the environment (nothing else may be in its root). */
 export const DB_NAMES = ['meta', 'entries', 'age', 'state'] as const;
 /** How many moved-aside copies are kept (older ones are deleted). */
@@ -44,12 +44,12 @@ export interface OpenEnv {
   readonly root: RootDatabase;
   /** `format`, `state-version`: small JSON values. */
   readonly meta: Database<unknown, string>;
-  /** Cache key bytes → 16-byte header (expiresAt f64 LE, writtenAt f64 LE) + the cache's entry bytes. */
+  /** Cache key bytes → 20-byte header (CRC-32, expiresAt f64 LE, writtenAt f64 LE) + the cache's entry bytes (layout.ts). */
   readonly entries: Database<Buffer, Buffer>;
-  /** Age index: writtenAt (6 bytes BE) + cache key → expiresAt (f64 LE). Oldest first. */
+  /** Age index: writtenAt (6 bytes BE) + cache key → CRC-32 + expiresAt (f64 LE). Oldest first. */
   readonly age: Database<Buffer, Buffer>;
-  /** State store: key → JSON record. */
-  readonly state: Database<unknown, string>;
+  /** State store: key → CRC-32 + the JSON record as UTF-8 (layout.ts `stateValue`). */
+  readonly state: Database<Buffer, string>;
 }
 
 const LMDB_MAGIC = 0xbeefc0de;
@@ -220,11 +220,12 @@ export class PersistenceEnv {
       } else if (typeof format !== 'object' || format === null || format.format !== FORMAT_NAME) {
         throw new UnusableEnvironmentError(`foreign environment (format ${JSON.stringify(format)})`);
       } else if (format.version !== FORMAT_VERSION) {
-        throw new UnusableEnvironmentError(`format version ${format.version}, this build reads version ${FORMAT_VERSION}`);
+        const age = typeof format.version === 'number' && format.version < FORMAT_VERSION ? ' (an older build)' : '';
+        throw new UnusableEnvironmentError(`format version ${format.version}${age}, this build reads version ${FORMAT_VERSION}`);
       }
       const entries = root.openDB<Buffer, Buffer>({ name: 'entries', keyEncoding: 'binary', encoding: 'binary' });
       const age = root.openDB<Buffer, Buffer>({ name: 'age', keyEncoding: 'binary', encoding: 'binary' });
-      const state = root.openDB<unknown, string>({ name: 'state', encoding: 'json' });
+      const state = root.openDB<Buffer, string>({ name: 'state', encoding: 'binary' });
       // Touch each tree's root (a handful of pages, whatever the size): a broken one throws here.
       for (const db of [entries, age, state, meta]) {
         db.getStats();

@@ -8,6 +8,7 @@
  */
 import { FakeClock } from '@heimdall/testing';
 import { afterEach, describe, expect, it } from 'vitest';
+import { stateValue } from './layout.js';
 import { LEASE_KEY, type LeaseRecord, leaseMsOf } from './maintenance.js';
 import { Child, cleanupDirs, entryOf, type Instance, keyOf, startInstance, tempDir } from './test-util.js';
 
@@ -34,7 +35,7 @@ async function start(
 async function writeExpiring(i: Instance, clock: FakeClock, prefix: string, n: number): Promise<void> {
   for (let k = 0; k < n; k++) i.tier.set(keyOf(`${prefix}${k}.test`), entryOf(keyOf('x')), clock.now() + 100);
   await i.tier.drain();
-  i.env.env!.state.putSync(`${prefix}.state`, { v: 1, w: 'test', s: 1, e: clock.now() + 100 });
+  i.env.env!.state.putSync(`${prefix}.state`, stateValue(`${prefix}.state`, { v: 1, w: 'test', s: 1, e: clock.now() + 100 }));
   clock.advance(100);
 }
 

@@ -29,8 +29,9 @@
 import { randomBytes } from 'node:crypto';
 import { CLOCK, type Clock, type ClockTimer, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
+import { CorruptValues } from './corrupt.js';
 import { type OpenEnv, PersistenceEnv } from './env.js';
-import { AGE_PREFIX, ageKeyTime, readF64 } from './layout.js';
+import { AGE_EXPIRES_AT, AGE_PREFIX, AGE_VALUE, ageKeyTime, intact, readF64, readStateValue } from './layout.js';
 import { EVICT_ABOVE, EVICT_DOWN_TO, type PersistenceOptions } from './options.js';
 import { PersistenceStats } from './stats.js';
 import { DiskTier, removeEntries } from './tier.js';
@@ -71,6 +72,7 @@ export class Maintenance {
   private readonly stats: PersistenceStats;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly corrupt: CorruptValues;
   private readonly interval: number;
   private readonly batch: number;
   private readonly capBytes: number;
@@ -90,12 +92,14 @@ export class Maintenance {
     @inject(PLUGIN_OPTIONS) options: PersistenceOptions,
     @inject(CLOCK) clock: Clock,
     @inject(PLUGIN_LOGGER) logger: Logger,
+    @inject(CorruptValues) corrupt: CorruptValues,
   ) {
     this.env = env;
     this.tier = tier;
     this.stats = stats;
     this.clock = clock;
     this.logger = logger;
+    this.corrupt = corrupt;
     this.interval = options.sweepIntervalMs;
     this.batch = options.sweepBatch;
     this.capBytes = options.maxSizeMb * 1024 * 1024;
@@ -236,7 +240,7 @@ export class Maintenance {
         written.push(ageKeyTime(k));
       }
       if (keys.length === 0) return false;
-      const removed = await env.entries.transaction(() => removeEntries(env, keys, written, ageKeys));
+      const removed = await env.entries.transaction(() => removeEntries(env, keys, written, ageKeys, this.foundCorrupt));
       this.stats.evictions += removed;
       this.tier.checkSize();
       return this.stats.usedBytes > EVICT_ABOVE * this.capBytes;
@@ -256,30 +260,48 @@ export class Maintenance {
     for (const { key, value } of env.age.getRange({ start: this.cursor, limit: this.batch }) as Iterable<{ key: Buffer; value: Buffer }>) {
       seen++;
       last = Buffer.from(key);
-      if (value.length === 8 && readF64(value, 0) > now) continue;
+      if (value.length !== AGE_VALUE || !intact(last, value)) {
+        // Its expiry cannot be trusted: removed now, with its entry unless that was rewritten since (the entry is checked itself).
+        this.corrupt.found('age', last.toString('hex'));
+      } else if (readF64(value, AGE_EXPIRES_AT) > now) continue;
       ageKeys.push(last);
       keys.push(last.subarray(AGE_PREFIX));
       written.push(ageKeyTime(last));
     }
     this.cursor = seen < this.batch || last === undefined ? undefined : Buffer.concat([last, Buffer.from([0])]);
-    if (keys.length > 0) this.stats.expiredRemoved += await env.entries.transaction(() => removeEntries(env, keys, written, ageKeys));
+    if (keys.length > 0) this.stats.expiredRemoved += await env.entries.transaction(() => removeEntries(env, keys, written, ageKeys, this.foundCorrupt));
     await this.sweepState(env, now);
     this.tier.checkSize();
     return false;
   }
 
-  /** Forgets state records past their `ttlMs` (and old deletion markers), at most sweepBatch per tick. */
+  /** Counts a corrupt `entries` value found (and removed) inside a write transaction. */
+  private readonly foundCorrupt = (key: Uint8Array): void => this.corrupt.found('entries', Buffer.from(key).toString('hex'));
+
+  /**
+   * Forgets state records past their `ttlMs` (and old deletion markers), at
+   * most sweepBatch per tick, and corrupt ones (counted, and re-checked in
+   * the transaction that removes them).
+   */
   private async sweepState(env: OpenEnv, now: number): Promise<void> {
+    const due = (key: string, value: Buffer | undefined): 'corrupt' | boolean => {
+      if (value === undefined) return false;
+      const record = readStateValue(key, value);
+      if (record === undefined) return 'corrupt';
+      const e = (record as { e?: unknown } | null)?.e;
+      return typeof e === 'number' && e <= now;
+    };
     const gone: string[] = [];
-    for (const { key, value } of env.state.getRange({ limit: this.batch }) as Iterable<{ key: string; value: unknown }>) {
-      const e = (value as { e?: unknown } | null)?.e;
-      if (typeof e === 'number' && e <= now) gone.push(key);
+    for (const { key, value } of env.state.getRange({ limit: this.batch }) as Iterable<{ key: string; value: Buffer }>) {
+      if (due(key, value) !== false) gone.push(key);
     }
     if (gone.length === 0) return;
     await env.state.transaction(() => {
       for (const key of gone) {
-        const e = (env.state.get(key) as { e?: unknown } | undefined)?.e;
-        if (typeof e === 'number' && e <= now) env.state.removeSync(key);
+        const verdict = due(key, env.state.get(key));
+        if (verdict === false) continue;
+        if (verdict === 'corrupt') this.corrupt.found('state', key);
+        env.state.removeSync(key);
       }
     });
   }

@@ -5,6 +5,7 @@
  */
 import { CACHE_TIERS, definePlugin, PLUGIN_METRICS, STATE_STORE } from '@heimdall/core';
 import { ContainerModule, inject, injectable, type PluginMetrics } from '@heimdall/core/di';
+import { CorruptValues } from './corrupt.js';
 import { PersistenceEnv } from './env.js';
 import { Maintenance } from './maintenance.js';
 import { persistenceOptionsSchema } from './options.js';
@@ -30,6 +31,17 @@ export class PersistenceMetrics {
       ['moved_aside_total', 'movedAside', 'Unusable environments (corrupt, foreign, other format version) moved aside.'],
       ['maintenance_takeovers_total', 'maintenanceTakeovers', 'Times this process became the maintenance owner (lease absent, released or expired).'],
     ]);
+    metrics.counter({
+      name: 'corrupt_total',
+      help: 'Values that failed their checksum (changed on disk, or under another key): not used, removed. db: entries, age or state.',
+      labelNames: ['db'] as const,
+      collect() {
+        this.reset();
+        this.labels('entries').inc(stats.corruptEntries);
+        this.labels('age').inc(stats.corruptAge);
+        this.labels('state').inc(stats.corruptState);
+      },
+    });
     metrics.gaugeOf('maintenance_owner', '1 when this process holds the maintenance lease (runs the expired-entry and state sweeps), else 0.', () =>
       stats.maintenanceOwner ? 1 : 0,
     );
@@ -53,6 +65,7 @@ export const persistence = definePlugin({
     module: new ContainerModule(({ bind }) => {
       bind(PersistenceStats).toSelf();
       bind(PersistenceEnv).toSelf();
+      bind(CorruptValues).toSelf();
       bind(DiskTier).toSelf();
       bind(DiskStateStore).toSelf();
       bind(Maintenance).toSelf();

@@ -3,6 +3,10 @@
  * keys, in the `state` database of the shared environment, so they survive
  * restarts and every worker of the host sees them.
  *
+ * Each value carries a CRC-32 of its key and bytes (see layout.ts): one that
+ * fails it reads as absent, is counted in `corrupt_total{db="state"}`,
+ * logged, and removed by a transaction that re-checks it first.
+ *
  * Each write also stores a new `state-version` stamp in `meta`, in the same
  * transaction. While someone is subscribed, every `statePollMs` one small
  * read of that stamp tells whether anything changed; only then are the
@@ -12,7 +16,9 @@
 import { randomBytes } from 'node:crypto';
 import { CLOCK, type Clock, type ClockTimer, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS, type StateStore } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
+import { CorruptValues } from './corrupt.js';
 import { type OpenEnv, PersistenceEnv } from './env.js';
+import { readStateValue, stateValue } from './layout.js';
 import type { PersistenceOptions } from './options.js';
 
 /** Longest key (characters). */
@@ -35,6 +41,7 @@ type Listener = (value: unknown) => void;
 
 const stampOf = (r: StateRecord | undefined): string => (r === undefined ? '' : `${r.w}:${r.s}`);
 
+/** The state store contributed under `STATE_STORE`. One per plugin instance. */
 @injectable()
 export class DiskStateStore implements StateStore {
   /** This store's writer id (records it wrote are not reported back to it). */
@@ -43,6 +50,7 @@ export class DiskStateStore implements StateStore {
   private readonly env: PersistenceEnv;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly corrupt: CorruptValues;
   private readonly pollMs: number;
   /** Own writes not committed yet. */
   private readonly overlay = new Map<string, StateRecord>();
@@ -58,10 +66,12 @@ export class DiskStateStore implements StateStore {
     @inject(PLUGIN_OPTIONS) options: PersistenceOptions,
     @inject(CLOCK) clock: Clock,
     @inject(PLUGIN_LOGGER) logger: Logger,
+    @inject(CorruptValues) corrupt: CorruptValues,
   ) {
     this.env = env;
     this.clock = clock;
     this.logger = logger;
+    this.corrupt = corrupt;
     this.pollMs = options.statePollMs;
   }
 
@@ -82,12 +92,29 @@ export class DiskStateStore implements StateStore {
     if (own !== undefined) return own;
     const env = this.open();
     if (env === null) return undefined;
+    return this.stored(env, key);
+  }
+
+  /** The record on disk, checksum verified: a corrupt one reads as absent (and is counted, logged and removed). Throws when the read fails. */
+  private stored(env: OpenEnv, key: string): StateRecord | undefined {
+    let bytes: Buffer | undefined;
     try {
-      return env.state.get(key) as StateRecord | undefined;
+      bytes = env.state.get(key);
     } catch (err) {
       this.logger.debug({ err, key }, 'plugin/persistence: state read failed');
       return undefined;
     }
+    if (bytes === undefined) return undefined;
+    const record = readStateValue(key, bytes);
+    if (record !== undefined) return record as StateRecord;
+    this.corrupt.remove('state', key, () =>
+      env.state.transaction(() => {
+        const cur = env.state.get(key);
+        // Only when it still fails its checksum: a fresh write since the read is kept.
+        if (cur !== undefined && readStateValue(key, cur) === undefined) env.state.removeSync(key);
+      }),
+    );
+    return undefined;
   }
 
   private live(r: StateRecord | undefined): boolean {
@@ -125,7 +152,7 @@ export class DiskStateStore implements StateStore {
     const stamp = stampOf(record);
     env.state
       .transaction(() => {
-        env.state.putSync(key, record);
+        env.state.putSync(key, stateValue(key, record));
         env.meta.putSync('state-version', stamp);
       })
       .then(
@@ -172,11 +199,12 @@ export class DiskStateStore implements StateStore {
     this.ensurePolling();
   }
 
-  /** Stops polling and waits for own writes to commit. */
+  /** Stops polling and waits for own writes (and removals of corrupt values) to commit. */
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
+    await this.corrupt.settled();
     const env = this.env.env;
     if (env !== null) await env.state.committed;
   }
@@ -205,12 +233,7 @@ export class DiskStateStore implements StateStore {
     if (version === this.lastVersion) return;
     this.lastVersion = version;
     for (const [key, set] of this.listeners) {
-      let r: StateRecord | undefined;
-      try {
-        r = env.state.get(key) as StateRecord | undefined;
-      } catch {
-        continue;
-      }
+      const r = this.stored(env, key);
       const stamp = stampOf(r);
       if (stamp === this.seen.get(key)) continue;
       this.seen.set(key, stamp);

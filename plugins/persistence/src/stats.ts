@@ -33,6 +33,12 @@ export class PersistenceStats {
   flushed = 0;
   /** Environments moved aside (corrupt, foreign or of another format version). */
   movedAside = 0;
+  /** `entries` values that failed their checksum (not served; removed). */
+  corruptEntries = 0;
+  /** `age` index values that failed their checksum (removed; their entry removed unless rewritten since). */
+  corruptAge = 0;
+  /** `state` values that failed their checksum (read as absent; removed). */
+  corruptState = 0;
   /** Entries on disk at the last maintenance tick or commit. */
   entries = 0;
   /** Bytes in use (pages of every tree) at the last maintenance tick or commit. */

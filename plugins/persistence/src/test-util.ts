@@ -4,13 +4,15 @@
  * cache's own format is the cache's business), a child-process host.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { CACHE_TIERS, type CacheTier, type Clock, STATE_STORE, type StateStore } from '@heimdall/core';
+import { CACHE_TIERS, type CacheTier, type Clock, type Logger, STATE_STORE, type StateStore } from '@heimdall/core';
+import { createLogger } from '@heimdall/core/pipeline';
 import { type TestResolver, testResolver } from '@heimdall/testing';
+import { CorruptValues } from './corrupt.js';
 import { PersistenceEnv } from './env.js';
 import { Maintenance } from './maintenance.js';
 import type { PersistenceOptions } from './options.js';
@@ -40,12 +42,13 @@ export interface Instance {
   readonly env: PersistenceEnv;
   readonly stats: PersistenceStats;
   readonly maintenance: Maintenance;
+  readonly corrupt: CorruptValues;
   stop(): Promise<void>;
 }
 
-/** Builds and starts a resolver with `persistence(options)`. */
-export async function startInstance(options: Partial<PersistenceOptions> & { dir: string }, clock?: Clock): Promise<Instance> {
-  const resolver = testResolver([persistence(options)], clock ? { clock } : {});
+/** Builds and starts a resolver with `persistence(options)` (silent unless given a logger). */
+export async function startInstance(options: Partial<PersistenceOptions> & { dir: string }, clock?: Clock, logger?: Logger): Promise<Instance> {
+  const resolver = testResolver([persistence(options)], { ...(clock ? { clock } : {}), ...(logger ? { logger } : {}) });
   await resolver.start();
   const scope = resolver.scope('persistence');
   const tiers = resolver.container.getAll<CacheTier>(CACHE_TIERS);
@@ -58,6 +61,7 @@ export async function startInstance(options: Partial<PersistenceOptions> & { dir
     env: scope.get(PersistenceEnv),
     stats: scope.get(PersistenceStats),
     maintenance: scope.get(Maintenance),
+    corrupt: scope.get(CorruptValues),
     stop: () => resolver.stop(),
   };
 }
@@ -79,6 +83,47 @@ export function entryOf(key: Uint8Array, size = 120): Buffer {
   const out = Buffer.alloc(size);
   for (let i = 0; i < size; i++) out[i] = (key[i % key.length] + i * 7) & 0xff;
   return out;
+}
+
+/** One captured log call: level (pino's number), the fields object, the message. */
+export interface LogLine {
+  readonly level: number;
+  readonly fields: Record<string, unknown>;
+  readonly msg: string;
+}
+
+/** A logger at `info` that prints nothing and keeps every call (of it and its children) in `lines`. */
+export function capturedLogger(): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const logger = createLogger({
+    level: 'info',
+    hooks: {
+      logMethod(args: unknown[], _method: unknown, level: number) {
+        const [first, second] = args;
+        if (typeof first === 'string') lines.push({ level, fields: {}, msg: first });
+        else lines.push({ level, fields: (first ?? {}) as Record<string, unknown>, msg: String(second ?? '') });
+      },
+    },
+  });
+  return { logger, lines };
+}
+
+/**
+ * Flips bits `mask` of the byte at `offset` from every occurrence of
+ * `marker` in `dir/data.mdb` (the environment must be closed: this is a
+ * change on disk behind LMDB's back). Returns the number of occurrences
+ * (old copies of a page may hold the marker too; all are changed).
+ */
+export function flipOnDisk(dir: string, marker: Buffer, offset: number, mask = 0x01): number {
+  const file = join(dir, 'data.mdb');
+  const data = readFileSync(file);
+  let found = 0;
+  for (let at = data.indexOf(marker); at !== -1; at = data.indexOf(marker, at + 1)) {
+    data[at + offset] ^= mask;
+    found++;
+  }
+  writeFileSync(file, data);
+  return found;
 }
 
 /** A child process hosting one persistence instance, driven by JSON lines (see test-child.ts). */

@@ -5,8 +5,9 @@
  */
 import { CLOCK, type CacheTier, type Clock, type ClockTimer, type FlushScope, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
+import { CorruptValues } from './corrupt.js';
 import { type OpenEnv, PersistenceEnv } from './env.js';
-import { AGE_PREFIX, ageKey, ageValue, HEADER, keyNameUnder, nameToLowerWire, readF64, writeF64 } from './layout.js';
+import { AGE_PREFIX, ageKey, ageValue, EXPIRES_AT, entryValue, HEADER, intact, keyNameUnder, nameToLowerWire, readF64, WRITTEN_AT } from './layout.js';
 import { EVICT_ABOVE, type PersistenceOptions, REFUSE_ABOVE } from './options.js';
 import { PersistenceStats } from './stats.js';
 
@@ -28,6 +29,7 @@ export class DiskTier implements CacheTier {
   private readonly stats: PersistenceStats;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly corrupt: CorruptValues;
   private readonly batchSize: number;
   private readonly flushIntervalMs: number;
   private readonly maxPending: number;
@@ -48,11 +50,13 @@ export class DiskTier implements CacheTier {
     @inject(PLUGIN_OPTIONS) options: PersistenceOptions,
     @inject(CLOCK) clock: Clock,
     @inject(PLUGIN_LOGGER) logger: Logger,
+    @inject(CorruptValues) corrupt: CorruptValues,
   ) {
     this.env = env;
     this.stats = stats;
     this.clock = clock;
     this.logger = logger;
+    this.corrupt = corrupt;
     this.batchSize = options.batchSize;
     this.flushIntervalMs = options.flushIntervalMs;
     this.maxPending = options.maxPendingWrites;
@@ -60,9 +64,12 @@ export class DiskTier implements CacheTier {
   }
 
   /**
-   * The entry stored under `key` if it is still fresh: a view of lmdb-js's
-   * read buffer (no allocation for the bytes, no copy into JS heap), valid
-   * until the next read of this environment — the cache decodes it at once.
+   * The entry stored under `key` if it is still fresh and intact: a view of
+   * lmdb-js's read buffer (no allocation for the bytes, no copy into JS
+   * heap), valid until the next read of this environment — the cache
+   * decodes it at once. A value that fails its checksum (changed on disk,
+   * or stored under another key) is a miss, counted in `corrupt_total`,
+   * logged, and removed in the background.
    */
   get(key: Uint8Array): Uint8Array | undefined {
     const env = this.env.env;
@@ -81,13 +88,34 @@ export class DiskTier implements CacheTier {
       return undefined;
     }
     const length = v.length;
-    if (length <= HEADER || readF64(v, 0) <= this.clock.now()) {
+    // Expired (as far as the header says): a miss, checked by no one — the sweep removes it.
+    if (length >= HEADER && readF64(v, EXPIRES_AT) <= this.clock.now()) {
+      this.stats.misses++;
+      return undefined;
+    }
+    if (!intact(key, v)) {
+      this.stats.misses++;
+      this.removeCorrupt(key);
+      return undefined;
+    }
+    if (length === HEADER) {
       this.stats.misses++;
       return undefined;
     }
     this.stats.hits++;
     return v.subarray(HEADER, length);
   }
+
+  /** Counts, logs and removes (once its write transaction re-checked it) the corrupt value under `key`. */
+  private removeCorrupt(key: Uint8Array): void {
+    const env = this.env.env;
+    if (env === null) return;
+    const k = Buffer.from(key);
+    this.corrupt.remove('entries', k.toString('hex'), () => env.entries.transaction(() => removeIfCorrupt(env, k)));
+  }
+
+  /** Counts a corrupt `entries` value found (and removed) inside a write transaction. */
+  private readonly foundCorrupt = (key: Uint8Array): void => this.corrupt.found('entries', Buffer.from(key).toString('hex'));
 
   /** Queues an entry for the next batch (never blocks; drops and counts when the buffer or the store is full). */
   set(key: Uint8Array, entry: Uint8Array, expiresAt: number): void {
@@ -97,10 +125,7 @@ export class DiskTier implements CacheTier {
       this.stats.droppedWrites++;
       return;
     }
-    const value = Buffer.allocUnsafe(HEADER + entry.length);
-    writeF64(value, 0, expiresAt);
-    writeF64(value, 8, now);
-    value.set(entry, HEADER);
+    const value = entryValue(key, entry, expiresAt, now);
     const k = Buffer.from(key);
     const id = k.latin1Slice(0, k.length);
     this.pending.delete(id);
@@ -138,7 +163,7 @@ export class DiskTier implements CacheTier {
       if (batch.length >= this.batchSize) break;
     }
     this.committing = env.entries
-      .transaction(() => writeBatch(env, batch))
+      .transaction(() => writeBatch(env, batch, this.foundCorrupt))
       .then(
         (written) => {
           this.stats.writes += written;
@@ -157,7 +182,7 @@ export class DiskTier implements CacheTier {
     return this.committing;
   }
 
-  /** Commits everything waiting (stop, tests). */
+  /** Commits everything waiting, and waits for the removals of corrupt values (stop, tests). */
   async drain(): Promise<void> {
     if (this.timer !== null) {
       this.clock.clearTimeout(this.timer);
@@ -170,6 +195,7 @@ export class DiskTier implements CacheTier {
         this.timer = null;
       }
     }
+    await this.corrupt.settled();
   }
 
   /** Drops what is waiting (the environment is gone). */
@@ -258,7 +284,7 @@ export class DiskTier implements CacheTier {
         last = Buffer.from(k);
         if (match(last)) keys.push(last);
       }
-      if (keys.length > 0) this.stats.flushed += await live.entries.transaction(() => removeEntries(live, keys, null));
+      if (keys.length > 0) this.stats.flushed += await live.entries.transaction(() => removeEntries(live, keys, null, undefined, this.foundCorrupt));
       if (done || seen < chunk || last === undefined) return;
       // Next chunk: from just after the last key seen.
       start = Buffer.concat([last, Buffer.from([0])]);
@@ -274,19 +300,28 @@ export class DiskTier implements CacheTier {
   }
 }
 
-/** Inside a write transaction: stores each write and moves its age-index entry. Returns how many were stored. */
-function writeBatch(env: OpenEnv, batch: readonly PendingWrite[]): number {
+/**
+ * Inside a write transaction: stores each write and moves its age-index
+ * entry. A corrupt value in the way is replaced (and reported to
+ * `onCorrupt`): its header's writtenAt cannot be trusted. Returns how many
+ * were stored.
+ */
+function writeBatch(env: OpenEnv, batch: readonly PendingWrite[], onCorrupt: (key: Uint8Array) => void): number {
   let written = 0;
   for (const w of batch) {
     try {
       const old = env.entries.getBinaryFast(w.key);
-      if (old !== undefined && old.length >= HEADER) {
-        const oldWritten = readF64(old, 8);
-        if (oldWritten > w.writtenAt) continue; // another process stored a newer answer meanwhile
-        env.age.removeSync(ageKey(oldWritten, w.key));
+      if (old !== undefined) {
+        const ok = intact(w.key, old);
+        const oldWritten = old.length >= HEADER ? readF64(old, WRITTEN_AT) : Number.NaN;
+        if (ok && oldWritten > w.writtenAt) continue; // another process stored a newer answer meanwhile
+        if (!ok) onCorrupt(w.key);
+        // (A corrupt writtenAt names no age key of this entry, or the right one: removing it is safe either way.)
+        if (old.length >= HEADER) env.age.removeSync(ageKey(oldWritten, w.key));
       }
       env.entries.putSync(w.key, w.value);
-      env.age.putSync(ageKey(w.writtenAt, w.key), ageValue(w.expiresAt));
+      const ak = ageKey(w.writtenAt, w.key);
+      env.age.putSync(ak, ageValue(ak, w.expiresAt));
       written++;
     } catch {
       // one bad write does not spoil the batch
@@ -296,19 +331,46 @@ function writeBatch(env: OpenEnv, batch: readonly PendingWrite[]): number {
 }
 
 /**
+ * Inside a write transaction: removes the value under `key` (and the age
+ * record its header names) if it still fails its checksum — a fresh write
+ * that replaced it since it was read is kept. Returns whether it removed.
+ */
+export function removeIfCorrupt(env: OpenEnv, key: Buffer): boolean {
+  const cur = env.entries.getBinaryFast(key);
+  if (cur === undefined || intact(key, cur)) return false;
+  // A corrupt writtenAt names no age record of this key (the orphan is removed when the sweep or eviction reaches it) or the right one.
+  if (cur.length >= HEADER) env.age.removeSync(ageKey(readF64(cur, WRITTEN_AT), key));
+  env.entries.removeSync(key);
+  return true;
+}
+
+/**
  * Inside a write transaction: removes these entries and their age-index
  * entries. With `writtenAt` given (from the age index), an entry is removed
- * only when it is still that write (not rewritten since). Returns how many
- * entries were removed.
+ * only when it is still that write (not rewritten since). A corrupt entry
+ * is removed whatever its header says, reported to `onCorrupt` and not
+ * counted. Returns how many entries were removed.
  */
-export function removeEntries(env: OpenEnv, keys: readonly Buffer[], writtenAt: readonly number[] | null, ageKeys?: readonly Buffer[]): number {
+export function removeEntries(
+  env: OpenEnv,
+  keys: readonly Buffer[],
+  writtenAt: readonly number[] | null,
+  ageKeys: readonly Buffer[] | undefined,
+  onCorrupt: (key: Uint8Array) => void,
+): number {
   let removed = 0;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i];
     const cur = env.entries.getBinaryFast(key);
     if (ageKeys !== undefined) env.age.removeSync(ageKeys[i]);
-    if (cur === undefined || cur.length < HEADER) continue;
-    const curWritten = readF64(cur, 8);
+    if (cur === undefined) continue;
+    if (!intact(key, cur)) {
+      removeIfCorrupt(env, key);
+      onCorrupt(key);
+      continue;
+    }
+    if (cur.length < HEADER) continue;
+    const curWritten = readF64(cur, WRITTEN_AT);
     if (writtenAt !== null && curWritten !== writtenAt[i]) continue;
     if (ageKeys === undefined) env.age.removeSync(ageKey(curWritten, key));
     env.entries.removeSync(key);
