@@ -14,6 +14,7 @@ import { type Database, open } from 'lmdb';
 import type { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CORRUPT_LOG_INTERVAL_MS } from './corrupt.js';
+import { LEASE_KEY, type LeaseRecord } from './maintenance.js';
 import { FORMAT_VERSION } from './env.js';
 import { ageKey, checksumOf, crc32, EXPIRES_AT, HEADER, writeF64 } from './layout.js';
 import { capturedLogger, cleanupDirs, entryOf, flipOnDisk, type Instance, keyOf, type LogLine, startInstance, tempDir } from './test-util.js';
@@ -239,6 +240,26 @@ describe('a value under another key', () => {
     expect(i.state.get('b')).toBeUndefined();
     expect(i.stats.corruptState).toBe(1);
     expect(i.state.get('a')).toEqual({ admin: false });
+  });
+});
+
+describe('meta values (no checksum: validated by shape)', () => {
+  it('an unreadable maintenance lease is taken over, not a failure at every tick', async () => {
+    const clock = new FakeClock();
+    const i = await start(tempDir(), clock);
+    i.env.env!.root.openDB<Buffer, string>({ name: 'meta', encoding: 'binary' }).putSync(LEASE_KEY, Buffer.from('{"pid":1,"tok\u00ff', 'latin1'));
+    await i.maintenance.tick();
+    expect(i.stats.maintenanceOwner).toBe(true);
+    expect((i.env.env!.meta.get(LEASE_KEY) as LeaseRecord).token).toBe(i.maintenance.token);
+  });
+
+  it('a lease longer than any lease can be (a changed until) does not keep a dead owner in place', async () => {
+    const clock = new FakeClock();
+    const i = await start(tempDir(), clock);
+    const at = clock.now();
+    i.env.env!.meta.putSync(LEASE_KEY, { pid: 999_999, token: 'gone', at, until: at * 2 } satisfies LeaseRecord);
+    await i.maintenance.tick();
+    expect(i.stats.maintenanceOwner).toBe(true);
   });
 });
 

@@ -43,6 +43,9 @@ export const LEASE_KEY = 'maintenance-lease';
 /** Shortest lease (ms), whatever the interval: longer than an ordinary event-loop stall. */
 export const LEASE_MIN_MS = 1_000;
 
+/** The longest lease any instance takes (3 × the largest `sweepIntervalMs`). */
+const LEASE_MAX_MS = 3 * 3_600_000;
+
 /** How long a maintenance lease lasts (ms) for a tick every `sweepIntervalMs`: three ticks, at least {@link LEASE_MIN_MS}. */
 export function leaseMsOf(sweepIntervalMs: number): number {
   return Math.max(LEASE_MIN_MS, 3 * sweepIntervalMs);
@@ -134,14 +137,14 @@ export class Maintenance {
    */
   private async lease(env: OpenEnv): Promise<boolean> {
     if (this.stopped) return false;
-    const seen = env.meta.get(LEASE_KEY);
+    const seen = this.readLease(env);
     const now = this.clock.now();
     if (this.heldByOther(seen, now)) return this.setOwner(false, seen);
     // Ours and renewed less than half an interval ago (an eviction tick every 50 ms): nothing to write.
     if (isLease(seen) && seen.token === this.token && now - seen.at < this.interval / 2 && seen.at <= now) return this.setOwner(true, seen);
     let previous: unknown;
     const mine = await env.meta.transaction(() => {
-      const current = env.meta.get(LEASE_KEY);
+      const current = this.readLease(env);
       const t = this.clock.now();
       if (this.heldByOther(current, t)) {
         previous = current;
@@ -155,12 +158,28 @@ export class Maintenance {
   }
 
   /**
+   * The lease record, or undefined when there is none or it is unreadable
+   * (a corrupt meta value: then it is taken over and rewritten, rather than
+   * failing every tick).
+   */
+  private readLease(env: OpenEnv): unknown {
+    try {
+      return env.meta.get(LEASE_KEY);
+    } catch (err) {
+      this.logger.warn({ err }, 'plugin/persistence: the maintenance lease record is unreadable; taking it over');
+      return undefined;
+    }
+  }
+
+  /**
    * Whether `v` is a lease of another owner that still runs. A lease taken
    * further ahead than one lease from now comes from before a backwards
-   * jump of the clock: treated as expired.
+   * jump of the clock: treated as expired. So is one longer than any
+   * lease can be (a changed `until`: meta values carry no checksum), which
+   * would otherwise keep the sweeps stopped long after its owner died.
    */
   private heldByOther(v: unknown, now: number): boolean {
-    return isLease(v) && v.token !== this.token && v.until > now && v.at <= now + this.leaseMs;
+    return isLease(v) && v.token !== this.token && v.until > now && v.at <= now + this.leaseMs && v.until - v.at <= LEASE_MAX_MS;
   }
 
   private setOwner(mine: boolean, previous: unknown): boolean {
@@ -186,7 +205,7 @@ export class Maintenance {
     if (!was || env === null) return;
     try {
       await env.meta.transaction(() => {
-        const current = env.meta.get(LEASE_KEY);
+        const current = this.readLease(env);
         if (isLease(current) && current.token === this.token) env.meta.removeSync(LEASE_KEY);
       });
     } catch (err) {

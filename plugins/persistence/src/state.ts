@@ -211,7 +211,7 @@ export class DiskStateStore implements StateStore {
 
   private ensurePolling(): void {
     if (!this.running || this.timer !== null || this.listeners.size === 0) return;
-    if (this.lastVersion === undefined) this.lastVersion = this.env.env?.meta.get('state-version') ?? null;
+    if (this.lastVersion === undefined) this.lastVersion = this.version(this.env.env);
     this.timer = this.clock.setTimeout(() => {
       this.timer = null;
       this.poll();
@@ -219,17 +219,27 @@ export class DiskStateStore implements StateStore {
     }, this.pollMs);
   }
 
+  /**
+   * The `state-version` stamp (null when none). An unreadable one (a
+   * corrupt meta value: it has no checksum, it is only compared) reads as
+   * a new stamp each time, so the subscribed keys — whose values are
+   * checked — are read at every poll until the next write replaces it.
+   */
+  private version(env: OpenEnv | null): unknown {
+    if (env === null) return null;
+    try {
+      return env.meta.get('state-version') ?? null;
+    } catch (err) {
+      this.logger.debug({ err }, 'plugin/persistence: state-version unreadable');
+      return Symbol('unreadable');
+    }
+  }
+
   /** One poll: a read of the version stamp; when it moved, the subscribed keys. */
   poll(): void {
     const env = this.env.env;
     if (env === null || this.listeners.size === 0) return;
-    let version: unknown;
-    try {
-      version = env.meta.get('state-version') ?? null;
-    } catch (err) {
-      this.logger.debug({ err }, 'plugin/persistence: state poll failed');
-      return;
-    }
+    const version = this.version(env);
     if (version === this.lastVersion) return;
     this.lastVersion = version;
     for (const [key, set] of this.listeners) {
