@@ -2,7 +2,9 @@
  * A circuit breaker: after `failures` consecutive failed or timed-out
  * reads it opens (Redis is not asked at all); after `cooldownMs` it lets
  * one probe through (half-open); the probe's success closes it, its failure
- * opens it again. A new connection closes it.
+ * opens it again. A new connection closes it. Timed-out reads are also
+ * counted on their own ({@link Breaker.onTimeout}): many in a row on an open
+ * connection mean the connection itself is dead.
  */
 import { CLOCK, type Clock, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
@@ -19,6 +21,9 @@ export class Breaker {
   /** 0 closed, 1 open, 2 half-open (the `breaker_state` gauge). */
   state: BreakerState = BREAKER_CLOSED;
   private consecutive = 0;
+  /** Timed-out reads in a row (an error or a success ends the run). */
+  private timeoutsInARow = 0;
+  private readonly timeoutListeners: Array<(inARow: number) => void> = [];
   private openUntil = 0;
   private readonly threshold: number;
   private readonly cooldownMs: number;
@@ -49,12 +54,32 @@ export class Breaker {
     return this.state === BREAKER_CLOSED;
   }
 
+  /** Calls `fn` after each timed-out read with the number of timeouts in a row (the state already updated). */
+  onTimeout(fn: (inARow: number) => void): void {
+    this.timeoutListeners.push(fn);
+  }
+
+  /** A read (or write batch) was answered. */
   success(): void {
     this.consecutive = 0;
+    this.timeoutsInARow = 0;
     if (this.state !== BREAKER_CLOSED) this.set(BREAKER_CLOSED);
   }
 
+  /** A read failed with an error (an answer of sorts: the connection carries bytes, or ioredis knows it is gone). */
   failure(): void {
+    this.timeoutsInARow = 0;
+    this.fail();
+  }
+
+  /** A read (or write batch) was not answered in time. */
+  timeout(): void {
+    this.fail();
+    const n = ++this.timeoutsInARow;
+    for (const fn of this.timeoutListeners) fn(n);
+  }
+
+  private fail(): void {
     this.consecutive++;
     if (this.state === BREAKER_HALF_OPEN || (this.state === BREAKER_CLOSED && this.consecutive >= this.threshold)) this.open();
   }
@@ -71,6 +96,7 @@ export class Breaker {
   /** A fresh connection: closed, counters cleared. */
   reset(): void {
     this.consecutive = 0;
+    this.timeoutsInARow = 0;
     if (this.state !== BREAKER_CLOSED) this.set(BREAKER_CLOSED);
   }
 

@@ -4,6 +4,13 @@
  * with backoff forever. Nothing waits on them on the query path: commands
  * are only sent while the command connection is `ready` (no offline queue),
  * so a Redis that is down costs a status check.
+ *
+ * A connection that is open but dead (the TCP path silently lost: no FIN,
+ * no RST) is not left to the OS, which takes up to ~15 min to give up on
+ * it: {@link RedisConnection.replace} closes it and connects again when
+ * reads keep timing out on it, a new connection on which nothing comes back
+ * within `connectTimeoutMs` is closed and tried again, and TCP keepalive
+ * probes idle connections.
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
@@ -11,7 +18,16 @@ import { type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
 import { Cluster, Redis, type RedisOptions as IoRedisOptions } from 'ioredis';
 import type { RedisOptions } from './options.js';
+import { RedisStats } from './stats.js';
 import { parseRedisUrl, type RedisTarget, redactUrl } from './url.js';
+
+/**
+ * TCP keepalive on every data connection: the first probe after this long
+ * (ms) idle. An idle connection whose path died is then found by the OS
+ * (after the system's probe interval × count: on Linux 75 s × 9 unless the
+ * runtime sets them, as libuv ≥ 1.49 does: 1 s × 10; Node 20 has libuv 1.46).
+ */
+export const KEEPALIVE_MS = 10_000;
 
 /** A client: a standalone/Sentinel connection or a Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -50,10 +66,16 @@ export class RedisConnection {
   private everReady = false;
   private lastErrorLog = 0;
   private stopped = false;
+  private readonly stats: RedisStats;
+  /** When (epoch ms) {@link replace} last replaced the connections. */
+  private lastReplaced = Number.NEGATIVE_INFINITY;
+  /** When (epoch ms) a replacement was last logged as a warning. */
+  private lastReplacedLog = Number.NEGATIVE_INFINITY;
 
-  constructor(@inject(PLUGIN_OPTIONS) options: RedisOptions, @inject(PLUGIN_LOGGER) logger: Logger) {
+  constructor(@inject(PLUGIN_OPTIONS) options: RedisOptions, @inject(PLUGIN_LOGGER) logger: Logger, @inject(RedisStats) stats: RedisStats) {
     this.options = options;
     this.logger = logger;
+    this.stats = stats;
     this.target = parseRedisUrl(options.url);
   }
 
@@ -129,6 +151,8 @@ export class RedisConnection {
       ...(password !== undefined ? { password } : {}),
       ...(tls !== undefined ? { tls } : {}),
       connectTimeout: connectTimeoutMs,
+      // An idle connection whose path died is found by the OS too (a busy one is replaced by replace()).
+      keepAlive: KEEPALIVE_MS,
       // Never queue commands while disconnected and never resend: a command either goes now or not at all.
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
@@ -224,9 +248,11 @@ export class RedisConnection {
     client.on('close', down);
     client.on('end', down);
     client.on('node error', (err: Error) => this.logError(err, 'cluster node error'));
+    if (client instanceof Redis) this.watchHandshake(client, 'connection');
     if (pubsub) {
       const sub = client.duplicate();
       this.subscriber = sub;
+      if (sub instanceof Redis) this.watchHandshake(sub, 'pub/sub connection');
       sub.on('error', (err: Error) => this.logError(err, 'pub/sub connection error'));
       sub.on('ready', () => {
         if (this.subscriber !== sub) return;
@@ -253,6 +279,86 @@ export class RedisConnection {
       await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, wait)))]);
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * A new connection whose handshake (AUTH, SELECT, the ready check) gets
+   * nothing back within `connectTimeoutMs` of the TCP connect is closed and
+   * tried again (ioredis' `connectTimeout` ends with the TCP connect, and it
+   * would wait for the ready check forever). A server that answers anything
+   * (even "loading") is left alone. Standalone and Sentinel (the data
+   * connection); a Cluster's node connections are covered by {@link replace}.
+   */
+  private watchHandshake(c: Redis, what: string): void {
+    let timer: NodeJS.Timeout | null = null;
+    const clear = (): void => {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+    };
+    c.on('connect', () => {
+      clear();
+      const stream = c.stream;
+      const before = stream.bytesRead;
+      timer = setTimeout(() => {
+        timer = null;
+        if (this.stopped || c.status !== 'connect' || c.stream !== stream || stream.bytesRead !== before) return;
+        this.stats.forcedReconnects++;
+        this.logError(
+          new Error(`nothing came back within ${this.options.reconnect.connectTimeoutMs} ms of connecting`),
+          `${what}: no answer to the handshake (dead path or hung server); closing it and connecting again`,
+        );
+        stream.destroy(); // ioredis sees the close and reconnects with backoff
+      }, this.options.reconnect.connectTimeoutMs);
+      timer.unref();
+    });
+    c.on('ready', clear);
+    c.on('close', clear);
+    c.on('end', clear);
+  }
+
+  /**
+   * Closes the command connection and the pub/sub connection and connects
+   * again (ioredis' reconnect, with backoff; Sentinel asks the Sentinels
+   * anew; a Cluster reconnects to every node) — for a connection ioredis
+   * still reports ready but on which reads keep timing out: a silently dead
+   * TCP path, which the OS would keep for up to ~15 min (tcp_retries2), or
+   * a hung server. The pub/sub connection goes too: it shares the path and,
+   * mostly idle, would be the last to notice. At most once per
+   * `breaker.cooldownMs`; false when nothing was done (not ready, too soon,
+   * stopped). Counted in `forcedReconnects`; logged as a warning at most
+   * once a minute.
+   */
+  replace(reason: string): boolean {
+    const client = this.client;
+    if (client === null || this.stopped || !this.ready || client.status !== 'ready') return false;
+    const now = Date.now();
+    if (now - this.lastReplaced < this.options.breaker.cooldownMs) return false;
+    this.lastReplaced = now;
+    this.stats.forcedReconnects++;
+    const message = `plugin/redis: ${reason} on a connection that is still open (a silently dead network path, or Redis hung); closing it and connecting again`;
+    const fields = { url: redactUrl(this.options.url), forcedReconnects: this.stats.forcedReconnects };
+    if (now - this.lastReplacedLog >= 60_000) {
+      this.lastReplacedLog = now;
+      this.logger.warn(fields, message);
+    } else this.logger.debug(fields, message);
+    for (const c of [client, this.subscriber]) if (c !== null) this.drop(c);
+    return true;
+  }
+
+  /**
+   * Drops a client's connections for ioredis to make new ones: `disconnect(true)`
+   * (reconnect), then the sockets destroyed at once — the disconnect only
+   * ends them (FIN), and a dead path never answers, so they would linger
+   * until `disconnectTimeout`.
+   */
+  private drop(c: RedisClient): void {
+    const streams = c instanceof Cluster ? c.nodes().map((n) => n.stream) : [c.stream];
+    try {
+      c.disconnect(true);
+    } catch (err) {
+      this.logError(err, 'disconnect failed');
+    }
+    for (const stream of streams) stream?.destroy();
   }
 
   /** Closes both connections (pending commands are dropped). */

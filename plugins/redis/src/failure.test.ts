@@ -1,11 +1,11 @@
-import { CACHE_TIERS, type CacheTier } from '@heimdall/core';
+import { CACHE_TIERS, type CacheTier, STATE_STORE, type StateStore } from '@heimdall/core';
 import { query, type TestResolver } from '@heimdall/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BREAKER_HALF_OPEN, BREAKER_OPEN, Breaker, type BreakerState } from './breaker.js';
 import { RedisConnection } from './connection.js';
 import { RedisStats } from './stats.js';
 import type { RedisTier } from './tier.js';
-import { ask, cleanup, haveRedis, RedisServer, startResolver, waitFor } from './test-util.js';
+import { ask, BlackHoleProxy, cleanup, haveRedis, RedisServer, startResolver, waitFor } from './test-util.js';
 
 const available = haveRedis();
 const started: TestResolver[] = [];
@@ -18,7 +18,14 @@ async function start(url: string, options: Omit<NonNullable<Parameters<typeof st
   const r = await startResolver({ url, reconnect: { minDelayMs: 50, maxDelayMs: 1000 }, ...options });
   started.push(r.resolver);
   const scope = r.resolver.scope('redis');
-  return { ...r, stats: scope.get(RedisStats), breaker: scope.get(Breaker), conn: scope.get(RedisConnection) };
+  return {
+    ...r,
+    stats: scope.get(RedisStats),
+    breaker: scope.get(Breaker),
+    conn: scope.get(RedisConnection),
+    tier: r.resolver.container.getAll<CacheTier>(CACHE_TIERS)[0] as RedisTier,
+    state: r.resolver.get<StateStore>(STATE_STORE),
+  };
 }
 
 /**
@@ -44,7 +51,8 @@ async function load(r: TestResolver, names: readonly string[], qps: number, seco
 describe.runIf(available)('Redis trouble never fails or delays an answer', () => {
   it('SIGSTOPped Redis: answers keep coming within the budget, the breaker opens; after SIGCONT it closes', async () => {
     const server = await RedisServer.start();
-    const a = await start(server.url, { timeoutMs: 20, breaker: { failures: 5, cooldownMs: 1000 } });
+    // The breaker alone (its probes): the connection is not replaced here (the next test has that on).
+    const a = await start(server.url, { timeoutMs: 20, breaker: { failures: 5, cooldownMs: 1000, reconnectAfterTimeouts: 0 } });
     await ask(a.resolver, 'warm.example');
     server.pause();
     try {
@@ -87,6 +95,45 @@ describe.runIf(available)('Redis trouble never fails or delays an answer', () =>
       5000,
     );
     expect(ms).toBeLessThan(5000);
+    await server.stop();
+  });
+
+  it('SIGSTOPped Redis with the connection replaced after 6 timeouts (the default): answers within the budget; after SIGCONT connected again', async () => {
+    const server = await RedisServer.start();
+    const a = await start(server.url, {
+      timeoutMs: 20,
+      breaker: { failures: 5, cooldownMs: 1000 },
+      reconnect: { minDelayMs: 50, maxDelayMs: 1000, connectTimeoutMs: 500 },
+    });
+    await ask(a.resolver, 'warm.example');
+    server.pause();
+    try {
+      // Hung and dead look the same from here: after the breaker's 5 timeouts and one more (a probe, or the
+      // write batch stuck for 1 s) the connection is replaced; the new one's handshake gets no answer, it is
+      // closed after connectTimeoutMs and tried again. Reads are skipped meanwhile: no answer waits.
+      const latencies: number[] = [];
+      await waitFor(
+        async () => {
+          const r = await ask(a.resolver, `stopped${latencies.length}.example`);
+          expect(r.ok).toBe(true);
+          latencies.push(r.ms);
+          return a.stats.forcedReconnects >= 2;
+        },
+        'the connection replaced, and a new one given up',
+        10_000,
+      );
+      expect(a.conn.ready).toBe(false);
+      expect(Math.max(...latencies)).toBeLessThan(20 + 60);
+    } finally {
+      server.resume();
+    }
+    const ms = await waitFor(() => a.conn.ready && a.breaker.state === 0, 'connected again after SIGCONT', 5000);
+    expect(ms).toBeLessThan(5000);
+    const answered = a.stats.hits + a.stats.misses;
+    await waitFor(async () => {
+      await ask(a.resolver, `resumed${Date.now()}.example`); // an L1 miss: a tier read
+      return a.stats.hits + a.stats.misses > answered;
+    }, 'a tier read answered by Redis after SIGCONT');
     await server.stop();
   });
 
@@ -152,4 +199,70 @@ describe.runIf(available)('Redis trouble never fails or delays an answer', () =>
     expect(resumed).toBeLessThan(10_000);
     await server.stop();
   }, 30_000);
+
+  it('a silently dead connection (black-holed TCP path): answers within the budget; once the path heals the dead connection is replaced and sharing resumes', async () => {
+    const server = await RedisServer.start();
+    const proxy = await BlackHoleProxy.start(server.port);
+    try {
+      const timeoutMs = 100; // a busy CI machine must not turn healthy reads into timeouts
+      const cooldownMs = 1000;
+      const connectTimeoutMs = 1000;
+      const maxDelayMs = 1000;
+      // A reaches Redis through the proxy (the path that dies); B directly (an instance elsewhere, unaffected).
+      const a = await start(proxy.url, { timeoutMs, breaker: { failures: 5, cooldownMs }, reconnect: { minDelayMs: 50, maxDelayMs, connectTimeoutMs } });
+      const b = await start(server.url, { timeoutMs: 500 });
+      // Sharing works: a name B answers is a tier hit in A, state B sets is read in A (pub/sub).
+      const shared = async (): Promise<boolean> => {
+        const fresh = `fresh${Date.now()}${Math.random()}.example`;
+        await b.resolver.handle(query(fresh));
+        await b.tier.drain();
+        const hits = a.cache.stats.tierHits;
+        await a.resolver.handle(query(fresh));
+        return a.cache.stats.tierHits > hits;
+      };
+      const stateShared = async (key: string): Promise<boolean> => {
+        const value = `${Date.now()}`;
+        b.state.set(key, value);
+        return waitFor(() => a.state.get(key) === value, `A to see ${key} set by B`, 2000).then(
+          () => true,
+          () => false,
+        );
+      };
+      await waitFor(shared, 'sharing before the black hole', 5000);
+      expect(await stateShared('before.key')).toBe(true);
+
+      proxy.blackHole();
+      // 4 s of queries on A (new names: each one a tier read) while nothing passes: every answer comes,
+      // none waits longer than the read budget; the reads time out and the breaker opens.
+      const latencies: number[] = [];
+      const t0 = performance.now();
+      for (let i = 0; performance.now() - t0 < 4000; i++) {
+        const r = await ask(a.resolver, `holed${i}.example`);
+        expect(r.ok).toBe(true);
+        latencies.push(r.ms);
+        // Pacing of the offered load, not a wait for an event.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(a.stats.timeouts).toBeGreaterThanOrEqual(5);
+      expect(a.stats.breakerOpened).toBeGreaterThanOrEqual(1);
+      expect(Math.max(...latencies)).toBeLessThan(timeoutMs + 200);
+
+      proxy.heal();
+      const healedAt = performance.now();
+      // Bound: the connection replaced at the first timed-out probe (cooldown) is one the black hole also
+      // swallowed; its unanswered ready check is given up after connectTimeoutMs, the next attempt comes
+      // within maxDelayMs and goes through: about connectTimeoutMs + maxDelayMs (2 s), 10 s on a busy machine.
+      // Before the fix the old connection stayed "ready" and dead, and sharing never came back.
+      const tierMs = await waitFor(shared, 'a name answered by B to be a tier hit in A after the heal', 10_000);
+      await waitFor(() => stateShared('after.key'), 'A to see state set by B after the heal (its pub/sub connection replaced too)', 5000);
+      const stateMs = performance.now() - healedAt;
+      console.log(
+        `black hole: ${latencies.length} answers, slowest ${Math.max(...latencies).toFixed(1)} ms; after the heal the tier shared again in ${tierMs} ms, state in ${Math.round(stateMs)} ms; ${a.stats.forcedReconnects} forced reconnects, ${proxy.accepted} connections through the proxy`,
+      );
+      expect(a.stats.forcedReconnects).toBeGreaterThanOrEqual(1);
+    } finally {
+      await proxy.close();
+    }
+    await server.stop();
+  }, 40_000);
 });

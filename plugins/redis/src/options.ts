@@ -34,6 +34,13 @@ export const redisBreakerSchema = Type.Object(
       default: 2000,
       description: 'How long (ms) the breaker stays open before one probe read (half-open); a good probe closes it, a bad one opens it again.',
     }),
+    reconnectAfterTimeouts: Type.Integer({
+      minimum: 0,
+      maximum: 10_000,
+      default: 6,
+      description:
+        'Consecutive timed-out reads (half-open probes and stuck write batches included) on a connection ioredis still reports ready, after which the plugin closes it and connects again: a silently dead TCP path (NAT or firewall state lost, peer gone without a RST) is otherwise kept until the OS gives up on it, up to ~15 min. The default is the `failures` that open the breaker plus one. At most one such reconnect per `cooldownMs`; 0 turns it off.',
+    }),
   },
   { additionalProperties: false, default: {}, description: 'Circuit breaker: how Redis trouble is kept off the query path.' },
 );

@@ -3,11 +3,11 @@
  * name `redis`), cache flushes shared across instances, and a state store
  * in Redis (`STATE_STORE`), through ioredis (standalone, Sentinel, Cluster).
  */
-import { CACHE_TIERS, definePlugin, type Logger, PLUGIN_LOGGER, PLUGIN_METRICS, type Provision, STATE_STORE } from '@heimdall/core';
+import { CACHE_TIERS, definePlugin, type Logger, PLUGIN_LOGGER, PLUGIN_METRICS, PLUGIN_OPTIONS, type Provision, STATE_STORE } from '@heimdall/core';
 import { ContainerModule, inject, injectable, type PluginMetrics } from '@heimdall/core/di';
 import { Breaker } from './breaker.js';
 import { RedisConnection } from './connection.js';
-import { redisOptionsSchema } from './options.js';
+import { type RedisOptions, redisOptionsSchema } from './options.js';
 import { RedisStateStore } from './state.js';
 import { RedisStats } from './stats.js';
 import { RedisFlusher, RemoteFlushes, SyncChannel } from './sync.js';
@@ -33,6 +33,11 @@ export class RedisMetrics {
       ['writes_total', 'writes', 'Entries written to Redis.'],
       ['dropped_writes_total', 'droppedWrites', 'Entries not written: buffer full, Redis down or breaker open, or their batch failed.'],
       ['breaker_opened_total', 'breakerOpened', 'Times the circuit breaker opened.'],
+      [
+        'reconnects_forced_total',
+        'forcedReconnects',
+        'Connections to Redis the plugin closed and made again: reads kept timing out on an open one (breaker.reconnectAfterTimeouts), or a new one did not answer its handshake within reconnect.connectTimeoutMs.',
+      ],
       ['sync_sent_total', 'syncSent', 'Sync messages published (flushes, state changes).'],
       ['sync_received_total', 'syncReceived', 'Flushes from other instances applied here (pub/sub or replayed from the flush log).'],
       ['flushed_keys_total', 'flushedKeys', 'Keys deleted in Redis by flushes made here.'],
@@ -62,6 +67,24 @@ export class BreakerLog {
 }
 
 /**
+ * Replaces a connection that is open but dead: after
+ * `breaker.reconnectAfterTimeouts` timed-out reads in a row (the breaker's
+ * half-open probes included) the connections are closed and made again
+ * ({@link RedisConnection.replace}, at most once per `breaker.cooldownMs`).
+ */
+@injectable()
+export class DeadConnectionGuard {
+  constructor(@inject(Breaker) breaker: Breaker, @inject(RedisConnection) conn: RedisConnection, @inject(PLUGIN_OPTIONS) options: RedisOptions) {
+    const after = options.breaker.reconnectAfterTimeouts;
+    if (after > 0) {
+      breaker.onTimeout((inARow) => {
+        if (inARow >= after) conn.replace(`${inARow} reads in a row timed out`);
+      });
+    }
+  }
+}
+
+/**
  * The redis plugin. Put it after the cache (and after `persistence`, if
  * any: tiers are consulted in chain order); it has no middleware:
  * `plugins: [cache(), redis({ url: 'redis://10.0.0.5:6379' }), upstream({ servers: ['1.1.1.1'] })]`.
@@ -86,11 +109,13 @@ export const redis = definePlugin({
         bind(RedisStateStore).toSelf();
         bind(RedisMetrics).toSelf();
         bind(BreakerLog).toSelf();
+        bind(DeadConnectionGuard).toSelf();
       }),
       provides,
       async start(scope) {
         scope.get(RedisMetrics);
         scope.get(BreakerLog);
+        scope.get(DeadConnectionGuard);
         const channel = scope.get(SyncChannel);
         channel.attach();
         if (o.sync) scope.get(RemoteFlushes);

@@ -22,6 +22,8 @@ export class RedisStats {
   droppedWrites = 0;
   /** Times the breaker opened. */
   breakerOpened = 0;
+  /** Connections the plugin closed and made again: reads kept timing out on an open one, or a new one never answered its handshake. */
+  forcedReconnects = 0;
   /** Sync messages published (flushes, state changes). */
   syncSent = 0;
   /** Sync messages from other instances applied (pub/sub or replayed from the flush log). */

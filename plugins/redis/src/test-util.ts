@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -276,6 +276,97 @@ export async function startSentinels(options: { masterName?: string; password?: 
   );
   const url = `redis+sentinel://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${masterName}`;
   return { masterName, master, replica, sentinels, password: options.password, url };
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of a server, that can turn into a black
+ * hole: {@link blackHole} keeps every connection open (no FIN, no RST) but
+ * from then on forwards nothing on them, either way, and does the same to the
+ * connections it accepts meanwhile — a silently dead path (a NAT or
+ * conntrack entry dropped, a firewall dropping the flow, a peer gone without
+ * a RST). {@link heal} forwards new connections again; the black-holed ones
+ * stay dead for good (the middlebox lost their state). Closed by {@link close}.
+ */
+export class BlackHoleProxy {
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  /** Connections that will never carry a byte again. */
+  private readonly dead = new WeakSet<Socket>();
+  private holing = false;
+  /** Connections accepted so far. */
+  accepted = 0;
+
+  private constructor(
+    readonly port: number,
+    readonly targetPort: number,
+  ) {
+    // Half-open allowed: a FIN from a client of a dead connection must not be answered with one.
+    this.server = createServer({ allowHalfOpen: true }, (client) => this.accept(client));
+  }
+
+  /** A proxy on a free port forwarding to 127.0.0.1:`targetPort`. */
+  static async start(targetPort: number): Promise<BlackHoleProxy> {
+    const p = new BlackHoleProxy(await freePort(), targetPort);
+    await new Promise<void>((resolve, reject) => {
+      p.server.once('error', reject);
+      p.server.listen(p.port, '127.0.0.1', () => resolve());
+    });
+    return p;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  private track(s: Socket): void {
+    this.sockets.add(s);
+    s.on('error', () => {});
+    s.on('close', () => this.sockets.delete(s));
+  }
+
+  private accept(client: Socket): void {
+    this.accepted++;
+    this.track(client);
+    if (this.holing) {
+      // Accepted, then silence: bytes are read and dropped, nothing comes back.
+      this.dead.add(client);
+      client.on('data', () => {});
+      return;
+    }
+    const server = createConnection({ host: '127.0.0.1', port: this.targetPort, allowHalfOpen: true });
+    this.track(server);
+    const pipe = (from: Socket, to: Socket): void => {
+      from.on('data', (d: Buffer) => {
+        if (!this.dead.has(from)) to.write(d);
+      });
+      // An end or close of a live pair is passed on; a dead pair says nothing, ever.
+      from.on('end', () => {
+        if (!this.dead.has(from)) to.end();
+      });
+      from.on('close', () => {
+        if (!this.dead.has(from)) to.destroy();
+      });
+    };
+    pipe(client, server);
+    pipe(server, client);
+  }
+
+  /** From now on nothing passes on any connection, open or new; none is closed. */
+  blackHole(): void {
+    this.holing = true;
+    for (const s of this.sockets) this.dead.add(s);
+  }
+
+  /** New connections are forwarded again; the black-holed ones stay dead. */
+  heal(): void {
+    this.holing = false;
+  }
+
+  /** Stops listening and destroys every connection. */
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
 }
 
 /** A self-signed certificate for localhost (TLS tests): { cert, key } file paths. */

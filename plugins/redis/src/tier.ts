@@ -88,8 +88,8 @@ export class RedisTier implements CacheTier {
       const own = this.clock.now() + this.budget;
       const d = this.deadlines.add(deadline !== undefined && deadline < own ? deadline : own, () => {
         this.stats.timeouts++;
-        this.breaker.failure();
         resolve(undefined);
+        this.breaker.timeout(); // may replace the connection (many in a row): after resolving
       });
       if (d === null) {
         this.stats.skipped++;
@@ -190,6 +190,7 @@ export class RedisTier implements CacheTier {
         this.stats.errors++;
         this.stats.droppedWrites += n;
         this.breaker.open();
+        this.breaker.timeout();
       } else {
         this.stats.writes += ok;
         if (ok < n) {
