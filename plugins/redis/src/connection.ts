@@ -249,10 +249,12 @@ export class RedisConnection {
     client.on('end', down);
     client.on('node error', (err: Error) => this.logError(err, 'cluster node error'));
     if (client instanceof Redis) this.watchHandshake(client, 'connection');
+    this.keepConnecting(client, 'connection');
     if (pubsub) {
       const sub = client.duplicate();
       this.subscriber = sub;
       if (sub instanceof Redis) this.watchHandshake(sub, 'pub/sub connection');
+      this.keepConnecting(sub, 'pub/sub connection');
       sub.on('error', (err: Error) => this.logError(err, 'pub/sub connection error'));
       sub.on('ready', () => {
         if (this.subscriber !== sub) return;
@@ -279,6 +281,33 @@ export class RedisConnection {
       await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, wait)))]);
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * ioredis gives up on a connection in some cases (status `end`, no
+   * reconnect scheduled) although its retry strategies never do — notably
+   * with Sentinel: when the Sentinels' `+switch-master` of a failover
+   * reaches the failover detector of an earlier connection while ioredis is
+   * asking the Sentinels for the master, its connector is told to disconnect
+   * mid-connect and the connect fails for good ("Connection is closed").
+   * Seen in the kill -9 failover test on a loaded machine: one resolver
+   * stayed off Redis for good. The plugin never gives up: an ended
+   * connection is connected again with the same backoff.
+   */
+  private keepConnecting(c: RedisClient, what: string): void {
+    let attempts = 0;
+    let lastError = '';
+    c.on('error', (err: Error) => (lastError = err?.message ?? String(err)));
+    c.on('ready', () => (attempts = 0));
+    c.on('end', () => {
+      if (this.stopped || (c !== this.client && c !== this.subscriber)) return;
+      const delay = backoffDelay(++attempts, this.options.reconnect.minDelayMs, this.options.reconnect.maxDelayMs);
+      this.logError(new Error(lastError || 'ended'), `${what}: ioredis stopped reconnecting; connecting again in ${delay} ms`);
+      setTimeout(() => {
+        if (this.stopped || c.status !== 'end' || (c !== this.client && c !== this.subscriber)) return;
+        c.connect().catch(() => {}); // a failure ends it again: retried from here
+      }, delay).unref();
+    });
   }
 
   /**

@@ -108,6 +108,30 @@ describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a repli
     }
   });
 
+  it('ioredis giving up mid-connect (its Sentinel connector told to disconnect, as a +switch-master does) does not leave the resolver off Redis', async () => {
+    const a = await start();
+    const client = a.conn.client as Redis;
+    // What a failover detector of an earlier connection does when the Sentinels announce +switch-master while
+    // ioredis is asking them for the master: the connector is disconnected mid-connect, and ioredis ends
+    // the connection for good ("Connection is closed"). Seen in the kill -9 failover test on a loaded machine.
+    const connector = (client as unknown as { connector: { disconnect(): void } }).connector;
+    client.once('connecting', () => connector.disconnect());
+    const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+    client.stream.destroy(); // ioredis reconnects: 'connecting', and the connector is disconnected then
+    await ended;
+    const ms = await waitFor(() => a.conn.ready && client.status === 'ready', 'the ended connection to be made again', 5000);
+    console.log(`ioredis ended the connection; ready again ${ms} ms later`);
+    expect(remotePort(a.conn)).toBe(setup.master.port);
+    expect((await ask(a.resolver, 'endedconn.example')).ok).toBe(true);
+    await a.tier.drain();
+    const direct = setup.master.client();
+    try {
+      expect(await cacheKeys(direct, 'endedconn')).toBe(1);
+    } finally {
+      direct.disconnect();
+    }
+  });
+
   it('failover: the master is killed, the Sentinels promote the replica, both resolvers follow it and answer throughout', async () => {
     const { master, replica, sentinels } = setup;
     const a = await start();
