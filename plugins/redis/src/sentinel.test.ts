@@ -1,6 +1,6 @@
 import { CACHE_CONTROL, CACHE_TIERS, type CacheControl, type CacheTier, STATE_STORE, type StateStore } from '@heimdall/core';
 import { query, type TestResolver } from '@heimdall/testing';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisConnection } from './connection.js';
 import { RedisStats } from './stats.js';
@@ -284,4 +284,96 @@ describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a repli
       direct.disconnect();
     }
   }, 75_000);
+
+  it('graceful failover (SENTINEL FAILOVER): the old master is demoted to a read-only replica under the resolvers; they follow the new master, writes land there', async () => {
+    const { sentinels, masterName } = setup;
+    // The master now is whichever server the Sentinels name; the other one (SIGCONTed by the test before)
+    // must be an in-sync replica every Sentinel sees, or there is nothing to fail over to.
+    const masterPort = (await sentinels[0]!.masterPortSeen())!;
+    expect([setup.master.port, setup.replica.port]).toContain(masterPort);
+    const replicaPort = masterPort === setup.master.port ? setup.replica.port : setup.master.port;
+    const oldMaster = { port: masterPort };
+    const newMaster = { port: replicaPort };
+    const toOld = new Redis({ host: '127.0.0.1', port: masterPort, maxRetriesPerRequest: 1 });
+    const toNew = new Redis({ host: '127.0.0.1', port: replicaPort, maxRetriesPerRequest: 1 });
+    try {
+      await waitFor(
+        async () => {
+          if (!/master_link_status:up/.test(await toNew.info('replication'))) return false;
+          for (const s of sentinels) {
+            const replicas = await s.command('SENTINEL', 'replicas', masterName);
+            if (!replicas.includes(String(newMaster.port)) || /s_down|disconnected/.test(replicas)) return false;
+          }
+          return true;
+        },
+        'the replica to be in sync and seen by every Sentinel',
+        // As in the previous test: Sentinels refresh a replica's INFO every 10 s; more on a busy machine.
+        45_000,
+      );
+
+      const a = await start();
+      const b = await start();
+      expect(remotePort(a.conn)).toBe(oldMaster.port);
+      expect(remotePort(b.conn)).toBe(oldMaster.port);
+
+      // Queries all along on both resolvers (a new name each time: a tier read, then a write).
+      const results: Array<{ ms: number; ok: boolean }> = [];
+      let asking = true;
+      const loop = (async () => {
+        for (let i = 0; asking; i++) {
+          results.push(await ask(i % 2 === 0 ? a.resolver : b.resolver, `graceful${i}.example`));
+          // Pacing of the offered load, not a wait for an event.
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      })();
+      const errorsBefore = a.stats.errors + b.stats.errors;
+      const t0 = performance.now();
+      let switchMs = -1;
+      let followMs = -1;
+      try {
+        expect((await sentinels[0]!.command('SENTINEL', 'FAILOVER', masterName)).trim()).toBe('OK');
+        await waitFor(
+          async () => (await Promise.all(sentinels.map((s) => s.masterPortSeen().catch(() => null)))).every((p) => p === newMaster.port),
+          'every Sentinel to name the replica as the master',
+          15_000,
+        );
+        switchMs = performance.now() - t0;
+        await waitFor(
+          () => a.conn.ready && b.conn.ready && remotePort(a.conn) === newMaster.port && remotePort(b.conn) === newMaster.port,
+          'both resolvers to be connected to the new master',
+          20_000,
+        );
+        followMs = performance.now() - t0;
+        await waitFor(async () => /role:slave/.test(await toOld.info('replication')), 'the old master to be a replica', 15_000);
+      } finally {
+        asking = false;
+        await loop;
+      }
+      console.log(
+        `graceful failover: every Sentinel names the new master ${Math.round(switchMs)} ms after SENTINEL FAILOVER, both resolvers on it ${Math.round(followMs)} ms after; ${results.length} answers, slowest ${Math.max(...results.map((r) => r.ms)).toFixed(1)} ms; ${a.stats.errors + b.stats.errors - errorsBefore} failed reads or write batches (READONLY or lost connections) meanwhile`,
+      );
+      // No Redis error reaches an answer: every query answered, none waited long.
+      expect(results.length).toBeGreaterThan(10);
+      expect(results.filter((r) => !r.ok)).toEqual([]);
+      expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(3000);
+
+      // Writes made after the failover land on the new master (the demoted one is read-only).
+      await ask(a.resolver, 'postgraceful.example');
+      await a.tier.drain();
+      expect(await cacheKeys(toNew, 'postgraceful')).toBe(1);
+      const hits = b.cache.stats.tierHits;
+      await ask(b.resolver, 'postgraceful.example');
+      expect(b.cache.stats.tierHits).toBe(hits + 1);
+      a.state.set('blocking.disabledUntil', 321);
+      await waitFor(() => b.state.get('blocking.disabledUntil') === 321, 'B to see the state set after the failover');
+      await waitFor(async () => (await toNew.get('heimdall:s:blocking.disabledUntil')) !== null, 'the state on the new master');
+      expect(JSON.parse((await toNew.get('heimdall:s:blocking.disabledUntil'))!).v).toBe(321);
+      a.control.flush({ name: 'postgraceful.example' });
+      await waitFor(async () => (await cacheKeys(toNew, 'postgraceful')) === 0, 'the flushed key to leave the new master');
+      await waitFor(() => ![...b.cache.l1.keys()].some((k) => k.includes('postgraceful')), 'B to apply the flush');
+    } finally {
+      toOld.disconnect();
+      toNew.disconnect();
+    }
+  }, 120_000);
 });
