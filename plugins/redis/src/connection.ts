@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
+import { CLOCK, type Clock, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
 import { Cluster, Redis, type RedisOptions as IoRedisOptions } from 'ioredis';
 import type { RedisOptions } from './options.js';
@@ -67,15 +67,23 @@ export class RedisConnection {
   private lastErrorLog = 0;
   private stopped = false;
   private readonly stats: RedisStats;
-  /** When (epoch ms) {@link replace} last replaced the connections. */
+  /** When (the CLOCK's ms, like the breaker's cooldown) {@link replace} last replaced the connections. */
   private lastReplaced = Number.NEGATIVE_INFINITY;
   /** When (epoch ms) a replacement was last logged as a warning. */
   private lastReplacedLog = Number.NEGATIVE_INFINITY;
 
-  constructor(@inject(PLUGIN_OPTIONS) options: RedisOptions, @inject(PLUGIN_LOGGER) logger: Logger, @inject(RedisStats) stats: RedisStats) {
+  private readonly clock: Clock;
+
+  constructor(
+    @inject(PLUGIN_OPTIONS) options: RedisOptions,
+    @inject(PLUGIN_LOGGER) logger: Logger,
+    @inject(RedisStats) stats: RedisStats,
+    @inject(CLOCK) clock: Clock,
+  ) {
     this.options = options;
     this.logger = logger;
     this.stats = stats;
+    this.clock = clock;
     this.target = parseRedisUrl(options.url);
   }
 
@@ -360,7 +368,7 @@ export class RedisConnection {
   replace(reason: string): boolean {
     const client = this.client;
     if (client === null || this.stopped || !this.ready || client.status !== 'ready') return false;
-    const now = Date.now();
+    const now = this.clock.now();
     if (now - this.lastReplaced < this.options.breaker.cooldownMs) return false;
     this.lastReplaced = now;
     this.stats.forcedReconnects++;
