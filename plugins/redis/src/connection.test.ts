@@ -1,5 +1,6 @@
-import { type Clock, parseOptions } from '@heimdall/core';
+import { type Clock, type Logger, parseOptions } from '@heimdall/core';
 import { silentLogger } from '@heimdall/core/pipeline';
+import { FakeClock } from '@heimdall/testing';
 import { describe, expect, it } from 'vitest';
 import { RedisConnection } from './connection.js';
 import { redisOptionsSchema } from './options.js';
@@ -43,5 +44,26 @@ describe('RedisConnection.replace (a connection still open but dead)', () => {
     clock.t += 5000;
     expect(conn.replace('timeouts')).toBe(false);
     expect(dropped).toBe(2);
+  });
+});
+
+describe('RedisConnection.logError (one warning per 10 s of an outage)', () => {
+  it('limits warnings by the resolver clock, not the system clock', () => {
+    const options = parseOptions(redisOptionsSchema, { url: 'redis://127.0.0.1:1' }, 'redis');
+    // Starts at 0: the first error of a resolver whose clock starts there is a warning too.
+    const clock = new FakeClock(0);
+    const lines: Array<[level: string, msg: string]> = [];
+    const record = (level: string) => (_fields: unknown, msg: string) => lines.push([level, msg]);
+    const logger = { warn: record('warn'), debug: record('debug'), info: record('info'), error: record('error') } as unknown as Logger;
+    const conn = new RedisConnection(options, logger, new RedisStats(), clock);
+    conn.logError(new Error('ECONNREFUSED'), 'connection error');
+    clock.advance(9_999);
+    conn.logError(new Error('ECONNREFUSED'), 'connection error');
+    // 10 s of the resolver clock later: a warning again, however little the system clock moved.
+    clock.advance(1);
+    conn.logError(new Error('ECONNREFUSED'), 'connection error');
+    conn.logError(new Error('ECONNREFUSED'), 'connection error');
+    expect(lines.map(([level]) => level)).toEqual(['warn', 'debug', 'warn', 'debug']);
+    expect(lines[0]![1]).toBe('plugin/redis: connection error');
   });
 });

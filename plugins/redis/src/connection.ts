@@ -64,12 +64,13 @@ export class RedisConnection {
   private readonly downListeners: Array<() => void> = [];
   private readonly subscriberReadyListeners: Array<() => void> = [];
   private everReady = false;
-  private lastErrorLog = 0;
+  /** When (the CLOCK's ms) {@link logError} last logged a warning. */
+  private lastErrorLog = Number.NEGATIVE_INFINITY;
   private stopped = false;
   private readonly stats: RedisStats;
   /** When (the CLOCK's ms, like the breaker's cooldown) {@link replace} last replaced the connections. */
   private lastReplaced = Number.NEGATIVE_INFINITY;
-  /** When (epoch ms) a replacement was last logged as a warning. */
+  /** When (the CLOCK's ms) a replacement was last logged as a warning. */
   private lastReplacedLog = Number.NEGATIVE_INFINITY;
 
   private readonly clock: Clock;
@@ -424,10 +425,14 @@ export class RedisConnection {
     return c instanceof Cluster ? c.nodes('master') : [c];
   }
 
-  /** Logs a connection problem at most every 10 s (the same outage otherwise logs on every retry). */
+  /**
+   * Logs a connection problem as a warning at most every 10 s of the
+   * resolver's CLOCK (the same outage otherwise logs on every retry); the
+   * others at debug.
+   */
   logError(err: unknown, what: string): void {
     if (this.stopped) return;
-    const now = Date.now();
+    const now = this.clock.now();
     if (now - this.lastErrorLog < 10_000) {
       this.logger.debug({ err }, `plugin/redis: ${what}`);
       return;
