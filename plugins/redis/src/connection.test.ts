@@ -32,18 +32,19 @@ describe('RedisConnection.replace (a connection still open but dead)', () => {
     expect(conn.replace('timeouts')).toBe(false); // not ready yet
     conn.ready = true;
     expect(conn.replace('timeouts')).toBe(true);
-    expect(stats.forcedReconnects).toBe(1);
+    expect(stats.forcedReconnectsTimeouts).toBe(1);
     expect(dropped).toBe(1);
     clock.t += 999;
     expect(conn.replace('timeouts')).toBe(false);
-    expect(stats.forcedReconnects).toBe(1);
+    expect(stats.forcedReconnectsTimeouts).toBe(1);
     clock.t += 1;
     expect(conn.replace('timeouts')).toBe(true);
-    expect(stats.forcedReconnects).toBe(2);
+    expect(stats.forcedReconnectsTimeouts).toBe(2);
     client.status = 'reconnecting';
     clock.t += 5000;
     expect(conn.replace('timeouts')).toBe(false);
     expect(dropped).toBe(2);
+    expect(stats.forcedReconnectsHandshake).toBe(0);
   });
 });
 

@@ -340,7 +340,7 @@ export class RedisConnection {
       timer = setTimeout(() => {
         timer = null;
         if (this.stopped || c.status !== 'connect' || c.stream !== stream || stream.bytesRead !== before) return;
-        this.stats.forcedReconnects++;
+        this.stats.forcedReconnectsHandshake++;
         this.logError(
           new Error(`nothing came back within ${this.options.reconnect.connectTimeoutMs} ms of connecting`),
           `${what}: no answer to the handshake (dead path or hung server); closing it and connecting again`,
@@ -363,7 +363,7 @@ export class RedisConnection {
    * a hung server. The pub/sub connection goes too: it shares the path and,
    * mostly idle, would be the last to notice. At most once per
    * `breaker.cooldownMs`; false when nothing was done (not ready, too soon,
-   * stopped). Counted in `forcedReconnects`; logged as a warning at most
+   * stopped). Counted in `forcedReconnectsTimeouts`; logged as a warning at most
    * once a minute.
    */
   replace(reason: string): boolean {
@@ -372,7 +372,7 @@ export class RedisConnection {
     const now = this.clock.now();
     if (now - this.lastReplaced < this.options.breaker.cooldownMs) return false;
     this.lastReplaced = now;
-    this.stats.forcedReconnects++;
+    this.stats.forcedReconnectsTimeouts++;
     const message = `plugin/redis: ${reason} on a connection that is still open (a silently dead network path, or Redis hung); closing it and connecting again`;
     const fields = { url: redactUrl(this.options.url), forcedReconnects: this.stats.forcedReconnects };
     if (now - this.lastReplacedLog >= 60_000) {

@@ -1,4 +1,4 @@
-import { CACHE_TIERS, type CacheTier, STATE_STORE, type StateStore } from '@heimdall/core';
+import { CACHE_TIERS, type CacheTier, METRICS, type Registry, STATE_STORE, type StateStore } from '@heimdall/core';
 import { query, type TestResolver } from '@heimdall/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BREAKER_HALF_OPEN, BREAKER_OPEN, Breaker, type BreakerState } from './breaker.js';
@@ -26,6 +26,17 @@ async function start(url: string, options: Omit<NonNullable<Parameters<typeof st
     tier: r.resolver.container.getAll<CacheTier>(CACHE_TIERS)[0] as RedisTier,
     state: r.resolver.get<StateStore>(STATE_STORE),
   };
+}
+
+/** `heimdall_redis_reconnects_forced_total` by reason, as scraped. */
+async function forcedReconnectsMetric(r: TestResolver): Promise<{ timeouts: number; handshake: number }> {
+  const text = await r.get<Registry>(METRICS).metrics();
+  const value = (reason: string): number => {
+    const m = new RegExp(`^heimdall_redis_reconnects_forced_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text);
+    if (m === null) throw new Error(`no reconnects_forced_total series with reason="${reason}" in:\n${text}`);
+    return Number(m[1]);
+  };
+  return { timeouts: value('timeouts'), handshake: value('handshake') };
 }
 
 /**
@@ -117,13 +128,22 @@ describe.runIf(available)('Redis trouble never fails or delays an answer', () =>
           const r = await ask(a.resolver, `stopped${latencies.length}.example`);
           expect(r.ok).toBe(true);
           latencies.push(r.ms);
-          return a.stats.forcedReconnects >= 2;
+          return a.stats.forcedReconnectsTimeouts >= 1 && a.stats.forcedReconnectsHandshake >= 1;
         },
         'the connection replaced, and a new one given up',
         10_000,
       );
       expect(a.conn.ready).toBe(false);
       expect(Math.max(...latencies)).toBeLessThan(20 + 60);
+      // The two kinds are told apart in the metric: the replacement after the timeouts, the unanswered handshakes after it.
+      // (More unanswered handshakes may come while the scrape runs: the metric is between the counts before and after.)
+      const handshakesBefore = a.stats.forcedReconnectsHandshake;
+      const { timeouts, handshake } = await forcedReconnectsMetric(a.resolver);
+      expect(timeouts).toBe(a.stats.forcedReconnectsTimeouts);
+      expect(handshake).toBeGreaterThanOrEqual(handshakesBefore);
+      expect(handshake).toBeLessThanOrEqual(a.stats.forcedReconnectsHandshake);
+      expect(timeouts).toBeGreaterThanOrEqual(1);
+      expect(handshake).toBeGreaterThanOrEqual(1);
     } finally {
       server.resume();
     }
@@ -257,9 +277,10 @@ describe.runIf(available)('Redis trouble never fails or delays an answer', () =>
       await waitFor(() => stateShared('after.key'), 'A to see state set by B after the heal (its pub/sub connection replaced too)', 5000);
       const stateMs = performance.now() - healedAt;
       console.log(
-        `black hole: ${latencies.length} answers, slowest ${Math.max(...latencies).toFixed(1)} ms; after the heal the tier shared again in ${tierMs} ms, state in ${Math.round(stateMs)} ms; ${a.stats.forcedReconnects} forced reconnects, ${proxy.accepted} connections through the proxy`,
+        `black hole: ${latencies.length} answers, slowest ${Math.max(...latencies).toFixed(1)} ms; after the heal the tier shared again in ${tierMs} ms, state in ${Math.round(stateMs)} ms; ${a.stats.forcedReconnectsTimeouts} forced reconnects after timeouts and ${a.stats.forcedReconnectsHandshake} after unanswered handshakes, ${proxy.accepted} connections through the proxy`,
       );
-      expect(a.stats.forcedReconnects).toBeGreaterThanOrEqual(1);
+      expect(a.stats.forcedReconnectsTimeouts).toBeGreaterThanOrEqual(1);
+      expect((await forcedReconnectsMetric(a.resolver)).timeouts).toBeGreaterThanOrEqual(1);
     } finally {
       await proxy.close();
     }

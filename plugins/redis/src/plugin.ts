@@ -33,15 +33,20 @@ export class RedisMetrics {
       ['writes_total', 'writes', 'Entries written to Redis.'],
       ['dropped_writes_total', 'droppedWrites', 'Entries not written: buffer full, Redis down or breaker open, or their batch failed.'],
       ['breaker_opened_total', 'breakerOpened', 'Times the circuit breaker opened.'],
-      [
-        'reconnects_forced_total',
-        'forcedReconnects',
-        'Connections to Redis the plugin closed and made again: reads kept timing out on an open one (breaker.reconnectAfterTimeouts), or a new one did not answer its handshake within reconnect.connectTimeoutMs.',
-      ],
       ['sync_sent_total', 'syncSent', 'Sync messages published (flushes, state changes).'],
       ['sync_received_total', 'syncReceived', 'Flushes from other instances applied here (pub/sub or replayed from the flush log).'],
       ['flushed_keys_total', 'flushedKeys', 'Keys deleted in Redis by flushes made here.'],
     ]);
+    metrics.counter({
+      name: 'reconnects_forced_total',
+      help: 'Connections to Redis the plugin closed and made again. reason: timeouts = reads kept timing out on an open one (breaker.reconnectAfterTimeouts), handshake = a new one did not answer its handshake within reconnect.connectTimeoutMs.',
+      labelNames: ['reason'] as const,
+      collect() {
+        this.reset();
+        this.labels('timeouts').inc(stats.forcedReconnectsTimeouts);
+        this.labels('handshake').inc(stats.forcedReconnectsHandshake);
+      },
+    });
     metrics.gaugeOf(
       'breaker_state',
       'Circuit breaker: 0 closed (Redis in use), 1 open (Redis not asked), 2 half-open (one probe in flight).',

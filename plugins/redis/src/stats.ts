@@ -22,8 +22,15 @@ export class RedisStats {
   droppedWrites = 0;
   /** Times the breaker opened. */
   breakerOpened = 0;
-  /** Connections the plugin closed and made again: reads kept timing out on an open one, or a new one never answered its handshake. */
-  forcedReconnects = 0;
+  /** Connections the plugin closed and made again because reads kept timing out on an open one (`reason="timeouts"`). */
+  forcedReconnectsTimeouts = 0;
+  /** New connections the plugin closed and tried again because nothing came back to their handshake (`reason="handshake"`). */
+  forcedReconnectsHandshake = 0;
+
+  /** Both kinds of forced reconnects. */
+  get forcedReconnects(): number {
+    return this.forcedReconnectsTimeouts + this.forcedReconnectsHandshake;
+  }
   /** Sync messages published (flushes, state changes). */
   syncSent = 0;
   /** Sync messages from other instances applied (pub/sub or replayed from the flush log). */
