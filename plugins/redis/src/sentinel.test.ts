@@ -56,6 +56,75 @@ function remotePort(conn: RedisConnection): number | undefined {
   return (conn.client as Redis | null)?.stream?.remotePort;
 }
 
+/** Whether a Redis server answers PING on 127.0.0.1:`port` (false when nothing listens there). */
+async function answersPing(port: number): Promise<boolean> {
+  const c = new Redis({ host: '127.0.0.1', port, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 1000, commandTimeout: 1000 });
+  c.on('error', () => {});
+  try {
+    return (await c.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    c.disconnect();
+  }
+}
+
+/** Servers started again by {@link masterAndReplica}, by port. */
+const restarted = new Map<number, RedisServer>();
+
+/** The running server process on `port` (one of the setup's, or one started again in its place). */
+function serverOn(port: number): RedisServer {
+  const s = [restarted.get(port), setup.master, setup.replica].find((x) => x !== undefined && x.port === port && x.proc !== null);
+  if (s === undefined) throw new Error(`no server process of this test on port ${port}`);
+  return s;
+}
+
+/**
+ * What a failover test needs, whatever the tests before it did to the topology: the master every Sentinel
+ * names now, and on the other data port an in-sync replica of it that every Sentinel sees. A server killed
+ * by an earlier test is started again there as a replica (stopped by cleanup); one that was the master
+ * before is left to the Sentinels, which turn it into a replica.
+ */
+async function masterAndReplica(): Promise<{ masterPort: number; replicaPort: number }> {
+  const { sentinels, masterName } = setup;
+  let masterPort = -1;
+  await waitFor(
+    async () => {
+      const seen = await Promise.all(sentinels.map((s) => s.masterPortSeen().catch(() => null)));
+      if (seen[0] == null || !seen.every((p) => p === seen[0])) return false;
+      masterPort = seen[0];
+      return answersPing(masterPort);
+    },
+    'every Sentinel to name the same running master',
+    15_000,
+  );
+  expect([setup.master.port, setup.replica.port]).toContain(masterPort);
+  const replicaPort = masterPort === setup.master.port ? setup.replica.port : setup.master.port;
+  if (!(await answersPing(replicaPort))) restarted.set(replicaPort, await RedisServer.start(['--replicaof', '127.0.0.1', String(masterPort)], replicaPort));
+  const replica = new Redis({ host: '127.0.0.1', port: replicaPort, maxRetriesPerRequest: 1 });
+  replica.on('error', () => {});
+  try {
+    await waitFor(
+      async () => {
+        const info = await replica.info('replication');
+        if (!info.includes(`master_port:${masterPort}`) || !/master_link_status:up/.test(info)) return false;
+        for (const s of sentinels) {
+          const replicas = await s.command('SENTINEL', 'replicas', masterName);
+          if (!replicas.includes(String(replicaPort)) || /s_down|disconnected/.test(replicas)) return false;
+        }
+        return true;
+      },
+      'the other server to be an in-sync replica of the master that every Sentinel sees',
+      // Sentinels clear s_down at their next PING and refresh a replica's INFO every 10 s (a demoted master
+      // is reconfigured after that): on a busy machine (CI under load) this took longer than 15 s once.
+      45_000,
+    );
+  } finally {
+    replica.disconnect();
+  }
+  return { masterPort, replicaPort };
+}
+
 describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a replica, three Sentinels', () => {
   it('the master is found through the Sentinels: a shared tier, shared state and shared flushes between two resolvers', async () => {
     const a = await start();
@@ -227,33 +296,16 @@ describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a repli
   }, 45_000);
 
   it('a hung master (SIGSTOP, as behind a partition: its connections stay open): the resolvers leave it when the Sentinels switch', async () => {
-    const { sentinels, masterName } = setup;
-    // The master now is whichever server the Sentinels name; the other one comes back as its replica.
-    const masterPort = await sentinels[0]!.masterPortSeen();
-    const current = [setup.master, setup.replica].find((s) => s.port === masterPort && s.proc !== null);
-    expect(current, 'a running master named by the Sentinels').toBeDefined();
-    const otherPort = masterPort === setup.master.port ? setup.replica.port : setup.master.port;
-    const rejoined = await RedisServer.start(['--replicaof', '127.0.0.1', String(masterPort)], otherPort);
-    const direct = rejoined.client();
-    await waitFor(
-      async () => {
-        if (!/master_link_status:up/.test(await direct.info('replication'))) return false;
-        for (const s of sentinels) {
-          const replicas = await s.command('SENTINEL', 'replicas', masterName);
-          if (!replicas.includes(String(otherPort)) || /s_down|disconnected/.test(replicas)) return false;
-        }
-        return true;
-      },
-      'the old master to be back as an in-sync replica every Sentinel sees',
-      // Sentinels clear s_down at their next PING and refresh a replica's INFO every 10 s: on a busy
-      // machine (CI under load) this took longer than 15 s once.
-      45_000,
-    );
+    const { sentinels } = setup;
+    // The master now is whichever server the Sentinels name (the killed one came back as its replica).
+    const { masterPort, replicaPort: otherPort } = await masterAndReplica();
+    const current = serverOn(masterPort);
+    const direct = new Redis({ host: '127.0.0.1', port: otherPort, maxRetriesPerRequest: 1 });
 
     const a = await start();
     const b = await start();
     expect(remotePort(a.conn)).toBe(masterPort);
-    current!.pause();
+    current.pause();
     const stoppedAt = performance.now();
     try {
       // Hung, not gone: the connections stay open, reads time out (misses), answers still come.
@@ -280,37 +332,21 @@ describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a repli
       a.control.flush({ name: 'afterhang.example' });
       await waitFor(async () => (await cacheKeys(direct, 'afterhang')) === 0, 'the flushed key to leave the new master');
     } finally {
-      current!.resume();
+      current.resume();
       direct.disconnect();
     }
   }, 75_000);
 
   it('graceful failover (SENTINEL FAILOVER): the old master is demoted to a read-only replica under the resolvers; they follow the new master, writes land there', async () => {
     const { sentinels, masterName } = setup;
-    // The master now is whichever server the Sentinels name; the other one (SIGCONTed by the test before)
-    // must be an in-sync replica every Sentinel sees, or there is nothing to fail over to.
-    const masterPort = (await sentinels[0]!.masterPortSeen())!;
-    expect([setup.master.port, setup.replica.port]).toContain(masterPort);
-    const replicaPort = masterPort === setup.master.port ? setup.replica.port : setup.master.port;
+    // Its own precondition, whatever ran before (alone, after the kill -9 test, after the hung master): the
+    // master the Sentinels name now, and on the other port an in-sync replica every Sentinel sees.
+    const { masterPort, replicaPort } = await masterAndReplica();
     const oldMaster = { port: masterPort };
     const newMaster = { port: replicaPort };
     const toOld = new Redis({ host: '127.0.0.1', port: masterPort, maxRetriesPerRequest: 1 });
     const toNew = new Redis({ host: '127.0.0.1', port: replicaPort, maxRetriesPerRequest: 1 });
     try {
-      await waitFor(
-        async () => {
-          if (!/master_link_status:up/.test(await toNew.info('replication'))) return false;
-          for (const s of sentinels) {
-            const replicas = await s.command('SENTINEL', 'replicas', masterName);
-            if (!replicas.includes(String(newMaster.port)) || /s_down|disconnected/.test(replicas)) return false;
-          }
-          return true;
-        },
-        'the replica to be in sync and seen by every Sentinel',
-        // As in the previous test: Sentinels refresh a replica's INFO every 10 s; more on a busy machine.
-        45_000,
-      );
-
       const a = await start();
       const b = await start();
       expect(remotePort(a.conn)).toBe(oldMaster.port);
