@@ -193,6 +193,14 @@ export class RedisConnection {
         ...(sentinelPassword !== undefined ? { sentinelPassword } : {}),
         ...(t.tls ? { enableTLSForSentinelMode: true, sentinelTLS: base.tls } : {}),
         sentinelRetryStrategy: (times: number) => backoffDelay(times, minDelayMs, maxDelayMs),
+        // The connections ioredis opens to the Sentinels itself (one per asking for the master, one per Sentinel
+        // for the failover detector) get only a few of our options: `connectTimeout` (above) and
+        // sentinelCommandTimeout bound their connect and every command; the detector's are reconnected with
+        // sentinelReconnectStrategy. Not keepAlive: they have SO_KEEPALIVE with the system's idle time (2 h on
+        // Linux), and ioredis has no option or hook for it (see the README).
+        // A detector connection a Sentinel closed (restart, CLIENT KILL, RST) is made again with our backoff and
+        // subscribes again; ioredis' default waits 60 s, and a +switch-master meanwhile came only from the others.
+        sentinelReconnectStrategy: (times: number) => backoffDelay(times, minDelayMs, maxDelayMs),
         // Leave the old master when the Sentinels switch (`+switch-master`), not only when its connection
         // drops: a master that hangs or is cut off keeps our connections open, and without this they
         // stayed on it after the failover, every read a timeout, until it came back.

@@ -201,6 +201,26 @@ describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a repli
     }
   });
 
+  it('the failover detector’s connections to the Sentinels, closed by them (CLIENT KILL), are made again with the reconnect backoff and subscribe again', async () => {
+    const { sentinels } = setup;
+    // Clients subscribed to +switch-master on one Sentinel: with one resolver here, the failover detectors of
+    // its two connections (commands, pub/sub).
+    const subscribed = async (s: (typeof sentinels)[number]): Promise<number> =>
+      (await s.command('CLIENT', 'LIST', 'TYPE', 'pubsub')).split('\n').filter((l) => /\bsub=1\b/.test(l)).length;
+    const everySentinel = async (n: number): Promise<boolean> => (await Promise.all(sentinels.map(subscribed))).every((x) => x === n);
+    const a = await start();
+    await waitFor(() => everySentinel(2), 'both failover detectors subscribed on every Sentinel', 5000);
+    // What a Sentinel restart, a RST on the path or an operator's CLIENT KILL does: the connections close.
+    for (const s of sentinels) expect(Number((await s.command('CLIENT', 'KILL', 'TYPE', 'pubsub')).trim())).toBe(2);
+    // Again within the backoff (50–500 ms here); ioredis' own sentinelReconnectStrategy waited 60 s, during which
+    // a failover was announced to this resolver by no Sentinel.
+    const ms = await waitFor(() => everySentinel(2), 'the failover detectors to subscribe again on every Sentinel', 5000);
+    console.log(`failover detector: subscribed again on every Sentinel ${ms} ms after CLIENT KILL TYPE pubsub`);
+    // The data connection was not disturbed.
+    expect(a.conn.ready).toBe(true);
+    expect(remotePort(a.conn)).toBe(await sentinels[0]!.masterPortSeen());
+  });
+
   it('failover: the master is killed, the Sentinels promote the replica, both resolvers follow it and answer throughout', async () => {
     const { master, replica, sentinels } = setup;
     const a = await start();
