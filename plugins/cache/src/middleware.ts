@@ -19,7 +19,7 @@ import {
   type Upstream,
 } from '@heimdall/core';
 import { inject, injectable, optional } from '@heimdall/core/di';
-import { cacheKeyOf, KEY_CD, KEY_DO, KEY_EDNS, QuestionKeyInfo } from '@heimdall/core/wire';
+import { KEY_CD, KEY_DO, KEY_EDNS } from '@heimdall/core/wire';
 import { type CacheEntry, KIND_SERVFAIL } from './entry.js';
 import { registerCacheMetrics } from './stats.js';
 import { CacheStore } from './store.js';
@@ -298,19 +298,18 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     return r.then(() => insertFrom(ctx, key, now));
   }
 
-  // The key's second results (question name end, flags), owned by this middleware: the hit path allocates nothing.
-  // With a key memo: a repeated question gets the very string the store holds (no allocation, identity compare in the Map).
-  const keyInfo = new QuestionKeyInfo(16384);
+  // The query's key, computed once per query for every plugin that asks (core's memo: a repeated question gets
+  // the very string the store holds, so the Map compares by identity and the hit path allocates nothing).
   const coarse = store.coarse;
 
   return function cache(ctx: Ctx, next: Next): void | Promise<void> {
-    const key = cacheKeyOf(ctx.request, keyInfo);
+    const key = ctx.questionKey();
     if (key === null) {
       ctx.set(CACHE_RESULT, 'miss'); // not a cacheable question: never looked up, never stored
       return next();
     }
-    const nameEnd = keyInfo.nameEnd;
-    const flags = keyInfo.flags;
+    const nameEnd = ctx.questionNameEnd;
+    const flags = ctx.questionKeyFlags;
     const now = coarse.read();
     const slot = store.peek(key);
     if (slot !== undefined) {

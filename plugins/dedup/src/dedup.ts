@@ -7,7 +7,7 @@
  */
 import { CLOCK, type Clock, type ClockTimer, type DnsContext, type Next, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
-import { cacheKeyOf, copyForQuery, KEY_DO, keyFlags, plainNameEnd, QuestionKeyInfo } from '@heimdall/core/wire';
+import { copyForQuery, KEY_DO, keyFlags, plainNameEnd } from '@heimdall/core/wire';
 
 import type { DedupOptions } from './options.js';
 
@@ -46,8 +46,6 @@ class Flight {
 export class Deduplicator {
   readonly stats = new DedupStats();
   private readonly flights = new Map<string, Flight>();
-  /** Second results of the key (unused here, owned so the key costs no allocation). */
-  private readonly keyInfo = new QuestionKeyInfo(1024);
   private readonly options: DedupOptions;
   private readonly clock: Clock;
 
@@ -63,7 +61,7 @@ export class Deduplicator {
 
   /** The middleware: `(ctx, next)`. */
   readonly middleware = (ctx: Ctx, next: Next): void | Promise<void> => {
-    const key = cacheKeyOf(ctx.request, this.keyInfo);
+    const key = ctx.questionKey(); // computed once per query, shared with the cache
     if (key === null) return next();
     const flight = this.flights.get(key);
     if (flight !== undefined) {

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { decode, encode, type MessageInit, OptionCode, RecordType, type ResourceRecordInit } from '../packet/index.js';
 import { systemClock } from '../util/clock.js';
+import { cacheKeyOf, QuestionKeyInfo } from '../wire/key.js';
 import { silentLogger } from '../util/logger.js';
 import { type ContextEnv, DnsContext, headerOnlyResponse, withEde } from './context.js';
 
@@ -143,5 +144,53 @@ describe('DnsContext answering', () => {
     const out = decode(withEde(withOpt, { code: 9, text: 'é' }));
     expect(out.edns?.options).toEqual([{ code: OptionCode.EDE, infoCode: 9, extraText: 'é' }]);
     expect(out.additionals).toHaveLength(1);
+  });
+});
+
+describe('DnsContext.questionKey', () => {
+  const query = (name: string, type = 1, extra: Partial<MessageInit> = {}): MessageInit => ({
+    id: 7,
+    rd: true,
+    questions: [{ name, type }],
+    edns: { udpPayloadSize: 1232 },
+    ...extra,
+  });
+
+  test('is cacheKeyOf of the request, computed on the first call only, with its name end, flags and folding', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.stringMatching(/^[A-Za-z0-9-]{1,12}$/), { minLength: 1, maxLength: 5 }),
+        fc.constantFrom(1, 28, 16),
+        fc.boolean(),
+        (labels, type, edns) => {
+          const name = labels.join('.');
+          const ctx = ctxFor(query(name, type, edns ? {} : { edns: undefined }));
+          expect(ctx.knownQuestionKey).toBeUndefined(); // nothing asked yet: not computed
+          const info = new QuestionKeyInfo();
+          const expected = cacheKeyOf(ctx.request, info);
+          const key = ctx.questionKey();
+          expect(key).toBe(expected);
+          expect(ctx.knownQuestionKey).toBe(key);
+          expect(ctx.questionNameEnd).toBe(info.nameEnd);
+          expect(ctx.questionKeyFlags).toBe(info.flags);
+          expect(ctx.questionNameFolded).toBe(name !== name.toLowerCase());
+          // A second context for the same question gets the very same string (the shared memo).
+          expect(ctxFor(query(name.toLowerCase(), type, edns ? {} : { edns: undefined })).questionKey()).toBe(key);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  test('null for a query no cache handles, and recomputed after a rewrite', () => {
+    expect(ctxFor({ id: 1, opcode: 4, questions: [{ name: 'example.com', type: 1 }] }).questionKey()).toBeNull();
+    expect(ctxFor({ id: 1, questions: [{ name: 'example.com', type: RecordType.AXFR }] }).questionKey()).toBeNull();
+    const ctx = ctxFor(query('nas.lan'));
+    const before = ctx.questionKey();
+    ctx.rewrite({ name: 'nas.home.arpa' });
+    expect(ctx.knownQuestionKey).toBeUndefined();
+    const after = ctx.questionKey();
+    expect(after).not.toBe(before);
+    expect(after).toBe(cacheKeyOf(ctx.request, new QuestionKeyInfo()));
   });
 });

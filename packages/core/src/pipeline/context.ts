@@ -19,6 +19,7 @@ import {
   type ResourceRecordInit,
 } from '../packet/index.js';
 import { parseIPv4, parseIPv6 } from '../wire/ip.js';
+import { cacheKeyOf, QuestionKeyInfo } from '../wire/key.js';
 import type { Clock } from '../tokens.js';
 import type { StateKey } from './state.js';
 import type { ClientInfo } from './types.js';
@@ -59,6 +60,9 @@ export interface ContextEnv {
   /** Milliseconds from arrival to the query's deadline. */
   readonly queryTimeoutMs: number;
 }
+
+/** The memo behind {@link DnsContext.questionKey}, shared by every resolver in the process (16384 keys). */
+const sharedKeyInfo = new QuestionKeyInfo(16384);
 
 const HEADER = 12;
 const OPT_FIXED = 11; // root name (1) + type (2) + class (2) + ttl (4) + rdlength (2)
@@ -113,6 +117,11 @@ export class DnsContext {
   _edns: QueryEdns | null | undefined;
   /** @internal Set by {@link drop}. */
   _dropped: boolean;
+  /** @internal {@link questionKey}: undefined = not computed yet for the current request. */
+  _qkey: string | null | undefined;
+  /** @internal {@link questionNameEnd} */ _qkeyEnd: number;
+  /** @internal {@link questionKeyFlags} */ _qkeyFlags: number;
+  /** @internal {@link questionNameFolded} */ _qkeyFolded: boolean;
 
   /**
    * @param request the query bytes (the header must be valid; the resolver checks it first)
@@ -140,6 +149,68 @@ export class DnsContext {
     this._ede = undefined;
     this._edns = undefined;
     this._dropped = false;
+    this._qkey = undefined;
+    this._qkeyEnd = 0;
+    this._qkeyFlags = 0;
+    this._qkeyFolded = false;
+  }
+
+  /**
+   * The question key of the request the chain works on ({@link cacheKeyOf}:
+   * the name lowercased in wire form, QTYPE, QCLASS, the EDNS/DO/CD flags
+   * character), or null when the query is not one a cache handles (not
+   * opcode QUERY, not exactly one question, a compressed or malformed name,
+   * a zone transfer).
+   *
+   * Computed once per query, on the first call, and shared by every plugin
+   * that asks: the blocking list, the cache, dedup and the stats plugin all
+   * key on it, so the name's octets are walked once instead of once per
+   * plugin. A question seen lately gets the very same string object back (a
+   * process-wide two-way memo of 16384 keys), so a `Map` keyed by it
+   * compares by identity and allocates nothing. After {@link rewrite}, the
+   * key of the new question.
+   */
+  questionKey(): string | null {
+    let key = this._qkey;
+    if (key === undefined) {
+      const info = sharedKeyInfo;
+      key = this._qkey = cacheKeyOf(this.request, info);
+      if (key !== null) {
+        this._qkeyEnd = info.nameEnd;
+        this._qkeyFlags = info.flags;
+        this._qkeyFolded = info.folded;
+      }
+    }
+    return key;
+  }
+
+  /**
+   * {@link questionKey} if a plugin already asked for it during this query
+   * (null: not a cacheable question), else undefined — never computes it.
+   * For observers that can do without: the stats plugin uses the key when
+   * the cache or the blocking list computed it, and the octets otherwise.
+   */
+  get knownQuestionKey(): string | null | undefined {
+    return this._qkey;
+  }
+
+  /** Offset just past the question name in {@link request}; valid after {@link questionKey} returned a key. */
+  get questionNameEnd(): number {
+    return this._qkeyEnd;
+  }
+
+  /** The key flags (`KEY_EDNS | KEY_DO | KEY_CD`); valid after {@link questionKey} returned a key. */
+  get questionKeyFlags(): number {
+    return this._qkeyFlags;
+  }
+
+  /**
+   * Whether the question name has ASCII capitals (the key has them
+   * lowercased); false means the key's name octets are exactly the
+   * request's. Valid after {@link questionKey} returned a key.
+   */
+  get questionNameFolded(): boolean {
+    return this._qkeyFolded;
   }
 
   /**
@@ -234,6 +305,7 @@ export class DnsContext {
     self.query.questionEnd;
     this._edns = undefined;
     this._log = undefined;
+    this._qkey = undefined;
   }
 
   /**
@@ -261,6 +333,7 @@ export class DnsContext {
       self.query = original.query;
       this.original = null;
       this._edns = undefined;
+      this._qkey = undefined;
       this.servfail();
     }
   }

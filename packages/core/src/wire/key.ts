@@ -16,13 +16,16 @@ export const KEY_CD = 4;
 /**
  * The second results of {@link questionKey} / {@link cacheKeyOf}: a
  * caller-owned object (make one per middleware and reuse it, so the hot path
- * allocates nothing), valid right after a call that returned a key.
+ * allocates nothing), valid right after a call that returned a key. Inside a
+ * chain, prefer `ctx.questionKey()`: computed once per query for every plugin.
  */
 export class QuestionKeyInfo {
   /** Offset just past the question name (the name is `request[12..nameEnd)`; QTYPE and QCLASS follow). */
   nameEnd = 0;
   /** The key flags ({@link KEY_EDNS} | {@link KEY_DO} | {@link KEY_CD}). */
   flags = 0;
+  /** Whether the question name had ASCII capitals (which the key lowercased): false means the key's name octets are the query's own. */
+  folded = false;
   /** @internal With `memoSlots`: the keys made lately (the codec's {@link StringIntern}). */
   readonly memo: StringIntern | null;
 
@@ -91,6 +94,7 @@ export function questionKey(request: Buffer, info: QuestionKeyInfo): string | nu
   let n = 0;
   // FNV-1a over the key octets as they are written (used only with a memo).
   let h = 0x811c9dc5;
+  let folded = false;
   for (;;) {
     if (p >= len) return null;
     const l = request[p];
@@ -102,8 +106,11 @@ export function questionKey(request: Buffer, info: QuestionKeyInfo): string | nu
     const end = p + l;
     if (end > len) return null;
     for (; p < end; p++) {
-      const b = request[p];
-      const c = b >= 0x41 && b <= 0x5a ? b | 0x20 : b;
+      let c = request[p];
+      if (c >= 0x41 && c <= 0x5a) {
+        c |= 0x20;
+        folded = true;
+      }
       k[n++] = c;
       h = Math.imul(h ^ c, 0x01000193);
     }
@@ -124,6 +131,7 @@ export function questionKey(request: Buffer, info: QuestionKeyInfo): string | nu
   k[n++] = 0x30 + flags;
   info.nameEnd = nameEnd;
   info.flags = flags;
+  info.folded = folded;
   const memo = info.memo;
   if (memo === null) return k.latin1Slice(0, n);
   h = Math.imul(h ^ t1, 0x01000193);
