@@ -8,6 +8,8 @@ import {
   Engine,
   EngineBuilder,
   isPublicSuffix,
+  MEMO_KEYS,
+  MEMO_MASKS,
   RESULT_BY_REGEX,
   resultGroup,
   resultSource,
@@ -246,5 +248,23 @@ describe('Engine against a reference model (differential, fast-check)', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('Engine memo (remember / remembered)', () => {
+  it('gives back what was remembered per group mask, and stays bounded in keys and masks', () => {
+    const e = build([[spec(0, 0), 'ads.example\n']]);
+    expect(e.remembered('k', 1)).toBe(-1);
+    e.remember('k', 1, 5);
+    expect(e.remembered('k', 1)).toBe(5);
+    expect(e.remembered('k', 2)).toBe(-1); // another set of groups: decided again
+    for (let i = 0; i < MEMO_KEYS - 1; i++) e.remember(`k${i}`, 1, 1);
+    expect(e.remembered('k', 1)).toBe(5); // full, not yet over
+    e.remember('one-more', 1, 2); // over the bound: that mask's keys are forgotten at once
+    expect(e.remembered('k', 1)).toBe(-1);
+    expect(e.remembered('one-more', 1)).toBe(2);
+    for (let m = 2; m <= MEMO_MASKS + 1; m++) e.remember('k', m, m); // mask 1 is the first of MEMO_MASKS
+    expect(e.remembered('k', MEMO_MASKS)).toBe(MEMO_MASKS);
+    expect(e.remembered('k', MEMO_MASKS + 1)).toBe(-1); // one mask too many: not remembered
   });
 });

@@ -290,6 +290,11 @@ function packed(decision: number, source: number, byRegex: boolean, groups: numb
   return decision | (byRegex ? RESULT_BY_REGEX : 0) | ((31 - Math.clz32(groups & -groups)) << GROUP_SHIFT) | ((source + 1) << SOURCE_SHIFT);
 }
 
+/** Question keys remembered per group mask by {@link Engine.remember} (about 1 MiB at most with their strings). */
+export const MEMO_KEYS = 16384;
+/** Group masks with a memo of their own ({@link Engine.remember}); clients in other combinations of groups are decided each time. */
+export const MEMO_MASKS = 8;
+
 /** A compiled regex with its group mask. */
 interface CompiledRegex {
   readonly re: RegExp;
@@ -311,6 +316,9 @@ export class Engine {
   readonly #regexes: CompiledRegex[];
   readonly #regexMask: number;
   readonly #buf = new Uint32Array(128);
+  /** {@link remembered}: per group mask (at most {@link MEMO_MASKS}), question key → result. */
+  readonly #memoMasks: number[] = [];
+  readonly #memos: Map<string, number>[] = [];
 
   constructor(out: BuildOutput) {
     this.table = new DomainTable(out.slots, out.size, out.seed, out.filter);
@@ -340,6 +348,42 @@ export class Engine {
   decide(name: string, groupMask: number): number {
     const n = this.table.matchSuffixes(name, this.#buf);
     return this.#decideFound(n, groupMask, (this.#regexMask & groupMask) === 0 ? null : name);
+  }
+
+  /**
+   * The result remembered for a question key (`ctx.questionKey()`) and a
+   * client in the groups of `groupMask` by {@link remember}, or -1. A
+   * repeated question (a cache hit, say) then costs one `Map` lookup — the
+   * key is the same string object each time, so it compares by identity —
+   * instead of a walk over its name. Correct for as long as this engine
+   * lives: it is immutable, and a reload replaces it, memo and all.
+   */
+  remembered(key: string, groupMask: number): number {
+    const masks = this.#memoMasks;
+    for (let i = 0; i < masks.length; i++) {
+      if (masks[i] === groupMask) return this.#memos[i]!.get(key) ?? -1;
+    }
+    return -1;
+  }
+
+  /**
+   * Remembers `result` (from {@link decideWire} or {@link decide}) for the
+   * question `key` and `groupMask`. Bounded: {@link MEMO_KEYS} keys per
+   * mask (then that mask's keys are forgotten at once) and
+   * {@link MEMO_MASKS} masks (more are not remembered).
+   */
+  remember(key: string, groupMask: number, result: number): void {
+    const masks = this.#memoMasks;
+    let i = 0;
+    while (i < masks.length && masks[i] !== groupMask) i++;
+    if (i === masks.length) {
+      if (i === MEMO_MASKS) return;
+      masks.push(groupMask);
+      this.#memos.push(new Map());
+    }
+    const memo = this.#memos[i]!;
+    if (memo.size >= MEMO_KEYS) memo.clear();
+    memo.set(key, result);
   }
 
   /** Whether {@link decideWire} can decide for a client in these groups (no regex entry applies to them). */

@@ -141,9 +141,15 @@ export class BlockingMiddleware {
       const mask = groups.maskFor(ctx.client.address, ctx.client.clientId);
       if (mask === 0) return next();
       const engine = service.engine;
-      // On the wire: no qname string (the regex entries, when some apply to this client, need it).
-      let d = engine.decideWire(q.buffer, q.questionNameOffset, mask);
-      if (d < 0) d = engine.decide(q.qname, mask);
+      // A repeated question: the decision remembered by its key (computed once per query, shared with the cache).
+      const key = ctx.questionKey();
+      let d = key === null ? -1 : engine.remembered(key, mask);
+      if (d < 0) {
+        // On the wire: no qname string (the regex entries, when some apply to this client, need it).
+        d = engine.decideWire(q.buffer, q.questionNameOffset, mask);
+        if (d < 0) d = engine.decide(q.qname, mask);
+        if (key !== null) engine.remember(key, mask, d);
+      }
       const decision = d & DECISION_MASK;
       if (decision === DECISION_BLOCKED) {
         respond(ctx, d, (d & RESULT_BY_REGEX) !== 0 ? 'regex' : 'list', q.qname, mask);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -289,4 +289,25 @@ it('public-suffix entries are refused with a warning that shows examples', async
 
 it('fixtures exist', () => {
   expect(readFileSync(fixture('hosts.txt'), 'utf8')).toMatch(/ads\.example\.com/);
+});
+
+it('a repeated question (decided from the memo of its key) is decided for the asking client’s groups and by the lists now loaded', async () => {
+  const list = join(cacheDir, 'memo-list.txt');
+  await writeFile(list, 'ads.example\n');
+  const r = await make({
+    groups: { ads: { block: [list] }, kids: { block: [{ inline: '*.games.example\n' }] } },
+    clients: { default: ['ads'], '10.1.2.0/24': ['kids'] },
+  });
+  const adult = { address: '198.51.100.1' };
+  const kid = { address: '10.1.2.3' };
+  for (let i = 0; i < 3; i++) expectAnswers(await r.handle(A('x.games.example'), adult), ['192.0.2.80']);
+  expectRcode(await r.handle(A('x.games.example'), kid), 'NXDOMAIN');
+  expectAnswers(await r.handle(A('x.games.example'), adult), ['192.0.2.80']);
+  expectRcode(await r.handle(A('X.Games.Example'), kid), 'NXDOMAIN');
+  for (let i = 0; i < 3; i++) expectAnswers(await r.handle(A('new.example'), adult), ['192.0.2.80']);
+  await writeFile(list, 'ads.example\nnew.example\n');
+  const res = (await r.get<BlockingControl>(BLOCKING_CONTROL).reload()) as BlockingReloadResult;
+  expect(res.rebuilt).toBe(true);
+  expectRcode(await r.handle(A('new.example'), adult), 'NXDOMAIN');
+  expectAnswers(await r.handle(A('new.example'), kid), ['192.0.2.80']);
 });
