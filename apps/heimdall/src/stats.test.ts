@@ -386,3 +386,29 @@ describe('dashboard text (stats/explain.ts)', () => {
     expect(reloadStatus([{ rebuilt: true, changed: 1, failed: 0, rejected: 2 }]).ok).toBe(false);
   });
 });
+
+describe('stats plugin and the question key', () => {
+  it('logs every name exactly as asked and counts it lowercased, also when the chain computed the question key (letter case, repeats, a memo full of other names)', async () => {
+    // A step that asks for the key, as the blocking list and the cache do, then answers.
+    const keyed: HeimdallPlugin = {
+      name: 'keyed',
+      middleware: () => (ctx) => {
+        ctx.questionKey();
+        ctx.answer([{ name: ctx.query.qname, type: RecordType.A, ttl: 60, data: '192.0.2.1' }]);
+      },
+    };
+    const r = createResolver({ plugins: [stats({ logSize: 100 }), keyed], clock: new FakeClock(1_700_000_000_000) });
+    await r.start();
+    const run = actionsOf(r);
+    const asked = ['mixed.example', 'Mixed.Example', 'mixed.example', 'MIXED.example', 'mixed.example', 'other.example', 'Mixed.Example', 'mixed.example'];
+    for (const name of asked) await r.handle(query(name, 'A'));
+    const q = (await run('queries', { limit: 100 })) as StatsQueries;
+    expect(q.entries.map((e) => e.qname).reverse()).toEqual(asked);
+    const t = (await run('top', { limit: 5 })) as StatsTop;
+    expect(t.names).toEqual([
+      { key: 'mixed.example', count: 7, error: 0 },
+      { key: 'other.example', count: 1, error: 0 },
+    ]);
+    await r.stop();
+  });
+});

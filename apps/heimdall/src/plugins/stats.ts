@@ -152,15 +152,28 @@ export class StatsStore {
     let at = NOT_MEMOIZABLE;
     try {
       qtype = asked.qtype;
-      // The name's text from the memo when these octets were seen (no decoding), else decoded once more.
-      at = asked.qdcount === 0 ? NOT_MEMOIZABLE : memo.find(asked.buffer, asked.questionNameOffset);
+      // By the question key first, when the chain computed it (the blocking list and the cache key on it): one
+      // Map lookup. Only for a name without capitals (the key then holds the query's own octets), and a key is
+      // only ever linked to a slot that find() matched octet for octet: the slot's text is this query's text.
+      const key = ctx.original === null ? ctx.knownQuestionKey : null;
+      const byKey = key !== undefined && key !== null && !ctx.questionNameFolded;
+      if (byKey) at = memo.findKey(key);
+      if (at < 0) {
+        // The name's text from the memo when these octets were seen (no decoding), else decoded once more.
+        at = asked.qdcount === 0 ? NOT_MEMOIZABLE : memo.find(asked.buffer, asked.questionNameOffset);
+        if (at === MISS) {
+          asName = asked.qname;
+          qname = asName.toLowerCase();
+          at = memo.store(asked.buffer, asked.questionNameOffset, asName, qname);
+        }
+        if (byKey && at >= 0) memo.linkKey(key, at);
+      }
       if (at >= 0) {
         asName = memo.text[at]!;
         qname = memo.lower[at]!;
       } else {
         asName = asked.qname;
         qname = asName.toLowerCase();
-        if (at === MISS) memo.store(asked.buffer, asked.questionNameOffset, asName, qname);
       }
     } catch {
       // unparseable question: count what we have

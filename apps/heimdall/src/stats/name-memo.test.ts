@@ -71,3 +71,28 @@ describe('NameMemo', () => {
     }
   });
 });
+
+describe('NameMemo by question key', () => {
+  it('finds a linked key until its slot holds another name, and never past its bound', () => {
+    const memo = new NameMemo(2); // one pair of slots: every name competes for the same two
+    const put = (name: number[][]): number => {
+      const buf = wire(name);
+      const at = memo.find(buf, 0);
+      return at >= 0 ? at : memo.store(buf, 0, readName(buf, 0), readName(buf, 0));
+    };
+    const a = put([[0x61]]);
+    memo.linkKey('key-a', a);
+    expect(memo.findKey('key-a')).toBe(a);
+    expect(memo.findKey('key-b')).toBe(MISS);
+    const b = put([[0x62]]);
+    memo.linkKey('key-b', b);
+    expect(memo.findKey('key-a')).toBe(a);
+    put([[0x63]]); // replaces the older of the pair: a's slot
+    expect(memo.findKey('key-a')).toBe(MISS);
+    expect(memo.findKey('key-b')).toBe(b);
+    // The index holds at most as many keys as there are slots, then starts again.
+    memo.linkKey('key-x', b);
+    expect(memo.findKey('key-b')).toBe(MISS);
+    expect(memo.findKey('key-x')).toBe(b);
+  });
+});
