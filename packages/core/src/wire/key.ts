@@ -26,8 +26,8 @@ export class QuestionKeyInfo {
   flags = 0;
   /** Whether the question name had ASCII capitals (which the key lowercased): false means the key's name octets are the query's own. */
   folded = false;
-  /** @internal With `memoSlots`: the keys made lately (the codec's {@link StringIntern}). */
-  readonly memo: StringIntern | null;
+  /** @internal With `memoSlots`: the keys made lately ({@link KeyMemo}). */
+  readonly memo: KeyMemo | null;
 
   /**
    * `memoSlots` (a power of two, e.g. 16384): keep a two-way memo of
@@ -38,7 +38,7 @@ export class QuestionKeyInfo {
    */
   constructor(memoSlots = 0) {
     if (!Number.isInteger(memoSlots) || memoSlots < 0 || (memoSlots & (memoSlots - 1)) !== 0) throw new RangeError('memoSlots must be 0 or a power of two');
-    this.memo = memoSlots > 0 ? new StringIntern(memoSlots) : null;
+    this.memo = memoSlots > 0 ? new KeyMemo(memoSlots) : null;
   }
 }
 
@@ -69,7 +69,64 @@ export function queryKeyFlags(request: Buffer, questionEnd: number): number {
   return flags;
 }
 
-const keyScratch = Buffer.allocUnsafe(MAX_NAME_LENGTH + 5);
+// Its own ArrayBuffer (offset 0), so that the words view below is aligned.
+const keyScratch = Buffer.allocUnsafeSlow(MAX_NAME_LENGTH + 8);
+const keyWords = new Int32Array(keyScratch.buffer, keyScratch.byteOffset, (MAX_NAME_LENGTH + 8) >> 2);
+/** Keys up to this many octets are held as words by {@link KeyMemo} (compared four octets at a time); longer ones by string. */
+const WORD_KEY_MAX = 64;
+
+/**
+ * A two-way memo of recent keys: a repeated question gets back the very
+ * string made before. A key of at most {@link WORD_KEY_MAX} octets is held
+ * as 32-bit words beside its string and found by a hash and a compare of
+ * whole words of the scratch (four octets per step: each octet-by-octet step
+ * costs a bounds check and a reload of the array's base); longer keys go to
+ * the codec's {@link StringIntern}. Memory: `slots` × 64 octets, plus the
+ * strings held.
+ */
+class KeyMemo {
+  private readonly words: Int32Array;
+  private readonly lens: Uint8Array;
+  private readonly strings: string[];
+  private readonly victim: Uint8Array;
+  private readonly mask: number;
+  private readonly long: StringIntern;
+
+  constructor(slots: number) {
+    slots = Math.max(2, slots);
+    this.mask = slots - 1;
+    this.words = new Int32Array(slots * (WORD_KEY_MAX >> 2));
+    this.lens = new Uint8Array(slots);
+    this.strings = new Array<string>(slots).fill('');
+    this.victim = new Uint8Array(slots >> 1);
+    this.long = new StringIntern(Math.max(2, slots >> 4));
+  }
+
+  /** The string of the key in the scratch (`n` octets, zero-padded to a whole word); `h`: the hash's seed. */
+  get(n: number, h: number): string {
+    const kw = keyWords;
+    const nw = (n + 3) >> 2;
+    for (let i = 0; i < nw; i++) h = Math.imul(h ^ kw[i], 0x01000193);
+    if (n > WORD_KEY_MAX) return this.long.getHashed(keyScratch, n, h);
+    const set = (h ^ (h >>> 15)) & this.mask & ~1;
+    const words = this.words;
+    for (let way = set; way <= set + 1; way++) {
+      if (this.lens[way] !== n) continue;
+      const at = way * (WORD_KEY_MAX >> 2);
+      let i = 0;
+      while (i < nw && words[at + i] === kw[i]) i++;
+      if (i === nw) return this.strings[way];
+    }
+    const t = keyScratch.latin1Slice(0, n);
+    const way = set + this.victim[set >> 1];
+    this.victim[set >> 1] ^= 1;
+    const at = way * (WORD_KEY_MAX >> 2);
+    for (let i = 0; i < nw; i++) words[at + i] = kw[i];
+    this.lens[way] = n;
+    this.strings[way] = t;
+    return t;
+  }
+}
 // A module-local copy for the hot loop (an imported binding read per label
 // costs a property load where imports are compiled to namespace objects).
 const NAME_MAX = MAX_NAME_LENGTH;
@@ -92,8 +149,6 @@ export function questionKey(request: Buffer, info: QuestionKeyInfo): string | nu
   const k = keyScratch;
   let p = 12;
   let n = 0;
-  // FNV-1a over the key octets as they are written (used only with a memo).
-  let h = 0x811c9dc5;
   let folded = false;
   for (;;) {
     if (p >= len) return null;
@@ -101,7 +156,6 @@ export function questionKey(request: Buffer, info: QuestionKeyInfo): string | nu
     if (l === 0) break;
     if (l > 63 || n + l + 2 > NAME_MAX) return null;
     k[n++] = l;
-    h = Math.imul(h ^ l, 0x01000193);
     p++;
     const end = p + l;
     if (end > len) return null;
@@ -112,7 +166,6 @@ export function questionKey(request: Buffer, info: QuestionKeyInfo): string | nu
         folded = true;
       }
       k[n++] = c;
-      h = Math.imul(h ^ c, 0x01000193);
     }
   }
   k[n++] = 0;
@@ -134,9 +187,11 @@ export function questionKey(request: Buffer, info: QuestionKeyInfo): string | nu
   info.folded = folded;
   const memo = info.memo;
   if (memo === null) return k.latin1Slice(0, n);
-  h = Math.imul(h ^ t1, 0x01000193);
-  h = Math.imul(h ^ (t0 ^ c1 ^ (flags << 4)), 0x01000193);
-  return memo.getHashed(k, n, h);
+  // Zero the rest of the last word: the memo compares whole words.
+  k[n] = 0;
+  k[n + 1] = 0;
+  k[n + 2] = 0;
+  return memo.get(n, 0x811c9dc5);
 }
 
 /**
