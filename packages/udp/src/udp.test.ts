@@ -82,6 +82,35 @@ native('native socket', () => {
     s.close();
   });
 
+  test('request(i) copies every datagram exactly, whatever its length and wherever its copy lands (the word-wise copy and its tail)', async () => {
+    const got = new Map<number, Buffer>();
+    const held: Buffer[] = [];
+    const s = open((sock, n) => {
+      for (let i = 0; i < n; i++) {
+        const r = sock.request(i);
+        got.set(r[0]!, r);
+        // Odd-sized allocations between copies move where the next copy lands in Buffer's pool.
+        held.push(Buffer.allocUnsafe(r[0]! % 7));
+      }
+      return 0;
+    });
+    const c = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 20 });
+    await new Promise<void>((r) => c.bind(0, '127.0.0.1', () => r()));
+    const sent = new Map<number, Buffer>();
+    // Lengths 1..200: every tail of 0-3 octets, the word path (≤ 128) and Buffer#copy (> 128).
+    for (let len = 1; len <= 200; len++) {
+      const d = Buffer.alloc(len);
+      for (let k = 0; k < len; k++) d[k] = (len * 31 + k * 7) & 0xff;
+      d[0] = len & 0xff;
+      sent.set(d[0]!, d);
+      c.send(d, s.localPort(), '127.0.0.1');
+    }
+    await expect.poll(() => got.size, { timeout: 3000 }).toBe(200);
+    for (const [k, d] of sent) expect(got.get(k)).toEqual(d);
+    c.close();
+    s.close();
+  });
+
   test('answers that do not fit are refused in JS; corrupt records and lengths are refused by the addon', async () => {
     let record: Buffer | undefined;
     const s = open((sock, n) => {
