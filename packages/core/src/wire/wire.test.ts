@@ -165,6 +165,41 @@ describe('patching', () => {
     expect([r.id, r.rd, r.aa, r.ad, r.qname]).toEqual([0xbeef, true, false, false, 'WWW.Example.COM']);
   });
 
+  it('copyForQuery copies the question name octet for octet wherever the two buffers sit (word copy, tail, unaligned)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.stringMatching(/^[A-Za-z0-9]{1,20}$/), { minLength: 1, maxLength: 6 }),
+        fc.nat(7),
+        fc.nat(7),
+        fc.boolean(),
+        (labels, reqShift, wireShift, pooled) => {
+          const name = labels.join('.');
+          const stored = encode({ id: 1, qr: true, questions: [{ name: name.toLowerCase(), type: 1 }], answers: [{ name: name.toLowerCase(), type: 1, ttl: 60, data: '192.0.2.1' }] });
+          const q = query(name, { id: 0x1234 });
+          // The request and the stored answer at every alignment inside bigger buffers, or as pool slices.
+          const place = (b: Buffer, shift: number) => {
+            if (pooled) {
+              const c = Buffer.allocUnsafe(b.length);
+              b.copy(c);
+              return c;
+            }
+            const big = Buffer.alloc(b.length + shift + 5, 0xee);
+            b.copy(big, shift);
+            return big.subarray(shift, shift + b.length);
+          };
+          const req = place(q, reqShift);
+          const wire = place(stored, wireShift);
+          const nameEnd = 12 + name.length + 2;
+          const out = copyForQuery(wire, req, nameEnd, false, true);
+          expect(out.subarray(12, nameEnd)).toEqual(q.subarray(12, nameEnd));
+          expect(out.subarray(nameEnd)).toEqual(stored.subarray(nameEnd));
+          expect(new MessageReader(out).qname).toBe(name);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('writeTtls counts down and floors at 0, or writes a fixed TTL', () => {
     const wire = Buffer.alloc(8);
     wire.writeUInt32BE(300, 0);
