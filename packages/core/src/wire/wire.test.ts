@@ -174,7 +174,12 @@ describe('patching', () => {
         fc.boolean(),
         (labels, reqShift, wireShift, pooled) => {
           const name = labels.join('.');
-          const stored = encode({ id: 1, qr: true, questions: [{ name: name.toLowerCase(), type: 1 }], answers: [{ name: name.toLowerCase(), type: 1, ttl: 60, data: '192.0.2.1' }] });
+          const stored = encode({
+            id: 1,
+            qr: true,
+            questions: [{ name: name.toLowerCase(), type: 1 }],
+            answers: [{ name: name.toLowerCase(), type: 1, ttl: 60, data: '192.0.2.1' }],
+          });
           const q = query(name, { id: 0x1234 });
           // The request and the stored answer at every alignment inside bigger buffers, or as pool slices.
           const place = (b: Buffer, shift: number) => {
