@@ -56,6 +56,20 @@ function remotePort(conn: RedisConnection): number | undefined {
   return (conn.client as Redis | null)?.stream?.remotePort;
 }
 
+/** Waits until every Sentinel names the server on `port` as the master. */
+function sentinelsName(port: number): Promise<number> {
+  return waitFor(
+    async () => (await Promise.all(setup.sentinels.map((s) => s.masterPortSeen().catch(() => null)))).every((p) => p === port),
+    'every Sentinel to name the replica as the master',
+    15_000,
+  );
+}
+
+/** Waits until both resolvers' data connections are ready on the server on `port`. */
+function bothOn(a: RedisConnection, b: RedisConnection, port: number, what: string, timeoutMs: number): Promise<number> {
+  return waitFor(() => a.ready && b.ready && remotePort(a) === port && remotePort(b) === port, what, timeoutMs);
+}
+
 /** Whether a Redis server answers PING on 127.0.0.1:`port` (false when nothing listens there). */
 async function answersPing(port: number): Promise<boolean> {
   const c = new Redis({ host: '127.0.0.1', port, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 1000, commandTimeout: 1000 });
@@ -222,7 +236,7 @@ describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a repli
   });
 
   it('failover: the master is killed, the Sentinels promote the replica, both resolvers follow it and answer throughout', async () => {
-    const { master, replica, sentinels } = setup;
+    const { master, replica } = setup;
     const a = await start();
     const b = await start();
     expect(remotePort(a.conn)).toBe(master.port);
@@ -257,18 +271,10 @@ describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a repli
       a.control.flush({ name: 'before.example' });
       expect([...b.cache.l1.keys()].some((k) => k.includes('before'))).toBe(true);
 
-      await waitFor(
-        async () => (await Promise.all(sentinels.map((s) => s.masterPortSeen().catch(() => null)))).every((p) => p === replica.port),
-        'every Sentinel to name the replica as the master',
-        15_000,
-      );
+      await sentinelsName(replica.port);
       failoverMs = performance.now() - killedAt;
-      await waitFor(
-        () => a.conn.ready && b.conn.ready && remotePort(a.conn) === replica.port && remotePort(b.conn) === replica.port,
-        'both resolvers to be connected to the promoted replica',
-        // 0.05–0.4 s after the promotion when alone; it took over 10 s once inside a full `npm test` on a loaded machine.
-        20_000,
-      );
+      // 0.05–0.4 s after the promotion when alone; it took over 10 s once inside a full `npm test` on a loaded machine.
+      await bothOn(a.conn, b.conn, replica.port, 'both resolvers to be connected to the promoted replica', 20_000);
       reconnectMs = performance.now() - killedAt;
       // Answered while Redis was away: from the upstream, not failed.
       expect(a.upstream.n + b.upstream.n).toBeGreaterThan(upstreamBefore);
@@ -316,7 +322,6 @@ describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a repli
   }, 45_000);
 
   it('a hung master (SIGSTOP, as behind a partition: its connections stay open): the resolvers leave it when the Sentinels switch', async () => {
-    const { sentinels } = setup;
     // The master now is whichever server the Sentinels name (the killed one came back as its replica).
     const { masterPort, replicaPort: otherPort } = await masterAndReplica();
     const current = serverOn(masterPort);
@@ -330,17 +335,9 @@ describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a repli
     try {
       // Hung, not gone: the connections stay open, reads time out (misses), answers still come.
       expect((await ask(a.resolver, 'hung.example')).ok).toBe(true);
-      await waitFor(
-        async () => (await Promise.all(sentinels.map((s) => s.masterPortSeen().catch(() => null)))).every((p) => p === otherPort),
-        'every Sentinel to name the replica as the master',
-        15_000,
-      );
+      await sentinelsName(otherPort);
       const failoverMs = performance.now() - stoppedAt;
-      await waitFor(
-        () => a.conn.ready && b.conn.ready && remotePort(a.conn) === otherPort && remotePort(b.conn) === otherPort,
-        'both resolvers to leave the hung master for the promoted replica',
-        10_000,
-      );
+      await bothOn(a.conn, b.conn, otherPort, 'both resolvers to leave the hung master for the promoted replica', 10_000);
       console.log(
         `sentinel failover (hung master): promoted ${Math.round(failoverMs)} ms after SIGSTOP, both resolvers on the new master ${Math.round(performance.now() - stoppedAt)} ms after`,
       );
@@ -388,17 +385,9 @@ describe.runIf(available)('Redis Sentinel (redis+sentinel://): a master, a repli
       let followMs = -1;
       try {
         expect((await sentinels[0]!.command('SENTINEL', 'FAILOVER', masterName)).trim()).toBe('OK');
-        await waitFor(
-          async () => (await Promise.all(sentinels.map((s) => s.masterPortSeen().catch(() => null)))).every((p) => p === newMaster.port),
-          'every Sentinel to name the replica as the master',
-          15_000,
-        );
+        await sentinelsName(newMaster.port);
         switchMs = performance.now() - t0;
-        await waitFor(
-          () => a.conn.ready && b.conn.ready && remotePort(a.conn) === newMaster.port && remotePort(b.conn) === newMaster.port,
-          'both resolvers to be connected to the new master',
-          20_000,
-        );
+        await bothOn(a.conn, b.conn, newMaster.port, 'both resolvers to be connected to the new master', 20_000);
         followMs = performance.now() - t0;
         await waitFor(async () => /role:slave/.test(await toOld.info('replication')), 'the old master to be a replica', 15_000);
       } finally {
