@@ -68,7 +68,13 @@ describe.runIf(available)('Redis trouble never fails or delays an answer', () =>
     server.pause();
     try {
       const latencies: number[] = [];
+      let timeoutsAt10 = 0;
+      let skippedAt10 = 0;
       for (let i = 0; i < 40; i++) {
+        if (i === 10) {
+          timeoutsAt10 = a.stats.timeouts;
+          skippedAt10 = a.stats.skipped;
+        }
         const r = await ask(a.resolver, `stopped${i}.example`); // L1 misses: each one would read Redis
         expect(r.ok).toBe(true);
         latencies.push(r.ms);
@@ -76,9 +82,12 @@ describe.runIf(available)('Redis trouble never fails or delays an answer', () =>
       expect(a.stats.timeouts).toBeGreaterThanOrEqual(5);
       expect(a.stats.breakerOpened).toBeGreaterThanOrEqual(1);
       expect(a.breaker.state).not.toBe(0);
-      // The first 5 waited for the budget; once open, none waits.
+      // The first 5 waited for the budget; once open, none waits: the last 30 never asked Redis (no read
+      // timed out, every one was skipped). Counted, not timed: a wall-clock bound under a few ms above the
+      // 20 ms budget failed once (16.6 ms) inside a full `npm test` on this 2-core machine.
       expect(Math.max(...latencies)).toBeLessThan(20 + 60);
-      expect(Math.max(...latencies.slice(10))).toBeLessThan(15);
+      expect(a.stats.timeouts).toBe(timeoutsAt10);
+      expect(a.stats.skipped - skippedAt10).toBeGreaterThanOrEqual(30);
       // Half-open probes keep failing while Redis is stopped: after the 1 s cool-down one query is let
       // through as the probe (the breaker goes half-open), it fails, and the breaker opens again.
       const states: BreakerState[] = [];
