@@ -3,6 +3,7 @@
  * question name lowercased in wire form, QTYPE, QCLASS, then one character
  * for the EDNS, DO and CD bits — one string allocation, no parsing.
  */
+import { Buffer } from 'node:buffer';
 import { StringIntern } from '../packet/name.js';
 import { MAX_NAME_LENGTH, trySkipName } from './name.js';
 
@@ -150,35 +151,53 @@ export function questionKey(request: Buffer, info: QuestionKeyInfo): string | nu
   let p = 12;
   let n = 0;
   let folded = false;
+  // Find the name's end label by label, then copy and lowercase it as one run of octets: length octets (1-63)
+  // are never ASCII capitals.
   for (;;) {
     if (p >= len) return null;
     const l = request[p];
     if (l === 0) break;
-    if (l > 63 || n + l + 2 > NAME_MAX) return null;
-    k[n++] = l;
-    p++;
-    const end = p + l;
-    if (end > len) return null;
-    for (; p < end; p++) {
-      let c = request[p];
+    if (l > 63 || p - 12 + l + 2 > NAME_MAX) return null;
+    p += l + 1;
+    if (p > len) return null;
+  }
+  if (p + 5 > len) return null;
+  // The name with its root octet; the last word read ends at most 3 octets past it, inside QTYPE/QCLASS.
+  n = p + 1 - 12;
+  const nw = (n + 3) >> 2;
+  const at = request.byteOffset + 12;
+  const src = (at & 3) === 0 ? wordsOf(request) : null;
+  if (src !== null && (at >> 2) + nw <= src.length) {
+    // Four octets at a time (Buffer's pool slices and the UDP listeners' copies are aligned).
+    const s = at >> 2;
+    const kw = keyWords;
+    let caps = 0;
+    for (let i = 0; i < nw; i++) {
+      const w = src[s + i];
+      const h7 = w & 0x7f7f7f7f;
+      // Bit 7 of each octet that is 'A'-'Z': its low 7 bits >= 0x41 and not >= 0x5b, and its own bit 7 clear.
+      const upper = (h7 + 0x3f3f3f3f) & ~(h7 + 0x25252525) & ~w & 0x80808080;
+      caps |= i === nw - 1 ? upper & lastWordMask[n & 3] : upper;
+      kw[i] = w | (upper >>> 2);
+    }
+    // (The octets past the name in the last word were folded too: QTYPE and QCLASS overwrite them below.)
+    folded = caps !== 0;
+  } else {
+    for (let i = 0; i < n; i++) {
+      let c = request[12 + i];
       if (c >= 0x41 && c <= 0x5a) {
         c |= 0x20;
         folded = true;
       }
-      k[n++] = c;
+      k[i] = c;
     }
   }
-  k[n++] = 0;
   const nameEnd = p + 1;
   if (nameEnd + 4 > len) return null;
-  const t0 = request[nameEnd];
-  const t1 = request[nameEnd + 1];
-  const c0 = request[nameEnd + 2];
-  const c1 = request[nameEnd + 3];
-  k[n++] = t0;
-  k[n++] = t1;
-  k[n++] = c0;
-  k[n++] = c1;
+  k[n++] = request[nameEnd];
+  k[n++] = request[nameEnd + 1];
+  k[n++] = request[nameEnd + 2];
+  k[n++] = request[nameEnd + 3];
   const flags = queryKeyFlags(request, nameEnd + 4);
   if (flags < 0) return null;
   k[n++] = 0x30 + flags;
@@ -192,6 +211,30 @@ export function questionKey(request: Buffer, info: QuestionKeyInfo): string | nu
   k[n + 1] = 0;
   k[n + 2] = 0;
   return memo.get(n, 0x811c9dc5);
+}
+
+/**
+ * The octets of a name's last word that are the name's, by `n & 3` (0: all
+ * four), in this platform's byte order.
+ */
+const lastWordMask = Int32Array.from([4, 1, 2, 3], (r) => new Int32Array(Uint8Array.from([0, 1, 2, 3], (j) => (j < r ? 0xff : 0)).buffer)[0]);
+
+/** The last buffer {@link wordsOf} viewed, and its words. */
+let wordsBuffer: ArrayBufferLike | null = null;
+let wordsView: Int32Array = new Int32Array(0);
+
+/**
+ * The whole ArrayBuffer under `b` as 32-bit words: one view per ArrayBuffer,
+ * kept while queries keep coming from it (Buffer's 8 KB pool: one view per
+ * few hundred queries). Holds that one buffer alive until the next.
+ */
+function wordsOf(b: Buffer): Int32Array {
+  const ab = b.buffer;
+  if (ab !== wordsBuffer) {
+    wordsBuffer = ab;
+    wordsView = new Int32Array(ab, 0, ab.byteLength >> 2);
+  }
+  return wordsView;
 }
 
 /**

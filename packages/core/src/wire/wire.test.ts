@@ -101,6 +101,33 @@ describe('question key', () => {
     expect(questionKey(query('example.com', { type: 65 }), info)).not.toBe(questionKey(query('example.com', { type: 97 }), info));
   });
 
+  it('folds the same key from any octets wherever the query sits (word path, unaligned, at the end of its ArrayBuffer)', () => {
+    // Labels of any octets (0x40, 0x5b, 0xc1 … sit next to the capitals), the key and `folded` from a plain
+    // octet-by-octet fold; each query at offsets 0-3 of a fresh ArrayBuffer and as its very last octets.
+    const label = fc.uint8Array({ minLength: 1, maxLength: 63 });
+    fc.assert(
+      fc.property(fc.array(label, { minLength: 0, maxLength: 4 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 5 }), (labels, shift, tail) => {
+        const name = Buffer.concat([...labels.flatMap((l) => [Buffer.from([l.length]), Buffer.from(l)]), Buffer.from([0])]);
+        if (name.length > 255) return;
+        const wire = Buffer.concat([Buffer.from([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), name, Buffer.from([0, 0x41, 0, 1])]);
+        const want = Buffer.from(name.map((c) => (c >= 0x41 && c <= 0x5a ? c | 0x20 : c)));
+        const folded = !want.equals(name);
+        const wantKey = Buffer.concat([want, Buffer.from([0, 0x41, 0, 1, 0x30])]).toString('latin1');
+        const spare = new ArrayBuffer(shift + wire.length + tail);
+        const placed = Buffer.from(spare, shift, wire.length);
+        wire.copy(placed);
+        for (const q of [placed, Buffer.from(wire)]) {
+          for (const info of [new QuestionKeyInfo(), new QuestionKeyInfo(4)]) {
+            expect(questionKey(q, info)).toBe(wantKey);
+            expect(info.folded).toBe(folded);
+            expect(info.nameEnd).toBe(12 + name.length);
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('returns null for a compressed or truncated question and never throws', () => {
     const info = new QuestionKeyInfo();
     const q = query('example.com');
