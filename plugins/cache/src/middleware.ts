@@ -3,6 +3,7 @@
  * below answers, CoreDNS-style prefetch through the UPSTREAM service, and
  * RFC 8767 serve-stale.
  */
+import { Buffer } from 'node:buffer';
 import {
   CACHE_RESULT,
   CLOCK,
@@ -244,7 +245,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
 
   /** Answers from the L1 slot a fresh tier entry was just promoted into; false when it cannot. */
   function fromTier(ctx: Ctx, slot: number, nameEnd: number, flags: number, now: number): boolean {
-    const out = store.serve(slot, ctx.request, nameEnd, flags, now);
+    const out = store.serve(slot, ctx.request, nameEnd, flags, now, ctx.questionNameFolded);
     if (out === null) return false;
     stats.tierHits++;
     ctx.response = out;
@@ -313,7 +314,7 @@ export function createCacheMiddleware(store: CacheStore, deps: CacheMiddlewareDe
     const now = coarse.read();
     const slot = store.peek(key);
     if (slot !== undefined) {
-      const out = store.serve(slot, ctx.request, nameEnd, flags, now);
+      const out = store.serve(slot, ctx.request, nameEnd, flags, now, ctx.questionNameFolded);
       if (out !== null) {
         ctx.response = out;
         ctx.set(CACHE_RESULT, 'hit');

@@ -114,6 +114,13 @@ describe('cache plugin', () => {
     expect(out.id).toBe(9);
   });
 
+  it('answers each asker in its own letter case, whichever filled the entry', async () => {
+    const { resolver } = setup({}, answerA(300));
+    await ask(resolver, makeQuery('WwW.ExAmPlE.cOm'));
+    expect(decode(await ask(resolver, makeQuery('www.example.com', { id: 9 }))).questions[0].name).toBe('www.example.com');
+    expect(decode(await ask(resolver, makeQuery('WWW.example.COM', { id: 10 }))).questions[0].name).toBe('WWW.example.COM');
+  });
+
   it('keeps DO, CD and EDNS variants apart', async () => {
     const { up, resolver, store } = setup({}, answerA(300));
     const variants = [

@@ -199,8 +199,26 @@ describe('CacheStore: serving copies', () => {
     expect(d.flag_rd).toBe(false);
     expect(d.flag_aa).toBe(false);
     expect(d.flag_qr).toBe(true);
-    // The stored bytes are untouched.
-    expect(decode(store.getRaw('k')!.wire).questions![0].name).toBe('www.Example.COM');
+    // The caller's bytes are untouched; the store keeps its question name in lowercase (the key's case).
+    expect(decode(r).questions![0].name).toBe('www.Example.COM');
+    expect(decode(store.getRaw('k')!.wire).questions![0].name).toBe('www.example.com');
+  });
+
+  it('serves a query without capitals the stored lowercase name without copying it (folded false)', () => {
+    const store = newStore();
+    store.insert('k', compressedResponse('ExAmple.Com', 7, 60), makeQuery('ExAmple.Com', { id: 7 }), T0);
+    const q = makeQuery('example.com', { id: 8 });
+    const d = decode(store.serve(store.peek('k')!, q, plainNameEnd(q, 12), 0, T0, false)!);
+    expect(d.id).toBe(8);
+    expect(d.questions![0].name).toBe('example.com');
+    expect(d.answers![0].name).toBe('example.com'); // points at the question
+    // A promoted entry (a tier's bytes as they were stored elsewhere) is lowercased as well.
+    const other = newStore();
+    const raw = store.getRaw('k')!;
+    const upper = Buffer.from(raw.wire);
+    upper.write('EXAMPLE', 13, 'latin1');
+    other.setRaw('k', { ...raw, wire: upper }, T0);
+    expect(decode(other.serve(other.peek('k')!, q, plainNameEnd(q, 12), 0, T0, false)!).questions![0].name).toBe('example.com');
   });
 
   it('restores the case in answer names that point at the question', () => {

@@ -9,6 +9,7 @@
  * `entries`, snapshots, serve-stale). Bound in the plugin's scope; other
  * packages see it through core's `CACHE_CONTROL` and `ADMIN_ACTIONS`.
  */
+import { Buffer } from 'node:buffer';
 import { CLOCK, type Clock, type ClockTimer, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
 import { CoarseClock } from '@heimdall/core/pipeline';
@@ -198,13 +199,18 @@ export class CacheStore {
    * is expired or its question name length differs from the request's
    * (`nameEnd`): the caller treats that as a miss.
    *
+   * `folded`: whether the request's question name has ASCII capitals
+   * (`ctx.questionNameFolded`). Stored names are lowercase (see `place`), so
+   * only then is the request's name copied over the stored one; pass true
+   * when unsure.
+   *
    * Synchronous; allocates only the returned buffer.
    */
-  serve(slot: number, request: Buffer, nameEnd: number, flags: number, now: number): Buffer | null {
+  serve(slot: number, request: Buffer, nameEnd: number, flags: number, now: number, folded = true): Buffer | null {
     if (now >= this.expiresAtOf[slot] || this.nameEndOf[slot] !== nameEnd) return null;
     this.policy.hit(slot);
     const view = this.views[slot] ?? this.makeView(slot);
-    const out = copyForQuery(view, request, nameEnd, (flags & KEY_DO) !== 0, true);
+    const out = copyForQuery(view, request, nameEnd, (flags & KEY_DO) !== 0, true, folded);
     // A clock stepped backwards must not make TTLs grow past what was stored.
     const storedAt = this.storedAtOf[slot];
     writeTtlsAt(out, this.bufs[this.slabOf[slot]] as Buffer, this.offOf[slot], view.length, now > storedAt ? Math.floor((now - storedAt) / 1000) : 0);
@@ -388,6 +394,13 @@ export class CacheStore {
         this.hitsOf[slot] = 0;
         this.lastHitOf[slot] = 0;
       }
+    }
+    // The question name is kept in lowercase (the key's case): a hit whose name has no capitals then needs no
+    // name copy (`serve`), and answer names that point at the question follow it. Length octets are never capitals.
+    const bytes = this.bufs[sid] as Buffer;
+    for (let i = off + 12, end = off + nameEnd; i < end; i++) {
+      const c = bytes[i];
+      if (c >= 0x41 && c <= 0x5a) bytes[i] = c | 0x20;
     }
     this.slabOf[slot] = sid;
     this.offOf[slot] = off;
