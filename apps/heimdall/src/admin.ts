@@ -39,6 +39,7 @@
  * `X-Heimdall-Request` header. `GET /session` says whether a token is
  * needed and whether the request has a session; `POST /logout` ends it.
  */
+import { Buffer } from 'node:buffer';
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';

@@ -3,6 +3,7 @@
  * config, start the resolver on every listen address (UDP and TCP), and
  * optionally the admin HTTP server.
  */
+import process from 'node:process';
 import type http from 'node:http';
 import { createResolver, type HeimdallPlugin, type Resolver } from '@heimdall/core';
 import { type ListenOptions, withCertificateFields } from '@heimdall/core/transport';

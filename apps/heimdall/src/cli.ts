@@ -19,6 +19,7 @@
  * exits: about 11 MB less resident at idle with a 100k-entry list (measured:
  * 88.5 → 76.9 MB). Allocations on the query path are far below that size.
  */
+import process from 'node:process';
 import { readFileSync } from 'node:fs';
 import { shareHostPackages } from '@heimdall/core/pipeline';
 import { type Logger, pino } from 'pino';

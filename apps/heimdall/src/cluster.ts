@@ -32,6 +32,7 @@
  * and `heimdall_cluster_worker_restarts_total` /
  * `heimdall_cluster_worker_restart_backoff_seconds` show it.
  */
+import process from 'node:process';
 import cluster, { type Worker } from 'node:cluster';
 import type http from 'node:http';
 import os from 'node:os';

@@ -7,6 +7,7 @@
  * tables of docs/config.md. Also: the embedded default, loading a JSON or
  * YAML file, and applying command-line flags on top.
  */
+import process from 'node:process';
 import { readFileSync } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { ConfigError, parseOptions, type Static, Type } from '@heimdall/core';

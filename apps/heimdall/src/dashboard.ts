@@ -17,6 +17,7 @@
  *   for that address until the minute ends) under a global ceiling of 1000
  *   a minute.
  */
+import type { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type http from 'node:http';

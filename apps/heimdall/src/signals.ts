@@ -7,6 +7,7 @@
  * - once running, whoever runs the resolver (single process or cluster
  *   primary) takes them over with {@link SignalRouter.handle}.
  */
+import process from 'node:process';
 import type { Logger } from 'pino';
 
 /** What to do on each signal. */

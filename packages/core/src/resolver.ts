@@ -2,6 +2,7 @@
  * `createResolver`: assembles plugins, a DI container, the middleware chain
  * and transports into a running DNS server.
  */
+import { Buffer } from 'node:buffer';
 import { Container } from 'inversify';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';

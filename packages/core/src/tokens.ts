@@ -8,6 +8,7 @@
  * with these tokens explicitly (`@inject(LOGGER)`): Heimdall never relies on
  * emitted decorator metadata.
  */
+import type { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { TSchema } from '@sinclair/typebox';

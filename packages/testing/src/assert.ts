@@ -3,6 +3,7 @@
  * (node:assert), so they work under any test runner, and print the decoded
  * response when they fail.
  */
+import { Buffer } from 'node:buffer';
 import { AssertionError } from 'node:assert';
 import { decode, OptionCode, rcodeToString, typeToString } from '@heimdall/core/packet';
 import type { Message } from '@heimdall/core';

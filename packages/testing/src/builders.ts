@@ -1,6 +1,7 @@
 /**
  * One-line builders for queries, records and responses in wire format.
  */
+import type { Buffer } from 'node:buffer';
 import { type EdnsOption, encode, MessageReader, OptionCode, RecordClass, type RecordData, rcodeFromString, typeFromString } from '@heimdall/core/packet';
 import { type MessageInit, type ResourceRecordInit, Rcode } from '@heimdall/core';
 

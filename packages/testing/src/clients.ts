@@ -3,6 +3,7 @@
  * over UDP, or several pipelined on one TCP connection (RFC 7766 framing).
  * Every call is bounded by a timeout and cleans up its socket.
  */
+import { Buffer } from 'node:buffer';
 import dgram from 'node:dgram';
 import net from 'node:net';
 

@@ -2,6 +2,7 @@
  * A scriptable DNS server on loopback (UDP + TCP on the same port) for
  * testing forwarding, caching and failure handling against real sockets.
  */
+import { Buffer } from 'node:buffer';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { decode, encode, OptionCode, truncateForUdp } from '@heimdall/core/packet';

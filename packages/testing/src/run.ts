@@ -1,6 +1,7 @@
 /**
  * Running middleware and plugins in tests, without sockets.
  */
+import type { Buffer } from 'node:buffer';
 import {
   type ClientInfo,
   type Clock,

@@ -14,6 +14,8 @@
  * `loadNativeUdp()` never throws: when the addon was not built (no compiler
  * at install, not Linux) it says why, and callers use `node:dgram`.
  */
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';

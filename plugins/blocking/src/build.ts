@@ -3,6 +3,8 @@
  * main thread stays free for queries) or inline in chunks that yield to the
  * event loop.
  */
+import process from 'node:process';
+import { performance } from 'node:perf_hooks';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';

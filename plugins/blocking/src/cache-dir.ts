@@ -5,6 +5,7 @@
  * short-lived `*.<pid>.tmp` files, which a later start sweeps when their
  * process is gone (`kill -9` leaves nothing that grows).
  */
+import process from 'node:process';
 import { homedir, tmpdir, userInfo } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 

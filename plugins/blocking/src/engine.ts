@@ -10,6 +10,7 @@
  * groups is stored once, and a lookup costs one probe per label of the query
  * whatever the number of groups.
  */
+import { performance } from 'node:perf_hooks';
 import { getDomain } from 'tldts';
 import { buildFilter, DomainTable, DomainTableBuilder, FULL_NAME, MAX_VALUE } from './domain-table.js';
 import type { HashSeed } from './hash.js';

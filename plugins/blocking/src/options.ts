@@ -7,6 +7,7 @@
  * mode without addresses, duplicate list names) throw `ConfigError` with the
  * exact field path.
  */
+import process from 'node:process';
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError, type OptionsInput, options, type Static, Type } from '@heimdall/core';
 import { ipFamily, parseCidr } from '@heimdall/core/wire';

@@ -23,6 +23,7 @@
  * restart, and follows the changes other processes make (every worker of
  * the host, every instance on the same store).
  */
+import { performance } from 'node:perf_hooks';
 import { mkdir } from 'node:fs/promises';
 import {
   type BlockingControl,

@@ -13,6 +13,8 @@
  * `<key>.json`. A rejected candidate is deleted. `*.tmp` files left by a
  * killed process are swept at the next start (`sweepStaleTemp`).
  */
+import process from 'node:process';
+import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';

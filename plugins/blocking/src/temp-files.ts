@@ -4,6 +4,7 @@
  * one behind; {@link sweepStaleTemp} removes those of dead processes, so
  * nothing accumulates across crashes.
  */
+import process from 'node:process';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 

@@ -18,6 +18,7 @@
  * their bytes alive by themselves).
  */
 
+import { Buffer } from 'node:buffer';
 /** Allocations larger than this get a dedicated buffer (own slab id) instead of a slab slice. */
 const MAX_SLICE = 8 * 1024;
 

@@ -6,6 +6,7 @@
  * The analysis walks the response's wire bytes once, with bounds checks, and
  * never throws: a response it cannot fully account for is simply not cached.
  */
+import { Buffer } from 'node:buffer';
 import { OptionCode } from '@heimdall/core/packet';
 import { RecordType } from '@heimdall/core';
 import { equalsIgnoreCase, KEY_DO, KEY_EDNS, plainNameEnd, queryKeyFlags, readTtl, trySkipName } from '@heimdall/core/wire';

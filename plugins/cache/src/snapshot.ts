@@ -7,6 +7,7 @@
  * corrupt or foreign snapshot raises {@link CacheSnapshotError} instead of
  * putting bad entries in the cache.
  */
+import { Buffer } from 'node:buffer';
 import { createError } from '@heimdall/core/errors';
 import { RecordType } from '@heimdall/core';
 import { KEY_CD, KEY_DO, KEY_EDNS, plainNameEnd, trySkipName } from '@heimdall/core/wire';

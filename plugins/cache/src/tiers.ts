@@ -22,6 +22,7 @@
  * tier's value may be a view that is only valid until the next read of
  * that tier (LMDB).
  */
+import { Buffer } from 'node:buffer';
 import { CACHE_TIERS, type CacheTier, CLOCK, type Clock, type FlushScope, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable, multiInject, optional } from '@heimdall/core/di';
 import { Deadlines } from '@heimdall/core/pipeline';

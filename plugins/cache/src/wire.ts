@@ -5,6 +5,7 @@
  * wire helper (question key, copy-and-patch, TTL rewrite, name skipping)
  * is in `@heimdall/core/wire`.
  */
+import { Buffer } from 'node:buffer';
 import { createError } from '@heimdall/core/errors';
 import { LOWER, MAX_NAME_LENGTH, nameToWire } from '@heimdall/core/wire';
 

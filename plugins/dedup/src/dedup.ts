@@ -5,6 +5,7 @@
  * it is in flight wait for its response and get a copy patched with their own
  * ID, RD/AD bits and question letter case (`copyForQuery` of `@heimdall/core/wire`).
  */
+import { Buffer } from 'node:buffer';
 import { CLOCK, type Clock, type ClockTimer, type DnsContext, type Next, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
 import { copyForQuery, KEY_DO, keyFlags, plainNameEnd } from '@heimdall/core/wire';

@@ -9,6 +9,8 @@
  * a repair lock keeps two of them from moving aside each other's fresh
  * environment.
  */
+import process from 'node:process';
+import { Buffer } from 'node:buffer';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';

@@ -15,6 +15,7 @@
  * changed on disk (bit rot, a bad disk, a tool writing into the file) or
  * that sits under another key fails {@link intact} and is never used.
  */
+import { Buffer } from 'node:buffer';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { LOWER, MAX_NAME_LENGTH, nameToWire } from '@heimdall/core/wire';
 

@@ -26,6 +26,8 @@
  * even in the moment two workers both believe they own the lease (an owner
  * stalled past its lease).
  */
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import { randomBytes } from 'node:crypto';
 import { CLOCK, type Clock, type ClockTimer, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';

@@ -13,6 +13,7 @@
  * subscribed keys read, and their listeners called for changes made by
  * other processes (or other instances on the same directory).
  */
+import type { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { CLOCK, type Clock, type ClockTimer, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS, type StateStore } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';

@@ -3,6 +3,7 @@
  * straight from the memory map, writes buffered and committed in bounded
  * batches off the hot path.
  */
+import { Buffer } from 'node:buffer';
 import { CLOCK, type CacheTier, type Clock, type ClockTimer, type FlushScope, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
 import { CorruptValues } from './corrupt.js';

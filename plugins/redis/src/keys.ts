@@ -8,6 +8,7 @@
  * A cache key is the question's lowercased wire name, QTYPE, QCLASS and one
  * flag byte (the cache's question key).
  */
+import { Buffer } from 'node:buffer';
 import type { FlushScope } from '@heimdall/core';
 import { LOWER, MAX_NAME_LENGTH, nameToWire } from '@heimdall/core/wire';
 

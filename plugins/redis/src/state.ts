@@ -7,6 +7,7 @@
  * made while Redis is down is sent when it is back, unless another instance
  * wrote the key later (last writer wins, by the writers' clocks).
  */
+import { Buffer } from 'node:buffer';
 import { CLOCK, type Clock, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS, type StateStore } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
 import { RedisConnection } from './connection.js';

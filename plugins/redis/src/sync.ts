@@ -12,6 +12,7 @@
  * (bounded; an overflow becomes one flush of everything) and published, and
  * its keys deleted in Redis, when Redis is back.
  */
+import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { CACHE_CONTROL, type CacheControl, CLOCK, type Clock, type FlushScope, type Logger, PLUGIN_LOGGER, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable, optional } from '@heimdall/core/di';

@@ -3,6 +3,7 @@
  * budget behind the circuit breaker, writes buffered and pipelined in
  * batches, flushes shared with the other instances and applied to Redis.
  */
+import { Buffer } from 'node:buffer';
 import { CLOCK, type CacheTier, type Clock, type ClockTimer, type FlushScope, PLUGIN_OPTIONS } from '@heimdall/core';
 import { inject, injectable } from '@heimdall/core/di';
 import { Deadlines } from '@heimdall/core/pipeline';

@@ -5,6 +5,7 @@
  * debited one per response, never below `-window × rate`; a response that
  * finds the balance negative is limited. Amounts are in milli-responses.
  */
+import type { Buffer } from 'node:buffer';
 import { LOWER } from '@heimdall/core/wire';
 import { MessageReader } from '@heimdall/core/packet';
 import { ERROR, NODATA, NXDOMAIN, REFERRAL } from './options.js';

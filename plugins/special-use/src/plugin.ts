@@ -13,6 +13,7 @@
  * Put it first in the chain. The common case (a name under an ordinary TLD)
  * costs one scan of the question's label lengths on the wire, no string.
  */
+import { Buffer } from 'node:buffer';
 import { definePlugin, type Middleware, RecordType } from '@heimdall/core';
 import { type SpecialUseOptions, specialUseOptionsSchema } from './options.js';
 import { LOOPBACK_PTR_NAMES, type Zone, ZoneKind, zoneTable } from './zones.js';

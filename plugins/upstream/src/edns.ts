@@ -12,6 +12,7 @@
  * client's question bytes, our own OPT. The full reply is returned:
  * truncation to the client's UDP size is the server transport's job.
  */
+import { Buffer } from 'node:buffer';
 import type { ClientInfo } from '@heimdall/core';
 import { MessageReader, OptionCode, RecordType } from '@heimdall/core/packet';
 import { ipToBytes } from '@heimdall/core/wire';

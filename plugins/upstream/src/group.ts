@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import type { Clock, ClockTimer } from '@heimdall/core';
 import { MessageReader } from '@heimdall/core/packet';
 import { systemClock } from '@heimdall/core/pipeline';

@@ -5,6 +5,7 @@
  * the client-subnet policy), which throws `ConfigError` with the exact field
  * path for what a schema cannot say.
  */
+import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { ConfigError, type OptionsInput, options, Rcode, type Static, Type } from '@heimdall/core';
 import { parseCidr } from '@heimdall/core/wire';

@@ -3,6 +3,7 @@
  * `zones`) through its {@link UpstreamClient}, provides core's `UPSTREAM`
  * and a `health` admin action, and closes its sockets on stop.
  */
+import type { Buffer } from 'node:buffer';
 import {
   ADMIN_ACTIONS,
   type AdminAction,

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
 
 // One randomFillSync call per 2048 IDs: crypto-quality IDs without a syscall

@@ -5,6 +5,7 @@
  * touch the fixed header and compare the question's bytes, which is what
  * RFC 5452 §9.1 asks of a reply before it is accepted.
  */
+import type { Buffer } from 'node:buffer';
 import { MessageReader } from '@heimdall/core/packet';
 import { copyWithId, equalsIgnoreCase, setId } from '@heimdall/core/wire';
 

@@ -15,6 +15,8 @@
  * (or Map) update and the first bucket; label strings are built only when
  * Prometheus scrapes.
  */
+import type { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import {
   ConfigError,
   definePlugin,

@@ -10,6 +10,7 @@
  * Place it where it should observe: first in the chain logs every answer,
  * after the cache only misses.
  */
+import { performance } from 'node:perf_hooks';
 import {
   BLOCKED,
   CACHE_RESULT,

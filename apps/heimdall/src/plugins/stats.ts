@@ -23,6 +23,7 @@
  * AdGuard Home's `anonymize_client_ip` does: IPv4 to /16 (`192.0.2.7` →
  * `192.0.0.0`), IPv6 to /48.
  */
+import { performance } from 'node:perf_hooks';
 import {
   ADMIN_ACTIONS,
   type AdminAction,

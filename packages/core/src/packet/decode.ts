@@ -1,6 +1,7 @@
 /**
  * Full decoding of a message into plain objects.
  */
+import { Buffer } from 'node:buffer';
 import type { Edns } from './edns.js';
 import { decodeOptions } from './edns-codec.js';
 import { PacketError, truncated } from './errors.js';

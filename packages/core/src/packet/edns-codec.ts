@@ -1,6 +1,7 @@
 /**
  * @internal EDNS option decoding and encoding.
  */
+import { Buffer } from 'node:buffer';
 import type { ClientSubnetOption, CookieOption, EdnsOption, ExtendedErrorOption, PaddingOption, TcpKeepaliveOption } from './edns.js';
 import { PacketError } from './errors.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../wire/ip.js';

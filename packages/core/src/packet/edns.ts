@@ -1,6 +1,7 @@
 /**
  * EDNS(0) (RFC 6891): the OPT pseudo-record and its options.
  */
+import type { Buffer } from 'node:buffer';
 import type { OptionCode } from './optioncodes.js';
 
 /** EDNS Client Subnet (RFC 7871). `address` is printed with the host bits zeroed. */

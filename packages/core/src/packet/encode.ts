@@ -1,6 +1,7 @@
 /**
  * Encoding of plain-object messages, with name compression.
  */
+import { Buffer } from 'node:buffer';
 import { DEFAULT_UDP_PAYLOAD_SIZE, type EdnsInit } from './edns.js';
 import { writeOptions } from './edns-codec.js';
 import { PacketError } from './errors.js';

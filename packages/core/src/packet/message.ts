@@ -1,6 +1,7 @@
 /**
  * Plain-object message shapes used by `decode`/`encode`.
  */
+import type { Buffer } from 'node:buffer';
 import type { Edns, EdnsInit, EdnsOption } from './edns.js';
 import type {
   AfsdbData,

@@ -7,6 +7,7 @@
  * `;`, `@` and `$` are written with a backslash in front (as BIND and dig
  * print them), so every wire name has exactly one canonical string.
  */
+import { Buffer } from 'node:buffer';
 import {
   checkOffset,
   copyNameLower,
@@ -30,6 +31,7 @@ const NAME_MAX = MAX_NAME_LENGTH;
 const LOWER_ = LOWER;
 
 declare global {
+  // biome-ignore lint/suspicious/noRedeclare: augments the global Buffer interface (the same one `node:buffer` exports).
   interface Buffer {
     /** Node's internal one-byte string slice (what `toString('latin1', s, e)` ends in). */
     latin1Slice(start: number, end: number): string;

@@ -1,6 +1,7 @@
 /**
  * Lazy, zero-copy reading of a message: the hot-path view.
  */
+import { Buffer } from 'node:buffer';
 import { asBuffer } from './decode.js';
 import type { Edns } from './edns.js';
 import { decodeOptions } from './edns-codec.js';

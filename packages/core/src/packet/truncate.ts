@@ -1,6 +1,7 @@
 /**
  * Fitting a response into a UDP payload (RFC 1035 §4.2.1, RFC 2181 §9, RFC 6891 §7).
  */
+import { Buffer } from 'node:buffer';
 import { asBuffer } from './decode.js';
 import { PacketError, truncated } from './errors.js';
 import { skipName } from './name.js';

@@ -3,6 +3,7 @@
  * One instance is reused (encoding is synchronous), so encoding allocates
  * nothing but the compression keys it must remember.
  */
+import { Buffer } from 'node:buffer';
 import { describeValue, PacketError } from './errors.js';
 import { MAX_LABEL_LENGTH, MAX_NAME_LENGTH, nameToWire, readName } from './name.js';
 

@@ -3,6 +3,7 @@
  * hand to middleware: NOTIMP for another opcode, FORMERR for QDCOUNT ≠ 1 or
  * an unparseable message.
  */
+import { Buffer } from 'node:buffer';
 import { skipName } from '../packet/name.js';
 
 const OPT = 41;

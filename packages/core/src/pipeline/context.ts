@@ -5,6 +5,7 @@
  * optional parts (`state`, `log`, `signal`) are created on first use, so a
  * query that nobody logs or awaits costs one object plus the query view.
  */
+import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
 import {
   decode,

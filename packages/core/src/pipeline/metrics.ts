@@ -3,6 +3,7 @@
  * reads them only when the registry is scraped (`collect()`), so counting a
  * query costs an array store, not a label lookup.
  */
+import type { Buffer } from 'node:buffer';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { rcodeToString } from '../packet/index.js';
 

@@ -2,6 +2,7 @@
  * Loading third-party plugins by package name (or file path) from a config:
  * `{ "use": "@acme/heimdall-geo", "options": { … } }`. No fork, no rebuild.
  */
+import process from 'node:process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { register } from 'node:module';
 import path from 'node:path';

@@ -6,6 +6,7 @@
  * replacements are seen; debounced). A failed reload keeps the pair in use
  * and is logged.
  */
+import type { Buffer } from 'node:buffer';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';

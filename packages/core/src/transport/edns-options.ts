@@ -5,6 +5,7 @@
  * response is only touched when its OPT record is its last record (the
  * usual place; a record after it, e.g. TSIG, is left alone).
  */
+import { Buffer } from 'node:buffer';
 import { trySkipName } from '../wire/name.js';
 
 /** EDNS option codes. */

@@ -34,6 +34,8 @@
  * (`'request'`) serves HTTP/1.1 connections only. Both go through one
  * router, so statuses and headers are the same on either.
  */
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import type http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';

@@ -6,6 +6,7 @@
  * Accepted only from trusted sources; bounded in size
  * ({@link PROXY_V2_MAX_HEADER}) and in time (a read deadline).
  */
+import { Buffer } from 'node:buffer';
 import type net from 'node:net';
 import { ConfigError } from '../errors.js';
 import { type Cidr, cidrContains, formatIPv4, formatIPv6, ipToBytes, parseCidr } from '../wire/ip.js';

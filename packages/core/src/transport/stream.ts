@@ -19,6 +19,9 @@
  * one write (corked). Queries carrying edns-tcp-keepalive (RFC 7828) get our
  * idle timeout back; encrypted listeners pad (RFC 7830/8467).
  */
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
+import { performance } from 'node:perf_hooks';
 import net from 'node:net';
 import { ConfigError, ListenError } from '../errors.js';
 import { truncateForUdp } from '../packet/index.js';

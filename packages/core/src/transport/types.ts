@@ -2,6 +2,8 @@
  * What transports need from the resolver, and what the resolver needs from
  * transports.
  */
+import type { Buffer } from 'node:buffer';
+import process from 'node:process';
 import type { Logger } from 'pino';
 import type { CoreMetrics } from '../pipeline/metrics.js';
 import type { ClientInfo } from '../pipeline/types.js';

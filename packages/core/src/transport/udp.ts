@@ -1,6 +1,7 @@
 /**
  * DNS over UDP (RFC 1035 §4.2.1, RFC 6891 payload negotiation).
  */
+import type { Buffer } from 'node:buffer';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { ConfigError, ListenError } from '../errors.js';

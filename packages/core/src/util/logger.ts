@@ -2,6 +2,7 @@
  * Logger construction, so that embedders and the testing kit need no direct
  * pino dependency.
  */
+import process from 'node:process';
 import { type Logger, type LoggerOptions, pino } from 'pino';
 
 /**

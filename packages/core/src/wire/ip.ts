@@ -9,6 +9,7 @@
  * has seen before) costs one `Map.get` and a 4- or 16-byte copy. Bytes are
  * formatted allocation-light (IPv6 per RFC 5952).
  */
+import { Buffer } from 'node:buffer';
 import { isIPv4, isIPv6 } from 'node:net';
 import { describeValue, PacketError } from '../packet/errors.js';
 

@@ -4,6 +4,7 @@
  * comparison. No strings are built here (see `packet/name.ts` for the
  * presentation format).
  */
+import { Buffer } from 'node:buffer';
 import { PacketError, truncated } from '../packet/errors.js';
 
 /** Longest name in wire form, length octets and root label included (RFC 1035 §2.3.4). */

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';

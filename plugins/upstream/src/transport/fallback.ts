@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { UpstreamError } from '../errors.js';
 import { isTruncated } from '../wire.js';
 import type { ExchangeOptions, Transport, TransportEvents } from './types.js';

@@ -4,6 +4,7 @@
  * and their removal when it settles (plus leaving the wait queue, for the
  * stream and DoH transports, which queue when they are at capacity).
  */
+import type { Buffer } from 'node:buffer';
 import type { Clock, ClockTimer } from '@heimdall/core';
 import { UpstreamError } from '../errors.js';
 import type { ExchangeOptions } from './types.js';

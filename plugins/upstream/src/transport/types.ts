@@ -1,4 +1,5 @@
 /** Options of one {@link Transport.exchange}. */
+import type { Buffer } from 'node:buffer';
 export interface ExchangeOptions {
   /** Epoch ms (on the transport's clock) after which the attempt fails with `TIMEOUT`. */
   deadline: number;

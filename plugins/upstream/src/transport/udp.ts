@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import dgram from 'node:dgram';
 import type { Clock } from '@heimdall/core';
 import { systemClock } from '@heimdall/core/pipeline';

@@ -5,6 +5,7 @@
  * Every other type (and a class-IN format in another class) is raw bytes
  * (RFC 3597).
  */
+import { Buffer } from 'node:buffer';
 import { decodeOptions, writeOptions } from '../edns-codec.js';
 import type { EdnsOption } from '../edns.js';
 import { PacketError } from '../errors.js';

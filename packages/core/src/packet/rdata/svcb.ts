@@ -1,6 +1,7 @@
 /**
  * SVCB/HTTPS SvcParams (RFC 9460 §2.2 and §7; dohpath RFC 9461; ohttp RFC 9540).
  */
+import { Buffer } from 'node:buffer';
 import { PacketError } from '../errors.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../../wire/ip.js';
 import { badValue, isUint, type Writer } from '../writer.js';

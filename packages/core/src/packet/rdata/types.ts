@@ -6,6 +6,7 @@
  * strings: one character per octet, so every value round-trips.
  */
 
+import type { Buffer } from 'node:buffer';
 /** MX (RFC 1035 §3.3.9). */
 export interface MxData {
   preference: number;
