@@ -31,7 +31,8 @@
  * table between `<!-- load-native:start -->` / `<!-- load-native:end -->`
  * when written to the default place), every ratio once per round. Flags:
  * `--seconds N` (default 8), `--rounds N` (default 3), `--release REF`,
- * `--out DIR`, `--skip-workers`, `--skip-single` (only the workers part). Take the machine's load lock around it:
+ * `--out DIR`, `--skip-workers`, `--skip-single` (only the workers part),
+ * `--workers-udp-buffer BYTES`. Take the machine's load lock around it:
  * `flock /tmp/heimdall-load.lock npm run load:native -w @heimdall/bench -- --release bd76898`.
  */
 import { spawnSync } from 'node:child_process';
@@ -53,6 +54,17 @@ const rounds = Number(flag('rounds', '3'));
 const releaseRef = flag('release', '');
 const outDir = resolve(flag('out', join(repo, 'bench/results')));
 const skipWorkers = process.argv.includes('--skip-workers');
+/**
+ * `--workers-udp-buffer BYTES` (default 4 MiB, 0: the OS default):
+ * `udp.recvBufferSize` and `sendBufferSize` of both workers servers. With
+ * the OS default (208 KB here) a saturated server drops queries, each holds
+ * one of the client's 4000 slots for its 1 s timeout, and the client keeps
+ * only a few hundred real queries in flight: `--workers 1` and `--workers 2`
+ * then level out at the same QPS (about 240k on 2026-12-01, as `raw-native`
+ * did), which measures the client, not the workers. With 4 MiB nothing is
+ * lost and `--workers 1` is bound by its core.
+ */
+const workersUdpBuffer = Number(flag('workers-udp-buffer', String(4 << 20)));
 const skipSingle = process.argv.includes('--skip-single');
 const FIXED_QPS = 10_000;
 const FIXED = `fixed-${FIXED_QPS / 1000}k-qps`;
@@ -244,7 +256,8 @@ async function main(): Promise<void> {
       try {
         for (const n of [1, 2]) {
           const port = await freePort();
-          workers.push({ server: await startServer(`heimdall-w${n}`, appCommand(cli, port, blocklist, upPort, { workers: n }), port, null), port });
+          const udp = workersUdpBuffer > 0 ? { recvBufferSize: workersUdpBuffer, sendBufferSize: workersUdpBuffer } : undefined;
+          workers.push({ server: await startServer(`heimdall-w${n}`, appCommand(cli, port, blocklist, upPort, { workers: n, udp }), port, null), port });
         }
         await sleep(3000);
         for (const w of workers) await measure('workers-hit', w.server, w.port, hit, { maxRuns: 2, seconds: 30, keep: false, clientCore: null });
@@ -300,7 +313,7 @@ async function main(): Promise<void> {
     `${JSON.stringify({ date, machine, loadavg, secondsPerRun: seconds, rounds, release: releaseRef || null, rows, ratios, elapsedSeconds: Math.round((Date.now() - started) / 1000) }, null, 2)}\n`,
   );
   let md = `Batched native UDP (issue 14), ${date.slice(0, 10)}: ${machine.cpu}, ${machine.cores} cores, Linux ${machine.kernel}, Node ${machine.node}; load average at start ${loadavg.start.join(' ')}, at end ${loadavg.end.join(' ')}. `;
-  md += `Client: batchperf (sendmmsg/recvmmsg, 4000 in flight, 4 sockets). All servers up at once, pinned to CPU ${SERVER_CORE}, measured in turn in ${rounds} interleaved rounds (A B C … A B C …), the others stopped (SIGSTOP) during each measurement; client and upstream on CPU ${CLIENT_CORE}. workers-hit: server (primary + workers), client and upstream all unpinned on both cores, so compare the CPU µs/query of the server's process tree as well as QPS. heimdall: the default chain (localOnly acl, metrics, stats, special-use, blocking with a 100k-entry list, cache, dedup, upstream); release chain: metrics, special-use, blocking, cache, dedup, upstream. ${seconds} s per run.\n\n`;
+  md += `Client: batchperf (sendmmsg/recvmmsg, 4000 in flight, 4 sockets). All servers up at once, pinned to CPU ${SERVER_CORE}, measured in turn in ${rounds} interleaved rounds (A B C … A B C …), the others stopped (SIGSTOP) during each measurement; client and upstream on CPU ${CLIENT_CORE}. workers-hit: server (primary + workers), client and upstream all unpinned on both cores, so compare the CPU µs/query of the server's process tree as well as QPS; UDP buffers ${workersUdpBuffer > 0 ? `${workersUdpBuffer} bytes` : 'the OS default'} for both. heimdall: the default chain (localOnly acl, metrics, stats, special-use, blocking with a 100k-entry list, cache, dedup, upstream); release chain: metrics, special-use, blocking, cache, dedup, upstream. ${seconds} s per run.\n\n`;
   md +=
     '| round | scenario | server | QPS | p50 µs | p99 µs | lost | server CPU µs/query | client CPU µs/query | RSS MB |\n| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n';
   for (const r of rows)
