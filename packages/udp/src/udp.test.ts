@@ -47,6 +47,18 @@ describe('formatAddress (the addon hands addresses as bytes)', () => {
     expect(first).toBe('192.0.2.77');
     expect(formatAddress(b, 0, 4)).toBe(first);
   });
+  test('IPv4: addresses that share a slot of the small cache never get each other’s text', () => {
+    // Every 32-bit address, including 0.0.0.0 and ones whose slot hashes collide, against its dotted quad.
+    const b = Buffer.alloc(4);
+    for (let n = 0; n < 20_000; n++) {
+      const bits = n < 10_000 ? Math.floor(Math.random() * 2 ** 32) : (n - 10_000) * 0x01010101 + ((n * 7919) & 0xff);
+      b.writeUInt32BE(bits >>> 0);
+      expect(formatAddress(b, 0, 4)).toBe(`${b[0]}.${b[1]}.${b[2]}.${b[3]}`);
+      expect(formatAddress(b, 0, 4)).toBe(`${b[0]}.${b[1]}.${b[2]}.${b[3]}`);
+    }
+    b.fill(0);
+    expect(formatAddress(b, 0, 4)).toBe('0.0.0.0');
+  });
 });
 
 native('native socket', () => {

@@ -73,13 +73,23 @@ export class AclService {
       });
       return out.length === 0 ? NONE : out;
     };
+    // The last client and its rules: queries come in runs from one client (a batch, a page load), and the
+    // transports hand out the same address string for a known client, so this is an identity compare.
+    let lastAddress = '';
+    let lastList: readonly number[] = NONE;
     const decide = (ctx: DnsContext): CompiledRule | undefined => {
       const address = ctx.client.address;
-      let list = memo.get(address);
-      if (list === undefined) {
-        list = candidates(address);
-        if (memo.size >= MEMO_MAX) memo.clear();
-        memo.set(address, list);
+      let list: readonly number[] | undefined;
+      if (address === lastAddress) list = lastList;
+      else {
+        list = memo.get(address);
+        if (list === undefined) {
+          list = candidates(address);
+          if (memo.size >= MEMO_MAX) memo.clear();
+          memo.set(address, list);
+        }
+        lastAddress = address;
+        lastList = list;
       }
       let lower: string | undefined;
       for (let i = 0; i < list.length; i++) {
