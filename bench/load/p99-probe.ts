@@ -159,7 +159,13 @@ async function main(): Promise<void> {
           const slowLog = join(tmp, 'slow.log');
           const perfData = join(tmp, 'sched.data');
           const sched = attribute ? recordSched([SERVER_CORE, CLIENT_CORE], perfData, seconds + 1.5, stacks) : null;
-          const r = await runBatchperf({ port: s.port, queryFile: s.file, seconds, qps, core: CLIENT_CORE, tmpDir: tmp, slowLog, slowUs: slowThreshold });
+          let r: Awaited<ReturnType<typeof runBatchperf>>;
+          try {
+            r = await runBatchperf({ port: s.port, queryFile: s.file, seconds, qps, core: CLIENT_CORE, tmpDir: tmp, slowLog, slowUs: slowThreshold });
+          } catch (err) {
+            sched?.child.kill('SIGINT'); // perf writes what it has and exits, instead of tracing on after a failed run
+            throw err;
+          }
           if (sched !== null) {
             await sched.done;
             const a = attributeTail(perfData, slowLog, r.completed, SERVER_CORE, s.server.pid, threadsOf(s.server.pid), join(gcDir, `${s.server.pid}.gc`));

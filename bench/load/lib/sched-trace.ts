@@ -28,7 +28,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
  * Starts recording the scheduler's switches on `cores` for `seconds`; resolves
  * when perf has written `file`. With `stacks`, also samples those cores at
  * 10 kHz with call stacks (for {@link longRuns}; Node servers need
- * `--perf-basic-prof` for their JavaScript frames to have names).
+ * `--perf-basic-prof` for their JavaScript frames to have names). `child`:
+ * the perf process, for the caller to stop early (SIGINT) when its run fails.
  */
 export function recordSched(cores: number[], file: string, seconds: number, stacks = false): { done: Promise<void>; child: ChildProcess } {
   const sampling = stacks ? ['-e', 'cpu-clock/freq=10000/', '-g'] : [];
