@@ -387,6 +387,13 @@ export class Engine {
     memo.set(key, result);
   }
 
+  /** Question keys remembered by {@link remember}, over all group masks (at most {@link MEMO_MASKS} × {@link MEMO_KEYS}). */
+  get memoEntries(): number {
+    let n = 0;
+    for (const m of this.#memos) n += m.size;
+    return n;
+  }
+
   /** Whether {@link decideWire} can decide for a client in these groups (no regex entry applies to them). */
   wireDecides(groupMask: number): boolean {
     return (this.#regexMask & groupMask) === 0;

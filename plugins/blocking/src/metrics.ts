@@ -41,6 +41,7 @@ export class BlockingMetrics {
   readonly #buildSeconds: Gauge;
   readonly #enabled: Gauge;
   readonly #config: BlockingConfig;
+  #memoEntries: () => number = () => 0;
 
   constructor(@inject(PLUGIN_METRICS) metrics: PluginMetrics, @inject(BLOCKING_CONFIG) config: BlockingConfig) {
     this.#config = config;
@@ -68,6 +69,16 @@ export class BlockingMetrics {
     this.#domains = metrics.gauge({ name: 'domains', help: 'Distinct names in the live table', aggregator: 'max' });
     this.#buildSeconds = metrics.gauge({ name: 'build_seconds', help: 'Duration of the last list build (the slowest worker)', aggregator: 'max' });
     this.#enabled = metrics.gauge({ name: 'enabled', help: '1 when blocking is enabled (in every worker)', aggregator: 'min' });
+    metrics.gaugeOf(
+      'decision_memo_entries',
+      'Question keys whose decision the live list remembers, all client group combinations (at most 8 x 16384 per worker; emptied by each reload)',
+      () => this.#memoEntries(),
+    );
+  }
+
+  /** Where `heimdall_blocking_decision_memo_entries` reads from (the service’s live engine). */
+  memoFrom(read: () => number): void {
+    this.#memoEntries = read;
   }
 
   /** Counts one blocked query. */

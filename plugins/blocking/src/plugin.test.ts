@@ -256,8 +256,10 @@ describe('blocking plugin: decisions through a resolver', () => {
     expect(text).toMatch(/heimdall_blocking_blocked_total\{group="ads",reason="list"\} 2/);
     expect(text).toMatch(/heimdall_blocking_list_entries\{list="ads.block\[0\]",group="ads",kind="block"\} 1/);
     expect(text).toMatch(/heimdall_blocking_enabled 1/);
+    expect(text).toMatch(/heimdall_blocking_decision_memo_entries 1\n/); // ads.example, decided once, then remembered
     const res = (await ctl.reload()) as BlockingReloadResult;
     expect(res.rebuilt).toBe(true);
+    expect(await reg.metrics()).toMatch(/heimdall_blocking_decision_memo_entries 0\n/); // a new engine, its memo empty
   });
 });
 

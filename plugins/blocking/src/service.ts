@@ -176,6 +176,7 @@ export class BlockingService implements BlockingControl {
     this.groups = new ClientGroups(config.clients.rules, config.clients.defaultMask);
     this.states = config.lists.map(initialState);
     metrics.setEnabled(this.active);
+    metrics.memoFrom(() => this.engine.memoEntries);
   }
 
   /**
