@@ -75,7 +75,8 @@ export class AclService {
     };
     // The last client and its rules: queries come in runs from one client (a batch, a page load), and the
     // transports hand out the same address string for a known client, so this is an identity compare.
-    let lastAddress = '';
+    // null until the first query: every string, '' included (a proxied client nobody named), is a real address.
+    let lastAddress: string | null = null;
     let lastList: readonly number[] = NONE;
     const decide = (ctx: DnsContext): CompiledRule | undefined => {
       const address = ctx.client.address;
