@@ -202,6 +202,15 @@ export class NativeUdpSocket {
   address(i: number): string {
     return formatAddress(this.meta, i * META + 8, this.family(i));
   }
+  /**
+   * How many datagrams the kernel had dropped on this socket for want of
+   * receive buffer (SO_RXQ_OVFL) when datagram i arrived: a running count
+   * that wraps at 2^32, or -1 when the kernel did not say.
+   */
+  kernelDrops(i: number): number {
+    const m = i * META;
+    return (this.meta[m + 3]! & 4) === 0 ? -1 : this.meta.readUInt32LE(m + 44);
+  }
   /** The local address datagram i arrived at, or null when the kernel did not say. */
   localAddress(i: number): string | null {
     const m = i * META;

@@ -94,6 +94,39 @@ native('native socket', () => {
     s.close();
   });
 
+  test('kernelDrops(i): the datagrams the kernel dropped for a full receive buffer, exactly (SO_RXQ_OVFL)', async () => {
+    let lastDrops = -1;
+    let received = 0;
+    const s = load.available
+      ? load.open({
+          address: '127.0.0.1',
+          port: 0,
+          maxResponseSize: 1232,
+          recvBufferSize: 4096,
+          onBatch: (sock, n) => {
+            received += n;
+            for (let i = 0; i < n; i++) lastDrops = sock.kernelDrops(i);
+            return 0;
+          },
+        })
+      : open(() => 0);
+    // Not reading while 2,000 datagrams arrive: a buffer of a few KB holds a handful; the kernel drops and counts the rest.
+    const c = dgram.createSocket({ type: 'udp4' });
+    await new Promise<void>((r) => c.bind(0, '127.0.0.1', () => r()));
+    const payload = Buffer.alloc(100, 7);
+    for (let i = 0; i < 2000; i++) await new Promise<void>((r) => c.send(payload, s.localPort(), '127.0.0.1', () => r()));
+    s.start();
+    await expect.poll(() => received, { timeout: 3000 }).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 100));
+    // The count rides on datagrams queued after the drops (Linux attaches it only when non-zero): one more.
+    expect(lastDrops).toBe(-1);
+    await new Promise<void>((r) => c.send(payload, s.localPort(), '127.0.0.1', () => r()));
+    await expect.poll(() => lastDrops, { timeout: 3000 }).toBeGreaterThan(1000);
+    expect(received + lastDrops).toBe(2001);
+    c.close();
+    s.close();
+  });
+
   test('request(i) copies every datagram exactly, whatever its length and wherever its copy lands (the word-wise copy and its tail)', async () => {
     const got = new Map<number, Buffer>();
     const held: Buffer[] = [];

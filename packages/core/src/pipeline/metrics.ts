@@ -7,10 +7,15 @@ import type { Buffer } from 'node:buffer';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { rcodeToString } from '../packet/index.js';
 
-/** Why a packet was dropped without an answer. `policy`: a middleware called `ctx.drop()` (an ACL, a rate limiter). */
-export type DropReason = 'malformed' | 'response' | 'oversize' | 'stopping' | 'overload' | 'policy';
+/**
+ * Why a packet was dropped without an answer. `policy`: a middleware called
+ * `ctx.drop()` (an ACL, a rate limiter). `receive_buffer`: the kernel dropped
+ * it before Heimdall saw it, its socket's receive buffer full (counted on the
+ * native UDP path only, from SO_RXQ_OVFL; see `udp.recvBufferSize`).
+ */
+export type DropReason = 'malformed' | 'response' | 'oversize' | 'stopping' | 'overload' | 'policy' | 'receive_buffer';
 
-const DROP_REASONS: readonly DropReason[] = ['malformed', 'response', 'oversize', 'stopping', 'overload', 'policy'];
+const DROP_REASONS: readonly DropReason[] = ['malformed', 'response', 'oversize', 'stopping', 'overload', 'policy', 'receive_buffer'];
 
 /**
  * Why the server closed a stream connection (TCP, DoT, DoH) for a limit (RFC 7766 §6):
@@ -85,7 +90,7 @@ export class CoreMetrics {
   /** Packets that reached the resolver (before any check). */
   queries = 0;
   /** Dropped packets by reason. */
-  readonly dropped: Record<DropReason, number> = { malformed: 0, response: 0, oversize: 0, stopping: 0, overload: 0, policy: 0 };
+  readonly dropped: Record<DropReason, number> = { malformed: 0, response: 0, oversize: 0, stopping: 0, overload: 0, policy: 0, receive_buffer: 0 };
   /** Responses by rcode (index = full rcode, 0..4095). Sparse growth; usual values are 0..23. */
   readonly responses: number[] = new Array(24).fill(0);
   /** Middleware errors by plugin name. */

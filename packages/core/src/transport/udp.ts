@@ -20,6 +20,8 @@ interface NativeSocket {
   family(i: number): 4 | 6;
   port(i: number): number;
   address(i: number): string;
+  /** The kernel's running count of datagrams it dropped on this socket for want of buffer, as of datagram i (wraps at 2^32), or -1. */
+  kernelDrops(i: number): number;
   localAddress(i: number): string | null;
   request(i: number): Buffer;
   record(i: number): Buffer;
@@ -200,8 +202,17 @@ export class UdpServer implements TransportServer {
       const out = this.fit(msg, r);
       if (out !== null && sock.answer(answers, i, out)) answers++;
     }
+    // Datagrams the kernel dropped before this batch (a full receive buffer): its running count on the last one.
+    const drops = count > 0 ? sock.kernelDrops(count - 1) : -1;
+    if (drops >= 0 && drops !== this.kernelDrops) {
+      m.dropped.receive_buffer += (drops - this.kernelDrops) >>> 0;
+      this.kernelDrops = drops;
+    }
     return answers;
   }
+
+  /** The kernel's drop count last seen on the native socket ({@link NativeSocket.kernelDrops}). */
+  private kernelDrops = 0;
 
   /**
    * Sends an asynchronous answer when it settles. Out of the batch loop: a
