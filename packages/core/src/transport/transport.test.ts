@@ -10,7 +10,7 @@ import { silentLogger } from '../util/logger.js';
 import { udpExchange } from '../../../testing/src/clients.js';
 import { type ListenOptions, reusePortSupported } from './types.js';
 import { BrokenHandler, frame, socketEvents } from './transport.test-helpers.js';
-import { isV4Mapped, loadNativeUdp, udpResponseLimit } from './udp.js';
+import { isV4Mapped, kernelDropsSince, loadNativeUdp, udpResponseLimit } from './udp.js';
 
 /**
  * Every UDP test runs over both paths: node:dgram (the fallback, always) and
@@ -156,6 +156,12 @@ describe.each(UDP_PATHS)('UDP transport ($name)', ({ native }) => {
     expect(m.edns).toBeDefined(); // OPT kept
     const small = (await udpAsk(port, q('small.test', { edns: { udpPayloadSize: 4096 } })))!.msg;
     expect(decode(small).tc).toBe(false);
+  });
+
+  test("the kernel's drop count is read as a running count that wraps at 2^32", () => {
+    expect(kernelDropsSince(0, 5)).toBe(5);
+    expect(kernelDropsSince(5, 5)).toBe(0);
+    expect(kernelDropsSince(0xfffffffe, 1)).toBe(3);
   });
 
   test('queries the kernel dropped for a full receive buffer are counted (native path: SO_RXQ_OVFL)', async () => {

@@ -61,6 +61,11 @@ export function loadNativeUdp(): Promise<NativeLoad> {
   return native;
 }
 
+/** Datagrams the kernel dropped between two readings of its per-socket count, which wraps at 2^32 (SO_RXQ_OVFL). */
+export function kernelDropsSince(last: number, now: number): number {
+  return (now - last) >>> 0;
+}
+
 /** Default ceiling for UDP responses (DNS Flag Day 2020). */
 export const DEFAULT_MAX_UDP_PAYLOAD = 1232;
 
@@ -156,6 +161,7 @@ export class UdpServer implements TransportServer {
       throw new ListenError(`udp ${this.address_}:${this.port}: ${(err as Error).message}`, { cause: err });
     }
     this.nativeSocket = sock;
+    this.lastKernelDrops = 0; // the kernel counts per socket, from 0
     this.wildcard = this.address_ === '0.0.0.0' || this.address_ === '::';
     this.bound = { transport: 'udp', address: this.address_, port: sock.localPort(), family: this.family };
     this.accepting = true;
@@ -204,15 +210,15 @@ export class UdpServer implements TransportServer {
     }
     // Datagrams the kernel dropped before this batch (a full receive buffer): its running count on the last one.
     const drops = count > 0 ? sock.kernelDrops(count - 1) : -1;
-    if (drops >= 0 && drops !== this.kernelDrops) {
-      m.dropped.receive_buffer += (drops - this.kernelDrops) >>> 0;
-      this.kernelDrops = drops;
+    if (drops >= 0 && drops !== this.lastKernelDrops) {
+      m.dropped.receive_buffer += kernelDropsSince(this.lastKernelDrops, drops);
+      this.lastKernelDrops = drops;
     }
     return answers;
   }
 
-  /** The kernel's drop count last seen on the native socket ({@link NativeSocket.kernelDrops}). */
-  private kernelDrops = 0;
+  /** The kernel's drop count last seen on the native socket ({@link NativeSocket.kernelDrops}); 0 for a new socket. */
+  private lastKernelDrops = 0;
 
   /**
    * Sends an asynchronous answer when it settles. Out of the batch loop: a

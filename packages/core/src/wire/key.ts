@@ -149,7 +149,6 @@ export function questionKey(request: Buffer, info: QuestionKeyInfo): string | nu
   const len = request.length;
   const k = keyScratch;
   let p = 12;
-  let n = 0;
   let folded = false;
   // Find the name's end label by label, then copy and lowercase it as one run of octets: length octets (1-63)
   // are never ASCII capitals.
@@ -163,7 +162,7 @@ export function questionKey(request: Buffer, info: QuestionKeyInfo): string | nu
   }
   if (p + 5 > len) return null;
   // The name with its root octet; the last word read ends at most 3 octets past it, inside QTYPE/QCLASS.
-  n = p + 1 - 12;
+  let n = p + 1 - 12;
   const nw = (n + 3) >> 2;
   const at = request.byteOffset + 12;
   const src = (at & 3) === 0 ? wordsOf(request) : null;
@@ -192,8 +191,7 @@ export function questionKey(request: Buffer, info: QuestionKeyInfo): string | nu
       k[i] = c;
     }
   }
-  const nameEnd = p + 1;
-  if (nameEnd + 4 > len) return null;
+  const nameEnd = p + 1; // nameEnd + 4 <= len: checked above (p + 5 <= len)
   k[n++] = request[nameEnd];
   k[n++] = request[nameEnd + 1];
   k[n++] = request[nameEnd + 2];
