@@ -117,14 +117,22 @@ async function masterAndReplica(): Promise<{ masterPort: number; replicaPort: nu
   if (!(await answersPing(replicaPort))) restarted.set(replicaPort, await RedisServer.start(['--replicaof', '127.0.0.1', String(masterPort)], replicaPort));
   const replica = new Redis({ host: '127.0.0.1', port: replicaPort, maxRetriesPerRequest: 1 });
   replica.on('error', () => {});
+  // What the last look found missing: a timeout says which condition never came true.
+  let missing = '';
   try {
     await waitFor(
       async () => {
         const info = await replica.info('replication');
-        if (!info.includes(`master_port:${masterPort}`) || !/master_link_status:up/.test(info)) return false;
-        for (const s of sentinels) {
+        if (!info.includes(`master_port:${masterPort}`) || !/master_link_status:up/.test(info)) {
+          missing = `replica INFO: ${/master_port:\d+/.exec(info)?.[0] ?? 'no master_port'}, ${/master_link_status:\w+/.exec(info)?.[0] ?? 'no link status'}`;
+          return false;
+        }
+        for (const [i, s] of sentinels.entries()) {
           const replicas = await s.command('SENTINEL', 'replicas', masterName);
-          if (!replicas.includes(String(replicaPort)) || /s_down|disconnected/.test(replicas)) return false;
+          if (!replicas.includes(String(replicaPort)) || /s_down|disconnected/.test(replicas)) {
+            missing = `Sentinel ${i} replicas: ${replicas.replace(/\s+/g, ' ').slice(0, 300)}`;
+            return false;
+          }
         }
         return true;
       },
@@ -133,6 +141,8 @@ async function masterAndReplica(): Promise<{ masterPort: number; replicaPort: nu
       // is reconfigured after that): on a busy machine (CI under load) this took longer than 15 s once.
       45_000,
     );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last seen: ${missing}`);
   } finally {
     replica.disconnect();
   }
