@@ -21,7 +21,6 @@
  */
 import process from 'node:process';
 import { readFileSync } from 'node:fs';
-import { shareHostPackages } from '@heimdall/core/pipeline';
 import { type Logger, pino } from 'pino';
 import { parseCli, HELP } from './args.js';
 import { AppConfigError, type Overrides, planReload, type ReloadPlan, type ResolvedConfig, resolveConfig } from './config.js';
@@ -63,8 +62,6 @@ function version(): string {
 async function main(): Promise<void> {
   // First: a signal during start must find a handler (SIGHUP's default would end the process).
   const signals = installSignalHandlers();
-  // Before any plugin loads: a third-party plugin installed next to the config imports this app's @heimdall/core.
-  shareHostPackages(import.meta.url);
   if (isWorker()) {
     const config = JSON.parse(process.env.HEIMDALL_WORKER_CONFIG!) as { logLevel: string };
     await runWorker(pino({ name: 'heimdall', level: config.logLevel }));

@@ -9,6 +9,7 @@
  * the config field (`plugins[2].options.maxTtl: must be an integer in 0..604800`).
  */
 import { ConfigError, type HeimdallPlugin, loadPlugin, type PluginFactory } from '@heimdall/core';
+import { shareHostPackages } from '@heimdall/core/pipeline';
 import type { PluginEntry } from '../config.js';
 
 /** A built-in plugin: its package and how to import it. */
@@ -91,6 +92,10 @@ export async function buildPlugin(entry: PluginEntry, index: number, baseDir: st
   const path = `plugins[${index}]`;
   let plugin: HeimdallPlugin;
   if (BUILTIN_PLUGINS[entry.use] === undefined) {
+    // A third-party plugin imports this app's @heimdall/core. Registered here, on the first one, not at start:
+    // Node runs module hooks in a thread of their own for the rest of the process (its heap and garbage
+    // collections share the resolver's cores), which a chain of built-ins does not need.
+    shareHostPackages(import.meta.url);
     try {
       plugin = await loadPlugin({ use: entry.use, name: entry.name, options: entry.options }, { baseDir, path });
     } catch (err) {

@@ -212,8 +212,12 @@ let shared = false;
  * the host (`parentURL`, usually `import.meta.url` of the host's entry)
  * depends on: a plugin installed next to a config, with `@heimdall/core` as
  * an optional peer dependency, then runs against the app's own core. Call
- * once, before loading plugins. A no-op under runners with their own module
- * graph (vitest), where the hook file is TypeScript.
+ * it before loading the first such plugin (later calls do nothing). Node
+ * runs module hooks in a thread of its own for the rest of the process (its
+ * own heap, garbage collections on the resolver's cores), so a host that
+ * loads only plugins it depends on itself should not call it: the reference
+ * app calls it on its first third-party plugin. A no-op under runners with
+ * their own module graph (vitest), where the hook file is TypeScript.
  */
 export function shareHostPackages(parentURL: string): void {
   if (shared) return;
