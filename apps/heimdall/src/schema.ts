@@ -8,10 +8,10 @@
  * branch for each third-party plugin the file names too
  * ({@link configPluginInfo}).
  */
-import { ConfigError, loadPlugin, type TSchema } from '@heimdall/core';
+import { ConfigError, type TSchema } from '@heimdall/core';
 import { toJsonSchema } from '@heimdall/core/pipeline';
 import { appConfigSchema, type PluginEntry, pluginEntrySchema } from './config.js';
-import { BUILTIN_PLUGINS, factoryOf } from './plugins/registry.js';
+import { BUILTIN_PLUGINS, factoryOf, loadThirdParty } from './plugins/registry.js';
 
 /** What the schema and the docs need of a plugin. */
 export interface PluginSchemaInfo {
@@ -54,8 +54,8 @@ export async function builtinPluginInfo(): Promise<PluginSchemaInfo[]> {
 /**
  * Every plugin a config can name: the built-in ones, then each third-party
  * plugin (package name or file) its `plugins` list names, imported as the
- * app imports it (core's `loadPlugin` from the config's directory; the
- * caller shares the host's `@heimdall/*` first, as the CLI does). A
+ * app imports it ({@link loadThirdParty}: core's `loadPlugin` from the
+ * config's directory, the host's `@heimdall/*` shared). A
  * third-party plugin's options in the file do not matter here: it is listed
  * with its factory's schema even when they are wrong (`--check` says that).
  * A plugin that cannot be imported, or exports no factory, throws the
@@ -73,7 +73,7 @@ export async function configPluginInfo(entries: readonly PluginEntry[], baseDir:
       return mod;
     };
     try {
-      await loadPlugin({ use: entry.use }, { baseDir, path: `plugins[${i}]`, importer });
+      await loadThirdParty({ use: entry.use }, { baseDir, path: `plugins[${i}]`, importer });
     } catch (err) {
       // Imported, with a factory: only the options (none given here) were refused.
       if (mod === undefined || factoryOf(mod) === undefined) throw asConfigError(err, `plugins[${i}].use`, entry.use);

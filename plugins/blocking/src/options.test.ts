@@ -167,4 +167,21 @@ describe('address patterns agree with net.isIP', () => {
       { numRuns: 3000 },
     );
   });
+
+  it('on compressed forms with an IPv4 tail (one colon is not a compression; at most 6 groups in all)', () => {
+    for (const s of [
+      ':0.0.0.0',
+      ':1:0.0.0.0',
+      '::0.0.0.0',
+      '1::0.0.0.0',
+      '1:2:3:4:5::1.2.3.4',
+      '1::2:3:4:5:1.2.3.4',
+      '1:2:3:4:5:6::1.2.3.4',
+      '1::2:3:4:5:6:1.2.3.4',
+      '1:2:3::4:5:6:1.2.3.4',
+    ]) {
+      expect(v6.test(s), s).toBe(isIP(s) === 6);
+      expect(v4.test(s), s).toBe(false);
+    }
+  });
 });

@@ -35,7 +35,8 @@ const IPV6 = [
   `${H}:(?::${H}){1,6}`,
   `:(?:(?::${H}){1,7}|:)`,
   `(?:${H}:){6}${IPV4}`,
-  `(?:${H}:){0,5}:(?:${H}:){0,5}${IPV4}`,
+  // Compressed with an IPv4 tail: k groups before the `::` (k = 1 … 5) and at most 5 − k after it.
+  ...[1, 2, 3, 4, 5].map((k) => `(?:${H}:){${k}}:(?:${H}:){0,${5 - k}}${IPV4}`),
   `::(?:${H}:){0,5}${IPV4}`,
 ].join('|');
 /** Patterns of the address options (exported for their tests). */

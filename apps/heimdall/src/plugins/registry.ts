@@ -46,6 +46,19 @@ export function factoryOf(mod: Module): PluginFactory | undefined {
   return typeof f === 'function' ? (f as PluginFactory) : undefined;
 }
 
+/**
+ * Core's `loadPlugin` for a plugin this app does not ship, which imports the
+ * app's own `@heimdall/core`: the host's packages are shared first
+ * (`shareHostPackages`). On the first such plugin, not at every start: Node
+ * runs module hooks in a thread of its own for the rest of the process (its
+ * own heap and garbage collections, on the resolver's cores), which a chain
+ * of built-ins does not need.
+ */
+export function loadThirdParty(...args: Parameters<typeof loadPlugin>): ReturnType<typeof loadPlugin> {
+  shareHostPackages(import.meta.url);
+  return loadPlugin(...args);
+}
+
 /** Imports a built-in plugin's factory. Throws `ConfigError` at `path` (`plugins[2].use`) when this build cannot. */
 export async function builtinFactory(name: string, path = 'use'): Promise<PluginFactory> {
   const builtin = BUILTIN_PLUGINS[name];
@@ -92,12 +105,8 @@ export async function buildPlugin(entry: PluginEntry, index: number, baseDir: st
   const path = `plugins[${index}]`;
   let plugin: HeimdallPlugin;
   if (BUILTIN_PLUGINS[entry.use] === undefined) {
-    // A third-party plugin imports this app's @heimdall/core. Registered here, on the first one, not at start:
-    // Node runs module hooks in a thread of their own for the rest of the process (its heap and garbage
-    // collections share the resolver's cores), which a chain of built-ins does not need.
-    shareHostPackages(import.meta.url);
     try {
-      plugin = await loadPlugin({ use: entry.use, name: entry.name, options: entry.options }, { baseDir, path });
+      plugin = await loadThirdParty({ use: entry.use, name: entry.name, options: entry.options }, { baseDir, path });
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       // PluginLoadError: the module is missing, fails to import or exports no factory. Its message starts with the path.
