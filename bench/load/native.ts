@@ -21,7 +21,9 @@
  *   built in a git worktree under the run's temp dir: "the fallback does not
  *   get slower", measured in the same rounds;
  * - `dnsmasq` (2.90) as a caching forwarder.
- * Per round: cache hits at full speed, then p99 at a fixed 10,000 QPS. Then
+ * Per round: cache hits at full speed, then p99 at a fixed 10,000 QPS, each
+ * after 2 s of the same load that is not measured (the server was stopped
+ * meanwhile: it catches up on timers, GC and dropped pages first). Then
  * `heimdall --workers 1` and `--workers 2`, both up, unpinned with the
  * client unpinned too, alternated per round: on this 2-core machine client
  * and server share the cores, so besides QPS the run reports the CPU µs per
@@ -67,6 +69,8 @@ const skipWorkers = process.argv.includes('--skip-workers');
 const workersUdpBuffer = Number(flag('workers-udp-buffer', String(4 << 20)));
 const skipSingle = process.argv.includes('--skip-single');
 const FIXED_QPS = 10_000;
+/** Seconds of the same load, not measured, before each measurement of a server resumed from SIGSTOP. */
+const WARMUP_SECONDS = 2;
 const FIXED = `fixed-${FIXED_QPS / 1000}k-qps`;
 
 /** A measured row, the round it belongs to, and the batched client's own CPU µs per answered query. */
@@ -239,12 +243,21 @@ async function main(): Promise<void> {
         for (const o of others) o.kill('SIGCONT');
       }
     };
+    // Each measurement follows WARMUP_SECONDS of the same load, not measured. A server resumed after a
+    // minute or more stopped first catches up: its overdue timers, V8's memory reducer (a mark-compact
+    // once the allocation rate has been low for a while), and on this VM the file pages (the node binary's
+    // code) that DAMON's page-out scheme dropped after 60 s unused. Measured without it, the app's p99 at
+    // 10k QPS was 250–810 µs in load:native and 115–250 µs after a saturating run in p99-probe.
+    const warmThenMeasure = async (s: (typeof servers)[number], scenario: string, opts: { qps?: number; seconds?: number }, round: number) => {
+      await measure(scenario, s.server, s.port, s.file, { ...opts, seconds: WARMUP_SECONDS, keep: false });
+      await measure(scenario, s.server, s.port, s.file, { ...opts, round });
+    };
     for (let round = 1; round <= rounds; round++) {
       console.log(`round ${round} of ${rounds}`);
-      for (const s of servers) await alone(s, () => measure('cache-hit', s.server, s.port, s.file, { round }));
+      for (const s of servers) await alone(s, () => warmThenMeasure(s, 'cache-hit', {}, round));
       for (const s of servers) {
         if (s.name === 'heimdall-dgram-release-chain' || s.name === 'release' || s.name === 'raw-mmsg') continue;
-        await alone(s, () => measure(FIXED, s.server, s.port, s.file, { qps: FIXED_QPS, seconds: Math.min(seconds, 5), round }));
+        await alone(s, () => warmThenMeasure(s, FIXED, { qps: FIXED_QPS, seconds: Math.min(seconds, 5) }, round));
       }
     }
   } finally {
@@ -313,7 +326,7 @@ async function main(): Promise<void> {
     `${JSON.stringify({ date, machine, loadavg, secondsPerRun: seconds, rounds, release: releaseRef || null, rows, ratios, elapsedSeconds: Math.round((Date.now() - started) / 1000) }, null, 2)}\n`,
   );
   let md = `Batched native UDP (issue 14), ${date.slice(0, 10)}: ${machine.cpu}, ${machine.cores} cores, Linux ${machine.kernel}, Node ${machine.node}; load average at start ${loadavg.start.join(' ')}, at end ${loadavg.end.join(' ')}. `;
-  md += `Client: batchperf (sendmmsg/recvmmsg, 4000 in flight, 4 sockets). All servers up at once, pinned to CPU ${SERVER_CORE}, measured in turn in ${rounds} interleaved rounds (A B C … A B C …), the others stopped (SIGSTOP) during each measurement; client and upstream on CPU ${CLIENT_CORE}. workers-hit: server (primary + workers), client and upstream all unpinned on both cores, so compare the CPU µs/query of the server's process tree as well as QPS; UDP buffers ${workersUdpBuffer > 0 ? `${workersUdpBuffer} bytes` : 'the OS default'} for both. heimdall: the default chain (localOnly acl, metrics, stats, special-use, blocking with a 100k-entry list, cache, dedup, upstream); release chain: metrics, special-use, blocking, cache, dedup, upstream. ${seconds} s per run.\n\n`;
+  md += `Client: batchperf (sendmmsg/recvmmsg, 4000 in flight, 4 sockets). All servers up at once, pinned to CPU ${SERVER_CORE}, measured in turn in ${rounds} interleaved rounds (A B C … A B C …), the others stopped (SIGSTOP) during each measurement, which follows ${WARMUP_SECONDS} s of the same load, not measured; client and upstream on CPU ${CLIENT_CORE}. workers-hit: server (primary + workers), client and upstream all unpinned on both cores, so compare the CPU µs/query of the server's process tree as well as QPS; UDP buffers ${workersUdpBuffer > 0 ? `${workersUdpBuffer} bytes` : 'the OS default'} for both. heimdall: the default chain (localOnly acl, metrics, stats, special-use, blocking with a 100k-entry list, cache, dedup, upstream); release chain: metrics, special-use, blocking, cache, dedup, upstream. ${seconds} s per run.\n\n`;
   md +=
     '| round | scenario | server | QPS | p50 µs | p99 µs | lost | server CPU µs/query | client CPU µs/query | RSS MB |\n| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n';
   for (const r of rows)
