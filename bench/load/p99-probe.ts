@@ -10,7 +10,9 @@
  * server stall each), and the most common gaps between bursts (a period
  * points at its cause: 10 ms timers, scavenges every few hundred ms).
  *
- *   flock /tmp/heimdall-load.lock npx tsx bench/load/p99-probe.ts [--qps 10000] [--seconds 5] [--rounds 3] [--only app,dnsmasq] [--before DIR] [--saturate false] [--slow-us 100] [--attribute] [--stacks]
+ *   flock /tmp/heimdall-load.lock npx tsx bench/load/p99-probe.ts [--qps 10000] [--seconds 5] [--rounds 3] [--only app,dnsmasq] [--before DIR] [--saturate false] [--slow-us 100] [--attribute] [--stacks] [--keep-output DIR]
+ *
+ * `--keep-output DIR`: every server's output, per round, to files.
  *
  * `--before DIR`: adds `before`, the app built in another checkout (a git
  * worktree of an earlier commit, `npm ci && npx turbo run build` there), same
@@ -58,6 +60,13 @@ const before = flag('before', '');
  * --trace-deopt`, is counted by kind).
  */
 const appFlags = flag('app-flags', '') === '' ? [] : flag('app-flags', '').split(' ');
+/**
+ * `--keep-output DIR`: after each fixed-rate run, writes the server's whole
+ * output so far (stdout and stderr, from its start) to DIR/<server>-r<round>.log,
+ * e.g. every `--trace-gc` line with `--app-flags '--trace-gc'` (the summary
+ * above reads only the run's own lines).
+ */
+const keepOutput = flag('keep-output', '');
 /**
  * `--attribute`: records the scheduler on the server's core during each
  * fixed-rate run (perf, CLOCK_MONOTONIC) and the V8 pauses of Node servers
@@ -185,6 +194,10 @@ async function main(): Promise<void> {
           const c1 = cpuMicros(s.server.pid);
           const t1 = threadCpu(s.server.pid);
           s.server.child.stdout!.off('data', trace);
+          if (keepOutput !== '') {
+            mkdirSync(keepOutput, { recursive: true });
+            writeFileSync(join(keepOutput, `${s.name}-r${round}.log`), s.server.output());
+          }
           const helpers = [...t1.byName]
             .filter(([name, us]) => name !== 'main' && us - (t0.byName.get(name) ?? 0) > 0)
             .map(([name, us]) => `${name} ${((us - (t0.byName.get(name) ?? 0)) / 1000).toFixed(0)} ms`);
