@@ -139,6 +139,9 @@ export class Maintenance {
    */
   private async lease(env: OpenEnv): Promise<boolean> {
     if (this.stopped) return false;
+    // A fresh read snapshot: lmdb-js keeps one per environment handle until a 0 ms timer ends it, so a release
+    // committed meanwhile through another handle of this process could still look held (a test failed so in CI).
+    env.meta.resetReadTxn();
     const seen = this.readLease(env);
     const now = this.clock.now();
     if (this.heldByOther(seen, now)) return this.setOwner(false, seen);
