@@ -10,7 +10,7 @@ import { silentLogger } from '../util/logger.js';
 import { udpExchange } from '../../../testing/src/clients.js';
 import { type ListenOptions, reusePortSupported } from './types.js';
 import { BrokenHandler, frame, socketEvents } from './transport.test-helpers.js';
-import { isV4Mapped, kernelDropsSince, loadNativeUdp, udpResponseLimit } from './udp.js';
+import { isV4Mapped, kernelDropsSince, loadNativeUdp, UdpClient, udpResponseLimit } from './udp.js';
 
 /**
  * Every UDP test runs over both paths: node:dgram (the fallback, always) and
@@ -123,6 +123,12 @@ class TcpClient {
   }
 }
 
+test("the kernel's UDP drop count is read as a running count that wraps at 2^32", () => {
+  expect(kernelDropsSince(0, 5)).toBe(5);
+  expect(kernelDropsSince(5, 5)).toBe(0);
+  expect(kernelDropsSince(0xfffffffe, 1)).toBe(3);
+});
+
 describe.each(UDP_PATHS)('UDP transport ($name)', ({ native }) => {
   if (!runs(native)) return void test.skip('native UDP addon not built', () => {});
   test('port 0, IPv4 and IPv6, replies from the bound address', async () => {
@@ -158,10 +164,22 @@ describe.each(UDP_PATHS)('UDP transport ($name)', ({ native }) => {
     expect(decode(small).tc).toBe(false);
   });
 
-  test("the kernel's drop count is read as a running count that wraps at 2^32", () => {
-    expect(kernelDropsSince(0, 5)).toBe(5);
-    expect(kernelDropsSince(5, 5)).toBe(0);
-    expect(kernelDropsSince(0xfffffffe, 1)).toBe(3);
+  test("each query's client is a UdpClient made by `new`, not an object literal (V8 pretenures literals: see UdpClient)", async () => {
+    const seen: unknown[] = [];
+    const r = await serve(
+      [{ native, transport: 'udp', address: '127.0.0.1', port: 0 }],
+      [
+        (ctx, next) => {
+          seen.push(ctx.client);
+          return next();
+        },
+        answerMany,
+      ],
+    );
+    await udpAsk(r.addresses()[0].port, q(), '127.0.0.1');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeInstanceOf(UdpClient);
+    expect(seen[0]).toMatchObject({ address: '127.0.0.1', family: 4, transport: 'udp', localAddress: '127.0.0.1' });
   });
 
   test('queries the kernel dropped for a full receive buffer are counted (native path: SO_RXQ_OVFL)', async () => {
