@@ -135,6 +135,7 @@ const out = {
   bench: 'codec',
   date: new Date().toISOString(),
   node: process.version,
+  better: 'higher',
   note: 'ratio = dns-packet avg / heimdall avg, ratioP50 = the same on medians, ratioCpu = on CPU time per op in a tight loop (best of 7); higher is better.',
   loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
   sizes: { query: QUERY.length, responseOurs: RESPONSE.length, responseDnsPacket: DP_BYTES.length },

@@ -235,6 +235,7 @@ const out = {
   bench: 'pipeline',
   date: new Date().toISOString(),
   node: process.version,
+  better: 'higher',
   note: 'ratio = koa-compose / heimdall (higher is better). Slope and intercept are least-squares fits over chain lengths 1, 2, 6, 11, 21.',
   loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
   results,

@@ -7,6 +7,8 @@
  *   npm run bench -- codec cache   # only these
  *   npm run bench -- --compare     # all of them and the native load scenarios, then
  *                                  # compare with the committed results (below)
+ *   npm run bench -- --baseline    # all of them 3 times (--runs N), interleaved: each ratio's
+ *                                  # runs go to bench/results/baseline.json for this machine
  *
  * `--compare` (issue 14, regression watch): before running, reads the
  * committed results (`git show HEAD:bench/results/<name>.json`); runs the
@@ -24,21 +26,37 @@
  * 10 % rule. Ratios to a peer measured in the same
  * run keep this meaningful on a noisy, shared machine; even so one run's
  * ratio moves by more than 10 % there, so a micro-benchmark that looks worse
- * runs twice more and the median of its three ratios decides. Each
- * micro-benchmark runs under the load lock, pinned to CPU 0 (when flock
- * and taskset exist).
+ * runs twice more and the median of its three ratios decides.
+ *
+ * A micro-benchmark ratio is held against the committed multi-run baseline
+ * (`bench/results/baseline.json`, from `--baseline`) when it holds one for
+ * this CPU model and Node major: the worst of the baseline's runs is the
+ * reference, so a ratio's own run-to-run spread is not called a regression
+ * (lib/compare.ts `referenceOf`). Without one, the committed results file's
+ * single run is the reference. Each micro-benchmark runs under the load
+ * lock, pinned to CPU 0 (when flock and taskset exist).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { changeOf, type Ratio, ratiosOf } from './lib/compare.js';
+import { type Baseline, baselineFor, changeOf, type Ratio, ratiosOf, referenceOf, spreadOf, withBaseline } from './lib/compare.js';
 import { tsxEnv } from './lib/tsx-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // `npm run bench -- --compare` reaches here as npm's config `compare` (the root script runs `npm run bench -w …`).
 const compare = process.argv.includes('--compare') || process.env.npm_config_compare === 'true';
-const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const baselineMode = process.argv.includes('--baseline') || process.env.npm_config_baseline === 'true';
+// `--runs N` here; through npm (`npm run bench -- --baseline --runs 5`) npm takes `--runs` as its config `runs=true`
+// and passes N on as an argument: a number among the arguments is the count then.
+const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && all[i - 1] !== '--runs');
+const runsArg = process.argv.indexOf('--runs');
+const npmRuns = process.env.npm_config_runs === 'true' ? positional.find((a) => /^\d+$/.test(a)) : process.env.npm_config_runs;
+const baselineRuns = Number(runsArg > 0 ? process.argv[runsArg + 1] : (npmRuns ?? 3));
+if (!Number.isInteger(baselineRuns) || baselineRuns < 2 || baselineRuns > 20) throw new RangeError('--runs must be an integer from 2 to 20');
+if (compare && baselineMode) throw new Error('--compare and --baseline are separate runs');
+const only = positional.filter((a) => !/^\d+$/.test(a));
 const files = readdirSync(here)
   .filter((f) => f.endsWith('.bench.ts'))
   .filter((f) => only.length === 0 || only.includes(f.replace('.bench.ts', '')))
@@ -49,11 +67,14 @@ const CONFIRM_RUNS = 2;
 
 type Json = Record<string, unknown>;
 function committed(name: string): Json | null {
-  const r = spawnSync('git', ['show', `HEAD:bench/results/${name}.json`], { cwd: here, encoding: 'utf8' });
+  const r = spawnSync('git', ['show', `HEAD:bench/results/${name}.json`], { cwd: here, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   if (r.status === 0) return JSON.parse(r.stdout) as Json;
   const f = join(here, 'results', `${name}.json`);
   return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Json) : null;
 }
+/** What the micro-benchmark baseline is valid for. */
+const machine = { cpu: os.cpus()[0]?.model.trim() ?? 'unknown', node: Number(process.versions.node.split('.')[0]) };
+const baselineFile = join(here, 'results', 'baseline.json');
 const names = [...files.map((f) => f.replace('.bench.ts', '')), ...(compare && only.length === 0 ? ['load-native'] : [])];
 const before = new Map(compare ? names.map((n) => [n, committed(n)] as const) : []);
 
@@ -76,6 +97,35 @@ function current(name: string): Map<string, Ratio> {
 }
 
 let failed = 0;
+if (baselineMode) {
+  // Interleaved (A B C … A B C …): a slow minute of the machine lands on every benchmark, not all runs of one.
+  const ratios: Record<string, Record<string, number[]>> = {};
+  for (let run = 1; run <= baselineRuns; run++) {
+    for (const file of files) {
+      console.log(`\n=== ${file} (baseline run ${run} of ${baselineRuns}) ===`);
+      if (!runBench(file)) {
+        failed++;
+        continue;
+      }
+      const name = file.replace('.bench.ts', '');
+      for (const [k, r] of current(name)) ((ratios[name] ??= {})[k] ??= []).push(r.value);
+    }
+  }
+  if (failed > 0) {
+    console.error(`${failed} benchmark run(s) failed: baseline not written`);
+    process.exit(1);
+  }
+  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: here, encoding: 'utf8' }).stdout.trim();
+  const old = existsSync(baselineFile) ? (JSON.parse(readFileSync(baselineFile, 'utf8')) as Baseline) : null;
+  // A subset run (`-- --baseline cache`) replaces only those benchmarks' entries.
+  const kept = only.length > 0 ? (baselineFor(old, machine)?.ratios ?? {}) : {};
+  const entry = { machine, date: new Date().toISOString(), commit, runs: baselineRuns, ratios: { ...kept, ...ratios } };
+  writeFileSync(baselineFile, `${JSON.stringify(withBaseline(old, entry), null, 2)}\n`);
+  console.log(`\n=== baseline (${baselineRuns} runs, ${machine.cpu}, Node ${machine.node}) → bench/results/baseline.json ===`);
+  for (const [name, keys] of Object.entries(ratios))
+    for (const [k, runs] of Object.entries(keys)) console.log(`  ${name}: ${k}: ${runs.join(', ')} (spread ${(spreadOf(runs) * 100).toFixed(1)} %)`);
+  process.exit(0);
+}
 for (const file of files) {
   console.log(`\n=== ${file} ===`);
   if (!runBench(file)) failed++;
@@ -89,6 +139,19 @@ if (compare && only.length === 0) {
   if (r.status !== 0) failed++;
 }
 if (compare) {
+  const committedBaseline = spawnSync('git', ['show', 'HEAD:bench/results/baseline.json'], {
+    cwd: here,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const base = baselineFor(committedBaseline.status === 0 ? (JSON.parse(committedBaseline.stdout) as Baseline) : null, machine);
+  console.log(
+    base !== null
+      ? `\n(micro-benchmarks: against the committed ${base.runs}-run baseline of ${base.date.slice(0, 16)}, ${base.commit}, the worst of its runs)`
+      : `\n(micro-benchmarks: no committed baseline for ${machine.cpu}, Node ${machine.node}: against the committed results' single run; \`npm run bench -- --baseline\` makes one)`,
+  );
+  /** The runs a committed ratio is held against: the baseline's for this machine, else the results file's one value. */
+  const refRuns = (name: string, key: string, was: number): number[] => (name === 'load-native' ? undefined : base?.ratios[name]?.[key]) ?? [was];
   /** name → key → the ratio of each run of that benchmark (one, or three when a regression is being confirmed). */
   const runs = new Map<string, Map<string, number[]>>(names.map((n) => [n, new Map([...current(n)].map(([k, r]) => [k, [r.value]]))]));
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
@@ -99,7 +162,7 @@ if (compare) {
       name !== 'load-native' &&
       [...ratiosOf(before.get(name) ?? null, name === 'load-native')].some(([key, { value: was, lowerBetter }]) => {
         const is = runs.get(name)?.get(key)?.[0];
-        return is !== undefined && changeOf(was, is, lowerBetter) > TOLERANCE;
+        return is !== undefined && changeOf(referenceOf(refRuns(name, key, was), lowerBetter), is, lowerBetter) > TOLERANCE;
       }),
   );
   for (const name of suspects) {
@@ -123,9 +186,12 @@ if (compare) {
       const all = runs.get(name)?.get(key);
       if (all === undefined || all.length === 0) continue;
       const is = median(all);
-      const change = changeOf(was, is, lowerBetter);
+      const ref = refRuns(name, key, was);
+      const refValue = referenceOf(ref, lowerBetter);
+      const change = changeOf(refValue, is, lowerBetter);
       const of = all.length > 1 ? ` (median of ${all.join(', ')})` : '';
-      const line = `${name}: ${key}: ${was} → ${is}${of} (${change > 0 ? '+' : ''}${(change * 100).toFixed(1)} % ${change > 0 ? 'worse' : 'better'})`;
+      const from = ref.length > 1 ? `${refValue} (worst of ${ref.join(', ')})` : `${refValue}`;
+      const line = `${name}: ${key}: ${from} → ${is}${of} (${change > 0 ? '+' : ''}${(change * 100).toFixed(1)} % ${change > 0 ? 'worse' : 'better'})`;
       const fails = change > TOLERANCE && gate && !otherMachine;
       if (fails) worse.push(line);
       console.log(`  ${fails ? '✗' : change > TOLERANCE ? '○' : '·'} ${line}${change > TOLERANCE && !fails ? ' (not gated)' : ''}`);

@@ -162,6 +162,7 @@ const out = {
   bench: 'upstream',
   date: new Date().toISOString(),
   node: process.version,
+  better: 'higher',
   note: `ratio = peer avg / heimdall avg (higher is better; < 1 means heimdall is slower). Forward case: batches of ${BATCH} concurrent queries, per-query figures. Machine shared with other work when measured.`,
   results,
 };

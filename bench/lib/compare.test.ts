@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { changeOf, ratiosOf } from './compare.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { baselineFor, changeOf, higherBetter, ratiosOf, referenceOf, spreadOf, withBaseline } from './compare.js';
 
 describe('ratiosOf (npm run bench -- --compare)', () => {
   it('reads micro-benchmark ratios (lower is better, gated)', () => {
@@ -36,9 +38,59 @@ describe('ratiosOf (npm run bench -- --compare)', () => {
     expect(r.has('never measured')).toBe(false);
   });
 
+  it('reads peer / ours ratios (codec, pipeline, upstream) as higher is better: a slower codec must look worse, not better', () => {
+    const codec = { better: 'higher', results: [{ name: 'decode response, 2 A + OPT', ratio: 9 }] };
+    const r = ratiosOf(codec).get('decode response, 2 A + OPT')!;
+    expect(r.lowerBetter).toBe(false);
+    // 9x dns-packet → 6x: 50 % worse.
+    expect(changeOf(r.value, 6, r.lowerBetter)).toBeCloseTo(0.5);
+    // A results file from before the field: its note says so.
+    expect(ratiosOf({ note: 'ratio = koa-compose / heimdall (higher is better).', results: [{ name: 'x', ratio: 2 }] }).get('x')?.lowerBetter).toBe(false);
+    expect(ratiosOf({ note: 'ratio = heimdall avg / peer avg (lower is better)', results: [{ name: 'x', ratio: 2 }] }).get('x')?.lowerBetter).toBe(true);
+  });
+
+  it("every committed micro-benchmark results file's ratio direction is the one its note states", () => {
+    const dir = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../results');
+    const seen: string[] = [];
+    for (const f of readdirSync(dir).filter((f) => f.endsWith('.json') && !f.startsWith('load') && f !== 'baseline.json')) {
+      const json = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>;
+      const note = String(json.note ?? '');
+      if (/higher is better/.test(note)) {
+        expect(higherBetter(json), f).toBe(true);
+        seen.push(f);
+      } else expect(higherBetter(json), f).toBe(false);
+    }
+    expect(seen.sort()).toEqual(['codec.json', 'pipeline.json', 'upstream.json']);
+  });
+
   it('says how much worse a ratio got, either way round', () => {
     expect(changeOf(1, 1.2, true)).toBeCloseTo(0.2);
     expect(changeOf(1.5, 1.2, false)).toBeCloseTo(0.25);
     expect(changeOf(1.2, 1.5, false)).toBeLessThan(0);
+  });
+});
+
+describe('the multi-run baseline (npm run bench -- --baseline)', () => {
+  const amd = { cpu: 'AMD EPYC', node: 20 };
+  const entry = (machine: { cpu: string; node: number }, v: number) => ({ machine, date: 'd', commit: 'c', runs: 3, ratios: { blocking: { a: [v] } } });
+
+  it('holds a new ratio against the worst of the baseline runs, so their own spread is not a regression', () => {
+    // blocking's "hash table: not listed" on 2026-12-01: 0.064 in the baseline, then 0.076 (median of 0.378, 0.076, 0.066)
+    // on unchanged code, flagged as +19 % against a single-run baseline.
+    const runs = [0.064, 0.071, 0.07];
+    expect(changeOf(referenceOf(runs, true), 0.076, true)).toBeLessThan(0.1);
+    expect(changeOf(referenceOf(runs, true), 0.08, true)).toBeGreaterThan(0.1);
+    expect(referenceOf([1.3, 1.2, 1.4], false)).toBe(1.2);
+    expect(spreadOf([0.064, 0.071, 0.07])).toBeCloseTo(0.109, 3);
+  });
+
+  it('keeps one entry per CPU model and Node major, and finds only the matching one', () => {
+    let b = withBaseline(null, entry(amd, 1));
+    b = withBaseline(b, entry({ cpu: 'Intel Xeon', node: 20 }, 2));
+    b = withBaseline(b, entry(amd, 3));
+    expect(b.machines).toHaveLength(2);
+    expect(baselineFor(b, amd)?.ratios.blocking?.a).toEqual([3]);
+    expect(baselineFor(b, { cpu: 'AMD EPYC', node: 22 })).toBeNull();
+    expect(baselineFor(null, amd)).toBeNull();
   });
 });

@@ -26,21 +26,32 @@ export interface Ratio {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 /**
+ * Whether a micro-benchmark results file's ratios are peer / ours (higher is
+ * better: codec, pipeline, upstream say `better: 'higher'`) rather than ours /
+ * peer. Results files written before that field say so in their `note`.
+ */
+export function higherBetter(json: Json): boolean {
+  return json.better === 'higher' || (json.better === undefined && /higher is better/.test(String(json.note ?? '')));
+}
+
+/**
  * name → ratio, of one results file: a micro-benchmark's `results[].ratio`
- * and `ratios` (ours / peer: lower is better, gated), or with `load` a load
+ * and `ratios` (ours / peer, lower is better, or peer / ours where the file
+ * says so: {@link higherBetter}; all gated), or with `load` a load
  * scenario's `ratios` (a number or one per round; see {@link Ratio.gate}).
  */
 export function ratiosOf(json: Json | null, load = false): Map<string, Ratio> {
   const out = new Map<string, Ratio>();
   if (json === null) return out;
+  const micro = !higherBetter(json);
   for (const r of (Array.isArray(json.results) ? json.results : []) as Json[]) {
-    if (typeof r?.name === 'string' && typeof r.ratio === 'number' && r.ratio > 0) out.set(r.name, { value: r.ratio, lowerBetter: true, gate: true });
+    if (typeof r?.name === 'string' && typeof r.ratio === 'number' && r.ratio > 0) out.set(r.name, { value: r.ratio, lowerBetter: micro, gate: true });
   }
   for (const [k, v] of Object.entries((json.ratios ?? {}) as Json)) {
     const rounds = (Array.isArray(v) ? v : [v]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0);
     if (rounds.length === 0) continue;
     const value = Number(median(rounds).toFixed(3));
-    if (!load) out.set(k, { value, lowerBetter: true, gate: true });
+    if (!load) out.set(k, { value, lowerBetter: micro, gate: true });
     else
       out.set(k, { value, lowerBetter: /p99|CPU µs\/query of the process tree/.test(k), gate: /^cache-hit: heimdall \/ raw-(dgram|native), by CPU/.test(k) });
   }
@@ -50,4 +61,50 @@ export function ratiosOf(json: Json | null, load = false): Map<string, Ratio> {
 /** How much worse `is` is than `was` (> 0: worse, as a fraction). */
 export function changeOf(was: number, is: number, lowerBetter: boolean): number {
   return lowerBetter ? is / was - 1 : was / is - 1;
+}
+
+/** What a micro-benchmark baseline is valid for: its ratios move with the CPU model and V8. */
+export interface BaselineMachine {
+  cpu: string;
+  /** Node's major version (V8's optimiser changes between them). */
+  node: number;
+}
+
+/**
+ * `bench/results/baseline.json`, written by `npm run bench -- --baseline`:
+ * every micro-benchmark run `runs` times, interleaved (all of them, then
+ * all again), and each ratio's value in every run, per machine. A single
+ * run's ratio moves by more than 10 % on a shared machine (a GC or a
+ * preempted sample in ours or in the peer), so a single-run baseline made
+ * `--compare` flag unchanged code.
+ */
+export interface Baseline {
+  machines: { machine: BaselineMachine; date: string; commit: string; runs: number; ratios: Record<string, Record<string, number[]>> }[];
+}
+
+/** The baseline entry for `machine`, if one was measured on the same CPU model and Node major. */
+export function baselineFor(baseline: Baseline | null, machine: BaselineMachine): Baseline['machines'][number] | null {
+  return baseline?.machines.find((m) => m.machine.cpu === machine.cpu && m.machine.node === machine.node) ?? null;
+}
+
+/** `baseline` with `entry` in place of any entry for the same machine. */
+export function withBaseline(baseline: Baseline | null, entry: Baseline['machines'][number]): Baseline {
+  const others = (baseline?.machines ?? []).filter((m) => !(m.machine.cpu === entry.machine.cpu && m.machine.node === entry.machine.node));
+  return { machines: [...others, entry] };
+}
+
+/**
+ * The reference a new ratio is held against: the worst of the baseline's
+ * runs (the highest for a lower-is-better ratio). A ratio regresses when the
+ * median of its new runs is worse than that by more than the tolerance: the
+ * baseline's own run-to-run spread is not a regression.
+ */
+export function referenceOf(runs: number[], lowerBetter: boolean): number {
+  return lowerBetter ? Math.max(...runs) : Math.min(...runs);
+}
+
+/** The relative spread of a ratio's runs ((worst − best) / best), to say how noisy it is. */
+export function spreadOf(runs: number[]): number {
+  const lo = Math.min(...runs);
+  return lo > 0 ? (Math.max(...runs) - lo) / lo : 0;
 }
