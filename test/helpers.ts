@@ -57,12 +57,16 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-/** Writes `config` to a temp file and runs the app with it (plus `extraArgs`). Rejects if it exits or logs nothing in 15 s. */
-export async function startApp(config: Record<string, unknown>, extraArgs: string[] = []): Promise<AppProcess> {
+/**
+ * Writes `config` to a temp file and runs the app with it (plus `extraArgs`;
+ * `env`: added to this process's environment). Rejects if it exits or logs
+ * nothing in 15 s.
+ */
+export async function startApp(config: Record<string, unknown>, extraArgs: string[] = [], env: Record<string, string> = {}): Promise<AppProcess> {
   const dir = mkdtempSync(join(os.tmpdir(), 'heimdall-e2e-'));
   const file = join(dir, 'heimdall.json');
   writeFileSync(file, JSON.stringify(config, null, 2));
-  const child = spawn(process.execPath, [CLI, '--config', file, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, '--config', file, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   running.add(child);
   let out = '';
   const exited = new Promise<number | string>((res) =>
