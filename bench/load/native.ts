@@ -46,7 +46,7 @@ import { buildRawMmsg, runBatchperf, treeCpuMicros } from './lib/batchperf.js';
 import { appConfig, CLIENT_CORE, defaultChain, flag, type LoadRow, resultRow, SERVER_CORE, startServer } from './lib/harness.js';
 import { ensureTools, hasBinary } from './lib/packages.js';
 import { type Command, dnsmasqForwarder, dnsmasqUpstream } from './lib/peers.js';
-import { cpuMicros, freePort, type Pinned, sleep, runMain } from './lib/proc.js';
+import { cpuMicros, freePort, type Pinned, sleep, runMain, sysCpuMicros } from './lib/proc.js';
 import { blocklistFile, nameFile } from './lib/queries.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -73,8 +73,13 @@ const FIXED_QPS = 10_000;
 const WARMUP_SECONDS = 2;
 const FIXED = `fixed-${FIXED_QPS / 1000}k-qps`;
 
-/** A measured row, the round it belongs to, and the batched client's own CPU µs per answered query. */
-export type NativeRow = LoadRow & { round: number; clientCpuUsPerQuery: number | null };
+/**
+ * A measured row, the round it belongs to, the batched client's own CPU µs
+ * per answered query, and the share of the server's CPU spent in the kernel
+ * (system time: its syscalls and, on loopback, the delivery of its answers
+ * into the client's socket).
+ */
+export type NativeRow = LoadRow & { round: number; clientCpuUsPerQuery: number | null; kernelShare: number | null };
 const rows: NativeRow[] = [];
 const tmp = mkdtempSync(join(os.tmpdir(), 'heimdall-native-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
@@ -87,6 +92,7 @@ async function measure(
   opts: { qps?: number; maxRuns?: number; seconds?: number; keep?: boolean; clientCore?: number | null; round?: number } = {},
 ): Promise<NativeRow> {
   const cpu0 = treeCpuMicros(server.pid, cpuMicros);
+  const sys0 = treeCpuMicros(server.pid, sysCpuMicros);
   const r = await runBatchperf({
     port,
     queryFile: file,
@@ -97,13 +103,15 @@ async function measure(
     tmpDir: tmp,
   });
   const cpu1 = treeCpuMicros(server.pid, cpuMicros);
+  const sys1 = treeCpuMicros(server.pid, sysCpuMicros);
+  const kernelShare = cpu1 > cpu0 ? Number(((sys1 - sys0) / (cpu1 - cpu0)).toFixed(2)) : null;
   const clientCpu = (r as { clientCpuUs?: number }).clientCpuUs;
   const clientCpuUsPerQuery = clientCpu !== undefined && r.completed > 0 ? Number((clientCpu / r.completed).toFixed(2)) : null;
-  const row: NativeRow = { round: opts.round ?? 0, ...resultRow(scenario, server, r, cpu1 - cpu0, { clientCpuUsPerQuery }) };
+  const row: NativeRow = { round: opts.round ?? 0, ...resultRow(scenario, server, r, cpu1 - cpu0, { clientCpuUsPerQuery, kernelShare }) };
   if (opts.keep === false) return row;
   rows.push(row);
   console.log(
-    `  ${scenario.padEnd(16)} ${server.name.padEnd(29)} ${String(row.qps).padStart(7)} qps  p50 ${row.p50Us} µs  p99 ${row.p99Us} µs  lost ${row.lost}  cpu ${row.cpuUsPerQuery} µs/q  rss ${row.rssMB} MB`,
+    `  ${scenario.padEnd(16)} ${server.name.padEnd(29)} ${String(row.qps).padStart(7)} qps  p50 ${row.p50Us} µs  p99 ${row.p99Us} µs  lost ${row.lost}  cpu ${row.cpuUsPerQuery} µs/q (kernel ${row.kernelShare === null ? '–' : `${Math.round(row.kernelShare * 100)} %`})  rss ${row.rssMB} MB`,
   );
   return row;
 }
@@ -328,9 +336,9 @@ async function main(): Promise<void> {
   let md = `Batched native UDP (issue 14), ${date.slice(0, 10)}: ${machine.cpu}, ${machine.cores} cores, Linux ${machine.kernel}, Node ${machine.node}; load average at start ${loadavg.start.join(' ')}, at end ${loadavg.end.join(' ')}. `;
   md += `Client: batchperf (sendmmsg/recvmmsg, 4000 in flight, 4 sockets). All servers up at once, pinned to CPU ${SERVER_CORE}, measured in turn in ${rounds} interleaved rounds (A B C … A B C …), the others stopped (SIGSTOP) during each measurement, which follows ${WARMUP_SECONDS} s of the same load, not measured; client and upstream on CPU ${CLIENT_CORE}. workers-hit: server (primary + workers), client and upstream all unpinned on both cores, so compare the CPU µs/query of the server's process tree as well as QPS; UDP buffers ${workersUdpBuffer > 0 ? `${workersUdpBuffer} bytes` : 'the OS default'} for both. heimdall: the default chain (localOnly acl, metrics, stats, special-use, blocking with a 100k-entry list, cache, dedup, upstream); release chain: metrics, special-use, blocking, cache, dedup, upstream. ${seconds} s per run.\n\n`;
   md +=
-    '| round | scenario | server | QPS | p50 µs | p99 µs | lost | server CPU µs/query | client CPU µs/query | RSS MB |\n| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n';
+    '| round | scenario | server | QPS | p50 µs | p99 µs | lost | server CPU µs/query | of it in the kernel | client CPU µs/query | RSS MB |\n| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n';
   for (const r of rows)
-    md += `| ${r.round} | ${r.scenario} | ${r.server} | ${r.qps} | ${r.p50Us ?? '–'} | ${r.p99Us ?? '–'} | ${r.lost} | ${r.cpuUsPerQuery} | ${r.clientCpuUsPerQuery ?? '–'} | ${r.rssMB} |\n`;
+    md += `| ${r.round} | ${r.scenario} | ${r.server} | ${r.qps} | ${r.p50Us ?? '–'} | ${r.p99Us ?? '–'} | ${r.lost} | ${r.cpuUsPerQuery} | ${r.kernelShare === null || r.kernelShare === undefined ? '–' : `${Math.round(r.kernelShare * 100)} %`} | ${r.clientCpuUsPerQuery ?? '–'} | ${r.rssMB} |\n`;
   md += '\nRatios, one per round:\n\n';
   for (const [k, v] of Object.entries(ratios)) if (v.some((x) => x !== null)) md += `- ${k}: **${series(v)}**\n`;
   writeFileSync(join(outDir, 'load-native.md'), md);

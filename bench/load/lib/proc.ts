@@ -97,14 +97,23 @@ export function startPinned(name: string, core: number | null, command: string, 
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
-/** CPU time (user + system, all threads) of a process, in microseconds. Resolution: one clock tick (10 ms). */
-export function cpuMicros(pid: number): number {
+/** User and system CPU time (all threads) of a process, in clock ticks. */
+function cpuTicks(pid: number): { utime: number; stime: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the command name, which is in parentheses and may contain spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
+  return { utime: Number(fields[11]), stime: Number(fields[12]) };
+}
+
+/** CPU time (user + system, all threads) of a process, in microseconds. Resolution: one clock tick (10 ms). */
+export function cpuMicros(pid: number): number {
+  const { utime, stime } = cpuTicks(pid);
   return ((utime + stime) * 1e6) / CLK_TCK;
+}
+
+/** The system (kernel) part of {@link cpuMicros}: syscalls, and on loopback the delivery of what the process sends. */
+export function sysCpuMicros(pid: number): number {
+  return (cpuTicks(pid).stime * 1e6) / CLK_TCK;
 }
 
 /**
