@@ -32,8 +32,10 @@
  * (`bench/results/baseline.json`, from `--baseline`) when it holds one for
  * this CPU model and Node major: the worst of the baseline's runs is the
  * reference, so a ratio's own run-to-run spread is not called a regression
- * (lib/compare.ts `referenceOf`). Without one, the committed results file's
- * single run is the reference. Each micro-benchmark runs under the load
+ * (lib/compare.ts `referenceOf`), and a ratio whose baseline runs spread by
+ * more than 20 % is printed, not gated (`gatedBy`: its peer moves too much
+ * for a 10 % rule). Without a baseline, the committed results file's single
+ * run is the reference. Each micro-benchmark runs under the load
  * lock, pinned to CPU 0 (when flock and taskset exist).
  */
 import { spawnSync } from 'node:child_process';
@@ -41,7 +43,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Baseline, baselineFor, changeOf, type Ratio, ratiosOf, referenceOf, spreadOf, withBaseline } from './lib/compare.js';
+import { type Baseline, baselineFor, changeOf, gatedBy, NOISY_SPREAD, type Ratio, ratiosOf, referenceOf, spreadOf, withBaseline } from './lib/compare.js';
 import { tsxEnv } from './lib/tsx-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -162,7 +164,8 @@ if (compare) {
       name !== 'load-native' &&
       [...ratiosOf(before.get(name) ?? null, name === 'load-native')].some(([key, { value: was, lowerBetter }]) => {
         const is = runs.get(name)?.get(key)?.[0];
-        return is !== undefined && changeOf(referenceOf(refRuns(name, key, was), lowerBetter), is, lowerBetter) > TOLERANCE;
+        const ref = refRuns(name, key, was);
+        return is !== undefined && gatedBy(ref) && changeOf(referenceOf(ref, lowerBetter), is, lowerBetter) > TOLERANCE;
       }),
   );
   for (const name of suspects) {
@@ -192,9 +195,11 @@ if (compare) {
       const of = all.length > 1 ? ` (median of ${all.join(', ')})` : '';
       const from = ref.length > 1 ? `${refValue} (worst of ${ref.join(', ')})` : `${refValue}`;
       const line = `${name}: ${key}: ${from} → ${is}${of} (${change > 0 ? '+' : ''}${(change * 100).toFixed(1)} % ${change > 0 ? 'worse' : 'better'})`;
-      const fails = change > TOLERANCE && gate && !otherMachine;
+      const steady = gatedBy(ref);
+      const fails = change > TOLERANCE && gate && steady && !otherMachine;
       if (fails) worse.push(line);
-      console.log(`  ${fails ? '✗' : change > TOLERANCE ? '○' : '·'} ${line}${change > TOLERANCE && !fails ? ' (not gated)' : ''}`);
+      const why = !steady ? ` (not gated: its baseline runs spread ${(spreadOf(ref) * 100).toFixed(0)} %, over ${NOISY_SPREAD * 100} %)` : ' (not gated)';
+      console.log(`  ${fails ? '✗' : change > TOLERANCE ? '○' : '·'} ${line}${change > TOLERANCE && !fails ? why : ''}`);
     }
   }
   if (worse.length > 0) {
