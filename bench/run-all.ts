@@ -7,6 +7,7 @@
  *   npm run bench -- codec cache   # only these
  *   npm run bench -- --compare     # all of them and the native load scenarios, then
  *                                  # compare with the committed results (below)
+ *   npm run bench -- --compare instructions  # only the callgrind count below (two minutes)
  *   npm run bench -- --baseline    # all of them 3 times (--runs N), interleaved: each ratio's
  *                                  # runs go to bench/results/baseline.json for this machine
  *
@@ -21,7 +22,10 @@
  * (lib/compare.ts): every micro-benchmark ratio, and of the load ratios the
  * app's cache-hit CPU per query against the bare JavaScript servers
  * (`raw-dgram`, `raw-native`), when the committed load results come from
- * the same machine (the kernel's share of a query moves with it). The p99,
+ * the same machine (the kernel's share of a query moves with it); and the
+ * instructions per cache hit through the default chain over those of a
+ * one-step resolver (callgrind: `instructions.json`, same CPU model and Node
+ * major). The p99,
  * workers, dnsmasq and QPS ratios are printed, not gated: too noisy for a
  * 10 % rule. Ratios to a peer measured in the same
  * run keep this meaningful on a noisy, shared machine; even so one run's
@@ -77,7 +81,13 @@ function committed(name: string): Json | null {
 /** What the micro-benchmark baseline is valid for. */
 const machine = { cpu: os.cpus()[0]?.model.trim() ?? 'unknown', node: Number(process.versions.node.split('.')[0]) };
 const baselineFile = join(here, 'results', 'baseline.json');
-const names = [...files.map((f) => f.replace('.bench.ts', '')), ...(compare && only.length === 0 ? ['load-native'] : [])];
+/** The callgrind count (measureInstructions): in every --compare, or when named (`npm run bench -- --compare instructions`: two minutes, no timing noise). */
+const wantInstructions = only.length === 0 ? compare : only.includes('instructions');
+const names = [
+  ...files.map((f) => f.replace('.bench.ts', '')),
+  ...(wantInstructions ? ['instructions'] : []),
+  ...(compare && only.length === 0 ? ['load-native'] : []),
+];
 const before = new Map(compare ? names.map((n) => [n, committed(n)] as const) : []);
 
 /** Each micro-benchmark under the machine's load lock, pinned to one core, when flock and taskset exist. */
@@ -96,6 +106,39 @@ function runBench(file: string): boolean {
 function current(name: string): Map<string, Ratio> {
   const f = join(here, 'results', `${name}.json`);
   return ratiosOf(existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Json) : null, name === 'load-native');
+}
+
+/**
+ * `bench/results/instructions.json`: instructions per cache hit through the
+ * app's default chain, and per query through a resolver whose only step
+ * answers with precomputed bytes (the peer), counted by callgrind (`load/chain-instructions.sh`).
+ * Instructions, not time: two runs agree to about 0.3 % whatever else the
+ * machine does, so this ratio is the steady gate on the hot path that the
+ * chain micro-benchmark's timing cannot be on a shared VM. The counts move
+ * with V8 and the CPU (its code paths), so they are compared only with a
+ * file from the same CPU model and Node major.
+ */
+function measureInstructions(): boolean {
+  const count = (env: Record<string, string>): number | null => {
+    const r = spawnSync('flock', ['/tmp/heimdall-load.lock', 'bash', join(here, 'load/chain-instructions.sh')], {
+      cwd: here,
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    process.stdout.write(r.stdout);
+    const m = /: (\d+) instructions per query/.exec(r.stdout ?? '');
+    return r.status === 0 && m !== null ? Number(m[1]) : null;
+  };
+  const chain = count({});
+  // No plugin of the default chain: the resolver and one step answering with precomputed bytes.
+  const peer = count({ ONLY: 'none', FIXED: '1' });
+  if (chain === null || peer === null) return false;
+  const key = 'default chain, cache hit / one answering step: instructions per query (callgrind)';
+  const out = { date: new Date().toISOString(), machine, chain, peer, ratios: { [key]: Number((chain / peer).toFixed(3)) } };
+  writeFileSync(join(here, 'results', 'instructions.json'), `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`  ${key}: ${chain} / ${peer} = ${out.ratios[key]}`);
+  return true;
 }
 
 let failed = 0;
@@ -140,6 +183,10 @@ if (compare && only.length === 0) {
   });
   if (r.status !== 0) failed++;
 }
+if (wantInstructions) {
+  console.log('\n=== instructions per cache hit (callgrind, under flock /tmp/heimdall-load.lock) ===');
+  if (!measureInstructions()) failed++;
+}
 if (compare) {
   const committedBaseline = spawnSync('git', ['show', 'HEAD:bench/results/baseline.json'], {
     cwd: here,
@@ -162,6 +209,7 @@ if (compare) {
   const suspects = names.filter(
     (name) =>
       name !== 'load-native' &&
+      name !== 'instructions' &&
       [...ratiosOf(before.get(name) ?? null, name === 'load-native')].some(([key, { value: was, lowerBetter }]) => {
         const is = runs.get(name)?.get(key)?.[0];
         const ref = refRuns(name, key, was);
@@ -181,10 +229,12 @@ if (compare) {
     // A load scenario's ratios to a peer whose cost is mostly the kernel's move with the machine: compared
     // with results from another machine (CPU model, cores, kernel, Node), they are printed, not gated.
     const thenMachine = before.get(name)?.machine;
-    const nowFile = join(here, 'results', 'load-native.json');
-    const nowMachine = name === 'load-native' && existsSync(nowFile) ? (JSON.parse(readFileSync(nowFile, 'utf8')) as Json).machine : undefined;
-    const otherMachine = name === 'load-native' && JSON.stringify(thenMachine) !== JSON.stringify(nowMachine);
-    if (otherMachine) console.log(`  (load-native: the committed results come from another machine, ${JSON.stringify(thenMachine)}: not gated)`);
+    // instructions.json is compared on the same CPU model and Node major (its `machine` is the baseline's kind).
+    const machineBound = name === 'load-native' || name === 'instructions';
+    const nowFile = join(here, 'results', `${name}.json`);
+    const nowMachine = machineBound && existsSync(nowFile) ? (JSON.parse(readFileSync(nowFile, 'utf8')) as Json).machine : undefined;
+    const otherMachine = machineBound && JSON.stringify(thenMachine) !== JSON.stringify(nowMachine);
+    if (otherMachine) console.log(`  (${name}: the committed results come from another machine, ${JSON.stringify(thenMachine)}: not gated)`);
     for (const [key, { value: was, lowerBetter, gate }] of ratiosOf(before.get(name) ?? null, name === 'load-native')) {
       const all = runs.get(name)?.get(key);
       if (all === undefined || all.length === 0) continue;

@@ -11,7 +11,8 @@
  *   node bench/load/chain-instructions.mjs [count] [repo]      (prints µs/query, wall and CPU, for a quick look)
  *   flock /tmp/heimdall-load.lock bash bench/load/chain-instructions.sh [--top N] [repo…]   (callgrind: instructions per query)
  *
- * `ONLY=metrics,cache` keeps only those plugins of the chain (the last step still answers).
+ * `ONLY=metrics,cache` keeps only those plugins of the chain (the last step still answers; `ONLY=none`: no
+ * plugin). `FIXED=1`: the last step answers with precomputed bytes instead of encoding an answer.
  *
  * `repo` (default: this checkout) is where the built packages are taken
  * from: another worktree gives an A/B in instructions.
@@ -42,18 +43,32 @@ const ALL = [
 // ONLY=cache,stats: a subset of the chain (the cache-hit check is then skipped when no cache answers).
 const only = (process.env.ONLY ?? '').split(',').filter(Boolean);
 const plugins = await app.buildPlugins(only.length > 0 ? ALL.filter((p) => only.includes(p.use)) : ALL, tmp);
-// The upstream's answer: one A record, TTL 3600 (the load harness's dnsmasq upstream answers so).
+// The upstream's answer: one A record, TTL 3600 (the load harness's dnsmasq upstream answers so). With FIXED=1:
+// the query's own bytes with QR set, precomputed (what `npm run bench -- --compare` counts as the peer, with
+// ONLY=none: the resolver and one step, nothing encoded per query).
+const fixed = process.env.FIXED === '1';
 plugins.push({
   name: 'answer',
-  middleware: () => (ctx) => {
-    ctx.answer([{ name: ctx.query.qname, type: 1, ttl: 3600, data: '192.0.2.1' }], { ra: true });
-  },
+  middleware: () =>
+    fixed
+      ? (ctx) => {
+          ctx.response = precomputed[ctx.query.id];
+        }
+      : (ctx) => {
+          ctx.answer([{ name: ctx.query.qname, type: 1, ttl: 3600, data: '192.0.2.1' }], { ra: true });
+        },
 });
 const silent = { level: 'silent', info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child: () => silent };
 const resolver = core.createResolver({ plugins, logger: silent });
 await resolver.start();
 const names = Array.from({ length: 1000 }, (_, i) => `n${i.toString(36)}.hit.bench.example`);
 const queries = names.map((name, i) => encode({ id: i, rd: true, questions: [{ name, type: 1 }], edns: { udpPayloadSize: 1232 } }));
+const precomputed = queries.map((q) => {
+  const r = Buffer.from(q);
+  r[2] |= 0x80;
+  r[3] = 0x80;
+  return r;
+});
 let answered = 0;
 const run = (n) => {
   for (let i = 0; i < n; i++) {
