@@ -160,11 +160,19 @@ if (baselineMode) {
     console.error(`${failed} benchmark run(s) failed: baseline not written`);
     process.exit(1);
   }
-  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: here, encoding: 'utf8' }).stdout.trim();
+  // `+changes`: measured on a working tree with uncommitted changes outside bench/results.
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', '.', ':!results', '../packages', '../plugins', '../apps'], {
+    cwd: here,
+    encoding: 'utf8',
+  }).stdout.trim();
+  const commit = `${spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: here, encoding: 'utf8' }).stdout.trim()}${dirty === '' ? '' : '+changes'}`;
   const old = existsSync(baselineFile) ? (JSON.parse(readFileSync(baselineFile, 'utf8')) as Baseline) : null;
   // A subset run (`-- --baseline cache`) replaces only those benchmarks' entries.
-  const kept = only.length > 0 ? (baselineFor(old, machine)?.ratios ?? {}) : {};
-  const entry = { machine, date: new Date().toISOString(), commit, runs: baselineRuns, ratios: { ...kept, ...ratios } };
+  const prev = only.length > 0 ? baselineFor(old, machine) : null;
+  const date = new Date().toISOString();
+  const measured = { ...(prev?.measured ?? {}) };
+  for (const name of Object.keys(ratios)) measured[name] = { date, commit };
+  const entry = { machine, date, commit, runs: baselineRuns, ratios: { ...(prev?.ratios ?? {}), ...ratios }, measured };
   writeFileSync(baselineFile, `${JSON.stringify(withBaseline(old, entry), null, 2)}\n`);
   console.log(`\n=== baseline (${baselineRuns} runs, ${machine.cpu}, Node ${machine.node}) → bench/results/baseline.json ===`);
   for (const [name, keys] of Object.entries(ratios))

@@ -79,7 +79,16 @@ export interface BaselineMachine {
  * `--compare` flag unchanged code.
  */
 export interface Baseline {
-  machines: { machine: BaselineMachine; date: string; commit: string; runs: number; ratios: Record<string, Record<string, number[]>> }[];
+  machines: {
+    machine: BaselineMachine;
+    /** The latest baseline run for this machine (a subset run updates only some benchmarks: see `measured`). */
+    date: string;
+    commit: string;
+    runs: number;
+    ratios: Record<string, Record<string, number[]>>;
+    /** When and at which commit each benchmark's ratios were measured. */
+    measured?: Record<string, { date: string; commit: string }>;
+  }[];
 }
 
 /** The baseline entry for `machine`, if one was measured on the same CPU model and Node major. */

@@ -30,6 +30,9 @@ export interface ResultRow {
   p50Ns: number | null;
   p75Ns?: number | null;
   p99Ns: number | null;
+  /** With `tight` (resultRows): ns per call in tight loops, best of 9 (`bestOfInterleaved`), ours and the peer's. */
+  tightNs?: number;
+  peerTightNs?: number;
   peer: string | null;
   peerAvgNs: number | null;
   peerP50Ns: number | null;
@@ -42,15 +45,19 @@ const r1 = (x: number) => Math.round(x * 10) / 10;
 /**
  * The figures of mitata's `run()` result by benchmark name, and `row(name,
  * ours, peer, target?)` building a results row from them (`p75: true` adds
- * `p75Ns`).
+ * `p75Ns`). `tight`: ns per call by benchmark name from
+ * {@link bestOfInterleaved}; a row whose two sides are both in it takes its
+ * ratio from those (and carries `tightNs`, `peerTightNs`), else from
+ * mitata's averages.
  */
-export function resultRows(runResult: unknown, { p75 = false }: { p75?: boolean } = {}) {
+export function resultRows(runResult: unknown, { p75 = false, tight = {} }: { p75?: boolean; tight?: Record<string, number> } = {}) {
   const res = runResult as { benchmarks: { alias?: string; runs: { name: string; stats?: BenchStats }[] }[] };
   const byName = new Map<string, BenchStats>();
   for (const b of res.benchmarks) for (const r of b.runs) if (r.stats) byName.set(r.name ?? b.alias, r.stats);
   const row = (name: string, ours: string, peerName: string | null, target?: string): ResultRow => {
     const a = byName.get(ours);
     const p = peerName ? byName.get(peerName) : undefined;
+    const tightPair = peerName !== null && tight[ours] !== undefined && tight[peerName] !== undefined;
     return {
       name,
       avgNs: a ? r1(a.avg) : null,
@@ -60,7 +67,8 @@ export function resultRows(runResult: unknown, { p75 = false }: { p75?: boolean 
       peer: peerName,
       peerAvgNs: p ? r1(p.avg) : null,
       peerP50Ns: p ? r1(p.p50) : null,
-      ratio: a && p ? Math.round((a.avg / p.avg) * 100) / 100 : null,
+      ...(tightPair ? { tightNs: r1(tight[ours]!), peerTightNs: r1(tight[peerName!]!) } : {}),
+      ratio: tightPair ? Math.round((tight[ours]! / tight[peerName!]!) * 100) / 100 : a && p ? Math.round((a.avg / p.avg) * 100) / 100 : null,
       ...(target ? { target } : {}),
     };
   };
