@@ -47,7 +47,19 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Baseline, baselineFor, changeOf, gatedBy, NOISY_SPREAD, type Ratio, ratiosOf, referenceOf, spreadOf, withBaseline } from './lib/compare.js';
+import {
+  type Baseline,
+  baselineFor,
+  changeOf,
+  gatedBy,
+  MIN_GATED_NS,
+  NOISY_SPREAD,
+  type Ratio,
+  ratiosOf,
+  referenceOf,
+  spreadOf,
+  withBaseline,
+} from './lib/compare.js';
 import { tsxEnv } from './lib/tsx-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -218,10 +230,10 @@ if (compare) {
     (name) =>
       name !== 'load-native' &&
       name !== 'instructions' &&
-      [...ratiosOf(before.get(name) ?? null, name === 'load-native')].some(([key, { value: was, lowerBetter }]) => {
+      [...ratiosOf(before.get(name) ?? null, name === 'load-native')].some(([key, { value: was, lowerBetter, gate }]) => {
         const is = runs.get(name)?.get(key)?.[0];
         const ref = refRuns(name, key, was);
-        return is !== undefined && gatedBy(ref) && changeOf(referenceOf(ref, lowerBetter), is, lowerBetter) > TOLERANCE;
+        return is !== undefined && gate && gatedBy(ref) && changeOf(referenceOf(ref, lowerBetter), is, lowerBetter) > TOLERANCE;
       }),
   );
   for (const name of suspects) {
@@ -256,7 +268,11 @@ if (compare) {
       const steady = gatedBy(ref);
       const fails = change > TOLERANCE && gate && steady && !otherMachine;
       if (fails) worse.push(line);
-      const why = !steady ? ` (not gated: its baseline runs spread ${(spreadOf(ref) * 100).toFixed(0)} %, over ${NOISY_SPREAD * 100} %)` : ' (not gated)';
+      const why = !steady
+        ? ` (not gated: its baseline runs spread ${(spreadOf(ref) * 100).toFixed(0)} %, over ${NOISY_SPREAD * 100} %)`
+        : !gate && name !== 'load-native'
+          ? ` (not gated: ours runs in under ${MIN_GATED_NS} ns)`
+          : ' (not gated)';
       console.log(`  ${fails ? '✗' : change > TOLERANCE ? '○' : '·'} ${line}${change > TOLERANCE && !fails ? why : ''}`);
     }
   }
