@@ -238,12 +238,17 @@ export async function startServing(plugins: unknown[], extraArgs: string[] = [])
   const adminPort = await freePort();
   const app = await startApp({ listen: [`127.0.0.1:${port}`], admin: { listen: `127.0.0.1:${adminPort}` }, logLevel: 'info', plugins }, extraArgs);
   if (!extraArgs.includes('--workers')) return app;
-  // The first worker's `listening` line came; wait for the primary's `cluster ready`.
+  // The first worker's `listening` line came; wait for the primary's `cluster ready`, and for every worker's
+  // `listening` line: pino writes asynchronously (sonic-boom, sync: false), so a worker's line can reach the
+  // shared pipe after the primary has heard from the worker over IPC and logged `cluster ready` (seen once in a
+  // full CI run under load: one listening line when the test looked).
+  const n = Number(extraArgs[extraArgs.indexOf('--workers') + 1]);
+  const listening = () => new Set([...app.output().matchAll(/"pid":(\d+)[^\n]*"msg":"listening"/g)].map((m) => m[1])).size;
   const deadline = Date.now() + 15_000;
-  while (!/cluster ready/.test(app.output())) {
+  while (!/cluster ready/.test(app.output()) || (Number.isInteger(n) && listening() < n)) {
     if (Date.now() > deadline) {
       await app.stop();
-      throw new Error(`no 'cluster ready' in 15 s:\n${app.output()}`);
+      throw new Error(`no 'cluster ready' and ${n} 'listening' lines in 15 s:\n${app.output()}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
