@@ -47,39 +47,19 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  type Baseline,
-  baselineFor,
-  changeOf,
-  gatedBy,
-  MIN_GATED_NS,
-  NOISY_SPREAD,
-  type Ratio,
-  ratiosOf,
-  referenceOf,
-  spreadOf,
-  withBaseline,
-} from './lib/compare.js';
+import { type Baseline, baselineFor, benchArgs, median, type Ratio, ratiosOf, spreadOf, TOLERANCE, verdictOf, withBaseline } from './lib/compare.js';
 import { tsxEnv } from './lib/tsx-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // `npm run bench -- --compare` reaches here as npm's config `compare` (the root script runs `npm run bench -w …`).
 const compare = process.argv.includes('--compare') || process.env.npm_config_compare === 'true';
 const baselineMode = process.argv.includes('--baseline') || process.env.npm_config_baseline === 'true';
-// `--runs N` here; through npm (`npm run bench -- --baseline --runs 5`) npm takes `--runs` as its config `runs=true`
-// and passes N on as an argument: a number among the arguments is the count then.
-const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && all[i - 1] !== '--runs');
-const runsArg = process.argv.indexOf('--runs');
-const npmRuns = process.env.npm_config_runs === 'true' ? positional.find((a) => /^\d+$/.test(a)) : process.env.npm_config_runs;
-const baselineRuns = Number(runsArg > 0 ? process.argv[runsArg + 1] : (npmRuns ?? 3));
-if (!Number.isInteger(baselineRuns) || baselineRuns < 2 || baselineRuns > 20) throw new RangeError('--runs must be an integer from 2 to 20');
+const { runs: baselineRuns, only } = benchArgs(process.argv.slice(2), process.env);
 if (compare && baselineMode) throw new Error('--compare and --baseline are separate runs');
-const only = positional.filter((a) => !/^\d+$/.test(a));
 const files = readdirSync(here)
   .filter((f) => f.endsWith('.bench.ts'))
   .filter((f) => only.length === 0 || only.includes(f.replace('.bench.ts', '')))
   .sort();
-const TOLERANCE = 0.1;
 /** Extra runs of a micro-benchmark whose first run looks worse than the committed results. */
 const CONFIRM_RUNS = 2;
 
@@ -124,7 +104,7 @@ function current(name: string): Map<string, Ratio> {
  * `bench/results/instructions.json`: instructions per cache hit through the
  * app's default chain, and per query through a resolver whose only step
  * answers with precomputed bytes (the peer), counted by callgrind (`load/chain-instructions.sh`).
- * Instructions, not time: two runs agree to about 0.3 % whatever else the
+ * Instructions, not time: runs agree to about 1 % whatever else the
  * machine does, so this ratio is the steady gate on the hot path that the
  * chain micro-benchmark's timing cannot be on a shared VM. The counts move
  * with V8 and the CPU (its code paths), so they are compared only with a
@@ -223,17 +203,15 @@ if (compare) {
   const refRuns = (name: string, key: string, was: number): number[] => (name === 'load-native' ? undefined : base?.ratios[name]?.[key]) ?? [was];
   /** name → key → the ratio of each run of that benchmark (one, or three when a regression is being confirmed). */
   const runs = new Map<string, Map<string, number[]>>(names.map((n) => [n, new Map([...current(n)].map(([k, r]) => [k, [r.value]]))]));
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   // One run's ratio to its peer moves by more than 10 % on a shared machine: a micro-benchmark
   // that looks worse runs twice more, and the median of its three ratios decides.
   const suspects = names.filter(
     (name) =>
       name !== 'load-native' &&
       name !== 'instructions' &&
-      [...ratiosOf(before.get(name) ?? null, name === 'load-native')].some(([key, { value: was, lowerBetter, gate }]) => {
+      [...ratiosOf(before.get(name) ?? null, name === 'load-native')].some(([key, ratio]) => {
         const is = runs.get(name)?.get(key)?.[0];
-        const ref = refRuns(name, key, was);
-        return is !== undefined && gate && gatedBy(ref) && changeOf(referenceOf(ref, lowerBetter), is, lowerBetter) > TOLERANCE;
+        return is !== undefined && verdictOf(ratio, refRuns(name, key, ratio.value), is).fails;
       }),
   );
   for (const name of suspects) {
@@ -255,25 +233,17 @@ if (compare) {
     const nowMachine = machineBound && existsSync(nowFile) ? (JSON.parse(readFileSync(nowFile, 'utf8')) as Json).machine : undefined;
     const otherMachine = machineBound && JSON.stringify(thenMachine) !== JSON.stringify(nowMachine);
     if (otherMachine) console.log(`  (${name}: the committed results come from another machine, ${JSON.stringify(thenMachine)}: not gated)`);
-    for (const [key, { value: was, lowerBetter, gate }] of ratiosOf(before.get(name) ?? null, name === 'load-native')) {
+    for (const [key, ratio] of ratiosOf(before.get(name) ?? null, name === 'load-native')) {
       const all = runs.get(name)?.get(key);
       if (all === undefined || all.length === 0) continue;
       const is = median(all);
-      const ref = refRuns(name, key, was);
-      const refValue = referenceOf(ref, lowerBetter);
-      const change = changeOf(refValue, is, lowerBetter);
+      const ref = refRuns(name, key, ratio.value);
+      const { reference, change, fails, why } = verdictOf(ratio, ref, is, otherMachine);
       const of = all.length > 1 ? ` (median of ${all.join(', ')})` : '';
-      const from = ref.length > 1 ? `${refValue} (worst of ${ref.join(', ')})` : `${refValue}`;
+      const from = ref.length > 1 ? `${reference} (worst of ${ref.join(', ')})` : `${reference}`;
       const line = `${name}: ${key}: ${from} → ${is}${of} (${change > 0 ? '+' : ''}${(change * 100).toFixed(1)} % ${change > 0 ? 'worse' : 'better'})`;
-      const steady = gatedBy(ref);
-      const fails = change > TOLERANCE && gate && steady && !otherMachine;
       if (fails) worse.push(line);
-      const why = !steady
-        ? ` (not gated: its baseline runs spread ${(spreadOf(ref) * 100).toFixed(0)} %, over ${NOISY_SPREAD * 100} %)`
-        : !gate && name !== 'load-native'
-          ? ` (not gated: ours runs in under ${MIN_GATED_NS} ns)`
-          : ' (not gated)';
-      console.log(`  ${fails ? '✗' : change > TOLERANCE ? '○' : '·'} ${line}${change > TOLERANCE && !fails ? why : ''}`);
+      console.log(`  ${fails ? '✗' : change > TOLERANCE ? '○' : '·'} ${line}${change > TOLERANCE && !fails ? ` (not gated: ${why})` : ''}`);
     }
   }
   if (worse.length > 0) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { baselineFor, changeOf, gatedBy, higherBetter, ratiosOf, referenceOf, spreadOf, withBaseline } from './compare.js';
+import { baselineFor, benchArgs, changeOf, gatedBy, higherBetter, verdictOf, ratiosOf, referenceOf, spreadOf, withBaseline } from './compare.js';
 
 describe('ratiosOf (npm run bench -- --compare)', () => {
   it('reads micro-benchmark ratios (lower is better, gated)', () => {
@@ -29,8 +29,13 @@ describe('ratiosOf (npm run bench -- --compare)', () => {
       true,
     );
     expect(r.get('cache-hit: heimdall / raw-dgram, by CPU µs/query (target ≥ 1.6)')).toEqual({ value: 1.306, lowerBetter: false, gate: true });
-    expect(r.get('cache-hit: heimdall / raw-dgram, QPS (target ≥ 1.6)')).toEqual({ value: 1.33, lowerBetter: false, gate: false });
-    expect(r.get('p99 at 10k QPS: heimdall / dnsmasq (target ≤ 1.5)')).toEqual({ value: 2.888, lowerBetter: true, gate: false });
+    expect(r.get('cache-hit: heimdall / raw-dgram, QPS (target ≥ 1.6)')).toMatchObject({
+      value: 1.33,
+      lowerBetter: false,
+      gate: false,
+      why: expect.stringMatching(/only the app's cache-hit CPU/),
+    });
+    expect(r.get('p99 at 10k QPS: heimdall / dnsmasq (target ≤ 1.5)')).toMatchObject({ value: 2.888, lowerBetter: true, gate: false });
     expect(r.get('workers-hit: w2 / w1, CPU µs/query of the process tree (1.0 = no per-query cost from the second worker)')?.lowerBetter).toBe(true);
     expect(r.get('cache-hit: raw-mmsg (C floor) / raw-dgram, by CPU µs/query')?.gate).toBe(false);
     expect(r.get('cache-hit: heimdall / raw-native, by CPU µs/query (what the default chain costs over the bare native path)')?.gate).toBe(true);
@@ -111,5 +116,33 @@ describe('the multi-run baseline (npm run bench -- --baseline)', () => {
     expect(baselineFor(b, amd)?.ratios.blocking?.a).toEqual([3]);
     expect(baselineFor(b, { cpu: 'AMD EPYC', node: 22 })).toBeNull();
     expect(baselineFor(null, amd)).toBeNull();
+  });
+});
+
+describe('verdictOf: one ratio against its reference', () => {
+  const micro = { value: 0.064, lowerBetter: true, gate: true };
+  it('fails a gated ratio more than 10 % worse than the worst baseline run, and says why it does not otherwise', () => {
+    expect(verdictOf(micro, [0.064, 0.07], 0.079)).toMatchObject({ reference: 0.07, fails: true, why: null });
+    expect(verdictOf(micro, [0.064, 0.07], 0.076).fails).toBe(false);
+    // The same worsening, not gated: a noisy baseline, another machine, a ratio printed only.
+    expect(verdictOf(micro, [0.064, 0.09], 0.2)).toMatchObject({ fails: false, why: expect.stringMatching(/spread 41 %/) });
+    expect(verdictOf(micro, [0.064], 0.2, true)).toMatchObject({ fails: false, why: expect.stringMatching(/another machine/) });
+    const tiny = ratiosOf({ results: [{ name: 'chain of 1', avgNs: 1.7, ratio: 77.3 }], better: 'higher' }).get('chain of 1')!;
+    expect(verdictOf(tiny, [77.3], 60)).toMatchObject({ fails: false, why: 'ours runs in under 5 ns' });
+    // Higher is better: a fall is worse.
+    expect(verdictOf({ value: 1.3, lowerBetter: false, gate: true }, [1.3, 1.2], 1.05).fails).toBe(true);
+  });
+});
+
+describe('benchArgs (--runs N, the benchmarks named)', () => {
+  it('reads --runs directly or as npm passes it, defaults to 3, and refuses counts outside 2..20', () => {
+    expect(benchArgs(['--baseline'], {})).toEqual({ runs: 3, only: [] });
+    expect(benchArgs(['--baseline', '--runs', '5', 'cache'], {})).toEqual({ runs: 5, only: ['cache'] });
+    // `npm run bench -- --baseline --runs 5 cache`: npm keeps `--runs` as its config (true) and passes 5 on.
+    expect(benchArgs(['5', 'cache'], { npm_config_runs: 'true' })).toEqual({ runs: 5, only: ['cache'] });
+    expect(benchArgs([], { npm_config_runs: '4' })).toEqual({ runs: 4, only: [] });
+    expect(() => benchArgs(['--runs', '1'], {})).toThrow(/from 2 to 20/);
+    expect(() => benchArgs(['--runs', '21'], {})).toThrow(/from 2 to 20/);
+    expect(() => benchArgs(['--runs', 'x'], {})).toThrow(/from 2 to 20/);
   });
 });

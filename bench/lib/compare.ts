@@ -22,9 +22,15 @@ export interface Ratio {
    * 12 % between two runs of the same code (dnsmasq's own cost varies).
    */
   gate: boolean;
+  /** With `gate: false`: why the ratio is printed only. */
+  why?: string;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+/** A ratio more than this much worse (as a fraction) than its reference fails the comparison. */
+export const TOLERANCE = 0.1;
+
+/** The median of a non-empty list (the upper one of an even count). */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 /**
  * A micro-benchmark whose own side averages under this many ns is not gated:
@@ -56,15 +62,27 @@ export function ratiosOf(json: Json | null, load = false): Map<string, Ratio> {
   const micro = !higherBetter(json);
   for (const r of (Array.isArray(json.results) ? json.results : []) as Json[]) {
     if (typeof r?.name === 'string' && typeof r.ratio === 'number' && r.ratio > 0)
-      out.set(r.name, { value: r.ratio, lowerBetter: micro, gate: !(typeof r.avgNs === 'number' && r.avgNs < MIN_GATED_NS) });
+      out.set(
+        r.name,
+        typeof r.avgNs === 'number' && r.avgNs < MIN_GATED_NS
+          ? { value: r.ratio, lowerBetter: micro, gate: false, why: `ours runs in under ${MIN_GATED_NS} ns` }
+          : { value: r.ratio, lowerBetter: micro, gate: true },
+      );
   }
   for (const [k, v] of Object.entries((json.ratios ?? {}) as Json)) {
     const rounds = (Array.isArray(v) ? v : [v]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0);
     if (rounds.length === 0) continue;
     const value = Number(median(rounds).toFixed(3));
     if (!load) out.set(k, { value, lowerBetter: micro, gate: true });
-    else
-      out.set(k, { value, lowerBetter: /p99|CPU µs\/query of the process tree/.test(k), gate: /^cache-hit: heimdall \/ raw-(dgram|native), by CPU/.test(k) });
+    else {
+      const gate = /^cache-hit: heimdall \/ raw-(dgram|native), by CPU/.test(k);
+      out.set(k, {
+        value,
+        lowerBetter: /p99|CPU µs\/query of the process tree/.test(k),
+        gate,
+        ...(gate ? {} : { why: "of the load ratios only the app's cache-hit CPU against raw-dgram and raw-native is gated" }),
+      });
+    }
   }
   return out;
 }
@@ -142,4 +160,49 @@ export const NOISY_SPREAD = 0.2;
 /** Whether a ratio held against these baseline runs is gated (a single committed value: yes). */
 export function gatedBy(runs: number[]): boolean {
   return runs.length < 2 || spreadOf(runs) <= NOISY_SPREAD;
+}
+
+/** What one ratio's comparison says: its reference, how much worse the new value is, whether that fails, and why not. */
+export interface Verdict {
+  reference: number;
+  /** > 0: worse, as a fraction of the reference. */
+  change: number;
+  /** Worse by more than {@link TOLERANCE} and gated. */
+  fails: boolean;
+  /** Why a ratio is not gated (null: it is). */
+  why: string | null;
+}
+
+/**
+ * The comparison of a new value `is` (the median of its runs) with a
+ * committed ratio held against `refRuns` (the baseline's runs, or the
+ * results file's one value), `otherMachine` when the committed figures come
+ * from another machine than this run's.
+ */
+export function verdictOf(ratio: Ratio, refRuns: number[], is: number, otherMachine = false): Verdict {
+  const reference = referenceOf(refRuns, ratio.lowerBetter);
+  const change = changeOf(reference, is, ratio.lowerBetter);
+  const why = !ratio.gate
+    ? (ratio.why ?? 'not gated')
+    : !gatedBy(refRuns)
+      ? `its baseline runs spread ${(spreadOf(refRuns) * 100).toFixed(0)} %, over ${NOISY_SPREAD * 100} %`
+      : otherMachine
+        ? 'the committed figures come from another machine'
+        : null;
+  return { reference, change, fails: change > TOLERANCE && why === null, why };
+}
+
+/**
+ * The `--runs N` of `npm run bench -- --baseline` (default 3, 2 to 20) and
+ * the benchmarks named. Through npm, `--runs 5` reaches the script as npm's
+ * config `runs=true` with `5` among the arguments: a number there is the count.
+ */
+export function benchArgs(argv: string[], env: Record<string, string | undefined>): { runs: number; only: string[] } {
+  const positional = argv.filter((a, i) => !a.startsWith('--') && argv[i - 1] !== '--runs');
+  const at = argv.indexOf('--runs');
+  const fromNpm = env.npm_config_runs === 'true' ? positional.find((a) => /^\d+$/.test(a)) : env.npm_config_runs;
+  const runs = Number(at >= 0 ? argv[at + 1] : (fromNpm ?? 3));
+  if (!Number.isInteger(runs) || runs < 2 || runs > 20)
+    throw new RangeError(`--runs must be an integer from 2 to 20 (got ${at >= 0 ? argv[at + 1] : fromNpm})`);
+  return { runs, only: positional.filter((a) => !/^\d+$/.test(a)) };
 }
